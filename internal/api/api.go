@@ -1,0 +1,259 @@
+// Package api serves Herald's HTTP API under /api/v1 (see docs/api.md and
+// docs/worker-protocol.md): JSON in and out, bearer-token authentication, one error shape.
+package api
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/heraldhq/herald/internal/engine"
+	"github.com/heraldhq/herald/internal/store"
+)
+
+// Config configures the API.
+type Config struct {
+	// MaxEventBytes is the largest event (payload and metadata), and the largest body of
+	// any call but bulk push. Default 1 MiB.
+	MaxEventBytes int64
+	// MaxBulkBytes is the largest bulk push body. Default 64 MiB.
+	MaxBulkBytes int64
+	// Logger receives request errors. Default slog.Default().
+	Logger *slog.Logger
+}
+
+// API is the HTTP handler set.
+type API struct {
+	cfg Config
+	eng *engine.Engine
+	log *slog.Logger
+	mux *http.ServeMux
+}
+
+// New returns the API over eng.
+func New(eng *engine.Engine, cfg Config) *API {
+	if cfg.MaxEventBytes <= 0 {
+		cfg.MaxEventBytes = 1 << 20
+	}
+	if cfg.MaxBulkBytes <= 0 {
+		cfg.MaxBulkBytes = 64 << 20
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	a := &API{cfg: cfg, eng: eng, log: cfg.Logger, mux: http.NewServeMux()}
+	a.routes()
+	return a
+}
+
+// ServeHTTP implements http.Handler.
+func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	defer func() {
+		if v := recover(); v != nil {
+			if v == http.ErrAbortHandler {
+				panic(v)
+			}
+			a.log.Error("handler panic", "method", r.Method, "path", r.URL.Path, "panic", fmt.Sprint(v))
+			writeError(w, http.StatusInternalServerError, "internal", "internal error", "")
+		}
+	}()
+	a.mux.ServeHTTP(w, r)
+}
+
+type handler func(w http.ResponseWriter, r *http.Request, p engine.Principal) error
+
+func (a *API) routes() {
+	m := a.mux
+	m.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	auth := func(pattern string, h handler) { m.Handle(pattern, a.authed(h)) }
+
+	auth("POST /api/v1/events", a.pushEvent)
+	auth("POST /api/v1/events/bulk", a.pushBulk)
+	auth("GET /api/v1/events", a.listEvents)
+	auth("GET /api/v1/events/{id}", a.getEvent)
+
+	auth("PUT /api/v1/workflows/{name}", a.putWorkflow)
+	auth("GET /api/v1/workflows", a.listWorkflows)
+	auth("GET /api/v1/workflows/{name}", a.getWorkflow)
+	auth("POST /api/v1/workflows/{name}/enable", a.toggleWorkflow(true))
+	auth("POST /api/v1/workflows/{name}/disable", a.toggleWorkflow(false))
+	auth("POST /api/v1/workflows/{name}/runs", a.startRun)
+
+	auth("GET /api/v1/runs", a.listRuns)
+	auth("GET /api/v1/runs/{id}", a.getRun)
+	auth("POST /api/v1/runs/{id}/cancel", a.cancelRun)
+
+	auth("POST /api/v1/tokens", a.createToken)
+	auth("GET /api/v1/tokens", a.listTokens)
+	auth("DELETE /api/v1/tokens/{id}", a.revokeToken)
+	auth("POST /api/v1/tenants", a.createTenant)
+	auth("GET /api/v1/tenants", a.listTenants)
+
+	auth("POST /api/v1/workers", a.registerWorker)
+	auth("POST /api/v1/workers/{id}/poll", a.poll)
+	auth("POST /api/v1/workers/{id}/heartbeat", a.heartbeat)
+	auth("POST /api/v1/workers/{id}/step-runs/{step_run_id}/complete", a.complete)
+	auth("POST /api/v1/workers/{id}/step-runs/{step_run_id}/fail", a.fail)
+
+	m.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, "not_found", "no such endpoint: "+r.Method+" "+r.URL.Path, "")
+	})
+}
+
+// authed checks the bearer token, limits the body and maps the handler's error.
+func (a *API) authed(h handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		secret := engine.BearerToken(r.Header.Get("Authorization"))
+		if secret == "" {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="herald"`)
+			writeError(w, http.StatusUnauthorized, "unauthenticated", "missing bearer token (Authorization: Bearer <token>)", "")
+			return
+		}
+		p, err := a.eng.Authenticate(r.Context(), secret)
+		if err != nil {
+			a.writeErr(w, r, err)
+			return
+		}
+		if err := h(w, r, p); err != nil {
+			a.writeErr(w, r, err)
+		}
+	})
+}
+
+// writeErr maps an error to its status and the error body.
+func (a *API) writeErr(w http.ResponseWriter, r *http.Request, err error) {
+	var fe *engine.FieldError
+	var mbe *http.MaxBytesError
+	var se *statusError
+	switch {
+	case errors.As(err, &se):
+		writeError(w, se.status, se.code, se.msg, se.field)
+	case errors.As(err, &mbe):
+		writeError(w, http.StatusRequestEntityTooLarge, "payload_too_large", fmt.Sprintf("request body is larger than the limit of %d bytes", mbe.Limit), "")
+	case errors.As(err, &fe):
+		writeError(w, http.StatusBadRequest, "invalid_argument", fe.Error(), fe.Field)
+	case errors.Is(err, engine.ErrUnauthenticated):
+		w.Header().Set("WWW-Authenticate", `Bearer realm="herald"`)
+		writeError(w, http.StatusUnauthorized, "unauthenticated", "invalid or revoked token", "")
+	case errors.Is(err, engine.ErrPermission):
+		writeError(w, http.StatusForbidden, "permission_denied", err.Error(), "")
+	case errors.Is(err, store.ErrNotFound):
+		writeError(w, http.StatusNotFound, "not_found", "not found", "")
+	case errors.Is(err, store.ErrStaleLease):
+		writeError(w, http.StatusConflict, "stale_lease", "the lease is no longer yours (expired, reassigned or the run was cancelled); drop the result", "lease_id")
+	case errors.Is(err, store.ErrConflict):
+		writeError(w, http.StatusConflict, "conflict", err.Error(), "")
+	case errors.Is(err, engine.ErrOverloaded):
+		w.Header().Set("Retry-After", "1")
+		writeError(w, http.StatusTooManyRequests, "overloaded", "the engine is busy; retry later", "")
+	case errors.Is(err, store.ErrUnavailable), errors.Is(err, engine.ErrClosed):
+		w.Header().Set("Retry-After", "2")
+		writeError(w, http.StatusServiceUnavailable, "unavailable", "the store cannot commit right now; retry later", "")
+	case errors.Is(err, context.Canceled) && r.Context().Err() != nil:
+		// The client went away; nobody reads this.
+		writeError(w, 499, "cancelled", "request cancelled", "")
+	default:
+		a.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+		writeError(w, http.StatusInternalServerError, "internal", "internal error", "")
+	}
+}
+
+// statusError is an error with an explicit HTTP status.
+type statusError struct {
+	status           int
+	code, msg, field string
+}
+
+func (e *statusError) Error() string { return e.msg }
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(v)
+}
+
+type errorBody struct {
+	Error errorDetail `json:"error"`
+}
+
+type errorDetail struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+	Field   string `json:"field,omitempty"`
+}
+
+func writeError(w http.ResponseWriter, status int, code, msg, field string) {
+	writeJSON(w, status, errorBody{Error: errorDetail{Code: code, Message: msg, Field: field}})
+}
+
+// decode reads a JSON body of at most limit bytes into v, refusing unknown fields. An
+// empty body leaves v as it is when allowEmpty is set.
+func decode(r *http.Request, w http.ResponseWriter, limit int64, v any, allowEmpty bool) error {
+	body := http.MaxBytesReader(w, r.Body, limit)
+	data, err := io.ReadAll(body)
+	if err != nil {
+		return err
+	}
+	if len(strings.TrimSpace(string(data))) == 0 {
+		if allowEmpty {
+			return nil
+		}
+		return &statusError{status: http.StatusBadRequest, code: "malformed_json", msg: "request body is empty; a JSON object is required"}
+	}
+	dec := json.NewDecoder(strings.NewReader(string(data)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var ute *json.UnmarshalTypeError
+		if errors.As(err, &ute) {
+			return &statusError{status: http.StatusBadRequest, code: "invalid_argument", msg: fmt.Sprintf("%s must be %s, not %s", ute.Field, ute.Type, ute.Value), field: ute.Field}
+		}
+		if f, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
+			f = strings.Trim(f, `"`)
+			return &statusError{status: http.StatusBadRequest, code: "invalid_argument", msg: "unknown field " + strconv.Quote(f), field: f}
+		}
+		return &statusError{status: http.StatusBadRequest, code: "malformed_json", msg: "request body is not valid JSON: " + err.Error()}
+	}
+	if dec.More() {
+		return &statusError{status: http.StatusBadRequest, code: "malformed_json", msg: "request body has data after the JSON value"}
+	}
+	return nil
+}
+
+// page reads cursor and limit.
+func page(r *http.Request) (before string, limit int, err error) {
+	limit = 50
+	if s := r.URL.Query().Get("limit"); s != "" {
+		n, perr := strconv.Atoi(s)
+		if perr != nil || n < 1 || n > 500 {
+			return "", 0, &engine.FieldError{Field: "limit", Message: "must be an integer between 1 and 500"}
+		}
+		limit = n
+	}
+	if c := r.URL.Query().Get("cursor"); c != "" {
+		b, derr := base64.RawURLEncoding.DecodeString(c)
+		if derr != nil || len(b) == 0 || len(b) > 64 {
+			return "", 0, &engine.FieldError{Field: "cursor", Message: "is not a cursor this API returned"}
+		}
+		before = string(b)
+	}
+	return before, limit, nil
+}
+
+func cursor(lastID string) string { return base64.RawURLEncoding.EncodeToString([]byte(lastID)) }
+
+// list is a page of items.
+type list[T any] struct {
+	Items      []T    `json:"items"`
+	NextCursor string `json:"next_cursor,omitempty"`
+}

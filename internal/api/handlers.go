@@ -1,0 +1,409 @@
+package api
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/heraldhq/herald/internal/engine"
+	"github.com/heraldhq/herald/internal/store"
+)
+
+type eventIn struct {
+	Key                string          `json:"key"`
+	Payload            json.RawMessage `json:"payload"`
+	AdditionalMetadata json.RawMessage `json:"additional_metadata"`
+	ParentRunID        string          `json:"parent_run_id"`
+	ParentStepRunID    string          `json:"parent_step_run_id"`
+}
+
+func (in eventIn) toEngine() engine.EventInput {
+	return engine.EventInput{Key: in.Key, Payload: in.Payload, Metadata: in.AdditionalMetadata, ParentRunID: in.ParentRunID, ParentStepRunID: in.ParentStepRunID}
+}
+
+func (a *API) pushEvent(w http.ResponseWriter, r *http.Request, p engine.Principal) error {
+	var in eventIn
+	if err := decode(r, w, a.cfg.MaxEventBytes+4096, &in, false); err != nil {
+		return err
+	}
+	if err := a.checkEventSize("", in); err != nil {
+		return err
+	}
+	res, err := a.eng.Push(r.Context(), p.TenantID, []engine.EventInput{in.toEngine()}, false)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusCreated, pushReply{Event: toEvent(res[0].Event), Runs: res[0].Runs})
+	return nil
+}
+
+// checkEventSize refuses an event whose payload and metadata exceed the limit (413).
+func (a *API) checkEventSize(prefix string, in eventIn) error {
+	if n := int64(len(in.Payload) + len(in.AdditionalMetadata)); n > a.cfg.MaxEventBytes {
+		return &statusError{status: http.StatusRequestEntityTooLarge, code: "payload_too_large",
+			msg: fmt.Sprintf("event is %d bytes; the limit is %d", n, a.cfg.MaxEventBytes), field: prefix + "payload"}
+	}
+	return nil
+}
+
+func (a *API) pushBulk(w http.ResponseWriter, r *http.Request, p engine.Principal) error {
+	var in struct {
+		Events []eventIn `json:"events"`
+	}
+	if err := decode(r, w, a.cfg.MaxBulkBytes, &in, false); err != nil {
+		return err
+	}
+	evs := make([]engine.EventInput, len(in.Events))
+	for i, e := range in.Events {
+		if err := a.checkEventSize(fmt.Sprintf("events[%d].", i), e); err != nil {
+			return err
+		}
+		evs[i] = e.toEngine()
+	}
+	res, err := a.eng.Push(r.Context(), p.TenantID, evs, true)
+	if err != nil {
+		return err
+	}
+	out := make([]pushReply, len(res))
+	for i, x := range res {
+		out[i] = pushReply{Event: toEvent(x.Event), Runs: x.Runs}
+	}
+	writeJSON(w, http.StatusCreated, map[string]any{"items": out})
+	return nil
+}
+
+func (a *API) listEvents(w http.ResponseWriter, r *http.Request, p engine.Principal) error {
+	before, limit, err := page(r)
+	if err != nil {
+		return err
+	}
+	evs, err := a.eng.Store().ListEvents(r.Context(), p.TenantID, store.EventFilter{Key: r.URL.Query().Get("key"), Before: before, Limit: limit + 1})
+	if err != nil {
+		return err
+	}
+	out := list[eventJSON]{Items: []eventJSON{}}
+	for i, e := range evs {
+		if i == limit {
+			out.NextCursor = cursor(evs[i-1].ID)
+			break
+		}
+		out.Items = append(out.Items, toEvent(e))
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+func (a *API) getEvent(w http.ResponseWriter, r *http.Request, p engine.Principal) error {
+	e, err := a.eng.Store().GetEvent(r.Context(), p.TenantID, r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	runs, err := a.eng.Store().ListRuns(r.Context(), p.TenantID, store.RunFilter{EventID: e.ID, Limit: 1000})
+	if err != nil {
+		return err
+	}
+	out := toEvent(e)
+	out.Runs = []runJSON{}
+	for _, run := range runs {
+		out.Runs = append(out.Runs, toRun(run))
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+func (a *API) putWorkflow(w http.ResponseWriter, r *http.Request, p engine.Principal) error {
+	var in workflowDefJSON
+	if err := decode(r, w, a.cfg.MaxEventBytes, &in, false); err != nil {
+		return err
+	}
+	if in.Name == "" {
+		in.Name = r.PathValue("name")
+	}
+	if in.Name != r.PathValue("name") {
+		return &engine.FieldError{Field: "name", Message: fmt.Sprintf("%q does not match the path's %q", in.Name, r.PathValue("name"))}
+	}
+	wf, created, err := a.eng.PutWorkflow(r.Context(), p.TenantID, in.toStore())
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"workflow": toWorkflow(wf), "created_version": created})
+	return nil
+}
+
+func (a *API) listWorkflows(w http.ResponseWriter, r *http.Request, p engine.Principal) error {
+	wfs, err := a.eng.Store().ListWorkflows(r.Context(), p.TenantID)
+	if err != nil {
+		return err
+	}
+	out := list[workflowJSON]{Items: []workflowJSON{}}
+	for _, wf := range wfs {
+		out.Items = append(out.Items, toWorkflow(wf))
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+func (a *API) getWorkflow(w http.ResponseWriter, r *http.Request, p engine.Principal) error {
+	version := 0
+	if v := r.URL.Query().Get("version"); v != "" {
+		if _, err := fmt.Sscanf(v, "%d", &version); err != nil || version < 1 {
+			return &engine.FieldError{Field: "version", Message: "must be a positive integer"}
+		}
+	}
+	wf, err := a.eng.Store().GetWorkflow(r.Context(), p.TenantID, r.PathValue("name"), version)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, toWorkflow(wf))
+	return nil
+}
+
+func (a *API) toggleWorkflow(active bool) handler {
+	return func(w http.ResponseWriter, r *http.Request, p engine.Principal) error {
+		wf, err := a.eng.SetWorkflowActive(r.Context(), p.TenantID, r.PathValue("name"), active)
+		if err != nil {
+			return err
+		}
+		writeJSON(w, http.StatusOK, toWorkflow(wf))
+		return nil
+	}
+}
+
+func (a *API) startRun(w http.ResponseWriter, r *http.Request, p engine.Principal) error {
+	var in struct {
+		Input json.RawMessage `json:"input"`
+	}
+	if err := decode(r, w, a.cfg.MaxEventBytes+4096, &in, true); err != nil {
+		return err
+	}
+	ref, err := a.eng.StartRun(r.Context(), p.TenantID, r.PathValue("name"), in.Input)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusCreated, ref)
+	return nil
+}
+
+var runStatuses = map[string]bool{store.RunQueued: true, store.RunRunning: true, store.RunSucceeded: true, store.RunFailed: true, store.RunCancelled: true}
+
+func (a *API) listRuns(w http.ResponseWriter, r *http.Request, p engine.Principal) error {
+	before, limit, err := page(r)
+	if err != nil {
+		return err
+	}
+	q := r.URL.Query()
+	f := store.RunFilter{Workflow: q.Get("workflow"), Status: q.Get("status"), EventID: q.Get("event_id"), Before: before, Limit: limit + 1}
+	if f.Status != "" && !runStatuses[f.Status] {
+		return &engine.FieldError{Field: "status", Message: "must be one of queued, running, succeeded, failed, cancelled"}
+	}
+	runs, err := a.eng.Store().ListRuns(r.Context(), p.TenantID, f)
+	if err != nil {
+		return err
+	}
+	out := list[runJSON]{Items: []runJSON{}}
+	for i, run := range runs {
+		if i == limit {
+			out.NextCursor = cursor(runs[i-1].ID)
+			break
+		}
+		out.Items = append(out.Items, toRun(run))
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+func (a *API) getRun(w http.ResponseWriter, r *http.Request, p engine.Principal) error {
+	run, steps, err := a.eng.Store().GetRun(r.Context(), p.TenantID, r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, runWithSteps(run, steps))
+	return nil
+}
+
+func runWithSteps(run store.Run, steps []store.StepRun) runJSON {
+	out := toRun(run)
+	out.Steps = []stepJSON{}
+	for _, s := range steps {
+		out.Steps = append(out.Steps, toStep(s))
+	}
+	return out
+}
+
+func (a *API) cancelRun(w http.ResponseWriter, r *http.Request, p engine.Principal) error {
+	if _, err := a.eng.CancelRun(r.Context(), p.TenantID, r.PathValue("id")); err != nil {
+		return err
+	}
+	return a.getRun(w, r, p)
+}
+
+func (a *API) createToken(w http.ResponseWriter, r *http.Request, p engine.Principal) error {
+	var in struct {
+		Name   string `json:"name"`
+		Tenant string `json:"tenant"`
+		Admin  bool   `json:"admin"`
+	}
+	if err := decode(r, w, 64<<10, &in, false); err != nil {
+		return err
+	}
+	tok, secret, err := a.eng.CreateToken(r.Context(), p, in.Name, in.Tenant, in.Admin)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusCreated, map[string]any{"token": toToken(tok), "secret": secret})
+	return nil
+}
+
+func (a *API) listTokens(w http.ResponseWriter, r *http.Request, p engine.Principal) error {
+	toks, err := a.eng.Store().ListTokens(r.Context(), p.TenantID)
+	if err != nil {
+		return err
+	}
+	out := list[tokenJSON]{Items: []tokenJSON{}}
+	for _, t := range toks {
+		out.Items = append(out.Items, toToken(t))
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+func (a *API) revokeToken(w http.ResponseWriter, r *http.Request, p engine.Principal) error {
+	if err := a.eng.RevokeToken(r.Context(), p, r.PathValue("id")); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (a *API) createTenant(w http.ResponseWriter, r *http.Request, p engine.Principal) error {
+	var in struct {
+		Name string `json:"name"`
+	}
+	if err := decode(r, w, 64<<10, &in, false); err != nil {
+		return err
+	}
+	t, err := a.eng.CreateTenant(r.Context(), p, in.Name)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusCreated, tenantJSON{ID: t.ID, Name: t.Name, CreatedAt: t.CreatedAt})
+	return nil
+}
+
+func (a *API) listTenants(w http.ResponseWriter, r *http.Request, p engine.Principal) error {
+	ts, err := a.eng.ListTenants(r.Context(), p)
+	if err != nil {
+		return err
+	}
+	out := list[tenantJSON]{Items: []tenantJSON{}}
+	for _, t := range ts {
+		out.Items = append(out.Items, tenantJSON{ID: t.ID, Name: t.Name, CreatedAt: t.CreatedAt})
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+func (a *API) registerWorker(w http.ResponseWriter, r *http.Request, p engine.Principal) error {
+	var in struct {
+		Name      string   `json:"name"`
+		Workflows []string `json:"workflows"`
+		Slots     int      `json:"slots"`
+	}
+	if err := decode(r, w, 64<<10, &in, false); err != nil {
+		return err
+	}
+	wk, err := a.eng.RegisterWorker(r.Context(), p.TenantID, in.Name, in.Workflows, in.Slots)
+	if err != nil {
+		return err
+	}
+	lease := a.eng.Config().LeaseDuration
+	writeJSON(w, http.StatusCreated, map[string]any{
+		"id": wk.ID, "lease_duration": duration(lease), "heartbeat_interval": duration(lease / 3),
+	})
+	return nil
+}
+
+func (a *API) poll(w http.ResponseWriter, r *http.Request, p engine.Principal) error {
+	in := struct {
+		Max  int       `json:"max"`
+		Wait *duration `json:"wait"`
+	}{Max: 1}
+	if err := decode(r, w, 64<<10, &in, true); err != nil {
+		return err
+	}
+	wait := engine.DefaultPollWait
+	if in.Wait != nil {
+		wait = time.Duration(*in.Wait)
+	}
+	as, err := a.eng.Poll(r.Context(), p.TenantID, r.PathValue("id"), in.Max, wait)
+	if err != nil {
+		return err
+	}
+	out := make([]assignmentJSON, len(as))
+	for i, x := range as {
+		out[i] = toAssignment(x)
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"assignments": out})
+	return nil
+}
+
+func (a *API) heartbeat(w http.ResponseWriter, r *http.Request, p engine.Principal) error {
+	var in struct {
+		StepRuns []struct {
+			StepRunID string `json:"step_run_id"`
+			LeaseID   string `json:"lease_id"`
+		} `json:"step_runs"`
+	}
+	if err := decode(r, w, 1<<20, &in, true); err != nil {
+		return err
+	}
+	leases := make([]store.LeaseRef, len(in.StepRuns))
+	for i, s := range in.StepRuns {
+		leases[i] = store.LeaseRef{StepRunID: s.StepRunID, LeaseID: s.LeaseID}
+	}
+	lost, until, err := a.eng.Heartbeat(r.Context(), p.TenantID, r.PathValue("id"), leases)
+	if err != nil {
+		return err
+	}
+	if lost == nil {
+		lost = []string{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"lease_expires_at": until, "cancelled": lost})
+	return nil
+}
+
+func (a *API) complete(w http.ResponseWriter, r *http.Request, p engine.Principal) error {
+	var in struct {
+		LeaseID string          `json:"lease_id"`
+		Output  json.RawMessage `json:"output"`
+	}
+	if err := decode(r, w, a.cfg.MaxEventBytes+4096, &in, false); err != nil {
+		return err
+	}
+	if int64(len(in.Output)) > a.cfg.MaxEventBytes {
+		return &statusError{status: http.StatusRequestEntityTooLarge, code: "payload_too_large", msg: "output is over the limit", field: "output"}
+	}
+	if err := a.eng.Complete(r.Context(), p.TenantID, r.PathValue("id"), r.PathValue("step_run_id"), in.LeaseID, in.Output); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "accepted"})
+	return nil
+}
+
+func (a *API) fail(w http.ResponseWriter, r *http.Request, p engine.Principal) error {
+	in := struct {
+		LeaseID   string `json:"lease_id"`
+		Error     string `json:"error"`
+		Retryable *bool  `json:"retryable"`
+	}{}
+	if err := decode(r, w, 64<<10, &in, false); err != nil {
+		return err
+	}
+	retryable := in.Retryable == nil || *in.Retryable
+	if err := a.eng.Fail(r.Context(), p.TenantID, r.PathValue("id"), r.PathValue("step_run_id"), in.LeaseID, in.Error, retryable); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "accepted"})
+	return nil
+}

@@ -1,0 +1,229 @@
+// Package engine is Herald's core: it validates and ingests events (group commit), matches
+// them against an in-memory trigger index, creates runs, dispatches ready steps to workers
+// through leases, and runs the periodic duties (lease expiry, retries becoming due).
+//
+// The engine speaks to storage only through store.Store, so every store behaves the same.
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/heraldhq/herald/internal/store"
+)
+
+// Config tunes the engine. Every field has a default.
+type Config struct {
+	// LeaseDuration is how long a step-run's lease lasts without a heartbeat. Default 30s.
+	LeaseDuration time.Duration
+	// SweepInterval is how often lease expiry and due retries are checked. Default 1s.
+	SweepInterval time.Duration
+	// MaxBatchEvents caps the events committed in one ingest transaction. Default 2000.
+	MaxBatchEvents int
+	// MaxQueuedBytes bounds the payload bytes waiting for ingest; past it pushes get
+	// ErrOverloaded. Default 256 MiB.
+	MaxQueuedBytes int64
+	// TokenCacheTTL is how long a verified token is trusted before it is looked up again
+	// (revocations on this replica take effect at once). Default 5s.
+	TokenCacheTTL time.Duration
+	// Logger receives the engine's logs. Default slog.Default().
+	Logger *slog.Logger
+}
+
+func (c *Config) setDefaults() {
+	if c.LeaseDuration <= 0 {
+		c.LeaseDuration = 30 * time.Second
+	}
+	if c.SweepInterval <= 0 {
+		c.SweepInterval = time.Second
+	}
+	if c.MaxBatchEvents <= 0 {
+		c.MaxBatchEvents = 2000
+	}
+	if c.MaxQueuedBytes <= 0 {
+		c.MaxQueuedBytes = 256 << 20
+	}
+	if c.TokenCacheTTL <= 0 {
+		c.TokenCacheTTL = 5 * time.Second
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+}
+
+// Engine is Herald's core. Create it with New, start its loops with Start.
+type Engine struct {
+	cfg   Config
+	store store.Store
+	log   *slog.Logger
+
+	index     atomic.Pointer[triggerIndex]
+	indexMu   sync.Mutex // serializes index rebuilds
+	indexMark string
+
+	ingest *batcher[ingestReq]
+	finish *batcher[finishReq]
+	queued atomic.Int64 // payload bytes waiting for ingest
+
+	waiters *notifier
+	tokens  *tokenCache
+	workers sync.Map // worker id -> store.Worker
+
+	closed   atomic.Bool
+	stop     context.CancelFunc
+	loops    sync.WaitGroup
+	timersMu sync.Mutex
+	timers   map[*time.Timer]struct{}
+}
+
+// New creates an engine on st and loads its trigger index.
+func New(ctx context.Context, st store.Store, cfg Config) (*Engine, error) {
+	cfg.setDefaults()
+	e := &Engine{
+		cfg:     cfg,
+		store:   st,
+		log:     cfg.Logger,
+		waiters: newNotifier(),
+		tokens:  newTokenCache(cfg.TokenCacheTTL),
+		timers:  map[*time.Timer]struct{}{},
+	}
+	e.ingest = newBatcher(cfg.MaxBatchEvents, e.commitIngest)
+	e.finish = newBatcher(500, e.commitFinish)
+	if err := e.RefreshIndex(ctx, true); err != nil {
+		return nil, err
+	}
+	return e, nil
+}
+
+// Config returns the engine's configuration with defaults applied.
+func (e *Engine) Config() Config { return e.cfg }
+
+// Store returns the engine's store.
+func (e *Engine) Store() store.Store { return e.store }
+
+// Start runs the engine's loops (group commit, sweeper) until Close.
+func (e *Engine) Start() {
+	ctx, cancel := context.WithCancel(context.Background())
+	e.stop = cancel
+	e.loops.Add(3)
+	go func() { defer e.loops.Done(); e.ingest.run(ctx) }()
+	go func() { defer e.loops.Done(); e.finish.run(ctx) }()
+	go func() { defer e.loops.Done(); e.sweep(ctx) }()
+}
+
+// Close stops accepting work, finishes queued commits and stops the loops. It does not
+// close the store.
+func (e *Engine) Close() {
+	if e.closed.Swap(true) {
+		return
+	}
+	e.ingest.close()
+	e.finish.close()
+	if e.stop != nil {
+		e.stop()
+	}
+	e.loops.Wait()
+	e.timersMu.Lock()
+	for t := range e.timers {
+		t.Stop()
+	}
+	e.timersMu.Unlock()
+	e.waiters.wakeAll()
+}
+
+// NewID returns a new time-ordered id (UUIDv7).
+func NewID() string {
+	return uuid.Must(uuid.NewV7()).String()
+}
+
+// now is the engine's clock, in millisecond precision like the stores.
+func now() time.Time { return time.Now().UTC().Truncate(time.Millisecond) }
+
+// sweep runs the periodic duties: expired leases and retries that became due.
+func (e *Engine) sweep(ctx context.Context) {
+	t := time.NewTicker(e.cfg.SweepInterval)
+	defer t.Stop()
+	last := now()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		n := now()
+		if err := e.SweepOnce(ctx, last, n); err != nil && ctx.Err() == nil {
+			e.log.Warn("sweep failed", "err", err)
+			continue
+		}
+		last = n
+	}
+}
+
+// SweepOnce expires leases due at upTo, wakes workers for retries that became due in
+// (after, upTo], and refreshes the trigger index if workflows changed elsewhere.
+func (e *Engine) SweepOnce(ctx context.Context, after, upTo time.Time) error {
+	for {
+		outs, err := e.store.ExpireLeases(ctx, upTo, 500)
+		if err != nil {
+			return fmt.Errorf("expiring leases: %w", err)
+		}
+		for _, o := range outs {
+			e.log.Info("lease expired", "step_run_id", o.StepRunID, "run_id", o.RunID, "run_status", o.RunStatus)
+		}
+		e.wake(outs)
+		if len(outs) < 500 {
+			break
+		}
+	}
+	keys, err := e.store.ReadySince(ctx, after.Add(-time.Millisecond), upTo)
+	if err != nil {
+		return err
+	}
+	for _, k := range keys {
+		e.waiters.notify(k.TenantID, k.Workflow)
+	}
+	return e.RefreshIndex(ctx, false)
+}
+
+// wake notifies waiting workers about work that outcomes queued, at once or when due.
+func (e *Engine) wake(outs []store.FinishOutcome) {
+	n := time.Now()
+	for _, o := range outs {
+		for _, q := range o.Queued {
+			if d := q.AvailableAt.Sub(n); d > 0 {
+				e.notifyAt(d, q.WorkKey)
+				continue
+			}
+			e.waiters.notify(q.TenantID, q.Workflow)
+		}
+	}
+}
+
+// notifyAt wakes the workers of k after d (a retry's backoff).
+func (e *Engine) notifyAt(d time.Duration, k store.WorkKey) {
+	if e.closed.Load() {
+		return
+	}
+	var t *time.Timer
+	e.timersMu.Lock()
+	t = time.AfterFunc(d, func() {
+		e.timersMu.Lock()
+		delete(e.timers, t)
+		e.timersMu.Unlock()
+		e.waiters.notify(k.TenantID, k.Workflow)
+	})
+	e.timers[t] = struct{}{}
+	e.timersMu.Unlock()
+}
+
+// IsRetryable reports whether err means "try again later" (overload, store outage).
+func IsRetryable(err error) bool {
+	return errors.Is(err, ErrOverloaded) || errors.Is(err, store.ErrUnavailable) || errors.Is(err, ErrClosed)
+}

@@ -1,0 +1,228 @@
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/heraldhq/herald/internal/store"
+)
+
+// EventInput is an event as pushed by a producer.
+type EventInput struct {
+	Key             string
+	Payload         json.RawMessage
+	Metadata        json.RawMessage
+	ParentRunID     string
+	ParentStepRunID string
+}
+
+// RunRef names a run an event (or a manual start) created.
+type RunRef struct {
+	Workflow string `json:"workflow"`
+	Version  int    `json:"version"`
+	RunID    string `json:"run_id"`
+}
+
+// PushResult is one event as committed, with the runs it started.
+type PushResult struct {
+	Event store.Event
+	Runs  []RunRef
+}
+
+// MaxBulk is the most events one bulk push may carry.
+const MaxBulk = 1000
+
+// ingestReq is one caller's request to the group-commit loop: all its items commit in the
+// same transaction.
+type ingestReq struct {
+	items []store.IngestItem
+	bytes int64
+	done  chan error
+}
+
+func (r ingestReq) size() int { return len(r.items) }
+
+// Push validates events, matches them against active workflows and commits each event
+// with its runs and their ready steps in one transaction shared by the whole call. It
+// returns only after that commit. field names are relative to the call: a single event's
+// errors name "key", a bulk call's name "events[i].key".
+func (e *Engine) Push(ctx context.Context, tenantID string, evs []EventInput, bulk bool) ([]PushResult, error) {
+	if len(evs) == 0 {
+		return nil, fieldErr("events", "at least one event is required")
+	}
+	if len(evs) > MaxBulk {
+		return nil, fieldErr("events", "at most %d events per bulk push, got %d", MaxBulk, len(evs))
+	}
+	ix := e.index.Load()
+	at := now()
+	items := make([]store.IngestItem, len(evs))
+	results := make([]PushResult, len(evs))
+	var size int64
+	for i, in := range evs {
+		prefix := ""
+		if bulk {
+			prefix = fmt.Sprintf("events[%d].", i)
+		}
+		if err := ValidateKey(prefix+"key", in.Key); err != nil {
+			return nil, err
+		}
+		payload, err := jsonObject(prefix+"payload", in.Payload)
+		if err != nil {
+			return nil, err
+		}
+		meta, err := metadataObject(prefix+"additional_metadata", in.Metadata)
+		if err != nil {
+			return nil, err
+		}
+		ev := &store.Event{
+			ID: NewID(), TenantID: tenantID, Key: in.Key, Payload: payload, Metadata: meta,
+			Source: store.SourceAPI, CreatedAt: at, Triggers: []store.TriggerDecision{},
+		}
+		if in.ParentRunID != "" || in.ParentStepRunID != "" {
+			if in.ParentRunID == "" {
+				return nil, fieldErr(prefix+"parent_run_id", "is required with parent_step_run_id")
+			}
+			step, err := e.store.RunStep(ctx, tenantID, in.ParentRunID, in.ParentStepRunID)
+			if errors.Is(err, store.ErrNotFound) {
+				return nil, fieldErr(prefix+"parent_run_id", "no such run or step-run")
+			}
+			if err != nil {
+				return nil, err
+			}
+			ev.Source, ev.ParentRunID, ev.ParentStepRunID, ev.ParentStep = store.SourceRun, in.ParentRunID, in.ParentStepRunID, step
+		}
+		item := store.IngestItem{Event: ev}
+		var refs []RunRef
+		for _, wf := range ix.match(tenantID, in.Key) {
+			if !wf.Active {
+				ev.Triggers = append(ev.Triggers, store.TriggerDecision{Workflow: wf.Name, Version: wf.Version, Skipped: "disabled"})
+				continue
+			}
+			run := newRun(wf, ev.ID, payload, at)
+			item.Runs = append(item.Runs, run)
+			ev.Triggers = append(ev.Triggers, store.TriggerDecision{Workflow: wf.Name, Version: wf.Version, RunID: run.Run.ID})
+			refs = append(refs, RunRef{Workflow: wf.Name, Version: wf.Version, RunID: run.Run.ID})
+		}
+		if refs == nil {
+			refs = []RunRef{}
+		}
+		items[i] = item
+		results[i] = PushResult{Event: *ev, Runs: refs}
+		size += int64(len(payload) + len(meta) + 512)
+	}
+	if err := e.commit(ctx, items, size); err != nil {
+		return nil, err
+	}
+	return results, nil
+}
+
+// StartRun starts a run of a workflow (any version's current definition, active or not)
+// without an event: the manual and debug run.
+func (e *Engine) StartRun(ctx context.Context, tenantID, workflow string, input json.RawMessage) (RunRef, error) {
+	payload, err := jsonObject("input", input)
+	if err != nil {
+		return RunRef{}, err
+	}
+	wf, err := e.store.GetWorkflow(ctx, tenantID, workflow, 0)
+	if err != nil {
+		return RunRef{}, err
+	}
+	run := newRun(&wf, "", payload, now())
+	if err := e.commit(ctx, []store.IngestItem{{Runs: []store.IngestRun{run}}}, int64(len(payload)+512)); err != nil {
+		return RunRef{}, err
+	}
+	return RunRef{Workflow: wf.Name, Version: wf.Version, RunID: run.Run.ID}, nil
+}
+
+// newRun materializes a run of wf with all its step-runs; steps without parents are
+// queued at once.
+func newRun(wf *store.Workflow, eventID string, input json.RawMessage, at time.Time) store.IngestRun {
+	r := store.IngestRun{Run: store.Run{
+		ID: NewID(), TenantID: wf.TenantID, WorkflowID: wf.ID, WorkflowName: wf.Name, Version: wf.Version,
+		EventID: eventID, Status: store.RunQueued, Input: input, CreatedAt: at,
+	}}
+	r.Steps = make([]store.StepRun, len(wf.Def.Steps))
+	for i, sd := range wf.Def.Steps {
+		st := store.StepRun{
+			ID: NewID(), TenantID: wf.TenantID, RunID: r.Run.ID, WorkflowName: wf.Name, Step: sd.Name, Position: i,
+			Parents: sd.Parents, PendingParents: len(sd.Parents), Status: store.StepPending,
+			MaxAttempts: sd.Retry.MaxAttempts, TimeoutMS: sd.TimeoutMS, Retry: sd.Retry,
+		}
+		if len(sd.Parents) == 0 {
+			st.Status = store.StepQueued
+			t := at
+			st.QueuedAt = &t
+		}
+		r.Steps[i] = st
+	}
+	return r
+}
+
+// commit hands items to the group-commit loop and waits for their transaction.
+func (e *Engine) commit(ctx context.Context, items []store.IngestItem, size int64) error {
+	if e.closed.Load() {
+		return ErrClosed
+	}
+	if e.queued.Add(size) > e.cfg.MaxQueuedBytes {
+		e.queued.Add(-size)
+		return ErrOverloaded
+	}
+	req := ingestReq{items: items, bytes: size, done: make(chan error, 1)}
+	ok, closed := e.ingest.submit(req)
+	if !ok {
+		e.queued.Add(-size)
+		if closed {
+			return ErrClosed
+		}
+		return ErrOverloaded
+	}
+	// Once queued, the request will be committed or fail; wait for the outcome even if the
+	// caller goes away, so that an acknowledgement is never ambiguous to us.
+	select {
+	case err := <-req.done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// commitIngest is the group-commit step: one transaction for every waiting request. If
+// that fails for a reason other than the store being unavailable, each request is retried
+// alone so that one bad request cannot fail its neighbours.
+func (e *Engine) commitIngest(ctx context.Context, reqs []ingestReq) {
+	var all []store.IngestItem
+	for _, r := range reqs {
+		all = append(all, r.items...)
+	}
+	err := e.store.Ingest(ctx, all)
+	if err != nil && len(reqs) > 1 && !errors.Is(err, store.ErrUnavailable) {
+		for _, r := range reqs {
+			e.finishIngest(r, e.store.Ingest(ctx, r.items))
+		}
+		return
+	}
+	for _, r := range reqs {
+		e.finishIngest(r, err)
+	}
+}
+
+func (e *Engine) finishIngest(r ingestReq, err error) {
+	e.queued.Add(-r.bytes)
+	if err != nil {
+		e.log.Warn("ingest commit failed", "events", len(r.items), "err", err)
+	} else {
+		for _, it := range r.items {
+			for _, run := range it.Runs {
+				for _, st := range run.Steps {
+					if st.Status == store.StepQueued {
+						e.waiters.notify(st.TenantID, st.WorkflowName)
+					}
+				}
+			}
+		}
+	}
+	r.done <- err
+}

@@ -1,0 +1,273 @@
+package engine
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/heraldhq/herald/internal/store"
+)
+
+// Errors the engine returns besides the store's sentinels.
+var (
+	// ErrOverloaded means the ingest queue is full: the caller should retry later (429).
+	ErrOverloaded = errors.New("overloaded: ingest queue is full")
+	// ErrPermission means the caller's token may not do this (403).
+	ErrPermission = errors.New("permission denied")
+	// ErrUnauthenticated means the token is missing, unknown or revoked (401).
+	ErrUnauthenticated = errors.New("unauthenticated")
+	// ErrClosed means the engine is shutting down (503).
+	ErrClosed = errors.New("engine is shutting down")
+)
+
+// FieldError is bad input, naming the field to blame (400).
+type FieldError struct {
+	Field   string
+	Message string
+}
+
+// Error implements error.
+func (e *FieldError) Error() string {
+	if e.Field == "" {
+		return e.Message
+	}
+	return e.Field + ": " + e.Message
+}
+
+func fieldErr(field, format string, args ...any) *FieldError {
+	return &FieldError{Field: field, Message: fmt.Sprintf(format, args...)}
+}
+
+// MaxKeyLen is the longest event key, in bytes.
+const MaxKeyLen = 255
+
+// MaxNameLen is the longest workflow or step name, in bytes.
+const MaxNameLen = 128
+
+// ValidateKey checks an event key: 1–255 bytes of A-Z a-z 0-9 and . _ - : /.
+func ValidateKey(field, key string) error {
+	if key == "" {
+		return fieldErr(field, "must not be empty")
+	}
+	if len(key) > MaxKeyLen {
+		return fieldErr(field, "is %d bytes long; the limit is %d", len(key), MaxKeyLen)
+	}
+	for i := 0; i < len(key); i++ {
+		if !keyByte(key[i]) {
+			return fieldErr(field, "contains %q at byte %d; allowed are A-Z a-z 0-9 . _ - : /", key[i], i)
+		}
+	}
+	return nil
+}
+
+// ValidateTrigger checks a trigger key (an event key).
+func ValidateTrigger(field, key string) error { return ValidateKey(field, key) }
+
+func keyByte(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' ||
+		c == '.' || c == '_' || c == '-' || c == ':' || c == '/'
+}
+
+// ValidateName checks a workflow, step, token or tenant name: 1–128 bytes of
+// A-Z a-z 0-9 . _ -.
+func ValidateName(field, name string) error {
+	if name == "" {
+		return fieldErr(field, "must not be empty")
+	}
+	if len(name) > MaxNameLen {
+		return fieldErr(field, "is %d bytes long; the limit is %d", len(name), MaxNameLen)
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
+			return fieldErr(field, "contains %q at byte %d; allowed are A-Z a-z 0-9 . _ -", c, i)
+		}
+	}
+	return nil
+}
+
+// jsonObject checks that raw is a JSON object; empty means {}. It returns the compacted
+// object.
+func jsonObject(field string, raw json.RawMessage) (json.RawMessage, error) {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 || bytes.Equal(raw, []byte("null")) {
+		return json.RawMessage("{}"), nil
+	}
+	if raw[0] != '{' {
+		return nil, fieldErr(field, "must be a JSON object")
+	}
+	var buf bytes.Buffer
+	if err := json.Compact(&buf, raw); err != nil {
+		return nil, fieldErr(field, "is not valid JSON: %v", err)
+	}
+	return buf.Bytes(), nil
+}
+
+// metadataObject checks additional_metadata: an object of strings, numbers and booleans.
+func metadataObject(field string, raw json.RawMessage) (json.RawMessage, error) {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 || bytes.Equal(raw, []byte("null")) {
+		return nil, nil
+	}
+	var m map[string]any
+	if err := json.Unmarshal(raw, &m); err != nil {
+		return nil, fieldErr(field, "must be a JSON object of strings, numbers and booleans")
+	}
+	for k, v := range m {
+		switch v.(type) {
+		case string, float64, bool:
+		default:
+			return nil, fieldErr(field+"."+k, "must be a string, number or boolean")
+		}
+	}
+	if len(m) == 0 {
+		return nil, nil
+	}
+	return jsonObject(field, raw)
+}
+
+// Step defaults.
+const (
+	DefaultStepTimeout    = 60 * time.Second
+	MaxStepTimeout        = 24 * time.Hour
+	DefaultMaxAttempts    = 3
+	DefaultInitialBackoff = time.Second
+	DefaultMaxBackoff     = time.Minute
+	DefaultMultiplier     = 2.0
+)
+
+// NormalizeWorkflow validates a workflow definition, applies defaults and returns it with
+// the hash of its content (equal hashes: same version).
+func NormalizeWorkflow(def store.WorkflowDef) (store.WorkflowDef, string, error) {
+	if err := ValidateName("name", def.Name); err != nil {
+		return def, "", err
+	}
+	if len(def.Description) > 4096 {
+		return def, "", fieldErr("description", "is longer than 4096 bytes")
+	}
+	seenTrig := map[string]bool{}
+	trig := []string{}
+	for i, t := range def.Triggers {
+		if err := ValidateTrigger(fmt.Sprintf("triggers[%d]", i), t); err != nil {
+			return def, "", err
+		}
+		if !seenTrig[t] {
+			seenTrig[t] = true
+			trig = append(trig, t)
+		}
+	}
+	def.Triggers = trig
+	if len(def.Steps) == 0 {
+		return def, "", fieldErr("steps", "a workflow needs at least one step")
+	}
+	if len(def.Steps) > 500 {
+		return def, "", fieldErr("steps", "a workflow has at most 500 steps")
+	}
+	idx := map[string]int{}
+	for i, st := range def.Steps {
+		f := fmt.Sprintf("steps[%d]", i)
+		if err := ValidateName(f+".name", st.Name); err != nil {
+			return def, "", err
+		}
+		if _, dup := idx[st.Name]; dup {
+			return def, "", fieldErr(f+".name", "step %q is defined twice", st.Name)
+		}
+		idx[st.Name] = i
+	}
+	for i := range def.Steps {
+		st := &def.Steps[i]
+		f := fmt.Sprintf("steps[%d]", i)
+		seen := map[string]bool{}
+		for j, p := range st.Parents {
+			if _, ok := idx[p]; !ok {
+				return def, "", fieldErr(fmt.Sprintf("%s.parents[%d]", f, j), "unknown step %q", p)
+			}
+			if p == st.Name {
+				return def, "", fieldErr(fmt.Sprintf("%s.parents[%d]", f, j), "a step cannot be its own parent")
+			}
+			if seen[p] {
+				return def, "", fieldErr(fmt.Sprintf("%s.parents[%d]", f, j), "parent %q is listed twice", p)
+			}
+			seen[p] = true
+		}
+		if st.Parents == nil {
+			st.Parents = []string{}
+		}
+		if st.TimeoutMS == 0 {
+			st.TimeoutMS = DefaultStepTimeout.Milliseconds()
+		}
+		if st.TimeoutMS < time.Second.Milliseconds() || st.TimeoutMS > MaxStepTimeout.Milliseconds() {
+			return def, "", fieldErr(f+".timeout", "must be between 1s and 24h")
+		}
+		r := &st.Retry
+		if r.MaxAttempts == 0 {
+			r.MaxAttempts = DefaultMaxAttempts
+		}
+		if r.MaxAttempts < 1 || r.MaxAttempts > 100 {
+			return def, "", fieldErr(f+".retry.max_attempts", "must be between 1 and 100")
+		}
+		if r.InitialBackoffMS == 0 {
+			r.InitialBackoffMS = DefaultInitialBackoff.Milliseconds()
+		}
+		if r.MaxBackoffMS == 0 {
+			r.MaxBackoffMS = DefaultMaxBackoff.Milliseconds()
+		}
+		if r.InitialBackoffMS < 0 || r.MaxBackoffMS < r.InitialBackoffMS || r.MaxBackoffMS > (24*time.Hour).Milliseconds() {
+			return def, "", fieldErr(f+".retry", "backoffs must satisfy 0 < initial_backoff <= max_backoff <= 24h")
+		}
+		if r.Multiplier == 0 {
+			r.Multiplier = DefaultMultiplier
+		}
+		if r.Multiplier < 1 || r.Multiplier > 10 {
+			return def, "", fieldErr(f+".retry.multiplier", "must be between 1 and 10")
+		}
+	}
+	if cyc := findCycle(def.Steps, idx); cyc != "" {
+		return def, "", fieldErr("steps", "the steps form a cycle through %q", cyc)
+	}
+	b, err := json.Marshal(def)
+	if err != nil {
+		return def, "", fmt.Errorf("encoding workflow: %w", err)
+	}
+	sum := sha256.Sum256(b)
+	return def, hex.EncodeToString(sum[:]), nil
+}
+
+// findCycle returns a step on a cycle, or "".
+func findCycle(steps []store.StepDef, idx map[string]int) string {
+	const (
+		white = iota
+		grey
+		black
+	)
+	color := make([]int, len(steps))
+	var visit func(i int) string
+	visit = func(i int) string {
+		color[i] = grey
+		for _, p := range steps[i].Parents {
+			j := idx[p]
+			switch color[j] {
+			case grey:
+				return steps[j].Name
+			case white:
+				if c := visit(j); c != "" {
+					return c
+				}
+			}
+		}
+		color[i] = black
+		return ""
+	}
+	for i := range steps {
+		if color[i] == white {
+			if c := visit(i); c != "" {
+				return c
+			}
+		}
+	}
+	return ""
+}

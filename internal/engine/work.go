@@ -1,0 +1,210 @@
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/heraldhq/herald/internal/store"
+)
+
+// Worker limits.
+const (
+	DefaultSlots    = 10
+	MaxSlots        = 1000
+	MaxPollBatch    = 100
+	DefaultPollWait = 20 * time.Second
+	MaxPollWait     = 60 * time.Second
+)
+
+// RegisterWorker registers a worker for workflows that must exist in the tenant.
+func (e *Engine) RegisterWorker(ctx context.Context, tenantID, name string, workflows []string, slots int) (store.Worker, error) {
+	if name == "" {
+		name = "worker"
+	}
+	if len(name) > MaxNameLen {
+		return store.Worker{}, fieldErr("name", "is longer than %d bytes", MaxNameLen)
+	}
+	if slots == 0 {
+		slots = DefaultSlots
+	}
+	if slots < 1 || slots > MaxSlots {
+		return store.Worker{}, fieldErr("slots", "must be between 1 and %d", MaxSlots)
+	}
+	if len(workflows) == 0 {
+		return store.Worker{}, fieldErr("workflows", "name at least one workflow")
+	}
+	seen := map[string]bool{}
+	var wfs []string
+	for i, wf := range workflows {
+		if _, err := e.store.GetWorkflow(ctx, tenantID, wf, 0); errors.Is(err, store.ErrNotFound) {
+			return store.Worker{}, fieldErr(fmt.Sprintf("workflows[%d]", i), "no workflow named %q (register it first)", wf)
+		} else if err != nil {
+			return store.Worker{}, err
+		}
+		if !seen[wf] {
+			seen[wf] = true
+			wfs = append(wfs, wf)
+		}
+	}
+	at := now()
+	w := store.Worker{ID: NewID(), TenantID: tenantID, Name: name, Workflows: wfs, Slots: slots, CreatedAt: at, LastHeartbeatAt: at}
+	if err := e.store.RegisterWorker(ctx, w); err != nil {
+		return store.Worker{}, err
+	}
+	e.workers.Store(w.ID, w)
+	return w, nil
+}
+
+// worker returns a tenant's worker, cached after its first lookup.
+func (e *Engine) worker(ctx context.Context, tenantID, id string) (store.Worker, error) {
+	if v, ok := e.workers.Load(id); ok {
+		w := v.(store.Worker)
+		if w.TenantID == tenantID {
+			return w, nil
+		}
+		return store.Worker{}, store.ErrNotFound
+	}
+	w, err := e.store.GetWorker(ctx, tenantID, id)
+	if err != nil {
+		return w, err
+	}
+	e.workers.Store(id, w)
+	return w, nil
+}
+
+// Poll claims up to max ready steps for a worker; if none is ready it waits up to wait and
+// returns as soon as one is. An empty result means the wait ran out.
+func (e *Engine) Poll(ctx context.Context, tenantID, workerID string, max int, wait time.Duration) ([]store.Assignment, error) {
+	if max == 0 {
+		max = 1
+	}
+	if max < 1 || max > MaxPollBatch {
+		return nil, fieldErr("max", "must be between 1 and %d", MaxPollBatch)
+	}
+	if wait < 0 || wait > MaxPollWait {
+		return nil, fieldErr("wait", "must be between 0s and %s", MaxPollWait)
+	}
+	w, err := e.worker(ctx, tenantID, workerID)
+	if err != nil {
+		return nil, err
+	}
+	// Register before the first claim, so that work made ready in between still wakes us.
+	wt := e.waiters.add(tenantID, w.Workflows)
+	defer e.waiters.remove(tenantID, wt)
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
+	for {
+		if e.closed.Load() {
+			return nil, nil
+		}
+		as, err := e.store.Claim(ctx, store.ClaimParams{
+			TenantID: tenantID, WorkerID: workerID, Workflows: w.Workflows, Max: max, Now: now(),
+			LeaseFor: e.cfg.LeaseDuration, NewLeaseID: NewID,
+		})
+		if err != nil || len(as) > 0 {
+			return as, err
+		}
+		select {
+		case <-wt.ch:
+		case <-timer.C:
+			return nil, nil
+		case <-ctx.Done():
+			return nil, nil
+		}
+	}
+}
+
+// Heartbeat marks a worker alive and extends its listed leases; it returns the step-runs
+// whose leases are no longer the worker's.
+func (e *Engine) Heartbeat(ctx context.Context, tenantID, workerID string, leases []store.LeaseRef) (lost []string, until time.Time, err error) {
+	if _, err := e.worker(ctx, tenantID, workerID); err != nil {
+		return nil, time.Time{}, err
+	}
+	at := now()
+	lost, err = e.store.Heartbeat(ctx, store.HeartbeatParams{TenantID: tenantID, WorkerID: workerID, Leases: leases, Now: at, LeaseFor: e.cfg.LeaseDuration})
+	return lost, at.Add(e.cfg.LeaseDuration), err
+}
+
+// finishReq is one result waiting for the batched completion commit.
+type finishReq struct {
+	res  store.StepResult
+	done chan finishResp
+}
+
+type finishResp struct {
+	out store.FinishOutcome
+	err error
+}
+
+func (r finishReq) size() int { return 1 }
+
+// Complete records a step's success; store.ErrStaleLease if the lease is not current.
+func (e *Engine) Complete(ctx context.Context, tenantID, workerID, stepRunID, leaseID string, output json.RawMessage) error {
+	out, err := jsonObject("output", output)
+	if err != nil {
+		return err
+	}
+	return e.report(ctx, tenantID, workerID, store.StepResult{TenantID: tenantID, StepRunID: stepRunID, LeaseID: leaseID, Succeeded: true, Output: out})
+}
+
+// Fail records a failed attempt; store.ErrStaleLease if the lease is not current.
+func (e *Engine) Fail(ctx context.Context, tenantID, workerID, stepRunID, leaseID, msg string, retryable bool) error {
+	if msg == "" {
+		msg = "step failed"
+	}
+	if len(msg) > 8192 {
+		msg = msg[:8192]
+	}
+	return e.report(ctx, tenantID, workerID, store.StepResult{TenantID: tenantID, StepRunID: stepRunID, LeaseID: leaseID, Error: msg, Retryable: retryable})
+}
+
+func (e *Engine) report(ctx context.Context, tenantID, workerID string, res store.StepResult) error {
+	if res.LeaseID == "" {
+		return fieldErr("lease_id", "is required")
+	}
+	if _, err := e.worker(ctx, tenantID, workerID); err != nil {
+		return err
+	}
+	res.At = now()
+	req := finishReq{res: res, done: make(chan finishResp, 1)}
+	ok, closed := e.finish.submit(req)
+	if !ok {
+		if closed {
+			return ErrClosed
+		}
+		return ErrOverloaded
+	}
+	select {
+	case r := <-req.done:
+		if r.err != nil {
+			return r.err
+		}
+		return r.out.Err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// commitFinish writes a batch of step results in one transaction and wakes the workers of
+// the steps they unblocked.
+func (e *Engine) commitFinish(ctx context.Context, reqs []finishReq) {
+	results := make([]store.StepResult, len(reqs))
+	for i, r := range reqs {
+		results[i] = r.res
+	}
+	outs, err := e.store.FinishSteps(ctx, results)
+	if err != nil {
+		e.log.Warn("step results commit failed", "results", len(results), "err", err)
+		for _, r := range reqs {
+			r.done <- finishResp{err: err}
+		}
+		return
+	}
+	e.wake(outs)
+	for i, r := range reqs {
+		r.done <- finishResp{out: outs[i]}
+	}
+}

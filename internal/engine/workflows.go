@@ -1,0 +1,40 @@
+package engine
+
+import (
+	"context"
+
+	"github.com/heraldhq/herald/internal/store"
+)
+
+// PutWorkflow validates and upserts a workflow; a changed definition becomes a new
+// version. The trigger index is rebuilt before it returns.
+func (e *Engine) PutWorkflow(ctx context.Context, tenantID string, def store.WorkflowDef) (store.Workflow, bool, error) {
+	def, hash, err := NormalizeWorkflow(def)
+	if err != nil {
+		return store.Workflow{}, false, err
+	}
+	wf, created, err := e.store.PutWorkflow(ctx, store.PutWorkflowParams{TenantID: tenantID, NewID: NewID(), Def: def, Hash: hash, At: now()})
+	if err != nil {
+		return wf, false, err
+	}
+	if created {
+		if err := e.RefreshIndex(ctx, true); err != nil {
+			return wf, created, err
+		}
+	}
+	return wf, created, nil
+}
+
+// SetWorkflowActive enables or disables a workflow and rebuilds the trigger index.
+func (e *Engine) SetWorkflowActive(ctx context.Context, tenantID, name string, active bool) (store.Workflow, error) {
+	wf, err := e.store.SetWorkflowActive(ctx, tenantID, name, active, now())
+	if err != nil {
+		return wf, err
+	}
+	return wf, e.RefreshIndex(ctx, true)
+}
+
+// CancelRun cancels a run that has not ended.
+func (e *Engine) CancelRun(ctx context.Context, tenantID, id string) (store.Run, error) {
+	return e.store.CancelRun(ctx, tenantID, id, now())
+}

@@ -1,0 +1,254 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/heraldhq/herald/internal/store"
+)
+
+// CreateTenant implements store.Store.
+func (s *Store) CreateTenant(ctx context.Context, t store.Tenant) error {
+	return s.write(ctx, "creating tenant", func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO tenants (id, name, created_at) VALUES (?, ?, ?)`, t.ID, t.Name, ms64(t.CreatedAt))
+		return err
+	})
+}
+
+func scanTenant(row interface{ Scan(...any) error }) (store.Tenant, error) {
+	var t store.Tenant
+	var created int64
+	if err := row.Scan(&t.ID, &t.Name, &created); err != nil {
+		return t, err
+	}
+	t.CreatedAt = fromMS(created)
+	return t, nil
+}
+
+// GetTenantByName implements store.Store.
+func (s *Store) GetTenantByName(ctx context.Context, name string) (store.Tenant, error) {
+	t, err := scanTenant(s.r.QueryRowContext(ctx, `SELECT id, name, created_at FROM tenants WHERE name = ?`, name))
+	return t, mapErr("getting tenant", err)
+}
+
+// GetTenant implements store.Store.
+func (s *Store) GetTenant(ctx context.Context, id string) (store.Tenant, error) {
+	t, err := scanTenant(s.r.QueryRowContext(ctx, `SELECT id, name, created_at FROM tenants WHERE id = ?`, id))
+	return t, mapErr("getting tenant", err)
+}
+
+// ListTenants implements store.Store.
+func (s *Store) ListTenants(ctx context.Context) ([]store.Tenant, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT id, name, created_at FROM tenants ORDER BY name`)
+	if err != nil {
+		return nil, mapErr("listing tenants", err)
+	}
+	defer rows.Close()
+	var out []store.Tenant
+	for rows.Next() {
+		t, err := scanTenant(rows)
+		if err != nil {
+			return nil, mapErr("listing tenants", err)
+		}
+		out = append(out, t)
+	}
+	return out, mapErr("listing tenants", rows.Err())
+}
+
+// CreateToken implements store.Store.
+func (s *Store) CreateToken(ctx context.Context, t store.Token) error {
+	return s.write(ctx, "creating token", func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO api_tokens (id, tenant_id, name, hash, admin, created_at) VALUES (?, ?, ?, ?, ?, ?)`,
+			t.ID, t.TenantID, t.Name, t.Hash, boolInt(t.Admin), ms64(t.CreatedAt))
+		return err
+	})
+}
+
+const tokenCols = `k.id, k.tenant_id, t.name, k.name, k.hash, k.admin, k.created_at, k.revoked_at`
+
+func scanToken(row interface{ Scan(...any) error }) (store.Token, error) {
+	var k store.Token
+	var created int64
+	var revoked sql.NullInt64
+	if err := row.Scan(&k.ID, &k.TenantID, &k.TenantName, &k.Name, &k.Hash, &k.Admin, &created, &revoked); err != nil {
+		return k, err
+	}
+	k.CreatedAt = fromMS(created)
+	k.RevokedAt = ptrMS(revoked)
+	return k, nil
+}
+
+// GetTokenByHash implements store.Store.
+func (s *Store) GetTokenByHash(ctx context.Context, hash []byte) (store.Token, error) {
+	k, err := scanToken(s.r.QueryRowContext(ctx, `SELECT `+tokenCols+` FROM api_tokens k JOIN tenants t ON t.id = k.tenant_id
+		WHERE k.hash = ? AND k.revoked_at IS NULL`, hash))
+	return k, mapErr("getting token", err)
+}
+
+// ListTokens implements store.Store.
+func (s *Store) ListTokens(ctx context.Context, tenantID string) ([]store.Token, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT `+tokenCols+` FROM api_tokens k JOIN tenants t ON t.id = k.tenant_id
+		WHERE k.tenant_id = ? ORDER BY k.created_at, k.id`, tenantID)
+	if err != nil {
+		return nil, mapErr("listing tokens", err)
+	}
+	defer rows.Close()
+	var out []store.Token
+	for rows.Next() {
+		k, err := scanToken(rows)
+		if err != nil {
+			return nil, mapErr("listing tokens", err)
+		}
+		out = append(out, k)
+	}
+	return out, mapErr("listing tokens", rows.Err())
+}
+
+// RevokeToken implements store.Store.
+func (s *Store) RevokeToken(ctx context.Context, tenantID, id string, at time.Time) error {
+	return s.write(ctx, "revoking token", func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE api_tokens SET revoked_at = COALESCE(revoked_at, ?) WHERE tenant_id = ? AND id = ?`, ms64(at), tenantID, id)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return store.ErrNotFound
+		}
+		return nil
+	})
+}
+
+// PutWorkflow implements store.Store.
+func (s *Store) PutWorkflow(ctx context.Context, p store.PutWorkflowParams) (store.Workflow, bool, error) {
+	var created bool
+	def, err := json.Marshal(p.Def)
+	if err != nil {
+		return store.Workflow{}, false, fmt.Errorf("encoding workflow: %w", err)
+	}
+	err = s.write(ctx, "putting workflow", func(tx *sql.Tx) error {
+		var id, hash string
+		var version int
+		err := tx.QueryRowContext(ctx, `SELECT w.id, w.current_version, v.hash FROM workflows w
+			JOIN workflow_versions v ON v.workflow_id = w.id AND v.version = w.current_version
+			WHERE w.tenant_id = ? AND w.name = ?`, p.TenantID, p.Def.Name).Scan(&id, &version, &hash)
+		switch {
+		case err == sql.ErrNoRows:
+			id, version = p.NewID, 1
+			if _, err := tx.ExecContext(ctx, `INSERT INTO workflows (id, tenant_id, name, active, current_version, created_at, updated_at)
+				VALUES (?, ?, ?, 1, 1, ?, ?)`, id, p.TenantID, p.Def.Name, ms64(p.At), ms64(p.At)); err != nil {
+				return err
+			}
+		case err != nil:
+			return err
+		case hash == p.Hash:
+			return nil
+		default:
+			version++
+			if _, err := tx.ExecContext(ctx, `UPDATE workflows SET current_version = ?, updated_at = ? WHERE id = ?`, version, ms64(p.At), id); err != nil {
+				return err
+			}
+		}
+		created = true
+		if _, err := tx.ExecContext(ctx, `INSERT INTO workflow_versions (workflow_id, version, tenant_id, definition, hash, created_at)
+			VALUES (?, ?, ?, ?, ?, ?)`, id, version, p.TenantID, string(def), p.Hash, ms64(p.At)); err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `UPDATE workflow_changes SET mark = mark + 1 WHERE id = 1`)
+		return err
+	})
+	if err != nil {
+		return store.Workflow{}, false, err
+	}
+	wf, err := s.GetWorkflow(ctx, p.TenantID, p.Def.Name, 0)
+	return wf, created, err
+}
+
+const workflowCols = `w.id, w.tenant_id, w.name, w.active, v.version, v.definition, w.created_at, w.updated_at`
+
+func scanWorkflow(row interface{ Scan(...any) error }) (store.Workflow, error) {
+	var wf store.Workflow
+	var def string
+	var created, updated int64
+	if err := row.Scan(&wf.ID, &wf.TenantID, &wf.Name, &wf.Active, &wf.Version, &def, &created, &updated); err != nil {
+		return wf, err
+	}
+	if err := json.Unmarshal([]byte(def), &wf.Def); err != nil {
+		return wf, fmt.Errorf("decoding workflow %s: %w", wf.Name, err)
+	}
+	wf.CreatedAt, wf.UpdatedAt = fromMS(created), fromMS(updated)
+	return wf, nil
+}
+
+// GetWorkflow implements store.Store.
+func (s *Store) GetWorkflow(ctx context.Context, tenantID, name string, version int) (store.Workflow, error) {
+	q := `SELECT ` + workflowCols + ` FROM workflows w JOIN workflow_versions v ON v.workflow_id = w.id
+		WHERE w.tenant_id = ? AND w.name = ? AND v.version = `
+	args := []any{tenantID, name}
+	if version > 0 {
+		q += `?`
+		args = append(args, version)
+	} else {
+		q += `w.current_version`
+	}
+	wf, err := scanWorkflow(s.r.QueryRowContext(ctx, q, args...))
+	return wf, mapErr("getting workflow", err)
+}
+
+func (s *Store) listWorkflows(ctx context.Context, where string, args ...any) ([]store.Workflow, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT `+workflowCols+` FROM workflows w
+		JOIN workflow_versions v ON v.workflow_id = w.id AND v.version = w.current_version `+where+` ORDER BY w.tenant_id, w.name`, args...)
+	if err != nil {
+		return nil, mapErr("listing workflows", err)
+	}
+	defer rows.Close()
+	var out []store.Workflow
+	for rows.Next() {
+		wf, err := scanWorkflow(rows)
+		if err != nil {
+			return nil, mapErr("listing workflows", err)
+		}
+		out = append(out, wf)
+	}
+	return out, mapErr("listing workflows", rows.Err())
+}
+
+// ListWorkflows implements store.Store.
+func (s *Store) ListWorkflows(ctx context.Context, tenantID string) ([]store.Workflow, error) {
+	return s.listWorkflows(ctx, `WHERE w.tenant_id = ?`, tenantID)
+}
+
+// ListAllWorkflows implements store.Store.
+func (s *Store) ListAllWorkflows(ctx context.Context) ([]store.Workflow, error) {
+	return s.listWorkflows(ctx, ``)
+}
+
+// SetWorkflowActive implements store.Store.
+func (s *Store) SetWorkflowActive(ctx context.Context, tenantID, name string, active bool, at time.Time) (store.Workflow, error) {
+	err := s.write(ctx, "toggling workflow", func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE workflows SET active = ?, updated_at = ? WHERE tenant_id = ? AND name = ?`,
+			boolInt(active), ms64(at), tenantID, name)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return store.ErrNotFound
+		}
+		_, err = tx.ExecContext(ctx, `UPDATE workflow_changes SET mark = mark + 1 WHERE id = 1`)
+		return err
+	})
+	if err != nil {
+		return store.Workflow{}, err
+	}
+	return s.GetWorkflow(ctx, tenantID, name, 0)
+}
+
+// WorkflowsChangeMark implements store.Store.
+func (s *Store) WorkflowsChangeMark(ctx context.Context) (string, error) {
+	var mark int64
+	err := s.r.QueryRowContext(ctx, `SELECT mark FROM workflow_changes WHERE id = 1`).Scan(&mark)
+	return strconv.FormatInt(mark, 10), mapErr("reading workflow change mark", err)
+}

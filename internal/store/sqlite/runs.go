@@ -1,0 +1,287 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/heraldhq/herald/internal/store"
+)
+
+// Ingest implements store.Store.
+func (s *Store) Ingest(ctx context.Context, items []store.IngestItem) error {
+	return s.write(ctx, "ingesting", func(tx *sql.Tx) error {
+		insEvent, err := tx.PrepareContext(ctx, `INSERT INTO events (id, tenant_id, key, payload, metadata, source,
+			parent_run_id, parent_step_run_id, parent_step, triggers, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+		if err != nil {
+			return err
+		}
+		defer insEvent.Close()
+		insRun, err := tx.PrepareContext(ctx, `INSERT INTO runs (id, tenant_id, workflow_id, workflow_name, version, event_id,
+			status, input, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+		if err != nil {
+			return err
+		}
+		defer insRun.Close()
+		insStep, err := tx.PrepareContext(ctx, `INSERT INTO step_runs (id, tenant_id, run_id, workflow_name, step, position,
+			parents, pending_parents, status, max_attempts, timeout_ms, retry, queued_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+		if err != nil {
+			return err
+		}
+		defer insStep.Close()
+		insQueue, err := tx.PrepareContext(ctx, `INSERT INTO step_queue (step_run_id, tenant_id, workflow_name, available_at) VALUES (?, ?, ?, ?)`)
+		if err != nil {
+			return err
+		}
+		defer insQueue.Close()
+
+		for _, it := range items {
+			if e := it.Event; e != nil {
+				trig, err := json.Marshal(e.Triggers)
+				if err != nil {
+					return err
+				}
+				var meta any
+				if len(e.Metadata) > 0 {
+					meta = string(e.Metadata)
+				}
+				if _, err := insEvent.ExecContext(ctx, e.ID, e.TenantID, e.Key, string(e.Payload), meta, e.Source,
+					nullStr(e.ParentRunID), nullStr(e.ParentStepRunID), nullStr(e.ParentStep), string(trig), ms64(e.CreatedAt)); err != nil {
+					return err
+				}
+			}
+			for _, r := range it.Runs {
+				if _, err := insRun.ExecContext(ctx, r.Run.ID, r.Run.TenantID, r.Run.WorkflowID, r.Run.WorkflowName, r.Run.Version,
+					nullStr(r.Run.EventID), r.Run.Status, string(r.Run.Input), ms64(r.Run.CreatedAt)); err != nil {
+					return err
+				}
+				for _, st := range r.Steps {
+					parents, _ := json.Marshal(st.Parents)
+					retry, _ := json.Marshal(st.Retry)
+					if _, err := insStep.ExecContext(ctx, st.ID, st.TenantID, st.RunID, st.WorkflowName, st.Step, st.Position,
+						string(parents), st.PendingParents, st.Status, st.MaxAttempts, st.TimeoutMS, string(retry), nullMS(st.QueuedAt)); err != nil {
+						return err
+					}
+					if st.Status == store.StepQueued {
+						if _, err := insQueue.ExecContext(ctx, st.ID, st.TenantID, st.WorkflowName, ms64(*st.QueuedAt)); err != nil {
+							return err
+						}
+					}
+				}
+			}
+		}
+		return nil
+	})
+}
+
+// RunStep implements store.Store.
+func (s *Store) RunStep(ctx context.Context, tenantID, runID, stepRunID string) (string, error) {
+	if stepRunID == "" {
+		var one int
+		err := s.r.QueryRowContext(ctx, `SELECT 1 FROM runs WHERE tenant_id = ? AND id = ?`, tenantID, runID).Scan(&one)
+		return "", mapErr("getting run", err)
+	}
+	var step string
+	err := s.r.QueryRowContext(ctx, `SELECT step FROM step_runs WHERE tenant_id = ? AND run_id = ? AND id = ?`, tenantID, runID, stepRunID).Scan(&step)
+	return step, mapErr("getting step-run", err)
+}
+
+const eventCols = `id, tenant_id, key, payload, metadata, source, parent_run_id, parent_step_run_id, parent_step, triggers, created_at`
+
+func scanEvent(row interface{ Scan(...any) error }) (store.Event, error) {
+	var e store.Event
+	var payload, trig string
+	var meta, prun, pstep, pname sql.NullString
+	var created int64
+	if err := row.Scan(&e.ID, &e.TenantID, &e.Key, &payload, &meta, &e.Source, &prun, &pstep, &pname, &trig, &created); err != nil {
+		return e, err
+	}
+	e.Payload = json.RawMessage(payload)
+	if meta.Valid {
+		e.Metadata = json.RawMessage(meta.String)
+	}
+	e.ParentRunID, e.ParentStepRunID, e.ParentStep = prun.String, pstep.String, pname.String
+	if err := json.Unmarshal([]byte(trig), &e.Triggers); err != nil {
+		return e, fmt.Errorf("decoding triggers of event %s: %w", e.ID, err)
+	}
+	e.CreatedAt = fromMS(created)
+	return e, nil
+}
+
+// GetEvent implements store.Store.
+func (s *Store) GetEvent(ctx context.Context, tenantID, id string) (store.Event, error) {
+	e, err := scanEvent(s.r.QueryRowContext(ctx, `SELECT `+eventCols+` FROM events WHERE tenant_id = ? AND id = ?`, tenantID, id))
+	return e, mapErr("getting event", err)
+}
+
+// ListEvents implements store.Store.
+func (s *Store) ListEvents(ctx context.Context, tenantID string, f store.EventFilter) ([]store.Event, error) {
+	where, args := []string{"tenant_id = ?"}, []any{tenantID}
+	if f.Key != "" {
+		where, args = append(where, "key = ?"), append(args, f.Key)
+	}
+	if f.Before != "" {
+		where, args = append(where, "id < ?"), append(args, f.Before)
+	}
+	args = append(args, f.Limit)
+	rows, err := s.r.QueryContext(ctx, `SELECT `+eventCols+` FROM events WHERE `+strings.Join(where, " AND ")+` ORDER BY id DESC LIMIT ?`, args...)
+	if err != nil {
+		return nil, mapErr("listing events", err)
+	}
+	defer rows.Close()
+	var out []store.Event
+	for rows.Next() {
+		e, err := scanEvent(rows)
+		if err != nil {
+			return nil, mapErr("listing events", err)
+		}
+		out = append(out, e)
+	}
+	return out, mapErr("listing events", rows.Err())
+}
+
+const runCols = `id, tenant_id, workflow_id, workflow_name, version, event_id, status, input, error, created_at, started_at, finished_at`
+
+func scanRun(row interface{ Scan(...any) error }) (store.Run, error) {
+	var r store.Run
+	var event sql.NullString
+	var input string
+	var created int64
+	var started, finished sql.NullInt64
+	if err := row.Scan(&r.ID, &r.TenantID, &r.WorkflowID, &r.WorkflowName, &r.Version, &event, &r.Status, &input, &r.Error,
+		&created, &started, &finished); err != nil {
+		return r, err
+	}
+	r.EventID, r.Input = event.String, json.RawMessage(input)
+	r.CreatedAt, r.StartedAt, r.FinishedAt = fromMS(created), ptrMS(started), ptrMS(finished)
+	return r, nil
+}
+
+const stepCols = `id, tenant_id, run_id, workflow_name, step, position, parents, pending_parents, status, attempt, max_attempts,
+	timeout_ms, retry, lease_id, worker_id, lease_expires_at, deadline_at, output, error, lease_losses, queued_at, started_at, finished_at`
+
+func scanStep(row interface{ Scan(...any) error }) (store.StepRun, error) {
+	var st store.StepRun
+	var parents, retry string
+	var lease, worker, output sql.NullString
+	var leaseExp, deadline, queued, started, finished sql.NullInt64
+	if err := row.Scan(&st.ID, &st.TenantID, &st.RunID, &st.WorkflowName, &st.Step, &st.Position, &parents, &st.PendingParents,
+		&st.Status, &st.Attempt, &st.MaxAttempts, &st.TimeoutMS, &retry, &lease, &worker, &leaseExp, &deadline, &output, &st.Error,
+		&st.LeaseLosses, &queued, &started, &finished); err != nil {
+		return st, err
+	}
+	if err := json.Unmarshal([]byte(parents), &st.Parents); err != nil {
+		return st, fmt.Errorf("decoding parents of step-run %s: %w", st.ID, err)
+	}
+	if err := json.Unmarshal([]byte(retry), &st.Retry); err != nil {
+		return st, fmt.Errorf("decoding retry of step-run %s: %w", st.ID, err)
+	}
+	st.LeaseID, st.WorkerID = lease.String, worker.String
+	if output.Valid {
+		st.Output = json.RawMessage(output.String)
+	}
+	st.LeaseExpiresAt, st.DeadlineAt = ptrMS(leaseExp), ptrMS(deadline)
+	st.QueuedAt, st.StartedAt, st.FinishedAt = ptrMS(queued), ptrMS(started), ptrMS(finished)
+	return st, nil
+}
+
+type queryer interface {
+	QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error)
+}
+
+func runSteps(ctx context.Context, q queryer, runID string) ([]store.StepRun, error) {
+	rows, err := q.QueryContext(ctx, `SELECT `+stepCols+` FROM step_runs WHERE run_id = ? ORDER BY position`, runID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []store.StepRun
+	for rows.Next() {
+		st, err := scanStep(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, st)
+	}
+	return out, rows.Err()
+}
+
+// GetRun implements store.Store.
+func (s *Store) GetRun(ctx context.Context, tenantID, id string) (store.Run, []store.StepRun, error) {
+	r, err := scanRun(s.r.QueryRowContext(ctx, `SELECT `+runCols+` FROM runs WHERE tenant_id = ? AND id = ?`, tenantID, id))
+	if err != nil {
+		return r, nil, mapErr("getting run", err)
+	}
+	steps, err := runSteps(ctx, s.r, id)
+	return r, steps, mapErr("getting run steps", err)
+}
+
+// ListRuns implements store.Store.
+func (s *Store) ListRuns(ctx context.Context, tenantID string, f store.RunFilter) ([]store.Run, error) {
+	where, args := []string{"tenant_id = ?"}, []any{tenantID}
+	if f.Workflow != "" {
+		where, args = append(where, "workflow_name = ?"), append(args, f.Workflow)
+	}
+	if f.Status != "" {
+		where, args = append(where, "status = ?"), append(args, f.Status)
+	}
+	if f.EventID != "" {
+		where, args = append(where, "event_id = ?"), append(args, f.EventID)
+	}
+	if f.Before != "" {
+		where, args = append(where, "id < ?"), append(args, f.Before)
+	}
+	args = append(args, f.Limit)
+	rows, err := s.r.QueryContext(ctx, `SELECT `+runCols+` FROM runs WHERE `+strings.Join(where, " AND ")+` ORDER BY id DESC LIMIT ?`, args...)
+	if err != nil {
+		return nil, mapErr("listing runs", err)
+	}
+	defer rows.Close()
+	var out []store.Run
+	for rows.Next() {
+		r, err := scanRun(rows)
+		if err != nil {
+			return nil, mapErr("listing runs", err)
+		}
+		out = append(out, r)
+	}
+	return out, mapErr("listing runs", rows.Err())
+}
+
+// CancelRun implements store.Store.
+func (s *Store) CancelRun(ctx context.Context, tenantID, id string, at time.Time) (store.Run, error) {
+	var r store.Run
+	err := s.write(ctx, "cancelling run", func(tx *sql.Tx) error {
+		var err error
+		r, err = scanRun(tx.QueryRowContext(ctx, `SELECT `+runCols+` FROM runs WHERE tenant_id = ? AND id = ?`, tenantID, id))
+		if err != nil {
+			return err
+		}
+		if r.Status != store.RunQueued && r.Status != store.RunRunning {
+			return fmt.Errorf("run %s already %s: %w", id, r.Status, store.ErrConflict)
+		}
+		return endRun(ctx, tx, id, store.RunCancelled, "cancelled", at)
+	})
+	if err != nil {
+		return r, err
+	}
+	r.Status, r.Error, r.FinishedAt = store.RunCancelled, "cancelled", &at
+	return r, nil
+}
+
+// endRun sets a run's final status and cancels its unfinished steps.
+func endRun(ctx context.Context, tx *sql.Tx, runID, status, errMsg string, at time.Time) error {
+	if _, err := tx.ExecContext(ctx, `UPDATE runs SET status = ?, error = ?, finished_at = ? WHERE id = ?`, status, errMsg, ms64(at), runID); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM step_queue WHERE step_run_id IN
+		(SELECT id FROM step_runs WHERE run_id = ? AND status = 'queued')`, runID); err != nil {
+		return err
+	}
+	_, err := tx.ExecContext(ctx, `UPDATE step_runs SET status = 'cancelled', finished_at = ?, lease_id = NULL
+		WHERE run_id = ? AND status IN ('pending', 'queued', 'running')`, ms64(at), runID)
+	return err
+}

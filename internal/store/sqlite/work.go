@@ -1,0 +1,357 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/heraldhq/herald/internal/store"
+)
+
+// RegisterWorker implements store.Store.
+func (s *Store) RegisterWorker(ctx context.Context, w store.Worker) error {
+	wfs, err := json.Marshal(w.Workflows)
+	if err != nil {
+		return fmt.Errorf("encoding workflows: %w", err)
+	}
+	return s.write(ctx, "registering worker", func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO workers (id, tenant_id, name, workflows, slots, created_at, last_heartbeat_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?)`, w.ID, w.TenantID, w.Name, string(wfs), w.Slots, ms64(w.CreatedAt), ms64(w.LastHeartbeatAt))
+		return err
+	})
+}
+
+// GetWorker implements store.Store.
+func (s *Store) GetWorker(ctx context.Context, tenantID, id string) (store.Worker, error) {
+	var w store.Worker
+	var wfs string
+	var created, hb int64
+	err := s.r.QueryRowContext(ctx, `SELECT id, tenant_id, name, workflows, slots, created_at, last_heartbeat_at FROM workers
+		WHERE tenant_id = ? AND id = ?`, tenantID, id).Scan(&w.ID, &w.TenantID, &w.Name, &wfs, &w.Slots, &created, &hb)
+	if err != nil {
+		return w, mapErr("getting worker", err)
+	}
+	if err := json.Unmarshal([]byte(wfs), &w.Workflows); err != nil {
+		return w, fmt.Errorf("decoding worker workflows: %w", err)
+	}
+	w.CreatedAt, w.LastHeartbeatAt = fromMS(created), fromMS(hb)
+	return w, nil
+}
+
+// Claim implements store.Store.
+func (s *Store) Claim(ctx context.Context, p store.ClaimParams) ([]store.Assignment, error) {
+	if len(p.Workflows) == 0 || p.Max <= 0 {
+		return nil, nil
+	}
+	var out []store.Assignment
+	now := ms64(p.Now)
+	err := s.write(ctx, "claiming steps", func(tx *sql.Tx) error {
+		args := []any{p.TenantID}
+		for _, w := range p.Workflows {
+			args = append(args, w)
+		}
+		args = append(args, now, p.Max)
+		rows, err := tx.QueryContext(ctx, `SELECT step_run_id FROM step_queue WHERE tenant_id = ? AND workflow_name IN (`+
+			placeholders(len(p.Workflows))+`) AND available_at <= ? ORDER BY available_at, step_run_id LIMIT ?`, args...)
+		if err != nil {
+			return err
+		}
+		var ids []string
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				rows.Close()
+				return err
+			}
+			ids = append(ids, id)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		for _, id := range ids {
+			if _, err := tx.ExecContext(ctx, `DELETE FROM step_queue WHERE step_run_id = ?`, id); err != nil {
+				return err
+			}
+			a := store.Assignment{StepRunID: id, LeaseID: p.NewLeaseID()}
+			var parents string
+			var deadline, leaseExp int64
+			err := tx.QueryRowContext(ctx, `UPDATE step_runs SET status = 'running', attempt = attempt + 1, lease_id = ?, worker_id = ?,
+				started_at = ?, deadline_at = ? + timeout_ms, lease_expires_at = MIN(? + ?, ? + timeout_ms), error = ''
+				WHERE id = ? AND status = 'queued'
+				RETURNING run_id, workflow_name, step, attempt, max_attempts, parents, deadline_at, lease_expires_at`,
+				a.LeaseID, p.WorkerID, now, now, now, p.LeaseFor.Milliseconds(), now, id).
+				Scan(&a.RunID, &a.Workflow, &a.Step, &a.Attempt, &a.MaxAttempts, &parents, &deadline, &leaseExp)
+			if err == sql.ErrNoRows {
+				continue // queue row without a queued step: already handled
+			}
+			if err != nil {
+				return err
+			}
+			a.Deadline, a.LeaseExpiresAt = fromMS(deadline), fromMS(leaseExp)
+			if _, err := tx.ExecContext(ctx, `UPDATE runs SET status = 'running', started_at = ? WHERE id = ? AND status = 'queued'`, now, a.RunID); err != nil {
+				return err
+			}
+			var input string
+			var event sql.NullString
+			if err := tx.QueryRowContext(ctx, `SELECT input, event_id, version FROM runs WHERE id = ?`, a.RunID).Scan(&input, &event, &a.Version); err != nil {
+				return err
+			}
+			a.Input, a.EventID = json.RawMessage(input), event.String
+			var parentNames []string
+			if err := json.Unmarshal([]byte(parents), &parentNames); err != nil {
+				return err
+			}
+			a.Parents = map[string]json.RawMessage{}
+			if len(parentNames) > 0 {
+				pargs := []any{a.RunID}
+				for _, pn := range parentNames {
+					pargs = append(pargs, pn)
+				}
+				prow, err := tx.QueryContext(ctx, `SELECT step, output FROM step_runs WHERE run_id = ? AND step IN (`+placeholders(len(parentNames))+`)`, pargs...)
+				if err != nil {
+					return err
+				}
+				for prow.Next() {
+					var name string
+					var output sql.NullString
+					if err := prow.Scan(&name, &output); err != nil {
+						prow.Close()
+						return err
+					}
+					a.Parents[name] = json.RawMessage(output.String)
+				}
+				prow.Close()
+				if err := prow.Err(); err != nil {
+					return err
+				}
+			}
+			out = append(out, a)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// Heartbeat implements store.Store.
+func (s *Store) Heartbeat(ctx context.Context, p store.HeartbeatParams) ([]string, error) {
+	var lost []string
+	err := s.write(ctx, "heartbeat", func(tx *sql.Tx) error {
+		lost = lost[:0]
+		res, err := tx.ExecContext(ctx, `UPDATE workers SET last_heartbeat_at = ? WHERE tenant_id = ? AND id = ?`, ms64(p.Now), p.TenantID, p.WorkerID)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return store.ErrNotFound
+		}
+		until := ms64(p.Now.Add(p.LeaseFor))
+		for _, l := range p.Leases {
+			res, err := tx.ExecContext(ctx, `UPDATE step_runs SET lease_expires_at = MIN(?, deadline_at)
+				WHERE id = ? AND tenant_id = ? AND lease_id = ? AND worker_id = ? AND status = 'running'`,
+				until, l.StepRunID, p.TenantID, l.LeaseID, p.WorkerID)
+			if err != nil {
+				return err
+			}
+			if n, _ := res.RowsAffected(); n == 0 {
+				lost = append(lost, l.StepRunID)
+			}
+		}
+		return nil
+	})
+	return lost, err
+}
+
+// FinishSteps implements store.Store.
+func (s *Store) FinishSteps(ctx context.Context, results []store.StepResult) ([]store.FinishOutcome, error) {
+	var out []store.FinishOutcome
+	err := s.write(ctx, "finishing steps", func(tx *sql.Tx) error {
+		out = out[:0]
+		for _, res := range results {
+			o, err := finishOne(ctx, tx, res)
+			if err != nil {
+				return err
+			}
+			out = append(out, o)
+		}
+		return nil
+	})
+	return out, err
+}
+
+func finishOne(ctx context.Context, tx *sql.Tx, res store.StepResult) (store.FinishOutcome, error) {
+	o := store.FinishOutcome{StepRunID: res.StepRunID}
+	st, err := scanStep(tx.QueryRowContext(ctx, `SELECT `+stepCols+` FROM step_runs WHERE id = ? AND tenant_id = ?`, res.StepRunID, res.TenantID))
+	if err == sql.ErrNoRows {
+		o.Err = store.ErrNotFound
+		return o, nil
+	}
+	if err != nil {
+		return o, err
+	}
+	o.RunID = st.RunID
+	if st.Status != store.StepRunning || st.LeaseID != res.LeaseID || st.DeadlineAt == nil || res.At.After(*st.DeadlineAt) {
+		o.Err = store.ErrStaleLease
+		return o, nil
+	}
+	if res.Succeeded {
+		return succeed(ctx, tx, st, res.Output, res.At, o)
+	}
+	return fail(ctx, tx, st, res.Error, res.Retryable, res.At, o)
+}
+
+// succeed records a step's success, queues the children it unblocks and ends the run when
+// every step succeeded.
+func succeed(ctx context.Context, tx *sql.Tx, st store.StepRun, output json.RawMessage, at time.Time, o store.FinishOutcome) (store.FinishOutcome, error) {
+	now := ms64(at)
+	if _, err := tx.ExecContext(ctx, `UPDATE step_runs SET status = 'succeeded', output = ?, error = '', finished_at = ?, lease_id = NULL
+		WHERE id = ?`, string(output), now, st.ID); err != nil {
+		return o, err
+	}
+	steps, err := runSteps(ctx, tx, st.RunID)
+	if err != nil {
+		return o, err
+	}
+	done := true
+	for _, c := range steps {
+		if c.Status != store.StepSucceeded {
+			done = false
+		}
+		if c.Status != store.StepPending || !contains(c.Parents, st.Step) {
+			continue
+		}
+		pending := c.PendingParents - 1
+		status := store.StepPending
+		var queued any
+		if pending <= 0 {
+			status, queued = store.StepQueued, now
+			if _, err := tx.ExecContext(ctx, `INSERT INTO step_queue (step_run_id, tenant_id, workflow_name, available_at) VALUES (?, ?, ?, ?)`,
+				c.ID, c.TenantID, c.WorkflowName, now); err != nil {
+				return o, err
+			}
+			o.Queued = append(o.Queued, store.QueuedWork{WorkKey: store.WorkKey{TenantID: c.TenantID, Workflow: c.WorkflowName}, AvailableAt: at})
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE step_runs SET pending_parents = ?, status = ?, queued_at = ? WHERE id = ?`,
+			pending, status, queued, c.ID); err != nil {
+			return o, err
+		}
+	}
+	o.RunStatus = store.RunRunning
+	if done {
+		o.RunStatus = store.RunSucceeded
+		if _, err := tx.ExecContext(ctx, `UPDATE runs SET status = 'succeeded', finished_at = ? WHERE id = ? AND status IN ('queued', 'running')`,
+			now, st.RunID); err != nil {
+			return o, err
+		}
+	}
+	return o, nil
+}
+
+// fail records a failed attempt: queued again after its backoff when attempts are left and
+// the error is retryable, otherwise the step and its run fail.
+func fail(ctx context.Context, tx *sql.Tx, st store.StepRun, msg string, retryable bool, at time.Time, o store.FinishOutcome) (store.FinishOutcome, error) {
+	now := ms64(at)
+	o.RunStatus = store.RunRunning
+	if retryable && st.Attempt < st.MaxAttempts {
+		avail := at.Add(st.Retry.Backoff(st.Attempt))
+		if _, err := tx.ExecContext(ctx, `UPDATE step_runs SET status = 'queued', error = ?, lease_id = NULL, queued_at = ? WHERE id = ?`,
+			msg, now, st.ID); err != nil {
+			return o, err
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO step_queue (step_run_id, tenant_id, workflow_name, available_at) VALUES (?, ?, ?, ?)`,
+			st.ID, st.TenantID, st.WorkflowName, ms64(avail)); err != nil {
+			return o, err
+		}
+		o.Queued = append(o.Queued, store.QueuedWork{WorkKey: store.WorkKey{TenantID: st.TenantID, Workflow: st.WorkflowName}, AvailableAt: avail})
+		return o, nil
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE step_runs SET status = 'failed', error = ?, finished_at = ?, lease_id = NULL WHERE id = ?`,
+		msg, now, st.ID); err != nil {
+		return o, err
+	}
+	o.RunStatus = store.RunFailed
+	return o, endRun(ctx, tx, st.RunID, store.RunFailed, fmt.Sprintf("step %s failed: %s", st.Step, msg), at)
+}
+
+func contains(xs []string, x string) bool {
+	for _, v := range xs {
+		if v == x {
+			return true
+		}
+	}
+	return false
+}
+
+// ExpireLeases implements store.Store.
+func (s *Store) ExpireLeases(ctx context.Context, now time.Time, limit int) ([]store.FinishOutcome, error) {
+	var out []store.FinishOutcome
+	err := s.write(ctx, "expiring leases", func(tx *sql.Tx) error {
+		out = out[:0]
+		rows, err := tx.QueryContext(ctx, `SELECT `+stepCols+` FROM step_runs WHERE status = 'running' AND lease_expires_at <= ?
+			ORDER BY lease_expires_at LIMIT ?`, ms64(now), limit)
+		if err != nil {
+			return err
+		}
+		var expired []store.StepRun
+		for rows.Next() {
+			st, err := scanStep(rows)
+			if err != nil {
+				rows.Close()
+				return err
+			}
+			expired = append(expired, st)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		for _, st := range expired {
+			o := store.FinishOutcome{StepRunID: st.ID, RunID: st.RunID}
+			switch {
+			case !now.Before(*st.DeadlineAt):
+				o, err = fail(ctx, tx, st, fmt.Sprintf("timeout: the step did not finish within %s", time.Duration(st.TimeoutMS)*time.Millisecond), true, now, o)
+			case st.LeaseLosses+1 >= store.MaxLeaseLosses:
+				o, err = fail(ctx, tx, st, fmt.Sprintf("worker lost: the lease expired %d times", st.LeaseLosses+1), false, now, o)
+			default:
+				o.RunStatus = store.RunRunning
+				if _, err = tx.ExecContext(ctx, `UPDATE step_runs SET status = 'queued', attempt = attempt - 1, lease_losses = lease_losses + 1,
+					lease_id = NULL, error = 'worker lost: lease expired', queued_at = ? WHERE id = ?`, ms64(now), st.ID); err != nil {
+					return err
+				}
+				_, err = tx.ExecContext(ctx, `INSERT INTO step_queue (step_run_id, tenant_id, workflow_name, available_at) VALUES (?, ?, ?, ?)`,
+					st.ID, st.TenantID, st.WorkflowName, ms64(now))
+				o.Queued = append(o.Queued, store.QueuedWork{WorkKey: store.WorkKey{TenantID: st.TenantID, Workflow: st.WorkflowName}, AvailableAt: now})
+			}
+			if err != nil {
+				return err
+			}
+			out = append(out, o)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// ReadySince implements store.Store.
+func (s *Store) ReadySince(ctx context.Context, after, upTo time.Time) ([]store.WorkKey, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT DISTINCT tenant_id, workflow_name FROM step_queue WHERE available_at > ? AND available_at <= ?`,
+		ms64(after), ms64(upTo))
+	if err != nil {
+		return nil, mapErr("listing ready queues", err)
+	}
+	defer rows.Close()
+	var out []store.WorkKey
+	for rows.Next() {
+		var k store.WorkKey
+		if err := rows.Scan(&k.TenantID, &k.Workflow); err != nil {
+			return nil, mapErr("listing ready queues", err)
+		}
+		out = append(out, k)
+	}
+	return out, mapErr("listing ready queues", rows.Err())
+}

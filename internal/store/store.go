@@ -1,0 +1,405 @@
+// Package store defines Herald's storage seam: the one interface every store implements
+// (SQLite embedded, PostgreSQL), with the row types it speaks in.
+//
+// Store methods take the tenant explicitly and filter every query by it; an id of another
+// tenant is reported as ErrNotFound. Writes that must be atomic (an event with the runs it
+// triggers, a step completion with the steps it unblocks) are single methods so that each
+// implementation runs them in one transaction.
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"time"
+)
+
+// Sentinel errors returned by every store implementation.
+var (
+	// ErrNotFound is returned when a row does not exist or belongs to another tenant.
+	ErrNotFound = errors.New("not found")
+	// ErrConflict is returned when a unique name is taken or a state change is not allowed.
+	ErrConflict = errors.New("conflict")
+	// ErrStaleLease is returned when a completion, failure or heartbeat carries a lease that
+	// is no longer current.
+	ErrStaleLease = errors.New("stale lease")
+	// ErrUnavailable is returned when the store cannot commit right now (locked, down).
+	ErrUnavailable = errors.New("store unavailable")
+	// ErrSchemaTooNew is returned at open when the database was migrated by a newer Herald.
+	ErrSchemaTooNew = errors.New("database schema is newer than this herald")
+)
+
+// Run statuses.
+const (
+	RunQueued    = "queued"
+	RunRunning   = "running"
+	RunSucceeded = "succeeded"
+	RunFailed    = "failed"
+	RunCancelled = "cancelled"
+)
+
+// Step-run statuses.
+const (
+	StepPending   = "pending"
+	StepQueued    = "queued"
+	StepRunning   = "running"
+	StepSucceeded = "succeeded"
+	StepFailed    = "failed"
+	StepCancelled = "cancelled"
+)
+
+// Event sources.
+const (
+	SourceAPI = "api"
+	SourceRun = "run"
+)
+
+// MaxLeaseLosses is how many times a step may lose its worker (lease expiry without a
+// result) before it fails; lease losses do not count against the retry policy.
+const MaxLeaseLosses = 10
+
+// Store is the storage seam. Every method is safe for concurrent use.
+type Store interface {
+	// Close releases the store's connections.
+	Close() error
+
+	// CreateTenant inserts a tenant; ErrConflict if the name is taken.
+	CreateTenant(ctx context.Context, t Tenant) error
+	// GetTenantByName returns a tenant by name.
+	GetTenantByName(ctx context.Context, name string) (Tenant, error)
+	// GetTenant returns a tenant by id.
+	GetTenant(ctx context.Context, id string) (Tenant, error)
+	// ListTenants lists all tenants by name.
+	ListTenants(ctx context.Context) ([]Tenant, error)
+
+	// CreateToken inserts an API token (its hash only).
+	CreateToken(ctx context.Context, t Token) error
+	// GetTokenByHash finds a live (not revoked) token by the SHA-256 of its secret.
+	GetTokenByHash(ctx context.Context, hash []byte) (Token, error)
+	// ListTokens lists a tenant's tokens, revoked ones included.
+	ListTokens(ctx context.Context, tenantID string) ([]Token, error)
+	// RevokeToken marks a token revoked.
+	RevokeToken(ctx context.Context, tenantID, id string, at time.Time) error
+
+	// PutWorkflow upserts a workflow by name; when def's hash differs from the current
+	// version's, a new version is created and made current. created reports that.
+	PutWorkflow(ctx context.Context, p PutWorkflowParams) (wf Workflow, created bool, err error)
+	// GetWorkflow returns a workflow with its current version (version 0) or the given one.
+	GetWorkflow(ctx context.Context, tenantID, name string, version int) (Workflow, error)
+	// ListWorkflows lists a tenant's workflows with their current versions.
+	ListWorkflows(ctx context.Context, tenantID string) ([]Workflow, error)
+	// ListAllWorkflows lists every tenant's workflows (current versions): the trigger index.
+	ListAllWorkflows(ctx context.Context) ([]Workflow, error)
+	// SetWorkflowActive enables or disables a workflow.
+	SetWorkflowActive(ctx context.Context, tenantID, name string, active bool, at time.Time) (Workflow, error)
+	// WorkflowsChangeMark returns a value that changes whenever any workflow changes, so a
+	// replica can tell cheaply that its trigger index is stale.
+	WorkflowsChangeMark(ctx context.Context) (string, error)
+
+	// Ingest commits, in one transaction, every item's event (if any), runs and step-runs,
+	// queueing the steps that are ready. Either all items commit or none does.
+	Ingest(ctx context.Context, items []IngestItem) error
+	// RunStep checks that a run of the tenant exists and returns the step name of its
+	// step-run stepRunID (empty when stepRunID is empty); ErrNotFound otherwise.
+	RunStep(ctx context.Context, tenantID, runID, stepRunID string) (step string, err error)
+
+	// GetEvent returns one event.
+	GetEvent(ctx context.Context, tenantID, id string) (Event, error)
+	// ListEvents lists events newest first.
+	ListEvents(ctx context.Context, tenantID string, f EventFilter) ([]Event, error)
+
+	// GetRun returns a run with its step-runs in definition order.
+	GetRun(ctx context.Context, tenantID, id string) (Run, []StepRun, error)
+	// ListRuns lists runs newest first.
+	ListRuns(ctx context.Context, tenantID string, f RunFilter) ([]Run, error)
+	// CancelRun cancels a run that has not ended; ErrConflict if it has.
+	CancelRun(ctx context.Context, tenantID, id string, at time.Time) (Run, error)
+
+	// RegisterWorker inserts a worker.
+	RegisterWorker(ctx context.Context, w Worker) error
+	// GetWorker returns a worker.
+	GetWorker(ctx context.Context, tenantID, id string) (Worker, error)
+	// Claim leases up to p.Max ready step-runs of the given workflows to a worker.
+	Claim(ctx context.Context, p ClaimParams) ([]Assignment, error)
+	// Heartbeat marks a worker alive and extends the listed leases (never past their
+	// deadline). It returns the step-run ids whose leases are no longer the worker's.
+	Heartbeat(ctx context.Context, p HeartbeatParams) (lost []string, err error)
+	// FinishSteps records step results (success or failure) in one transaction. Each
+	// result gets its own outcome; a stale lease is reported as ErrStaleLease in Err.
+	FinishSteps(ctx context.Context, results []StepResult) ([]FinishOutcome, error)
+	// ExpireLeases handles up to limit running step-runs whose lease expired at now:
+	// past the deadline it is a timeout (retry policy applies), otherwise the worker was
+	// lost and the step is queued again at once.
+	ExpireLeases(ctx context.Context, now time.Time, limit int) ([]FinishOutcome, error)
+	// ReadySince lists the (tenant, workflow) pairs with queued steps that became
+	// available in (after, upTo]: retries whose backoff ended.
+	ReadySince(ctx context.Context, after, upTo time.Time) ([]WorkKey, error)
+}
+
+// Tenant is an isolated namespace of data.
+type Tenant struct {
+	ID        string
+	Name      string
+	CreatedAt time.Time
+}
+
+// Token is an API token; only the SHA-256 of its secret is stored.
+type Token struct {
+	ID         string
+	TenantID   string
+	TenantName string
+	Name       string
+	Hash       []byte
+	Admin      bool
+	CreatedAt  time.Time
+	RevokedAt  *time.Time
+}
+
+// RetryDef is a step's retry policy.
+type RetryDef struct {
+	MaxAttempts      int     `json:"max_attempts"`
+	InitialBackoffMS int64   `json:"initial_backoff_ms"`
+	MaxBackoffMS     int64   `json:"max_backoff_ms"`
+	Multiplier       float64 `json:"multiplier"`
+}
+
+// Backoff returns the wait before attempt+1 after attempt failed (attempt starts at 1).
+func (r RetryDef) Backoff(attempt int) time.Duration {
+	d := float64(r.InitialBackoffMS)
+	for i := 1; i < attempt; i++ {
+		d *= r.Multiplier
+		if d >= float64(r.MaxBackoffMS) {
+			break
+		}
+	}
+	if d > float64(r.MaxBackoffMS) {
+		d = float64(r.MaxBackoffMS)
+	}
+	return time.Duration(d) * time.Millisecond
+}
+
+// StepDef is one step of a workflow definition.
+type StepDef struct {
+	Name      string   `json:"name"`
+	Parents   []string `json:"parents"`
+	TimeoutMS int64    `json:"timeout_ms"`
+	Retry     RetryDef `json:"retry"`
+}
+
+// WorkflowDef is a normalized workflow definition (defaults applied, validated).
+type WorkflowDef struct {
+	Name        string    `json:"name"`
+	Description string    `json:"description"`
+	Triggers    []string  `json:"triggers"`
+	Steps       []StepDef `json:"steps"`
+}
+
+// PutWorkflowParams are the arguments of PutWorkflow.
+type PutWorkflowParams struct {
+	TenantID string
+	// NewID is used if the workflow does not exist yet.
+	NewID string
+	Def   WorkflowDef
+	// Hash identifies the definition's content; equal hashes mean no new version.
+	Hash string
+	At   time.Time
+}
+
+// Workflow is a workflow with one of its versions.
+type Workflow struct {
+	ID        string
+	TenantID  string
+	Name      string
+	Active    bool
+	Version   int
+	Def       WorkflowDef
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// TriggerDecision records what an event did to one workflow whose trigger matched.
+type TriggerDecision struct {
+	Workflow string `json:"workflow"`
+	Version  int    `json:"version"`
+	RunID    string `json:"run_id,omitempty"`
+	Skipped  string `json:"skipped,omitempty"`
+}
+
+// Event is a stored event.
+type Event struct {
+	ID              string
+	TenantID        string
+	Key             string
+	Payload         json.RawMessage
+	Metadata        json.RawMessage
+	Source          string
+	ParentRunID     string
+	ParentStepRunID string
+	ParentStep      string
+	Triggers        []TriggerDecision
+	CreatedAt       time.Time
+}
+
+// Run is a workflow run.
+type Run struct {
+	ID           string
+	TenantID     string
+	WorkflowID   string
+	WorkflowName string
+	Version      int
+	EventID      string
+	Status       string
+	Input        json.RawMessage
+	Error        string
+	CreatedAt    time.Time
+	StartedAt    *time.Time
+	FinishedAt   *time.Time
+}
+
+// StepRun is one step of a run.
+type StepRun struct {
+	ID             string
+	TenantID       string
+	RunID          string
+	WorkflowName   string
+	Step           string
+	Position       int
+	Parents        []string
+	PendingParents int
+	Status         string
+	Attempt        int
+	MaxAttempts    int
+	TimeoutMS      int64
+	Retry          RetryDef
+	LeaseID        string
+	WorkerID       string
+	LeaseExpiresAt *time.Time
+	DeadlineAt     *time.Time
+	Output         json.RawMessage
+	Error          string
+	LeaseLosses    int
+	QueuedAt       *time.Time
+	StartedAt      *time.Time
+	FinishedAt     *time.Time
+}
+
+// IngestItem is one unit of Ingest: an event (nil for a manual run) and the runs it starts.
+type IngestItem struct {
+	Event *Event
+	Runs  []IngestRun
+}
+
+// IngestRun is a run to create with all its step-runs (ready ones have status queued).
+type IngestRun struct {
+	Run   Run
+	Steps []StepRun
+}
+
+// EventFilter selects events.
+type EventFilter struct {
+	Key string
+	// Before is a cursor: only ids strictly less than it.
+	Before string
+	Limit  int
+}
+
+// RunFilter selects runs.
+type RunFilter struct {
+	Workflow string
+	Status   string
+	EventID  string
+	Before   string
+	Limit    int
+}
+
+// Worker is a registered worker process.
+type Worker struct {
+	ID              string
+	TenantID        string
+	Name            string
+	Workflows       []string
+	Slots           int
+	CreatedAt       time.Time
+	LastHeartbeatAt time.Time
+}
+
+// ClaimParams are the arguments of Claim.
+type ClaimParams struct {
+	TenantID  string
+	WorkerID  string
+	Workflows []string
+	Max       int
+	Now       time.Time
+	LeaseFor  time.Duration
+	// NewLeaseID makes a fresh lease id per claimed step-run.
+	NewLeaseID func() string
+}
+
+// Assignment is a step-run leased to a worker, with what it needs to run.
+type Assignment struct {
+	StepRunID      string
+	LeaseID        string
+	RunID          string
+	EventID        string
+	Workflow       string
+	Version        int
+	Step           string
+	Attempt        int
+	MaxAttempts    int
+	Input          json.RawMessage
+	Parents        map[string]json.RawMessage
+	Deadline       time.Time
+	LeaseExpiresAt time.Time
+}
+
+// LeaseRef names a held lease.
+type LeaseRef struct {
+	StepRunID string
+	LeaseID   string
+}
+
+// HeartbeatParams are the arguments of Heartbeat.
+type HeartbeatParams struct {
+	TenantID string
+	WorkerID string
+	Leases   []LeaseRef
+	Now      time.Time
+	LeaseFor time.Duration
+}
+
+// StepResult is a worker's report on one step-run attempt.
+type StepResult struct {
+	TenantID  string
+	StepRunID string
+	LeaseID   string
+	Succeeded bool
+	Output    json.RawMessage
+	Error     string
+	// Retryable is false when the step asked not to be retried.
+	Retryable bool
+	At        time.Time
+}
+
+// WorkKey names a queue: a tenant's steps of one workflow.
+type WorkKey struct {
+	TenantID string
+	Workflow string
+}
+
+// FinishOutcome is what a finished step did, for waking workers and timers.
+type FinishOutcome struct {
+	// Err is ErrStaleLease when the result was refused.
+	Err       error
+	StepRunID string
+	RunID     string
+	// RunStatus is the run's status after the change.
+	RunStatus string
+	// Queued lists queues that got a step ready at AvailableAt (children, retries).
+	Queued []QueuedWork
+}
+
+// QueuedWork is a step-run queued for a worker, available at a time.
+type QueuedWork struct {
+	WorkKey
+	AvailableAt time.Time
+}
