@@ -1,0 +1,225 @@
+package api_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/heraldhq/herald/internal/testenv"
+)
+
+// bundle is what each test needs: a running engine and a client for it.
+type bundle struct {
+	env *testenv.Env
+	c   *client
+}
+
+func setup(t *testing.T) *bundle {
+	t.Helper()
+	t.Parallel()
+	env := testenv.Start(t)
+	return &bundle{env: env, c: &client{t: t, url: env.URL, token: env.Token}}
+}
+
+// client is a raw HTTP client: these tests pin the wire format itself.
+type client struct {
+	t     *testing.T
+	url   string
+	token string
+}
+
+type resp struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+func (r resp) json(t *testing.T) map[string]any {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal(r.body, &m); err != nil {
+		t.Fatalf("decoding %s: %v", r.body, err)
+	}
+	return m
+}
+
+// errField returns the error body's code and field.
+func (r resp) errCodeField(t *testing.T) (string, string) {
+	t.Helper()
+	e, ok := r.json(t)["error"].(map[string]any)
+	if !ok {
+		t.Fatalf("no error object in %s", r.body)
+	}
+	field, _ := e["field"].(string)
+	if msg, _ := e["message"].(string); msg == "" {
+		t.Fatalf("error without message: %s", r.body)
+	}
+	return e["code"].(string), field
+}
+
+func (c *client) with(token string) *client { return &client{t: c.t, url: c.url, token: token} }
+
+func (c *client) do(method, path string, body any) resp {
+	c.t.Helper()
+	var rd io.Reader
+	switch b := body.(type) {
+	case nil:
+	case string:
+		rd = strings.NewReader(b)
+	case []byte:
+		rd = bytes.NewReader(b)
+	default:
+		data, err := json.Marshal(b)
+		if err != nil {
+			c.t.Fatal(err)
+		}
+		rd = bytes.NewReader(data)
+	}
+	req, err := http.NewRequest(method, c.url+path, rd)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		c.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer res.Body.Close()
+	data, err := io.ReadAll(res.Body)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	return resp{status: res.StatusCode, header: res.Header, body: data}
+}
+
+// must performs a call and fails the test unless the status is want; it returns the JSON.
+func (c *client) must(want int, method, path string, body any) map[string]any {
+	c.t.Helper()
+	r := c.do(method, path, body)
+	if r.status != want {
+		c.t.Fatalf("%s %s: status %d, want %d: %s", method, path, r.status, want, r.body)
+	}
+	if len(r.body) == 0 {
+		return nil
+	}
+	return r.json(c.t)
+}
+
+func (c *client) putWorkflow(def map[string]any) {
+	c.t.Helper()
+	c.must(200, "PUT", "/api/v1/workflows/"+def["name"].(string), def)
+}
+
+// simpleWorkflow is a workflow with the given steps chained a→b→… on one trigger.
+func simpleWorkflow(name, trigger string, steps ...string) map[string]any {
+	var ss []map[string]any
+	for i, s := range steps {
+		st := map[string]any{"name": s, "retry": map[string]any{"initial_backoff": "20ms", "max_backoff": "100ms"}}
+		if i > 0 {
+			st["parents"] = []string{steps[i-1]}
+		}
+		ss = append(ss, st)
+	}
+	return map[string]any{"name": name, "triggers": []string{trigger}, "steps": ss}
+}
+
+func (c *client) push(key string, payload any) map[string]any {
+	c.t.Helper()
+	return c.must(201, "POST", "/api/v1/events", map[string]any{"key": key, "payload": payload})
+}
+
+func (c *client) registerWorker(workflows ...string) string {
+	c.t.Helper()
+	return c.must(201, "POST", "/api/v1/workers", map[string]any{"name": "test", "workflows": workflows, "slots": 5})["id"].(string)
+}
+
+// poll long-polls once for up to max assignments.
+func (c *client) poll(worker string, max int, wait string) []map[string]any {
+	c.t.Helper()
+	m := c.must(200, "POST", "/api/v1/workers/"+worker+"/poll", map[string]any{"max": max, "wait": wait})
+	var out []map[string]any
+	for _, a := range m["assignments"].([]any) {
+		out = append(out, a.(map[string]any))
+	}
+	return out
+}
+
+// pollOne polls until one assignment arrives or the deadline passes.
+func (c *client) pollOne(worker string, within time.Duration) map[string]any {
+	c.t.Helper()
+	deadline := time.Now().Add(within)
+	for time.Now().Before(deadline) {
+		if as := c.poll(worker, 1, "1s"); len(as) > 0 {
+			return as[0]
+		}
+	}
+	c.t.Fatalf("no assignment for worker %s within %s", worker, within)
+	return nil
+}
+
+func (c *client) complete(worker string, a map[string]any, output any) resp {
+	c.t.Helper()
+	return c.do("POST", fmt.Sprintf("/api/v1/workers/%s/step-runs/%s/complete", worker, a["step_run_id"]),
+		map[string]any{"lease_id": a["lease_id"], "output": output})
+}
+
+func (c *client) fail(worker string, a map[string]any, msg string, retryable bool) resp {
+	c.t.Helper()
+	return c.do("POST", fmt.Sprintf("/api/v1/workers/%s/step-runs/%s/fail", worker, a["step_run_id"]),
+		map[string]any{"lease_id": a["lease_id"], "error": msg, "retryable": retryable})
+}
+
+func (c *client) run(id string) map[string]any {
+	c.t.Helper()
+	return c.must(200, "GET", "/api/v1/runs/"+id, nil)
+}
+
+// waitRun polls a run until its status is want.
+func (c *client) waitRun(id, want string, within time.Duration) map[string]any {
+	c.t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		r := c.run(id)
+		if r["status"] == want {
+			return r
+		}
+		if time.Now().After(deadline) {
+			c.t.Fatalf("run %s is %v, want %s: %v", id, r["status"], want, r)
+		}
+		time.Sleep(20 * time.Millisecond) // polling interval with a deadline, not synchronization
+	}
+}
+
+func runIDs(push map[string]any) map[string]string {
+	out := map[string]string{}
+	for _, r := range push["runs"].([]any) {
+		m := r.(map[string]any)
+		out[m["workflow"].(string)] = m["run_id"].(string)
+	}
+	return out
+}
+
+func steps(run map[string]any) map[string]map[string]any {
+	out := map[string]map[string]any{}
+	for _, s := range run["steps"].([]any) {
+		m := s.(map[string]any)
+		out[m["name"].(string)] = m
+	}
+	return out
+}
+
+func items(m map[string]any) []map[string]any {
+	var out []map[string]any
+	for _, it := range m["items"].([]any) {
+		out = append(out, it.(map[string]any))
+	}
+	return out
+}
