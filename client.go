@@ -1,0 +1,669 @@
+package herald
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// DefaultURL is the address of a local Herald engine, used when no URL is given.
+const DefaultURL = "http://127.0.0.1:7420"
+
+// ClientConfig configures a Client. The zero value talks to a local engine
+// without a token.
+type ClientConfig struct {
+	// URL is the base address of the engine, without the /api/v1 suffix.
+	// Default: "http://127.0.0.1:7420".
+	URL string
+	// Token is the API token sent as "Authorization: Bearer <token>".
+	// Every /api/v1 endpoint needs one.
+	Token string
+	// HTTPClient sends the requests. Default: a client with no overall timeout
+	// (a worker's long-poll waits up to WorkerConfig.PollWait) and a connection
+	// pool sized for many concurrent requests. A custom client must not have a
+	// Timeout shorter than the worker's PollWait.
+	HTTPClient *http.Client
+}
+
+// Client talks to a Herald engine over its HTTP API. It is safe for
+// concurrent use by multiple goroutines.
+type Client struct {
+	base  string // scheme://host[:port][/prefix], no trailing slash
+	token string
+	http  *http.Client
+}
+
+// NewClient returns a Client for the engine described by cfg. It fails when the
+// URL is not an absolute http or https URL.
+func NewClient(cfg ClientConfig) (*Client, error) {
+	raw := strings.TrimSpace(cfg.URL)
+	if raw == "" {
+		raw = DefaultURL
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return nil, fmt.Errorf("herald: parsing URL %q: %w", raw, err)
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return nil, fmt.Errorf("herald: URL %q: scheme must be http or https", raw)
+	}
+	if u.Host == "" {
+		return nil, fmt.Errorf("herald: URL %q has no host", raw)
+	}
+	if u.RawQuery != "" || u.Fragment != "" {
+		return nil, fmt.Errorf("herald: URL %q must not have a query or fragment", raw)
+	}
+	hc := cfg.HTTPClient
+	if hc == nil {
+		hc = defaultHTTPClient()
+	}
+	return &Client{
+		base:  strings.TrimRight(u.String(), "/"),
+		token: strings.TrimSpace(cfg.Token),
+		http:  hc,
+	}, nil
+}
+
+// defaultHTTPClient returns an http.Client without an overall timeout whose
+// transport keeps enough idle connections for a busy producer or worker.
+func defaultHTTPClient() *http.Client {
+	var tr *http.Transport
+	if dt, ok := http.DefaultTransport.(*http.Transport); ok {
+		tr = dt.Clone()
+	} else {
+		tr = &http.Transport{Proxy: http.ProxyFromEnvironment}
+	}
+	tr.MaxIdleConns = 256
+	tr.MaxIdleConnsPerHost = 128
+	tr.IdleConnTimeout = 90 * time.Second
+	return &http.Client{Transport: tr}
+}
+
+// ClientFromEnv returns a Client configured from the environment: the engine's
+// address comes from HERALD_URL (default "http://127.0.0.1:7420") and the token
+// from HERALD_TOKEN, or else from the file "token" in the engine's data directory
+// (HERALD_DATA_DIR, default "./.herald"), which a local engine writes on first
+// start. It fails when no token can be found.
+func ClientFromEnv() (*Client, error) {
+	token := strings.TrimSpace(os.Getenv("HERALD_TOKEN"))
+	if token == "" {
+		dir := os.Getenv("HERALD_DATA_DIR")
+		if dir == "" {
+			dir = ".herald"
+		}
+		path := filepath.Join(dir, "token")
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return nil, fmt.Errorf("herald: no token: set HERALD_TOKEN or start a local engine that writes %s: %w", path, err)
+		}
+		token = strings.TrimSpace(string(b))
+		if token == "" {
+			return nil, fmt.Errorf("herald: no token: %s is empty and HERALD_TOKEN is not set", path)
+		}
+	}
+	return NewClient(ClientConfig{URL: os.Getenv("HERALD_URL"), Token: token})
+}
+
+// URL returns the base address of the engine this client talks to.
+func (c *Client) URL() string { return c.base }
+
+// ---------------------------------------------------------------------------
+// Request plumbing
+
+// Bounds of the transparent retries of pushes on 429 and 503.
+const (
+	pushRetries       = 6
+	retryBaseBackoff  = 100 * time.Millisecond
+	retryMaxBackoff   = 5 * time.Second
+	retryMaxServerAsk = time.Minute
+)
+
+// call sends one JSON request and decodes the JSON reply into out (when out is
+// not nil). When overloadRetries > 0, a 429 or 503 reply is retried up to that
+// many times after the wait the engine asked for (Retry-After) or a capped
+// exponential backoff, for as long as ctx allows.
+func (c *Client) call(ctx context.Context, method, path string, query url.Values, in, out any, overloadRetries int) error {
+	var body []byte
+	if in != nil {
+		var err error
+		body, err = json.Marshal(in)
+		if err != nil {
+			return fmt.Errorf("encoding request: %w", err)
+		}
+	}
+	for attempt := 0; ; attempt++ {
+		err := c.send(ctx, method, path, query, body, out)
+		var apiErr *APIError
+		if attempt >= overloadRetries || !errors.As(err, &apiErr) || !apiErr.temporary() {
+			return err
+		}
+		wait := apiErr.RetryAfter
+		if wait <= 0 {
+			wait = backoff(attempt, retryBaseBackoff, retryMaxBackoff)
+		}
+		wait = min(wait, retryMaxServerAsk)
+		if werr := sleepCtx(ctx, wait); werr != nil {
+			return fmt.Errorf("%w (retry abandoned: %w)", err, werr)
+		}
+	}
+}
+
+// send performs a single HTTP exchange.
+func (c *Client) send(ctx context.Context, method, path string, query url.Values, body []byte, out any) error {
+	u := c.base + "/api/v1" + path
+	if len(query) > 0 {
+		u += "?" + query.Encode()
+	}
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u, rd)
+	if err != nil {
+		return err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("User-Agent", "herald-go")
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
+		return parseAPIError(resp.StatusCode, resp.Header, b)
+	}
+	if out == nil || resp.StatusCode == http.StatusNoContent {
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxErrorBody))
+		return nil
+	}
+	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+		return fmt.Errorf("decoding reply of %s %s: %w", method, path, err)
+	}
+	return nil
+}
+
+// backoff returns base·2^attempt capped at max, with up to 20% random jitter.
+func backoff(attempt int, base, max time.Duration) time.Duration {
+	d := base
+	for i := 0; i < attempt && d < max; i++ {
+		d *= 2
+	}
+	d = min(d, max)
+	return d - time.Duration(rand.Int64N(int64(d)/5+1))
+}
+
+// sleepCtx waits for d or until ctx is done, whichever comes first.
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// pathEscape escapes one path segment.
+func pathEscape(s string) string { return url.PathEscape(s) }
+
+// listReply is the shape of every list reply: {"items": [...], "next_cursor": "..."}.
+type listReply[T any] struct {
+	Items      []T    `json:"items"`
+	NextCursor string `json:"next_cursor,omitempty"`
+}
+
+// pageQuery builds the query of a paginated list call.
+func pageQuery(cursor string, limit int) url.Values {
+	q := url.Values{}
+	if cursor != "" {
+		q.Set("cursor", cursor)
+	}
+	if limit > 0 {
+		q.Set("limit", strconv.Itoa(limit))
+	}
+	return q
+}
+
+// ---------------------------------------------------------------------------
+// Events
+
+// Event is an event to push. Key says what happened ("user:created"); every
+// workflow with a trigger matching the key starts a run whose input is Payload.
+type Event struct {
+	// Key is 1–255 bytes of A-Z a-z 0-9 and . _ - : /.
+	Key string `json:"key"`
+	// Payload is the event's data. It must encode to a JSON object; nil means {}.
+	Payload any `json:"payload,omitempty"`
+	// AdditionalMetadata is optional; its values must be strings, numbers or booleans.
+	AdditionalMetadata map[string]any `json:"additional_metadata,omitempty"`
+}
+
+// pushRequest is an Event plus the lineage set when a step pushes it.
+type pushRequest struct {
+	Event
+	ParentRunID     string `json:"parent_run_id,omitempty"`
+	ParentStepRunID string `json:"parent_step_run_id,omitempty"`
+}
+
+// PushResult is the engine's answer to a push: the stored event and the runs it
+// started.
+type PushResult struct {
+	// Event is the stored event, with the trigger decisions taken for it.
+	Event EventInfo `json:"event"`
+	// Runs lists the runs the event started, one per matching enabled workflow.
+	Runs []RunRef `json:"runs"`
+}
+
+// RunRef names a run started by an event or by RunWorkflow.
+type RunRef struct {
+	// Workflow is the name of the run's workflow.
+	Workflow string `json:"workflow"`
+	// Version is the workflow version the run uses.
+	Version int `json:"version"`
+	// RunID is the id of the run.
+	RunID string `json:"run_id"`
+}
+
+// TriggerDecision records what happened for one workflow whose trigger matched
+// an event: a run was started (RunID is set) or it was skipped (Skipped says why,
+// such as "disabled").
+type TriggerDecision struct {
+	// Workflow is the name of the matching workflow.
+	Workflow string `json:"workflow"`
+	// Version is the workflow version considered.
+	Version int `json:"version"`
+	// RunID is the id of the started run, empty when the trigger was skipped.
+	RunID string `json:"run_id,omitempty"`
+	// Skipped says why no run was started, empty when one was.
+	Skipped string `json:"skipped,omitempty"`
+}
+
+// EventInfo is a stored event.
+type EventInfo struct {
+	// ID is the event's id.
+	ID string `json:"id"`
+	// Key is the event's key.
+	Key string `json:"key"`
+	// Payload is the event's payload, a JSON object.
+	Payload json.RawMessage `json:"payload"`
+	// AdditionalMetadata is the metadata pushed with the event.
+	AdditionalMetadata map[string]any `json:"additional_metadata,omitempty"`
+	// Source is "api" for events pushed through the API and "run" for events
+	// pushed by a step.
+	Source string `json:"source"`
+	// ParentRunID is the run whose step pushed the event, when Source is "run".
+	ParentRunID string `json:"parent_run_id,omitempty"`
+	// ParentStepRunID is the step-run that pushed the event, when Source is "run".
+	ParentStepRunID string `json:"parent_step_run_id,omitempty"`
+	// ParentStep is the name of the step that pushed the event, when Source is "run".
+	ParentStep string `json:"parent_step,omitempty"`
+	// CreatedAt is when the engine stored the event.
+	CreatedAt time.Time `json:"created_at"`
+	// Triggers records the decision taken for every workflow whose trigger matched.
+	Triggers []TriggerDecision `json:"triggers"`
+	// Runs lists the runs the event triggered. Only GetEvent sets it.
+	Runs []RunSummary `json:"runs,omitempty"`
+}
+
+// Push stores one event and starts the runs it triggers. It returns once the
+// event and its runs are committed. When the engine is overloaded (429) or cannot
+// commit (503), Push waits as the engine asks and tries again a few times, for as
+// long as ctx allows.
+func (c *Client) Push(ctx context.Context, ev Event) (*PushResult, error) {
+	var res PushResult
+	if err := c.call(ctx, http.MethodPost, "/events", nil, pushRequest{Event: ev}, &res, pushRetries); err != nil {
+		return nil, fmt.Errorf("herald: pushing event %q: %w", ev.Key, err)
+	}
+	return &res, nil
+}
+
+// pushFromStep stores one event with the lineage of the step that pushes it.
+func (c *Client) pushFromStep(ctx context.Context, ev Event, runID, stepRunID string) (*PushResult, error) {
+	req := pushRequest{Event: ev, ParentRunID: runID, ParentStepRunID: stepRunID}
+	var res PushResult
+	if err := c.call(ctx, http.MethodPost, "/events", nil, req, &res, pushRetries); err != nil {
+		return nil, fmt.Errorf("herald: pushing event %q from step-run %s: %w", ev.Key, stepRunID, err)
+	}
+	return &res, nil
+}
+
+// BulkPush stores 1–1000 events at once, all or nothing, and returns one result
+// per event in request order. If one event is invalid, nothing is stored and the
+// error's Field names it (such as "events[3].key"). It retries on 429 and 503
+// like Push.
+func (c *Client) BulkPush(ctx context.Context, evs []Event) ([]PushResult, error) {
+	req := struct {
+		Events []pushRequest `json:"events"`
+	}{Events: make([]pushRequest, len(evs))}
+	for i, ev := range evs {
+		req.Events[i] = pushRequest{Event: ev}
+	}
+	var res listReply[PushResult]
+	if err := c.call(ctx, http.MethodPost, "/events/bulk", nil, req, &res, pushRetries); err != nil {
+		return nil, fmt.Errorf("herald: pushing %d events: %w", len(evs), err)
+	}
+	return res.Items, nil
+}
+
+// GetEvent returns one event with the runs it triggered and, when a step pushed
+// it, its lineage.
+func (c *Client) GetEvent(ctx context.Context, id string) (*EventInfo, error) {
+	var ev EventInfo
+	if err := c.call(ctx, http.MethodGet, "/events/"+pathEscape(id), nil, nil, &ev, 0); err != nil {
+		return nil, fmt.Errorf("herald: getting event %s: %w", id, err)
+	}
+	return &ev, nil
+}
+
+// ListEventsParams filters and pages ListEvents.
+type ListEventsParams struct {
+	// Key keeps only the events with exactly this key, when set.
+	Key string
+	// Cursor is the NextCursor of the previous page; empty for the first page.
+	Cursor string
+	// Limit is the page size, 1–500. Default: 50.
+	Limit int
+}
+
+// EventPage is one page of events, newest first.
+type EventPage struct {
+	// Items are the events of this page.
+	Items []EventInfo
+	// NextCursor fetches the next page; it is empty on the last page.
+	NextCursor string
+}
+
+// ListEvents lists events, newest first, one page at a time.
+func (c *Client) ListEvents(ctx context.Context, p ListEventsParams) (*EventPage, error) {
+	q := pageQuery(p.Cursor, p.Limit)
+	if p.Key != "" {
+		q.Set("key", p.Key)
+	}
+	var res listReply[EventInfo]
+	if err := c.call(ctx, http.MethodGet, "/events", q, nil, &res, 0); err != nil {
+		return nil, fmt.Errorf("herald: listing events: %w", err)
+	}
+	return &EventPage{Items: res.Items, NextCursor: res.NextCursor}, nil
+}
+
+// ---------------------------------------------------------------------------
+// Runs
+
+// Statuses of runs and step-runs. A run goes queued → running → succeeded,
+// failed or cancelled; a step-run starts pending when it has parents.
+const (
+	// StatusPending is a step-run waiting for its parents (step-runs only).
+	StatusPending = "pending"
+	// StatusQueued is a run or step-run ready to be claimed by a worker.
+	StatusQueued = "queued"
+	// StatusRunning is a run with a step started, or a step-run leased to a worker.
+	StatusRunning = "running"
+	// StatusSucceeded is a run whose steps all succeeded, or a succeeded step-run.
+	StatusSucceeded = "succeeded"
+	// StatusFailed is a run with a step that failed for good, or such a step-run.
+	StatusFailed = "failed"
+	// StatusCancelled is a cancelled run, or a step-run of a cancelled run.
+	StatusCancelled = "cancelled"
+)
+
+// RunSummary is a run without its steps, as listed by ListRuns.
+type RunSummary struct {
+	// ID is the run's id.
+	ID string `json:"id"`
+	// Workflow is the name of the run's workflow.
+	Workflow string `json:"workflow"`
+	// Version is the workflow version the run uses.
+	Version int `json:"version"`
+	// Status is queued, running, succeeded, failed or cancelled.
+	Status string `json:"status"`
+	// EventID is the event that started the run; empty for a manual run.
+	EventID string `json:"event_id,omitempty"`
+	// Input is the run's input: the event's payload or the manual run's input.
+	Input json.RawMessage `json:"input,omitempty"`
+	// Error explains why the run failed.
+	Error string `json:"error,omitempty"`
+	// CreatedAt is when the run was created.
+	CreatedAt time.Time `json:"created_at"`
+	// StartedAt is when the first step started, or nil.
+	StartedAt *time.Time `json:"started_at,omitempty"`
+	// FinishedAt is when the run ended, or nil.
+	FinishedAt *time.Time `json:"finished_at,omitempty"`
+}
+
+// Done reports whether the run has ended: succeeded, failed or cancelled.
+func (r *RunSummary) Done() bool {
+	switch r.Status {
+	case StatusSucceeded, StatusFailed, StatusCancelled:
+		return true
+	}
+	return false
+}
+
+// Run is a run with its steps, as returned by GetRun.
+type Run struct {
+	RunSummary
+	// Steps are the run's step-runs.
+	Steps []StepRun `json:"steps"`
+}
+
+// Step returns the step-run of the named step, or nil.
+func (r *Run) Step(name string) *StepRun {
+	for i := range r.Steps {
+		if r.Steps[i].Name == name {
+			return &r.Steps[i]
+		}
+	}
+	return nil
+}
+
+// StepRun is the execution state of one step of a run.
+type StepRun struct {
+	// ID is the step-run's id.
+	ID string `json:"id"`
+	// Name is the step's name.
+	Name string `json:"name"`
+	// Parents are the names of the steps this one waits for.
+	Parents []string `json:"parents"`
+	// Status is pending, queued, running, succeeded, failed or cancelled.
+	Status string `json:"status"`
+	// Attempt is the current (or last) attempt, starting at 1.
+	Attempt int `json:"attempt"`
+	// MaxAttempts is how many attempts the step gets.
+	MaxAttempts int `json:"max_attempts"`
+	// WorkerID is the worker running (or that last ran) the step.
+	WorkerID string `json:"worker_id,omitempty"`
+	// Output is the step's output, a JSON object, once it succeeded.
+	Output json.RawMessage `json:"output,omitempty"`
+	// Error is the error of the last failed attempt.
+	Error string `json:"error,omitempty"`
+	// QueuedAt is when the step became ready, or nil.
+	QueuedAt *time.Time `json:"queued_at,omitempty"`
+	// StartedAt is when the current attempt started, or nil.
+	StartedAt *time.Time `json:"started_at,omitempty"`
+	// FinishedAt is when the step ended, or nil.
+	FinishedAt *time.Time `json:"finished_at,omitempty"`
+}
+
+// GetRun returns one run with its steps.
+func (c *Client) GetRun(ctx context.Context, id string) (*Run, error) {
+	var r Run
+	if err := c.call(ctx, http.MethodGet, "/runs/"+pathEscape(id), nil, nil, &r, 0); err != nil {
+		return nil, fmt.Errorf("herald: getting run %s: %w", id, err)
+	}
+	return &r, nil
+}
+
+// ListRunsParams filters and pages ListRuns.
+type ListRunsParams struct {
+	// Workflow keeps only the runs of this workflow, when set.
+	Workflow string
+	// Status keeps only the runs with this status, when set.
+	Status string
+	// EventID keeps only the runs started by this event, when set.
+	EventID string
+	// Cursor is the NextCursor of the previous page; empty for the first page.
+	Cursor string
+	// Limit is the page size, 1–500. Default: 50.
+	Limit int
+}
+
+// RunPage is one page of runs, newest first.
+type RunPage struct {
+	// Items are the runs of this page.
+	Items []RunSummary
+	// NextCursor fetches the next page; it is empty on the last page.
+	NextCursor string
+}
+
+// ListRuns lists runs, newest first, one page at a time.
+func (c *Client) ListRuns(ctx context.Context, p ListRunsParams) (*RunPage, error) {
+	q := pageQuery(p.Cursor, p.Limit)
+	if p.Workflow != "" {
+		q.Set("workflow", p.Workflow)
+	}
+	if p.Status != "" {
+		q.Set("status", p.Status)
+	}
+	if p.EventID != "" {
+		q.Set("event_id", p.EventID)
+	}
+	var res listReply[RunSummary]
+	if err := c.call(ctx, http.MethodGet, "/runs", q, nil, &res, 0); err != nil {
+		return nil, fmt.Errorf("herald: listing runs: %w", err)
+	}
+	return &RunPage{Items: res.Items, NextCursor: res.NextCursor}, nil
+}
+
+// CancelRun cancels a run that has not ended and returns it. Workers holding its
+// steps learn it at their next heartbeat. Cancelling a run that already ended
+// fails with a 409 APIError.
+func (c *Client) CancelRun(ctx context.Context, id string) (*Run, error) {
+	var r Run
+	if err := c.call(ctx, http.MethodPost, "/runs/"+pathEscape(id)+"/cancel", nil, struct{}{}, &r, 0); err != nil {
+		return nil, fmt.Errorf("herald: cancelling run %s: %w", id, err)
+	}
+	return &r, nil
+}
+
+// RunWorkflow starts a run of the named workflow without an event (a manual
+// run), with input as the run's input (a value that encodes to a JSON object, or
+// nil). It works on disabled workflows too.
+func (c *Client) RunWorkflow(ctx context.Context, name string, input any) (*RunRef, error) {
+	req := struct {
+		Input any `json:"input,omitempty"`
+	}{Input: input}
+	var ref RunRef
+	if err := c.call(ctx, http.MethodPost, "/workflows/"+pathEscape(name)+"/runs", nil, req, &ref, 0); err != nil {
+		return nil, fmt.Errorf("herald: running workflow %q: %w", name, err)
+	}
+	return &ref, nil
+}
+
+// ---------------------------------------------------------------------------
+// Tokens and tenants
+
+// CreateTokenParams describes a token to create.
+type CreateTokenParams struct {
+	// Name labels the token, such as "ci".
+	Name string `json:"name"`
+	// Tenant is the name of the tenant the token belongs to. Empty means the
+	// caller's tenant; another tenant needs an admin token.
+	Tenant string `json:"tenant,omitempty"`
+	// Admin makes an admin token; it needs an admin token.
+	Admin bool `json:"admin,omitempty"`
+}
+
+// TokenInfo describes an API token. The secret itself is never listed.
+type TokenInfo struct {
+	// ID is the token's id.
+	ID string `json:"id"`
+	// Name is the token's label.
+	Name string `json:"name"`
+	// Tenant is the name of the token's tenant.
+	Tenant string `json:"tenant"`
+	// Admin reports whether the token is an admin token.
+	Admin bool `json:"admin"`
+	// CreatedAt is when the token was created.
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// CreateToken creates an API token and returns it with its secret ("hrld_..."),
+// which is shown only this once.
+func (c *Client) CreateToken(ctx context.Context, p CreateTokenParams) (tok *TokenInfo, secret string, err error) {
+	var res struct {
+		Token  TokenInfo `json:"token"`
+		Secret string    `json:"secret"`
+	}
+	if err := c.call(ctx, http.MethodPost, "/tokens", nil, p, &res, 0); err != nil {
+		return nil, "", fmt.Errorf("herald: creating token %q: %w", p.Name, err)
+	}
+	return &res.Token, res.Secret, nil
+}
+
+// ListTokens lists the tokens of the caller's tenant, without their secrets.
+func (c *Client) ListTokens(ctx context.Context) ([]TokenInfo, error) {
+	var res listReply[TokenInfo]
+	if err := c.call(ctx, http.MethodGet, "/tokens", nil, nil, &res, 0); err != nil {
+		return nil, fmt.Errorf("herald: listing tokens: %w", err)
+	}
+	return res.Items, nil
+}
+
+// RevokeToken revokes a token of the caller's tenant; requests carrying it then
+// fail with 401.
+func (c *Client) RevokeToken(ctx context.Context, id string) error {
+	if err := c.call(ctx, http.MethodDelete, "/tokens/"+pathEscape(id), nil, nil, nil, 0); err != nil {
+		return fmt.Errorf("herald: revoking token %s: %w", id, err)
+	}
+	return nil
+}
+
+// TenantInfo describes a tenant.
+type TenantInfo struct {
+	// ID is the tenant's id.
+	ID string `json:"id"`
+	// Name is the tenant's unique name.
+	Name string `json:"name"`
+	// CreatedAt is when the tenant was created.
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// CreateTenant creates a tenant. It needs an admin token.
+func (c *Client) CreateTenant(ctx context.Context, name string) (*TenantInfo, error) {
+	req := struct {
+		Name string `json:"name"`
+	}{Name: name}
+	var t TenantInfo
+	if err := c.call(ctx, http.MethodPost, "/tenants", nil, req, &t, 0); err != nil {
+		return nil, fmt.Errorf("herald: creating tenant %q: %w", name, err)
+	}
+	return &t, nil
+}
+
+// ListTenants lists all tenants. It needs an admin token.
+func (c *Client) ListTenants(ctx context.Context) ([]TenantInfo, error) {
+	var res listReply[TenantInfo]
+	if err := c.call(ctx, http.MethodGet, "/tenants", nil, nil, &res, 0); err != nil {
+		return nil, fmt.Errorf("herald: listing tenants: %w", err)
+	}
+	return res.Items, nil
+}
