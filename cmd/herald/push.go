@@ -1,0 +1,158 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/heraldhq/herald"
+)
+
+// newPushCmd builds `herald push`.
+func newPushCmd(c *cli) *cobra.Command {
+	var (
+		metadata []string
+		bulk     string
+	)
+	cmd := &cobra.Command{
+		Use:   "push KEY [JSON | @file | -]",
+		Short: "Push an event and show the runs it triggered",
+		Long: `Push an event with KEY and a JSON object payload, given inline, read from
+@file, or read from standard input with "-" (default {}).
+
+The reply lists the runs the event started and the matching workflows that
+were skipped (for example because they are disabled).
+
+With --bulk FILE, push many events in one request instead: FILE (or "-" for
+standard input) holds a JSON array of events or one event per line (NDJSON),
+each {"key": ..., "payload": {...}, "additional_metadata": {...}}. A bulk
+request is all or nothing; files of more than 1000 events are sent in
+batches of 1000.`,
+		Example: `  herald push user:created '{"user_id": "u_1"}' --metadata source=signup
+  herald push order:paid @order.json
+  echo '{"n": 1}' | herald push tick -
+  herald push --bulk events.ndjson`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if bulk != "" {
+				if len(args) > 0 {
+					return usagef("%s--bulk takes no KEY or payload argument", subject(cmd))
+				}
+				if len(metadata) > 0 {
+					return usagef("%s--metadata cannot be used with --bulk; put additional_metadata in each event", subject(cmd))
+				}
+				return nil
+			}
+			return argsBetween(1, 2)(cmd, args)
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if bulk != "" {
+				return c.pushBulk(cmd, bulk)
+			}
+			return c.pushOne(cmd, args, metadata)
+		},
+	}
+	cmd.Flags().StringArrayVar(&metadata, "metadata", nil, "additional metadata KEY=VALUE (string) or KEY:=JSON (number, boolean); repeatable")
+	cmd.Flags().StringVar(&bulk, "bulk", "", `push the events in FILE ("-" for standard input): a JSON array or NDJSON`)
+	return cmd
+}
+
+// pushOne pushes a single event.
+func (c *cli) pushOne(cmd *cobra.Command, args []string, metadata []string) error {
+	payload, err := parseObjectArg(args[1:], "payload", c.stdin)
+	if err != nil {
+		return err
+	}
+	md, err := parseMetadata(metadata)
+	if err != nil {
+		return err
+	}
+	cl, err := c.client()
+	if err != nil {
+		return err
+	}
+	res, err := cl.Push(cmd.Context(), herald.Event{Key: args[0], Payload: payload, AdditionalMetadata: md})
+	if err != nil {
+		return err
+	}
+	if c.jsonOutput() {
+		return c.printJSON(res)
+	}
+	fmt.Fprintf(c.stdout, "event %s (%s)\n", res.Event.ID, res.Event.Key)
+	if len(res.Event.Triggers) == 0 && len(res.Runs) == 0 {
+		fmt.Fprintln(c.stdout, "no workflow is triggered by this key")
+		return nil
+	}
+	t := newTable(c.stdout, "WORKFLOW", "VERSION", "RUN")
+	writeTriggerRows(t, res, nil)
+	return t.flush()
+}
+
+// writeTriggerRows writes one row per trigger decision of a push result (a
+// started run or a skipped workflow); prefix cells come first in each row.
+func writeTriggerRows(t *table, res *herald.PushResult, prefix []any) {
+	if len(res.Event.Triggers) == 0 {
+		// Older engines may list only the runs.
+		for _, r := range res.Runs {
+			t.row(append(append([]any(nil), prefix...), r.Workflow, r.Version, r.RunID)...)
+		}
+		return
+	}
+	for _, tr := range res.Event.Triggers {
+		run := tr.RunID
+		if tr.Skipped != "" {
+			run = "skipped (" + tr.Skipped + ")"
+		}
+		t.row(append(append([]any(nil), prefix...), tr.Workflow, tr.Version, run)...)
+	}
+}
+
+// pushBulk pushes the events of a file in batches of at most maxBulkBatch.
+func (c *cli) pushBulk(cmd *cobra.Command, file string) error {
+	src := file
+	if src != "-" {
+		src = "@" + file
+	}
+	data, label, err := readSource(src, "--bulk", c.stdin)
+	if err != nil {
+		return err
+	}
+	events, err := parseBulk(data, label)
+	if err != nil {
+		return err
+	}
+	cl, err := c.client()
+	if err != nil {
+		return err
+	}
+	results := make([]herald.PushResult, 0, len(events))
+	for start := 0; start < len(events); start += maxBulkBatch {
+		end := min(start+maxBulkBatch, len(events))
+		batch, err := cl.BulkPush(cmd.Context(), events[start:end])
+		if err != nil {
+			if start > 0 {
+				return fmt.Errorf("events %d–%d: %w (events 0–%d were stored)", start, end-1, err, start-1)
+			}
+			return err
+		}
+		results = append(results, batch...)
+	}
+	if c.jsonOutput() {
+		return c.printJSON(pageJSON(results, ""))
+	}
+	t := newTable(c.stdout, "EVENT", "KEY", "WORKFLOW", "VERSION", "RUN")
+	runs := 0
+	for i := range results {
+		res := &results[i]
+		runs += len(res.Runs)
+		if len(res.Event.Triggers) == 0 && len(res.Runs) == 0 {
+			t.row(res.Event.ID, res.Event.Key, "", "", "")
+			continue
+		}
+		writeTriggerRows(t, res, []any{res.Event.ID, res.Event.Key})
+	}
+	if err := t.flush(); err != nil {
+		return err
+	}
+	fmt.Fprintf(c.stdout, "pushed %d event%s, started %d run%s\n", len(results), plural(len(results)), runs, plural(runs))
+	return nil
+}
