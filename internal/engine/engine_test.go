@@ -1,0 +1,124 @@
+package engine_test
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/heraldhq/herald/internal/api"
+	"github.com/heraldhq/herald/internal/engine"
+	"github.com/heraldhq/herald/internal/store"
+	"github.com/heraldhq/herald/internal/store/sqlite"
+)
+
+func openStore(t *testing.T) store.Store {
+	t.Helper()
+	st, err := sqlite.Open(context.Background(), sqlite.Config{Path: filepath.Join(t.TempDir(), "h.db"), Synchronous: "NORMAL"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
+// TestBackpressureRefusesInsteadOfQueueingWithoutBound fills the ingest queue of an engine
+// whose commit loop is not running yet: the next push is refused with ErrOverloaded (429 with
+// Retry-After over HTTP) instead of growing memory, and once the loop runs, pushes succeed
+// and the queued request is committed.
+func TestBackpressureRefusesInsteadOfQueueingWithoutBound(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st := openStore(t)
+	eng, err := engine.New(ctx, st, engine.Config{MaxQueuedBytes: 4096})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(eng.Close)
+	secret, err := eng.Bootstrap(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := eng.Authenticate(ctx, secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	big := []byte(`{"blob":"` + strings.Repeat("x", 3000) + `"}`)
+	// The caller gives up at once, but its request stays queued: its bytes still count.
+	gone, cancel := context.WithCancel(ctx)
+	cancel()
+	if _, err := eng.Push(gone, p.TenantID, []engine.EventInput{{Key: "k", Payload: big}}, false); !errors.Is(err, context.Canceled) {
+		t.Fatalf("first push: %v", err)
+	}
+	if _, err := eng.Push(ctx, p.TenantID, []engine.EventInput{{Key: "k", Payload: big}}, false); !errors.Is(err, engine.ErrOverloaded) {
+		t.Fatalf("second push: %v, want ErrOverloaded", err)
+	}
+	h := api.New(eng, api.Config{})
+	req := httptest.NewRequest("POST", "/api/v1/events", strings.NewReader(`{"key":"k","payload":`+string(big)+`}`))
+	req.Header.Set("Authorization", "Bearer "+secret)
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	if rec.Code != http.StatusTooManyRequests || rec.Header().Get("Retry-After") == "" || !strings.Contains(rec.Body.String(), `"overloaded"`) {
+		t.Fatalf("HTTP: %d %q %s", rec.Code, rec.Header().Get("Retry-After"), rec.Body)
+	}
+	evs, err := st.ListEvents(ctx, p.TenantID, store.EventFilter{Limit: 10})
+	if err != nil || len(evs) != 0 {
+		t.Fatalf("events before the loop runs: %d, %v", len(evs), err)
+	}
+
+	eng.Start()
+	// The queued request commits first; until its bytes are released, pushes are refused.
+	var res []engine.PushResult
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		res, err = eng.Push(ctx, p.TenantID, []engine.EventInput{{Key: "k", Payload: big}}, false)
+		if !errors.Is(err, engine.ErrOverloaded) || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(time.Millisecond) // a producer honouring Retry-After, compressed
+	}
+	if err != nil {
+		t.Fatalf("push once the loop runs: %v", err)
+	}
+	// The abandoned request was committed before this one (FIFO); the refused ones never.
+	evs, err = st.ListEvents(ctx, p.TenantID, store.EventFilter{Limit: 10})
+	if err != nil || len(evs) != 2 || evs[0].ID != res[0].Event.ID {
+		t.Fatalf("events after: %d %v", len(evs), err)
+	}
+}
+
+func TestNormalizeWorkflowHashIgnoresDefaults(t *testing.T) {
+	t.Parallel()
+	a := store.WorkflowDef{Name: "w", Steps: []store.StepDef{{Name: "s"}}}
+	b := store.WorkflowDef{Name: "w", Steps: []store.StepDef{{Name: "s", TimeoutMS: 60000, Retry: store.RetryDef{MaxAttempts: 3}}}}
+	_, ha, err := engine.NormalizeWorkflow(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, hb, err := engine.NormalizeWorkflow(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ha != hb {
+		t.Fatal("a definition spelling out the defaults is a new version")
+	}
+	c := store.WorkflowDef{Name: "w", Steps: []store.StepDef{{Name: "s", TimeoutMS: 30000}}}
+	if _, hc, _ := engine.NormalizeWorkflow(c); hc == ha {
+		t.Fatal("a changed timeout is not a new version")
+	}
+}
+
+func TestBackoffGrowsAndCaps(t *testing.T) {
+	t.Parallel()
+	r := store.RetryDef{InitialBackoffMS: 100, MaxBackoffMS: 1000, Multiplier: 3}
+	want := []int64{100, 300, 900, 1000, 1000}
+	for i, w := range want {
+		if got := r.Backoff(i + 1).Milliseconds(); got != w {
+			t.Fatalf("backoff after attempt %d = %dms, want %d", i+1, got, w)
+		}
+	}
+}
