@@ -1,0 +1,199 @@
+package sqlite_test
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/heraldhq/herald/internal/store"
+	"github.com/heraldhq/herald/internal/store/sqlite"
+	"github.com/heraldhq/herald/internal/store/storetest"
+)
+
+// open opens a store at path and closes it when the test ends.
+func open(t *testing.T, path string) *sqlite.Store {
+	t.Helper()
+	s, err := sqlite.Open(context.Background(), sqlite.Config{Path: path, Synchronous: "NORMAL"})
+	if err != nil {
+		t.Fatalf("Open(%s): %v", path, err)
+	}
+	t.Cleanup(func() {
+		if err := s.Close(); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	})
+	return s
+}
+
+func TestConformance(t *testing.T) {
+	t.Parallel()
+	storetest.Run(t, func(t *testing.T) store.Store {
+		return open(t, filepath.Join(t.TempDir(), "herald.db"))
+	})
+}
+
+// rawDB opens the database file directly, without the store.
+func rawDB(t *testing.T, path string) *sql.DB {
+	t.Helper()
+	db, err := sql.Open("sqlite", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+func migrationRows(t *testing.T, path string) (count, max int) {
+	t.Helper()
+	db := rawDB(t, path)
+	if err := db.QueryRow(`SELECT COUNT(*), COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&count, &max); err != nil {
+		t.Fatalf("reading schema_migrations: %v", err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return count, max
+}
+
+func TestReopenKeepsData(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "herald.db")
+	at := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
+
+	s, err := sqlite.Open(ctx, sqlite.Config{Path: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tn := store.Tenant{ID: "tenant-1", Name: "acme", CreatedAt: at}
+	if err := s.CreateTenant(ctx, tn); err != nil {
+		t.Fatal(err)
+	}
+	d := store.WorkflowDef{Name: "orders", Triggers: []string{"orders.*"}, Steps: []store.StepDef{{Name: "a", TimeoutMS: 1000,
+		Retry: store.RetryDef{MaxAttempts: 1, InitialBackoffMS: 1, MaxBackoffMS: 1, Multiplier: 1}}}}
+	if _, _, err := s.PutWorkflow(ctx, store.PutWorkflowParams{TenantID: tn.ID, NewID: "wf-1", Def: d, Hash: "h1", At: at}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	count, max := migrationRows(t, path)
+	if max != sqlite.LatestVersion() {
+		t.Fatalf("schema version after first open = %d, want %d", max, sqlite.LatestVersion())
+	}
+
+	for i := 0; i < 2; i++ {
+		s = open(t, path)
+		got, err := s.GetTenantByName(ctx, "acme")
+		if err != nil || got.ID != tn.ID {
+			t.Fatalf("reopen %d: GetTenantByName = %+v, %v, want tenant-1", i+1, got, err)
+		}
+		wf, err := s.GetWorkflow(ctx, tn.ID, "orders", 0)
+		if err != nil || wf.ID != "wf-1" || wf.Version != 1 {
+			t.Fatalf("reopen %d: GetWorkflow = %+v, %v, want wf-1 version 1", i+1, wf, err)
+		}
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+		c, m := migrationRows(t, path)
+		if c != count || m != max {
+			t.Fatalf("reopen %d: schema_migrations has %d rows up to %d, want %d up to %d (migrations re-applied?)", i+1, c, m, count, max)
+		}
+	}
+}
+
+func TestSchemaTooNew(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "herald.db")
+	s, err := sqlite.Open(ctx, sqlite.Config{Path: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	db := rawDB(t, path)
+	if _, err := db.Exec(`INSERT INTO schema_migrations (version, applied_at) VALUES (?, 0)`, sqlite.LatestVersion()+1); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	s, err = sqlite.Open(ctx, sqlite.Config{Path: path})
+	if err == nil {
+		s.Close()
+		t.Fatal("Open of a database migrated by a newer herald succeeded")
+	}
+	if !errors.Is(err, store.ErrSchemaTooNew) {
+		t.Fatalf("Open = %v, want ErrSchemaTooNew", err)
+	}
+}
+
+// TestConcurrentOpen: two processes (here: two stores) starting on a new database at once
+// both succeed, and the migrations run once.
+func TestConcurrentOpen(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "herald.db")
+	const n = 4
+	stores := make([]*sqlite.Store, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			stores[i], errs[i] = sqlite.Open(ctx, sqlite.Config{Path: path})
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("Open %d: %v", i, err)
+			continue
+		}
+		if err := stores[i].Close(); err != nil {
+			t.Errorf("Close %d: %v", i, err)
+		}
+	}
+	if t.Failed() {
+		return
+	}
+	count, max := migrationRows(t, path)
+	if max != sqlite.LatestVersion() || count != len(migrationVersions(t)) {
+		t.Errorf("schema_migrations = %d rows up to %d, want each migration once up to %d", count, max, sqlite.LatestVersion())
+	}
+}
+
+// migrationVersions counts the embedded migrations through the store's own view: a fresh
+// database records exactly one row per migration.
+func migrationVersions(t *testing.T) []int {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "fresh.db")
+	s, err := sqlite.Open(context.Background(), sqlite.Config{Path: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	db := rawDB(t, path)
+	rows, err := db.Query(`SELECT version FROM schema_migrations ORDER BY version`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var vs []int
+	for rows.Next() {
+		var v int
+		if err := rows.Scan(&v); err != nil {
+			t.Fatal(err)
+		}
+		vs = append(vs, v)
+	}
+	return vs
+}

@@ -1,0 +1,420 @@
+package storetest
+
+import (
+	"crypto/sha256"
+	"reflect"
+	"testing"
+
+	"github.com/heraldhq/herald/internal/store"
+)
+
+func testTenants(t *testing.T, open Opener) {
+	t.Run("CreateAndGet", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t, open)
+		want := store.Tenant{ID: newID(), Name: "globex", CreatedAt: at(5 * ms)}
+		noErr(t, b.s.CreateTenant(b.ctx, want), "CreateTenant")
+
+		got, err := b.s.GetTenantByName(b.ctx, "globex")
+		noErr(t, err, "GetTenantByName")
+		if got.ID != want.ID || got.Name != want.Name || !got.CreatedAt.Equal(want.CreatedAt) {
+			t.Errorf("GetTenantByName = %+v, want %+v", got, want)
+		}
+		got, err = b.s.GetTenant(b.ctx, want.ID)
+		noErr(t, err, "GetTenant")
+		if got.ID != want.ID || got.Name != want.Name || !got.CreatedAt.Equal(want.CreatedAt) {
+			t.Errorf("GetTenant = %+v, want %+v", got, want)
+		}
+
+		_, err = b.s.GetTenantByName(b.ctx, "initech")
+		wantErr(t, err, store.ErrNotFound, "GetTenantByName(unknown)")
+		_, err = b.s.GetTenant(b.ctx, newID())
+		wantErr(t, err, store.ErrNotFound, "GetTenant(unknown)")
+	})
+
+	t.Run("NameIsUnique", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t, open)
+		err := b.s.CreateTenant(b.ctx, store.Tenant{ID: newID(), Name: b.tenant.Name, CreatedAt: base})
+		wantErr(t, err, store.ErrConflict, "CreateTenant(taken name)")
+
+		got, err := b.s.GetTenantByName(b.ctx, b.tenant.Name)
+		noErr(t, err, "GetTenantByName")
+		if got.ID != b.tenant.ID {
+			t.Errorf("tenant %q now has id %s, want the original %s", b.tenant.Name, got.ID, b.tenant.ID)
+		}
+		ts, err := b.s.ListTenants(b.ctx)
+		noErr(t, err, "ListTenants")
+		if len(ts) != 1 {
+			t.Errorf("ListTenants = %d tenants, want 1", len(ts))
+		}
+	})
+
+	t.Run("ListByName", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t, open) // creates "acme"
+		zeta := b.newTenant("zeta")
+		beta := b.newTenant("beta")
+		ts, err := b.s.ListTenants(b.ctx)
+		noErr(t, err, "ListTenants")
+		var got []string
+		for _, tn := range ts {
+			got = append(got, tn.ID)
+		}
+		want := []string{b.tenant.ID, beta.ID, zeta.ID}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("ListTenants ids = %v, want %v (acme, beta, zeta)", got, want)
+		}
+	})
+}
+
+func newToken(tenantID, name, secret string, admin bool) store.Token {
+	sum := sha256.Sum256([]byte(secret))
+	return store.Token{ID: newID(), TenantID: tenantID, Name: name, Hash: sum[:], Admin: admin, CreatedAt: base}
+}
+
+func testTokens(t *testing.T, open Opener) {
+	t.Run("CreateAndLookUpByHash", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t, open)
+		tok := newToken(b.tenant.ID, "ci", "s3cret", true)
+		noErr(t, b.s.CreateToken(b.ctx, tok), "CreateToken")
+
+		got, err := b.s.GetTokenByHash(b.ctx, tok.Hash)
+		noErr(t, err, "GetTokenByHash")
+		if got.ID != tok.ID || got.TenantID != b.tenant.ID || got.TenantName != b.tenant.Name || got.Name != "ci" ||
+			!got.Admin || string(got.Hash) != string(tok.Hash) || !got.CreatedAt.Equal(base) || got.RevokedAt != nil {
+			t.Errorf("GetTokenByHash = %+v, want %+v with tenant name %q", got, tok, b.tenant.Name)
+		}
+
+		other := sha256.Sum256([]byte("wrong"))
+		_, err = b.s.GetTokenByHash(b.ctx, other[:])
+		wantErr(t, err, store.ErrNotFound, "GetTokenByHash(unknown)")
+	})
+
+	t.Run("RevokedTokenIsNotFound", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t, open)
+		tok := newToken(b.tenant.ID, "ci", "s3cret", false)
+		noErr(t, b.s.CreateToken(b.ctx, tok), "CreateToken")
+		noErr(t, b.s.RevokeToken(b.ctx, b.tenant.ID, tok.ID, at(time1)), "RevokeToken")
+
+		_, err := b.s.GetTokenByHash(b.ctx, tok.Hash)
+		wantErr(t, err, store.ErrNotFound, "GetTokenByHash(revoked)")
+
+		toks, err := b.s.ListTokens(b.ctx, b.tenant.ID)
+		noErr(t, err, "ListTokens")
+		if len(toks) != 1 || toks[0].ID != tok.ID {
+			t.Fatalf("ListTokens = %+v, want the revoked token", toks)
+		}
+		wantTime(t, toks[0].RevokedAt, at(time1), "RevokedAt")
+	})
+
+	t.Run("RevokeOtherTenantsTokenIsNotFound", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t, open)
+		other := b.newTenant("globex")
+		tok := newToken(other.ID, "ci", "s3cret", false)
+		noErr(t, b.s.CreateToken(b.ctx, tok), "CreateToken")
+
+		err := b.s.RevokeToken(b.ctx, b.tenant.ID, tok.ID, base)
+		wantErr(t, err, store.ErrNotFound, "RevokeToken(other tenant's token)")
+		err = b.s.RevokeToken(b.ctx, b.tenant.ID, newID(), base)
+		wantErr(t, err, store.ErrNotFound, "RevokeToken(unknown)")
+
+		if _, err := b.s.GetTokenByHash(b.ctx, tok.Hash); err != nil {
+			t.Errorf("the other tenant's token no longer works: %v", err)
+		}
+	})
+
+	t.Run("ListIsPerTenant", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t, open)
+		other := b.newTenant("globex")
+		t1 := newToken(b.tenant.ID, "one", "s1", false)
+		t2 := newToken(b.tenant.ID, "two", "s2", true)
+		t3 := newToken(other.ID, "three", "s3", false)
+		for _, tok := range []store.Token{t1, t2, t3} {
+			noErr(t, b.s.CreateToken(b.ctx, tok), "CreateToken")
+		}
+		toks, err := b.s.ListTokens(b.ctx, b.tenant.ID)
+		noErr(t, err, "ListTokens")
+		got := map[string]bool{}
+		for _, tok := range toks {
+			got[tok.ID] = true
+			if tok.TenantID != b.tenant.ID {
+				t.Errorf("ListTokens(acme) returned token %s of tenant %s", tok.ID, tok.TenantID)
+			}
+		}
+		if len(toks) != 2 || !got[t1.ID] || !got[t2.ID] {
+			t.Errorf("ListTokens(acme) = %+v, want tokens one and two", toks)
+		}
+	})
+}
+
+const time1 = 1000 * ms
+
+func testWorkflows(t *testing.T, open Opener) {
+	d1 := def("orders", stepDef("charge"), stepDef("ship", "charge"))
+	d2 := def("orders", stepDef("charge"), stepDef("ship", "charge"), stepDef("notify", "ship"))
+
+	t.Run("PutCreatesVersion1", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t, open)
+		id := newID()
+		wf, created, err := b.s.PutWorkflow(b.ctx, store.PutWorkflowParams{TenantID: b.tenant.ID, NewID: id, Def: d1, Hash: hashDef(d1), At: at(time1)})
+		noErr(t, err, "PutWorkflow")
+		if !created {
+			t.Error("PutWorkflow(new) created = false")
+		}
+		if wf.ID != id || wf.TenantID != b.tenant.ID || wf.Name != "orders" || wf.Version != 1 || !wf.Active {
+			t.Errorf("PutWorkflow = %+v, want id %s, version 1, active", wf, id)
+		}
+		if !reflect.DeepEqual(wf.Def, d1) {
+			t.Errorf("PutWorkflow def = %+v, want %+v", wf.Def, d1)
+		}
+		if !wf.CreatedAt.Equal(at(time1)) || !wf.UpdatedAt.Equal(at(time1)) {
+			t.Errorf("PutWorkflow times = %s, %s, want %s", wf.CreatedAt, wf.UpdatedAt, at(time1))
+		}
+		for _, v := range []int{0, 1} {
+			got, err := b.s.GetWorkflow(b.ctx, b.tenant.ID, "orders", v)
+			noErr(t, err, "GetWorkflow")
+			if got.ID != id || got.Version != 1 || !reflect.DeepEqual(got.Def, d1) {
+				t.Errorf("GetWorkflow(version %d) = %+v, want version 1", v, got)
+			}
+		}
+		_, err = b.s.GetWorkflow(b.ctx, b.tenant.ID, "orders", 2)
+		wantErr(t, err, store.ErrNotFound, "GetWorkflow(version 2)")
+		_, err = b.s.GetWorkflow(b.ctx, b.tenant.ID, "refunds", 0)
+		wantErr(t, err, store.ErrNotFound, "GetWorkflow(unknown)")
+	})
+
+	t.Run("PutSameHashIsNoOp", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t, open)
+		first := b.putWorkflow(b.tenant.ID, d1)
+		mark, err := b.s.WorkflowsChangeMark(b.ctx)
+		noErr(t, err, "WorkflowsChangeMark")
+
+		wf, created, err := b.s.PutWorkflow(b.ctx, store.PutWorkflowParams{TenantID: b.tenant.ID, NewID: newID(), Def: d1, Hash: hashDef(d1), At: at(time1)})
+		noErr(t, err, "PutWorkflow(same)")
+		if created {
+			t.Error("PutWorkflow(same hash) created = true")
+		}
+		if wf.ID != first.ID || wf.Version != 1 {
+			t.Errorf("PutWorkflow(same hash) = id %s version %d, want id %s version 1", wf.ID, wf.Version, first.ID)
+		}
+		after, err := b.s.WorkflowsChangeMark(b.ctx)
+		noErr(t, err, "WorkflowsChangeMark")
+		if after != mark {
+			t.Errorf("WorkflowsChangeMark changed after a no-op put: %q -> %q", mark, after)
+		}
+	})
+
+	t.Run("PutNewHashCreatesVersion2", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t, open)
+		first := b.putWorkflow(b.tenant.ID, d1)
+		wf, created, err := b.s.PutWorkflow(b.ctx, store.PutWorkflowParams{TenantID: b.tenant.ID, NewID: newID(), Def: d2, Hash: hashDef(d2), At: at(time1)})
+		noErr(t, err, "PutWorkflow(v2)")
+		if !created {
+			t.Error("PutWorkflow(new hash) created = false")
+		}
+		if wf.ID != first.ID || wf.Version != 2 || !reflect.DeepEqual(wf.Def, d2) {
+			t.Errorf("PutWorkflow(new hash) = %+v, want id %s version 2 with the new def", wf, first.ID)
+		}
+
+		cur, err := b.s.GetWorkflow(b.ctx, b.tenant.ID, "orders", 0)
+		noErr(t, err, "GetWorkflow(current)")
+		if cur.Version != 2 || !reflect.DeepEqual(cur.Def, d2) {
+			t.Errorf("current version = %d %+v, want 2", cur.Version, cur.Def)
+		}
+		v1, err := b.s.GetWorkflow(b.ctx, b.tenant.ID, "orders", 1)
+		noErr(t, err, "GetWorkflow(version 1)")
+		if v1.Version != 1 || v1.ID != first.ID || !reflect.DeepEqual(v1.Def, d1) {
+			t.Errorf("version 1 = %d %+v, want the original definition", v1.Version, v1.Def)
+		}
+		v2, err := b.s.GetWorkflow(b.ctx, b.tenant.ID, "orders", 2)
+		noErr(t, err, "GetWorkflow(version 2)")
+		if v2.Version != 2 || !reflect.DeepEqual(v2.Def, d2) {
+			t.Errorf("version 2 = %d %+v, want the new definition", v2.Version, v2.Def)
+		}
+
+		// Putting version 1's definition back makes a third version, not a rollback.
+		wf, created, err = b.s.PutWorkflow(b.ctx, store.PutWorkflowParams{TenantID: b.tenant.ID, NewID: newID(), Def: d1, Hash: hashDef(d1), At: at(2 * time1)})
+		noErr(t, err, "PutWorkflow(v1 again)")
+		if !created || wf.Version != 3 || !reflect.DeepEqual(wf.Def, d1) {
+			t.Errorf("PutWorkflow(v1's def again) = created %v version %d, want created version 3", created, wf.Version)
+		}
+
+		list, err := b.s.ListWorkflows(b.ctx, b.tenant.ID)
+		noErr(t, err, "ListWorkflows")
+		if len(list) != 1 || list[0].Version != 3 {
+			t.Errorf("ListWorkflows = %+v, want one workflow at version 3", list)
+		}
+	})
+
+	t.Run("SetWorkflowActive", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t, open)
+		b.putWorkflow(b.tenant.ID, d1)
+
+		wf, err := b.s.SetWorkflowActive(b.ctx, b.tenant.ID, "orders", false, at(time1))
+		noErr(t, err, "SetWorkflowActive(false)")
+		if wf.Active || wf.Version != 1 || wf.Name != "orders" {
+			t.Errorf("SetWorkflowActive(false) = %+v, want inactive version 1", wf)
+		}
+		got, err := b.s.GetWorkflow(b.ctx, b.tenant.ID, "orders", 0)
+		noErr(t, err, "GetWorkflow")
+		if got.Active {
+			t.Error("GetWorkflow after disabling: still active")
+		}
+		all, err := b.s.ListAllWorkflows(b.ctx)
+		noErr(t, err, "ListAllWorkflows")
+		if len(all) != 1 || all[0].Active {
+			t.Errorf("ListAllWorkflows = %+v, want the inactive workflow listed as inactive", all)
+		}
+
+		wf, err = b.s.SetWorkflowActive(b.ctx, b.tenant.ID, "orders", true, at(2*time1))
+		noErr(t, err, "SetWorkflowActive(true)")
+		if !wf.Active {
+			t.Error("SetWorkflowActive(true) returned an inactive workflow")
+		}
+
+		_, err = b.s.SetWorkflowActive(b.ctx, b.tenant.ID, "refunds", false, base)
+		wantErr(t, err, store.ErrNotFound, "SetWorkflowActive(unknown)")
+		other := b.newTenant("globex")
+		_, err = b.s.SetWorkflowActive(b.ctx, other.ID, "orders", false, base)
+		wantErr(t, err, store.ErrNotFound, "SetWorkflowActive(other tenant)")
+		got, err = b.s.GetWorkflow(b.ctx, b.tenant.ID, "orders", 0)
+		noErr(t, err, "GetWorkflow")
+		if !got.Active {
+			t.Error("another tenant disabled the workflow")
+		}
+	})
+
+	t.Run("ChangeMark", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t, open)
+		mark := func() string {
+			t.Helper()
+			m, err := b.s.WorkflowsChangeMark(b.ctx)
+			noErr(t, err, "WorkflowsChangeMark")
+			return m
+		}
+		m0 := mark()
+		if m := mark(); m != m0 {
+			t.Errorf("mark changed without a change: %q -> %q", m0, m)
+		}
+		b.putWorkflow(b.tenant.ID, d1)
+		m1 := mark()
+		if m1 == m0 {
+			t.Error("mark unchanged after creating a workflow")
+		}
+		b.putWorkflow(b.tenant.ID, d1)
+		if m := mark(); m != m1 {
+			t.Errorf("mark changed after a no-op put: %q -> %q", m1, m)
+		}
+		b.putWorkflow(b.tenant.ID, d2)
+		m2 := mark()
+		if m2 == m1 {
+			t.Error("mark unchanged after a new version")
+		}
+		if _, err := b.s.SetWorkflowActive(b.ctx, b.tenant.ID, "orders", false, base); err != nil {
+			t.Fatal(err)
+		}
+		m3 := mark()
+		if m3 == m2 {
+			t.Error("mark unchanged after disabling a workflow")
+		}
+		if _, err := b.s.SetWorkflowActive(b.ctx, b.tenant.ID, "orders", true, base); err != nil {
+			t.Fatal(err)
+		}
+		if m := mark(); m == m3 {
+			t.Error("mark unchanged after enabling a workflow")
+		}
+	})
+
+	t.Run("ListAllAcrossTenants", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t, open)
+		other := b.newTenant("globex")
+		a1 := b.putWorkflow(b.tenant.ID, d1)
+		a2 := b.putWorkflow(b.tenant.ID, def("refunds", stepDef("refund")))
+		o1 := b.putWorkflow(other.ID, def("orders", stepDef("pack")))
+		a1v2 := b.putWorkflow(b.tenant.ID, d2)
+
+		all, err := b.s.ListAllWorkflows(b.ctx)
+		noErr(t, err, "ListAllWorkflows")
+		type key struct{ tenant, name string }
+		got := map[key]store.Workflow{}
+		for _, wf := range all {
+			k := key{wf.TenantID, wf.Name}
+			if _, dup := got[k]; dup {
+				t.Errorf("ListAllWorkflows lists %v twice", k)
+			}
+			got[k] = wf
+		}
+		want := map[key]store.Workflow{
+			{b.tenant.ID, "orders"}:  a1v2,
+			{b.tenant.ID, "refunds"}: a2,
+			{other.ID, "orders"}:     o1,
+		}
+		if len(got) != len(want) {
+			t.Errorf("ListAllWorkflows = %d workflows, want %d", len(got), len(want))
+		}
+		for k, w := range want {
+			g, ok := got[k]
+			if !ok {
+				t.Errorf("ListAllWorkflows misses %v", k)
+				continue
+			}
+			if g.ID != w.ID || g.Version != w.Version || !reflect.DeepEqual(g.Def, w.Def) {
+				t.Errorf("ListAllWorkflows %v = id %s version %d, want id %s version %d", k, g.ID, g.Version, w.ID, w.Version)
+			}
+		}
+		if a1.ID != a1v2.ID || o1.ID == a1.ID {
+			t.Errorf("workflow ids: acme/orders %s then %s, globex/orders %s", a1.ID, a1v2.ID, o1.ID)
+		}
+
+		mine, err := b.s.ListWorkflows(b.ctx, b.tenant.ID)
+		noErr(t, err, "ListWorkflows")
+		if len(mine) != 2 {
+			t.Errorf("ListWorkflows(acme) = %d workflows, want 2", len(mine))
+		}
+		for _, wf := range mine {
+			if wf.TenantID != b.tenant.ID {
+				t.Errorf("ListWorkflows(acme) returned %s of tenant %s", wf.Name, wf.TenantID)
+			}
+		}
+	})
+
+	t.Run("TenantIsolation", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t, open)
+		other := b.newTenant("globex")
+		mine := b.putWorkflow(b.tenant.ID, d1)
+
+		_, err := b.s.GetWorkflow(b.ctx, other.ID, "orders", 0)
+		wantErr(t, err, store.ErrNotFound, "GetWorkflow(other tenant's, current)")
+		_, err = b.s.GetWorkflow(b.ctx, other.ID, "orders", 1)
+		wantErr(t, err, store.ErrNotFound, "GetWorkflow(other tenant's, version 1)")
+		list, err := b.s.ListWorkflows(b.ctx, other.ID)
+		noErr(t, err, "ListWorkflows")
+		if len(list) != 0 {
+			t.Errorf("ListWorkflows(globex) = %+v, want none", list)
+		}
+
+		// The same name in another tenant is another workflow, starting at version 1.
+		theirs, created, err := b.s.PutWorkflow(b.ctx, store.PutWorkflowParams{TenantID: other.ID, NewID: newID(), Def: d2, Hash: hashDef(d2), At: base})
+		noErr(t, err, "PutWorkflow(other tenant)")
+		if !created || theirs.Version != 1 || theirs.ID == mine.ID || theirs.TenantID != other.ID {
+			t.Errorf("PutWorkflow(other tenant, same name) = created %v %+v, want a new workflow at version 1", created, theirs)
+		}
+		got, err := b.s.GetWorkflow(b.ctx, b.tenant.ID, "orders", 0)
+		noErr(t, err, "GetWorkflow")
+		if got.Version != 1 || !reflect.DeepEqual(got.Def, d1) {
+			t.Errorf("acme/orders changed by another tenant's put: version %d", got.Version)
+		}
+	})
+}
