@@ -2,15 +2,17 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"errors"
 	"net"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync/atomic"
 	"testing"
+
+	"github.com/heraldhq/herald"
+	"github.com/heraldhq/herald/internal/testenv"
 )
 
 // cliResult is what one in-process execution of the CLI produced.
@@ -41,40 +43,28 @@ func (r cliResult) wantErrLine(t *testing.T, code int, line string) {
 	}
 }
 
-// untouchable is a server that fails the test if any request reaches it.
-func untouchable(t *testing.T) map[string]string {
+// deadAddr returns a loopback address where nothing listens: it opens a
+// listener on a free port and closes it again.
+func deadAddr(t *testing.T) string {
 	t.Helper()
-	var hits atomic.Int32
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		hits.Add(1)
-		http.Error(w, "unexpected", http.StatusTeapot)
-	}))
-	t.Cleanup(func() {
-		srv.Close()
-		if n := hits.Load(); n > 0 {
-			t.Errorf("%d request(s) reached the server", n)
-		}
-	})
-	return map[string]string{envURL: srv.URL, envToken: "hrld_test"}
-}
-
-// fakeEngine serves canned replies for the given routes ("METHOD /path").
-func fakeEngine(t *testing.T, routes map[string]http.HandlerFunc) map[string]string {
-	t.Helper()
-	mux := http.NewServeMux()
-	for pattern, h := range routes {
-		mux.HandleFunc(pattern, h)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
 	}
-	srv := httptest.NewServer(mux)
-	t.Cleanup(srv.Close)
-	return map[string]string{envURL: srv.URL, envToken: "hrld_test"}
+	addr := ln.Addr().String()
+	if err := ln.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return addr
 }
 
-// reply writes v as a JSON reply with the given status.
-func reply(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
+// noEngine is a CLI environment whose HERALD_URL is an address where nothing
+// listens. A command that sent any request would fail with "cannot reach
+// Herald at ..."; a test that gets its own error line (or success without a
+// server) instead proves that no request was attempted.
+func noEngine(t *testing.T) map[string]string {
+	t.Helper()
+	return map[string]string{envURL: "http://" + deadAddr(t), envToken: "hrld_test"}
 }
 
 func TestUsageErrors(t *testing.T) {
@@ -101,7 +91,7 @@ func TestUsageErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			r := runCLI(t, untouchable(t), "", tt.args...)
+			r := runCLI(t, noEngine(t), "", tt.args...)
 			r.wantErrLine(t, exitUsage, tt.line)
 		})
 	}
@@ -110,7 +100,7 @@ func TestUsageErrors(t *testing.T) {
 func TestHelpExitsZero(t *testing.T) {
 	t.Parallel()
 	for _, args := range [][]string{nil, {"--help"}, {"events"}, {"push", "--help"}} {
-		r := runCLI(t, untouchable(t), "", args...)
+		r := runCLI(t, noEngine(t), "", args...)
 		if r.code != 0 || r.stderr != "" || !strings.Contains(r.stdout, "Usage:") {
 			t.Errorf("%v: code %d, stderr %q, stdout %q", args, r.code, r.stderr, r.stdout)
 		}
@@ -140,7 +130,7 @@ func TestBadLocalInputSendsNothing(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			r := runCLI(t, untouchable(t), tt.stdin, tt.args...)
+			r := runCLI(t, noEngine(t), tt.stdin, tt.args...)
 			r.wantErrLine(t, exitError, tt.line)
 		})
 	}
@@ -149,7 +139,7 @@ func TestBadLocalInputSendsNothing(t *testing.T) {
 func TestNoToken(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	env := untouchable(t)
+	env := noEngine(t)
 	delete(env, envToken)
 	env[envDataDir] = dir
 	r := runCLI(t, env, "", "events", "list")
@@ -158,20 +148,15 @@ func TestNoToken(t *testing.T) {
 
 func TestTokenFromDataDir(t *testing.T) {
 	t.Parallel()
+	engine := testenv.Start(t)
+	// A data directory of our own whose token file ends in a newline, as
+	// editors leave it. The engine refuses any other token, so a reply proves
+	// the file's token (trimmed) was sent.
 	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "token"), []byte("hrld_from_file\n"), 0o600); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, "token"), []byte(engine.Token+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	env := fakeEngine(t, map[string]http.HandlerFunc{
-		"GET /api/v1/tenants": func(w http.ResponseWriter, r *http.Request) {
-			if got := r.Header.Get("Authorization"); got != "Bearer hrld_from_file" {
-				reply(w, http.StatusUnauthorized, map[string]any{"error": map[string]any{"code": "unauthenticated", "message": "bad token " + got}})
-				return
-			}
-			reply(w, http.StatusOK, map[string]any{"items": []any{map[string]any{"id": "t1", "name": "default", "created_at": "2026-01-02T03:04:05Z"}}})
-		},
-	})
-	delete(env, envToken)
+	env := map[string]string{envURL: engine.URL}
 
 	// Through the flag.
 	r := runCLI(t, env, "", "--data-dir", dir, "tenants", "list")
@@ -188,22 +173,18 @@ func TestTokenFromDataDir(t *testing.T) {
 
 func TestAPIErrorIsOneLine(t *testing.T) {
 	t.Parallel()
-	env := fakeEngine(t, map[string]http.HandlerFunc{
-		"POST /api/v1/events": func(w http.ResponseWriter, r *http.Request) {
-			reply(w, http.StatusBadRequest, map[string]any{"error": map[string]any{
-				"code": "invalid_argument", "message": "key has a character that is not allowed", "field": "key"}})
-		},
-		"GET /api/v1/runs/{id}": func(w http.ResponseWriter, r *http.Request) {
-			reply(w, http.StatusNotFound, map[string]any{"error": map[string]any{"code": "not_found", "message": "run not found"}})
-		},
-		"GET /api/v1/events": func(w http.ResponseWriter, r *http.Request) {
-			w.WriteHeader(http.StatusBadGateway)
-			_, _ = w.Write([]byte("upstream\nbroke\n"))
-		},
-	})
-	runCLI(t, env, "", "push", "bad key!").wantErrLine(t, exitError, `herald: pushing event "bad key!": key has a character that is not allowed (field: key)`)
-	runCLI(t, env, "", "runs", "get", "nope").wantErrLine(t, exitError, "herald: getting run nope: run not found")
-	runCLI(t, env, "", "events", "list").wantErrLine(t, exitError, "herald: listing events: upstream broke")
+	engine := testenv.Start(t)
+	env := map[string]string{envURL: engine.URL, envToken: engine.Token}
+
+	// The engine's message, with what the CLI was doing and the field.
+	runCLI(t, env, "", "push", "bad key!").wantErrLine(t, exitError, `herald: pushing event "bad key!": key: contains ' ' at byte 3; allowed are A-Z a-z 0-9 . _ - : / (field: key)`)
+	runCLI(t, env, "", "runs", "get", "nope").wantErrLine(t, exitError, "herald: getting run nope: not found")
+	// Line breaks in the error (here in the id the SDK echoes) are collapsed.
+	runCLI(t, env, "", "runs", "get", "no\npe").wantErrLine(t, exitError, "herald: getting run no pe: not found")
+	// A reply that is not JSON: the engine's plain-text 404 for a path it
+	// does not serve, as behind a proxy prefix it knows nothing of.
+	prefixed := map[string]string{envURL: engine.URL + "/proxy", envToken: engine.Token}
+	runCLI(t, prefixed, "", "events", "list").wantErrLine(t, exitError, "herald: listing events: 404 page not found")
 }
 
 func TestBadURL(t *testing.T) {
@@ -214,12 +195,7 @@ func TestBadURL(t *testing.T) {
 
 func TestUnreachableEngine(t *testing.T) {
 	t.Parallel()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
+	addr := deadAddr(t)
 	r := runCLI(t, map[string]string{envURL: "http://" + addr, envToken: "x"}, "", "events", "list")
 	if r.code != exitError || !strings.HasPrefix(r.stderr, "herald: cannot reach Herald at http://"+addr+": ") || strings.Count(r.stderr, "\n") != 1 {
 		t.Fatalf("code %d, stderr %q", r.code, r.stderr)
@@ -228,112 +204,178 @@ func TestUnreachableEngine(t *testing.T) {
 
 func TestPushTable(t *testing.T) {
 	t.Parallel()
-	var got atomic.Value
-	env := fakeEngine(t, map[string]http.HandlerFunc{
-		"POST /api/v1/events": func(w http.ResponseWriter, r *http.Request) {
-			var body map[string]any
-			_ = json.NewDecoder(r.Body).Decode(&body)
-			got.Store(body)
-			reply(w, http.StatusCreated, map[string]any{
-				"event": map[string]any{"id": "ev1", "key": "user:created", "payload": body["payload"], "source": "api",
-					"created_at": "2026-01-02T03:04:05Z",
-					"triggers": []any{
-						map[string]any{"workflow": "welcome", "version": 2, "run_id": "run1"},
-						map[string]any{"workflow": "old", "version": 1, "skipped": "disabled"},
-					}},
-				"runs": []any{map[string]any{"workflow": "welcome", "version": 2, "run_id": "run1"}},
-			})
-		},
-	})
-	r := runCLI(t, env, "", "push", "user:created", `{"user_id": "u_1"}`, "--metadata", "source=signup", "--metadata", "n:=2")
-	if r.code != 0 {
-		t.Fatalf("code %d, stderr %q", r.code, r.stderr)
+	e := setupE2E(t) // "welcome" (enabled) and "old" (disabled) on user:created
+
+	out := e.ok(t, "", "push", "user:created", `{"user_id": "u_1"}`, "--metadata", "source=signup", "--metadata", "n:=2")
+
+	// The engine stored what the command line said.
+	page, err := e.sdk.ListEvents(t.Context(), herald.ListEventsParams{})
+	if err != nil {
+		t.Fatal(err)
 	}
-	want := "event ev1 (user:created)\n" +
-		"WORKFLOW  VERSION  RUN\n" +
-		"welcome   2        run1\n" +
-		"old       1        skipped (disabled)\n"
-	if r.stdout != want {
-		t.Errorf("stdout:\n%s\nwant:\n%s", r.stdout, want)
+	if len(page.Items) != 1 {
+		t.Fatalf("events = %+v, want the one pushed", page.Items)
 	}
-	body, _ := json.Marshal(got.Load())
-	if string(body) != `{"additional_metadata":{"n":2,"source":"signup"},"key":"user:created","payload":{"user_id":"u_1"}}` {
-		t.Errorf("request body %s", body)
+	ev := page.Items[0]
+	md, _ := json.Marshal(ev.AdditionalMetadata)
+	if ev.Key != "user:created" || compactJSON(ev.Payload) != `{"user_id":"u_1"}` || string(md) != `{"n":2,"source":"signup"}` {
+		t.Errorf("stored event: key %q, payload %s, metadata %s", ev.Key, ev.Payload, md)
+	}
+
+	// The table lists the engine's trigger decisions in its order.
+	want := "event " + ev.ID + " (user:created)\n" +
+		"WORKFLOW  VERSION  RUN\n"
+	if len(ev.Triggers) != 2 {
+		t.Fatalf("triggers = %+v, want welcome and old", ev.Triggers)
+	}
+	for _, tr := range ev.Triggers {
+		switch {
+		case tr.Workflow == "welcome" && tr.Version == 1 && tr.RunID != "" && tr.Skipped == "":
+			want += "welcome   1        " + tr.RunID + "\n"
+		case tr.Workflow == "old" && tr.Version == 1 && tr.RunID == "" && tr.Skipped == "disabled":
+			want += "old       1        skipped (disabled)\n"
+		default:
+			t.Fatalf("unexpected trigger %+v", tr)
+		}
+	}
+	if out != want {
+		t.Errorf("stdout:\n%s\nwant:\n%s", out, want)
 	}
 }
 
 func TestRunWait(t *testing.T) {
 	t.Parallel()
+	e := setupE2E(t) // no worker runs "welcome": its runs stay queued
 
-	runReply := func(status, errMsg string) map[string]any {
-		return map[string]any{"id": "run1", "workflow": "wf", "version": 1, "status": status, "error": errMsg,
-			"created_at": "2026-01-02T03:04:05Z", "started_at": "2026-01-02T03:04:05Z",
-			"steps": []any{map[string]any{"id": "s1", "name": "only", "status": status, "attempt": 1, "max_attempts": 3,
-				"output": map[string]any{"ok": status == "succeeded"}, "error": errMsg}}}
+	wf := herald.Workflow{
+		Name: "wf",
+		Steps: []herald.Step{{Name: "only", Run: func(ctx context.Context, sc *herald.StepContext) (any, error) {
+			var in struct {
+				Fail bool `json:"fail"`
+			}
+			if err := sc.Input(&in); err != nil {
+				return nil, herald.NonRetryable(err)
+			}
+			if in.Fail {
+				return nil, herald.NonRetryable(errors.New("boom"))
+			}
+			return map[string]bool{"ok": true}, nil
+		}}},
 	}
-	engine := func(final, errMsg string, pollsBeforeEnd int32) map[string]string {
-		var polls atomic.Int32
-		return fakeEngine(t, map[string]http.HandlerFunc{
-			"POST /api/v1/workflows/wf/runs": func(w http.ResponseWriter, r *http.Request) {
-				reply(w, http.StatusCreated, map[string]any{"run_id": "run1", "workflow": "wf", "version": 1})
-			},
-			"GET /api/v1/runs/run1": func(w http.ResponseWriter, r *http.Request) {
-				if polls.Add(1) <= pollsBeforeEnd {
-					reply(w, http.StatusOK, runReply("running", ""))
-					return
-				}
-				reply(w, http.StatusOK, runReply(final, errMsg))
-			},
-		})
+	if _, _, err := e.sdk.PutWorkflow(t.Context(), wf.Definition()); err != nil {
+		t.Fatal(err)
 	}
+	startWorker(t, e.sdk, wf)
 
 	t.Run("succeeded", func(t *testing.T) {
 		t.Parallel()
-		r := runCLI(t, engine("succeeded", "", 2), "", "run", "wf", "--wait")
-		if r.code != 0 || r.stderr != "" {
-			t.Fatalf("code %d, stderr %q", r.code, r.stderr)
-		}
-		for _, want := range []string{"status:    succeeded", "only  succeeded  1/3", `only  {"ok":true}`} {
-			if !strings.Contains(r.stdout, want) {
-				t.Errorf("stdout lacks %q:\n%s", want, r.stdout)
-			}
-		}
+		out := e.ok(t, "", "run", "wf", "--wait", "--timeout", "30s")
+		wantContains(t, out, "status:    succeeded", "only  succeeded  1/3", `only  {"ok":true}`)
 	})
 	t.Run("failed", func(t *testing.T) {
 		t.Parallel()
-		r := runCLI(t, engine("failed", "boom", 0), "", "run", "wf", "--wait", "-o", "json")
-		r.wantErrLine(t, exitError, "herald: run run1 failed: boom")
-		if !strings.Contains(r.stdout, `"status": "failed"`) {
-			t.Errorf("stdout %q", r.stdout)
+		r := e.run(t, "", "run", "wf", `{"fail": true}`, "--wait", "--timeout", "30s", "-o", "json")
+		var run herald.Run
+		if err := json.Unmarshal([]byte(r.stdout), &run); err != nil || run.ID == "" {
+			t.Fatalf("stdout is not a run (%v): %q, stderr %q", err, r.stdout, r.stderr)
 		}
+		r.wantErrLine(t, exitError, "herald: run "+run.ID+" failed: "+run.Error)
+		if run.Error != "step only failed: boom" {
+			t.Errorf("run error = %q", run.Error)
+		}
+		wantContains(t, r.stdout, `"status": "failed"`)
 	})
 	t.Run("timeout", func(t *testing.T) {
 		t.Parallel()
-		r := runCLI(t, engine("succeeded", "", 1<<30), "", "run", "wf", "--wait", "--timeout", "150ms")
-		r.wantErrLine(t, exitError, "herald: run run1 has not ended after 150ms (status: running); see 'herald runs get run1'")
+		r := e.run(t, "", "run", "welcome", "--wait", "--timeout", "1s")
+		id, ok := strings.CutPrefix(r.stdout, "run ")
+		if ok {
+			id, ok = strings.CutSuffix(id, " (welcome v1) started, waiting…\n")
+		}
+		if !ok || id == "" {
+			t.Fatalf("stdout %q, stderr %q", r.stdout, r.stderr)
+		}
+		r.wantErrLine(t, exitError, "herald: run "+id+" has not ended after 1s (status: queued); see 'herald runs get "+id+"'")
 	})
 	t.Run("no wait", func(t *testing.T) {
 		t.Parallel()
-		r := runCLI(t, engine("succeeded", "", 0), "", "run", "wf")
-		if r.code != 0 || r.stdout != "run run1 (wf v1)\n" {
-			t.Fatalf("code %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+		out := e.ok(t, "", "run", "welcome")
+		id, ok := strings.CutPrefix(out, "run ")
+		if ok {
+			id, ok = strings.CutSuffix(id, " (welcome v1)\n")
+		}
+		if !ok || id == "" {
+			t.Fatalf("stdout %q", out)
+		}
+		run, err := e.sdk.GetRun(t.Context(), id)
+		if err != nil || run.Workflow != "welcome" || run.Version != 1 {
+			t.Fatalf("run %s: %+v, %v", id, run, err)
 		}
 	})
 }
 
 func TestEmptyListJSON(t *testing.T) {
 	t.Parallel()
-	env := fakeEngine(t, map[string]http.HandlerFunc{
-		"GET /api/v1/runs": func(w http.ResponseWriter, r *http.Request) {
-			if r.URL.RawQuery != "event_id=e1&limit=5&status=failed&workflow=wf" {
-				reply(w, http.StatusBadRequest, map[string]any{"error": map[string]any{"message": "query " + r.URL.RawQuery}})
-				return
-			}
-			reply(w, http.StatusOK, map[string]any{"items": []any{}})
-		},
-	})
-	r := runCLI(t, env, "", "runs", "list", "--workflow", "wf", "--status", "failed", "--event", "e1", "--limit", "5", "-o", "json")
+	e := setupE2E(t)
+	ctx := t.Context()
+	if _, err := e.sdk.EnableWorkflow(ctx, "old"); err != nil {
+		t.Fatal(err)
+	}
+	// Two events, each starting a run of welcome and one of old; no worker
+	// runs them, so they stay queued unless cancelled.
+	push := func() (eventID string, runs map[string]string) {
+		t.Helper()
+		res, err := e.sdk.Push(ctx, herald.Event{Key: "user:created"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		runs = map[string]string{}
+		for _, r := range res.Runs {
+			runs[r.Workflow] = r.RunID
+		}
+		if len(runs) != 2 || runs["welcome"] == "" || runs["old"] == "" {
+			t.Fatalf("push started %+v, want a run of welcome and of old", res.Runs)
+		}
+		return res.Event.ID, runs
+	}
+	e1, runs1 := push()
+	_, runs2 := push()
+	for _, id := range []string{runs1["old"], runs2["welcome"]} {
+		if run, err := e.sdk.CancelRun(ctx, id); err != nil || run.Status != herald.StatusCancelled {
+			t.Fatalf("cancelling %s: %+v, %v", id, run, err)
+		}
+	}
+
+	// Each filter excludes a run that the other two keep, so the page is
+	// empty only if all of them reached the engine.
+	r := e.run(t, "", "runs", "list", "--workflow", "welcome", "--status", "cancelled", "--event", e1, "--limit", "5", "-o", "json")
 	if r.code != 0 || r.stdout != "{\n  \"items\": []\n}\n" {
 		t.Fatalf("code %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+	}
+	for _, tt := range []struct {
+		dropped string
+		args    []string
+		want    string
+	}{
+		{"--workflow", []string{"--status", "cancelled", "--event", e1}, runs1["old"]},
+		{"--status", []string{"--workflow", "welcome", "--event", e1}, runs1["welcome"]},
+		{"--event", []string{"--workflow", "welcome", "--status", "cancelled"}, runs2["welcome"]},
+	} {
+		var page struct {
+			Items []herald.RunSummary `json:"items"`
+		}
+		e.okJSON(t, &page, "", append([]string{"runs", "list"}, tt.args...)...)
+		if len(page.Items) != 1 || page.Items[0].ID != tt.want {
+			t.Errorf("without %s: items %+v, want run %s only", tt.dropped, page.Items, tt.want)
+		}
+	}
+	// --limit reaches the engine too: welcome has two runs.
+	var page struct {
+		Items      []herald.RunSummary `json:"items"`
+		NextCursor string              `json:"next_cursor"`
+	}
+	e.okJSON(t, &page, "", "runs", "list", "--workflow", "welcome", "--limit", "1")
+	if len(page.Items) != 1 || page.NextCursor == "" {
+		t.Errorf("--limit 1: %+v", page)
 	}
 }

@@ -72,6 +72,29 @@ func (e *e2e) okJSON(t *testing.T, v any, stdin string, args ...string) {
 	}
 }
 
+// startWorker runs a real SDK worker for wfs until the test ends. Store the
+// definitions first (PutWorkflow) when runs must start before the worker is up.
+func startWorker(t *testing.T, sdk *herald.Client, wfs ...herald.Workflow) {
+	t.Helper()
+	w := herald.NewWorker(sdk, herald.WorkerConfig{
+		Name:            "cli-test",
+		ShutdownTimeout: -1,
+		Logger:          slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	if err := w.Register(wfs...); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- w.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("worker: %v", err)
+		}
+	})
+}
+
 // wantContains fails unless s contains every one of subs.
 func wantContains(t *testing.T, s string, subs ...string) {
 	t.Helper()
@@ -303,23 +326,7 @@ func TestE2ERunWait(t *testing.T) {
 	if _, _, err := e.sdk.PutWorkflow(t.Context(), greeter.Definition()); err != nil {
 		t.Fatal(err)
 	}
-	w := herald.NewWorker(e.sdk, herald.WorkerConfig{
-		Name:            "cli-test",
-		ShutdownTimeout: -1,
-		Logger:          slog.New(slog.NewTextHandler(io.Discard, nil)),
-	})
-	if err := w.Register(greeter); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- w.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("worker: %v", err)
-		}
-	})
+	startWorker(t, e.sdk, greeter)
 
 	out := e.ok(t, "", "run", "greeter", `{"name": "ada"}`, "--wait", "--timeout", "30s")
 	wantContains(t, out, "status:    succeeded", "STEP", "hello", "shout", `{"greeting":"hello ada"}`, `{"loud":true}`)
