@@ -26,7 +26,7 @@ func main() {
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) int {
 	c := &cli{stdin: stdin, stdout: stdout, stderr: stderr, getenv: getenv}
 	// Server commands live in their own files; add them here.
-	root := newRootCmd(c, newServeCmd(c))
+	root := newRootCmd(c, newServeCmd(c), newMigrateCmd(c))
 	root.SetArgs(args)
 	root.SetIn(stdin)
 	root.SetOut(stdout)

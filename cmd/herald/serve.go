@@ -33,6 +33,7 @@ dashes as underscores (e.g. HERALD_ADDR, HERALD_LEASE_DURATION).`,
 	}
 	f := cmd.Flags()
 	f.String("addr", def.Addr, "HTTP listen address (env HERALD_ADDR)")
+	f.String("database-url", "", "PostgreSQL URL; several replicas may share it (default: embedded SQLite in --data-dir)")
 	f.String("sqlite-synchronous", def.SQLiteSynchronous, "SQLite durability: FULL survives power loss, NORMAL survives a process crash")
 	f.Duration("lease-duration", def.LeaseDuration, "how long a step lease lasts without a worker heartbeat")
 	f.Duration("sweep-interval", def.SweepInterval, "how often expired leases and due retries are checked")
@@ -46,6 +47,7 @@ dashes as underscores (e.g. HERALD_ADDR, HERALD_LEASE_DURATION).`,
 		cfg := def
 		cfg.DataDir, _ = cmd.Flags().GetString("data-dir")
 		cfg.Addr, _ = f.GetString("addr")
+		cfg.DatabaseURL, _ = f.GetString("database-url")
 		sync, _ := f.GetString("sqlite-synchronous")
 		cfg.SQLiteSynchronous = strings.ToUpper(sync)
 		cfg.LeaseDuration, _ = f.GetDuration("lease-duration")
@@ -124,4 +126,32 @@ func serve(ctx context.Context, c *cli, cfg server.Config) error {
 	<-done
 	cfg.Logger.Info("stopped", "took", time.Since(shutdownStart).Round(time.Millisecond))
 	return err
+}
+
+// newMigrateCmd returns `herald migrate`: apply the store's migrations and exit.
+func newMigrateCmd(c *cli) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "migrate",
+		Short: "Apply database migrations and exit",
+		Long: `Apply the embedded schema migrations to the store and exit. 'herald serve'
+applies them too, under a lock, so running this first is optional; it lets an
+operator migrate before rolling out new replicas.`,
+		Args: cobra.NoArgs,
+	}
+	cmd.Flags().String("database-url", "", "PostgreSQL URL (default: embedded SQLite in --data-dir)")
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		if err := applyEnv(cmd, c.getenv); err != nil {
+			return err
+		}
+		cfg := server.Defaults()
+		cfg.DataDir, _ = cmd.Flags().GetString("data-dir")
+		cfg.DatabaseURL, _ = cmd.Flags().GetString("database-url")
+		st, err := server.OpenStore(cmd.Context(), cfg)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(c.stdout, "migrations applied")
+		return st.Close()
+	}
+	return cmd
 }

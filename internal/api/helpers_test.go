@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/heraldhq/herald/internal/pgtest"
 	"github.com/heraldhq/herald/internal/testenv"
 )
 
@@ -17,12 +18,30 @@ import (
 type bundle struct {
 	env *testenv.Env
 	c   *client
+	// dbURL is the PostgreSQL database, "" on SQLite.
+	dbURL string
 }
 
-func setup(t *testing.T) *bundle {
-	t.Helper()
+// forEachStore runs a test against an engine on each store: SQLite, and PostgreSQL when
+// HERALD_TEST_DATABASE_URL is set. Switching stores must change nothing a user can see.
+func forEachStore(t *testing.T, test func(t *testing.T, b *bundle)) {
 	t.Parallel()
-	env := testenv.Start(t)
+	t.Run("sqlite", func(t *testing.T) {
+		t.Parallel()
+		test(t, start(t, testenv.Options{}))
+	})
+	t.Run("postgres", func(t *testing.T) {
+		t.Parallel()
+		url := pgtest.NewDatabase(t)
+		b := start(t, testenv.Options{DatabaseURL: url})
+		b.dbURL = url
+		test(t, b)
+	})
+}
+
+func start(t *testing.T, o testenv.Options) *bundle {
+	t.Helper()
+	env := testenv.StartWith(t, o)
 	return &bundle{env: env, c: &client{t: t, url: env.URL, token: env.Token}}
 }
 

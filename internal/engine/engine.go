@@ -116,6 +116,31 @@ func (e *Engine) Start() {
 	go func() { defer e.loops.Done(); e.ingest.run(ctx) }()
 	go func() { defer e.loops.Done(); e.finish.run(ctx) }()
 	go func() { defer e.loops.Done(); e.sweep(ctx) }()
+	if l, ok := e.store.(listener); ok {
+		e.loops.Add(1)
+		go func() {
+			defer e.loops.Done()
+			l.Listen(ctx,
+				func(k store.WorkKey) { e.waiters.notify(k.TenantID, k.Workflow) },
+				func() {
+					if err := e.RefreshIndex(ctx, false); err != nil && ctx.Err() == nil {
+						e.log.Warn("refreshing trigger index", "err", err)
+					}
+				},
+				func() {
+					// Notifications sent while disconnected are lost: recheck everything.
+					e.log.Info("store notifications reconnected")
+					e.waiters.wakeAll()
+					_ = e.RefreshIndex(ctx, false)
+				})
+		}()
+	}
+}
+
+// listener is implemented by stores shared by several replicas: it delivers, from every
+// replica, queues that got ready work and workflow changes.
+type listener interface {
+	Listen(ctx context.Context, onWork func(store.WorkKey), onWorkflows, onReconnect func())
 }
 
 // Close stops accepting work, finishes queued commits and stops the loops. It does not

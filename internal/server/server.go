@@ -16,6 +16,7 @@ import (
 	"github.com/heraldhq/herald/internal/api"
 	"github.com/heraldhq/herald/internal/engine"
 	"github.com/heraldhq/herald/internal/store"
+	"github.com/heraldhq/herald/internal/store/postgres"
 	"github.com/heraldhq/herald/internal/store/sqlite"
 )
 
@@ -25,6 +26,9 @@ type Config struct {
 	// DataDir holds the embedded database, the token file and other local state.
 	// Flag --data-dir, env HERALD_DATA_DIR, default "./.herald".
 	DataDir string
+	// DatabaseURL selects the PostgreSQL store (several replicas may share it) instead of
+	// the embedded SQLite store. Flag --database-url, env HERALD_DATABASE_URL.
+	DatabaseURL string
 	// Addr is the HTTP listen address. Flag --addr, env HERALD_ADDR, default "127.0.0.1:7420".
 	Addr string
 	// SQLiteSynchronous is "FULL" (default: commits survive power loss) or "NORMAL"
@@ -103,10 +107,7 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
-		return nil, fmt.Errorf("data-dir: %w", err)
-	}
-	st, err := sqlite.Open(ctx, sqlite.Config{Path: filepath.Join(cfg.DataDir, "herald.db"), Synchronous: cfg.SQLiteSynchronous})
+	st, err := OpenStore(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -116,6 +117,18 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// OpenStore opens and migrates the configured store: PostgreSQL when DatabaseURL is set,
+// else SQLite in the data directory.
+func OpenStore(ctx context.Context, cfg Config) (store.Store, error) {
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("data-dir: %w", err)
+	}
+	if cfg.DatabaseURL != "" {
+		return postgres.Open(ctx, postgres.Config{URL: cfg.DatabaseURL})
+	}
+	return sqlite.Open(ctx, sqlite.Config{Path: filepath.Join(cfg.DataDir, "herald.db"), Synchronous: cfg.SQLiteSynchronous})
 }
 
 func (s *Server) start(ctx context.Context) error {

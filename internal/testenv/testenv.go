@@ -33,6 +33,11 @@ type Options struct {
 	SweepInterval time.Duration
 	// MaxEventBytes defaults to the server default (1 MiB).
 	MaxEventBytes int64
+	// DatabaseURL runs the engine on PostgreSQL instead of SQLite (see internal/pgtest).
+	DatabaseURL string
+	// Token is used as Env.Token when this engine did not create the admin token (a
+	// second replica on a shared database).
+	Token string
 }
 
 // Start starts an engine that stops when the test ends.
@@ -53,6 +58,7 @@ func StartWith(t testing.TB, o Options) *Env {
 	if o.SweepInterval > 0 {
 		cfg.SweepInterval = o.SweepInterval
 	}
+	cfg.DatabaseURL = o.DatabaseURL
 	if o.MaxEventBytes > 0 {
 		cfg.MaxEventBytes = o.MaxEventBytes
 	}
@@ -76,5 +82,9 @@ func StartWith(t testing.TB, o Options) *Env {
 			t.Errorf("serving: %v", err)
 		}
 	})
-	return &Env{URL: srv.URL(), Token: srv.AdminToken, DataDir: cfg.DataDir, Server: srv}
+	tok := srv.AdminToken
+	if tok == "" {
+		tok = o.Token
+	}
+	return &Env{URL: srv.URL(), Token: tok, DataDir: cfg.DataDir, Server: srv}
 }

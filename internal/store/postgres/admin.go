@@ -1,0 +1,250 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/heraldhq/herald/internal/store"
+)
+
+// CreateTenant implements store.Store.
+func (s *Store) CreateTenant(ctx context.Context, t store.Tenant) error {
+	_, err := s.pool.Exec(ctx, `INSERT INTO tenants (id, name, created_at) VALUES ($1, $2, $3)`, t.ID, t.Name, t.CreatedAt)
+	return mapErr("creating tenant", err)
+}
+
+func scanTenant(row pgx.Row) (store.Tenant, error) {
+	var t store.Tenant
+	err := row.Scan(&t.ID, &t.Name, &t.CreatedAt)
+	t.CreatedAt = t.CreatedAt.UTC()
+	return t, err
+}
+
+// GetTenantByName implements store.Store.
+func (s *Store) GetTenantByName(ctx context.Context, name string) (store.Tenant, error) {
+	t, err := scanTenant(s.pool.QueryRow(ctx, `SELECT id, name, created_at FROM tenants WHERE name = $1`, name))
+	return t, mapErr("getting tenant", err)
+}
+
+// GetTenant implements store.Store.
+func (s *Store) GetTenant(ctx context.Context, id string) (store.Tenant, error) {
+	t, err := scanTenant(s.pool.QueryRow(ctx, `SELECT id, name, created_at FROM tenants WHERE id = $1`, id))
+	return t, mapErr("getting tenant", err)
+}
+
+// ListTenants implements store.Store.
+func (s *Store) ListTenants(ctx context.Context) ([]store.Tenant, error) {
+	rows, err := s.pool.Query(ctx, `SELECT id, name, created_at FROM tenants ORDER BY name`)
+	if err != nil {
+		return nil, mapErr("listing tenants", err)
+	}
+	out, err := collect(rows, scanTenant)
+	return out, mapErr("listing tenants", err)
+}
+
+// collect scans every row with scan.
+func collect[T any](rows pgx.Rows, scan func(pgx.Row) (T, error)) ([]T, error) {
+	defer rows.Close()
+	var out []T
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}
+
+// CreateToken implements store.Store.
+func (s *Store) CreateToken(ctx context.Context, t store.Token) error {
+	_, err := s.pool.Exec(ctx, `INSERT INTO api_tokens (id, tenant_id, name, hash, admin, created_at) VALUES ($1, $2, $3, $4, $5, $6)`,
+		t.ID, t.TenantID, t.Name, t.Hash, t.Admin, t.CreatedAt)
+	return mapErr("creating token", err)
+}
+
+const tokenCols = `k.id, k.tenant_id, t.name, k.name, k.hash, k.admin, k.created_at, k.revoked_at`
+
+func scanToken(row pgx.Row) (store.Token, error) {
+	var k store.Token
+	err := row.Scan(&k.ID, &k.TenantID, &k.TenantName, &k.Name, &k.Hash, &k.Admin, &k.CreatedAt, &k.RevokedAt)
+	k.CreatedAt = k.CreatedAt.UTC()
+	k.RevokedAt = utcPtr(k.RevokedAt)
+	return k, err
+}
+
+func utcPtr(t *time.Time) *time.Time {
+	if t == nil {
+		return nil
+	}
+	u := t.UTC()
+	return &u
+}
+
+// GetTokenByHash implements store.Store.
+func (s *Store) GetTokenByHash(ctx context.Context, hash []byte) (store.Token, error) {
+	k, err := scanToken(s.pool.QueryRow(ctx, `SELECT `+tokenCols+` FROM api_tokens k JOIN tenants t ON t.id = k.tenant_id
+		WHERE k.hash = $1 AND k.revoked_at IS NULL`, hash))
+	return k, mapErr("getting token", err)
+}
+
+// ListTokens implements store.Store.
+func (s *Store) ListTokens(ctx context.Context, tenantID string) ([]store.Token, error) {
+	rows, err := s.pool.Query(ctx, `SELECT `+tokenCols+` FROM api_tokens k JOIN tenants t ON t.id = k.tenant_id
+		WHERE k.tenant_id = $1 ORDER BY k.created_at, k.id`, tenantID)
+	if err != nil {
+		return nil, mapErr("listing tokens", err)
+	}
+	out, err := collect(rows, scanToken)
+	return out, mapErr("listing tokens", err)
+}
+
+// RevokeToken implements store.Store.
+func (s *Store) RevokeToken(ctx context.Context, tenantID, id string, at time.Time) error {
+	tag, err := s.pool.Exec(ctx, `UPDATE api_tokens SET revoked_at = COALESCE(revoked_at, $1) WHERE tenant_id = $2 AND id = $3`, at, tenantID, id)
+	if err != nil {
+		return mapErr("revoking token", err)
+	}
+	if tag.RowsAffected() == 0 {
+		return store.ErrNotFound
+	}
+	return nil
+}
+
+// bumpWorkflows records a workflow change and tells the other replicas.
+func bumpWorkflows(ctx context.Context, tx pgx.Tx) error {
+	if _, err := tx.Exec(ctx, `UPDATE workflow_changes SET mark = mark + 1 WHERE id = 1`); err != nil {
+		return err
+	}
+	_, err := tx.Exec(ctx, `SELECT pg_notify($1, '')`, chanWorkflows)
+	return err
+}
+
+// PutWorkflow implements store.Store.
+func (s *Store) PutWorkflow(ctx context.Context, p store.PutWorkflowParams) (store.Workflow, bool, error) {
+	def, err := json.Marshal(p.Def)
+	if err != nil {
+		return store.Workflow{}, false, fmt.Errorf("encoding workflow: %w", err)
+	}
+	var created bool
+	err = s.tx(ctx, "putting workflow", func(tx pgx.Tx) error {
+		created = false
+		// Serialize concurrent puts of one name (two workers registering at once).
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtext($1 || '/' || $2))`, p.TenantID, p.Def.Name); err != nil {
+			return err
+		}
+		var id, hash string
+		var version int
+		err := tx.QueryRow(ctx, `SELECT w.id, w.current_version, v.hash FROM workflows w
+			JOIN workflow_versions v ON v.workflow_id = w.id AND v.version = w.current_version
+			WHERE w.tenant_id = $1 AND w.name = $2`, p.TenantID, p.Def.Name).Scan(&id, &version, &hash)
+		switch {
+		case err == pgx.ErrNoRows:
+			id, version = p.NewID, 1
+			if _, err := tx.Exec(ctx, `INSERT INTO workflows (id, tenant_id, name, active, current_version, created_at, updated_at)
+				VALUES ($1, $2, $3, true, 1, $4, $4)`, id, p.TenantID, p.Def.Name, p.At); err != nil {
+				return err
+			}
+		case err != nil:
+			return err
+		case hash == p.Hash:
+			return nil
+		default:
+			version++
+			if _, err := tx.Exec(ctx, `UPDATE workflows SET current_version = $1, updated_at = $2 WHERE id = $3`, version, p.At, id); err != nil {
+				return err
+			}
+		}
+		created = true
+		if _, err := tx.Exec(ctx, `INSERT INTO workflow_versions (workflow_id, version, tenant_id, definition, hash, created_at)
+			VALUES ($1, $2, $3, $4, $5, $6)`, id, version, p.TenantID, string(def), p.Hash, p.At); err != nil {
+			return err
+		}
+		return bumpWorkflows(ctx, tx)
+	})
+	if err != nil {
+		return store.Workflow{}, false, err
+	}
+	wf, err := s.GetWorkflow(ctx, p.TenantID, p.Def.Name, 0)
+	return wf, created, err
+}
+
+const workflowCols = `w.id, w.tenant_id, w.name, w.active, v.version, v.definition, w.created_at, w.updated_at`
+
+func scanWorkflow(row pgx.Row) (store.Workflow, error) {
+	var wf store.Workflow
+	var def string
+	if err := row.Scan(&wf.ID, &wf.TenantID, &wf.Name, &wf.Active, &wf.Version, &def, &wf.CreatedAt, &wf.UpdatedAt); err != nil {
+		return wf, err
+	}
+	if err := json.Unmarshal([]byte(def), &wf.Def); err != nil {
+		return wf, fmt.Errorf("decoding workflow %s: %w", wf.Name, err)
+	}
+	wf.CreatedAt, wf.UpdatedAt = wf.CreatedAt.UTC(), wf.UpdatedAt.UTC()
+	return wf, nil
+}
+
+// GetWorkflow implements store.Store.
+func (s *Store) GetWorkflow(ctx context.Context, tenantID, name string, version int) (store.Workflow, error) {
+	q := `SELECT ` + workflowCols + ` FROM workflows w JOIN workflow_versions v ON v.workflow_id = w.id
+		WHERE w.tenant_id = $1 AND w.name = $2 AND v.version = `
+	args := []any{tenantID, name}
+	if version > 0 {
+		q += `$3`
+		args = append(args, version)
+	} else {
+		q += `w.current_version`
+	}
+	wf, err := scanWorkflow(s.pool.QueryRow(ctx, q, args...))
+	return wf, mapErr("getting workflow", err)
+}
+
+func (s *Store) listWorkflows(ctx context.Context, where string, args ...any) ([]store.Workflow, error) {
+	rows, err := s.pool.Query(ctx, `SELECT `+workflowCols+` FROM workflows w
+		JOIN workflow_versions v ON v.workflow_id = w.id AND v.version = w.current_version `+where+` ORDER BY w.tenant_id, w.name`, args...)
+	if err != nil {
+		return nil, mapErr("listing workflows", err)
+	}
+	out, err := collect(rows, scanWorkflow)
+	return out, mapErr("listing workflows", err)
+}
+
+// ListWorkflows implements store.Store.
+func (s *Store) ListWorkflows(ctx context.Context, tenantID string) ([]store.Workflow, error) {
+	return s.listWorkflows(ctx, `WHERE w.tenant_id = $1`, tenantID)
+}
+
+// ListAllWorkflows implements store.Store.
+func (s *Store) ListAllWorkflows(ctx context.Context) ([]store.Workflow, error) {
+	return s.listWorkflows(ctx, ``)
+}
+
+// SetWorkflowActive implements store.Store.
+func (s *Store) SetWorkflowActive(ctx context.Context, tenantID, name string, active bool, at time.Time) (store.Workflow, error) {
+	err := s.tx(ctx, "toggling workflow", func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `UPDATE workflows SET active = $1, updated_at = $2 WHERE tenant_id = $3 AND name = $4`, active, at, tenantID, name)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			return store.ErrNotFound
+		}
+		return bumpWorkflows(ctx, tx)
+	})
+	if err != nil {
+		return store.Workflow{}, err
+	}
+	return s.GetWorkflow(ctx, tenantID, name, 0)
+}
+
+// WorkflowsChangeMark implements store.Store.
+func (s *Store) WorkflowsChangeMark(ctx context.Context) (string, error) {
+	var mark int64
+	err := s.pool.QueryRow(ctx, `SELECT mark FROM workflow_changes WHERE id = 1`).Scan(&mark)
+	return strconv.FormatInt(mark, 10), mapErr("reading workflow change mark", err)
+}

@@ -1,0 +1,313 @@
+// Package postgres is Herald's PostgreSQL store (github.com/jackc/pgx/v5), for users who
+// outgrow one machine: several engine replicas share one database. Claims use
+// FOR UPDATE SKIP LOCKED so no step-run is leased twice; every transaction that makes work
+// ready sends a NOTIFY so that workers long-polling any replica wake at once.
+package postgres
+
+import (
+	"context"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/heraldhq/herald/internal/store"
+)
+
+//go:embed migrations/*.sql
+var migrationFS embed.FS
+
+// Notification channels.
+const (
+	chanWork      = "herald_work"
+	chanWorkflows = "herald_workflows"
+)
+
+// migrationLockID is the advisory lock key held while migrating ("herald" in ASCII).
+const migrationLockID = 0x686572616c64
+
+// Config configures the PostgreSQL store.
+type Config struct {
+	// URL is a libpq-style URL or DSN, e.g. postgres://user@host:5432/db. Required.
+	URL string
+	// MaxConns is the pool size. Default 16.
+	MaxConns int32
+}
+
+// Store is the PostgreSQL implementation of store.Store.
+type Store struct {
+	pool *pgxpool.Pool
+}
+
+var _ store.Store = (*Store)(nil)
+
+// Open connects, checks the connection and applies pending migrations under an advisory
+// lock, so replicas starting together never race.
+func Open(ctx context.Context, cfg Config) (*Store, error) {
+	s, err := Connect(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.Migrate(ctx); err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// Connect connects without migrating and fails unless the schema is current.
+func Connect(ctx context.Context, cfg Config) (*Store, error) {
+	if cfg.URL == "" {
+		return nil, errors.New("postgres: database URL is required")
+	}
+	pc, err := pgxpool.ParseConfig(cfg.URL)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: bad database URL: %s", redact(err))
+	}
+	if cfg.MaxConns <= 0 {
+		cfg.MaxConns = 16
+	}
+	pc.MaxConns = cfg.MaxConns
+	pc.ConnConfig.ConnectTimeout = 5 * time.Second
+	pool, err := pgxpool.NewWithConfig(ctx, pc)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: %s", redact(err))
+	}
+	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := pool.Ping(pctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("postgres: cannot connect to %s@%s:%d/%s: %s", pc.ConnConfig.User, pc.ConnConfig.Host,
+			pc.ConnConfig.Port, pc.ConnConfig.Database, redact(err))
+	}
+	return &Store{pool: pool}, nil
+}
+
+// redact keeps a connection error's message short and free of passwords.
+func redact(err error) string {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		return pe.Message + " (SQLSTATE " + pe.Code + ")"
+	}
+	var ce *pgconn.ConnectError
+	if errors.As(err, &ce) && ce.Unwrap() != nil {
+		return redact(ce.Unwrap())
+	}
+	msg, _, _ := strings.Cut(err.Error(), "\n") // pgx lists one line per address tried
+	return msg
+}
+
+// Close closes the pool.
+func (s *Store) Close() error {
+	s.pool.Close()
+	return nil
+}
+
+// Pool returns the connection pool (the transactional outbox writes through it).
+func (s *Store) Pool() *pgxpool.Pool { return s.pool }
+
+type migration struct {
+	version int
+	sql     string
+}
+
+func migrations() ([]migration, error) {
+	entries, err := fs.ReadDir(migrationFS, "migrations")
+	if err != nil {
+		return nil, err
+	}
+	var out []migration
+	for _, e := range entries {
+		v, err := strconv.Atoi(strings.SplitN(e.Name(), "_", 2)[0])
+		if err != nil {
+			return nil, fmt.Errorf("migration %s: bad name", e.Name())
+		}
+		b, err := migrationFS.ReadFile("migrations/" + e.Name())
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, migration{version: v, sql: string(b)})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].version < out[j].version })
+	return out, nil
+}
+
+// LatestVersion is the schema version this build migrates to.
+func LatestVersion() int {
+	ms, err := migrations()
+	if err != nil || len(ms) == 0 {
+		return 0
+	}
+	return ms[len(ms)-1].version
+}
+
+// Migrate applies pending migrations while holding a session advisory lock.
+func (s *Store) Migrate(ctx context.Context) error {
+	ms, err := migrations()
+	if err != nil {
+		return fmt.Errorf("postgres: reading migrations: %w", err)
+	}
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return fmt.Errorf("postgres: migrating: %s", redact(err))
+	}
+	defer conn.Release()
+	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock($1)`, int64(migrationLockID)); err != nil {
+		return fmt.Errorf("postgres: taking the migration lock: %s", redact(err))
+	}
+	defer conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1)`, int64(migrationLockID))
+	if _, err := conn.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL)`); err != nil {
+		return fmt.Errorf("postgres: migrating: %s", redact(err))
+	}
+	var cur int
+	if err := conn.QueryRow(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&cur); err != nil {
+		return fmt.Errorf("postgres: reading schema version: %s", redact(err))
+	}
+	if latest := ms[len(ms)-1].version; cur > latest {
+		return fmt.Errorf("%w: database is at version %d, this herald knows up to %d", store.ErrSchemaTooNew, cur, latest)
+	}
+	for _, m := range ms {
+		if m.version <= cur {
+			continue
+		}
+		err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+			if _, err := tx.Exec(ctx, m.sql); err != nil {
+				return err
+			}
+			_, err := tx.Exec(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES ($1, now())`, m.version)
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("postgres: applying migration %d: %s", m.version, redact(err))
+		}
+	}
+	return nil
+}
+
+// tx runs fn in a transaction, retrying it when PostgreSQL aborts it for a deadlock or a
+// serialization failure. fn must reset any results it accumulates.
+func (s *Store) tx(ctx context.Context, what string, fn func(tx pgx.Tx) error) error {
+	var err error
+	for attempt := 0; attempt < 5; attempt++ {
+		err = pgx.BeginFunc(ctx, s.pool, fn)
+		var pe *pgconn.PgError
+		if errors.As(err, &pe) && (pe.Code == "40P01" || pe.Code == "40001") {
+			continue
+		}
+		break
+	}
+	return mapErr(what, err)
+}
+
+// mapErr wraps err with context, translating PostgreSQL errors to store sentinels.
+func mapErr(what string, err error) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrConflict) || errors.Is(err, store.ErrStaleLease) {
+		return err
+	}
+	if errors.Is(err, pgx.ErrNoRows) {
+		return store.ErrNotFound
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		switch {
+		case pe.Code == "23505":
+			return fmt.Errorf("%s: %w", what, store.ErrConflict)
+		case strings.HasPrefix(pe.Code, "08"), strings.HasPrefix(pe.Code, "53"), strings.HasPrefix(pe.Code, "57P"),
+			pe.Code == "40P01", pe.Code == "40001":
+			return fmt.Errorf("%s: %w: %s", what, store.ErrUnavailable, redact(err))
+		}
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	// Anything else is the connection: refused, reset, closed, timed out.
+	return fmt.Errorf("%s: %w: %s", what, store.ErrUnavailable, redact(err))
+}
+
+// notifyWork queues a NOTIFY (sent at commit) for each queue that got ready work.
+func notifyWork(ctx context.Context, tx pgx.Tx, keys []store.WorkKey) error {
+	seen := map[store.WorkKey]bool{}
+	for _, k := range keys {
+		if seen[k] {
+			continue
+		}
+		seen[k] = true
+		if _, err := tx.Exec(ctx, `SELECT pg_notify($1, $2)`, chanWork, k.TenantID+"\x1f"+k.Workflow); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Listen delivers notifications from every replica until ctx ends: onWork for queues
+// that got ready work, onWorkflows when workflows changed. After a lost connection it
+// reconnects by itself and calls onReconnect, since notifications sent meanwhile are lost.
+func (s *Store) Listen(ctx context.Context, onWork func(store.WorkKey), onWorkflows, onReconnect func()) {
+	backoff := 100 * time.Millisecond
+	first := true
+	for ctx.Err() == nil {
+		err := s.listenOnce(ctx, onWork, onWorkflows, func() {
+			backoff = 100 * time.Millisecond
+			if !first {
+				onReconnect()
+			}
+			first = false
+		})
+		if ctx.Err() != nil {
+			return
+		}
+		_ = err
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(backoff):
+		}
+		if backoff < 5*time.Second {
+			backoff *= 2
+		}
+	}
+}
+
+func (s *Store) listenOnce(ctx context.Context, onWork func(store.WorkKey), onWorkflows, onListening func()) error {
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		// A connection that was listening is not returned to the pool.
+		conn.Hijack().Close(context.Background())
+	}()
+	for _, ch := range []string{chanWork, chanWorkflows} {
+		if _, err := conn.Exec(ctx, "LISTEN "+ch); err != nil {
+			return err
+		}
+	}
+	onListening()
+	for {
+		n, err := conn.Conn().WaitForNotification(ctx)
+		if err != nil {
+			return err
+		}
+		switch n.Channel {
+		case chanWork:
+			tenant, wf, ok := strings.Cut(n.Payload, "\x1f")
+			if ok {
+				onWork(store.WorkKey{TenantID: tenant, Workflow: wf})
+			}
+		case chanWorkflows:
+			onWorkflows()
+		}
+	}
+}

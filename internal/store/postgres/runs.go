@@ -1,0 +1,284 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/heraldhq/herald/internal/store"
+)
+
+// Ingest implements store.Store: COPY of every row in one transaction.
+func (s *Store) Ingest(ctx context.Context, items []store.IngestItem) error {
+	var events, runs, steps, queue [][]any
+	var keys []store.WorkKey
+	for _, it := range items {
+		if e := it.Event; e != nil {
+			trig, err := json.Marshal(e.Triggers)
+			if err != nil {
+				return err
+			}
+			var meta any
+			if len(e.Metadata) > 0 {
+				meta = e.Metadata
+			}
+			events = append(events, []any{e.ID, e.TenantID, e.Key, e.Payload, meta, e.Source, nullStr(e.ParentRunID),
+				nullStr(e.ParentStepRunID), nullStr(e.ParentStep), json.RawMessage(trig), e.CreatedAt})
+		}
+		for _, r := range it.Runs {
+			runs = append(runs, []any{r.Run.ID, r.Run.TenantID, r.Run.WorkflowID, r.Run.WorkflowName, r.Run.Version,
+				nullStr(r.Run.EventID), r.Run.Status, r.Run.Input, r.Run.CreatedAt})
+			for _, st := range r.Steps {
+				parents, _ := json.Marshal(st.Parents)
+				retry, _ := json.Marshal(st.Retry)
+				steps = append(steps, []any{st.ID, st.TenantID, st.RunID, st.WorkflowName, st.Step, st.Position,
+					json.RawMessage(parents), st.PendingParents, st.Status, st.MaxAttempts, st.TimeoutMS, json.RawMessage(retry), st.QueuedAt})
+				if st.Status == store.StepQueued {
+					queue = append(queue, []any{st.ID, st.TenantID, st.WorkflowName, *st.QueuedAt})
+					keys = append(keys, store.WorkKey{TenantID: st.TenantID, Workflow: st.WorkflowName})
+				}
+			}
+		}
+	}
+	return s.tx(ctx, "ingesting", func(tx pgx.Tx) error {
+		copies := []struct {
+			table string
+			cols  []string
+			rows  [][]any
+		}{
+			{"events", []string{"id", "tenant_id", "key", "payload", "metadata", "source", "parent_run_id", "parent_step_run_id", "parent_step", "triggers", "created_at"}, events},
+			{"runs", []string{"id", "tenant_id", "workflow_id", "workflow_name", "version", "event_id", "status", "input", "created_at"}, runs},
+			{"step_runs", []string{"id", "tenant_id", "run_id", "workflow_name", "step", "position", "parents", "pending_parents", "status", "max_attempts", "timeout_ms", "retry", "queued_at"}, steps},
+			{"step_queue", []string{"step_run_id", "tenant_id", "workflow_name", "available_at"}, queue},
+		}
+		for _, c := range copies {
+			if len(c.rows) == 0 {
+				continue
+			}
+			if len(c.rows) < 8 {
+				// Small batches: plain INSERTs cost fewer round trips than COPY's protocol.
+				ph := make([]string, len(c.cols))
+				for i := range ph {
+					ph[i] = fmt.Sprintf("$%d", i+1)
+				}
+				q := `INSERT INTO ` + c.table + ` (` + strings.Join(c.cols, ", ") + `) VALUES (` + strings.Join(ph, ", ") + `)`
+				for _, row := range c.rows {
+					if _, err := tx.Exec(ctx, q, row...); err != nil {
+						return err
+					}
+				}
+				continue
+			}
+			if _, err := tx.CopyFrom(ctx, pgx.Identifier{c.table}, c.cols, pgx.CopyFromRows(c.rows)); err != nil {
+				return err
+			}
+		}
+		return notifyWork(ctx, tx, keys)
+	})
+}
+
+func nullStr(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+// RunStep implements store.Store.
+func (s *Store) RunStep(ctx context.Context, tenantID, runID, stepRunID string) (string, error) {
+	if stepRunID == "" {
+		var one int
+		err := s.pool.QueryRow(ctx, `SELECT 1 FROM runs WHERE tenant_id = $1 AND id = $2`, tenantID, runID).Scan(&one)
+		return "", mapErr("getting run", err)
+	}
+	var step string
+	err := s.pool.QueryRow(ctx, `SELECT step FROM step_runs WHERE tenant_id = $1 AND run_id = $2 AND id = $3`, tenantID, runID, stepRunID).Scan(&step)
+	return step, mapErr("getting step-run", err)
+}
+
+const eventCols = `id, tenant_id, key, payload, metadata, source, parent_run_id, parent_step_run_id, parent_step, triggers, created_at`
+
+func scanEvent(row pgx.Row) (store.Event, error) {
+	var e store.Event
+	var prun, pstep, pname *string
+	var trig []byte
+	if err := row.Scan(&e.ID, &e.TenantID, &e.Key, &e.Payload, &e.Metadata, &e.Source, &prun, &pstep, &pname, &trig, &e.CreatedAt); err != nil {
+		return e, err
+	}
+	e.ParentRunID, e.ParentStepRunID, e.ParentStep = deref(prun), deref(pstep), deref(pname)
+	if err := json.Unmarshal(trig, &e.Triggers); err != nil {
+		return e, fmt.Errorf("decoding triggers of event %s: %w", e.ID, err)
+	}
+	e.CreatedAt = e.CreatedAt.UTC()
+	return e, nil
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}
+
+// GetEvent implements store.Store.
+func (s *Store) GetEvent(ctx context.Context, tenantID, id string) (store.Event, error) {
+	e, err := scanEvent(s.pool.QueryRow(ctx, `SELECT `+eventCols+` FROM events WHERE tenant_id = $1 AND id = $2`, tenantID, id))
+	return e, mapErr("getting event", err)
+}
+
+// where builds a WHERE clause with numbered placeholders.
+type where struct {
+	conds []string
+	args  []any
+}
+
+func (w *where) add(cond string, arg any) {
+	w.args = append(w.args, arg)
+	w.conds = append(w.conds, strings.ReplaceAll(cond, "?", fmt.Sprintf("$%d", len(w.args))))
+}
+
+func (w *where) String() string { return strings.Join(w.conds, " AND ") }
+
+// ListEvents implements store.Store.
+func (s *Store) ListEvents(ctx context.Context, tenantID string, f store.EventFilter) ([]store.Event, error) {
+	w := &where{}
+	w.add("tenant_id = ?", tenantID)
+	if f.Key != "" {
+		w.add("key = ?", f.Key)
+	}
+	if f.Before != "" {
+		w.add("id < ?", f.Before)
+	}
+	w.args = append(w.args, f.Limit)
+	rows, err := s.pool.Query(ctx, fmt.Sprintf(`SELECT `+eventCols+` FROM events WHERE %s ORDER BY id DESC LIMIT $%d`, w, len(w.args)), w.args...)
+	if err != nil {
+		return nil, mapErr("listing events", err)
+	}
+	out, err := collect(rows, scanEvent)
+	return out, mapErr("listing events", err)
+}
+
+const runCols = `id, tenant_id, workflow_id, workflow_name, version, event_id, status, input, error, created_at, started_at, finished_at`
+
+func scanRun(row pgx.Row) (store.Run, error) {
+	var r store.Run
+	var event *string
+	if err := row.Scan(&r.ID, &r.TenantID, &r.WorkflowID, &r.WorkflowName, &r.Version, &event, &r.Status, &r.Input, &r.Error,
+		&r.CreatedAt, &r.StartedAt, &r.FinishedAt); err != nil {
+		return r, err
+	}
+	r.EventID = deref(event)
+	r.CreatedAt, r.StartedAt, r.FinishedAt = r.CreatedAt.UTC(), utcPtr(r.StartedAt), utcPtr(r.FinishedAt)
+	return r, nil
+}
+
+const stepCols = `id, tenant_id, run_id, workflow_name, step, position, parents, pending_parents, status, attempt, max_attempts,
+	timeout_ms, retry, lease_id, worker_id, lease_expires_at, deadline_at, output, error, lease_losses, queued_at, started_at, finished_at`
+
+func scanStep(row pgx.Row) (store.StepRun, error) {
+	var st store.StepRun
+	var parents, retry []byte
+	var lease, worker *string
+	if err := row.Scan(&st.ID, &st.TenantID, &st.RunID, &st.WorkflowName, &st.Step, &st.Position, &parents, &st.PendingParents,
+		&st.Status, &st.Attempt, &st.MaxAttempts, &st.TimeoutMS, &retry, &lease, &worker, &st.LeaseExpiresAt, &st.DeadlineAt,
+		&st.Output, &st.Error, &st.LeaseLosses, &st.QueuedAt, &st.StartedAt, &st.FinishedAt); err != nil {
+		return st, err
+	}
+	if err := json.Unmarshal(parents, &st.Parents); err != nil {
+		return st, fmt.Errorf("decoding parents of step-run %s: %w", st.ID, err)
+	}
+	if err := json.Unmarshal(retry, &st.Retry); err != nil {
+		return st, fmt.Errorf("decoding retry of step-run %s: %w", st.ID, err)
+	}
+	st.LeaseID, st.WorkerID = deref(lease), deref(worker)
+	st.LeaseExpiresAt, st.DeadlineAt = utcPtr(st.LeaseExpiresAt), utcPtr(st.DeadlineAt)
+	st.QueuedAt, st.StartedAt, st.FinishedAt = utcPtr(st.QueuedAt), utcPtr(st.StartedAt), utcPtr(st.FinishedAt)
+	return st, nil
+}
+
+type querier interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+}
+
+func runSteps(ctx context.Context, q querier, runID string) ([]store.StepRun, error) {
+	rows, err := q.Query(ctx, `SELECT `+stepCols+` FROM step_runs WHERE run_id = $1 ORDER BY position`, runID)
+	if err != nil {
+		return nil, err
+	}
+	return collect(rows, scanStep)
+}
+
+// GetRun implements store.Store.
+func (s *Store) GetRun(ctx context.Context, tenantID, id string) (store.Run, []store.StepRun, error) {
+	r, err := scanRun(s.pool.QueryRow(ctx, `SELECT `+runCols+` FROM runs WHERE tenant_id = $1 AND id = $2`, tenantID, id))
+	if err != nil {
+		return r, nil, mapErr("getting run", err)
+	}
+	steps, err := runSteps(ctx, s.pool, id)
+	return r, steps, mapErr("getting run steps", err)
+}
+
+// ListRuns implements store.Store.
+func (s *Store) ListRuns(ctx context.Context, tenantID string, f store.RunFilter) ([]store.Run, error) {
+	w := &where{}
+	w.add("tenant_id = ?", tenantID)
+	if f.Workflow != "" {
+		w.add("workflow_name = ?", f.Workflow)
+	}
+	if f.Status != "" {
+		w.add("status = ?", f.Status)
+	}
+	if f.EventID != "" {
+		w.add("event_id = ?", f.EventID)
+	}
+	if f.Before != "" {
+		w.add("id < ?", f.Before)
+	}
+	w.args = append(w.args, f.Limit)
+	rows, err := s.pool.Query(ctx, fmt.Sprintf(`SELECT `+runCols+` FROM runs WHERE %s ORDER BY id DESC LIMIT $%d`, w, len(w.args)), w.args...)
+	if err != nil {
+		return nil, mapErr("listing runs", err)
+	}
+	out, err := collect(rows, scanRun)
+	return out, mapErr("listing runs", err)
+}
+
+// CancelRun implements store.Store.
+func (s *Store) CancelRun(ctx context.Context, tenantID, id string, at time.Time) (store.Run, error) {
+	var r store.Run
+	err := s.tx(ctx, "cancelling run", func(tx pgx.Tx) error {
+		var err error
+		r, err = scanRun(tx.QueryRow(ctx, `SELECT `+runCols+` FROM runs WHERE tenant_id = $1 AND id = $2 FOR UPDATE`, tenantID, id))
+		if err != nil {
+			return err
+		}
+		if r.Status != store.RunQueued && r.Status != store.RunRunning {
+			return fmt.Errorf("run %s already %s: %w", id, r.Status, store.ErrConflict)
+		}
+		return endRun(ctx, tx, id, store.RunCancelled, "cancelled", at)
+	})
+	if err != nil {
+		return r, err
+	}
+	r.Status, r.Error, r.FinishedAt = store.RunCancelled, "cancelled", &at
+	return r, nil
+}
+
+// endRun sets a run's final status and cancels its unfinished steps. The caller holds the
+// run's row lock.
+func endRun(ctx context.Context, tx pgx.Tx, runID, status, errMsg string, at time.Time) error {
+	if _, err := tx.Exec(ctx, `UPDATE runs SET status = $1, error = $2, finished_at = $3 WHERE id = $4`, status, errMsg, at, runID); err != nil {
+		return err
+	}
+	if _, err := tx.Exec(ctx, `DELETE FROM step_queue WHERE step_run_id IN
+		(SELECT id FROM step_runs WHERE run_id = $1 AND status = 'queued')`, runID); err != nil {
+		return err
+	}
+	_, err := tx.Exec(ctx, `UPDATE step_runs SET status = 'cancelled', finished_at = $1, lease_id = NULL
+		WHERE run_id = $2 AND status IN ('pending', 'queued', 'running')`, at, runID)
+	return err
+}

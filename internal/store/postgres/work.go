@@ -1,0 +1,484 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/heraldhq/herald/internal/store"
+)
+
+// RegisterWorker implements store.Store.
+func (s *Store) RegisterWorker(ctx context.Context, w store.Worker) error {
+	wfs, err := json.Marshal(w.Workflows)
+	if err != nil {
+		return fmt.Errorf("encoding workflows: %w", err)
+	}
+	_, err = s.pool.Exec(ctx, `INSERT INTO workers (id, tenant_id, name, workflows, slots, created_at, last_heartbeat_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7)`, w.ID, w.TenantID, w.Name, json.RawMessage(wfs), w.Slots, w.CreatedAt, w.LastHeartbeatAt)
+	return mapErr("registering worker", err)
+}
+
+// GetWorker implements store.Store.
+func (s *Store) GetWorker(ctx context.Context, tenantID, id string) (store.Worker, error) {
+	var w store.Worker
+	var wfs []byte
+	err := s.pool.QueryRow(ctx, `SELECT id, tenant_id, name, workflows, slots, created_at, last_heartbeat_at FROM workers
+		WHERE tenant_id = $1 AND id = $2`, tenantID, id).Scan(&w.ID, &w.TenantID, &w.Name, &wfs, &w.Slots, &w.CreatedAt, &w.LastHeartbeatAt)
+	if err != nil {
+		return w, mapErr("getting worker", err)
+	}
+	if err := json.Unmarshal(wfs, &w.Workflows); err != nil {
+		return w, fmt.Errorf("decoding worker workflows: %w", err)
+	}
+	w.CreatedAt, w.LastHeartbeatAt = w.CreatedAt.UTC(), w.LastHeartbeatAt.UTC()
+	return w, nil
+}
+
+// Claim implements store.Store. Queue rows are taken with FOR UPDATE SKIP LOCKED, so
+// concurrent claimers on any replica never take the same step-run.
+func (s *Store) Claim(ctx context.Context, p store.ClaimParams) ([]store.Assignment, error) {
+	if len(p.Workflows) == 0 || p.Max <= 0 {
+		return nil, nil
+	}
+	// Cheap check first: most polls after a wake-up race for little work.
+	var one int
+	err := s.pool.QueryRow(ctx, `SELECT 1 FROM step_queue WHERE tenant_id = $1 AND workflow_name = ANY($2) AND available_at <= $3 LIMIT 1`,
+		p.TenantID, p.Workflows, p.Now).Scan(&one)
+	if err == pgx.ErrNoRows {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, mapErr("claiming steps", err)
+	}
+	var out []store.Assignment
+	err = s.tx(ctx, "claiming steps", func(tx pgx.Tx) error {
+		out = out[:0]
+		rows, err := tx.Query(ctx, `WITH picked AS (
+				SELECT step_run_id FROM step_queue
+				WHERE tenant_id = $1 AND workflow_name = ANY($2) AND available_at <= $3
+				ORDER BY available_at, step_run_id LIMIT $4 FOR UPDATE SKIP LOCKED)
+			DELETE FROM step_queue q USING picked WHERE q.step_run_id = picked.step_run_id RETURNING q.step_run_id`,
+			p.TenantID, p.Workflows, p.Now, p.Max)
+		if err != nil {
+			return err
+		}
+		ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil || len(ids) == 0 {
+			return err
+		}
+		leases := make([]string, len(ids))
+		for i := range ids {
+			leases[i] = p.NewLeaseID()
+		}
+		rows, err = tx.Query(ctx, `UPDATE step_runs s SET status = 'running', attempt = s.attempt + 1, lease_id = l.lease_id,
+				worker_id = $3, started_at = $4, error = '',
+				deadline_at = $4::timestamptz + s.timeout_ms * interval '1 millisecond',
+				lease_expires_at = LEAST($4::timestamptz + $5 * interval '1 millisecond', $4::timestamptz + s.timeout_ms * interval '1 millisecond')
+			FROM unnest($1::text[], $2::text[]) AS l(id, lease_id)
+			WHERE s.id = l.id AND s.status = 'queued'
+			RETURNING s.id, s.lease_id, s.run_id, s.workflow_name, s.step, s.attempt, s.max_attempts, s.parents, s.deadline_at, s.lease_expires_at`,
+			ids, leases, p.WorkerID, p.Now, p.LeaseFor.Milliseconds())
+		if err != nil {
+			return err
+		}
+		parents := map[string][]string{}
+		var runIDs []string
+		for rows.Next() {
+			var a store.Assignment
+			var pj []byte
+			if err := rows.Scan(&a.StepRunID, &a.LeaseID, &a.RunID, &a.Workflow, &a.Step, &a.Attempt, &a.MaxAttempts, &pj, &a.Deadline, &a.LeaseExpiresAt); err != nil {
+				rows.Close()
+				return err
+			}
+			var ps []string
+			if err := json.Unmarshal(pj, &ps); err != nil {
+				rows.Close()
+				return err
+			}
+			parents[a.StepRunID] = ps
+			a.Deadline, a.LeaseExpiresAt = a.Deadline.UTC(), a.LeaseExpiresAt.UTC()
+			out = append(out, a)
+			runIDs = append(runIDs, a.RunID)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil || len(out) == 0 {
+			return err
+		}
+		sort.Strings(runIDs)
+		if _, err := tx.Exec(ctx, `UPDATE runs SET status = 'running', started_at = $2 WHERE id = ANY($1) AND status = 'queued'`, runIDs, p.Now); err != nil {
+			return err
+		}
+		type runInfo struct {
+			input   []byte
+			eventID *string
+			version int
+		}
+		info := map[string]runInfo{}
+		rows, err = tx.Query(ctx, `SELECT id, input, event_id, version FROM runs WHERE id = ANY($1)`, runIDs)
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			var id string
+			var ri runInfo
+			if err := rows.Scan(&id, &ri.input, &ri.eventID, &ri.version); err != nil {
+				rows.Close()
+				return err
+			}
+			info[id] = ri
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		outputs := map[string]map[string]json.RawMessage{} // run → step → output
+		rows, err = tx.Query(ctx, `SELECT run_id, step, output FROM step_runs WHERE run_id = ANY($1) AND status = 'succeeded'`, runIDs)
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			var run, step string
+			var output []byte
+			if err := rows.Scan(&run, &step, &output); err != nil {
+				rows.Close()
+				return err
+			}
+			if outputs[run] == nil {
+				outputs[run] = map[string]json.RawMessage{}
+			}
+			outputs[run][step] = output
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		for i := range out {
+			a := &out[i]
+			ri := info[a.RunID]
+			a.Input, a.EventID, a.Version = ri.input, deref(ri.eventID), ri.version
+			a.Parents = map[string]json.RawMessage{}
+			for _, pn := range parents[a.StepRunID] {
+				a.Parents[pn] = outputs[a.RunID][pn]
+			}
+		}
+		return nil
+	})
+	return out, err
+}
+
+// Heartbeat implements store.Store.
+func (s *Store) Heartbeat(ctx context.Context, p store.HeartbeatParams) ([]string, error) {
+	var lost []string
+	err := s.tx(ctx, "heartbeat", func(tx pgx.Tx) error {
+		lost = lost[:0]
+		tag, err := tx.Exec(ctx, `UPDATE workers SET last_heartbeat_at = $1 WHERE tenant_id = $2 AND id = $3`, p.Now, p.TenantID, p.WorkerID)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			return store.ErrNotFound
+		}
+		if len(p.Leases) == 0 {
+			return nil
+		}
+		ids, leases := make([]string, len(p.Leases)), make([]string, len(p.Leases))
+		for i, l := range p.Leases {
+			ids[i], leases[i] = l.StepRunID, l.LeaseID
+		}
+		rows, err := tx.Query(ctx, `UPDATE step_runs s SET lease_expires_at = LEAST($1, s.deadline_at)
+			FROM unnest($4::text[], $5::text[]) AS l(id, lease_id)
+			WHERE s.id = l.id AND s.lease_id = l.lease_id AND s.tenant_id = $2 AND s.worker_id = $3 AND s.status = 'running'
+			RETURNING s.id`, p.Now.Add(p.LeaseFor), p.TenantID, p.WorkerID, ids, leases)
+		if err != nil {
+			return err
+		}
+		kept, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			return err
+		}
+		held := map[string]bool{}
+		for _, id := range kept {
+			held[id] = true
+		}
+		for _, id := range ids {
+			if !held[id] {
+				lost = append(lost, id)
+			}
+		}
+		return nil
+	})
+	return lost, err
+}
+
+// FinishSteps implements store.Store. Each result locks its run first (in run-id order
+// across the batch), so the completions of one run's parallel steps are serialized and
+// always see each other.
+func (s *Store) FinishSteps(ctx context.Context, results []store.StepResult) ([]store.FinishOutcome, error) {
+	ids := make([]string, len(results))
+	for i, r := range results {
+		ids[i] = r.StepRunID
+	}
+	runOf := map[string]string{}
+	rows, err := s.pool.Query(ctx, `SELECT id, run_id FROM step_runs WHERE id = ANY($1)`, ids)
+	if err != nil {
+		return nil, mapErr("finishing steps", err)
+	}
+	for rows.Next() {
+		var id, run string
+		if err := rows.Scan(&id, &run); err != nil {
+			rows.Close()
+			return nil, mapErr("finishing steps", err)
+		}
+		runOf[id] = run
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, mapErr("finishing steps", err)
+	}
+	order := make([]int, len(results))
+	for i := range order {
+		order[i] = i
+	}
+	sort.SliceStable(order, func(a, b int) bool { return runOf[results[order[a]].StepRunID] < runOf[results[order[b]].StepRunID] })
+
+	out := make([]store.FinishOutcome, len(results))
+	err = s.tx(ctx, "finishing steps", func(tx pgx.Tx) error {
+		var keys []store.WorkKey
+		for _, i := range order {
+			o, err := finishOne(ctx, tx, results[i])
+			if err != nil {
+				return err
+			}
+			out[i] = o
+			keys = append(keys, readyNow(o, results[i].At)...)
+		}
+		return notifyWork(ctx, tx, keys)
+	})
+	return out, err
+}
+
+// readyNow lists the queues of an outcome with work available at once.
+func readyNow(o store.FinishOutcome, at time.Time) []store.WorkKey {
+	var keys []store.WorkKey
+	for _, q := range o.Queued {
+		if !q.AvailableAt.After(at) {
+			keys = append(keys, q.WorkKey)
+		}
+	}
+	return keys
+}
+
+func lockRun(ctx context.Context, tx pgx.Tx, runID string, skipLocked bool) (bool, error) {
+	q := `SELECT 1 FROM runs WHERE id = $1 FOR UPDATE`
+	if skipLocked {
+		q += ` SKIP LOCKED`
+	}
+	var one int
+	err := tx.QueryRow(ctx, q, runID).Scan(&one)
+	if err == pgx.ErrNoRows {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+func finishOne(ctx context.Context, tx pgx.Tx, res store.StepResult) (store.FinishOutcome, error) {
+	o := store.FinishOutcome{StepRunID: res.StepRunID}
+	var runID string
+	err := tx.QueryRow(ctx, `SELECT run_id FROM step_runs WHERE id = $1 AND tenant_id = $2`, res.StepRunID, res.TenantID).Scan(&runID)
+	if err == pgx.ErrNoRows {
+		o.Err = store.ErrNotFound
+		return o, nil
+	}
+	if err != nil {
+		return o, err
+	}
+	if _, err := lockRun(ctx, tx, runID, false); err != nil {
+		return o, err
+	}
+	st, err := scanStep(tx.QueryRow(ctx, `SELECT `+stepCols+` FROM step_runs WHERE id = $1`, res.StepRunID))
+	if err != nil {
+		return o, err
+	}
+	o.RunID = st.RunID
+	if st.Status != store.StepRunning || st.LeaseID != res.LeaseID || st.DeadlineAt == nil || res.At.After(*st.DeadlineAt) {
+		o.Err = store.ErrStaleLease
+		return o, nil
+	}
+	if res.Succeeded {
+		return succeed(ctx, tx, st, res.Output, res.At, o)
+	}
+	return fail(ctx, tx, st, res.Error, res.Retryable, res.At, o)
+}
+
+func queueStep(ctx context.Context, tx pgx.Tx, st store.StepRun, avail time.Time, o *store.FinishOutcome) error {
+	if _, err := tx.Exec(ctx, `INSERT INTO step_queue (step_run_id, tenant_id, workflow_name, available_at) VALUES ($1, $2, $3, $4)`,
+		st.ID, st.TenantID, st.WorkflowName, avail); err != nil {
+		return err
+	}
+	o.Queued = append(o.Queued, store.QueuedWork{WorkKey: store.WorkKey{TenantID: st.TenantID, Workflow: st.WorkflowName}, AvailableAt: avail})
+	return nil
+}
+
+// succeed records a success, queues the children it unblocks, and ends the run when every
+// step succeeded. The caller holds the run's lock.
+func succeed(ctx context.Context, tx pgx.Tx, st store.StepRun, output json.RawMessage, at time.Time, o store.FinishOutcome) (store.FinishOutcome, error) {
+	if _, err := tx.Exec(ctx, `UPDATE step_runs SET status = 'succeeded', output = $1, error = '', finished_at = $2, lease_id = NULL
+		WHERE id = $3`, output, at, st.ID); err != nil {
+		return o, err
+	}
+	steps, err := runSteps(ctx, tx, st.RunID)
+	if err != nil {
+		return o, err
+	}
+	done := true
+	for _, c := range steps {
+		if c.Status != store.StepSucceeded {
+			done = false
+		}
+		if c.Status != store.StepPending || !contains(c.Parents, st.Step) {
+			continue
+		}
+		pending := c.PendingParents - 1
+		if pending > 0 {
+			if _, err := tx.Exec(ctx, `UPDATE step_runs SET pending_parents = $1 WHERE id = $2`, pending, c.ID); err != nil {
+				return o, err
+			}
+			continue
+		}
+		if _, err := tx.Exec(ctx, `UPDATE step_runs SET pending_parents = 0, status = 'queued', queued_at = $1 WHERE id = $2`, at, c.ID); err != nil {
+			return o, err
+		}
+		if err := queueStep(ctx, tx, c, at, &o); err != nil {
+			return o, err
+		}
+	}
+	o.RunStatus = store.RunRunning
+	if done {
+		o.RunStatus = store.RunSucceeded
+		if _, err := tx.Exec(ctx, `UPDATE runs SET status = 'succeeded', finished_at = $1 WHERE id = $2 AND status IN ('queued', 'running')`,
+			at, st.RunID); err != nil {
+			return o, err
+		}
+	}
+	return o, nil
+}
+
+// fail records a failed attempt: queued again after its backoff when attempts are left and
+// the error is retryable, otherwise the step and its run fail. The caller holds the run's
+// lock.
+func fail(ctx context.Context, tx pgx.Tx, st store.StepRun, msg string, retryable bool, at time.Time, o store.FinishOutcome) (store.FinishOutcome, error) {
+	o.RunStatus = store.RunRunning
+	if retryable && st.Attempt < st.MaxAttempts {
+		if _, err := tx.Exec(ctx, `UPDATE step_runs SET status = 'queued', error = $1, lease_id = NULL, queued_at = $2 WHERE id = $3`,
+			msg, at, st.ID); err != nil {
+			return o, err
+		}
+		return o, queueStep(ctx, tx, st, at.Add(st.Retry.Backoff(st.Attempt)), &o)
+	}
+	if _, err := tx.Exec(ctx, `UPDATE step_runs SET status = 'failed', error = $1, finished_at = $2, lease_id = NULL WHERE id = $3`,
+		msg, at, st.ID); err != nil {
+		return o, err
+	}
+	o.RunStatus = store.RunFailed
+	return o, endRun(ctx, tx, st.RunID, store.RunFailed, fmt.Sprintf("step %s failed: %s", st.Step, msg), at)
+}
+
+func contains(xs []string, x string) bool {
+	for _, v := range xs {
+		if v == x {
+			return true
+		}
+	}
+	return false
+}
+
+// ExpireLeases implements store.Store. It is safe on every replica at once: each run is
+// locked with SKIP LOCKED, so a run another replica (or a completion) holds is left for
+// the next sweep.
+func (s *Store) ExpireLeases(ctx context.Context, now time.Time, limit int) ([]store.FinishOutcome, error) {
+	rows, err := s.pool.Query(ctx, `SELECT id, run_id FROM step_runs WHERE status = 'running' AND lease_expires_at <= $1
+		ORDER BY lease_expires_at LIMIT $2`, now, limit)
+	if err != nil {
+		return nil, mapErr("expiring leases", err)
+	}
+	type cand struct{ id, run string }
+	var cands []cand
+	for rows.Next() {
+		var c cand
+		if err := rows.Scan(&c.id, &c.run); err != nil {
+			rows.Close()
+			return nil, mapErr("expiring leases", err)
+		}
+		cands = append(cands, c)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil || len(cands) == 0 {
+		return nil, mapErr("expiring leases", err)
+	}
+	sort.Slice(cands, func(i, j int) bool { return cands[i].run < cands[j].run })
+	var out []store.FinishOutcome
+	err = s.tx(ctx, "expiring leases", func(tx pgx.Tx) error {
+		out = out[:0]
+		var keys []store.WorkKey
+		locked := map[string]bool{}
+		for _, c := range cands {
+			if !locked[c.run] {
+				ok, err := lockRun(ctx, tx, c.run, true)
+				if err != nil {
+					return err
+				}
+				if !ok {
+					continue
+				}
+				locked[c.run] = true
+			}
+			st, err := scanStep(tx.QueryRow(ctx, `SELECT `+stepCols+` FROM step_runs WHERE id = $1`, c.id))
+			if err != nil {
+				return err
+			}
+			if st.Status != store.StepRunning || st.LeaseExpiresAt == nil || st.LeaseExpiresAt.After(now) {
+				continue // finished or heartbeated meanwhile
+			}
+			o := store.FinishOutcome{StepRunID: st.ID, RunID: st.RunID}
+			switch {
+			case !now.Before(*st.DeadlineAt):
+				o, err = fail(ctx, tx, st, fmt.Sprintf("timeout: the step did not finish within %s", time.Duration(st.TimeoutMS)*time.Millisecond), true, now, o)
+			case st.LeaseLosses+1 >= store.MaxLeaseLosses:
+				o, err = fail(ctx, tx, st, fmt.Sprintf("worker lost: the lease expired %d times", st.LeaseLosses+1), false, now, o)
+			default:
+				o.RunStatus = store.RunRunning
+				if _, err = tx.Exec(ctx, `UPDATE step_runs SET status = 'queued', attempt = attempt - 1, lease_losses = lease_losses + 1,
+					lease_id = NULL, error = 'worker lost: lease expired', queued_at = $1 WHERE id = $2`, now, st.ID); err != nil {
+					return err
+				}
+				err = queueStep(ctx, tx, st, now, &o)
+			}
+			if err != nil {
+				return err
+			}
+			out = append(out, o)
+			keys = append(keys, readyNow(o, now)...)
+		}
+		return notifyWork(ctx, tx, keys)
+	})
+	return out, err
+}
+
+// ReadySince implements store.Store.
+func (s *Store) ReadySince(ctx context.Context, after, upTo time.Time) ([]store.WorkKey, error) {
+	rows, err := s.pool.Query(ctx, `SELECT DISTINCT tenant_id, workflow_name FROM step_queue WHERE available_at > $1 AND available_at <= $2`, after, upTo)
+	if err != nil {
+		return nil, mapErr("listing ready queues", err)
+	}
+	out, err := collect(rows, func(r pgx.Row) (store.WorkKey, error) {
+		var k store.WorkKey
+		err := r.Scan(&k.TenantID, &k.Workflow)
+		return k, err
+	})
+	return out, mapErr("listing ready queues", err)
+}
