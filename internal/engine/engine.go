@@ -116,31 +116,47 @@ func (e *Engine) Start() {
 	go func() { defer e.loops.Done(); e.ingest.run(ctx) }()
 	go func() { defer e.loops.Done(); e.finish.run(ctx) }()
 	go func() { defer e.loops.Done(); e.sweep(ctx) }()
+	outboxKick := make(chan struct{}, 1)
 	if l, ok := e.store.(listener); ok {
 		e.loops.Add(1)
 		go func() {
 			defer e.loops.Done()
-			l.Listen(ctx,
-				func(k store.WorkKey) { e.waiters.notify(k.TenantID, k.Workflow) },
-				func() {
+			l.Listen(ctx, store.ListenHandlers{
+				Work: func(k store.WorkKey) { e.waiters.notify(k.TenantID, k.Workflow) },
+				Workflows: func() {
 					if err := e.RefreshIndex(ctx, false); err != nil && ctx.Err() == nil {
 						e.log.Warn("refreshing trigger index", "err", err)
 					}
 				},
-				func() {
+				Outbox: func() { kick(outboxKick) },
+				Reconnected: func() {
 					// Notifications sent while disconnected are lost: recheck everything.
 					e.log.Info("store notifications reconnected")
 					e.waiters.wakeAll()
+					kick(outboxKick)
 					_ = e.RefreshIndex(ctx, false)
-				})
+				},
+			})
 		}()
+	}
+	if ob, ok := e.store.(store.Outbox); ok {
+		e.loops.Add(1)
+		go func() { defer e.loops.Done(); e.relayOutbox(ctx, ob, outboxKick) }()
+	}
+}
+
+// kick signals ch without blocking; one pending signal is enough.
+func kick(ch chan struct{}) {
+	select {
+	case ch <- struct{}{}:
+	default:
 	}
 }
 
 // listener is implemented by stores shared by several replicas: it delivers, from every
-// replica, queues that got ready work and workflow changes.
+// replica, queues that got ready work, workflow changes and outbox entries.
 type listener interface {
-	Listen(ctx context.Context, onWork func(store.WorkKey), onWorkflows, onReconnect func())
+	Listen(ctx context.Context, h store.ListenHandlers)
 }
 
 // Close stops accepting work, finishes queued commits and stops the loops. It does not

@@ -12,6 +12,10 @@ import (
 
 // EventInput is an event as pushed by a producer.
 type EventInput struct {
+	// ID, when set, is the event's id (outbox entries carry theirs); else a new one.
+	ID string
+	// OutboxID names the outbox row the event comes from, deleted in the same transaction.
+	OutboxID string
 	Key             string
 	Payload         json.RawMessage
 	Metadata        json.RawMessage
@@ -77,8 +81,12 @@ func (e *Engine) Push(ctx context.Context, tenantID string, evs []EventInput, bu
 		if err != nil {
 			return nil, err
 		}
+		id := in.ID
+		if id == "" {
+			id = NewID()
+		}
 		ev := &store.Event{
-			ID: NewID(), TenantID: tenantID, Key: in.Key, Payload: payload, Metadata: meta,
+			ID: id, TenantID: tenantID, Key: in.Key, Payload: payload, Metadata: meta,
 			Source: store.SourceAPI, CreatedAt: at, Triggers: []store.TriggerDecision{},
 		}
 		if in.ParentRunID != "" || in.ParentStepRunID != "" {
@@ -94,7 +102,7 @@ func (e *Engine) Push(ctx context.Context, tenantID string, evs []EventInput, bu
 			}
 			ev.Source, ev.ParentRunID, ev.ParentStepRunID, ev.ParentStep = store.SourceRun, in.ParentRunID, in.ParentStepRunID, step
 		}
-		item := store.IngestItem{Event: ev}
+		item := store.IngestItem{Event: ev, OutboxID: in.OutboxID}
 		var refs []RunRef
 		for _, wf := range ix.match(tenantID, in.Key) {
 			if !wf.Active {

@@ -287,6 +287,40 @@ type StepRun struct {
 type IngestItem struct {
 	Event *Event
 	Runs  []IngestRun
+	// OutboxID, when set, names the outbox row this event comes from; Ingest deletes it in
+	// the same transaction (stores with an outbox only).
+	OutboxID string
+}
+
+// OutboxEntry is an event an application wrote into the transactional outbox.
+type OutboxEntry struct {
+	ID        string
+	Tenant    string
+	Key       string
+	Payload   json.RawMessage
+	Metadata  json.RawMessage
+	CreatedAt time.Time
+}
+
+// Outbox is implemented by stores with a transactional outbox (PostgreSQL).
+type Outbox interface {
+	// ListOutbox returns up to limit pending entries, oldest first.
+	ListOutbox(ctx context.Context, limit int) ([]OutboxEntry, error)
+	// RejectOutbox marks an entry refused, with the reason; it is not retried.
+	RejectOutbox(ctx context.Context, id, reason string) error
+}
+
+// ListenHandlers receive a shared store's notifications from every replica.
+type ListenHandlers struct {
+	// Work is called for a queue that got ready work.
+	Work func(WorkKey)
+	// Workflows is called when workflows changed.
+	Workflows func()
+	// Outbox is called when the outbox got entries.
+	Outbox func()
+	// Reconnected is called after a lost connection came back: notifications sent
+	// meanwhile were lost.
+	Reconnected func()
 }
 
 // IngestRun is a run to create with all its step-runs (ready ones have status queued).

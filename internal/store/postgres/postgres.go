@@ -29,6 +29,7 @@ var migrationFS embed.FS
 const (
 	chanWork      = "herald_work"
 	chanWorkflows = "herald_workflows"
+	chanOutbox    = "herald_outbox"
 )
 
 // migrationLockID is the advisory lock key held while migrating ("herald" in ASCII).
@@ -251,17 +252,16 @@ func notifyWork(ctx context.Context, tx pgx.Tx, keys []store.WorkKey) error {
 	return nil
 }
 
-// Listen delivers notifications from every replica until ctx ends: onWork for queues
-// that got ready work, onWorkflows when workflows changed. After a lost connection it
-// reconnects by itself and calls onReconnect, since notifications sent meanwhile are lost.
-func (s *Store) Listen(ctx context.Context, onWork func(store.WorkKey), onWorkflows, onReconnect func()) {
+// Listen delivers notifications from every replica to h until ctx ends. After a lost
+// connection it reconnects by itself and calls h.Reconnected.
+func (s *Store) Listen(ctx context.Context, h store.ListenHandlers) {
 	backoff := 100 * time.Millisecond
 	first := true
 	for ctx.Err() == nil {
-		err := s.listenOnce(ctx, onWork, onWorkflows, func() {
+		err := s.listenOnce(ctx, h, func() {
 			backoff = 100 * time.Millisecond
 			if !first {
-				onReconnect()
+				h.Reconnected()
 			}
 			first = false
 		})
@@ -280,7 +280,7 @@ func (s *Store) Listen(ctx context.Context, onWork func(store.WorkKey), onWorkfl
 	}
 }
 
-func (s *Store) listenOnce(ctx context.Context, onWork func(store.WorkKey), onWorkflows, onListening func()) error {
+func (s *Store) listenOnce(ctx context.Context, h store.ListenHandlers, onListening func()) error {
 	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
 		return err
@@ -289,7 +289,7 @@ func (s *Store) listenOnce(ctx context.Context, onWork func(store.WorkKey), onWo
 		// A connection that was listening is not returned to the pool.
 		conn.Hijack().Close(context.Background())
 	}()
-	for _, ch := range []string{chanWork, chanWorkflows} {
+	for _, ch := range []string{chanWork, chanWorkflows, chanOutbox} {
 		if _, err := conn.Exec(ctx, "LISTEN "+ch); err != nil {
 			return err
 		}
@@ -304,10 +304,12 @@ func (s *Store) listenOnce(ctx context.Context, onWork func(store.WorkKey), onWo
 		case chanWork:
 			tenant, wf, ok := strings.Cut(n.Payload, "\x1f")
 			if ok {
-				onWork(store.WorkKey{TenantID: tenant, Workflow: wf})
+				h.Work(store.WorkKey{TenantID: tenant, Workflow: wf})
 			}
 		case chanWorkflows:
-			onWorkflows()
+			h.Workflows()
+		case chanOutbox:
+			h.Outbox()
 		}
 	}
 }

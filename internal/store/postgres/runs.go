@@ -16,7 +16,11 @@ import (
 func (s *Store) Ingest(ctx context.Context, items []store.IngestItem) error {
 	var events, runs, steps, queue [][]any
 	var keys []store.WorkKey
+	var outbox []string
 	for _, it := range items {
+		if it.OutboxID != "" {
+			outbox = append(outbox, it.OutboxID)
+		}
 		if e := it.Event; e != nil {
 			trig, err := json.Marshal(e.Triggers)
 			if err != nil {
@@ -45,6 +49,11 @@ func (s *Store) Ingest(ctx context.Context, items []store.IngestItem) error {
 		}
 	}
 	return s.tx(ctx, "ingesting", func(tx pgx.Tx) error {
+		if len(outbox) > 0 {
+			if _, err := tx.Exec(ctx, `DELETE FROM herald_outbox WHERE id = ANY($1)`, outbox); err != nil {
+				return err
+			}
+		}
 		copies := []struct {
 			table string
 			cols  []string
@@ -281,4 +290,25 @@ func endRun(ctx context.Context, tx pgx.Tx, runID, status, errMsg string, at tim
 	_, err := tx.Exec(ctx, `UPDATE step_runs SET status = 'cancelled', finished_at = $1, lease_id = NULL
 		WHERE run_id = $2 AND status IN ('pending', 'queued', 'running')`, at, runID)
 	return err
+}
+
+// ListOutbox implements store.Outbox.
+func (s *Store) ListOutbox(ctx context.Context, limit int) ([]store.OutboxEntry, error) {
+	rows, err := s.pool.Query(ctx, `SELECT id, tenant, key, payload, metadata, created_at FROM herald_outbox
+		WHERE error IS NULL ORDER BY created_at, id LIMIT $1`, limit)
+	if err != nil {
+		return nil, mapErr("listing outbox", err)
+	}
+	out, err := collect(rows, func(r pgx.Row) (store.OutboxEntry, error) {
+		var e store.OutboxEntry
+		err := r.Scan(&e.ID, &e.Tenant, &e.Key, &e.Payload, &e.Metadata, &e.CreatedAt)
+		return e, err
+	})
+	return out, mapErr("listing outbox", err)
+}
+
+// RejectOutbox implements store.Outbox.
+func (s *Store) RejectOutbox(ctx context.Context, id, reason string) error {
+	_, err := s.pool.Exec(ctx, `UPDATE herald_outbox SET error = $1 WHERE id = $2`, reason, id)
+	return mapErr("rejecting outbox entry", err)
 }

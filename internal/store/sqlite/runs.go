@@ -39,6 +39,9 @@ func (s *Store) Ingest(ctx context.Context, items []store.IngestItem) error {
 		defer insQueue.Close()
 
 		for _, it := range items {
+			if it.OutboxID != "" {
+				return fmt.Errorf("the embedded store has no outbox")
+			}
 			if e := it.Event; e != nil {
 				trig, err := json.Marshal(e.Triggers)
 				if err != nil {

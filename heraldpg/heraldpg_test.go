@@ -1,0 +1,173 @@
+package heraldpg_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/heraldhq/herald"
+	"github.com/heraldhq/herald/heraldpg"
+	"github.com/heraldhq/herald/internal/pgtest"
+	"github.com/heraldhq/herald/internal/testenv"
+)
+
+type bundle struct {
+	c    *herald.Client
+	pool *pgxpool.Pool
+}
+
+func setup(t *testing.T) *bundle {
+	t.Helper()
+	t.Parallel()
+	ctx := context.Background()
+	url := pgtest.NewDatabase(t)
+	env := testenv.StartWith(t, testenv.Options{DatabaseURL: url})
+	c, err := herald.NewClient(herald.ClientConfig{URL: env.URL, Token: env.Token})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool, err := pgxpool.New(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	if _, err := pool.Exec(ctx, `CREATE TABLE orders (id TEXT PRIMARY KEY, total INT NOT NULL)`); err != nil {
+		t.Fatal(err)
+	}
+	def := herald.WorkflowDefinition{Name: "fulfil", Triggers: []string{"order:placed"}, Steps: []herald.StepDefinition{{Name: "ship"}}}
+	if _, _, err := c.PutWorkflow(ctx, def); err != nil {
+		t.Fatal(err)
+	}
+	return &bundle{c: c, pool: pool}
+}
+
+// placeOrder writes an order and its event in one transaction, committing or not.
+func (b *bundle) placeOrder(t *testing.T, id string, commit bool) string {
+	t.Helper()
+	ctx := context.Background()
+	var eventID string
+	err := pgx.BeginFunc(ctx, b.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `INSERT INTO orders (id, total) VALUES ($1, 42)`, id); err != nil {
+			return err
+		}
+		var err error
+		eventID, err = heraldpg.Push(ctx, tx, "default", herald.Event{Key: "order:placed", Payload: map[string]any{"order_id": id},
+			AdditionalMetadata: map[string]any{"source": "checkout"}})
+		if err != nil {
+			return err
+		}
+		if !commit {
+			return errRollback
+		}
+		return nil
+	})
+	if err != nil && err != errRollback {
+		t.Fatal(err)
+	}
+	return eventID
+}
+
+type rollback struct{}
+
+func (rollback) Error() string { return "rollback" }
+
+var errRollback error = rollback{}
+
+// waitEvent polls until the event exists, or fails after the deadline.
+func (b *bundle) waitEvent(t *testing.T, id string) *herald.EventInfo {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		ev, err := b.c.GetEvent(context.Background(), id)
+		if err == nil {
+			return ev
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("event %s never appeared: %v", id, err)
+		}
+		time.Sleep(10 * time.Millisecond) // polling with a deadline
+	}
+}
+
+func TestEventExistsIfAndOnlyIfTheTransactionCommits(t *testing.T) {
+	b := setup(t)
+	ctx := context.Background()
+	rolledBack := b.placeOrder(t, "o-1", false)
+	committed := b.placeOrder(t, "o-2", true)
+
+	ev := b.waitEvent(t, committed)
+	if ev.Key != "order:placed" || !strings.Contains(string(ev.Payload), "o-2") || ev.AdditionalMetadata["source"] != "checkout" {
+		t.Fatalf("event = %+v", ev)
+	}
+	if len(ev.Runs) != 1 || ev.Runs[0].Workflow != "fulfil" {
+		t.Fatalf("the committed event did not trigger its workflow: %+v", ev.Runs)
+	}
+	// The committed event was relayed; the rolled-back one, written before it, never will be.
+	if _, err := b.c.GetEvent(ctx, rolledBack); err == nil {
+		t.Fatal("an event from a rolled-back transaction exists")
+	}
+	var orders, outbox int
+	if err := b.pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM orders), (SELECT count(*) FROM herald_outbox)`).Scan(&orders, &outbox); err != nil {
+		t.Fatal(err)
+	}
+	if orders != 1 || outbox != 0 {
+		t.Fatalf("orders %d, outbox %d; want 1 and 0", orders, outbox)
+	}
+}
+
+func TestManyCommitsRelayOnceEach(t *testing.T) {
+	b := setup(t)
+	ctx := context.Background()
+	var ids []string
+	for i := 0; i < 50; i++ {
+		ids = append(ids, b.placeOrder(t, "o-"+string(rune('a'+i%26))+string(rune('a'+i/26)), true))
+	}
+	for _, id := range ids {
+		if ev := b.waitEvent(t, id); len(ev.Runs) != 1 {
+			t.Fatalf("event %s has %d runs", id, len(ev.Runs))
+		}
+	}
+	page, err := b.c.ListRuns(ctx, herald.ListRunsParams{Workflow: "fulfil", Limit: 500})
+	if err != nil || len(page.Items) != 50 {
+		t.Fatalf("runs: %d, %v", len(page.Items), err)
+	}
+}
+
+func TestBadEntriesAreRefusedNotLost(t *testing.T) {
+	b := setup(t)
+	ctx := context.Background()
+	if _, err := heraldpg.Push(ctx, b.pool, "default", herald.Event{Key: "bad key"}); err == nil {
+		t.Fatal("a bad key was written")
+	}
+	if _, err := heraldpg.Push(ctx, b.pool, "default", herald.Event{Key: "k", Payload: []int{1}}); err == nil {
+		t.Fatal("a non-object payload was written")
+	}
+	// A tenant that does not exist is refused by the engine and kept, with the reason.
+	id, err := heraldpg.Push(ctx, b.pool, "nope", herald.Event{Key: "order:placed"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var reason *string
+		if err := b.pool.QueryRow(ctx, `SELECT error FROM herald_outbox WHERE id = $1`, id).Scan(&reason); err != nil {
+			t.Fatal(err)
+		}
+		if reason != nil {
+			if !strings.Contains(*reason, "no tenant") {
+				t.Fatalf("reason %q", *reason)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the entry of an unknown tenant was never refused")
+		}
+		time.Sleep(10 * time.Millisecond) // polling with a deadline
+	}
+	// A refused entry does not block the ones after it.
+	b.waitEvent(t, b.placeOrder(t, "o-after", true))
+}
