@@ -15,7 +15,7 @@ type EventInput struct {
 	// ID, when set, is the event's id (outbox entries carry theirs); else a new one.
 	ID string
 	// OutboxID names the outbox row the event comes from, deleted in the same transaction.
-	OutboxID string
+	OutboxID        string
 	Key             string
 	Payload         json.RawMessage
 	Metadata        json.RawMessage
