@@ -36,6 +36,8 @@ func TestMain(m *testing.M) {
 func childServe() int {
 	cfg := server.Defaults()
 	cfg.DataDir = os.Getenv("HERALD_FAULT_DIR")
+	// A replica on a shared PostgreSQL database (replica_test.go), else SQLite in DataDir.
+	cfg.DatabaseURL = os.Getenv("HERALD_FAULT_DATABASE_URL")
 	cfg.Addr = "127.0.0.1:0"
 	cfg.LeaseDuration = 2 * time.Second
 	cfg.SweepInterval = 50 * time.Millisecond
