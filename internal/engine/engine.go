@@ -130,8 +130,9 @@ func (e *Engine) Start() {
 				},
 				Outbox: func() { kick(outboxKick) },
 				Reconnected: func() {
-					// Notifications sent while disconnected are lost: recheck everything.
-					e.log.Info("store notifications reconnected")
+					// Notifications sent before LISTEN took effect (at start, or while
+					// disconnected) are lost: recheck everything.
+					e.log.Info("listening for store notifications")
 					e.waiters.wakeAll()
 					kick(outboxKick)
 					_ = e.RefreshIndex(ctx, false)

@@ -38,6 +38,9 @@ func childServe() int {
 	cfg.DataDir = os.Getenv("HERALD_FAULT_DIR")
 	// A replica on a shared PostgreSQL database (replica_test.go), else SQLite in DataDir.
 	cfg.DatabaseURL = os.Getenv("HERALD_FAULT_DATABASE_URL")
+	if cfg.DatabaseURL != "" {
+		cfg.MasterKey = testenv.SharedMasterKey() // the key of the other replicas
+	}
 	cfg.Addr = "127.0.0.1:0"
 	cfg.LeaseDuration = 2 * time.Second
 	cfg.SweepInterval = 50 * time.Millisecond

@@ -219,8 +219,13 @@ func mapErr(what string, err error) error {
 	if errors.Is(err, pgx.ErrNoRows) {
 		return store.ErrNotFound
 	}
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+	if errors.Is(err, context.Canceled) {
 		return fmt.Errorf("%s: %w", what, err)
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		// No caller's context has a deadline: this is pgx's connect timeout (the server
+		// or the network does not answer), so the store is unavailable.
+		return fmt.Errorf("%s: %w: %w", what, store.ErrUnavailable, err)
 	}
 	var pe *pgconn.PgError
 	if errors.As(err, &pe) {
@@ -253,17 +258,16 @@ func notifyWork(ctx context.Context, tx pgx.Tx, keys []store.WorkKey) error {
 }
 
 // Listen delivers notifications from every replica to h until ctx ends. After a lost
-// connection it reconnects by itself and calls h.Reconnected.
+// connection it reconnects by itself. It calls h.Reconnected each time LISTEN takes
+// effect, the first time included: notifications sent before that were not delivered, and
+// a replica that has just started loaded its trigger index (and may have parked polls)
+// before it was listening.
 func (s *Store) Listen(ctx context.Context, h store.ListenHandlers) {
 	backoff := 100 * time.Millisecond
-	first := true
 	for ctx.Err() == nil {
 		err := s.listenOnce(ctx, h, func() {
 			backoff = 100 * time.Millisecond
-			if !first {
-				h.Reconnected()
-			}
-			first = false
+			h.Reconnected()
 		})
 		if ctx.Err() != nil {
 			return
