@@ -307,8 +307,8 @@ type EventInfo struct {
 	Payload json.RawMessage `json:"payload"`
 	// AdditionalMetadata is the metadata pushed with the event.
 	AdditionalMetadata map[string]any `json:"additional_metadata,omitempty"`
-	// Source is "api" for events pushed through the API and "run" for events
-	// pushed by a step.
+	// Source is "api" for events pushed through the API, "run" for events
+	// pushed by a step and "webhook" for events a webhook received.
 	Source string `json:"source"`
 	// ParentRunID is the run whose step pushed the event, when Source is "run".
 	ParentRunID string `json:"parent_run_id,omitempty"`
@@ -316,6 +316,13 @@ type EventInfo struct {
 	ParentStepRunID string `json:"parent_step_run_id,omitempty"`
 	// ParentStep is the name of the step that pushed the event, when Source is "run".
 	ParentStep string `json:"parent_step,omitempty"`
+	// Webhook is the webhook that received the event, when Source is "webhook".
+	Webhook string `json:"webhook,omitempty"`
+	// Scope is the scope the webhook's scope expression gave, if it has one.
+	Scope string `json:"scope,omitempty"`
+	// DedupeID is the webhook delivery's id (Stripe's event id, X-GitHub-Delivery, ...),
+	// under which replays of the delivery are recognized.
+	DedupeID string `json:"dedupe_id,omitempty"`
 	// CreatedAt is when the engine stored the event.
 	CreatedAt time.Time `json:"created_at"`
 	// Triggers records the decision taken for every workflow whose trigger matched.

@@ -103,6 +103,15 @@ func (c *cli) printEvent(ev *herald.EventInfo) error {
 		kv.row("parent run:", ev.ParentRunID)
 		kv.row("parent step:", fmt.Sprintf("%s (%s)", ev.ParentStep, ev.ParentStepRunID))
 	}
+	if ev.Webhook != "" {
+		kv.row("webhook:", ev.Webhook)
+	}
+	if ev.DedupeID != "" {
+		kv.row("delivery id:", ev.DedupeID)
+	}
+	if ev.Scope != "" {
+		kv.row("scope:", ev.Scope)
+	}
 	kv.row("payload:", compactJSON(ev.Payload))
 	if len(ev.AdditionalMetadata) > 0 {
 		kv.row("metadata:", compactJSON(ev.AdditionalMetadata))

@@ -65,6 +65,7 @@ writes for a local engine).`,
 		newWorkflowsCmd(c),
 		newTokensCmd(c),
 		newTenantsCmd(c),
+		newWebhooksCmd(c),
 	)
 	for _, sc := range serverCmds {
 		if sc != nil {

@@ -28,7 +28,12 @@ func newServeCmd(c *cli) *cobra.Command {
 On first start it creates tenant "default" and an admin API token, prints the
 token once and writes it to <data-dir>/token (mode 0600), where the CLI on this
 machine finds it. Every flag can also be set with HERALD_<FLAG> in upper case,
-dashes as underscores (e.g. HERALD_ADDR, HERALD_LEASE_DURATION).`,
+dashes as underscores (e.g. HERALD_ADDR, HERALD_LEASE_DURATION).
+
+Webhook secrets are encrypted under a master key: HERALD_MASTER_KEY (base64 of
+32 bytes) or --master-key-file. Without either, the embedded store creates
+<data-dir>/master.key (mode 0600) on first start; back it up with the database.
+PostgreSQL needs one of them, the same on every replica.`,
 		Args: cobra.NoArgs,
 	}
 	f := cmd.Flags()
@@ -38,6 +43,12 @@ dashes as underscores (e.g. HERALD_ADDR, HERALD_LEASE_DURATION).`,
 	f.Duration("lease-duration", def.LeaseDuration, "how long a step lease lasts without a worker heartbeat")
 	f.Duration("sweep-interval", def.SweepInterval, "how often expired leases and due retries are checked")
 	f.Int64("max-event-bytes", def.MaxEventBytes, "largest accepted event (payload + metadata), in bytes")
+	f.String("master-key-file", "", "file with the master key (base64 of 32 bytes) encrypting webhook secrets, or env HERALD_MASTER_KEY (default <data-dir>/master.key; one is required with --database-url)")
+	f.Int64("webhook-max-body-bytes", def.WebhookMaxBodyBytes, "largest accepted webhook delivery body, in bytes (larger: 413)")
+	f.Int("webhook-delivery-log", def.WebhookDeliveryLog, "delivery records kept per webhook (the newest)")
+	f.String("public-url", "", "base URL senders reach herald at, shown in webhook URLs (default: the host of each API request)")
+	f.Duration("retention", def.Retention, "how long events, ended runs and webhook deliveries are kept (0 keeps everything)")
+	f.String("metrics-addr", "", "serve Prometheus /metrics here without a token, e.g. 127.0.0.1:9420 (default: /metrics on --addr, admin token required)")
 	f.String("log-format", "text", "log format: text or json")
 	f.String("log-level", "info", "log level: debug, info, warn or error")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
@@ -53,6 +64,13 @@ dashes as underscores (e.g. HERALD_ADDR, HERALD_LEASE_DURATION).`,
 		cfg.LeaseDuration, _ = f.GetDuration("lease-duration")
 		cfg.SweepInterval, _ = f.GetDuration("sweep-interval")
 		cfg.MaxEventBytes, _ = f.GetInt64("max-event-bytes")
+		cfg.MasterKeyFile, _ = f.GetString("master-key-file")
+		cfg.MasterKey = strings.TrimSpace(c.getenv("HERALD_MASTER_KEY"))
+		cfg.WebhookMaxBodyBytes, _ = f.GetInt64("webhook-max-body-bytes")
+		cfg.WebhookDeliveryLog, _ = f.GetInt("webhook-delivery-log")
+		cfg.PublicURL, _ = f.GetString("public-url")
+		cfg.Retention, _ = f.GetDuration("retention")
+		cfg.MetricsAddr, _ = f.GetString("metrics-addr")
 		logger, err := newLogger(c, f)
 		if err != nil {
 			return err
@@ -110,7 +128,10 @@ func serve(ctx context.Context, c *cli, cfg server.Config) error {
 		fmt.Fprintf(c.stdout, "Created tenant \"default\" and an admin API token (shown once; also saved to %s):\n\n    %s\n\n",
 			filepath.Join(cfg.DataDir, server.TokenFile), srv.AdminToken)
 	}
-	fmt.Fprintf(c.stdout, "herald is listening on %s (data dir %s)\n", srv.URL(), cfg.DataDir)
+	fmt.Fprintf(c.stdout, "herald is listening on %s (data dir %s); dashboard at %s/\n", srv.URL(), cfg.DataDir, srv.URL())
+	if u := srv.MetricsURL(); u != "" {
+		fmt.Fprintf(c.stdout, "Prometheus metrics at %s\n", u)
+	}
 	cfg.Logger.Info("herald started", "addr", srv.Addr(), "data_dir", cfg.DataDir, "pid", os.Getpid())
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve() }()

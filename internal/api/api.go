@@ -26,8 +26,16 @@ type Config struct {
 	MaxEventBytes int64
 	// MaxBulkBytes is the largest bulk push body. Default 64 MiB.
 	MaxBulkBytes int64
+	// MaxWebhookBodyBytes is the largest webhook delivery body; larger ones get 413.
+	// Default 1 MiB.
+	MaxWebhookBodyBytes int64
+	// PublicURL is the base URL senders reach this API at (e.g. https://herald.example.com),
+	// used to show webhooks' receive URLs. Default: the scheme and host of each request.
+	PublicURL string
 	// Logger receives request errors. Default slog.Default().
 	Logger *slog.Logger
+	// Metrics, when set, is served at GET /metrics to admin tokens (Prometheus).
+	Metrics http.Handler
 }
 
 // API is the HTTP handler set.
@@ -45,6 +53,9 @@ func New(eng *engine.Engine, cfg Config) *API {
 	}
 	if cfg.MaxBulkBytes <= 0 {
 		cfg.MaxBulkBytes = 64 << 20
+	}
+	if cfg.MaxWebhookBodyBytes <= 0 {
+		cfg.MaxWebhookBodyBytes = 1 << 20
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -81,6 +92,7 @@ func (a *API) routes() {
 	auth("POST /api/v1/events/bulk", a.pushBulk)
 	auth("GET /api/v1/events", a.listEvents)
 	auth("GET /api/v1/events/{id}", a.getEvent)
+	auth("POST /api/v1/events/{id}/replay", a.replayEvent)
 
 	auth("PUT /api/v1/workflows/{name}", a.putWorkflow)
 	auth("GET /api/v1/workflows", a.listWorkflows)
@@ -99,11 +111,24 @@ func (a *API) routes() {
 	auth("POST /api/v1/tenants", a.createTenant)
 	auth("GET /api/v1/tenants", a.listTenants)
 
+	auth("POST /api/v1/webhooks", a.createWebhook)
+	auth("GET /api/v1/webhooks", a.listWebhooks)
+	auth("GET /api/v1/webhooks/{name}", a.getWebhook)
+	auth("PATCH /api/v1/webhooks/{name}", a.updateWebhook)
+	auth("DELETE /api/v1/webhooks/{name}", a.deleteWebhook)
+	auth("GET /api/v1/webhooks/{name}/deliveries", a.listDeliveries)
+	// A webhook's receive URL: no token, the sender's signature authenticates it.
+	m.HandleFunc("POST /api/v1/tenants/{tenant_id}/webhooks/{name}", a.receiveWebhook)
+
 	auth("POST /api/v1/workers", a.registerWorker)
 	auth("POST /api/v1/workers/{id}/poll", a.poll)
 	auth("POST /api/v1/workers/{id}/heartbeat", a.heartbeat)
 	auth("POST /api/v1/workers/{id}/step-runs/{step_run_id}/complete", a.complete)
 	auth("POST /api/v1/workers/{id}/step-runs/{step_run_id}/fail", a.fail)
+
+	if a.cfg.Metrics != nil {
+		auth("GET /metrics", a.metrics)
+	}
 
 	m.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not_found", "no such endpoint: "+r.Method+" "+r.URL.Path, "")
@@ -135,9 +160,12 @@ func (a *API) writeErr(w http.ResponseWriter, r *http.Request, err error) {
 	var fe *engine.FieldError
 	var mbe *http.MaxBytesError
 	var se *statusError
+	var we *engine.WebhookError
 	switch {
 	case errors.As(err, &se):
 		writeError(w, se.status, se.code, se.msg, se.field)
+	case errors.As(err, &we):
+		writeError(w, we.Status, we.Code, we.Message, we.Field)
 	case errors.As(err, &mbe):
 		writeError(w, http.StatusRequestEntityTooLarge, "payload_too_large", fmt.Sprintf("request body is larger than the limit of %d bytes", mbe.Limit), "")
 	case errors.As(err, &fe):

@@ -78,7 +78,12 @@ func (a *API) listEvents(w http.ResponseWriter, r *http.Request, p engine.Princi
 	if err != nil {
 		return err
 	}
-	evs, err := a.eng.Store().ListEvents(r.Context(), p.TenantID, store.EventFilter{Key: r.URL.Query().Get("key"), Before: before, Limit: limit + 1})
+	f, err := eventFilter(r.URL.Query())
+	if err != nil {
+		return err
+	}
+	f.Before, f.Limit = before, limit+1
+	evs, err := a.eng.Store().ListEvents(r.Context(), p.TenantID, f)
 	if err != nil {
 		return err
 	}

@@ -18,6 +18,10 @@ type eventJSON struct {
 	ParentRunID        string                  `json:"parent_run_id,omitempty"`
 	ParentStepRunID    string                  `json:"parent_step_run_id,omitempty"`
 	ParentStep         string                  `json:"parent_step,omitempty"`
+	Webhook            string                  `json:"webhook,omitempty"`
+	Scope              string                  `json:"scope,omitempty"`
+	DedupeID           string                  `json:"dedupe_id,omitempty"`
+	ReplayOf           string                  `json:"replay_of,omitempty"`
 	CreatedAt          time.Time               `json:"created_at"`
 	Triggers           []store.TriggerDecision `json:"triggers"`
 	Runs               []runJSON               `json:"runs,omitempty"`
@@ -27,7 +31,7 @@ func toEvent(e store.Event) eventJSON {
 	return eventJSON{
 		ID: e.ID, Key: e.Key, Payload: e.Payload, AdditionalMetadata: e.Metadata, Source: e.Source,
 		ParentRunID: e.ParentRunID, ParentStepRunID: e.ParentStepRunID, ParentStep: e.ParentStep,
-		CreatedAt: e.CreatedAt, Triggers: e.Triggers,
+		Webhook: e.Webhook, Scope: e.Scope, DedupeID: e.DedupeID, ReplayOf: e.ReplayOf, CreatedAt: e.CreatedAt, Triggers: e.Triggers,
 	}
 }
 

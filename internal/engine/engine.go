@@ -16,7 +16,9 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/heraldhq/herald/internal/secrets"
 	"github.com/heraldhq/herald/internal/store"
+	"github.com/heraldhq/herald/internal/webhook"
 )
 
 // Config tunes the engine. Every field has a default.
@@ -33,8 +35,28 @@ type Config struct {
 	// TokenCacheTTL is how long a verified token is trusted before it is looked up again
 	// (revocations on this replica take effect at once). Default 5s.
 	TokenCacheTTL time.Duration
+	// Secrets encrypts webhook secrets at rest under the master key. Without it webhooks
+	// can be neither created nor received. Default none.
+	Secrets *secrets.Box
+	// WebhookDeliveryLog is how many delivery records each webhook keeps (the newest);
+	// the sweeper prunes the rest each interval. Default 10,000.
+	WebhookDeliveryLog int
+	// WebhookCacheTTL is how long a webhook (and its opened secret) is reused by
+	// deliveries before it is read again; changes through this replica take effect at
+	// once, through another one within this time. Default 5s.
+	WebhookCacheTTL time.Duration
 	// Logger receives the engine's logs. Default slog.Default().
 	Logger *slog.Logger
+	// Observer receives the engine's measurements (metrics). Default: none.
+	Observer Observer
+	// Retention is how long events, ended runs and webhook deliveries are kept; older
+	// ones are pruned in the background. Zero keeps everything.
+	Retention time.Duration
+	// RetentionInterval is how often the pruning duty runs. Default 1m.
+	RetentionInterval time.Duration
+	// RetentionBatch is how many rows of each kind one pruning transaction deletes.
+	// Default 500.
+	RetentionBatch int
 }
 
 func (c *Config) setDefaults() {
@@ -53,8 +75,23 @@ func (c *Config) setDefaults() {
 	if c.TokenCacheTTL <= 0 {
 		c.TokenCacheTTL = 5 * time.Second
 	}
+	if c.WebhookDeliveryLog <= 0 {
+		c.WebhookDeliveryLog = DefaultWebhookDeliveryLog
+	}
+	if c.WebhookCacheTTL <= 0 {
+		c.WebhookCacheTTL = 5 * time.Second
+	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
+	}
+	if c.Observer == nil {
+		c.Observer = nopObserver{}
+	}
+	if c.RetentionInterval <= 0 {
+		c.RetentionInterval = time.Minute
+	}
+	if c.RetentionBatch <= 0 {
+		c.RetentionBatch = 500
 	}
 }
 
@@ -76,6 +113,12 @@ type Engine struct {
 	tokens  *tokenCache
 	workers sync.Map // worker id -> store.Worker
 
+	exprs             *webhook.Exprs
+	webhooks          *webhookCache
+	deliveriesMu      sync.Mutex
+	deliveriesTouched map[deliveryLogKey]struct{} // webhooks whose log grew since the last prune
+	pruneMu           sync.Mutex                  // serializes PruneDeliveryLogs
+
 	closed   atomic.Bool
 	stop     context.CancelFunc
 	loops    sync.WaitGroup
@@ -86,13 +129,20 @@ type Engine struct {
 // New creates an engine on st and loads its trigger index.
 func New(ctx context.Context, st store.Store, cfg Config) (*Engine, error) {
 	cfg.setDefaults()
+	exprs, err := webhook.NewExprs()
+	if err != nil {
+		return nil, err
+	}
 	e := &Engine{
-		cfg:     cfg,
-		store:   st,
-		log:     cfg.Logger,
-		waiters: newNotifier(),
-		tokens:  newTokenCache(cfg.TokenCacheTTL),
-		timers:  map[*time.Timer]struct{}{},
+		cfg:               cfg,
+		store:             st,
+		log:               cfg.Logger,
+		waiters:           newNotifier(),
+		tokens:            newTokenCache(cfg.TokenCacheTTL),
+		timers:            map[*time.Timer]struct{}{},
+		exprs:             exprs,
+		webhooks:          &webhookCache{ttl: cfg.WebhookCacheTTL, m: map[webhookKey]cachedWebhook{}},
+		deliveriesTouched: map[deliveryLogKey]struct{}{},
 	}
 	e.ingest = newBatcher(cfg.MaxBatchEvents, e.commitIngest)
 	e.finish = newBatcher(500, e.commitFinish)
@@ -116,6 +166,10 @@ func (e *Engine) Start() {
 	go func() { defer e.loops.Done(); e.ingest.run(ctx) }()
 	go func() { defer e.loops.Done(); e.finish.run(ctx) }()
 	go func() { defer e.loops.Done(); e.sweep(ctx) }()
+	if e.cfg.Retention > 0 {
+		e.loops.Add(1)
+		go func() { defer e.loops.Done(); e.retain(ctx) }()
+	}
 	outboxKick := make(chan struct{}, 1)
 	if l, ok := e.store.(listener); ok {
 		e.loops.Add(1)
@@ -209,13 +263,17 @@ func (e *Engine) sweep(ctx context.Context) {
 }
 
 // SweepOnce expires leases due at upTo, wakes workers for retries that became due in
-// (after, upTo], and refreshes the trigger index if workflows changed elsewhere.
+// (after, upTo], prunes the delivery logs of webhooks that received deliveries, and
+// refreshes the trigger index if workflows changed elsewhere.
 func (e *Engine) SweepOnce(ctx context.Context, after, upTo time.Time) error {
 	for {
+		start := time.Now()
 		outs, err := e.store.ExpireLeases(ctx, upTo, 500)
+		e.cfg.Observer.StoreCommit("expire", time.Since(start), err)
 		if err != nil {
 			return fmt.Errorf("expiring leases: %w", err)
 		}
+		e.observeRuns(outs, nil)
 		for _, o := range outs {
 			e.log.Info("lease expired", "step_run_id", o.StepRunID, "run_id", o.RunID, "run_status", o.RunStatus)
 		}
@@ -230,6 +288,9 @@ func (e *Engine) SweepOnce(ctx context.Context, after, upTo time.Time) error {
 	}
 	for _, k := range keys {
 		e.waiters.notify(k.TenantID, k.Workflow)
+	}
+	if err := e.PruneDeliveryLogs(ctx); err != nil {
+		return err
 	}
 	return e.RefreshIndex(ctx, false)
 }

@@ -21,6 +21,21 @@ type EventInput struct {
 	Metadata        json.RawMessage
 	ParentRunID     string
 	ParentStepRunID string
+
+	// The fields below are set by the engine itself (webhook deliveries), never by a
+	// producer.
+
+	// Webhook names the webhook that received the event; its source is then "webhook".
+	Webhook string
+	// Scope is the scope the webhook's scope expression gave.
+	Scope string
+	// DedupeID is the delivery's deduplication id: a second event with the same id from
+	// the same webhook conflicts (store.ErrConflict) and nothing of it is stored.
+	DedupeID string
+	// Delivery is the delivery record to commit with the event (its EventID is filled in).
+	Delivery *store.WebhookDelivery
+	// ReplayOf names the stored event this one replays; its source is then "replay".
+	ReplayOf string
 }
 
 // RunRef names a run an event (or a manual start) created.
@@ -88,6 +103,13 @@ func (e *Engine) Push(ctx context.Context, tenantID string, evs []EventInput, bu
 		ev := &store.Event{
 			ID: id, TenantID: tenantID, Key: in.Key, Payload: payload, Metadata: meta,
 			Source: store.SourceAPI, CreatedAt: at, Triggers: []store.TriggerDecision{},
+			Scope: in.Scope, Webhook: in.Webhook, DedupeID: in.DedupeID,
+		}
+		if in.Webhook != "" {
+			ev.Source = store.SourceWebhook
+		}
+		if in.ReplayOf != "" {
+			ev.Source, ev.ReplayOf = store.SourceReplay, in.ReplayOf
 		}
 		if in.ParentRunID != "" || in.ParentStepRunID != "" {
 			if in.ParentRunID == "" {
@@ -103,6 +125,11 @@ func (e *Engine) Push(ctx context.Context, tenantID string, evs []EventInput, bu
 			ev.Source, ev.ParentRunID, ev.ParentStepRunID, ev.ParentStep = store.SourceRun, in.ParentRunID, in.ParentStepRunID, step
 		}
 		item := store.IngestItem{Event: ev, OutboxID: in.OutboxID}
+		if in.Delivery != nil {
+			d := *in.Delivery
+			d.EventID = ev.ID
+			item.Delivery = &d
+		}
 		var refs []RunRef
 		for _, wf := range ix.match(tenantID, in.Key) {
 			if !wf.Active {
@@ -205,10 +232,10 @@ func (e *Engine) commitIngest(ctx context.Context, reqs []ingestReq) {
 	for _, r := range reqs {
 		all = append(all, r.items...)
 	}
-	err := e.store.Ingest(ctx, all)
+	err := e.storeIngest(ctx, all)
 	if err != nil && len(reqs) > 1 && !errors.Is(err, store.ErrUnavailable) {
 		for _, r := range reqs {
-			e.finishIngest(r, e.store.Ingest(ctx, r.items))
+			e.finishIngest(r, e.storeIngest(ctx, r.items))
 		}
 		return
 	}
@@ -219,9 +246,14 @@ func (e *Engine) commitIngest(ctx context.Context, reqs []ingestReq) {
 
 func (e *Engine) finishIngest(r ingestReq, err error) {
 	e.queued.Add(-r.bytes)
-	if err != nil {
+	if errors.Is(err, store.ErrConflict) {
+		// An expected race: a replayed webhook delivery or outbox entry that another
+		// request committed first; the caller answers with the original.
+		e.log.Debug("ingest commit conflicted", "events", len(r.items), "err", err)
+	} else if err != nil {
 		e.log.Warn("ingest commit failed", "events", len(r.items), "err", err)
 	} else {
+		e.observeIngest(r.items)
 		for _, it := range r.items {
 			for _, run := range it.Runs {
 				for _, st := range run.Steps {

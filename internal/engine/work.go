@@ -100,10 +100,14 @@ func (e *Engine) Poll(ctx context.Context, tenantID, workerID string, max int, w
 		if e.closed.Load() {
 			return nil, nil
 		}
+		claimedAt := now()
 		as, err := e.store.Claim(ctx, store.ClaimParams{
-			TenantID: tenantID, WorkerID: workerID, Workflows: w.Workflows, Max: max, Now: now(),
+			TenantID: tenantID, WorkerID: workerID, Workflows: w.Workflows, Max: max, Now: claimedAt,
 			LeaseFor: e.cfg.LeaseDuration, NewLeaseID: NewID,
 		})
+		for _, a := range as {
+			e.cfg.Observer.StepStarted(claimedAt.Sub(a.AvailableAt))
+		}
 		if err != nil || len(as) > 0 {
 			return as, err
 		}
@@ -195,7 +199,12 @@ func (e *Engine) commitFinish(ctx context.Context, reqs []finishReq) {
 	for i, r := range reqs {
 		results[i] = r.res
 	}
+	start := time.Now()
 	outs, err := e.store.FinishSteps(ctx, results)
+	e.cfg.Observer.StoreCommit("finish", time.Since(start), err)
+	if err == nil {
+		e.observeRuns(outs, results)
+	}
 	if err != nil {
 		e.log.Warn("step results commit failed", "results", len(results), "err", err)
 		for _, r := range reqs {

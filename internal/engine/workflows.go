@@ -36,5 +36,9 @@ func (e *Engine) SetWorkflowActive(ctx context.Context, tenantID, name string, a
 
 // CancelRun cancels a run that has not ended.
 func (e *Engine) CancelRun(ctx context.Context, tenantID, id string) (store.Run, error) {
-	return e.store.CancelRun(ctx, tenantID, id, now())
+	r, err := e.store.CancelRun(ctx, tenantID, id, now())
+	if err == nil {
+		e.cfg.Observer.RunsFinished(store.RunCancelled, 1)
+	}
+	return r, err
 }

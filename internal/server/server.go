@@ -11,10 +11,14 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/heraldhq/herald/internal/api"
+	"github.com/heraldhq/herald/internal/dashboard"
 	"github.com/heraldhq/herald/internal/engine"
+	"github.com/heraldhq/herald/internal/metrics"
+	"github.com/heraldhq/herald/internal/secrets"
 	"github.com/heraldhq/herald/internal/store"
 	"github.com/heraldhq/herald/internal/store/postgres"
 	"github.com/heraldhq/herald/internal/store/sqlite"
@@ -42,6 +46,32 @@ type Config struct {
 	SweepInterval time.Duration
 	// MaxEventBytes is the largest event body. Default 1 MiB. Flag --max-event-bytes.
 	MaxEventBytes int64
+	// MasterKeyFile holds the master key (base64 of 32 bytes) that encrypts webhook
+	// secrets. Flag --master-key-file, env HERALD_MASTER_KEY_FILE.
+	MasterKeyFile string
+	// MasterKey is the master key itself, base64 of 32 bytes (env HERALD_MASTER_KEY; no
+	// flag, so that it stays out of process listings). Set at most one of MasterKey and
+	// MasterKeyFile. With neither, the embedded store uses <data-dir>/master.key, created
+	// (mode 0600) on first start; PostgreSQL refuses to start, since every replica must
+	// share one key.
+	MasterKey string
+	// WebhookMaxBodyBytes is the largest webhook delivery body; larger ones get 413.
+	// Default 1 MiB. Flag --webhook-max-body-bytes.
+	WebhookMaxBodyBytes int64
+	// WebhookDeliveryLog is how many delivery records each webhook keeps. Default 10,000.
+	// Flag --webhook-delivery-log.
+	WebhookDeliveryLog int
+	// PublicURL is the base URL senders reach Herald at, shown in webhooks' receive URLs.
+	// Default: the scheme and host each API request came through. Flag --public-url.
+	PublicURL string
+	// Retention is how long events, ended runs and webhook deliveries are kept; older ones
+	// are pruned in the background, in small batches. 0 keeps everything. Default 720h
+	// (30 days). Flag --retention.
+	Retention time.Duration
+	// MetricsAddr, when set, serves Prometheus metrics at /metrics on this address without
+	// a token (keep it private). Without it, /metrics on Addr needs an admin token.
+	// Flag --metrics-addr.
+	MetricsAddr string
 	// ShutdownTimeout bounds a graceful shutdown. Default 10s.
 	ShutdownTimeout time.Duration
 	// Logger receives logs. Default slog.Default().
@@ -58,6 +88,10 @@ func Defaults() Config {
 		SweepInterval:     time.Second,
 		MaxEventBytes:     1 << 20,
 		ShutdownTimeout:   10 * time.Second,
+		Retention:         720 * time.Hour,
+
+		WebhookMaxBodyBytes: 1 << 20,
+		WebhookDeliveryLog:  10_000,
 	}
 }
 
@@ -76,6 +110,16 @@ func (c Config) Validate() error {
 		return fmt.Errorf("sweep-interval: must be between 10ms and 1m, not %s", c.SweepInterval)
 	case c.MaxEventBytes < 1024 || c.MaxEventBytes > 64<<20:
 		return fmt.Errorf("max-event-bytes: must be between 1024 and %d", 64<<20)
+	case c.Retention < 0 || (c.Retention > 0 && c.Retention < time.Minute):
+		return fmt.Errorf("retention: must be 0 (keep everything) or at least 1m, not %s", c.Retention)
+	case c.WebhookMaxBodyBytes < 1024 || c.WebhookMaxBodyBytes > 64<<20:
+		return fmt.Errorf("webhook-max-body-bytes: must be between 1024 and %d", 64<<20)
+	case c.WebhookDeliveryLog < 1:
+		return fmt.Errorf("webhook-delivery-log: must be at least 1, not %d", c.WebhookDeliveryLog)
+	case c.MasterKey != "" && c.MasterKeyFile != "":
+		return errors.New("master-key-file: set either HERALD_MASTER_KEY or --master-key-file, not both")
+	case c.PublicURL != "" && !strings.HasPrefix(c.PublicURL, "http://") && !strings.HasPrefix(c.PublicURL, "https://"):
+		return fmt.Errorf("public-url: must start with http:// or https://, not %q", c.PublicURL)
 	}
 	return nil
 }
@@ -88,6 +132,12 @@ type Server struct {
 	engine *engine.Engine
 	http   *http.Server
 	ln     net.Listener
+	// metricsHTTP serves /metrics on MetricsAddr (nil without one).
+	metricsHTTP *http.Server
+	metricsLn   net.Listener
+	// stopDashboard ends the dashboard's sampler; dashboardDone is closed when it has.
+	stopDashboard context.CancelFunc
+	dashboardDone chan struct{}
 	// AdminToken is the admin token's secret when this start created it, else "".
 	AdminToken string
 }
@@ -96,8 +146,9 @@ type Server struct {
 // created on first start.
 const TokenFile = "token"
 
-// Open opens the store, bootstraps the default tenant on first start (writing the admin
-// token to <data-dir>/token, mode 0600), starts the engine and listens on cfg.Addr.
+// Open resolves the master key (creating <data-dir>/master.key on the embedded store's
+// first start), opens the store, bootstraps the default tenant on first start (writing the
+// admin token to <data-dir>/token, mode 0600), starts the engine and listens on cfg.Addr.
 // Serve must be called to answer requests.
 func Open(ctx context.Context, cfg Config) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
@@ -107,12 +158,16 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 	if log == nil {
 		log = slog.Default()
 	}
+	box, err := masterKey(cfg, log)
+	if err != nil {
+		return nil, err
+	}
 	st, err := OpenStore(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
 	s := &Server{cfg: cfg, log: log, store: st}
-	if err := s.start(ctx); err != nil {
+	if err := s.start(ctx, box); err != nil {
 		st.Close()
 		return nil, err
 	}
@@ -131,8 +186,46 @@ func OpenStore(ctx context.Context, cfg Config) (store.Store, error) {
 	return sqlite.Open(ctx, sqlite.Config{Path: filepath.Join(cfg.DataDir, "herald.db"), Synchronous: cfg.SQLiteSynchronous})
 }
 
-func (s *Server) start(ctx context.Context) error {
-	eng, err := engine.New(ctx, s.store, engine.Config{LeaseDuration: s.cfg.LeaseDuration, SweepInterval: s.cfg.SweepInterval, Logger: s.log})
+// MasterKeyFile is the name, inside the data directory, of the master key the embedded
+// store creates on first start when no key is configured.
+const MasterKeyFile = "master.key"
+
+// masterKey resolves the master key: HERALD_MASTER_KEY, else --master-key-file, else (the
+// embedded store only) <data-dir>/master.key, created on first start.
+func masterKey(cfg Config, log *slog.Logger) (*secrets.Box, error) {
+	var key []byte
+	var err error
+	switch {
+	case cfg.MasterKey != "":
+		if key, err = secrets.ParseKey(cfg.MasterKey); err != nil {
+			return nil, fmt.Errorf("HERALD_MASTER_KEY: %w", err)
+		}
+	case cfg.MasterKeyFile != "":
+		if key, err = secrets.LoadKeyFile(cfg.MasterKeyFile); err != nil {
+			return nil, fmt.Errorf("master-key-file: %w", err)
+		}
+	case cfg.DatabaseURL != "":
+		return nil, errors.New("master key required with --database-url: set HERALD_MASTER_KEY or --master-key-file " +
+			"(base64 of 32 random bytes, e.g. from: head -c 32 /dev/urandom | base64), the same on every replica; " +
+			"it encrypts webhook secrets")
+	default:
+		path := filepath.Join(cfg.DataDir, MasterKeyFile)
+		var created bool
+		if key, created, err = secrets.LoadOrCreateKeyFile(path); err != nil {
+			return nil, err
+		}
+		if created {
+			log.Info("created a master key for webhook secrets; back it up with the database", "path", path)
+		}
+	}
+	return secrets.NewBox(key)
+}
+
+func (s *Server) start(ctx context.Context, box *secrets.Box) error {
+	met := metrics.New(s.store.QueueDepths, s.log)
+	eng, err := engine.New(ctx, s.store, engine.Config{LeaseDuration: s.cfg.LeaseDuration, SweepInterval: s.cfg.SweepInterval,
+		Secrets: box, WebhookDeliveryLog: s.cfg.WebhookDeliveryLog, Logger: s.log,
+		Observer: met, Retention: s.cfg.Retention})
 	if err != nil {
 		return err
 	}
@@ -153,9 +246,22 @@ func (s *Server) start(ctx context.Context) error {
 	}
 	s.ln = ln
 	s.engine = eng
-	a := api.New(eng, api.Config{MaxEventBytes: s.cfg.MaxEventBytes, Logger: s.log})
+	a := api.New(eng, api.Config{MaxEventBytes: s.cfg.MaxEventBytes, MaxWebhookBodyBytes: s.cfg.WebhookMaxBodyBytes,
+		PublicURL: s.cfg.PublicURL, Logger: s.log, Metrics: met.Handler()})
+	dash, err := dashboard.New(eng, dashboard.Config{PublicURL: s.cfg.PublicURL, Logger: s.log})
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	if err := s.listenMetrics(met); err != nil {
+		ln.Close()
+		return err
+	}
+	dctx, stop := context.WithCancel(context.Background())
+	s.stopDashboard, s.dashboardDone = stop, make(chan struct{})
+	go func() { defer close(s.dashboardDone); dash.Run(dctx) }()
 	s.http = &http.Server{
-		Handler:           a,
+		Handler:           routes(a, dash),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       2 * time.Minute,
 		IdleTimeout:       2 * time.Minute,
@@ -192,6 +298,11 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	s.engine.Close() // ends long-polls, drains queued commits
+	s.stopDashboard()
+	<-s.dashboardDone
 	err := s.http.Shutdown(ctx)
+	if s.metricsHTTP != nil {
+		err = errors.Join(err, s.metricsHTTP.Shutdown(ctx))
+	}
 	return errors.Join(err, s.store.Close())
 }

@@ -50,8 +50,11 @@ const (
 
 // Event sources.
 const (
-	SourceAPI = "api"
-	SourceRun = "run"
+	SourceAPI     = "api"
+	SourceRun     = "run"
+	SourceWebhook = "webhook"
+	// SourceReplay marks an event that replays a stored one (Event.ReplayOf names it).
+	SourceReplay = "replay"
 )
 
 // MaxLeaseLosses is how many times a step may lose its worker (lease expiry without a
@@ -134,6 +137,52 @@ type Store interface {
 	// ReadySince lists the (tenant, workflow) pairs with queued steps that became
 	// available in (after, upTo]: retries whose backoff ended.
 	ReadySince(ctx context.Context, after, upTo time.Time) ([]WorkKey, error)
+
+	// CreateWebhook inserts a webhook; ErrConflict if the tenant has one of that name.
+	CreateWebhook(ctx context.Context, w Webhook) error
+	// GetWebhook returns a tenant's webhook by name.
+	GetWebhook(ctx context.Context, tenantID, name string) (Webhook, error)
+	// ListWebhooks lists a tenant's webhooks by name.
+	ListWebhooks(ctx context.Context, tenantID string) ([]Webhook, error)
+	// UpdateWebhook replaces every field of the webhook with w's id (its tenant, id, name
+	// and created_at stay); ErrNotFound if there is none.
+	UpdateWebhook(ctx context.Context, w Webhook) error
+	// DeleteWebhook deletes a webhook and its delivery log. The events it created stay,
+	// with their deduplication ids.
+	DeleteWebhook(ctx context.Context, tenantID, name string) error
+	// GetWebhookEvent returns the event that the tenant's webhook of that name accepted
+	// with that deduplication id.
+	GetWebhookEvent(ctx context.Context, tenantID, webhook, dedupeID string) (Event, error)
+	// ListWebhookDeliveries lists a webhook's delivery records newest first.
+	ListWebhookDeliveries(ctx context.Context, tenantID, webhookID string, f DeliveryFilter) ([]WebhookDelivery, error)
+	// PruneWebhookDeliveries deletes all but the newest keep delivery records of a webhook
+	// and returns how many it deleted.
+	PruneWebhookDeliveries(ctx context.Context, tenantID, webhookID string, keep int) (int, error)
+
+	// WorkflowStats summarizes, per workflow, the runs of the tenant created at or after
+	// since: counts by outcome and duration percentiles (see WorkflowStats).
+	WorkflowStats(ctx context.Context, tenantID string, since time.Time) ([]WorkflowStats, error)
+	// Activity returns the tenant's activity in [p.Since, p.Until) in buckets of p.Bucket:
+	// events by source, runs by status, and run start latency percentiles.
+	Activity(ctx context.Context, p ActivityParams) (Activity, error)
+	// QueueDepths counts each tenant's queued step-runs (ready, or waiting for a retry's
+	// backoff); tenants with none are absent.
+	QueueDepths(ctx context.Context) (map[string]int, error)
+	// Prune deletes, in short transactions, up to p.Limit rows of each kind created before
+	// p.Before: events, ended runs with their step-runs, and webhook delivery records; and
+	// every dashboard session expired at p.Now. Safe to call from several replicas at once.
+	// Rows are found oldest first along their ids, which are UUIDv7 of their creation time
+	// (see TimeID): a row whose id is more than a second newer than its created_at is pruned
+	// only once the id's time is old enough too.
+	Prune(ctx context.Context, p PruneParams) (PruneResult, error)
+
+	// CreateSession inserts a dashboard session.
+	CreateSession(ctx context.Context, s Session) error
+	// GetSession returns the session with that id hash if it has not expired at now and
+	// its token is not revoked; ErrNotFound otherwise.
+	GetSession(ctx context.Context, hash []byte, now time.Time) (Session, error)
+	// DeleteSession deletes a session (signing out); deleting a missing one is no error.
+	DeleteSession(ctx context.Context, hash []byte) error
 }
 
 // Tenant is an isolated namespace of data.
@@ -236,8 +285,17 @@ type Event struct {
 	ParentRunID     string
 	ParentStepRunID string
 	ParentStep      string
-	Triggers        []TriggerDecision
-	CreatedAt       time.Time
+	// Scope is the routing scope a webhook's scope expression gave, or "".
+	Scope string
+	// Webhook is the name of the webhook that received the event (source webhook).
+	Webhook string
+	// DedupeID is the delivery's deduplication id (webhooks; "" when it had none). A
+	// tenant's webhook accepts each id once.
+	DedupeID string
+	// ReplayOf is the id of the event this one replays (source replay), or "".
+	ReplayOf  string
+	Triggers  []TriggerDecision
+	CreatedAt time.Time
 }
 
 // Run is a workflow run.
@@ -290,6 +348,9 @@ type IngestItem struct {
 	// OutboxID, when set, names the outbox row this event comes from; Ingest deletes it in
 	// the same transaction (stores with an outbox only).
 	OutboxID string
+	// Delivery, when set, is a webhook delivery record inserted in the same transaction
+	// (alone, for a refused delivery: then Event and Runs are empty).
+	Delivery *WebhookDelivery
 }
 
 // OutboxEntry is an event an application wrote into the transactional outbox.
@@ -318,9 +379,78 @@ type ListenHandlers struct {
 	Workflows func()
 	// Outbox is called when the outbox got entries.
 	Outbox func()
-	// Reconnected is called after a lost connection came back: notifications sent
-	// meanwhile were lost.
+	// Reconnected is called each time the store starts listening, the first time
+	// included: notifications sent before that (while starting, or while the connection
+	// was lost) were not delivered.
 	Reconnected func()
+}
+
+// Webhook is a tenant's endpoint for a third-party sender.
+type Webhook struct {
+	ID                 string
+	TenantID           string
+	Name               string
+	Source             string
+	EventKeyExpression string
+	ScopeExpression    string
+	DedupeExpression   string
+	// StaticPayload is a JSON object merged over each delivery's body, or nil.
+	StaticPayload json.RawMessage
+	// Auth holds the generic source's non-secret authentication settings.
+	Auth WebhookAuth
+	// SealedSecret is the secret (signing secret, password or API key) encrypted under the
+	// master key; stores keep it as opaque bytes.
+	SealedSecret []byte
+	CreatedAt    time.Time
+	UpdatedAt    time.Time
+}
+
+// WebhookAuth is a generic webhook's authentication method without its secret.
+type WebhookAuth struct {
+	Type      string `json:"type,omitempty"`
+	Header    string `json:"header,omitempty"`
+	Algorithm string `json:"algorithm,omitempty"`
+	Encoding  string `json:"encoding,omitempty"`
+	Prefix    string `json:"prefix,omitempty"`
+	Username  string `json:"username,omitempty"`
+}
+
+// Delivery verification results.
+const (
+	VerificationPassed     = "passed"
+	VerificationFailed     = "failed"
+	VerificationNotChecked = "not_checked"
+)
+
+// Delivery outcomes.
+const (
+	DeliveryAccepted  = "accepted"
+	DeliveryDuplicate = "duplicate"
+	DeliveryChallenge = "challenge"
+	DeliveryRefused   = "refused"
+)
+
+// WebhookDelivery is the record of one request to a webhook's URL, accepted or refused.
+type WebhookDelivery struct {
+	ID           string
+	TenantID     string
+	WebhookID    string
+	ReceivedAt   time.Time
+	Verification string
+	Outcome      string
+	StatusCode   int
+	Error        string
+	// EventID is the event created (accepted) or found (duplicate), else "".
+	EventID   string
+	DedupeID  string
+	BodyBytes int64
+}
+
+// DeliveryFilter pages delivery records.
+type DeliveryFilter struct {
+	// Before is a cursor: only ids strictly less than it.
+	Before string
+	Limit  int
 }
 
 // IngestRun is a run to create with all its step-runs (ready ones have status queued).
@@ -331,10 +461,21 @@ type IngestRun struct {
 
 // EventFilter selects events.
 type EventFilter struct {
+	// Key selects events with exactly this key.
 	Key string
+	// KeyPrefix selects events whose key starts with it.
+	KeyPrefix string
+	// Metadata selects events whose additional metadata has each of these keys with this
+	// value: a string value as is, a number or boolean by its JSON text ("42", "true").
+	// Keys must not contain '"' or '\\'.
+	Metadata map[string]string
+	// Since and Until, when not zero, select events created in [Since, Until).
+	Since, Until time.Time
 	// Before is a cursor: only ids strictly less than it.
 	Before string
-	Limit  int
+	// After, when set, selects only ids strictly greater than it (newer events).
+	After string
+	Limit int
 }
 
 // RunFilter selects runs.
@@ -384,6 +525,9 @@ type Assignment struct {
 	Parents        map[string]json.RawMessage
 	Deadline       time.Time
 	LeaseExpiresAt time.Time
+	// AvailableAt is when the step-run became ready to claim: its time in the queue ends
+	// with this claim.
+	AvailableAt time.Time
 }
 
 // LeaseRef names a held lease.
@@ -430,6 +574,8 @@ type FinishOutcome struct {
 	RunStatus string
 	// Queued lists queues that got a step ready at AvailableAt (children, retries).
 	Queued []QueuedWork
+	// StartedAt is when the attempt this result ends started (zero when refused).
+	StartedAt time.Time
 }
 
 // QueuedWork is a step-run queued for a worker, available at a time.

@@ -38,6 +38,27 @@ type Options struct {
 	// Token is used as Env.Token when this engine did not create the admin token (a
 	// second replica on a shared database).
 	Token string
+	// MasterKey (base64) encrypts webhook secrets. Default: SharedMasterKey on PostgreSQL
+	// (replicas of one database must share it); on SQLite the engine creates
+	// <data-dir>/master.key itself, as in production.
+	MasterKey string
+	// WebhookMaxBodyBytes defaults to the server default (1 MiB).
+	WebhookMaxBodyBytes int64
+	// WebhookDeliveryLog defaults to the server default (10,000 records per webhook).
+	WebhookDeliveryLog int
+	// Log, when set, receives the engine's logs (debug level and up) besides the usual.
+	Log io.Writer
+	// MetricsAddr, when set, serves token-free Prometheus metrics there
+	// (Env.Server.MetricsURL()); "127.0.0.1:0" picks a free port.
+	MetricsAddr string
+	// Retention overrides the server default (720h); negative keeps everything.
+	Retention time.Duration
+}
+
+// SharedMasterKey is the fixed master key test engines on PostgreSQL use, so that every
+// replica of a test database can open the secrets another one saved. Tests only.
+func SharedMasterKey() string {
+	return "aGVyYWxkLXRlc3QtbWFzdGVyLWtleS0zMi1ieXRlcyE=" // "herald-test-master-key-32-bytes!"
 }
 
 // Start starts an engine that stops when the test ends.
@@ -59,13 +80,32 @@ func StartWith(t testing.TB, o Options) *Env {
 		cfg.SweepInterval = o.SweepInterval
 	}
 	cfg.DatabaseURL = o.DatabaseURL
+	cfg.MetricsAddr = o.MetricsAddr
+	if o.Retention > 0 {
+		cfg.Retention = o.Retention
+	} else if o.Retention < 0 {
+		cfg.Retention = 0
+	}
 	if o.MaxEventBytes > 0 {
 		cfg.MaxEventBytes = o.MaxEventBytes
+	}
+	cfg.MasterKey = o.MasterKey
+	if cfg.MasterKey == "" && o.DatabaseURL != "" {
+		cfg.MasterKey = SharedMasterKey()
+	}
+	if o.WebhookMaxBodyBytes > 0 {
+		cfg.WebhookMaxBodyBytes = o.WebhookMaxBodyBytes
+	}
+	if o.WebhookDeliveryLog > 0 {
+		cfg.WebhookDeliveryLog = o.WebhookDeliveryLog
 	}
 	level := slog.LevelWarn
 	var out io.Writer = io.Discard
 	if os.Getenv("HERALD_TEST_LOG") != "" {
 		out, level = os.Stderr, slog.LevelDebug
+	}
+	if o.Log != nil {
+		out, level = io.MultiWriter(out, o.Log), slog.LevelDebug
 	}
 	cfg.Logger = slog.New(slog.NewTextHandler(out, &slog.HandlerOptions{Level: level}))
 	srv, err := server.Open(context.Background(), cfg)

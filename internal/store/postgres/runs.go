@@ -14,7 +14,7 @@ import (
 
 // Ingest implements store.Store: COPY of every row in one transaction.
 func (s *Store) Ingest(ctx context.Context, items []store.IngestItem) error {
-	var events, runs, steps, queue [][]any
+	var events, runs, steps, queue, deliveries [][]any
 	var keys []store.WorkKey
 	var outbox []string
 	for _, it := range items {
@@ -31,7 +31,11 @@ func (s *Store) Ingest(ctx context.Context, items []store.IngestItem) error {
 				meta = e.Metadata
 			}
 			events = append(events, []any{e.ID, e.TenantID, e.Key, e.Payload, meta, e.Source, nullStr(e.ParentRunID),
-				nullStr(e.ParentStepRunID), nullStr(e.ParentStep), json.RawMessage(trig), e.CreatedAt})
+				nullStr(e.ParentStepRunID), nullStr(e.ParentStep), json.RawMessage(trig), e.CreatedAt,
+				nullStr(e.Scope), nullStr(e.Webhook), nullStr(e.DedupeID), nullStr(e.ReplayOf)})
+		}
+		if d := it.Delivery; d != nil {
+			deliveries = append(deliveries, deliveryRow(d))
 		}
 		for _, r := range it.Runs {
 			runs = append(runs, []any{r.Run.ID, r.Run.TenantID, r.Run.WorkflowID, r.Run.WorkflowName, r.Run.Version,
@@ -59,10 +63,12 @@ func (s *Store) Ingest(ctx context.Context, items []store.IngestItem) error {
 			cols  []string
 			rows  [][]any
 		}{
-			{"events", []string{"id", "tenant_id", "key", "payload", "metadata", "source", "parent_run_id", "parent_step_run_id", "parent_step", "triggers", "created_at"}, events},
+			{"events", []string{"id", "tenant_id", "key", "payload", "metadata", "source", "parent_run_id", "parent_step_run_id", "parent_step", "triggers", "created_at",
+				"scope", "webhook", "dedupe_id", "replay_of"}, events},
 			{"runs", []string{"id", "tenant_id", "workflow_id", "workflow_name", "version", "event_id", "status", "input", "created_at"}, runs},
 			{"step_runs", []string{"id", "tenant_id", "run_id", "workflow_name", "step", "position", "parents", "pending_parents", "status", "max_attempts", "timeout_ms", "retry", "queued_at"}, steps},
 			{"step_queue", []string{"step_run_id", "tenant_id", "workflow_name", "available_at"}, queue},
+			{"webhook_deliveries", deliveryCols, deliveries},
 		}
 		for _, c := range copies {
 			if len(c.rows) == 0 {
@@ -109,16 +115,20 @@ func (s *Store) RunStep(ctx context.Context, tenantID, runID, stepRunID string) 
 	return step, mapErr("getting step-run", err)
 }
 
-const eventCols = `id, tenant_id, key, payload, metadata, source, parent_run_id, parent_step_run_id, parent_step, triggers, created_at`
+const eventCols = `id, tenant_id, key, payload, metadata, source, parent_run_id, parent_step_run_id, parent_step, triggers, created_at,
+	scope, webhook, dedupe_id, replay_of`
 
 func scanEvent(row pgx.Row) (store.Event, error) {
 	var e store.Event
-	var prun, pstep, pname *string
+	var prun, pstep, pname, scope, webhook, dedupe, replayOf *string
 	var trig []byte
-	if err := row.Scan(&e.ID, &e.TenantID, &e.Key, &e.Payload, &e.Metadata, &e.Source, &prun, &pstep, &pname, &trig, &e.CreatedAt); err != nil {
+	if err := row.Scan(&e.ID, &e.TenantID, &e.Key, &e.Payload, &e.Metadata, &e.Source, &prun, &pstep, &pname, &trig, &e.CreatedAt,
+		&scope, &webhook, &dedupe, &replayOf); err != nil {
 		return e, err
 	}
+	e.ReplayOf = deref(replayOf)
 	e.ParentRunID, e.ParentStepRunID, e.ParentStep = deref(prun), deref(pstep), deref(pname)
+	e.Scope, e.Webhook, e.DedupeID = deref(scope), deref(webhook), deref(dedupe)
 	if err := json.Unmarshal(trig, &e.Triggers); err != nil {
 		return e, fmt.Errorf("decoding triggers of event %s: %w", e.ID, err)
 	}
@@ -154,14 +164,7 @@ func (w *where) String() string { return strings.Join(w.conds, " AND ") }
 
 // ListEvents implements store.Store.
 func (s *Store) ListEvents(ctx context.Context, tenantID string, f store.EventFilter) ([]store.Event, error) {
-	w := &where{}
-	w.add("tenant_id = ?", tenantID)
-	if f.Key != "" {
-		w.add("key = ?", f.Key)
-	}
-	if f.Before != "" {
-		w.add("id < ?", f.Before)
-	}
+	w := eventFilter(tenantID, f)
 	w.args = append(w.args, f.Limit)
 	rows, err := s.pool.Query(ctx, fmt.Sprintf(`SELECT `+eventCols+` FROM events WHERE %s ORDER BY id DESC LIMIT $%d`, w, len(w.args)), w.args...)
 	if err != nil {

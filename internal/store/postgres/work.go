@@ -62,13 +62,25 @@ func (s *Store) Claim(ctx context.Context, p store.ClaimParams) ([]store.Assignm
 				SELECT step_run_id FROM step_queue
 				WHERE tenant_id = $1 AND workflow_name = ANY($2) AND available_at <= $3
 				ORDER BY available_at, step_run_id LIMIT $4 FOR UPDATE SKIP LOCKED)
-			DELETE FROM step_queue q USING picked WHERE q.step_run_id = picked.step_run_id RETURNING q.step_run_id`,
+			DELETE FROM step_queue q USING picked WHERE q.step_run_id = picked.step_run_id RETURNING q.step_run_id, q.available_at`,
 			p.TenantID, p.Workflows, p.Now, p.Max)
 		if err != nil {
 			return err
 		}
-		ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
-		if err != nil || len(ids) == 0 {
+		var ids []string
+		avail := map[string]time.Time{}
+		for rows.Next() {
+			var id string
+			var av time.Time
+			if err := rows.Scan(&id, &av); err != nil {
+				rows.Close()
+				return err
+			}
+			ids = append(ids, id)
+			avail[id] = av.UTC()
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil || len(ids) == 0 {
 			return err
 		}
 		leases := make([]string, len(ids))
@@ -101,7 +113,7 @@ func (s *Store) Claim(ctx context.Context, p store.ClaimParams) ([]store.Assignm
 				return err
 			}
 			parents[a.StepRunID] = ps
-			a.Deadline, a.LeaseExpiresAt = a.Deadline.UTC(), a.LeaseExpiresAt.UTC()
+			a.Deadline, a.LeaseExpiresAt, a.AvailableAt = a.Deadline.UTC(), a.LeaseExpiresAt.UTC(), avail[a.StepRunID]
 			out = append(out, a)
 			runIDs = append(runIDs, a.RunID)
 		}
@@ -308,6 +320,9 @@ func finishOne(ctx context.Context, tx pgx.Tx, res store.StepResult) (store.Fini
 	if st.Status != store.StepRunning || st.LeaseID != res.LeaseID || st.DeadlineAt == nil || res.At.After(*st.DeadlineAt) {
 		o.Err = store.ErrStaleLease
 		return o, nil
+	}
+	if st.StartedAt != nil {
+		o.StartedAt = *st.StartedAt
 	}
 	if res.Succeeded {
 		return succeed(ctx, tx, st, res.Output, res.At, o)

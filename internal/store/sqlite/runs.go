@@ -15,7 +15,8 @@ import (
 func (s *Store) Ingest(ctx context.Context, items []store.IngestItem) error {
 	return s.write(ctx, "ingesting", func(tx *sql.Tx) error {
 		insEvent, err := tx.PrepareContext(ctx, `INSERT INTO events (id, tenant_id, key, payload, metadata, source,
-			parent_run_id, parent_step_run_id, parent_step, triggers, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+			parent_run_id, parent_step_run_id, parent_step, triggers, created_at, scope, webhook, dedupe_id, replay_of)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
 		if err != nil {
 			return err
 		}
@@ -37,6 +38,7 @@ func (s *Store) Ingest(ctx context.Context, items []store.IngestItem) error {
 			return err
 		}
 		defer insQueue.Close()
+		var insDelivery *sql.Stmt // prepared when an item has a delivery record
 
 		for _, it := range items {
 			if it.OutboxID != "" {
@@ -52,7 +54,19 @@ func (s *Store) Ingest(ctx context.Context, items []store.IngestItem) error {
 					meta = string(e.Metadata)
 				}
 				if _, err := insEvent.ExecContext(ctx, e.ID, e.TenantID, e.Key, string(e.Payload), meta, e.Source,
-					nullStr(e.ParentRunID), nullStr(e.ParentStepRunID), nullStr(e.ParentStep), string(trig), ms64(e.CreatedAt)); err != nil {
+					nullStr(e.ParentRunID), nullStr(e.ParentStepRunID), nullStr(e.ParentStep), string(trig), ms64(e.CreatedAt),
+					nullStr(e.Scope), nullStr(e.Webhook), nullStr(e.DedupeID), nullStr(e.ReplayOf)); err != nil {
+					return err
+				}
+			}
+			if d := it.Delivery; d != nil {
+				if insDelivery == nil {
+					if insDelivery, err = tx.PrepareContext(ctx, insertDeliverySQL); err != nil {
+						return err
+					}
+					defer insDelivery.Close()
+				}
+				if _, err := insDelivery.ExecContext(ctx, deliveryArgs(d)...); err != nil {
 					return err
 				}
 			}
@@ -92,16 +106,19 @@ func (s *Store) RunStep(ctx context.Context, tenantID, runID, stepRunID string) 
 	return step, mapErr("getting step-run", err)
 }
 
-const eventCols = `id, tenant_id, key, payload, metadata, source, parent_run_id, parent_step_run_id, parent_step, triggers, created_at`
+const eventCols = `id, tenant_id, key, payload, metadata, source, parent_run_id, parent_step_run_id, parent_step, triggers, created_at,
+	scope, webhook, dedupe_id, replay_of`
 
 func scanEvent(row interface{ Scan(...any) error }) (store.Event, error) {
 	var e store.Event
 	var payload, trig string
-	var meta, prun, pstep, pname sql.NullString
+	var meta, prun, pstep, pname, scope, webhook, dedupe, replayOf sql.NullString
 	var created int64
-	if err := row.Scan(&e.ID, &e.TenantID, &e.Key, &payload, &meta, &e.Source, &prun, &pstep, &pname, &trig, &created); err != nil {
+	if err := row.Scan(&e.ID, &e.TenantID, &e.Key, &payload, &meta, &e.Source, &prun, &pstep, &pname, &trig, &created,
+		&scope, &webhook, &dedupe, &replayOf); err != nil {
 		return e, err
 	}
+	e.Scope, e.Webhook, e.DedupeID, e.ReplayOf = scope.String, webhook.String, dedupe.String, replayOf.String
 	e.Payload = json.RawMessage(payload)
 	if meta.Valid {
 		e.Metadata = json.RawMessage(meta.String)
@@ -122,15 +139,12 @@ func (s *Store) GetEvent(ctx context.Context, tenantID, id string) (store.Event,
 
 // ListEvents implements store.Store.
 func (s *Store) ListEvents(ctx context.Context, tenantID string, f store.EventFilter) ([]store.Event, error) {
-	where, args := []string{"tenant_id = ?"}, []any{tenantID}
-	if f.Key != "" {
-		where, args = append(where, "key = ?"), append(args, f.Key)
-	}
-	if f.Before != "" {
-		where, args = append(where, "id < ?"), append(args, f.Before)
-	}
+	where, args := eventFilter(tenantID, f)
 	args = append(args, f.Limit)
-	rows, err := s.r.QueryContext(ctx, `SELECT `+eventCols+` FROM events WHERE `+strings.Join(where, " AND ")+` ORDER BY id DESC LIMIT ?`, args...)
+	// Pick the page's ids first, then read their rows: when a filter makes SQLite sort,
+	// it sorts ids rather than whole events with their payloads.
+	rows, err := s.r.QueryContext(ctx, `SELECT `+eventCols+` FROM events WHERE id IN (SELECT id FROM events WHERE `+
+		strings.Join(where, " AND ")+` ORDER BY id DESC LIMIT ?) ORDER BY id DESC`, args...)
 	if err != nil {
 		return nil, mapErr("listing events", err)
 	}
@@ -225,6 +239,11 @@ func (s *Store) GetRun(ctx context.Context, tenantID, id string) (store.Run, []s
 // ListRuns implements store.Store.
 func (s *Store) ListRuns(ctx context.Context, tenantID string, f store.RunFilter) ([]store.Run, error) {
 	where, args := []string{"tenant_id = ?"}, []any{tenantID}
+	if f.EventID != "" {
+		// An event has few runs: find them through runs_event_workflow, not by scanning
+		// the tenant's runs ("+" keeps SQLite from using a tenant_id index).
+		where[0] = "+tenant_id = ?"
+	}
 	if f.Workflow != "" {
 		where, args = append(where, "workflow_name = ?"), append(args, f.Workflow)
 	}

@@ -14,6 +14,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	sqlite "modernc.org/sqlite"
@@ -40,6 +41,10 @@ type Config struct {
 type Store struct {
 	w *sql.DB // one connection: every write
 	r *sql.DB // read-only pool
+
+	// hot holds statements prepared once on the read pool for per-request reads.
+	hotMu sync.Mutex
+	hot   hotStmts
 }
 
 var _ store.Store = (*Store)(nil)
@@ -101,7 +106,13 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 
 // Close closes both pools.
 func (s *Store) Close() error {
-	return errors.Join(s.r.Close(), s.w.Close())
+	s.hotMu.Lock()
+	var herr error
+	if s.hot.webhookEvent != nil {
+		herr = s.hot.webhookEvent.Close()
+	}
+	s.hotMu.Unlock()
+	return errors.Join(herr, s.r.Close(), s.w.Close())
 }
 
 // migrations lists the embedded migrations in version order.

@@ -53,19 +53,22 @@ func (s *Store) Claim(ctx context.Context, p store.ClaimParams) ([]store.Assignm
 			args = append(args, w)
 		}
 		args = append(args, now, p.Max)
-		rows, err := tx.QueryContext(ctx, `SELECT step_run_id FROM step_queue WHERE tenant_id = ? AND workflow_name IN (`+
+		rows, err := tx.QueryContext(ctx, `SELECT step_run_id, available_at FROM step_queue WHERE tenant_id = ? AND workflow_name IN (`+
 			placeholders(len(p.Workflows))+`) AND available_at <= ? ORDER BY available_at, step_run_id LIMIT ?`, args...)
 		if err != nil {
 			return err
 		}
 		var ids []string
+		avail := map[string]int64{}
 		for rows.Next() {
 			var id string
-			if err := rows.Scan(&id); err != nil {
+			var av int64
+			if err := rows.Scan(&id, &av); err != nil {
 				rows.Close()
 				return err
 			}
 			ids = append(ids, id)
+			avail[id] = av
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {
@@ -75,7 +78,7 @@ func (s *Store) Claim(ctx context.Context, p store.ClaimParams) ([]store.Assignm
 			if _, err := tx.ExecContext(ctx, `DELETE FROM step_queue WHERE step_run_id = ?`, id); err != nil {
 				return err
 			}
-			a := store.Assignment{StepRunID: id, LeaseID: p.NewLeaseID()}
+			a := store.Assignment{StepRunID: id, LeaseID: p.NewLeaseID(), AvailableAt: fromMS(avail[id])}
 			var parents string
 			var deadline, leaseExp int64
 			err := tx.QueryRowContext(ctx, `UPDATE step_runs SET status = 'running', attempt = attempt + 1, lease_id = ?, worker_id = ?,
@@ -198,6 +201,9 @@ func finishOne(ctx context.Context, tx *sql.Tx, res store.StepResult) (store.Fin
 	if st.Status != store.StepRunning || st.LeaseID != res.LeaseID || st.DeadlineAt == nil || res.At.After(*st.DeadlineAt) {
 		o.Err = store.ErrStaleLease
 		return o, nil
+	}
+	if st.StartedAt != nil {
+		o.StartedAt = *st.StartedAt
 	}
 	if res.Succeeded {
 		return succeed(ctx, tx, st, res.Output, res.At, o)

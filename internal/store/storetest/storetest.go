@@ -55,6 +55,14 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"ExpireLeases", testExpireLeases},
 		{"CancelRun", testCancelRun},
 		{"ReadySince", testReadySince},
+		{"Webhooks", testWebhooks},
+		{"EventFilters", testEventFilters},
+		{"WorkflowStats", testWorkflowStats},
+		{"Activity", testActivity},
+		{"QueueDepths", testQueueDepth},
+		{"Timings", testTimings},
+		{"Prune", testPrune},
+		{"Sessions", testSessions},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {

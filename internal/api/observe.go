@@ -1,0 +1,75 @@
+package api
+
+import (
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/heraldhq/herald/internal/engine"
+	"github.com/heraldhq/herald/internal/store"
+)
+
+// eventFilter reads the filters of GET /api/v1/events: key, key_prefix, metadata
+// (repeatable "name=value"), since and until (RFC 3339).
+func eventFilter(q url.Values) (store.EventFilter, error) {
+	f := store.EventFilter{Key: q.Get("key"), KeyPrefix: q.Get("key_prefix")}
+	for _, m := range q["metadata"] {
+		k, v, ok := strings.Cut(m, "=")
+		if !ok || k == "" {
+			return f, &engine.FieldError{Field: "metadata", Message: fmt.Sprintf("%q is not name=value", m)}
+		}
+		if err := ValidMetadataName(k); err != nil {
+			return f, &engine.FieldError{Field: "metadata", Message: err.Error()}
+		}
+		if f.Metadata == nil {
+			f.Metadata = map[string]string{}
+		}
+		f.Metadata[k] = v
+	}
+	for _, tf := range []struct {
+		name string
+		dst  *time.Time
+	}{{"since", &f.Since}, {"until", &f.Until}} {
+		if s := q.Get(tf.name); s != "" {
+			t, err := time.Parse(time.RFC3339Nano, s)
+			if err != nil {
+				return f, &engine.FieldError{Field: tf.name, Message: "must be an RFC 3339 time, e.g. 2026-01-02T15:04:05Z"}
+			}
+			*tf.dst = t
+		}
+	}
+	return f, nil
+}
+
+// ValidMetadataName checks a metadata name used in a filter: 1–128 bytes without
+// quotes, backslashes or control characters.
+func ValidMetadataName(k string) error {
+	if k == "" || len(k) > 128 {
+		return fmt.Errorf("a metadata name is 1 to 128 bytes")
+	}
+	for i := 0; i < len(k); i++ {
+		if c := k[i]; c == '"' || c == '\\' || c < 0x20 {
+			return fmt.Errorf("metadata name %q: quotes, backslashes and control characters are not allowed", k)
+		}
+	}
+	return nil
+}
+
+func (a *API) replayEvent(w http.ResponseWriter, r *http.Request, p engine.Principal) error {
+	res, err := a.eng.Replay(r.Context(), p.TenantID, r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusCreated, pushReply{Event: toEvent(res.Event), Runs: res.Runs})
+	return nil
+}
+
+func (a *API) metrics(w http.ResponseWriter, r *http.Request, p engine.Principal) error {
+	if !p.Admin {
+		return fmt.Errorf("reading metrics needs an admin token: %w", engine.ErrPermission)
+	}
+	a.cfg.Metrics.ServeHTTP(w, r)
+	return nil
+}

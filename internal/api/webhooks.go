@@ -1,0 +1,217 @@
+package api
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/heraldhq/herald/internal/engine"
+	"github.com/heraldhq/herald/internal/store"
+)
+
+// webhookIn is a webhook as a user writes it; absent fields are nil (kept on update).
+type webhookIn struct {
+	Name               *string         `json:"name"`
+	Source             *string         `json:"source"`
+	Secret             *string         `json:"secret"`
+	EventKeyExpression *string         `json:"event_key_expression"`
+	ScopeExpression    *string         `json:"scope_expression"`
+	DedupeExpression   *string         `json:"dedupe_expression"`
+	StaticPayload      json.RawMessage `json:"static_payload"`
+	Auth               *webhookAuthIn  `json:"auth"`
+}
+
+type webhookAuthIn struct {
+	Type      string `json:"type"`
+	Header    string `json:"header"`
+	Secret    string `json:"secret"`
+	Algorithm string `json:"algorithm"`
+	Encoding  string `json:"encoding"`
+	Prefix    string `json:"prefix"`
+	Username  string `json:"username"`
+	Password  string `json:"password"`
+	Key       string `json:"key"`
+}
+
+func (in webhookIn) toEngine() engine.WebhookSpec {
+	s := engine.WebhookSpec{
+		Name: in.Name, Source: in.Source, Secret: in.Secret, EventKeyExpression: in.EventKeyExpression,
+		ScopeExpression: in.ScopeExpression, DedupeExpression: in.DedupeExpression, StaticPayload: in.StaticPayload,
+	}
+	if a := in.Auth; a != nil {
+		s.Auth = &engine.WebhookAuthSpec{
+			Type: a.Type, Header: a.Header, Secret: a.Secret, Algorithm: a.Algorithm, Encoding: a.Encoding,
+			Prefix: a.Prefix, Username: a.Username, Password: a.Password, Key: a.Key,
+		}
+	}
+	return s
+}
+
+// webhookJSON is a webhook as the API shows it: never with its secret.
+type webhookJSON struct {
+	Name               string          `json:"name"`
+	Source             string          `json:"source"`
+	URL                string          `json:"url"`
+	EventKeyExpression string          `json:"event_key_expression"`
+	ScopeExpression    string          `json:"scope_expression,omitempty"`
+	DedupeExpression   string          `json:"dedupe_expression,omitempty"`
+	StaticPayload      json.RawMessage `json:"static_payload,omitempty"`
+	Auth               *webhookAuthOut `json:"auth,omitempty"`
+	CreatedAt          time.Time       `json:"created_at"`
+	UpdatedAt          time.Time       `json:"updated_at"`
+}
+
+type webhookAuthOut struct {
+	Type      string `json:"type"`
+	Header    string `json:"header,omitempty"`
+	Algorithm string `json:"algorithm,omitempty"`
+	Encoding  string `json:"encoding,omitempty"`
+	Prefix    string `json:"prefix,omitempty"`
+	Username  string `json:"username,omitempty"`
+}
+
+func (a *API) toWebhook(r *http.Request, w store.Webhook) webhookJSON {
+	out := webhookJSON{
+		Name: w.Name, Source: w.Source, URL: a.webhookURL(r, w.TenantID, w.Name), EventKeyExpression: w.EventKeyExpression,
+		ScopeExpression: w.ScopeExpression, DedupeExpression: w.DedupeExpression, StaticPayload: w.StaticPayload,
+		CreatedAt: w.CreatedAt, UpdatedAt: w.UpdatedAt,
+	}
+	if w.Auth.Type != "" {
+		out.Auth = &webhookAuthOut{Type: w.Auth.Type, Header: w.Auth.Header, Algorithm: w.Auth.Algorithm,
+			Encoding: w.Auth.Encoding, Prefix: w.Auth.Prefix, Username: w.Auth.Username}
+	}
+	return out
+}
+
+// webhookURL is the full receive URL: the configured public URL, or else the scheme and
+// host the caller reached this API through.
+func (a *API) webhookURL(r *http.Request, tenantID, name string) string {
+	base := a.cfg.PublicURL
+	if base == "" {
+		scheme := "http"
+		if r.TLS != nil {
+			scheme = "https"
+		}
+		base = scheme + "://" + r.Host
+	}
+	return strings.TrimRight(base, "/") + "/api/v1/tenants/" + url.PathEscape(tenantID) + "/webhooks/" + url.PathEscape(name)
+}
+
+func (a *API) createWebhook(w http.ResponseWriter, r *http.Request, p engine.Principal) error {
+	var in webhookIn
+	if err := decode(r, w, 1<<20, &in, false); err != nil {
+		return err
+	}
+	wh, err := a.eng.CreateWebhook(r.Context(), p.TenantID, in.toEngine())
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusCreated, a.toWebhook(r, wh))
+	return nil
+}
+
+func (a *API) listWebhooks(w http.ResponseWriter, r *http.Request, p engine.Principal) error {
+	whs, err := a.eng.ListWebhooks(r.Context(), p.TenantID)
+	if err != nil {
+		return err
+	}
+	out := list[webhookJSON]{Items: []webhookJSON{}}
+	for _, wh := range whs {
+		out.Items = append(out.Items, a.toWebhook(r, wh))
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+func (a *API) getWebhook(w http.ResponseWriter, r *http.Request, p engine.Principal) error {
+	wh, err := a.eng.GetWebhook(r.Context(), p.TenantID, r.PathValue("name"))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, a.toWebhook(r, wh))
+	return nil
+}
+
+func (a *API) updateWebhook(w http.ResponseWriter, r *http.Request, p engine.Principal) error {
+	var in webhookIn
+	if err := decode(r, w, 1<<20, &in, false); err != nil {
+		return err
+	}
+	wh, err := a.eng.UpdateWebhook(r.Context(), p.TenantID, r.PathValue("name"), in.toEngine())
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, a.toWebhook(r, wh))
+	return nil
+}
+
+func (a *API) deleteWebhook(w http.ResponseWriter, r *http.Request, p engine.Principal) error {
+	if err := a.eng.DeleteWebhook(r.Context(), p.TenantID, r.PathValue("name")); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+type deliveryJSON struct {
+	ID           string    `json:"id"`
+	ReceivedAt   time.Time `json:"received_at"`
+	Verification string    `json:"verification"`
+	Outcome      string    `json:"outcome"`
+	StatusCode   int       `json:"status_code"`
+	Error        string    `json:"error"`
+	EventID      string    `json:"event_id,omitempty"`
+	DedupeID     string    `json:"dedupe_id,omitempty"`
+	BodyBytes    int64     `json:"body_bytes"`
+}
+
+func (a *API) listDeliveries(w http.ResponseWriter, r *http.Request, p engine.Principal) error {
+	before, limit, err := page(r)
+	if err != nil {
+		return err
+	}
+	ds, err := a.eng.ListWebhookDeliveries(r.Context(), p.TenantID, r.PathValue("name"), store.DeliveryFilter{Before: before, Limit: limit + 1})
+	if err != nil {
+		return err
+	}
+	out := list[deliveryJSON]{Items: []deliveryJSON{}}
+	for i, d := range ds {
+		if i == limit {
+			out.NextCursor = cursor(ds[i-1].ID)
+			break
+		}
+		out.Items = append(out.Items, deliveryJSON{
+			ID: d.ID, ReceivedAt: d.ReceivedAt, Verification: d.Verification, Outcome: d.Outcome, StatusCode: d.StatusCode,
+			Error: d.Error, EventID: d.EventID, DedupeID: d.DedupeID, BodyBytes: d.BodyBytes,
+		})
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+// webhookReply answers an accepted delivery: the push reply plus whether it was a replay.
+type webhookReply struct {
+	Event     eventJSON       `json:"event"`
+	Runs      []engine.RunRef `json:"runs"`
+	Duplicate bool            `json:"duplicate"`
+}
+
+// receiveWebhook is a third-party sender's delivery. It needs no token: the webhook's
+// signature or credentials authenticate it.
+func (a *API) receiveWebhook(w http.ResponseWriter, r *http.Request) {
+	rep, err := a.eng.ReceiveWebhook(r.Context(), engine.WebhookRequest{
+		TenantID: r.PathValue("tenant_id"), Name: r.PathValue("name"), Header: r.Header,
+		Body: http.MaxBytesReader(w, r.Body, a.cfg.MaxWebhookBodyBytes), MaxBytes: a.cfg.MaxWebhookBodyBytes,
+	})
+	if err != nil {
+		a.writeErr(w, r, err)
+		return
+	}
+	if rep.Challenge != nil {
+		writeJSON(w, http.StatusOK, map[string]string{"challenge": *rep.Challenge})
+		return
+	}
+	writeJSON(w, http.StatusOK, webhookReply{Event: toEvent(rep.Event), Runs: rep.Runs, Duplicate: rep.Duplicate})
+}

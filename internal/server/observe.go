@@ -1,0 +1,54 @@
+package server
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/heraldhq/herald/internal/metrics"
+)
+
+// routes splits requests between the API (/api/, /healthz, /metrics) and the dashboard
+// (everything else).
+func routes(api, dashboard http.Handler) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/api/", api)
+	mux.Handle("/healthz", api)
+	mux.Handle("/metrics", api)
+	mux.Handle("/", dashboard)
+	return mux
+}
+
+// listenMetrics serves /metrics without a token on MetricsAddr, when one is set.
+func (s *Server) listenMetrics(m *metrics.Metrics) error {
+	if s.cfg.MetricsAddr == "" {
+		return nil
+	}
+	ln, err := net.Listen("tcp", s.cfg.MetricsAddr)
+	if err != nil {
+		return fmt.Errorf("metrics-addr: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", m.Handler())
+	s.metricsLn = ln
+	s.metricsHTTP = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}
+	go func() {
+		if err := s.metricsHTTP.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.log.Error("serving metrics", "addr", s.cfg.MetricsAddr, "err", err)
+		}
+	}()
+	return nil
+}
+
+// MetricsURL returns the URL of the token-free metrics endpoint, or "" without
+// MetricsAddr.
+func (s *Server) MetricsURL() string {
+	if s.metricsLn == nil {
+		return ""
+	}
+	return "http://" + s.metricsLn.Addr().String() + "/metrics"
+}

@@ -1,0 +1,301 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/heraldhq/herald/internal/store"
+)
+
+// eventFilter builds the WHERE clause of an event listing.
+func eventFilter(tenantID string, f store.EventFilter) *where {
+	w := &where{}
+	w.add("tenant_id = ?", tenantID)
+	if f.Key != "" {
+		w.add("key = ?", f.Key)
+	}
+	if f.KeyPrefix != "" {
+		w.add("starts_with(key, ?)", f.KeyPrefix)
+	}
+	keys := make([]string, 0, len(f.Metadata))
+	for k := range f.Metadata {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		w.args = append(w.args, k, f.Metadata[k])
+		w.conds = append(w.conds, fmt.Sprintf("metadata ->> $%d = $%d", len(w.args)-1, len(w.args)))
+	}
+	if !f.Since.IsZero() {
+		w.add("created_at >= ?", f.Since)
+	}
+	if !f.Until.IsZero() {
+		// Ids are UUIDv7 of (about) their creation: the id bound lets a scan along the id
+		// start at the window's end.
+		w.add("created_at < ?", f.Until)
+		w.add("id < ?", store.TimeID(f.Until.Add(time.Second)))
+	}
+	if f.Before != "" {
+		w.add("id < ?", f.Before)
+	}
+	if f.After != "" {
+		w.add("id > ?", f.After)
+	}
+	return w
+}
+
+// percentileRanks selects, from a query numbering rows per group (rn of n), the rows at
+// the nearest ranks of the given percentiles.
+func percentileRanks(ps ...int) string {
+	var conds []string
+	for _, p := range ps {
+		conds = append(conds, "rn = (n * "+strconv.Itoa(p)+" + 99) / 100")
+	}
+	return strings.Join(conds, " OR ")
+}
+
+// msExpr is a timestamptz column as unix milliseconds.
+func msExpr(col string) string { return "(extract(epoch from " + col + ") * 1000)::bigint" }
+
+// WorkflowStats implements store.Store.
+func (s *Store) WorkflowStats(ctx context.Context, tenantID string, since time.Time) ([]store.WorkflowStats, error) {
+	stats := map[string]*store.WorkflowStats{}
+	get := func(name string) *store.WorkflowStats {
+		st := stats[name]
+		if st == nil {
+			st = &store.WorkflowStats{Workflow: name}
+			stats[name] = st
+		}
+		return st
+	}
+	rows, err := s.pool.Query(ctx, `SELECT workflow_name, status, COUNT(*) FROM runs WHERE tenant_id = $1 AND created_at >= $2
+		GROUP BY workflow_name, status`, tenantID, since)
+	if err != nil {
+		return nil, mapErr("counting runs", err)
+	}
+	for rows.Next() {
+		var name, status string
+		var n int
+		if err := rows.Scan(&name, &status, &n); err != nil {
+			rows.Close()
+			return nil, mapErr("counting runs", err)
+		}
+		st := get(name)
+		switch status {
+		case store.RunSucceeded:
+			st.Succeeded += n
+		case store.RunFailed:
+			st.Failed += n
+		case store.RunCancelled:
+			st.Cancelled += n
+		default:
+			st.Unfinished += n
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, mapErr("counting runs", err)
+	}
+	rows, err = s.pool.Query(ctx, `SELECT workflow_name, n, rn, d FROM (
+			SELECT workflow_name, `+msExpr("finished_at - started_at")+` AS d,
+				ROW_NUMBER() OVER (PARTITION BY workflow_name ORDER BY finished_at - started_at) AS rn,
+				COUNT(*) OVER (PARTITION BY workflow_name) AS n
+			FROM runs WHERE tenant_id = $1 AND created_at >= $2 AND status IN ('succeeded', 'failed') AND started_at IS NOT NULL
+		) x WHERE `+percentileRanks(50, 95), tenantID, since)
+	if err != nil {
+		return nil, mapErr("run duration percentiles", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var name string
+		var n, rn int
+		var d int64
+		if err := rows.Scan(&name, &n, &rn, &d); err != nil {
+			return nil, mapErr("run duration percentiles", err)
+		}
+		st := get(name)
+		dur := time.Duration(d) * time.Millisecond
+		if rn == store.NearestRank(50, n) {
+			st.P50 = dur
+		}
+		if rn == store.NearestRank(95, n) {
+			st.P95 = dur
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, mapErr("run duration percentiles", err)
+	}
+	out := make([]store.WorkflowStats, 0, len(stats))
+	for _, st := range stats {
+		out = append(out, *st)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Workflow < out[j].Workflow })
+	return out, nil
+}
+
+// Activity implements store.Store.
+func (s *Store) Activity(ctx context.Context, p store.ActivityParams) (store.Activity, error) {
+	var a store.Activity
+	bucket := p.Bucket.Milliseconds()
+	if bucket <= 0 {
+		bucket = 1
+	}
+	bucketExpr := "(" + msExpr("created_at") + " - $1) / $2"
+	counts := func(table, label string) ([]store.BucketCount, error) {
+		rows, err := s.pool.Query(ctx, `SELECT `+bucketExpr+` AS b, `+label+`, COUNT(*) FROM `+table+`
+			WHERE tenant_id = $3 AND created_at >= $4 AND created_at < $5 GROUP BY b, `+label+` ORDER BY b, `+label,
+			p.Since.UnixMilli(), bucket, p.TenantID, p.Since, p.Until)
+		if err != nil {
+			return nil, err
+		}
+		return collect(rows, func(r pgx.Row) (store.BucketCount, error) {
+			var c store.BucketCount
+			err := r.Scan(&c.Bucket, &c.Label, &c.Count)
+			return c, err
+		})
+	}
+	latency := func() ([]store.LatencyBucket, error) {
+		var out []store.LatencyBucket
+		rows, err := s.pool.Query(ctx, `SELECT b, n, rn, lat FROM (
+				SELECT `+bucketExpr+` AS b, `+msExpr("started_at - created_at")+` AS lat,
+					ROW_NUMBER() OVER (PARTITION BY `+bucketExpr+` ORDER BY started_at - created_at) AS rn,
+					COUNT(*) OVER (PARTITION BY `+bucketExpr+`) AS n
+				FROM runs WHERE tenant_id = $3 AND created_at >= $4 AND created_at < $5 AND started_at IS NOT NULL
+			) x WHERE `+percentileRanks(50, 95, 99)+` ORDER BY b, rn`, p.Since.UnixMilli(), bucket, p.TenantID, p.Since, p.Until)
+		if err != nil {
+			return nil, err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var b, n, rn int
+			var lat int64
+			if err := rows.Scan(&b, &n, &rn, &lat); err != nil {
+				return nil, err
+			}
+			out = addLatency(out, b, n, rn, time.Duration(lat)*time.Millisecond)
+		}
+		return out, rows.Err()
+	}
+	// The three aggregates read different rows: run them at once on the read pool.
+	var errs [3]error
+	var wg sync.WaitGroup
+	wg.Add(3)
+	go func() { defer wg.Done(); a.Events, errs[0] = counts("events", "source") }()
+	go func() { defer wg.Done(); a.Runs, errs[1] = counts("runs", "status") }()
+	go func() { defer wg.Done(); a.StartLatency, errs[2] = latency() }()
+	wg.Wait()
+	for i, what := range []string{"counting events", "counting runs", "start latency percentiles"} {
+		if errs[i] != nil {
+			return store.Activity{}, mapErr(what, errs[i])
+		}
+	}
+	return a, nil
+}
+
+// addLatency records the value at rank rn of n in bucket b (rows arrive ordered by bucket).
+func addLatency(out []store.LatencyBucket, b, n, rn int, v time.Duration) []store.LatencyBucket {
+	if len(out) == 0 || out[len(out)-1].Bucket != b {
+		out = append(out, store.LatencyBucket{Bucket: b, Count: n})
+	}
+	lb := &out[len(out)-1]
+	if rn == store.NearestRank(50, n) {
+		lb.P50 = v
+	}
+	if rn == store.NearestRank(95, n) {
+		lb.P95 = v
+	}
+	if rn == store.NearestRank(99, n) {
+		lb.P99 = v
+	}
+	return out
+}
+
+// QueueDepths implements store.Store.
+func (s *Store) QueueDepths(ctx context.Context) (map[string]int, error) {
+	rows, err := s.pool.Query(ctx, `SELECT tenant_id, COUNT(*) FROM step_queue GROUP BY tenant_id`)
+	if err != nil {
+		return nil, mapErr("counting queued steps", err)
+	}
+	defer rows.Close()
+	out := map[string]int{}
+	for rows.Next() {
+		var t string
+		var n int
+		if err := rows.Scan(&t, &n); err != nil {
+			return nil, mapErr("counting queued steps", err)
+		}
+		out[t] = n
+	}
+	return out, mapErr("counting queued steps", rows.Err())
+}
+
+// Prune implements store.Store. Each kind is deleted in its own short transaction, oldest
+// first along the primary key (ids are time-ordered UUIDv7, so the scan is bounded by the
+// cutoff's id plus a second of slack, and checked against the creation time). Rows are
+// taken with FOR UPDATE SKIP LOCKED, so replicas pruning at once split the work.
+func (s *Store) Prune(ctx context.Context, p store.PruneParams) (store.PruneResult, error) {
+	var res store.PruneResult
+	idBound := store.TimeID(p.Before.Add(time.Second))
+	steps := []struct {
+		what string
+		sql  string
+		args []any
+		n    *int
+	}{
+		{"pruning events", `DELETE FROM events WHERE id IN
+			(SELECT id FROM events WHERE id < $1 AND created_at < $2 ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED)`,
+			[]any{idBound, p.Before, p.Limit}, &res.Events},
+		{"pruning runs", `WITH r AS (SELECT id FROM runs WHERE id < $1 AND created_at < $2
+				AND status IN ('succeeded', 'failed', 'cancelled') ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED),
+			s AS (DELETE FROM step_runs WHERE run_id IN (SELECT id FROM r))
+			DELETE FROM runs WHERE id IN (SELECT id FROM r)`, []any{idBound, p.Before, p.Limit}, &res.Runs},
+		{"pruning webhook deliveries", `DELETE FROM webhook_deliveries WHERE id IN
+			(SELECT id FROM webhook_deliveries WHERE id < $1 AND received_at < $2 ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED)`,
+			[]any{idBound, p.Before, p.Limit}, &res.Deliveries},
+		{"pruning sessions", `DELETE FROM dashboard_sessions WHERE hash IN
+			(SELECT hash FROM dashboard_sessions WHERE expires_at <= $1 LIMIT $2 FOR UPDATE SKIP LOCKED)`,
+			[]any{p.Now, p.Limit}, &res.Sessions},
+	}
+	for _, st := range steps {
+		tag, err := s.pool.Exec(ctx, st.sql, st.args...)
+		if err != nil {
+			return res, mapErr(st.what, err)
+		}
+		*st.n = int(tag.RowsAffected())
+	}
+	return res, nil
+}
+
+// CreateSession implements store.Store.
+func (s *Store) CreateSession(ctx context.Context, se store.Session) error {
+	_, err := s.pool.Exec(ctx, `INSERT INTO dashboard_sessions (hash, tenant_id, token_id, csrf, created_at, expires_at)
+		VALUES ($1, $2, $3, $4, $5, $6)`, se.Hash, se.TenantID, se.TokenID, se.CSRF, se.CreatedAt, se.ExpiresAt)
+	return mapErr("creating session", err)
+}
+
+// GetSession implements store.Store.
+func (s *Store) GetSession(ctx context.Context, hash []byte, now time.Time) (store.Session, error) {
+	var se store.Session
+	err := s.pool.QueryRow(ctx, `SELECT s.hash, s.tenant_id, t.name, s.token_id, k.admin, s.csrf, s.created_at, s.expires_at
+		FROM dashboard_sessions s JOIN api_tokens k ON k.id = s.token_id JOIN tenants t ON t.id = s.tenant_id
+		WHERE s.hash = $1 AND s.expires_at > $2 AND k.revoked_at IS NULL AND k.tenant_id = s.tenant_id`, hash, now).
+		Scan(&se.Hash, &se.TenantID, &se.TenantName, &se.TokenID, &se.Admin, &se.CSRF, &se.CreatedAt, &se.ExpiresAt)
+	if err != nil {
+		return se, mapErr("getting session", err)
+	}
+	se.CreatedAt, se.ExpiresAt = se.CreatedAt.UTC(), se.ExpiresAt.UTC()
+	return se, nil
+}
+
+// DeleteSession implements store.Store.
+func (s *Store) DeleteSession(ctx context.Context, hash []byte) error {
+	_, err := s.pool.Exec(ctx, `DELETE FROM dashboard_sessions WHERE hash = $1`, hash)
+	return mapErr("deleting session", err)
+}
