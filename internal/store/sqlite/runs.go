@@ -11,87 +11,109 @@ import (
 	"github.com/heraldhq/herald/internal/store"
 )
 
-// Ingest implements store.Store.
+// Ingest implements store.Store. Rows are written with multi-row INSERTs: one statement
+// per table and chunk instead of one per row, which is most of the cost of a bulk push.
 func (s *Store) Ingest(ctx context.Context, items []store.IngestItem) error {
+	var events, runs, steps, queue [][]any
+	var deliveries []*store.WebhookDelivery
+	for _, it := range items {
+		if it.OutboxID != "" {
+			return fmt.Errorf("the embedded store has no outbox")
+		}
+		if e := it.Event; e != nil {
+			trig, err := json.Marshal(e.Triggers)
+			if err != nil {
+				return err
+			}
+			var meta any
+			if len(e.Metadata) > 0 {
+				meta = string(e.Metadata)
+			}
+			events = append(events, []any{e.ID, e.TenantID, e.Key, string(e.Payload), meta, e.Source,
+				nullStr(e.ParentRunID), nullStr(e.ParentStepRunID), nullStr(e.ParentStep), string(trig), ms64(e.CreatedAt),
+				nullStr(e.Scope), nullStr(e.Webhook), nullStr(e.DedupeID), nullStr(e.ReplayOf)})
+		}
+		if it.Delivery != nil {
+			deliveries = append(deliveries, it.Delivery)
+		}
+		for _, r := range it.Runs {
+			runs = append(runs, []any{r.Run.ID, r.Run.TenantID, r.Run.WorkflowID, r.Run.WorkflowName, r.Run.Version,
+				nullStr(r.Run.EventID), r.Run.Status, string(r.Run.Input), ms64(r.Run.CreatedAt)})
+			for _, st := range r.Steps {
+				parents, _ := json.Marshal(st.Parents)
+				retry, _ := json.Marshal(st.Retry)
+				steps = append(steps, []any{st.ID, st.TenantID, st.RunID, st.WorkflowName, st.Step, st.Position,
+					string(parents), st.PendingParents, st.Status, st.MaxAttempts, st.TimeoutMS, string(retry), nullMS(st.QueuedAt)})
+				if st.Status == store.StepQueued {
+					if st.QueuedAt == nil {
+						return fmt.Errorf("step-run %s is queued without a queued_at time", st.ID)
+					}
+					queue = append(queue, []any{st.ID, st.TenantID, st.WorkflowName, ms64(*st.QueuedAt)})
+				}
+			}
+		}
+	}
 	return s.write(ctx, "ingesting", func(tx *sql.Tx) error {
-		insEvent, err := tx.PrepareContext(ctx, `INSERT INTO events (id, tenant_id, key, payload, metadata, source,
-			parent_run_id, parent_step_run_id, parent_step, triggers, created_at, scope, webhook, dedupe_id, replay_of)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
-		if err != nil {
+		if err := insertRows(ctx, tx, "events", []string{"id", "tenant_id", "key", "payload", "metadata", "source",
+			"parent_run_id", "parent_step_run_id", "parent_step", "triggers", "created_at", "scope", "webhook", "dedupe_id", "replay_of"}, events); err != nil {
 			return err
 		}
-		defer insEvent.Close()
-		insRun, err := tx.PrepareContext(ctx, `INSERT INTO runs (id, tenant_id, workflow_id, workflow_name, version, event_id,
-			status, input, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`)
-		if err != nil {
+		for _, d := range deliveries {
+			if _, err := tx.ExecContext(ctx, insertDeliverySQL, deliveryArgs(d)...); err != nil {
+				return err
+			}
+		}
+		if err := insertRows(ctx, tx, "runs", []string{"id", "tenant_id", "workflow_id", "workflow_name", "version", "event_id",
+			"status", "input", "created_at"}, runs); err != nil {
 			return err
 		}
-		defer insRun.Close()
-		insStep, err := tx.PrepareContext(ctx, `INSERT INTO step_runs (id, tenant_id, run_id, workflow_name, step, position,
-			parents, pending_parents, status, max_attempts, timeout_ms, retry, queued_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
-		if err != nil {
+		if err := insertRows(ctx, tx, "step_runs", []string{"id", "tenant_id", "run_id", "workflow_name", "step", "position",
+			"parents", "pending_parents", "status", "max_attempts", "timeout_ms", "retry", "queued_at"}, steps); err != nil {
 			return err
 		}
-		defer insStep.Close()
-		insQueue, err := tx.PrepareContext(ctx, `INSERT INTO step_queue (step_run_id, tenant_id, workflow_name, available_at) VALUES (?, ?, ?, ?)`)
-		if err != nil {
-			return err
-		}
-		defer insQueue.Close()
-		var insDelivery *sql.Stmt // prepared when an item has a delivery record
-
-		for _, it := range items {
-			if it.OutboxID != "" {
-				return fmt.Errorf("the embedded store has no outbox")
-			}
-			if e := it.Event; e != nil {
-				trig, err := json.Marshal(e.Triggers)
-				if err != nil {
-					return err
-				}
-				var meta any
-				if len(e.Metadata) > 0 {
-					meta = string(e.Metadata)
-				}
-				if _, err := insEvent.ExecContext(ctx, e.ID, e.TenantID, e.Key, string(e.Payload), meta, e.Source,
-					nullStr(e.ParentRunID), nullStr(e.ParentStepRunID), nullStr(e.ParentStep), string(trig), ms64(e.CreatedAt),
-					nullStr(e.Scope), nullStr(e.Webhook), nullStr(e.DedupeID), nullStr(e.ReplayOf)); err != nil {
-					return err
-				}
-			}
-			if d := it.Delivery; d != nil {
-				if insDelivery == nil {
-					if insDelivery, err = tx.PrepareContext(ctx, insertDeliverySQL); err != nil {
-						return err
-					}
-					defer insDelivery.Close()
-				}
-				if _, err := insDelivery.ExecContext(ctx, deliveryArgs(d)...); err != nil {
-					return err
-				}
-			}
-			for _, r := range it.Runs {
-				if _, err := insRun.ExecContext(ctx, r.Run.ID, r.Run.TenantID, r.Run.WorkflowID, r.Run.WorkflowName, r.Run.Version,
-					nullStr(r.Run.EventID), r.Run.Status, string(r.Run.Input), ms64(r.Run.CreatedAt)); err != nil {
-					return err
-				}
-				for _, st := range r.Steps {
-					parents, _ := json.Marshal(st.Parents)
-					retry, _ := json.Marshal(st.Retry)
-					if _, err := insStep.ExecContext(ctx, st.ID, st.TenantID, st.RunID, st.WorkflowName, st.Step, st.Position,
-						string(parents), st.PendingParents, st.Status, st.MaxAttempts, st.TimeoutMS, string(retry), nullMS(st.QueuedAt)); err != nil {
-						return err
-					}
-					if st.Status == store.StepQueued {
-						if _, err := insQueue.ExecContext(ctx, st.ID, st.TenantID, st.WorkflowName, ms64(*st.QueuedAt)); err != nil {
-							return err
-						}
-					}
-				}
-			}
-		}
-		return nil
+		return insertRows(ctx, tx, "step_queue", []string{"step_run_id", "tenant_id", "workflow_name", "available_at"}, queue)
 	})
+}
+
+// maxInsertVars bounds the parameters of one multi-row INSERT.
+const maxInsertVars = 8000
+
+// insertRows inserts rows into table with as few statements as SQLite's limits allow.
+func insertRows(ctx context.Context, tx *sql.Tx, table string, cols []string, rows [][]any) error {
+	per := maxInsertVars / len(cols)
+	tuple := "(" + placeholders(len(cols)) + ")"
+	head := "INSERT INTO " + table + " (" + strings.Join(cols, ", ") + ") VALUES "
+	var full *sql.Stmt // the statement for a whole chunk, reused
+	defer func() {
+		if full != nil {
+			full.Close()
+		}
+	}()
+	args := make([]any, 0, per*len(cols))
+	for len(rows) > 0 {
+		n := min(len(rows), per)
+		args = args[:0]
+		for _, r := range rows[:n] {
+			args = append(args, r...)
+		}
+		q := head + strings.TrimSuffix(strings.Repeat(tuple+", ", n), ", ")
+		var err error
+		if n == per {
+			if full == nil {
+				if full, err = tx.PrepareContext(ctx, q); err != nil {
+					return err
+				}
+			}
+			_, err = full.ExecContext(ctx, args...)
+		} else {
+			_, err = tx.ExecContext(ctx, q, args...)
+		}
+		if err != nil {
+			return err
+		}
+		rows = rows[n:]
+	}
+	return nil
 }
 
 // RunStep implements store.Store.
