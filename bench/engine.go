@@ -2,10 +2,15 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"os"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/heraldhq/herald/internal/server"
 )
@@ -19,6 +24,49 @@ import (
 type storeOptions struct {
 	// SQLiteSynchronous is "FULL" (the server default) or "NORMAL".
 	SQLiteSynchronous string
+	// DatabaseURL, when set, runs every engine on PostgreSQL: each engine (or pair of
+	// replicas) gets a fresh database on that server, dropped when it stops.
+	DatabaseURL string
+	// masterKey encrypts webhook secrets of PostgreSQL engines (random per run).
+	masterKey string
+}
+
+// describe names the store for the report header.
+func (so storeOptions) describe() string {
+	if so.DatabaseURL != "" {
+		return "PostgreSQL"
+	}
+	return "SQLite synchronous=" + so.SQLiteSynchronous
+}
+
+// freshDatabase creates an empty database on the server of base and returns its URL and
+// a function that drops it.
+func freshDatabase(ctx context.Context, base string) (string, func(), error) {
+	conn, err := pgx.Connect(ctx, base)
+	if err != nil {
+		return "", nil, fmt.Errorf("connecting to --database-url: %w", err)
+	}
+	defer conn.Close(ctx)
+	b := make([]byte, 6)
+	rand.Read(b)
+	name := "herald_bench_" + hex.EncodeToString(b)
+	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
+		return "", nil, fmt.Errorf("creating database %s: %w", name, err)
+	}
+	u, err := url.Parse(base)
+	if err != nil {
+		return "", nil, fmt.Errorf("parsing --database-url: %w", err)
+	}
+	u.Path = "/" + name
+	drop := func() {
+		c, err := pgx.Connect(context.Background(), base)
+		if err != nil {
+			return
+		}
+		defer c.Close(context.Background())
+		_, _ = c.Exec(context.Background(), "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
+	}
+	return u.String(), drop, nil
 }
 
 // engineUnderTest is a Herald engine running in this process and serving its HTTP API
@@ -31,8 +79,12 @@ type engineUnderTest struct {
 	// DataDir is the engine's data directory.
 	DataDir string
 
+	databaseURL string
+
 	srv    *server.Server
 	served chan error
+	// cleanup runs after the engine stopped (drops its database).
+	cleanup func()
 }
 
 // serverConfig builds the server configuration of an engine under test whose data lives
@@ -55,20 +107,52 @@ func startEngine(ctx context.Context, parentDir, name string, so storeOptions, l
 	if err != nil {
 		return nil, fmt.Errorf("creating data dir: %w", err)
 	}
-	return openEngine(ctx, serverConfig(dir, so, log))
+	cfg := serverConfig(dir, so, log)
+	var drop func()
+	if so.DatabaseURL != "" {
+		cfg.MasterKey = so.masterKey
+		if cfg.DatabaseURL, drop, err = freshDatabase(ctx, so.DatabaseURL); err != nil {
+			return nil, err
+		}
+	}
+	e, err := openEngine(ctx, cfg, "")
+	if err != nil {
+		if drop != nil {
+			drop()
+		}
+		return nil, err
+	}
+	e.cleanup = drop
+	return e, nil
+}
+
+// startReplica starts a second engine on first's PostgreSQL database, sharing its token.
+func startReplica(ctx context.Context, parentDir string, first *engineUnderTest, so storeOptions, log *slog.Logger) (*engineUnderTest, error) {
+	dir, err := os.MkdirTemp(parentDir, "replica-")
+	if err != nil {
+		return nil, fmt.Errorf("creating data dir: %w", err)
+	}
+	cfg := serverConfig(dir, so, log)
+	cfg.DatabaseURL = first.databaseURL
+	cfg.MasterKey = so.masterKey
+	return openEngine(ctx, cfg, first.Token)
 }
 
 // openEngine opens the engine described by cfg and serves its API in the background.
-func openEngine(ctx context.Context, cfg server.Config) (*engineUnderTest, error) {
+// token is the admin token to use when this engine does not create one (a replica).
+func openEngine(ctx context.Context, cfg server.Config, token string) (*engineUnderTest, error) {
 	srv, err := server.Open(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("starting herald: %w", err)
 	}
-	if srv.AdminToken == "" {
+	if srv.AdminToken != "" {
+		token = srv.AdminToken
+	}
+	if token == "" {
 		_ = srv.Shutdown(ctx)
 		return nil, errors.New("starting herald: no admin token (the data dir was not fresh)")
 	}
-	e := &engineUnderTest{URL: srv.URL(), Token: srv.AdminToken, DataDir: cfg.DataDir, srv: srv, served: make(chan error, 1)}
+	e := &engineUnderTest{URL: srv.URL(), Token: token, DataDir: cfg.DataDir, databaseURL: cfg.DatabaseURL, srv: srv, served: make(chan error, 1)}
 	go func() { e.served <- srv.Serve() }()
 	return e, nil
 }
@@ -76,5 +160,9 @@ func openEngine(ctx context.Context, cfg server.Config) (*engineUnderTest, error
 // stop shuts the engine down and waits for its HTTP server to return.
 func (e *engineUnderTest) stop(ctx context.Context) error {
 	err := e.srv.Shutdown(ctx)
-	return errors.Join(err, <-e.served)
+	err = errors.Join(err, <-e.served)
+	if e.cleanup != nil {
+		e.cleanup()
+	}
+	return err
 }

@@ -24,6 +24,8 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"flag"
 	"fmt"
 	"io"
@@ -44,7 +46,7 @@ func main() {
 	var keep bool
 	var repeat int
 	var cpuProfile, tracePath, logLevel string
-	flag.StringVar(&cfg.Scenario, "scenario", "all", "scenario to run: all, push, bulk, latency or complete")
+	flag.StringVar(&cfg.Scenario, "scenario", "all", "scenario to run: all, push, bulk, latency, complete or replicas (PostgreSQL only)")
 	flag.IntVar(&cfg.Events, "events", 0, "events per count-based scenario (0: push 20000, bulk 200000, complete 20000)")
 	flag.IntVar(&cfg.Concurrency, "concurrency", 64, "concurrent producers of the push scenario")
 	flag.IntVar(&cfg.BulkSize, "bulk-size", 1000, "events per bulk request (1-1000)")
@@ -54,6 +56,7 @@ func main() {
 	flag.IntVar(&cfg.Workers, "workers", 1, "SDK workers in the latency and complete scenarios")
 	flag.IntVar(&cfg.Slots, "slots", 1000, "slots of each SDK worker")
 	flag.StringVar(&cfg.Store.SQLiteSynchronous, "sqlite-synchronous", "FULL", "SQLite synchronous pragma: FULL (server default) or NORMAL")
+	flag.StringVar(&cfg.Store.DatabaseURL, "database-url", "", "run the engines on PostgreSQL (a fresh database per engine on this server) and add the two-replica scenario")
 	flag.IntVar(&repeat, "repeat", 1, "run each scenario this many times (each on a fresh engine) and report the median")
 	flag.BoolVar(&keep, "keep", false, "keep the temporary data directory")
 	flag.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run (engine, generator, worker) to this file")
@@ -69,7 +72,7 @@ func main() {
 }
 
 // scenarioNames lists the scenarios in the order "all" runs them.
-func scenarioNames() []string { return []string{"push", "bulk", "latency", "complete"} }
+func scenarioNames() []string { return []string{"push", "bulk", "latency", "complete", "replicas"} }
 
 // validate checks the configuration and names the bad flag.
 func (c benchConfig) validate() error {
@@ -133,13 +136,19 @@ func run(cfg benchConfig, repeat int, keep bool, prof profiles, engineLogLevel s
 
 	loadBefore := loadAverage()
 	log.Info("starting", "scenario", cfg.Scenario, "load_average", loadBefore)
+	key := make([]byte, 32)
+	rand.Read(key)
+	cfg.Store.masterKey = base64.StdEncoding.EncodeToString(key)
 	b := &bench{cfg: cfg, log: log, engLog: engLog}
 	runners := map[string]func(context.Context) ([]row, error){
-		"push": b.runPush, "bulk": b.runBulk, "latency": b.runLatency, "complete": b.runComplete,
+		"push": b.runPush, "bulk": b.runBulk, "latency": b.runLatency, "complete": b.runComplete, "replicas": b.runReplicas,
 	}
 	var rows []row
 	var failed []string
 	for _, name := range scenarioNames() {
+		if name == "replicas" && cfg.Store.DatabaseURL == "" {
+			continue // two replicas need a shared database
+		}
 		if cfg.Scenario != "all" && cfg.Scenario != name {
 			continue
 		}
@@ -164,9 +173,9 @@ func run(cfg benchConfig, repeat int, keep bool, prof profiles, engineLogLevel s
 		rows = append(rows, medianRows(reps)...)
 	}
 
-	fmt.Fprintf(out, "Herald benchmark — %s, GOMAXPROCS=%d (%d CPUs), %s/%s, SQLite synchronous=%s, %s, load average before %s, after %s\n\n",
+	fmt.Fprintf(out, "Herald benchmark — %s, GOMAXPROCS=%d (%d CPUs), %s/%s, %s, %s, load average before %s, after %s\n\n",
 		runtime.Version(), runtime.GOMAXPROCS(0), runtime.NumCPU(), runtime.GOOS, runtime.GOARCH,
-		cfg.Store.SQLiteSynchronous, time.Now().UTC().Format(time.RFC3339), loadBefore, loadAverage())
+		cfg.Store.describe(), time.Now().UTC().Format(time.RFC3339), loadBefore, loadAverage())
 	writeTable(out, rows)
 	if len(failed) > 0 {
 		return fmt.Errorf("scenarios failed: %s", strings.Join(failed, ", "))

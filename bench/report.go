@@ -44,8 +44,19 @@ type row struct {
 }
 
 // atLeast and atMost build targets.
-func atLeast(v float64) *target { return &target{Value: v} }
-func atMost(v float64) *target  { return &target{Value: v, AtMost: true} }
+func atLeast(v float64) *target {
+	if v == 0 {
+		return nil // no target for this store
+	}
+	return &target{Value: v}
+}
+
+func atMost(v float64) *target {
+	if v == 0 {
+		return nil
+	}
+	return &target{Value: v, AtMost: true}
+}
 
 // writeTable writes rows as a markdown table.
 func writeTable(w io.Writer, rows []row) {
