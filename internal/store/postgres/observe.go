@@ -179,7 +179,7 @@ func (s *Store) Activity(ctx context.Context, p store.ActivityParams) (store.Act
 			if err := rows.Scan(&b, &n, &rn, &lat); err != nil {
 				return nil, err
 			}
-			out = addLatency(out, b, n, rn, time.Duration(lat)*time.Millisecond)
+			out = store.AddLatency(out, b, n, rn, time.Duration(lat)*time.Millisecond)
 		}
 		return out, rows.Err()
 	}
@@ -199,23 +199,6 @@ func (s *Store) Activity(ctx context.Context, p store.ActivityParams) (store.Act
 	return a, nil
 }
 
-// addLatency records the value at rank rn of n in bucket b (rows arrive ordered by bucket).
-func addLatency(out []store.LatencyBucket, b, n, rn int, v time.Duration) []store.LatencyBucket {
-	if len(out) == 0 || out[len(out)-1].Bucket != b {
-		out = append(out, store.LatencyBucket{Bucket: b, Count: n})
-	}
-	lb := &out[len(out)-1]
-	if rn == store.NearestRank(50, n) {
-		lb.P50 = v
-	}
-	if rn == store.NearestRank(95, n) {
-		lb.P95 = v
-	}
-	if rn == store.NearestRank(99, n) {
-		lb.P99 = v
-	}
-	return out
-}
 
 // QueueDepths implements store.Store.
 func (s *Store) QueueDepths(ctx context.Context) (map[string]int, error) {

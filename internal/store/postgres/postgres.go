@@ -9,9 +9,6 @@ import (
 	"embed"
 	"errors"
 	"fmt"
-	"io/fs"
-	"sort"
-	"strconv"
 	"strings"
 	"time"
 
@@ -115,31 +112,10 @@ func (s *Store) Close() error {
 // Pool returns the connection pool (the transactional outbox writes through it).
 func (s *Store) Pool() *pgxpool.Pool { return s.pool }
 
-type migration struct {
-	version int
-	sql     string
-}
 
-func migrations() ([]migration, error) {
-	entries, err := fs.ReadDir(migrationFS, "migrations")
-	if err != nil {
-		return nil, err
-	}
-	var out []migration
-	for _, e := range entries {
-		v, err := strconv.Atoi(strings.SplitN(e.Name(), "_", 2)[0])
-		if err != nil {
-			return nil, fmt.Errorf("migration %s: bad name", e.Name())
-		}
-		b, err := migrationFS.ReadFile("migrations/" + e.Name())
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, migration{version: v, sql: string(b)})
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].version < out[j].version })
-	return out, nil
-}
+
+// migrations lists the embedded migrations in version order.
+func migrations() ([]store.Migration, error) { return store.LoadMigrations(migrationFS, "migrations") }
 
 // LatestVersion is the schema version this build migrates to.
 func LatestVersion() int {
@@ -147,7 +123,7 @@ func LatestVersion() int {
 	if err != nil || len(ms) == 0 {
 		return 0
 	}
-	return ms[len(ms)-1].version
+	return ms[len(ms)-1].Version
 }
 
 // Migrate applies pending migrations while holding a session advisory lock.
@@ -172,22 +148,22 @@ func (s *Store) Migrate(ctx context.Context) error {
 	if err := conn.QueryRow(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&cur); err != nil {
 		return fmt.Errorf("postgres: reading schema version: %s", redact(err))
 	}
-	if latest := ms[len(ms)-1].version; cur > latest {
+	if latest := ms[len(ms)-1].Version; cur > latest {
 		return fmt.Errorf("%w: database is at version %d, this herald knows up to %d", store.ErrSchemaTooNew, cur, latest)
 	}
 	for _, m := range ms {
-		if m.version <= cur {
+		if m.Version <= cur {
 			continue
 		}
 		err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
-			if _, err := tx.Exec(ctx, m.sql); err != nil {
+			if _, err := tx.Exec(ctx, m.SQL); err != nil {
 				return err
 			}
-			_, err := tx.Exec(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES ($1, now())`, m.version)
+			_, err := tx.Exec(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES ($1, now())`, m.Version)
 			return err
 		})
 		if err != nil {
-			return fmt.Errorf("postgres: applying migration %d: %s", m.version, redact(err))
+			return fmt.Errorf("postgres: applying migration %d: %s", m.Version, redact(err))
 		}
 	}
 	return nil

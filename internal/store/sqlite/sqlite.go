@@ -9,10 +9,7 @@ import (
 	"embed"
 	"errors"
 	"fmt"
-	"io/fs"
 	"net/url"
-	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -115,32 +112,10 @@ func (s *Store) Close() error {
 	return errors.Join(herr, s.r.Close(), s.w.Close())
 }
 
-// migrations lists the embedded migrations in version order.
-func migrations() ([]migration, error) {
-	entries, err := fs.ReadDir(migrationFS, "migrations")
-	if err != nil {
-		return nil, err
-	}
-	var out []migration
-	for _, e := range entries {
-		v, err := strconv.Atoi(strings.SplitN(e.Name(), "_", 2)[0])
-		if err != nil {
-			return nil, fmt.Errorf("migration %s: bad name", e.Name())
-		}
-		b, err := migrationFS.ReadFile("migrations/" + e.Name())
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, migration{version: v, sql: string(b)})
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].version < out[j].version })
-	return out, nil
-}
 
-type migration struct {
-	version int
-	sql     string
-}
+
+// migrations lists the embedded migrations in version order.
+func migrations() ([]store.Migration, error) { return store.LoadMigrations(migrationFS, "migrations") }
 
 // LatestVersion is the schema version this build migrates to.
 func LatestVersion() int {
@@ -148,7 +123,7 @@ func LatestVersion() int {
 	if err != nil || len(ms) == 0 {
 		return 0
 	}
-	return ms[len(ms)-1].version
+	return ms[len(ms)-1].Version
 }
 
 // migrate applies pending migrations in one write transaction (SQLite's write lock
@@ -170,18 +145,18 @@ func (s *Store) migrate(ctx context.Context) error {
 	if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&cur); err != nil {
 		return fmt.Errorf("sqlite: reading schema version: %w", err)
 	}
-	if latest := ms[len(ms)-1].version; cur > latest {
+	if latest := ms[len(ms)-1].Version; cur > latest {
 		return fmt.Errorf("%w: database is at version %d, this herald knows up to %d", store.ErrSchemaTooNew, cur, latest)
 	}
 	for _, m := range ms {
-		if m.version <= cur {
+		if m.Version <= cur {
 			continue
 		}
-		if _, err := tx.ExecContext(ctx, m.sql); err != nil {
-			return fmt.Errorf("sqlite: applying migration %d: %w", m.version, err)
+		if _, err := tx.ExecContext(ctx, m.SQL); err != nil {
+			return fmt.Errorf("sqlite: applying migration %d: %w", m.Version, err)
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)`, m.version, ms64(time.Now())); err != nil {
-			return fmt.Errorf("sqlite: recording migration %d: %w", m.version, err)
+		if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)`, m.Version, ms64(time.Now())); err != nil {
+			return fmt.Errorf("sqlite: recording migration %d: %w", m.Version, err)
 		}
 	}
 	if err := tx.Commit(); err != nil {
