@@ -112,8 +112,6 @@ func (s *Store) Close() error {
 // Pool returns the connection pool (the transactional outbox writes through it).
 func (s *Store) Pool() *pgxpool.Pool { return s.pool }
 
-
-
 // migrations lists the embedded migrations in version order.
 func migrations() ([]store.Migration, error) { return store.LoadMigrations(migrationFS, "migrations") }
 

@@ -198,7 +198,6 @@ func (s *Store) Activity(ctx context.Context, p store.ActivityParams) (store.Act
 	return a, nil
 }
 
-
 // QueueDepths implements store.Store.
 func (s *Store) QueueDepths(ctx context.Context) (map[string]int, error) {
 	rows, err := s.r.QueryContext(ctx, `SELECT tenant_id, COUNT(*) FROM step_queue GROUP BY tenant_id`)

@@ -112,8 +112,6 @@ func (s *Store) Close() error {
 	return errors.Join(herr, s.r.Close(), s.w.Close())
 }
 
-
-
 // migrations lists the embedded migrations in version order.
 func migrations() ([]store.Migration, error) { return store.LoadMigrations(migrationFS, "migrations") }
 
