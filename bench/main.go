@@ -46,7 +46,7 @@ func main() {
 	var keep bool
 	var repeat int
 	var cpuProfile, tracePath, logLevel string
-	flag.StringVar(&cfg.Scenario, "scenario", "all", "scenario to run: all, push, bulk, latency, complete or replicas (PostgreSQL only)")
+	flag.StringVar(&cfg.Scenario, "scenario", "all", "scenario to run: all, push, bulk, latency, complete, replicas (PostgreSQL only), webhook or dashboard")
 	flag.IntVar(&cfg.Events, "events", 0, "events per count-based scenario (0: push 20000, bulk 200000, complete 20000)")
 	flag.IntVar(&cfg.Concurrency, "concurrency", 64, "concurrent producers of the push scenario")
 	flag.IntVar(&cfg.BulkSize, "bulk-size", 1000, "events per bulk request (1-1000)")
@@ -72,7 +72,9 @@ func main() {
 }
 
 // scenarioNames lists the scenarios in the order "all" runs them.
-func scenarioNames() []string { return []string{"push", "bulk", "latency", "complete", "replicas"} }
+func scenarioNames() []string {
+	return []string{"push", "bulk", "latency", "complete", "replicas", "webhook", "dashboard"}
+}
 
 // validate checks the configuration and names the bad flag.
 func (c benchConfig) validate() error {
@@ -142,6 +144,7 @@ func run(cfg benchConfig, repeat int, keep bool, prof profiles, engineLogLevel s
 	b := &bench{cfg: cfg, log: log, engLog: engLog}
 	runners := map[string]func(context.Context) ([]row, error){
 		"push": b.runPush, "bulk": b.runBulk, "latency": b.runLatency, "complete": b.runComplete, "replicas": b.runReplicas,
+		"webhook": b.runWebhook, "dashboard": b.runDashboard,
 	}
 	var rows []row
 	var failed []string
