@@ -255,6 +255,11 @@ type Event struct {
 	Payload any `json:"payload,omitempty"`
 	// AdditionalMetadata is optional; its values must be strings, numbers or booleans.
 	AdditionalMetadata map[string]any `json:"additional_metadata,omitempty"`
+	// IdempotencyKey, when set, makes the push idempotent: a repeat with the same key
+	// within the engine's idempotency window (default 24h) stores and triggers nothing
+	// and returns the original event and its runs, with PushResult.Duplicate set. It also
+	// makes Push's retries after a lost reply safe.
+	IdempotencyKey string `json:"idempotency_key,omitempty"`
 }
 
 // pushRequest is an Event plus the lineage set when a step pushes it.
@@ -262,6 +267,32 @@ type pushRequest struct {
 	Event
 	ParentRunID     string `json:"parent_run_id,omitempty"`
 	ParentStepRunID string `json:"parent_step_run_id,omitempty"`
+	DryRun          bool   `json:"dry_run,omitempty"`
+}
+
+// DryRunResult is the engine's answer to DryRun: what an event would trigger.
+type DryRunResult struct {
+	// Key is the event key explained.
+	Key string `json:"key"`
+	// DuplicateOf, when the event's idempotency key is live, names the event holding it:
+	// a push would be a duplicate and trigger nothing.
+	DuplicateOf string `json:"duplicate_of,omitempty"`
+	// Workflows has one entry per workflow of the tenant, ordered by name.
+	Workflows []TriggerExplanation `json:"workflows"`
+}
+
+// TriggerExplanation says whether an event would trigger one workflow, and if not why.
+type TriggerExplanation struct {
+	// Workflow and Version name the workflow's current version.
+	Workflow string `json:"workflow"`
+	Version  int    `json:"version"`
+	// Trigger reports whether a run would start.
+	Trigger bool `json:"trigger"`
+	// MatchedTriggers lists the workflow's triggers that match the key.
+	MatchedTriggers []string `json:"matched_triggers"`
+	// Reason says why no run would start: "key_mismatch", "no_triggers" or "disabled"
+	// ("" when one would).
+	Reason string `json:"reason,omitempty"`
 }
 
 // PushResult is the engine's answer to a push: the stored event and the runs it
@@ -271,6 +302,9 @@ type PushResult struct {
 	Event EventInfo `json:"event"`
 	// Runs lists the runs the event started, one per matching enabled workflow.
 	Runs []RunRef `json:"runs"`
+	// Duplicate reports that the push repeated a live idempotency key: Event and Runs
+	// are the original's and nothing new was stored or triggered.
+	Duplicate bool `json:"duplicate"`
 }
 
 // RunRef names a run started by an event or by RunWorkflow.
@@ -339,6 +373,16 @@ func (c *Client) Push(ctx context.Context, ev Event) (*PushResult, error) {
 	var res PushResult
 	if err := c.call(ctx, http.MethodPost, "/events", nil, pushRequest{Event: ev}, &res, pushRetries); err != nil {
 		return nil, fmt.Errorf("herald: pushing event %q: %w", ev.Key, err)
+	}
+	return &res, nil
+}
+
+// DryRun validates an event like Push and reports, for every workflow of the tenant,
+// whether the event would trigger it and if not why. It stores and triggers nothing.
+func (c *Client) DryRun(ctx context.Context, ev Event) (*DryRunResult, error) {
+	var res DryRunResult
+	if err := c.call(ctx, http.MethodPost, "/events", nil, pushRequest{Event: ev, DryRun: true}, &res, 0); err != nil {
+		return nil, fmt.Errorf("herald: explaining event %q: %w", ev.Key, err)
 	}
 	return &res, nil
 }

@@ -158,6 +158,14 @@ func TestPushRequestJSON(t *testing.T) {
 	}
 }
 
+func TestPushRequestIdempotencyKeyJSON(t *testing.T) {
+	t.Parallel()
+	b, err := json.Marshal(pushRequest{Event: Event{Key: "k", IdempotencyKey: "i-1"}})
+	if want := `{"key":"k","idempotency_key":"i-1"}`; err != nil || string(b) != want {
+		t.Fatalf("event with idempotency key = %s, want %s (%v)", b, want, err)
+	}
+}
+
 func TestRunDecodesInline(t *testing.T) {
 	t.Parallel()
 	in := `{"id":"r1","workflow":"w","version":2,"status":"running","event_id":"e1","input":{"a":1},"error":"",

@@ -892,3 +892,39 @@ func TestWorkerRunFailsOnABadToken(t *testing.T) {
 		t.Fatal("a second Run succeeded")
 	}
 }
+
+func TestIdempotentPushAndWildcardTrigger(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	if _, _, err := b.client.PutWorkflow(b.ctx, herald.WorkflowDefinition{
+		Name: "orders", Triggers: []string{"order:*", "order:paid"}, Steps: []herald.StepDefinition{{Name: "s"}},
+	}); err != nil {
+		t.Fatalf("PutWorkflow: %v", err)
+	}
+	first, err := b.client.Push(b.ctx, herald.Event{Key: "order:paid", IdempotencyKey: "order-7"})
+	if err != nil {
+		t.Fatalf("Push: %v", err)
+	}
+	if first.Duplicate || len(first.Runs) != 1 {
+		t.Fatalf("first push = %+v, want one run, not a duplicate", first)
+	}
+	again, err := b.client.Push(b.ctx, herald.Event{Key: "order:paid", IdempotencyKey: "order-7"})
+	if err != nil {
+		t.Fatalf("Push again: %v", err)
+	}
+	if !again.Duplicate || again.Event.ID != first.Event.ID || len(again.Runs) != 1 || again.Runs[0].RunID != first.Runs[0].RunID {
+		t.Fatalf("repeat = %+v, want a duplicate of %+v", again, first)
+	}
+
+	x, err := b.client.DryRun(b.ctx, herald.Event{Key: "invoice:sent", IdempotencyKey: "order-7"})
+	if err != nil {
+		t.Fatalf("DryRun: %v", err)
+	}
+	if x.DuplicateOf != first.Event.ID || len(x.Workflows) != 1 || x.Workflows[0].Trigger || x.Workflows[0].Reason != "key_mismatch" {
+		t.Fatalf("DryRun = %+v", x)
+	}
+	x, err = b.client.DryRun(b.ctx, herald.Event{Key: "order:shipped"})
+	if err != nil || len(x.Workflows) != 1 || !x.Workflows[0].Trigger || len(x.Workflows[0].MatchedTriggers) != 1 {
+		t.Fatalf("DryRun(order:shipped) = %+v, %v", x, err)
+	}
+}

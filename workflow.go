@@ -354,6 +354,8 @@ func (wf Workflow) validate() error {
 			return fail("trigger %q is longer than %d bytes", t, maxKeyLen)
 		case strings.ContainsAny(t, " \t\r\n"):
 			return fail("trigger %q contains whitespace", t)
+		case strings.Contains(strings.TrimSuffix(t, "*"), "*"):
+			return fail("trigger %q has a \"*\" before its end; a wildcard is allowed only as the last character", t)
 		case seenTrig[t]:
 			return fail("duplicate trigger %q", t)
 		}

@@ -246,3 +246,21 @@ func TestFormatDuration(t *testing.T) {
 		}
 	}
 }
+
+func TestWorkflowValidateWildcardTriggers(t *testing.T) {
+	t.Parallel()
+	for _, trig := range [][]string{{"user:*"}, {"*"}, {"user:created", "user:*"}} {
+		wf := validWorkflow()
+		wf.Triggers = trig
+		if err := wf.validate(); err != nil {
+			t.Errorf("triggers %q: %v", trig, err)
+		}
+	}
+	for _, bad := range []string{"user:*:x", "*x", "**"} {
+		wf := validWorkflow()
+		wf.Triggers = []string{bad}
+		if err := wf.validate(); err == nil || !strings.Contains(err.Error(), "wildcard") {
+			t.Errorf("trigger %q: err = %v, want a wildcard error", bad, err)
+		}
+	}
+}

@@ -379,3 +379,49 @@ func TestEmptyListJSON(t *testing.T) {
 		t.Errorf("--limit 1: %+v", page)
 	}
 }
+
+func TestPushIdempotencyKey(t *testing.T) {
+	t.Parallel()
+	e := setupE2E(t) // "welcome" (enabled) and "old" (disabled) on user:created
+
+	first := e.ok(t, "", "push", "user:created", "--idempotency-key", "signup-u1")
+	again := e.ok(t, "", "push", "user:created", "--idempotency-key", "signup-u1")
+	if strings.Contains(first, "duplicate") || !strings.Contains(again, "duplicate: the idempotency key was already used") {
+		t.Fatalf("first:\n%s\nagain:\n%s", first, again)
+	}
+	if strings.SplitN(first, "\n", 2)[0] != strings.SplitN(again, "\n", 2)[0] {
+		t.Fatalf("the repeat names another event:\n%s\n%s", first, again)
+	}
+	page, err := e.sdk.ListEvents(t.Context(), herald.ListEventsParams{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(page.Items) != 1 {
+		t.Fatalf("%d events stored, want 1", len(page.Items))
+	}
+	r := e.run(t, "", "push", "--bulk", "-", "--idempotency-key", "x")
+	if r.code == 0 {
+		t.Fatalf("--bulk with --idempotency-key succeeded: %+v", r)
+	}
+}
+
+func TestPushDryRun(t *testing.T) {
+	t.Parallel()
+	e := setupE2E(t) // "welcome" (enabled) and "old" (disabled) on user:created
+
+	out := e.ok(t, "", "push", "user:created", "--dry-run")
+	want := "dry run of user:created: nothing was stored\n" +
+		"WORKFLOW  VERSION  TRIGGER  WHY\n" +
+		"old       1        no       disabled\n" +
+		"welcome   1        yes      matches user:created\n"
+	if out != want {
+		t.Fatalf("dry run output:\n%s\nwant:\n%s", out, want)
+	}
+	page, err := e.sdk.ListEvents(t.Context(), herald.ListEventsParams{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(page.Items) != 0 {
+		t.Fatalf("%d events stored by a dry run", len(page.Items))
+	}
+}

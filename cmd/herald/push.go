@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -13,6 +14,8 @@ func newPushCmd(c *cli) *cobra.Command {
 	var (
 		metadata []string
 		bulk     string
+		idemKey  string
+		dryRun   bool
 	)
 	cmd := &cobra.Command{
 		Use:   "push KEY [JSON | @file | -]",
@@ -25,11 +28,12 @@ were skipped (for example because they are disabled).
 
 With --bulk FILE, push many events in one request instead: FILE (or "-" for
 standard input) holds a JSON array of events or one event per line (NDJSON),
-each {"key": ..., "payload": {...}, "additional_metadata": {...}}. A bulk
+each {"key": ..., "payload": {...}, "additional_metadata": {...},
+"idempotency_key": ...}. A bulk
 request is all or nothing; files of more than 1000 events are sent in
 batches of 1000.`,
 		Example: `  herald push user:created '{"user_id": "u_1"}' --metadata source=signup
-  herald push order:paid @order.json
+  herald push order:paid @order.json --idempotency-key order-42-paid
   echo '{"n": 1}' | herald push tick -
   herald push --bulk events.ndjson`,
 		Args: func(cmd *cobra.Command, args []string) error {
@@ -40,6 +44,12 @@ batches of 1000.`,
 				if len(metadata) > 0 {
 					return usagef("%s--metadata cannot be used with --bulk; put additional_metadata in each event", subject(cmd))
 				}
+				if idemKey != "" {
+					return usagef("%s--idempotency-key cannot be used with --bulk; put idempotency_key in each event", subject(cmd))
+				}
+				if dryRun {
+					return usagef("%s--dry-run cannot be used with --bulk", subject(cmd))
+				}
 				return nil
 			}
 			return argsBetween(1, 2)(cmd, args)
@@ -48,16 +58,21 @@ batches of 1000.`,
 			if bulk != "" {
 				return c.pushBulk(cmd, bulk)
 			}
-			return c.pushOne(cmd, args, metadata)
+			if dryRun {
+				return c.pushDryRun(cmd, args, metadata, idemKey)
+			}
+			return c.pushOne(cmd, args, metadata, idemKey)
 		},
 	}
 	cmd.Flags().StringArrayVar(&metadata, "metadata", nil, "additional metadata KEY=VALUE (string) or KEY:=JSON (number, boolean); repeatable")
+	cmd.Flags().StringVar(&idemKey, "idempotency-key", "", "push at most once per key: a repeat within the engine's idempotency window returns the original event and its runs")
+	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "store nothing; show for every workflow whether the event would trigger it, and if not why")
 	cmd.Flags().StringVar(&bulk, "bulk", "", `push the events in FILE ("-" for standard input): a JSON array or NDJSON`)
 	return cmd
 }
 
 // pushOne pushes a single event.
-func (c *cli) pushOne(cmd *cobra.Command, args []string, metadata []string) error {
+func (c *cli) pushOne(cmd *cobra.Command, args []string, metadata []string, idemKey string) error {
 	payload, err := parseObjectArg(args[1:], "payload", c.stdin)
 	if err != nil {
 		return err
@@ -70,7 +85,7 @@ func (c *cli) pushOne(cmd *cobra.Command, args []string, metadata []string) erro
 	if err != nil {
 		return err
 	}
-	res, err := cl.Push(cmd.Context(), herald.Event{Key: args[0], Payload: payload, AdditionalMetadata: md})
+	res, err := cl.Push(cmd.Context(), herald.Event{Key: args[0], Payload: payload, AdditionalMetadata: md, IdempotencyKey: idemKey})
 	if err != nil {
 		return err
 	}
@@ -78,12 +93,51 @@ func (c *cli) pushOne(cmd *cobra.Command, args []string, metadata []string) erro
 		return c.printJSON(res)
 	}
 	fmt.Fprintf(c.stdout, "event %s (%s)\n", res.Event.ID, res.Event.Key)
+	if res.Duplicate {
+		fmt.Fprintln(c.stdout, "duplicate: the idempotency key was already used; nothing new was stored or triggered")
+	}
 	if len(res.Event.Triggers) == 0 && len(res.Runs) == 0 {
 		fmt.Fprintln(c.stdout, "no workflow is triggered by this key")
 		return nil
 	}
 	t := newTable(c.stdout, "WORKFLOW", "VERSION", "RUN")
 	writeTriggerRows(t, res, nil)
+	return t.flush()
+}
+
+// pushDryRun explains what an event would trigger, storing nothing.
+func (c *cli) pushDryRun(cmd *cobra.Command, args []string, metadata []string, idemKey string) error {
+	payload, err := parseObjectArg(args[1:], "payload", c.stdin)
+	if err != nil {
+		return err
+	}
+	md, err := parseMetadata(metadata)
+	if err != nil {
+		return err
+	}
+	cl, err := c.client()
+	if err != nil {
+		return err
+	}
+	res, err := cl.DryRun(cmd.Context(), herald.Event{Key: args[0], Payload: payload, AdditionalMetadata: md, IdempotencyKey: idemKey})
+	if err != nil {
+		return err
+	}
+	if c.jsonOutput() {
+		return c.printJSON(res)
+	}
+	fmt.Fprintf(c.stdout, "dry run of %s: nothing was stored\n", res.Key)
+	if res.DuplicateOf != "" {
+		fmt.Fprintf(c.stdout, "duplicate: the idempotency key is held by event %s; a push would trigger nothing\n", res.DuplicateOf)
+	}
+	t := newTable(c.stdout, "WORKFLOW", "VERSION", "TRIGGER", "WHY")
+	for _, w := range res.Workflows {
+		trig, why := "no", w.Reason
+		if w.Trigger {
+			trig, why = "yes", "matches "+strings.Join(w.MatchedTriggers, ", ")
+		}
+		t.row(w.Workflow, w.Version, trig, why)
+	}
 	return t.flush()
 }
 

@@ -16,10 +16,22 @@ type eventIn struct {
 	AdditionalMetadata json.RawMessage `json:"additional_metadata"`
 	ParentRunID        string          `json:"parent_run_id"`
 	ParentStepRunID    string          `json:"parent_step_run_id"`
+	IdempotencyKey     string          `json:"idempotency_key"`
+	// DryRun explains what the event would trigger and stores nothing (single push only).
+	DryRun bool `json:"dry_run"`
 }
 
 func (in eventIn) toEngine() engine.EventInput {
-	return engine.EventInput{Key: in.Key, Payload: in.Payload, Metadata: in.AdditionalMetadata, ParentRunID: in.ParentRunID, ParentStepRunID: in.ParentStepRunID}
+	return engine.EventInput{Key: in.Key, Payload: in.Payload, Metadata: in.AdditionalMetadata, ParentRunID: in.ParentRunID,
+		ParentStepRunID: in.ParentStepRunID, IdempotencyKey: in.IdempotencyKey}
+}
+
+// dryRunReply answers a dry run.
+type dryRunReply struct {
+	DryRun      bool              `json:"dry_run"`
+	Key         string            `json:"key"`
+	DuplicateOf string            `json:"duplicate_of,omitempty"`
+	Workflows   []engine.Decision `json:"workflows"`
 }
 
 func (a *API) pushEvent(w http.ResponseWriter, r *http.Request, p engine.Principal) error {
@@ -30,11 +42,29 @@ func (a *API) pushEvent(w http.ResponseWriter, r *http.Request, p engine.Princip
 	if err := a.checkEventSize("", in); err != nil {
 		return err
 	}
+	if h := r.Header.Get("Idempotency-Key"); h != "" {
+		if in.IdempotencyKey != "" && in.IdempotencyKey != h {
+			return &engine.FieldError{Field: "idempotency_key", Message: "differs from the Idempotency-Key header"}
+		}
+		in.IdempotencyKey = h
+	}
+	if in.DryRun {
+		x, err := a.eng.Explain(r.Context(), p.TenantID, in.toEngine())
+		if err != nil {
+			return err
+		}
+		writeJSON(w, http.StatusOK, dryRunReply{DryRun: true, Key: in.Key, DuplicateOf: x.DuplicateOf, Workflows: x.Decisions})
+		return nil
+	}
 	res, err := a.eng.Push(r.Context(), p.TenantID, []engine.EventInput{in.toEngine()}, false)
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusCreated, pushReply{Event: toEvent(res[0].Event), Runs: res[0].Runs})
+	status := http.StatusCreated
+	if res[0].Duplicate {
+		status = http.StatusOK
+	}
+	writeJSON(w, status, pushReply{Event: toEvent(res[0].Event), Runs: res[0].Runs, Duplicate: res[0].Duplicate})
 	return nil
 }
 
@@ -59,6 +89,9 @@ func (a *API) pushBulk(w http.ResponseWriter, r *http.Request, p engine.Principa
 		if err := a.checkEventSize(fmt.Sprintf("events[%d].", i), e); err != nil {
 			return err
 		}
+		if e.DryRun {
+			return &engine.FieldError{Field: fmt.Sprintf("events[%d].dry_run", i), Message: "is allowed only on a single push"}
+		}
 		evs[i] = e.toEngine()
 	}
 	res, err := a.eng.Push(r.Context(), p.TenantID, evs, true)
@@ -67,7 +100,7 @@ func (a *API) pushBulk(w http.ResponseWriter, r *http.Request, p engine.Principa
 	}
 	out := make([]pushReply, len(res))
 	for i, x := range res {
-		out[i] = pushReply{Event: toEvent(x.Event), Runs: x.Runs}
+		out[i] = pushReply{Event: toEvent(x.Event), Runs: x.Runs, Duplicate: x.Duplicate}
 	}
 	writeJSON(w, http.StatusCreated, map[string]any{"items": out})
 	return nil

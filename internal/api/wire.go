@@ -38,6 +38,9 @@ func toEvent(e store.Event) eventJSON {
 type pushReply struct {
 	Event eventJSON       `json:"event"`
 	Runs  []engine.RunRef `json:"runs"`
+	// Duplicate means the push repeated a live idempotency key: Event and Runs are the
+	// original's.
+	Duplicate bool `json:"duplicate"`
 }
 
 type runJSON struct {

@@ -57,6 +57,9 @@ type Config struct {
 	// RetentionBatch is how many rows of each kind one pruning transaction deletes.
 	// Default 500.
 	RetentionBatch int
+	// IdempotencyWindow is how long a push's idempotency key is remembered: a repeat
+	// within it returns the original event. Default 24h.
+	IdempotencyWindow time.Duration
 }
 
 func (c *Config) setDefaults() {
@@ -92,6 +95,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.RetentionBatch <= 0 {
 		c.RetentionBatch = 500
+	}
+	if c.IdempotencyWindow <= 0 {
+		c.IdempotencyWindow = 24 * time.Hour
 	}
 }
 

@@ -21,6 +21,10 @@ type EventInput struct {
 	Metadata        json.RawMessage
 	ParentRunID     string
 	ParentStepRunID string
+	// IdempotencyKey, when set, makes the push idempotent: within the engine's
+	// IdempotencyWindow a second push with the same key (same tenant) stores and triggers
+	// nothing and returns the first event and its runs, marked Duplicate.
+	IdempotencyKey string
 
 	// The fields below are set by the engine itself (webhook deliveries), never by a
 	// producer.
@@ -49,6 +53,38 @@ type RunRef struct {
 type PushResult struct {
 	Event store.Event
 	Runs  []RunRef
+	// Duplicate means the push repeated an idempotency key: Event and Runs are the
+	// original's, and nothing new was stored or triggered.
+	Duplicate bool
+}
+
+// MaxIdempotencyKeyLen is the longest idempotency key, in bytes.
+const MaxIdempotencyKeyLen = 255
+
+// validateIdempotencyKey checks an idempotency key: 1–255 bytes without control
+// characters ("" means none).
+func validateIdempotencyKey(field, key string) error {
+	if len(key) > MaxIdempotencyKeyLen {
+		return fieldErr(field, "is %d bytes long; the limit is %d", len(key), MaxIdempotencyKeyLen)
+	}
+	for i := 0; i < len(key); i++ {
+		if key[i] < 0x20 || key[i] == 0x7f {
+			return fieldErr(field, "contains a control character at byte %d", i)
+		}
+	}
+	return nil
+}
+
+// duplicateResult answers a repeated idempotency key with the original event and the runs
+// it started.
+func duplicateResult(ev store.Event) PushResult {
+	refs := []RunRef{}
+	for _, t := range ev.Triggers {
+		if t.RunID != "" {
+			refs = append(refs, RunRef{Workflow: t.Workflow, Version: t.Version, RunID: t.RunID})
+		}
+	}
+	return PushResult{Event: ev, Runs: refs, Duplicate: true}
 }
 
 // MaxBulk is the most events one bulk push may carry.
@@ -68,7 +104,31 @@ func (r ingestReq) size() int { return len(r.items) }
 // with its runs and their ready steps in one transaction shared by the whole call. It
 // returns only after that commit. field names are relative to the call: a single event's
 // errors name "key", a bulk call's name "events[i].key".
+//
+// Events with an idempotency key whose key is live (see Config.IdempotencyWindow) are
+// answered with the original, marked Duplicate; an event repeating the key of an earlier
+// event of the same call is a duplicate of that one. When a concurrent push claims a key
+// first, the commit conflicts and the call is evaluated again, finding the winner.
 func (e *Engine) Push(ctx context.Context, tenantID string, evs []EventInput, bulk bool) ([]PushResult, error) {
+	for attempt := 0; ; attempt++ {
+		res, err := e.push(ctx, tenantID, evs, bulk)
+		if errors.Is(err, store.ErrConflict) && attempt < 3 && hasIdempotencyKey(evs) {
+			continue
+		}
+		return res, err
+	}
+}
+
+func hasIdempotencyKey(evs []EventInput) bool {
+	for _, in := range evs {
+		if in.IdempotencyKey != "" {
+			return true
+		}
+	}
+	return false
+}
+
+func (e *Engine) push(ctx context.Context, tenantID string, evs []EventInput, bulk bool) ([]PushResult, error) {
 	if len(evs) == 0 {
 		return nil, fieldErr("events", "at least one event is required")
 	}
@@ -77,9 +137,11 @@ func (e *Engine) Push(ctx context.Context, tenantID string, evs []EventInput, bu
 	}
 	ix := e.index.Load()
 	at := now()
-	items := make([]store.IngestItem, len(evs))
+	items := make([]store.IngestItem, 0, len(evs))
 	results := make([]PushResult, len(evs))
 	var size int64
+	var firstWithKey map[string]int // idempotency key -> index of its first event in this call
+	var dupOf map[int]int           // index -> index of the earlier event it repeats
 	for i, in := range evs {
 		prefix := ""
 		if bulk {
@@ -94,6 +156,9 @@ func (e *Engine) Push(ctx context.Context, tenantID string, evs []EventInput, bu
 		}
 		meta, err := metadataObject(prefix+"additional_metadata", in.Metadata)
 		if err != nil {
+			return nil, err
+		}
+		if err := validateIdempotencyKey(prefix+"idempotency_key", in.IdempotencyKey); err != nil {
 			return nil, err
 		}
 		id := in.ID
@@ -124,7 +189,32 @@ func (e *Engine) Push(ctx context.Context, tenantID string, evs []EventInput, bu
 			}
 			ev.Source, ev.ParentRunID, ev.ParentStepRunID, ev.ParentStep = store.SourceRun, in.ParentRunID, in.ParentStepRunID, step
 		}
+		// Repeats are answered after every check, so that bad input is refused even then.
+		if k := in.IdempotencyKey; k != "" {
+			if j, ok := firstWithKey[k]; ok {
+				if dupOf == nil {
+					dupOf = map[int]int{}
+				}
+				dupOf[i] = j
+				continue
+			}
+			if firstWithKey == nil {
+				firstWithKey = map[string]int{}
+			}
+			firstWithKey[k] = i
+			orig, err := e.store.GetIdempotentEvent(ctx, tenantID, k, at)
+			if err == nil {
+				results[i] = duplicateResult(orig)
+				continue
+			}
+			if !errors.Is(err, store.ErrNotFound) {
+				return nil, fmt.Errorf("looking up idempotency key: %w", err)
+			}
+		}
 		item := store.IngestItem{Event: ev, OutboxID: in.OutboxID}
+		if in.IdempotencyKey != "" {
+			item.IdempotencyKey, item.IdempotencyExpiresAt = in.IdempotencyKey, at.Add(e.cfg.IdempotencyWindow)
+		}
 		if in.Delivery != nil {
 			d := *in.Delivery
 			d.EventID = ev.ID
@@ -144,12 +234,18 @@ func (e *Engine) Push(ctx context.Context, tenantID string, evs []EventInput, bu
 		if refs == nil {
 			refs = []RunRef{}
 		}
-		items[i] = item
+		items = append(items, item)
 		results[i] = PushResult{Event: *ev, Runs: refs}
 		size += int64(len(payload) + len(meta) + 512)
 	}
-	if err := e.commit(ctx, items, size); err != nil {
-		return nil, err
+	if len(items) > 0 {
+		if err := e.commit(ctx, items, size); err != nil {
+			return nil, err
+		}
+	}
+	for i, j := range dupOf {
+		results[i] = results[j]
+		results[i].Duplicate = true
 	}
 	return results, nil
 }

@@ -133,19 +133,20 @@ func (e *Engine) PruneOnce(ctx context.Context, at time.Time) (store.PruneResult
 		total.Runs += r.Runs
 		total.Deliveries += r.Deliveries
 		total.Sessions += r.Sessions
+		total.IdempotencyKeys += r.IdempotencyKeys
 		if err != nil {
 			if errors.Is(err, context.Canceled) {
 				return total, nil
 			}
 			return total, fmt.Errorf("pruning: %w", err)
 		}
-		if r.Events < p.Limit && r.Runs < p.Limit && r.Deliveries < p.Limit && r.Sessions < p.Limit {
+		if r.Events < p.Limit && r.Runs < p.Limit && r.Deliveries < p.Limit && r.Sessions < p.Limit && r.IdempotencyKeys < p.Limit {
 			break
 		}
 	}
 	if total.Total() > 0 {
 		e.log.Info("pruned old data", "before", p.Before, "events", total.Events, "runs", total.Runs,
-			"deliveries", total.Deliveries, "sessions", total.Sessions)
+			"deliveries", total.Deliveries, "sessions", total.Sessions, "idempotency_keys", total.IdempotencyKeys)
 	}
 	return total, nil
 }

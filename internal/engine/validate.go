@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/heraldhq/herald/internal/store"
@@ -64,8 +65,27 @@ func ValidateKey(field, key string) error {
 	return nil
 }
 
-// ValidateTrigger checks a trigger key (an event key).
-func ValidateTrigger(field, key string) error { return ValidateKey(field, key) }
+// ValidateTrigger checks a trigger: an event key, or a pattern that is an event key
+// prefix followed by a final "*" ("user:*", or "*" alone for every key). A "*" anywhere
+// else is refused.
+func ValidateTrigger(field, key string) error {
+	prefix, ok := strings.CutSuffix(key, "*")
+	if !ok {
+		return ValidateKey(field, key)
+	}
+	if len(key) > MaxKeyLen {
+		return fieldErr(field, "is %d bytes long; the limit is %d", len(key), MaxKeyLen)
+	}
+	for i := 0; i < len(prefix); i++ {
+		if prefix[i] == '*' {
+			return fieldErr(field, "contains \"*\" at byte %d; a wildcard is allowed only as the last character", i)
+		}
+		if !keyByte(prefix[i]) {
+			return fieldErr(field, "contains %q at byte %d; allowed are A-Z a-z 0-9 . _ - : / and a final *", prefix[i], i)
+		}
+	}
+	return nil
+}
 
 func keyByte(c byte) bool {
 	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' ||

@@ -68,6 +68,9 @@ type Config struct {
 	// are pruned in the background, in small batches. 0 keeps everything. Default 720h
 	// (30 days). Flag --retention.
 	Retention time.Duration
+	// IdempotencyWindow is how long a push's idempotency key is remembered. Default 24h.
+	// Flag --idempotency-window.
+	IdempotencyWindow time.Duration
 	// MetricsAddr, when set, serves Prometheus metrics at /metrics on this address without
 	// a token (keep it private). Without it, /metrics on Addr needs an admin token.
 	// Flag --metrics-addr.
@@ -89,6 +92,7 @@ func Defaults() Config {
 		MaxEventBytes:     1 << 20,
 		ShutdownTimeout:   10 * time.Second,
 		Retention:         720 * time.Hour,
+		IdempotencyWindow: 24 * time.Hour,
 
 		WebhookMaxBodyBytes: 1 << 20,
 		WebhookDeliveryLog:  10_000,
@@ -114,6 +118,10 @@ func (c Config) Validate() error {
 		return fmt.Errorf("retention: must be 0 (keep everything) or at least 1m, not %s", c.Retention)
 	case c.WebhookMaxBodyBytes < 1024 || c.WebhookMaxBodyBytes > 64<<20:
 		return fmt.Errorf("webhook-max-body-bytes: must be between 1024 and %d", 64<<20)
+	case c.IdempotencyWindow < time.Second || c.IdempotencyWindow > 30*24*time.Hour:
+		return fmt.Errorf("idempotency-window: must be between 1s and 720h, not %s", c.IdempotencyWindow)
+	case c.Retention > 0 && c.IdempotencyWindow > c.Retention:
+		return fmt.Errorf("idempotency-window (%s) must not exceed retention (%s): a repeat must find its original event", c.IdempotencyWindow, c.Retention)
 	case c.WebhookDeliveryLog < 1:
 		return fmt.Errorf("webhook-delivery-log: must be at least 1, not %d", c.WebhookDeliveryLog)
 	case c.MasterKey != "" && c.MasterKeyFile != "":
@@ -225,7 +233,7 @@ func (s *Server) start(ctx context.Context, box *secrets.Box) error {
 	met := metrics.New(s.store.QueueDepths, s.log)
 	eng, err := engine.New(ctx, s.store, engine.Config{LeaseDuration: s.cfg.LeaseDuration, SweepInterval: s.cfg.SweepInterval,
 		Secrets: box, WebhookDeliveryLog: s.cfg.WebhookDeliveryLog, Logger: s.log,
-		Observer: met, Retention: s.cfg.Retention})
+		Observer: met, Retention: s.cfg.Retention, IdempotencyWindow: s.cfg.IdempotencyWindow})
 	if err != nil {
 		return err
 	}

@@ -62,7 +62,7 @@ func NearestRank(p, n int) int {
 type PruneParams struct {
 	// Before: rows created before it are deleted.
 	Before time.Time
-	// Now: sessions expired at it are deleted.
+	// Now: sessions and idempotency keys expired at it are deleted.
 	Now time.Time
 	// Limit caps the rows of each kind deleted by one call (one transaction each).
 	Limit int
@@ -74,10 +74,14 @@ type PruneResult struct {
 	Runs       int // with their step-runs
 	Deliveries int
 	Sessions   int
+	// IdempotencyKeys counts expired idempotency keys.
+	IdempotencyKeys int
 }
 
 // Total is the number of rows Prune deleted (step-runs aside).
-func (r PruneResult) Total() int { return r.Events + r.Runs + r.Deliveries + r.Sessions }
+func (r PruneResult) Total() int {
+	return r.Events + r.Runs + r.Deliveries + r.Sessions + r.IdempotencyKeys
+}
 
 // Session is a signed-in dashboard session. Only the SHA-256 of its id is stored; it acts
 // as its token's principal for as long as both are valid.

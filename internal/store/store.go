@@ -153,6 +153,9 @@ type Store interface {
 	// GetWebhookEvent returns the event that the tenant's webhook of that name accepted
 	// with that deduplication id.
 	GetWebhookEvent(ctx context.Context, tenantID, webhook, dedupeID string) (Event, error)
+	// GetIdempotentEvent returns the event holding the tenant's idempotency key, if the
+	// key has not expired at time at; ErrNotFound otherwise.
+	GetIdempotentEvent(ctx context.Context, tenantID, key string, at time.Time) (Event, error)
 	// ListWebhookDeliveries lists a webhook's delivery records newest first.
 	ListWebhookDeliveries(ctx context.Context, tenantID, webhookID string, f DeliveryFilter) ([]WebhookDelivery, error)
 	// PruneWebhookDeliveries deletes all but the newest keep delivery records of a webhook
@@ -351,6 +354,12 @@ type IngestItem struct {
 	// Delivery, when set, is a webhook delivery record inserted in the same transaction
 	// (alone, for a refused delivery: then Event and Runs are empty).
 	Delivery *WebhookDelivery
+	// IdempotencyKey, when set, is claimed for Event in the same transaction: if the
+	// tenant holds the key and it has not expired (its expiry is after Event.CreatedAt),
+	// Ingest fails with ErrConflict and stores nothing; an expired key is taken over.
+	IdempotencyKey string
+	// IdempotencyExpiresAt is when the claimed key expires.
+	IdempotencyExpiresAt time.Time
 }
 
 // OutboxEntry is an event an application wrote into the transactional outbox.

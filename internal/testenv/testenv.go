@@ -53,6 +53,8 @@ type Options struct {
 	MetricsAddr string
 	// Retention overrides the server default (720h); negative keeps everything.
 	Retention time.Duration
+	// IdempotencyWindow overrides the server default (24h).
+	IdempotencyWindow time.Duration
 }
 
 // SharedMasterKey is the fixed master key test engines on PostgreSQL use, so that every
@@ -85,6 +87,9 @@ func StartWith(t testing.TB, o Options) *Env {
 		cfg.Retention = o.Retention
 	} else if o.Retention < 0 {
 		cfg.Retention = 0
+	}
+	if o.IdempotencyWindow > 0 {
+		cfg.IdempotencyWindow = o.IdempotencyWindow
 	}
 	if o.MaxEventBytes > 0 {
 		cfg.MaxEventBytes = o.MaxEventBytes

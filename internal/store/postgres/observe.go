@@ -244,6 +244,9 @@ func (s *Store) Prune(ctx context.Context, p store.PruneParams) (store.PruneResu
 		{"pruning sessions", `DELETE FROM dashboard_sessions WHERE hash IN
 			(SELECT hash FROM dashboard_sessions WHERE expires_at <= $1 LIMIT $2 FOR UPDATE SKIP LOCKED)`,
 			[]any{p.Now, p.Limit}, &res.Sessions},
+		{"pruning idempotency keys", `DELETE FROM idempotency_keys WHERE (tenant_id, key) IN
+			(SELECT tenant_id, key FROM idempotency_keys WHERE expires_at <= $1 LIMIT $2 FOR UPDATE SKIP LOCKED)`,
+			[]any{p.Now, p.Limit}, &res.IdempotencyKeys},
 	}
 	for _, st := range steps {
 		tag, err := s.pool.Exec(ctx, st.sql, st.args...)

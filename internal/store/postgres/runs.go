@@ -17,7 +17,11 @@ func (s *Store) Ingest(ctx context.Context, items []store.IngestItem) error {
 	var events, runs, steps, queue, deliveries [][]any
 	var keys []store.WorkKey
 	var outbox []string
+	var idem []store.IngestItem
 	for _, it := range items {
+		if it.IdempotencyKey != "" && it.Event != nil {
+			idem = append(idem, it)
+		}
 		if it.OutboxID != "" {
 			outbox = append(outbox, it.OutboxID)
 		}
@@ -53,6 +57,20 @@ func (s *Store) Ingest(ctx context.Context, items []store.IngestItem) error {
 		}
 	}
 	return s.tx(ctx, "ingesting", func(tx pgx.Tx) error {
+		for _, it := range idem {
+			// The unique key serializes concurrent claims: the second waits for the first
+			// transaction and then sees its live row (no row affected).
+			tag, err := tx.Exec(ctx, `INSERT INTO idempotency_keys (tenant_id, key, event_id, expires_at) VALUES ($1, $2, $3, $4)
+				ON CONFLICT (tenant_id, key) DO UPDATE SET event_id = excluded.event_id, expires_at = excluded.expires_at
+				WHERE idempotency_keys.expires_at <= $5`,
+				it.Event.TenantID, it.IdempotencyKey, it.Event.ID, it.IdempotencyExpiresAt, it.Event.CreatedAt)
+			if err != nil {
+				return err
+			}
+			if tag.RowsAffected() == 0 {
+				return fmt.Errorf("idempotency key %q is taken: %w", it.IdempotencyKey, store.ErrConflict)
+			}
+		}
 		if len(outbox) > 0 {
 			if _, err := tx.Exec(ctx, `DELETE FROM herald_outbox WHERE id = ANY($1)`, outbox); err != nil {
 				return err
@@ -314,4 +332,11 @@ func (s *Store) ListOutbox(ctx context.Context, limit int) ([]store.OutboxEntry,
 func (s *Store) RejectOutbox(ctx context.Context, id, reason string) error {
 	_, err := s.pool.Exec(ctx, `UPDATE herald_outbox SET error = $1 WHERE id = $2`, reason, id)
 	return mapErr("rejecting outbox entry", err)
+}
+
+// GetIdempotentEvent implements store.Store.
+func (s *Store) GetIdempotentEvent(ctx context.Context, tenantID, key string, at time.Time) (store.Event, error) {
+	e, err := scanEvent(s.pool.QueryRow(ctx, `SELECT `+eventCols+` FROM events WHERE tenant_id = $1 AND id =
+		(SELECT event_id FROM idempotency_keys WHERE tenant_id = $1 AND key = $2 AND expires_at > $3)`, tenantID, key, at))
+	return e, mapErr("getting idempotent event", err)
 }

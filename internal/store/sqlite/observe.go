@@ -289,6 +289,17 @@ func (s *Store) Prune(ctx context.Context, p store.PruneParams) (store.PruneResu
 		}
 		return err
 	})
+	if err != nil {
+		return res, err
+	}
+	err = s.write(ctx, "pruning idempotency keys", func(tx *sql.Tx) error {
+		r, err := tx.ExecContext(ctx, `DELETE FROM idempotency_keys WHERE rowid IN
+			(SELECT rowid FROM idempotency_keys WHERE expires_at <= ? LIMIT ?)`, ms64(p.Now), p.Limit)
+		if err == nil {
+			res.IdempotencyKeys = deleted(r)
+		}
+		return err
+	})
 	return res, err
 }
 

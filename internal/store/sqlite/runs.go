@@ -16,7 +16,11 @@ import (
 func (s *Store) Ingest(ctx context.Context, items []store.IngestItem) error {
 	var events, runs, steps, queue [][]any
 	var deliveries []*store.WebhookDelivery
+	var idem []store.IngestItem
 	for _, it := range items {
+		if it.IdempotencyKey != "" && it.Event != nil {
+			idem = append(idem, it)
+		}
 		if it.OutboxID != "" {
 			return fmt.Errorf("the embedded store has no outbox")
 		}
@@ -54,6 +58,18 @@ func (s *Store) Ingest(ctx context.Context, items []store.IngestItem) error {
 		}
 	}
 	return s.write(ctx, "ingesting", func(tx *sql.Tx) error {
+		for _, it := range idem {
+			res, err := tx.ExecContext(ctx, claimIdempotencySQL, it.Event.TenantID, it.IdempotencyKey, it.Event.ID,
+				ms64(it.IdempotencyExpiresAt), ms64(it.Event.CreatedAt))
+			if err != nil {
+				return err
+			}
+			if n, err := res.RowsAffected(); err != nil {
+				return err
+			} else if n == 0 {
+				return fmt.Errorf("idempotency key %q is taken: %w", it.IdempotencyKey, store.ErrConflict)
+			}
+		}
 		if err := insertRows(ctx, tx, "events", []string{"id", "tenant_id", "key", "payload", "metadata", "source",
 			"parent_run_id", "parent_step_run_id", "parent_step", "triggers", "created_at", "scope", "webhook", "dedupe_id", "replay_of"}, events); err != nil {
 			return err
@@ -73,6 +89,20 @@ func (s *Store) Ingest(ctx context.Context, items []store.IngestItem) error {
 		}
 		return insertRows(ctx, tx, "step_queue", []string{"step_run_id", "tenant_id", "workflow_name", "available_at"}, queue)
 	})
+}
+
+// claimIdempotencySQL takes an idempotency key for an event: a new key is inserted, an
+// expired one taken over, a live one left alone (no row affected). Under concurrent
+// claims the unique key serializes them: the loser sees the winner's live row.
+const claimIdempotencySQL = `INSERT INTO idempotency_keys (tenant_id, key, event_id, expires_at) VALUES (?, ?, ?, ?)
+	ON CONFLICT (tenant_id, key) DO UPDATE SET event_id = excluded.event_id, expires_at = excluded.expires_at
+	WHERE idempotency_keys.expires_at <= ?`
+
+// GetIdempotentEvent implements store.Store.
+func (s *Store) GetIdempotentEvent(ctx context.Context, tenantID, key string, at time.Time) (store.Event, error) {
+	e, err := scanEvent(s.r.QueryRowContext(ctx, `SELECT `+eventCols+` FROM events WHERE tenant_id = ? AND id =
+		(SELECT event_id FROM idempotency_keys WHERE tenant_id = ? AND key = ? AND expires_at > ?)`, tenantID, tenantID, key, ms64(at)))
+	return e, mapErr("getting idempotent event", err)
 }
 
 // maxInsertVars bounds the parameters of one multi-row INSERT.
