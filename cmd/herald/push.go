@@ -71,21 +71,31 @@ batches of 1000.`,
 	return cmd
 }
 
-// pushOne pushes a single event.
-func (c *cli) pushOne(cmd *cobra.Command, args []string, metadata []string, idemKey string) error {
+// eventArgs builds the event of `herald push KEY [payload]` and a client, checking the
+// local input before any request.
+func (c *cli) eventArgs(args []string, metadata []string, idemKey string) (herald.Event, *herald.Client, error) {
 	payload, err := parseObjectArg(args[1:], "payload", c.stdin)
 	if err != nil {
-		return err
+		return herald.Event{}, nil, err
 	}
 	md, err := parseMetadata(metadata)
 	if err != nil {
-		return err
+		return herald.Event{}, nil, err
 	}
 	cl, err := c.client()
 	if err != nil {
+		return herald.Event{}, nil, err
+	}
+	return herald.Event{Key: args[0], Payload: payload, AdditionalMetadata: md, IdempotencyKey: idemKey}, cl, nil
+}
+
+// pushOne pushes a single event.
+func (c *cli) pushOne(cmd *cobra.Command, args []string, metadata []string, idemKey string) error {
+	ev, cl, err := c.eventArgs(args, metadata, idemKey)
+	if err != nil {
 		return err
 	}
-	res, err := cl.Push(cmd.Context(), herald.Event{Key: args[0], Payload: payload, AdditionalMetadata: md, IdempotencyKey: idemKey})
+	res, err := cl.Push(cmd.Context(), ev)
 	if err != nil {
 		return err
 	}
@@ -107,19 +117,11 @@ func (c *cli) pushOne(cmd *cobra.Command, args []string, metadata []string, idem
 
 // pushDryRun explains what an event would trigger, storing nothing.
 func (c *cli) pushDryRun(cmd *cobra.Command, args []string, metadata []string, idemKey string) error {
-	payload, err := parseObjectArg(args[1:], "payload", c.stdin)
+	ev, cl, err := c.eventArgs(args, metadata, idemKey)
 	if err != nil {
 		return err
 	}
-	md, err := parseMetadata(metadata)
-	if err != nil {
-		return err
-	}
-	cl, err := c.client()
-	if err != nil {
-		return err
-	}
-	res, err := cl.DryRun(cmd.Context(), herald.Event{Key: args[0], Payload: payload, AdditionalMetadata: md, IdempotencyKey: idemKey})
+	res, err := cl.DryRun(cmd.Context(), ev)
 	if err != nil {
 		return err
 	}
