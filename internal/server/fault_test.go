@@ -388,16 +388,5 @@ func sorted(xs []string) []string {
 // countRuns counts the runs with a status ("" for all), page by page.
 func countRuns(t *testing.T, c *herald.Client, status string) int {
 	t.Helper()
-	n := 0
-	for cursor := ""; ; {
-		page, err := c.ListRuns(context.Background(), herald.ListRunsParams{Status: status, Cursor: cursor, Limit: 500})
-		if err != nil {
-			t.Fatal(err)
-		}
-		n += len(page.Items)
-		if page.NextCursor == "" {
-			return n
-		}
-		cursor = page.NextCursor
-	}
+	return len(listAllRuns(t, c, status))
 }

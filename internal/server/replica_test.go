@@ -187,48 +187,50 @@ func (w *rawWorker) heartbeat(ctx context.Context, as ...assignment) (cancelled 
 	return out.Cancelled, err
 }
 
-// listAllEvents returns every event of the tenant by id.
-func listAllEvents(t *testing.T, c *herald.Client) map[string]herald.EventInfo {
+// pages collects every item of a cursor-paginated list by id, failing on an id seen twice.
+func pages[T any](t *testing.T, what string, fetch func(cursor string) ([]T, string, error), id func(T) string) map[string]T {
 	t.Helper()
-	out := map[string]herald.EventInfo{}
+	out := map[string]T{}
 	for cursor := ""; ; {
-		page, err := c.ListEvents(context.Background(), herald.ListEventsParams{Cursor: cursor, Limit: 500})
+		items, next, err := fetch(cursor)
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, ev := range page.Items {
-			if _, dup := out[ev.ID]; dup {
-				t.Fatalf("event %s listed twice", ev.ID)
+		for _, it := range items {
+			if _, dup := out[id(it)]; dup {
+				t.Fatalf("%s %s listed twice", what, id(it))
 			}
-			out[ev.ID] = ev
+			out[id(it)] = it
 		}
-		if page.NextCursor == "" {
+		if next == "" {
 			return out
 		}
-		cursor = page.NextCursor
+		cursor = next
 	}
 }
 
-// listAllRuns returns every run of the tenant by id.
-func listAllRuns(t *testing.T, c *herald.Client) map[string]herald.RunSummary {
+// listAllEvents returns every event of the tenant by id.
+func listAllEvents(t *testing.T, c *herald.Client) map[string]herald.EventInfo {
 	t.Helper()
-	out := map[string]herald.RunSummary{}
-	for cursor := ""; ; {
-		page, err := c.ListRuns(context.Background(), herald.ListRunsParams{Cursor: cursor, Limit: 500})
+	return pages(t, "event", func(cursor string) ([]herald.EventInfo, string, error) {
+		p, err := c.ListEvents(context.Background(), herald.ListEventsParams{Cursor: cursor, Limit: 500})
 		if err != nil {
-			t.Fatal(err)
+			return nil, "", err
 		}
-		for _, r := range page.Items {
-			if _, dup := out[r.ID]; dup {
-				t.Fatalf("run %s listed twice", r.ID)
-			}
-			out[r.ID] = r
+		return p.Items, p.NextCursor, nil
+	}, func(e herald.EventInfo) string { return e.ID })
+}
+
+// listAllRuns returns every run of the tenant with a status ("" for all) by id.
+func listAllRuns(t *testing.T, c *herald.Client, status string) map[string]herald.RunSummary {
+	t.Helper()
+	return pages(t, "run", func(cursor string) ([]herald.RunSummary, string, error) {
+		p, err := c.ListRuns(context.Background(), herald.ListRunsParams{Status: status, Cursor: cursor, Limit: 500})
+		if err != nil {
+			return nil, "", err
 		}
-		if page.NextCursor == "" {
-			return out
-		}
-		cursor = page.NextCursor
-	}
+		return p.Items, p.NextCursor, nil
+	}, func(r herald.RunSummary) string { return r.ID })
 }
 
 // ackLog records acknowledged pushes: event id → workflow → run id, from the replies.
@@ -289,7 +291,7 @@ func verifyAcked(t *testing.T, c *herald.Client, acked *ackLog, workflows ...str
 			t.Fatalf("event %s has runs %v, its reply listed %v", id, got, want)
 		}
 	}
-	all := listAllRuns(t, c)
+	all := listAllRuns(t, c, "")
 	perEvent := map[string]bool{}
 	for id, r := range all {
 		key := r.EventID + "/" + r.Workflow
@@ -780,7 +782,7 @@ func TestReplicasRequeueExpiredLeasesOnce(t *testing.T) {
 		}
 	}
 	waitRunsSucceeded(t, ca, n, 30*time.Second)
-	runs := listAllRuns(t, ca)
+	runs := listAllRuns(t, ca, "")
 	for id := range runs {
 		run, err := ca.GetRun(ctx, id)
 		if err != nil {
