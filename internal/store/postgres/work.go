@@ -350,17 +350,11 @@ func succeed(ctx context.Context, tx pgx.Tx, st store.StepRun, output json.RawMe
 	if err != nil {
 		return o, err
 	}
-	done := true
-	for _, c := range steps {
-		if c.Status != store.StepSucceeded {
-			done = false
-		}
-		if c.Status != store.StepPending || !contains(c.Parents, st.Step) {
-			continue
-		}
-		pending := c.PendingParents - 1
-		if pending > 0 {
-			if _, err := tx.Exec(ctx, `UPDATE step_runs SET pending_parents = $1 WHERE id = $2`, pending, c.ID); err != nil {
+	children, done := store.AfterSuccess(steps, st.Step)
+	for _, ch := range children {
+		c := ch.Step
+		if !ch.Ready {
+			if _, err := tx.Exec(ctx, `UPDATE step_runs SET pending_parents = $1 WHERE id = $2`, ch.PendingParents, c.ID); err != nil {
 				return o, err
 			}
 			continue
@@ -401,15 +395,6 @@ func fail(ctx context.Context, tx pgx.Tx, st store.StepRun, msg string, retryabl
 	}
 	o.RunStatus = store.RunFailed
 	return o, endRun(ctx, tx, st.RunID, store.RunFailed, fmt.Sprintf("step %s failed: %s", st.Step, msg), at)
-}
-
-func contains(xs []string, x string) bool {
-	for _, v := range xs {
-		if v == x {
-			return true
-		}
-	}
-	return false
 }
 
 // ExpireLeases implements store.Store. It is safe on every replica at once: each run is
@@ -460,15 +445,12 @@ func (s *Store) ExpireLeases(ctx context.Context, now time.Time, limit int) ([]s
 				continue // finished or heartbeated meanwhile
 			}
 			o := store.FinishOutcome{StepRunID: st.ID, RunID: st.RunID}
-			switch {
-			case !now.Before(*st.DeadlineAt):
-				o, err = fail(ctx, tx, st, fmt.Sprintf("timeout: the step did not finish within %s", time.Duration(st.TimeoutMS)*time.Millisecond), true, now, o)
-			case st.LeaseLosses+1 >= store.MaxLeaseLosses:
-				o, err = fail(ctx, tx, st, fmt.Sprintf("worker lost: the lease expired %d times", st.LeaseLosses+1), false, now, o)
-			default:
+			if action, msg, retryable := store.Expiry(st, now); action == store.ExpiryFail {
+				o, err = fail(ctx, tx, st, msg, retryable, now, o)
+			} else {
 				o.RunStatus = store.RunRunning
 				if _, err = tx.Exec(ctx, `UPDATE step_runs SET status = 'queued', attempt = attempt - 1, lease_losses = lease_losses + 1,
-					lease_id = NULL, error = 'worker lost: lease expired', queued_at = $1 WHERE id = $2`, now, st.ID); err != nil {
+					lease_id = NULL, error = $1, queued_at = $2 WHERE id = $3`, store.LeaseLostMessage, now, st.ID); err != nil {
 					return err
 				}
 				err = queueStep(ctx, tx, st, now, &o)

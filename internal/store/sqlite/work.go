@@ -223,18 +223,12 @@ func succeed(ctx context.Context, tx *sql.Tx, st store.StepRun, output json.RawM
 	if err != nil {
 		return o, err
 	}
-	done := true
-	for _, c := range steps {
-		if c.Status != store.StepSucceeded {
-			done = false
-		}
-		if c.Status != store.StepPending || !contains(c.Parents, st.Step) {
-			continue
-		}
-		pending := c.PendingParents - 1
+	children, done := store.AfterSuccess(steps, st.Step)
+	for _, ch := range children {
+		c := ch.Step
 		status := store.StepPending
 		var queued any
-		if pending <= 0 {
+		if ch.Ready {
 			status, queued = store.StepQueued, now
 			if _, err := tx.ExecContext(ctx, `INSERT INTO step_queue (step_run_id, tenant_id, workflow_name, available_at) VALUES (?, ?, ?, ?)`,
 				c.ID, c.TenantID, c.WorkflowName, now); err != nil {
@@ -243,7 +237,7 @@ func succeed(ctx context.Context, tx *sql.Tx, st store.StepRun, output json.RawM
 			o.Queued = append(o.Queued, store.QueuedWork{WorkKey: store.WorkKey{TenantID: c.TenantID, Workflow: c.WorkflowName}, AvailableAt: at})
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE step_runs SET pending_parents = ?, status = ?, queued_at = ? WHERE id = ?`,
-			pending, status, queued, c.ID); err != nil {
+			ch.PendingParents, status, queued, c.ID); err != nil {
 			return o, err
 		}
 	}
@@ -284,15 +278,6 @@ func fail(ctx context.Context, tx *sql.Tx, st store.StepRun, msg string, retryab
 	return o, endRun(ctx, tx, st.RunID, store.RunFailed, fmt.Sprintf("step %s failed: %s", st.Step, msg), at)
 }
 
-func contains(xs []string, x string) bool {
-	for _, v := range xs {
-		if v == x {
-			return true
-		}
-	}
-	return false
-}
-
 // ExpireLeases implements store.Store.
 func (s *Store) ExpireLeases(ctx context.Context, now time.Time, limit int) ([]store.FinishOutcome, error) {
 	var out []store.FinishOutcome
@@ -318,15 +303,12 @@ func (s *Store) ExpireLeases(ctx context.Context, now time.Time, limit int) ([]s
 		}
 		for _, st := range expired {
 			o := store.FinishOutcome{StepRunID: st.ID, RunID: st.RunID}
-			switch {
-			case !now.Before(*st.DeadlineAt):
-				o, err = fail(ctx, tx, st, fmt.Sprintf("timeout: the step did not finish within %s", time.Duration(st.TimeoutMS)*time.Millisecond), true, now, o)
-			case st.LeaseLosses+1 >= store.MaxLeaseLosses:
-				o, err = fail(ctx, tx, st, fmt.Sprintf("worker lost: the lease expired %d times", st.LeaseLosses+1), false, now, o)
-			default:
+			if action, msg, retryable := store.Expiry(st, now); action == store.ExpiryFail {
+				o, err = fail(ctx, tx, st, msg, retryable, now, o)
+			} else {
 				o.RunStatus = store.RunRunning
 				if _, err = tx.ExecContext(ctx, `UPDATE step_runs SET status = 'queued', attempt = attempt - 1, lease_losses = lease_losses + 1,
-					lease_id = NULL, error = 'worker lost: lease expired', queued_at = ? WHERE id = ?`, ms64(now), st.ID); err != nil {
+					lease_id = NULL, error = ?, queued_at = ? WHERE id = ?`, store.LeaseLostMessage, ms64(now), st.ID); err != nil {
 					return err
 				}
 				_, err = tx.ExecContext(ctx, `INSERT INTO step_queue (step_run_id, tenant_id, workflow_name, available_at) VALUES (?, ?, ?, ?)`,
