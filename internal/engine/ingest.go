@@ -154,6 +154,9 @@ func (e *Engine) push(ctx context.Context, tenantID string, evs []EventInput, bu
 		if err != nil {
 			return nil, err
 		}
+		if err := e.checkPayload(tenantID, prefix+"payload", in.Key, payload); err != nil {
+			return nil, err
+		}
 		meta, err := metadataObject(prefix+"additional_metadata", in.Metadata)
 		if err != nil {
 			return nil, err
@@ -220,20 +223,8 @@ func (e *Engine) push(ctx context.Context, tenantID string, evs []EventInput, bu
 			d.EventID = ev.ID
 			item.Delivery = &d
 		}
-		var refs []RunRef
-		for _, wf := range ix.match(tenantID, in.Key) {
-			if !wf.Active {
-				ev.Triggers = append(ev.Triggers, store.TriggerDecision{Workflow: wf.Name, Version: wf.Version, Skipped: "disabled"})
-				continue
-			}
-			run := newRun(wf, ev.ID, payload, at)
-			item.Runs = append(item.Runs, run)
-			ev.Triggers = append(ev.Triggers, store.TriggerDecision{Workflow: wf.Name, Version: wf.Version, RunID: run.Run.ID})
-			refs = append(refs, RunRef{Workflow: wf.Name, Version: wf.Version, RunID: run.Run.ID})
-		}
-		if refs == nil {
-			refs = []RunRef{}
-		}
+		runs, refs := e.matchEvent(ix, ev, at)
+		item.Runs = runs
 		items = append(items, item)
 		results[i] = PushResult{Event: *ev, Runs: refs}
 		size += int64(len(payload) + len(meta) + 512)

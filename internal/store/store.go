@@ -63,6 +63,13 @@ const MaxLeaseLosses = 10
 
 // Store is the storage seam. Every method is safe for concurrent use.
 type Store interface {
+	// ScheduleStore keeps delayed events until they are due (scheduled.go).
+	ScheduleStore
+	// FilterStore keeps runtime trigger filters (filters.go).
+	FilterStore
+	// SchemaStore keeps payload JSON Schemas per event key (schemas.go).
+	SchemaStore
+
 	// Close releases the store's connections.
 	Close() error
 

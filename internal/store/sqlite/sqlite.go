@@ -81,7 +81,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	w.SetMaxIdleConns(1)
 	w.SetConnMaxLifetime(0)
 	w.SetConnMaxIdleTime(0)
-	if err := w.PingContext(ctx); err != nil {
+	if err := pingWriter(ctx, w); err != nil {
 		w.Close()
 		return nil, fmt.Errorf("sqlite: opening %s: %w", cfg.Path, err)
 	}
@@ -99,6 +99,25 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	r.SetMaxIdleConns(cfg.ReadConns)
 	s.r = r
 	return s, nil
+}
+
+// pingWriter opens the writer's connection. Switching a new database to WAL takes an
+// exclusive lock and SQLite reports SQLITE_BUSY for it without waiting on the busy
+// timeout, so when several processes open a new database at once, the losers retry for
+// up to ten seconds.
+func pingWriter(ctx context.Context, w *sql.DB) error {
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		err := w.PingContext(ctx)
+		if err == nil || !strings.Contains(err.Error(), "SQLITE_BUSY") || time.Now().After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
 }
 
 // Close closes both pools.

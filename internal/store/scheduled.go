@@ -1,0 +1,4 @@
+package store
+
+// ScheduleStore keeps delayed events until they are due.
+type ScheduleStore interface{}
