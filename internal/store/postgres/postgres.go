@@ -182,6 +182,22 @@ func (s *Store) tx(ctx context.Context, what string, fn func(tx pgx.Tx) error) e
 	return mapErr(what, err)
 }
 
+// pipeline sends b in one round trip; PostgreSQL runs a pipeline without transaction
+// statements as one implicit transaction, so it commits all of b or nothing. It is
+// retried like tx.
+func (s *Store) pipeline(ctx context.Context, what string, b *pgx.Batch) error {
+	var err error
+	for attempt := 0; attempt < 5; attempt++ {
+		err = s.pool.SendBatch(ctx, b).Close()
+		var pe *pgconn.PgError
+		if errors.As(err, &pe) && (pe.Code == "40P01" || pe.Code == "40001") {
+			continue
+		}
+		break
+	}
+	return mapErr(what, err)
+}
+
 // mapErr wraps err with context, translating PostgreSQL errors to store sentinels.
 func mapErr(what string, err error) error {
 	if err == nil {
@@ -218,17 +234,27 @@ func mapErr(what string, err error) error {
 
 // notifyWork queues a NOTIFY (sent at commit) for each queue that got ready work.
 func notifyWork(ctx context.Context, tx pgx.Tx, keys []store.WorkKey) error {
+	b := &pgx.Batch{}
+	queueNotify(b, keys)
+	if b.Len() == 0 {
+		return nil
+	}
+	return tx.SendBatch(ctx, b).Close()
+}
+
+// queueNotify adds to b one statement that notifies each distinct queue of keys.
+func queueNotify(b *pgx.Batch, keys []store.WorkKey) {
 	seen := map[store.WorkKey]bool{}
+	var payloads []string
 	for _, k := range keys {
-		if seen[k] {
-			continue
-		}
-		seen[k] = true
-		if _, err := tx.Exec(ctx, `SELECT pg_notify($1, $2)`, chanWork, k.TenantID+"\x1f"+k.Workflow); err != nil {
-			return err
+		if !seen[k] {
+			seen[k] = true
+			payloads = append(payloads, k.TenantID+"\x1f"+k.Workflow)
 		}
 	}
-	return nil
+	if len(payloads) > 0 {
+		b.Queue(`SELECT pg_notify($1, p) FROM unnest($2::text[]) AS p`, chanWork, payloads)
+	}
 }
 
 // Listen delivers notifications from every replica to h until ctx ends. After a lost

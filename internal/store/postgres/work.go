@@ -39,148 +39,111 @@ func (s *Store) GetWorker(ctx context.Context, tenantID, id string) (store.Worke
 	return w, nil
 }
 
-// Claim implements store.Store. Queue rows are taken with FOR UPDATE SKIP LOCKED, so
-// concurrent claimers on any replica never take the same step-run.
+// claimSQL leases ready step-runs in one statement (one round trip, its own
+// transaction): queue rows are picked with FOR UPDATE SKIP LOCKED, so concurrent
+// claimers on any replica never take the same step-run; the picked rows leave the queue,
+// their step-runs are leased (the n-th picked row gets the n-th lease id of $5), their
+// runs start, and each assignment comes back with its run's input.
+const claimSQL = `WITH picked AS MATERIALIZED (
+		SELECT step_run_id, available_at, row_number() OVER (ORDER BY available_at, step_run_id) AS n
+		FROM (SELECT step_run_id, available_at FROM step_queue
+			WHERE tenant_id = $1 AND workflow_name = ANY($2) AND available_at <= $3
+			ORDER BY available_at, step_run_id LIMIT $4 FOR UPDATE SKIP LOCKED) q),
+	dequeued AS (
+		DELETE FROM step_queue q USING picked WHERE q.step_run_id = picked.step_run_id),
+	leased AS (
+		UPDATE step_runs s SET status = 'running', attempt = s.attempt + 1, lease_id = l.lease_id,
+			worker_id = $6, started_at = $3, error = '',
+			deadline_at = $3::timestamptz + s.timeout_ms * interval '1 millisecond',
+			lease_expires_at = LEAST($3::timestamptz + $7 * interval '1 millisecond', $3::timestamptz + s.timeout_ms * interval '1 millisecond')
+		FROM picked JOIN unnest($5::text[]) WITH ORDINALITY AS l(lease_id, n) ON l.n = picked.n
+		WHERE s.id = picked.step_run_id AND s.status = 'queued'
+		RETURNING s.id, s.lease_id, s.run_id, s.workflow_name, s.step, s.attempt, s.max_attempts, s.parents,
+			s.deadline_at, s.lease_expires_at, picked.available_at),
+	started AS (
+		UPDATE runs r SET status = 'running', started_at = $3
+		WHERE r.id IN (SELECT run_id FROM leased) AND r.status = 'queued')
+	SELECT l.id, l.lease_id, l.run_id, l.workflow_name, l.step, l.attempt, l.max_attempts, l.parents,
+		l.deadline_at, l.lease_expires_at, l.available_at, r.input, r.event_id, r.version
+	FROM leased l JOIN runs r ON r.id = l.run_id
+	ORDER BY l.available_at, l.id`
+
+// Claim implements store.Store: one statement leases the step-runs (see claimSQL), and a
+// second reads the outputs of their parents when any has parents.
 func (s *Store) Claim(ctx context.Context, p store.ClaimParams) ([]store.Assignment, error) {
 	if len(p.Workflows) == 0 || p.Max <= 0 {
 		return nil, nil
 	}
-	// Cheap check first: most polls after a wake-up race for little work.
-	var one int
-	err := s.pool.QueryRow(ctx, `SELECT 1 FROM step_queue WHERE tenant_id = $1 AND workflow_name = ANY($2) AND available_at <= $3 LIMIT 1`,
-		p.TenantID, p.Workflows, p.Now).Scan(&one)
-	if err == pgx.ErrNoRows {
-		return nil, nil
+	leases := make([]string, p.Max)
+	for i := range leases {
+		leases[i] = p.NewLeaseID()
 	}
+	rows, err := s.pool.Query(ctx, claimSQL, p.TenantID, p.Workflows, p.Now, p.Max, leases, p.WorkerID, p.LeaseFor.Milliseconds())
 	if err != nil {
 		return nil, mapErr("claiming steps", err)
 	}
 	var out []store.Assignment
-	err = s.tx(ctx, "claiming steps", func(tx pgx.Tx) error {
-		out = out[:0]
-		rows, err := tx.Query(ctx, `WITH picked AS (
-				SELECT step_run_id FROM step_queue
-				WHERE tenant_id = $1 AND workflow_name = ANY($2) AND available_at <= $3
-				ORDER BY available_at, step_run_id LIMIT $4 FOR UPDATE SKIP LOCKED)
-			DELETE FROM step_queue q USING picked WHERE q.step_run_id = picked.step_run_id RETURNING q.step_run_id, q.available_at`,
-			p.TenantID, p.Workflows, p.Now, p.Max)
-		if err != nil {
-			return err
+	parents := map[string][]string{} // step-run id -> parent step names
+	var withParents []string         // runs whose outputs are needed
+	for rows.Next() {
+		var a store.Assignment
+		var pj []byte
+		var eventID *string
+		if err := rows.Scan(&a.StepRunID, &a.LeaseID, &a.RunID, &a.Workflow, &a.Step, &a.Attempt, &a.MaxAttempts, &pj,
+			&a.Deadline, &a.LeaseExpiresAt, &a.AvailableAt, &a.Input, &eventID, &a.Version); err != nil {
+			rows.Close()
+			return nil, mapErr("claiming steps", err)
 		}
-		var ids []string
-		avail := map[string]time.Time{}
-		for rows.Next() {
-			var id string
-			var av time.Time
-			if err := rows.Scan(&id, &av); err != nil {
-				rows.Close()
-				return err
-			}
-			ids = append(ids, id)
-			avail[id] = av.UTC()
+		var ps []string
+		if err := json.Unmarshal(pj, &ps); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("claiming steps: decoding parents of step-run %s: %w", a.StepRunID, err)
 		}
-		rows.Close()
-		if err := rows.Err(); err != nil || len(ids) == 0 {
-			return err
-		}
-		leases := make([]string, len(ids))
-		for i := range ids {
-			leases[i] = p.NewLeaseID()
-		}
-		rows, err = tx.Query(ctx, `UPDATE step_runs s SET status = 'running', attempt = s.attempt + 1, lease_id = l.lease_id,
-				worker_id = $3, started_at = $4, error = '',
-				deadline_at = $4::timestamptz + s.timeout_ms * interval '1 millisecond',
-				lease_expires_at = LEAST($4::timestamptz + $5 * interval '1 millisecond', $4::timestamptz + s.timeout_ms * interval '1 millisecond')
-			FROM unnest($1::text[], $2::text[]) AS l(id, lease_id)
-			WHERE s.id = l.id AND s.status = 'queued'
-			RETURNING s.id, s.lease_id, s.run_id, s.workflow_name, s.step, s.attempt, s.max_attempts, s.parents, s.deadline_at, s.lease_expires_at`,
-			ids, leases, p.WorkerID, p.Now, p.LeaseFor.Milliseconds())
-		if err != nil {
-			return err
-		}
-		parents := map[string][]string{}
-		var runIDs []string
-		for rows.Next() {
-			var a store.Assignment
-			var pj []byte
-			if err := rows.Scan(&a.StepRunID, &a.LeaseID, &a.RunID, &a.Workflow, &a.Step, &a.Attempt, &a.MaxAttempts, &pj, &a.Deadline, &a.LeaseExpiresAt); err != nil {
-				rows.Close()
-				return err
-			}
-			var ps []string
-			if err := json.Unmarshal(pj, &ps); err != nil {
-				rows.Close()
-				return err
-			}
+		if len(ps) > 0 {
 			parents[a.StepRunID] = ps
-			a.Deadline, a.LeaseExpiresAt, a.AvailableAt = a.Deadline.UTC(), a.LeaseExpiresAt.UTC(), avail[a.StepRunID]
-			out = append(out, a)
-			runIDs = append(runIDs, a.RunID)
+			withParents = append(withParents, a.RunID)
 		}
-		rows.Close()
-		if err := rows.Err(); err != nil || len(out) == 0 {
-			return err
+		a.Deadline, a.LeaseExpiresAt, a.AvailableAt = a.Deadline.UTC(), a.LeaseExpiresAt.UTC(), a.AvailableAt.UTC()
+		a.EventID = deref(eventID)
+		a.Parents = map[string]json.RawMessage{}
+		out = append(out, a)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, mapErr("claiming steps", err)
+	}
+	if len(withParents) == 0 {
+		return out, nil
+	}
+	// Succeeded steps never change again, so their outputs need no lock.
+	rows, err = s.pool.Query(ctx, `SELECT run_id, step, output FROM step_runs WHERE run_id = ANY($1) AND status = 'succeeded'`, withParents)
+	if err != nil {
+		return nil, mapErr("reading parent outputs", err)
+	}
+	outputs := map[string]map[string]json.RawMessage{} // run -> step -> output
+	for rows.Next() {
+		var run, step string
+		var output []byte
+		if err := rows.Scan(&run, &step, &output); err != nil {
+			rows.Close()
+			return nil, mapErr("reading parent outputs", err)
 		}
-		sort.Strings(runIDs)
-		if _, err := tx.Exec(ctx, `UPDATE runs SET status = 'running', started_at = $2 WHERE id = ANY($1) AND status = 'queued'`, runIDs, p.Now); err != nil {
-			return err
+		if outputs[run] == nil {
+			outputs[run] = map[string]json.RawMessage{}
 		}
-		type runInfo struct {
-			input   []byte
-			eventID *string
-			version int
+		outputs[run][step] = output
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, mapErr("reading parent outputs", err)
+	}
+	for i := range out {
+		a := &out[i]
+		for _, pn := range parents[a.StepRunID] {
+			a.Parents[pn] = outputs[a.RunID][pn]
 		}
-		info := map[string]runInfo{}
-		rows, err = tx.Query(ctx, `SELECT id, input, event_id, version FROM runs WHERE id = ANY($1)`, runIDs)
-		if err != nil {
-			return err
-		}
-		for rows.Next() {
-			var id string
-			var ri runInfo
-			if err := rows.Scan(&id, &ri.input, &ri.eventID, &ri.version); err != nil {
-				rows.Close()
-				return err
-			}
-			info[id] = ri
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return err
-		}
-		outputs := map[string]map[string]json.RawMessage{} // run → step → output
-		rows, err = tx.Query(ctx, `SELECT run_id, step, output FROM step_runs WHERE run_id = ANY($1) AND status = 'succeeded'`, runIDs)
-		if err != nil {
-			return err
-		}
-		for rows.Next() {
-			var run, step string
-			var output []byte
-			if err := rows.Scan(&run, &step, &output); err != nil {
-				rows.Close()
-				return err
-			}
-			if outputs[run] == nil {
-				outputs[run] = map[string]json.RawMessage{}
-			}
-			outputs[run][step] = output
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return err
-		}
-		for i := range out {
-			a := &out[i]
-			ri := info[a.RunID]
-			a.Input, a.EventID, a.Version = ri.input, deref(ri.eventID), ri.version
-			a.Parents = map[string]json.RawMessage{}
-			for _, pn := range parents[a.StepRunID] {
-				a.Parents[pn] = outputs[a.RunID][pn]
-			}
-		}
-		return nil
-	})
-	return out, err
+	}
+	return out, nil
 }
 
 // Heartbeat implements store.Store.
@@ -227,53 +190,6 @@ func (s *Store) Heartbeat(ctx context.Context, p store.HeartbeatParams) ([]strin
 	return lost, err
 }
 
-// FinishSteps implements store.Store. Each result locks its run first (in run-id order
-// across the batch), so the completions of one run's parallel steps are serialized and
-// always see each other.
-func (s *Store) FinishSteps(ctx context.Context, results []store.StepResult) ([]store.FinishOutcome, error) {
-	ids := make([]string, len(results))
-	for i, r := range results {
-		ids[i] = r.StepRunID
-	}
-	runOf := map[string]string{}
-	rows, err := s.pool.Query(ctx, `SELECT id, run_id FROM step_runs WHERE id = ANY($1)`, ids)
-	if err != nil {
-		return nil, mapErr("finishing steps", err)
-	}
-	for rows.Next() {
-		var id, run string
-		if err := rows.Scan(&id, &run); err != nil {
-			rows.Close()
-			return nil, mapErr("finishing steps", err)
-		}
-		runOf[id] = run
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, mapErr("finishing steps", err)
-	}
-	order := make([]int, len(results))
-	for i := range order {
-		order[i] = i
-	}
-	sort.SliceStable(order, func(a, b int) bool { return runOf[results[order[a]].StepRunID] < runOf[results[order[b]].StepRunID] })
-
-	out := make([]store.FinishOutcome, len(results))
-	err = s.tx(ctx, "finishing steps", func(tx pgx.Tx) error {
-		var keys []store.WorkKey
-		for _, i := range order {
-			o, err := finishOne(ctx, tx, results[i])
-			if err != nil {
-				return err
-			}
-			out[i] = o
-			keys = append(keys, readyNow(o, results[i].At)...)
-		}
-		return notifyWork(ctx, tx, keys)
-	})
-	return out, err
-}
-
 // readyNow lists the queues of an outcome with work available at once.
 func readyNow(o store.FinishOutcome, at time.Time) []store.WorkKey {
 	var keys []store.WorkKey
@@ -296,38 +212,6 @@ func lockRun(ctx context.Context, tx pgx.Tx, runID string, skipLocked bool) (boo
 		return false, nil
 	}
 	return err == nil, err
-}
-
-func finishOne(ctx context.Context, tx pgx.Tx, res store.StepResult) (store.FinishOutcome, error) {
-	o := store.FinishOutcome{StepRunID: res.StepRunID}
-	var runID string
-	err := tx.QueryRow(ctx, `SELECT run_id FROM step_runs WHERE id = $1 AND tenant_id = $2`, res.StepRunID, res.TenantID).Scan(&runID)
-	if err == pgx.ErrNoRows {
-		o.Err = store.ErrNotFound
-		return o, nil
-	}
-	if err != nil {
-		return o, err
-	}
-	if _, err := lockRun(ctx, tx, runID, false); err != nil {
-		return o, err
-	}
-	st, err := scanStep(tx.QueryRow(ctx, `SELECT `+stepCols+` FROM step_runs WHERE id = $1`, res.StepRunID))
-	if err != nil {
-		return o, err
-	}
-	o.RunID = st.RunID
-	if st.Status != store.StepRunning || st.LeaseID != res.LeaseID || st.DeadlineAt == nil || res.At.After(*st.DeadlineAt) {
-		o.Err = store.ErrStaleLease
-		return o, nil
-	}
-	if st.StartedAt != nil {
-		o.StartedAt = *st.StartedAt
-	}
-	if res.Succeeded {
-		return succeed(ctx, tx, st, res.Output, res.At, o)
-	}
-	return fail(ctx, tx, st, res.Error, res.Retryable, res.At, o)
 }
 
 func queueStep(ctx context.Context, tx pgx.Tx, st store.StepRun, avail time.Time, o *store.FinishOutcome) error {

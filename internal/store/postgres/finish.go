@@ -1,0 +1,261 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/heraldhq/herald/internal/store"
+)
+
+// FinishSteps implements store.Store in a fixed number of round trips whatever the batch
+// size: it locks the runs of every result in one statement (in id order, so concurrent
+// batches cannot deadlock on them), reads all their step-runs with a fresh snapshot, applies
+// the results in order in memory (the same decisions as every store: store.AfterSuccess,
+// the retry policy), and writes every change in one pipelined batch.
+func (s *Store) FinishSteps(ctx context.Context, results []store.StepResult) ([]store.FinishOutcome, error) {
+	ids, tenants := make([]string, len(results)), make([]string, len(results))
+	for i, r := range results {
+		ids[i], tenants[i] = r.StepRunID, r.TenantID
+	}
+	var out []store.FinishOutcome
+	err := s.tx(ctx, "finishing steps", func(tx pgx.Tx) error {
+		out = make([]store.FinishOutcome, len(results))
+		rows, err := tx.Query(ctx, `SELECT id, status FROM runs WHERE id IN
+			(SELECT s.run_id FROM step_runs s JOIN unnest($1::text[], $2::text[]) AS r(id, tenant_id)
+				ON s.id = r.id AND s.tenant_id = r.tenant_id)
+			ORDER BY id FOR UPDATE`, ids, tenants)
+		if err != nil {
+			return err
+		}
+		fb := &finishBatch{runStatus: map[string]string{}, steps: map[string]*store.StepRun{}, byRun: map[string][]*store.StepRun{},
+			dirty: map[string]bool{}, enqueue: map[string]queueRow{}, runEnds: map[string]runEnd{}}
+		var runIDs []string
+		for rows.Next() {
+			var id, status string
+			if err := rows.Scan(&id, &status); err != nil {
+				rows.Close()
+				return err
+			}
+			fb.runStatus[id] = status
+			runIDs = append(runIDs, id)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		if len(runIDs) > 0 {
+			// A new statement, so a new snapshot: it sees what the holders of the run locks
+			// we waited for committed.
+			rows, err = tx.Query(ctx, `SELECT `+stepCols+` FROM step_runs WHERE run_id = ANY($1) ORDER BY run_id, position`, runIDs)
+			if err != nil {
+				return err
+			}
+			steps, err := collect(rows, scanStep)
+			if err != nil {
+				return err
+			}
+			for i := range steps {
+				st := &steps[i]
+				fb.steps[st.ID] = st
+				fb.byRun[st.RunID] = append(fb.byRun[st.RunID], st)
+			}
+		}
+		var keys []store.WorkKey
+		for i, res := range results {
+			out[i] = fb.apply(res)
+			keys = append(keys, readyNow(out[i], res.At)...)
+		}
+		return fb.write(ctx, tx, keys)
+	})
+	return out, err
+}
+
+// queueRow is a step_queue row to insert.
+type queueRow struct {
+	tenantID, workflow string
+	availableAt        time.Time
+}
+
+// runEnd is a run's final status; a nil errMsg keeps the run's error.
+type runEnd struct {
+	status string
+	errMsg *string
+	at     time.Time
+}
+
+// finishBatch is the state of the runs a FinishSteps call touches, changed in memory and
+// written at the end.
+type finishBatch struct {
+	runStatus map[string]string
+	steps     map[string]*store.StepRun
+	byRun     map[string][]*store.StepRun // in position order
+	dirty     map[string]bool             // step-runs to write back
+	order     []string                    // dirty step-runs in the order they changed
+	enqueue   map[string]queueRow         // step_queue rows to insert, by step-run id
+	dequeue   []string                    // step_queue rows to delete
+	runEnds   map[string]runEnd
+}
+
+func (fb *finishBatch) touch(st *store.StepRun) {
+	if !fb.dirty[st.ID] {
+		fb.dirty[st.ID] = true
+		fb.order = append(fb.order, st.ID)
+	}
+}
+
+// apply records one result against the batch's state.
+func (fb *finishBatch) apply(res store.StepResult) store.FinishOutcome {
+	o := store.FinishOutcome{StepRunID: res.StepRunID}
+	st := fb.steps[res.StepRunID]
+	if st == nil || st.TenantID != res.TenantID {
+		o.Err = store.ErrNotFound
+		return o
+	}
+	o.RunID = st.RunID
+	if st.Status != store.StepRunning || st.LeaseID != res.LeaseID || st.DeadlineAt == nil || res.At.After(*st.DeadlineAt) {
+		o.Err = store.ErrStaleLease
+		return o
+	}
+	if st.StartedAt != nil {
+		o.StartedAt = *st.StartedAt
+	}
+	if res.Succeeded {
+		fb.succeed(st, res.Output, res.At, &o)
+	} else {
+		fb.fail(st, res.Error, res.Retryable, res.At, &o)
+	}
+	return o
+}
+
+func (fb *finishBatch) queue(st *store.StepRun, avail time.Time, o *store.FinishOutcome) {
+	fb.enqueue[st.ID] = queueRow{tenantID: st.TenantID, workflow: st.WorkflowName, availableAt: avail}
+	o.Queued = append(o.Queued, store.QueuedWork{WorkKey: store.WorkKey{TenantID: st.TenantID, Workflow: st.WorkflowName}, AvailableAt: avail})
+}
+
+func (fb *finishBatch) succeed(st *store.StepRun, output json.RawMessage, at time.Time, o *store.FinishOutcome) {
+	t := at
+	st.Status, st.Output, st.Error, st.FinishedAt, st.LeaseID = store.StepSucceeded, output, "", &t, ""
+	fb.touch(st)
+	siblings := fb.byRun[st.RunID]
+	view := make([]store.StepRun, len(siblings))
+	for i, sib := range siblings {
+		view[i] = *sib
+	}
+	children, done := store.AfterSuccess(view, st.Step)
+	for _, ch := range children {
+		c := fb.steps[ch.Step.ID]
+		c.PendingParents = ch.PendingParents
+		if ch.Ready {
+			c.Status, c.QueuedAt = store.StepQueued, &t
+			fb.queue(c, at, o)
+		}
+		fb.touch(c)
+	}
+	o.RunStatus = store.RunRunning
+	if done {
+		o.RunStatus = store.RunSucceeded
+		if rs := fb.runStatus[st.RunID]; rs == store.RunQueued || rs == store.RunRunning {
+			fb.runStatus[st.RunID] = store.RunSucceeded
+			fb.runEnds[st.RunID] = runEnd{status: store.RunSucceeded, at: at}
+		}
+	}
+}
+
+func (fb *finishBatch) fail(st *store.StepRun, msg string, retryable bool, at time.Time, o *store.FinishOutcome) {
+	t := at
+	o.RunStatus = store.RunRunning
+	if retryable && st.Attempt < st.MaxAttempts {
+		st.Status, st.Error, st.LeaseID, st.QueuedAt = store.StepQueued, msg, "", &t
+		fb.touch(st)
+		fb.queue(st, at.Add(st.Retry.Backoff(st.Attempt)), o)
+		return
+	}
+	st.Status, st.Error, st.FinishedAt, st.LeaseID = store.StepFailed, msg, &t, ""
+	fb.touch(st)
+	o.RunStatus = store.RunFailed
+	runErr := fmt.Sprintf("step %s failed: %s", st.Step, msg)
+	fb.runStatus[st.RunID] = store.RunFailed
+	fb.runEnds[st.RunID] = runEnd{status: store.RunFailed, errMsg: &runErr, at: at}
+	// The run ends: every step that has not ended is cancelled and leaves the queue.
+	for _, sib := range fb.byRun[st.RunID] {
+		switch sib.Status {
+		case store.StepQueued:
+			if _, ok := fb.enqueue[sib.ID]; ok {
+				delete(fb.enqueue, sib.ID)
+			} else {
+				fb.dequeue = append(fb.dequeue, sib.ID)
+			}
+		case store.StepPending, store.StepRunning:
+		default:
+			continue
+		}
+		sib.Status, sib.FinishedAt, sib.LeaseID = store.StepCancelled, &t, ""
+		fb.touch(sib)
+	}
+}
+
+// write sends every change, and the NOTIFYs for keys, in one pipelined batch.
+func (fb *finishBatch) write(ctx context.Context, tx pgx.Tx, keys []store.WorkKey) error {
+	b := &pgx.Batch{}
+	if n := len(fb.order); n > 0 {
+		var (
+			ids, statuses, errs []string
+			outputs, leases     []*string
+			finished, queued    []*time.Time
+			pending             []int32
+		)
+		for _, id := range fb.order {
+			st := fb.steps[id]
+			ids, statuses, errs = append(ids, id), append(statuses, st.Status), append(errs, st.Error)
+			var out, lease *string
+			if st.Output != nil {
+				v := string(st.Output)
+				out = &v
+			}
+			if st.LeaseID != "" {
+				v := st.LeaseID
+				lease = &v
+			}
+			outputs, leases = append(outputs, out), append(leases, lease)
+			finished, queued = append(finished, st.FinishedAt), append(queued, st.QueuedAt)
+			pending = append(pending, int32(st.PendingParents))
+		}
+		b.Queue(`UPDATE step_runs s SET status = u.status, output = u.output::jsonb, error = u.error, finished_at = u.finished_at,
+				lease_id = u.lease_id, pending_parents = u.pending, queued_at = u.queued_at
+			FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::text[], $7::int[], $8::timestamptz[])
+				AS u(id, status, output, error, finished_at, lease_id, pending, queued_at)
+			WHERE s.id = u.id`, ids, statuses, outputs, errs, finished, leases, pending, queued)
+	}
+	if len(fb.dequeue) > 0 {
+		b.Queue(`DELETE FROM step_queue WHERE step_run_id = ANY($1)`, fb.dequeue)
+	}
+	if len(fb.enqueue) > 0 {
+		var ids, tenants, wfs []string
+		var avail []time.Time
+		for id, q := range fb.enqueue {
+			ids, tenants, wfs, avail = append(ids, id), append(tenants, q.tenantID), append(wfs, q.workflow), append(avail, q.availableAt)
+		}
+		b.Queue(`INSERT INTO step_queue (step_run_id, tenant_id, workflow_name, available_at)
+			SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[])`, ids, tenants, wfs, avail)
+	}
+	if len(fb.runEnds) > 0 {
+		var ids, statuses []string
+		var errs []*string
+		var at []time.Time
+		for id, e := range fb.runEnds {
+			ids, statuses, errs, at = append(ids, id), append(statuses, e.status), append(errs, e.errMsg), append(at, e.at)
+		}
+		b.Queue(`UPDATE runs r SET status = u.status, error = COALESCE(u.error, r.error), finished_at = u.finished_at
+			FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[]) AS u(id, status, error, finished_at)
+			WHERE r.id = u.id`, ids, statuses, errs, at)
+	}
+	queueNotify(b, keys)
+	if b.Len() == 0 {
+		return nil
+	}
+	return tx.SendBatch(ctx, b).Close()
+}
