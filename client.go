@@ -260,6 +260,18 @@ type Event struct {
 	// and returns the original event and its runs, with PushResult.Duplicate set. It also
 	// makes Push's retries after a lost reply safe.
 	IdempotencyKey string `json:"idempotency_key,omitempty"`
+	// Scope routes the event to the runtime filters of that scope (a tenant's
+	// customer, a region...): a workflow with filters is triggered only by events
+	// whose scope one of its filters has. See CreateFilter and docs/triggers.md.
+	Scope string `json:"scope,omitempty"`
+	// DeliverAt, when in the future, delays the event: the engine stores it at once
+	// (PushResult.Event.Status is "scheduled", with no runs) and it triggers the
+	// workflows active then when it is due. A past time means now. At most 365 days
+	// ahead. See schedule.go.
+	DeliverAt time.Time `json:"deliver_at,omitzero"`
+	// Delay, when positive, delays the event by this long from its arrival at the
+	// engine (by the engine's clock). Set at most one of DeliverAt and Delay.
+	Delay time.Duration `json:"-"`
 }
 
 // pushRequest is an Event plus the lineage set when a step pushes it.
@@ -290,9 +302,14 @@ type TriggerExplanation struct {
 	Trigger bool `json:"trigger"`
 	// MatchedTriggers lists the workflow's triggers that match the key.
 	MatchedTriggers []string `json:"matched_triggers"`
-	// Reason says why no run would start: "key_mismatch", "no_triggers" or "disabled"
-	// ("" when one would).
+	// Reason says why no run would start: "key_mismatch", "no_triggers", "disabled",
+	// "scope_mismatch", "expression_false", "expression_error" or
+	// "schema_violation" ("" when one would). docs/triggers.md says when each applies.
 	Reason string `json:"reason,omitempty"`
+	// Message is the expression error or the schema violation, when there is one.
+	Message string `json:"message,omitempty"`
+	// FilterID names the runtime filter that would let the event through.
+	FilterID string `json:"filter_id,omitempty"`
 }
 
 // PushResult is the engine's answer to a push: the stored event and the runs it
@@ -327,8 +344,15 @@ type TriggerDecision struct {
 	Version int `json:"version"`
 	// RunID is the id of the started run, empty when the trigger was skipped.
 	RunID string `json:"run_id,omitempty"`
-	// Skipped says why no run was started, empty when one was.
+	// Skipped says why no run was started, empty when one was: "disabled",
+	// "scope_mismatch", "expression_false" or "expression_error".
 	Skipped string `json:"skipped,omitempty"`
+	// Error is the message of a trigger or filter expression that failed on the
+	// event.
+	Error string `json:"error,omitempty"`
+	// FilterID names the runtime filter that let the event through; its payload
+	// went into the run's input.
+	FilterID string `json:"filter_id,omitempty"`
 }
 
 // EventInfo is a stored event.
@@ -352,13 +376,22 @@ type EventInfo struct {
 	ParentStep string `json:"parent_step,omitempty"`
 	// Webhook is the webhook that received the event, when Source is "webhook".
 	Webhook string `json:"webhook,omitempty"`
-	// Scope is the scope the webhook's scope expression gave, if it has one.
+	// Scope is the event's scope: pushed with it, or given by a webhook's scope
+	// expression.
 	Scope string `json:"scope,omitempty"`
 	// DedupeID is the webhook delivery's id (Stripe's event id, X-GitHub-Delivery, ...),
 	// under which replays of the delivery are recognized.
 	DedupeID string `json:"dedupe_id,omitempty"`
-	// CreatedAt is when the engine stored the event.
+	// CreatedAt is when the engine stored the event: for a delayed event, when it was
+	// pushed until it is delivered, then when it was delivered.
 	CreatedAt time.Time `json:"created_at"`
+	// Status is "delivered" (in the event log, its workflows triggered), or for a delayed
+	// event "scheduled", "cancelled" or "failed" (see EventScheduled).
+	Status string `json:"status"`
+	// DeliverAt is when a delayed event that has not been delivered is due.
+	DeliverAt *time.Time `json:"deliver_at,omitempty"`
+	// DeliveryError says why a delayed event failed at delivery (Status "failed").
+	DeliveryError string `json:"delivery_error,omitempty"`
 	// Triggers records the decision taken for every workflow whose trigger matched.
 	Triggers []TriggerDecision `json:"triggers"`
 	// Runs lists the runs the event triggered. Only GetEvent sets it.
@@ -429,6 +462,13 @@ func (c *Client) GetEvent(ctx context.Context, id string) (*EventInfo, error) {
 type ListEventsParams struct {
 	// Key keeps only the events with exactly this key, when set.
 	Key string
+	// KeyPrefix, Metadata, Since, Until, Status and Workflow filter further (search.go).
+	KeyPrefix string
+	Metadata  map[string]string
+	Since     time.Time
+	Until     time.Time
+	Status    string
+	Workflow  string
 	// Cursor is the NextCursor of the previous page; empty for the first page.
 	Cursor string
 	// Limit is the page size, 1–500. Default: 50.
@@ -449,6 +489,7 @@ func (c *Client) ListEvents(ctx context.Context, p ListEventsParams) (*EventPage
 	if p.Key != "" {
 		q.Set("key", p.Key)
 	}
+	p.search(q)
 	var res listReply[EventInfo]
 	if err := c.call(ctx, http.MethodGet, "/events", q, nil, &res, 0); err != nil {
 		return nil, fmt.Errorf("herald: listing events: %w", err)
@@ -571,6 +612,11 @@ type ListRunsParams struct {
 	Status string
 	// EventID keeps only the runs started by this event, when set.
 	EventID string
+	// Metadata keeps the runs whose event's additional metadata has these values;
+	// Since and Until bound their creation time (search.go).
+	Metadata map[string]string
+	Since    time.Time
+	Until    time.Time
 	// Cursor is the NextCursor of the previous page; empty for the first page.
 	Cursor string
 	// Limit is the page size, 1–500. Default: 50.
@@ -597,6 +643,7 @@ func (c *Client) ListRuns(ctx context.Context, p ListRunsParams) (*RunPage, erro
 	if p.EventID != "" {
 		q.Set("event_id", p.EventID)
 	}
+	setSearch(q, p.Metadata, p.Since, p.Until)
 	var res listReply[RunSummary]
 	if err := c.call(ctx, http.MethodGet, "/runs", q, nil, &res, 0); err != nil {
 		return nil, fmt.Errorf("herald: listing runs: %w", err)

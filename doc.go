@@ -66,6 +66,10 @@
 //	})
 //	// res.Runs lists the runs the event started.
 //
+// An event can be delayed (PushAfter, PushAt, or Event.Delay / Event.DeliverAt in
+// a bulk push): the engine stores it at once, with Status "scheduled", and it
+// triggers the workflows active when it is due; CancelEvent cancels it before.
+//
 // Delivery of steps is at least once: a step may run more than once (after a
 // worker crash or a lost lease), so write steps idempotently, for example by
 // keying side effects on StepContext.StepRunID. A step that returns an error is

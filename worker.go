@@ -74,6 +74,7 @@ type Worker struct {
 	mu        sync.Mutex
 	workflows []Workflow
 	steps     map[string]map[string]*Step // workflow name → step name → step
+	schemas   []EventSchema               // declared by RegisterEventSchema (schemas.go)
 	started   bool
 }
 
@@ -114,6 +115,7 @@ func (w *Worker) Register(wfs ...Workflow) error {
 	}
 	for _, wf := range wfs {
 		wf.Triggers = append([]string(nil), wf.Triggers...)
+		wf.ConditionalTriggers = append([]Trigger(nil), wf.ConditionalTriggers...)
 		wf.Steps = append([]Step(nil), wf.Steps...)
 		byName := make(map[string]*Step, len(wf.Steps))
 		for i := range wf.Steps {
@@ -145,6 +147,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	}
 	w.started = true
 	wfs := w.workflows
+	schemas := w.schemas
 	w.mu.Unlock()
 
 	if len(wfs) == 0 {
@@ -167,6 +170,12 @@ func (w *Worker) Run(ctx context.Context) error {
 	}
 	for _, wf := range wfs {
 		r.names = append(r.names, wf.Name)
+	}
+	if err := w.putEventSchemas(ctx, schemas); err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return err
 	}
 	for _, wf := range wfs {
 		info, created, err := w.client.PutWorkflow(ctx, wf.Definition())

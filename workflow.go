@@ -125,6 +125,9 @@ type WorkflowDefinition struct {
 	// Triggers are the event keys (or key patterns) that start a run. A workflow
 	// without triggers runs only manually.
 	Triggers []string `json:"triggers"`
+	// ConditionalTriggers are triggers with a CEL condition on the event. On the
+	// wire they share "triggers" with Triggers (as objects).
+	ConditionalTriggers []Trigger `json:"-"`
 	// Steps are the workflow's steps; they must form a DAG.
 	Steps []StepDefinition `json:"steps"`
 }
@@ -180,6 +183,8 @@ type WorkflowInfo struct {
 	Version int `json:"version"`
 	// Triggers are the event keys (or key patterns) that start a run.
 	Triggers []string `json:"triggers"`
+	// ConditionalTriggers are the triggers with a CEL condition.
+	ConditionalTriggers []Trigger `json:"-"`
 	// Steps are the steps of the current version.
 	Steps []StepDefinition `json:"steps"`
 	// CreatedAt is when the workflow was first stored.
@@ -281,6 +286,9 @@ type Workflow struct {
 	// Triggers are the event keys (or key patterns) that start a run. A workflow
 	// without triggers runs only manually.
 	Triggers []string
+	// ConditionalTriggers are triggers that start a run only when their CEL
+	// expression is true on the event (docs/triggers.md).
+	ConditionalTriggers []Trigger
 	// Steps are the workflow's steps; they must form a DAG.
 	Steps []Step
 }
@@ -293,6 +301,9 @@ func (wf Workflow) Definition() WorkflowDefinition {
 		Description: wf.Description,
 		Triggers:    append([]string{}, wf.Triggers...),
 		Steps:       make([]StepDefinition, len(wf.Steps)),
+	}
+	if len(wf.ConditionalTriggers) > 0 {
+		def.ConditionalTriggers = append([]Trigger(nil), wf.ConditionalTriggers...)
 	}
 	for i, s := range wf.Steps {
 		var parents []string
@@ -360,6 +371,16 @@ func (wf Workflow) validate() error {
 			return fail("duplicate trigger %q", t)
 		}
 		seenTrig[t] = true
+	}
+	seenCond := make(map[Trigger]bool, len(wf.ConditionalTriggers))
+	for _, t := range wf.ConditionalTriggers {
+		if err := validTrigger(t.Key); err != nil {
+			return fail("conditional trigger %q %v", t.Key, err)
+		}
+		if seenCond[t] {
+			return fail("duplicate conditional trigger %q if %s", t.Key, t.Expression)
+		}
+		seenCond[t] = true
 	}
 	if len(wf.Description) > maxDescription {
 		return fail("description is longer than %d bytes", maxDescription)

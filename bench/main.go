@@ -11,7 +11,12 @@
 //   - latency: push → first-step-start latency at --rate events/s, open-loop, measured at a
 //     Go SDK worker polling over HTTP from the push time carried in the payload;
 //   - complete: completed single-step runs per second, events bulk-pushed while SDK
-//     workers run the steps.
+//     workers run the steps;
+//   - replicas (PostgreSQL only): single-event pushes through two replicas on one database;
+//   - webhook: verified webhook deliveries per second;
+//   - dashboard: dashboard page times over 100,000 stored events;
+//   - match: single-event pushes with 10 workflows and with 10,000 (exact keys, wildcard
+//     patterns, CEL trigger expressions and runtime filters), and their ratio.
 //
 // Usage:
 //
@@ -46,7 +51,7 @@ func main() {
 	var keep bool
 	var repeat int
 	var cpuProfile, tracePath, logLevel string
-	flag.StringVar(&cfg.Scenario, "scenario", "all", "scenario to run: all, push, bulk, latency, complete, replicas (PostgreSQL only), webhook or dashboard")
+	flag.StringVar(&cfg.Scenario, "scenario", "all", "scenario to run: all, push, bulk, latency, complete, replicas (PostgreSQL only), webhook, dashboard or match")
 	flag.IntVar(&cfg.Events, "events", 0, "events per count-based scenario (0: push 20000, bulk 200000, complete 20000)")
 	flag.IntVar(&cfg.Concurrency, "concurrency", 64, "concurrent producers of the push scenario")
 	flag.IntVar(&cfg.BulkSize, "bulk-size", 1000, "events per bulk request (1-1000)")
@@ -73,7 +78,7 @@ func main() {
 
 // scenarioNames lists the scenarios in the order "all" runs them.
 func scenarioNames() []string {
-	return []string{"push", "bulk", "latency", "complete", "replicas", "webhook", "dashboard"}
+	return []string{"push", "bulk", "latency", "complete", "replicas", "webhook", "dashboard", "match"}
 }
 
 // validate checks the configuration and names the bad flag.
@@ -144,7 +149,7 @@ func run(cfg benchConfig, repeat int, keep bool, prof profiles, engineLogLevel s
 	b := &bench{cfg: cfg, log: log, engLog: engLog}
 	runners := map[string]func(context.Context) ([]row, error){
 		"push": b.runPush, "bulk": b.runBulk, "latency": b.runLatency, "complete": b.runComplete, "replicas": b.runReplicas,
-		"webhook": b.runWebhook, "dashboard": b.runDashboard,
+		"webhook": b.runWebhook, "dashboard": b.runDashboard, "match": b.runMatch,
 	}
 	var rows []row
 	var failed []string

@@ -14,18 +14,24 @@ func newEventsCmd(c *cli) *cobra.Command {
 	return newGroupCmd("events", "List and inspect events",
 		newEventsListCmd(c),
 		newEventsGetCmd(c),
+		newEventsCancelCmd(c),
 	)
 }
 
 // newEventsListCmd builds `herald events list`.
 func newEventsListCmd(c *cli) *cobra.Command {
 	var p herald.ListEventsParams
+	var search searchFlags
 	cmd := &cobra.Command{
 		Use:     "list",
 		Short:   "List events, newest first",
-		Example: "  herald events list --key user:created --limit 10",
+		Example: "  herald events list --key user:created --limit 10\n  herald events list --metadata user_id=u_1 --workflow welcome-user\n  herald events list --status scheduled",
 		Args:    argsBetween(0, 0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			var err error
+			if p.Metadata, p.Since, p.Until, err = search.parse(); err != nil {
+				return err
+			}
 			cl, err := c.client()
 			if err != nil {
 				return err
@@ -36,6 +42,9 @@ func newEventsListCmd(c *cli) *cobra.Command {
 			}
 			if c.jsonOutput() {
 				return c.printJSON(pageJSON(page.Items, page.NextCursor))
+			}
+			if p.Status != "" && p.Status != herald.EventDelivered {
+				return c.printDelayedEvents(page)
 			}
 			t := newTable(c.stdout, "ID", "KEY", "SOURCE", "RUNS", "SKIPPED", "CREATED")
 			for _, e := range page.Items {
@@ -51,6 +60,10 @@ func newEventsListCmd(c *cli) *cobra.Command {
 	}
 	f := cmd.Flags()
 	f.StringVar(&p.Key, "key", "", "only events with exactly this key")
+	f.StringVar(&p.KeyPrefix, "key-prefix", "", "only events whose key starts with this")
+	f.StringVar(&p.Status, "status", "", "delivered (default), or scheduled, cancelled or failed (delayed events)")
+	f.StringVar(&p.Workflow, "workflow", "", "only events that started a run of this workflow")
+	search.add(cmd, "events")
 	f.IntVar(&p.Limit, "limit", 0, "page size, 1-500 (default 50)")
 	f.StringVar(&p.Cursor, "cursor", "", "page cursor from a previous listing")
 	return cmd
@@ -99,6 +112,13 @@ func (c *cli) printEvent(ev *herald.EventInfo) error {
 	kv.row("key:", ev.Key)
 	kv.row("source:", ev.Source)
 	kv.row("created:", fmtTime(ev.CreatedAt))
+	if ev.Status != "" && ev.Status != herald.EventDelivered {
+		kv.row("status:", ev.Status)
+		kv.row("due:", fmtTimePtr(ev.DeliverAt))
+		if ev.DeliveryError != "" {
+			kv.row("error:", ev.DeliveryError)
+		}
+	}
 	if ev.ParentRunID != "" {
 		kv.row("parent run:", ev.ParentRunID)
 		kv.row("parent step:", fmt.Sprintf("%s (%s)", ev.ParentStep, ev.ParentStepRunID))
@@ -123,11 +143,7 @@ func (c *cli) printEvent(ev *herald.EventInfo) error {
 		fmt.Fprintln(c.stdout)
 		t := newTable(c.stdout, "WORKFLOW", "VERSION", "RUN")
 		for _, tr := range ev.Triggers {
-			run := tr.RunID
-			if tr.Skipped != "" {
-				run = "skipped (" + tr.Skipped + ")"
-			}
-			t.row(tr.Workflow, tr.Version, run)
+			t.row(tr.Workflow, tr.Version, decisionText(tr))
 		}
 		if err := t.flush(); err != nil {
 			return err

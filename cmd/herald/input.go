@@ -276,9 +276,9 @@ func bulkEvent(raw json.RawMessage) (herald.Event, error) {
 	sort.Strings(names)
 	for _, name := range names {
 		switch name {
-		case "key", "payload", "additional_metadata":
+		case "key", "payload", "additional_metadata", "idempotency_key", "delay", "deliver_at":
 		default:
-			return herald.Event{}, fmt.Errorf("unknown field %q (want key, payload, additional_metadata)", name)
+			return herald.Event{}, fmt.Errorf("unknown field %q (want key, payload, additional_metadata, idempotency_key, delay, deliver_at)", name)
 		}
 	}
 
@@ -318,6 +318,9 @@ func bulkEvent(raw json.RawMessage) (herald.Event, error) {
 			}
 		}
 		ev.AdditionalMetadata = m
+	}
+	if err := bulkSchedule(fields, &ev); err != nil {
+		return herald.Event{}, err
 	}
 	return ev, nil
 }

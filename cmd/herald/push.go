@@ -16,6 +16,7 @@ func newPushCmd(c *cli) *cobra.Command {
 		bulk     string
 		idemKey  string
 		dryRun   bool
+		sched    scheduleFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "push KEY [JSON | @file | -]",
@@ -29,11 +30,12 @@ were skipped (for example because they are disabled).
 With --bulk FILE, push many events in one request instead: FILE (or "-" for
 standard input) holds a JSON array of events or one event per line (NDJSON),
 each {"key": ..., "payload": {...}, "additional_metadata": {...},
-"idempotency_key": ...}. A bulk
+"idempotency_key": ..., "delay": "90s" or "deliver_at": ...}. A bulk
 request is all or nothing; files of more than 1000 events are sent in
 batches of 1000.`,
 		Example: `  herald push user:created '{"user_id": "u_1"}' --metadata source=signup
   herald push order:paid @order.json --idempotency-key order-42-paid
+  herald push reminder:due '{"user_id": "u_1"}' --delay 24h
   echo '{"n": 1}' | herald push tick -
   herald push --bulk events.ndjson`,
 		Args: func(cmd *cobra.Command, args []string) error {
@@ -50,7 +52,16 @@ batches of 1000.`,
 				if dryRun {
 					return usagef("%s--dry-run cannot be used with --bulk", subject(cmd))
 				}
+				if cmd.Flags().Changed("scope") {
+					return usagef("%s--scope cannot be used with --bulk; put scope in each event", subject(cmd))
+				}
+				if sched.set() {
+					return usagef("%s--delay and --deliver-at cannot be used with --bulk; put delay or deliver_at in each event", subject(cmd))
+				}
 				return nil
+			}
+			if dryRun && sched.set() {
+				return usagef("%s--dry-run cannot be used with --delay or --deliver-at", subject(cmd))
 			}
 			return argsBetween(1, 2)(cmd, args)
 		},
@@ -61,13 +72,19 @@ batches of 1000.`,
 			if dryRun {
 				return c.pushDryRun(cmd, args, metadata, idemKey)
 			}
+			if sched.set() {
+				return c.pushDelayed(cmd, args, metadata, idemKey, sched)
+			}
 			return c.pushOne(cmd, args, metadata, idemKey)
 		},
 	}
 	cmd.Flags().StringArrayVar(&metadata, "metadata", nil, "additional metadata KEY=VALUE (string) or KEY:=JSON (number, boolean); repeatable")
 	cmd.Flags().StringVar(&idemKey, "idempotency-key", "", "push at most once per key: a repeat within the engine's idempotency window returns the original event and its runs")
+	cmd.Flags().String("scope", "", "the event's scope: only the workflow filters of this scope see it (docs/triggers.md)")
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "store nothing; show for every workflow whether the event would trigger it, and if not why")
 	cmd.Flags().StringVar(&bulk, "bulk", "", `push the events in FILE ("-" for standard input): a JSON array or NDJSON`)
+	cmd.Flags().DurationVar(&sched.delay, "delay", 0, `deliver the event this long from now ("90s", "24h"): it is stored at once and triggers when due`)
+	cmd.Flags().StringVar(&sched.deliverAt, "deliver-at", "", "deliver the event at this RFC 3339 time: it is stored at once and triggers when due")
 	return cmd
 }
 
@@ -95,6 +112,7 @@ func (c *cli) pushOne(cmd *cobra.Command, args []string, metadata []string, idem
 	if err != nil {
 		return err
 	}
+	ev.Scope = scopeFlag(cmd)
 	res, err := cl.Push(cmd.Context(), ev)
 	if err != nil {
 		return err
@@ -121,6 +139,7 @@ func (c *cli) pushDryRun(cmd *cobra.Command, args []string, metadata []string, i
 	if err != nil {
 		return err
 	}
+	ev.Scope = scopeFlag(cmd)
 	res, err := cl.DryRun(cmd.Context(), ev)
 	if err != nil {
 		return err
@@ -137,6 +156,12 @@ func (c *cli) pushDryRun(cmd *cobra.Command, args []string, metadata []string, i
 		trig, why := "no", w.Reason
 		if w.Trigger {
 			trig, why = "yes", "matches "+strings.Join(w.MatchedTriggers, ", ")
+			if w.FilterID != "" {
+				why += " via filter " + w.FilterID
+			}
+		}
+		if w.Message != "" {
+			why += ": " + w.Message
 		}
 		t.row(w.Workflow, w.Version, trig, why)
 	}
@@ -154,11 +179,7 @@ func writeTriggerRows(t *table, res *herald.PushResult, prefix []any) {
 		return
 	}
 	for _, tr := range res.Event.Triggers {
-		run := tr.RunID
-		if tr.Skipped != "" {
-			run = "skipped (" + tr.Skipped + ")"
-		}
-		t.row(append(append([]any(nil), prefix...), tr.Workflow, tr.Version, run)...)
+		t.row(append(append([]any(nil), prefix...), tr.Workflow, tr.Version, decisionText(tr))...)
 	}
 }
 

@@ -66,6 +66,8 @@ writes for a local engine).`,
 		newTokensCmd(c),
 		newTenantsCmd(c),
 		newWebhooksCmd(c),
+		newFiltersCmd(c),
+		newSchemasCmd(c),
 	)
 	for _, sc := range serverCmds {
 		if sc != nil {

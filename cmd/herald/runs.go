@@ -21,12 +21,17 @@ func newRunsCmd(c *cli) *cobra.Command {
 // newRunsListCmd builds `herald runs list`.
 func newRunsListCmd(c *cli) *cobra.Command {
 	var p herald.ListRunsParams
+	var search searchFlags
 	cmd := &cobra.Command{
 		Use:     "list",
 		Short:   "List runs, newest first",
 		Example: "  herald runs list --workflow welcome-user --status failed --limit 20",
 		Args:    argsBetween(0, 0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			var err error
+			if p.Metadata, p.Since, p.Until, err = search.parse(); err != nil {
+				return err
+			}
 			cl, err := c.client()
 			if err != nil {
 				return err
@@ -54,6 +59,7 @@ func newRunsListCmd(c *cli) *cobra.Command {
 	f.StringVar(&p.Workflow, "workflow", "", "only runs of this workflow")
 	f.StringVar(&p.Status, "status", "", "only runs with this status (queued, running, succeeded, failed, cancelled)")
 	f.StringVar(&p.EventID, "event", "", "only runs triggered by this event id")
+	search.add(cmd, "runs")
 	f.IntVar(&p.Limit, "limit", 0, "page size, 1-500 (default 50)")
 	f.StringVar(&p.Cursor, "cursor", "", "page cursor from a previous listing")
 	return cmd

@@ -47,7 +47,7 @@ func newWorkflowsListCmd(c *cli) *cobra.Command {
 			}
 			t := newTable(c.stdout, "NAME", "VERSION", "STATE", "TRIGGERS", "STEPS", "UPDATED")
 			for _, wf := range wfs {
-				t.row(wf.Name, wf.Version, workflowState(wf.Active), strings.Join(wf.Triggers, ","), len(wf.Steps), fmtTime(wf.UpdatedAt))
+				t.row(wf.Name, wf.Version, workflowState(wf.Active), strings.Join(triggerList(wf), ","), len(wf.Steps), fmtTime(wf.UpdatedAt))
 			}
 			return t.flush()
 		},
@@ -120,7 +120,7 @@ func (c *cli) printWorkflow(wf *herald.WorkflowInfo) error {
 	}
 	kv.row("version:", wf.Version)
 	kv.row("state:", workflowState(wf.Active))
-	kv.row("triggers:", strings.Join(wf.Triggers, ", "))
+	kv.row("triggers:", strings.Join(triggerList(*wf), ", "))
 	kv.row("created:", fmtTime(wf.CreatedAt))
 	kv.row("updated:", fmtTime(wf.UpdatedAt))
 	if err := kv.flush(); err != nil {

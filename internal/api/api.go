@@ -93,6 +93,7 @@ func (a *API) routes() {
 	auth("GET /api/v1/events", a.listEvents)
 	auth("GET /api/v1/events/{id}", a.getEvent)
 	auth("POST /api/v1/events/{id}/replay", a.replayEvent)
+	auth("POST /api/v1/events/{id}/cancel", a.cancelEvent)
 
 	auth("PUT /api/v1/workflows/{name}", a.putWorkflow)
 	auth("GET /api/v1/workflows", a.listWorkflows)
@@ -100,6 +101,10 @@ func (a *API) routes() {
 	auth("POST /api/v1/workflows/{name}/enable", a.toggleWorkflow(true))
 	auth("POST /api/v1/workflows/{name}/disable", a.toggleWorkflow(false))
 	auth("POST /api/v1/workflows/{name}/runs", a.startRun)
+	auth("POST /api/v1/workflows/{name}/filters", a.createFilter)
+	auth("GET /api/v1/workflows/{name}/filters", a.listFilters)
+	auth("GET /api/v1/workflows/{name}/filters/{id}", a.getFilter)
+	auth("DELETE /api/v1/workflows/{name}/filters/{id}", a.deleteFilter)
 
 	auth("GET /api/v1/runs", a.listRuns)
 	auth("GET /api/v1/runs/{id}", a.getRun)
@@ -110,6 +115,11 @@ func (a *API) routes() {
 	auth("DELETE /api/v1/tokens/{id}", a.revokeToken)
 	auth("POST /api/v1/tenants", a.createTenant)
 	auth("GET /api/v1/tenants", a.listTenants)
+
+	auth("PUT /api/v1/event-schemas/{key...}", a.putEventSchema)
+	auth("GET /api/v1/event-schemas", a.listEventSchemas)
+	auth("GET /api/v1/event-schemas/{key...}", a.getEventSchema)
+	auth("DELETE /api/v1/event-schemas/{key...}", a.deleteEventSchema)
 
 	auth("POST /api/v1/webhooks", a.createWebhook)
 	auth("GET /api/v1/webhooks", a.listWebhooks)
@@ -161,6 +171,7 @@ func (a *API) writeErr(w http.ResponseWriter, r *http.Request, err error) {
 	var mbe *http.MaxBytesError
 	var se *statusError
 	var we *engine.WebhookError
+	var sv *engine.SchemaError
 	switch {
 	case errors.As(err, &se):
 		writeError(w, se.status, se.code, se.msg, se.field)
@@ -168,6 +179,8 @@ func (a *API) writeErr(w http.ResponseWriter, r *http.Request, err error) {
 		writeError(w, we.Status, we.Code, we.Message, we.Field)
 	case errors.As(err, &mbe):
 		writeError(w, http.StatusRequestEntityTooLarge, "payload_too_large", fmt.Sprintf("request body is larger than the limit of %d bytes", mbe.Limit), "")
+	case errors.As(err, &sv):
+		writeError(w, http.StatusUnprocessableEntity, "schema_violation", sv.Error(), sv.Field)
 	case errors.As(err, &fe):
 		writeError(w, http.StatusBadRequest, "invalid_argument", fe.Error(), fe.Field)
 	case errors.Is(err, engine.ErrUnauthenticated):

@@ -2,6 +2,7 @@ package api
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"time"
@@ -17,13 +18,18 @@ type eventIn struct {
 	ParentRunID        string          `json:"parent_run_id"`
 	ParentStepRunID    string          `json:"parent_step_run_id"`
 	IdempotencyKey     string          `json:"idempotency_key"`
+	// Scope routes the event to the runtime filters of that scope (docs/triggers.md).
+	Scope string `json:"scope"`
+	// DeliverAt (RFC 3339) or Delay (a Go duration) delays the event (scheduled.go).
+	DeliverAt string `json:"deliver_at"`
+	Delay     string `json:"delay"`
 	// DryRun explains what the event would trigger and stores nothing (single push only).
 	DryRun bool `json:"dry_run"`
 }
 
 func (in eventIn) toEngine() engine.EventInput {
 	return engine.EventInput{Key: in.Key, Payload: in.Payload, Metadata: in.AdditionalMetadata, ParentRunID: in.ParentRunID,
-		ParentStepRunID: in.ParentStepRunID, IdempotencyKey: in.IdempotencyKey}
+		ParentStepRunID: in.ParentStepRunID, IdempotencyKey: in.IdempotencyKey, Scope: in.Scope}
 }
 
 // dryRunReply answers a dry run.
@@ -35,6 +41,9 @@ type dryRunReply struct {
 }
 
 func (a *API) pushEvent(w http.ResponseWriter, r *http.Request, p engine.Principal) error {
+	if mode := cloudEventsMode(r); mode != "" {
+		return a.pushCloudEvents(w, r, p, mode) // cloudevents.go
+	}
 	var in eventIn
 	if err := decode(r, w, a.cfg.MaxEventBytes+4096, &in, false); err != nil {
 		return err
@@ -48,6 +57,10 @@ func (a *API) pushEvent(w http.ResponseWriter, r *http.Request, p engine.Princip
 		}
 		in.IdempotencyKey = h
 	}
+	ein := in.toEngine()
+	if err := withSchedule(&ein, "", in); err != nil {
+		return err
+	}
 	if in.DryRun {
 		x, err := a.eng.Explain(r.Context(), p.TenantID, in.toEngine())
 		if err != nil {
@@ -56,7 +69,7 @@ func (a *API) pushEvent(w http.ResponseWriter, r *http.Request, p engine.Princip
 		writeJSON(w, http.StatusOK, dryRunReply{DryRun: true, Key: in.Key, DuplicateOf: x.DuplicateOf, Workflows: x.Decisions})
 		return nil
 	}
-	res, err := a.eng.Push(r.Context(), p.TenantID, []engine.EventInput{in.toEngine()}, false)
+	res, err := a.eng.Push(r.Context(), p.TenantID, []engine.EventInput{ein}, false)
 	if err != nil {
 		return err
 	}
@@ -64,7 +77,7 @@ func (a *API) pushEvent(w http.ResponseWriter, r *http.Request, p engine.Princip
 	if res[0].Duplicate {
 		status = http.StatusOK
 	}
-	writeJSON(w, status, pushReply{Event: toEvent(res[0].Event), Runs: res[0].Runs, Duplicate: res[0].Duplicate})
+	writeJSON(w, status, toPushReply(res[0]))
 	return nil
 }
 
@@ -93,6 +106,9 @@ func (a *API) pushBulk(w http.ResponseWriter, r *http.Request, p engine.Principa
 			return &engine.FieldError{Field: fmt.Sprintf("events[%d].dry_run", i), Message: "is allowed only on a single push"}
 		}
 		evs[i] = e.toEngine()
+		if err := withSchedule(&evs[i], fmt.Sprintf("events[%d].", i), e); err != nil {
+			return err
+		}
 	}
 	res, err := a.eng.Push(r.Context(), p.TenantID, evs, true)
 	if err != nil {
@@ -100,7 +116,7 @@ func (a *API) pushBulk(w http.ResponseWriter, r *http.Request, p engine.Principa
 	}
 	out := make([]pushReply, len(res))
 	for i, x := range res {
-		out[i] = pushReply{Event: toEvent(x.Event), Runs: x.Runs, Duplicate: x.Duplicate}
+		out[i] = toPushReply(x)
 	}
 	writeJSON(w, http.StatusCreated, map[string]any{"items": out})
 	return nil
@@ -116,6 +132,11 @@ func (a *API) listEvents(w http.ResponseWriter, r *http.Request, p engine.Princi
 		return err
 	}
 	f.Before, f.Limit = before, limit+1
+	if status, err := eventStatus(r.URL.Query(), f); err != nil {
+		return err
+	} else if status != store.EventDelivered {
+		return a.listScheduled(w, r, p, status, f, limit)
+	}
 	evs, err := a.eng.Store().ListEvents(r.Context(), p.TenantID, f)
 	if err != nil {
 		return err
@@ -134,6 +155,9 @@ func (a *API) listEvents(w http.ResponseWriter, r *http.Request, p engine.Princi
 
 func (a *API) getEvent(w http.ResponseWriter, r *http.Request, p engine.Principal) error {
 	e, err := a.eng.Store().GetEvent(r.Context(), p.TenantID, r.PathValue("id"))
+	if errors.Is(err, store.ErrNotFound) {
+		return a.getScheduledEvent(w, r, p)
+	}
 	if err != nil {
 		return err
 	}
@@ -234,6 +258,9 @@ func (a *API) listRuns(w http.ResponseWriter, r *http.Request, p engine.Principa
 	f := store.RunFilter{Workflow: q.Get("workflow"), Status: q.Get("status"), EventID: q.Get("event_id"), Before: before, Limit: limit + 1}
 	if f.Status != "" && !runStatuses[f.Status] {
 		return &engine.FieldError{Field: "status", Message: "must be one of queued, running, succeeded, failed, cancelled"}
+	}
+	if err := runSearch(q, &f); err != nil {
+		return err
 	}
 	runs, err := a.eng.Store().ListRuns(r.Context(), p.TenantID, f)
 	if err != nil {

@@ -14,7 +14,10 @@ import (
 // eventFilter reads the filters of GET /api/v1/events: key, key_prefix, metadata
 // (repeatable "name=value"), since and until (RFC 3339).
 func eventFilter(q url.Values) (store.EventFilter, error) {
-	f := store.EventFilter{Key: q.Get("key"), KeyPrefix: q.Get("key_prefix")}
+	f := store.EventFilter{Key: q.Get("key"), KeyPrefix: q.Get("key_prefix"), Workflow: q.Get("workflow")}
+	if err := bracketMetadata(q, &f.Metadata); err != nil {
+		return f, err
+	}
 	for _, m := range q["metadata"] {
 		k, v, ok := strings.Cut(m, "=")
 		if !ok || k == "" {
@@ -39,6 +42,9 @@ func eventFilter(q url.Values) (store.EventFilter, error) {
 			}
 			*tf.dst = t
 		}
+	}
+	if !f.Since.IsZero() && !f.Until.IsZero() && !f.Since.Before(f.Until) {
+		return f, &engine.FieldError{Field: "until", Message: "must be after since"}
 	}
 	return f, nil
 }

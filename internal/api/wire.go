@@ -25,6 +25,11 @@ type eventJSON struct {
 	CreatedAt          time.Time               `json:"created_at"`
 	Triggers           []store.TriggerDecision `json:"triggers"`
 	Runs               []runJSON               `json:"runs,omitempty"`
+	// Status is delivered (in the event log), or scheduled, cancelled or failed for a
+	// delayed event (scheduled.go); DeliverAt and DeliveryError belong to those.
+	Status        string     `json:"status"`
+	DeliverAt     *time.Time `json:"deliver_at,omitempty"`
+	DeliveryError string     `json:"delivery_error,omitempty"`
 }
 
 func toEvent(e store.Event) eventJSON {
@@ -32,6 +37,7 @@ func toEvent(e store.Event) eventJSON {
 		ID: e.ID, Key: e.Key, Payload: e.Payload, AdditionalMetadata: e.Metadata, Source: e.Source,
 		ParentRunID: e.ParentRunID, ParentStepRunID: e.ParentStepRunID, ParentStep: e.ParentStep,
 		Webhook: e.Webhook, Scope: e.Scope, DedupeID: e.DedupeID, ReplayOf: e.ReplayOf, CreatedAt: e.CreatedAt, Triggers: e.Triggers,
+		Status: store.EventDelivered,
 	}
 }
 
@@ -119,10 +125,10 @@ type stepDefJSON struct {
 }
 
 type workflowDefJSON struct {
-	Name        string        `json:"name"`
-	Description string        `json:"description,omitempty"`
-	Triggers    []string      `json:"triggers"`
-	Steps       []stepDefJSON `json:"steps"`
+	Name        string          `json:"name"`
+	Description string          `json:"description,omitempty"`
+	Triggers    []store.Trigger `json:"triggers"` // "user:*" or {"key": "user:*", "expression": "..."}
+	Steps       []stepDefJSON   `json:"steps"`
 }
 
 func (d workflowDefJSON) toStore() store.WorkflowDef {
@@ -140,21 +146,21 @@ func (d workflowDefJSON) toStore() store.WorkflowDef {
 }
 
 type workflowJSON struct {
-	Name        string        `json:"name"`
-	Description string        `json:"description"`
-	Active      bool          `json:"active"`
-	Version     int           `json:"version"`
-	Triggers    []string      `json:"triggers"`
-	Steps       []stepDefJSON `json:"steps"`
-	CreatedAt   time.Time     `json:"created_at"`
-	UpdatedAt   time.Time     `json:"updated_at"`
+	Name        string          `json:"name"`
+	Description string          `json:"description"`
+	Active      bool            `json:"active"`
+	Version     int             `json:"version"`
+	Triggers    []store.Trigger `json:"triggers"`
+	Steps       []stepDefJSON   `json:"steps"`
+	CreatedAt   time.Time       `json:"created_at"`
+	UpdatedAt   time.Time       `json:"updated_at"`
 }
 
 func toWorkflow(w store.Workflow) workflowJSON {
 	out := workflowJSON{Name: w.Name, Description: w.Def.Description, Active: w.Active, Version: w.Version,
 		Triggers: w.Def.Triggers, CreatedAt: w.CreatedAt, UpdatedAt: w.UpdatedAt}
 	if out.Triggers == nil {
-		out.Triggers = []string{}
+		out.Triggers = []store.Trigger{}
 	}
 	for _, s := range w.Def.Steps {
 		out.Steps = append(out.Steps, stepDefJSON{

@@ -110,6 +110,9 @@ type Engine struct {
 	index     atomic.Pointer[triggerIndex]
 	indexMu   sync.Mutex // serializes index rebuilds
 	indexMark string
+	indexSeq  rebuildSeq // coalesces concurrent forced rebuilds (index.go)
+
+	schemas schemaCache // compiled payload schemas (schemas.go)
 
 	ingest *batcher[ingestReq]
 	finish *batcher[finishReq]
@@ -124,6 +127,9 @@ type Engine struct {
 	deliveriesMu      sync.Mutex
 	deliveriesTouched map[deliveryLogKey]struct{} // webhooks whose log grew since the last prune
 	pruneMu           sync.Mutex                  // serializes PruneDeliveryLogs
+
+	sched     *scheduler // wakes the delivery of delayed events (scheduled.go)
+	schedOnce sync.Once
 
 	closed   atomic.Bool
 	stop     context.CancelFunc
@@ -172,6 +178,8 @@ func (e *Engine) Start() {
 	go func() { defer e.loops.Done(); e.ingest.run(ctx) }()
 	go func() { defer e.loops.Done(); e.finish.run(ctx) }()
 	go func() { defer e.loops.Done(); e.sweep(ctx) }()
+	e.loops.Add(1)
+	go func() { defer e.loops.Done(); e.dispatchScheduled(ctx) }()
 	if e.cfg.Retention > 0 {
 		e.loops.Add(1)
 		go func() { defer e.loops.Done(); e.retain(ctx) }()

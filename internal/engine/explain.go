@@ -8,16 +8,6 @@ import (
 	"github.com/heraldhq/herald/internal/store"
 )
 
-// Reasons a workflow would not be triggered by an event, as Explain reports them.
-const (
-	// ReasonKeyMismatch: none of the workflow's triggers matches the event key.
-	ReasonKeyMismatch = "key_mismatch"
-	// ReasonNoTriggers: the workflow has no triggers; it runs only manually.
-	ReasonNoTriggers = "no_triggers"
-	// ReasonDisabled: a trigger matches but the workflow is disabled.
-	ReasonDisabled = "disabled"
-)
-
 // Decision is what an event would do to one workflow of its tenant.
 type Decision struct {
 	Workflow string `json:"workflow"`
@@ -26,8 +16,15 @@ type Decision struct {
 	Trigger bool `json:"trigger"`
 	// MatchedTriggers lists the workflow's triggers that match the key.
 	MatchedTriggers []string `json:"matched_triggers"`
-	// Reason says why no run would start ("" when one would).
+	// Reason says why no run would start ("" when one would): one of the Reason
+	// constants.
 	Reason string `json:"reason,omitempty"`
+	// Message is the expression error (expression_error, or one met before another
+	// trigger or filter fired) or the schema violation, with where it came from.
+	Message string `json:"message,omitempty"`
+	// FilterID names the filter that would let the event through, if the workflow has
+	// filters; its payload would go into the run's input.
+	FilterID string `json:"filter_id,omitempty"`
 }
 
 // Explanation is the answer to a dry run.
@@ -45,10 +42,15 @@ func (e *Engine) Explain(ctx context.Context, tenantID string, in EventInput) (E
 	if err := ValidateKey("key", in.Key); err != nil {
 		return Explanation{}, err
 	}
-	if _, err := jsonObject("payload", in.Payload); err != nil {
+	payload, err := jsonObject("payload", in.Payload)
+	if err != nil {
 		return Explanation{}, err
 	}
-	if _, err := metadataObject("additional_metadata", in.Metadata); err != nil {
+	meta, err := metadataObject("additional_metadata", in.Metadata)
+	if err != nil {
+		return Explanation{}, err
+	}
+	if err := ValidateScope("scope", in.Scope); err != nil {
 		return Explanation{}, err
 	}
 	if err := validateIdempotencyKey("idempotency_key", in.IdempotencyKey); err != nil {
@@ -64,24 +66,28 @@ func (e *Engine) Explain(ctx context.Context, tenantID string, in EventInput) (E
 			return Explanation{}, fmt.Errorf("looking up idempotency key: %w", err)
 		}
 	}
+	// The event as a push would store it, for the expressions.
+	ev := &store.Event{TenantID: tenantID, Key: in.Key, Payload: payload, Metadata: meta, Scope: in.Scope}
+	schemaErr := e.checkPayload(tenantID, "payload", in.Key, payload)
 	wfs := e.index.Load().workflows(tenantID)
 	out.Decisions = make([]Decision, 0, len(wfs))
-	for _, wf := range wfs {
-		d := Decision{Workflow: wf.Name, Version: wf.Version, MatchedTriggers: []string{}}
-		for _, t := range wf.Def.Triggers {
-			if TriggerMatches(t, in.Key) {
-				d.MatchedTriggers = append(d.MatchedTriggers, t)
+	var act *evalEvent
+	for _, w := range wfs {
+		d := Decision{Workflow: w.wf.Name, Version: w.wf.Version, MatchedTriggers: []string{}}
+		var trigs []int
+		for i, t := range w.triggers {
+			if TriggerMatches(t.Key, in.Key) {
+				trigs = append(trigs, i)
+				d.MatchedTriggers = append(d.MatchedTriggers, t.Key)
 			}
 		}
-		switch {
-		case len(wf.Def.Triggers) == 0:
-			d.Reason = ReasonNoTriggers
-		case len(d.MatchedTriggers) == 0:
-			d.Reason = ReasonKeyMismatch
-		case !wf.Active:
-			d.Reason = ReasonDisabled
-		default:
-			d.Trigger = true
+		v := decide(w, trigs, ev, &act)
+		d.Trigger, d.Reason, d.Message = v.trigger, v.reason, v.message
+		if v.filter != nil {
+			d.FilterID = v.filter.ID
+		}
+		if d.Trigger && schemaErr != nil {
+			d.Trigger, d.Reason, d.Message, d.FilterID = false, ReasonSchemaViolation, schemaErr.Error(), ""
 		}
 		out.Decisions = append(out.Decisions, d)
 	}

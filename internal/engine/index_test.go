@@ -33,7 +33,7 @@ func TestValidateTriggerWildcards(t *testing.T) {
 func TestIndexMatchesExactKeysAndPatterns(t *testing.T) {
 	t.Parallel()
 	wf := func(tenant, name string, triggers ...string) store.Workflow {
-		return store.Workflow{TenantID: tenant, Name: name, Def: store.WorkflowDef{Name: name, Triggers: triggers}}
+		return store.Workflow{TenantID: tenant, Name: name, Def: store.WorkflowDef{Name: name, Triggers: store.PlainTriggers(triggers...)}}
 	}
 	ix := buildIndex([]store.Workflow{
 		wf("t1", "exact", "user:created"),
@@ -43,11 +43,11 @@ func TestIndexMatchesExactKeysAndPatterns(t *testing.T) {
 		wf("t1", "prefix-no-colon", "user*"),
 		wf("t1", "long", "user:created:v2*"),
 		wf("t2", "other-tenant", "*"),
-	})
-	names := func(wfs []*store.Workflow) []string {
+	}, nil, nil)
+	names := func(ms []wfMatch) []string {
 		out := []string{}
-		for _, w := range wfs {
-			out = append(out, w.Name)
+		for _, m := range ms {
+			out = append(out, m.w.wf.Name)
 		}
 		return out
 	}
@@ -70,13 +70,15 @@ func TestIndexMatchesExactKeysAndPatterns(t *testing.T) {
 		if got := names(ix.match(tc.tenant, tc.key)); !reflect.DeepEqual(got, tc.want) {
 			t.Errorf("match(%s, %q) = %v, want %v", tc.tenant, tc.key, got, tc.want)
 		}
-		for _, w := range ix.match(tc.tenant, tc.key) {
-			ok := false
-			for _, tr := range w.Def.Triggers {
-				ok = ok || TriggerMatches(tr, tc.key)
+		for _, m := range ix.match(tc.tenant, tc.key) {
+			var want []int
+			for i, tr := range m.w.wf.Def.Triggers {
+				if TriggerMatches(tr.Key, tc.key) {
+					want = append(want, i)
+				}
 			}
-			if !ok {
-				t.Errorf("TriggerMatches disagrees with the index for %s on %q", w.Name, tc.key)
+			if !reflect.DeepEqual(m.trigs, want) {
+				t.Errorf("TriggerMatches disagrees with the index for %s on %q: index %v, TriggerMatches %v", m.w.wf.Name, tc.key, m.trigs, want)
 			}
 		}
 	}

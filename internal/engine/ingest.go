@@ -25,14 +25,15 @@ type EventInput struct {
 	// IdempotencyWindow a second push with the same key (same tenant) stores and triggers
 	// nothing and returns the first event and its runs, marked Duplicate.
 	IdempotencyKey string
+	// Scope routes the event to the runtime filters of that scope (docs/triggers.md); a
+	// webhook's scope expression gives it for webhook deliveries.
+	Scope string
 
 	// The fields below are set by the engine itself (webhook deliveries), never by a
 	// producer.
 
 	// Webhook names the webhook that received the event; its source is then "webhook".
 	Webhook string
-	// Scope is the scope the webhook's scope expression gave.
-	Scope string
 	// DedupeID is the delivery's deduplication id: a second event with the same id from
 	// the same webhook conflicts (store.ErrConflict) and nothing of it is stored.
 	DedupeID string
@@ -40,6 +41,12 @@ type EventInput struct {
 	Delivery *store.WebhookDelivery
 	// ReplayOf names the stored event this one replays; its source is then "replay".
 	ReplayOf string
+
+	// DeliverAt, when after the push's time, delays the event: it is stored at once as
+	// scheduled and triggers when due (scheduled.go). Zero or past means now.
+	DeliverAt time.Time
+	// scheduled is the delayed event this input delivers (set by the delivery loop).
+	scheduled *store.ScheduledEvent
 }
 
 // RunRef names a run an event (or a manual start) created.
@@ -56,6 +63,9 @@ type PushResult struct {
 	// Duplicate means the push repeated an idempotency key: Event and Runs are the
 	// original's, and nothing new was stored or triggered.
 	Duplicate bool
+	// Scheduled, when set, means the event is delayed and not delivered yet (or was
+	// cancelled, or failed at delivery): Event is what it will be, Runs is empty.
+	Scheduled *store.ScheduledEvent
 }
 
 // MaxIdempotencyKeyLen is the longest idempotency key, in bytes.
@@ -164,6 +174,12 @@ func (e *Engine) push(ctx context.Context, tenantID string, evs []EventInput, bu
 		if err := validateIdempotencyKey(prefix+"idempotency_key", in.IdempotencyKey); err != nil {
 			return nil, err
 		}
+		if err := checkDeliverAt(prefix+"deliver_at", in.DeliverAt, at); err != nil {
+			return nil, err
+		}
+		if err := ValidateScope(prefix+"scope", in.Scope); err != nil {
+			return nil, err
+		}
 		id := in.ID
 		if id == "" {
 			id = NewID()
@@ -179,7 +195,9 @@ func (e *Engine) push(ctx context.Context, tenantID string, evs []EventInput, bu
 		if in.ReplayOf != "" {
 			ev.Source, ev.ReplayOf = store.SourceReplay, in.ReplayOf
 		}
-		if in.ParentRunID != "" || in.ParentStepRunID != "" {
+		if in.scheduled != nil {
+			restoreOrigin(ev, in.scheduled)
+		} else if in.ParentRunID != "" || in.ParentStepRunID != "" {
 			if in.ParentRunID == "" {
 				return nil, fieldErr(prefix+"parent_run_id", "is required with parent_step_run_id")
 			}
@@ -213,6 +231,12 @@ func (e *Engine) push(ctx context.Context, tenantID string, evs []EventInput, bu
 			if !errors.Is(err, store.ErrNotFound) {
 				return nil, fmt.Errorf("looking up idempotency key: %w", err)
 			}
+			if res, ok, err := e.idempotentScheduled(ctx, tenantID, k, at); err != nil {
+				return nil, err
+			} else if ok {
+				results[i] = res
+				continue
+			}
 		}
 		item := store.IngestItem{Event: ev, OutboxID: in.OutboxID}
 		if in.IdempotencyKey != "" {
@@ -222,6 +246,15 @@ func (e *Engine) push(ctx context.Context, tenantID string, evs []EventInput, bu
 			d := *in.Delivery
 			d.EventID = ev.ID
 			item.Delivery = &d
+		}
+		if in.scheduled != nil {
+			item.ScheduledID = in.scheduled.ID
+		}
+		if res, ok := e.delayItem(&item, in, at); ok {
+			items = append(items, item)
+			results[i] = res
+			size += int64(len(payload) + len(meta) + 512)
+			continue
 		}
 		runs, refs := e.matchEvent(ix, ev, at)
 		item.Runs = runs
@@ -341,6 +374,7 @@ func (e *Engine) finishIngest(r ingestReq, err error) {
 		e.log.Warn("ingest commit failed", "events", len(r.items), "err", err)
 	} else {
 		e.observeIngest(r.items)
+		e.noteScheduled(r.items)
 		for _, it := range r.items {
 			for _, run := range it.Runs {
 				for _, st := range run.Steps {

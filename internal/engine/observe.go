@@ -51,7 +51,7 @@ func (e *Engine) storeIngest(ctx context.Context, items []store.IngestItem) erro
 func (e *Engine) observeIngest(items []store.IngestItem) {
 	var counts map[string]int
 	for _, it := range items {
-		if it.Event != nil {
+		if it.Event != nil && it.DeliverAt.IsZero() { // a delayed event counts when delivered
 			if counts == nil {
 				counts = map[string]int{}
 			}

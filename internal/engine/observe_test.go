@@ -56,7 +56,7 @@ func (r *recorder) StoreCommit(op string, _ time.Duration, _ error) {
 func (r *recorder) WebhookVerificationFailed() { r.mu.Lock(); r.webhooks++; r.mu.Unlock() }
 
 func twoStep(name string) store.WorkflowDef {
-	return store.WorkflowDef{Name: name, Triggers: []string{"order.created"}, Steps: []store.StepDef{
+	return store.WorkflowDef{Name: name, Triggers: store.PlainTriggers("order.created"), Steps: []store.StepDef{
 		{Name: "a", Retry: store.RetryDef{MaxAttempts: 1}}, {Name: "b", Parents: []string{"a"}, Retry: store.RetryDef{MaxAttempts: 1}},
 	}}
 }

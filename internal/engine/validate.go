@@ -65,6 +65,23 @@ func ValidateKey(field, key string) error {
 	return nil
 }
 
+// MaxScopeLen is the longest event or filter scope, in bytes.
+const MaxScopeLen = MaxScopeBytes
+
+// ValidateScope checks an event's scope: at most 1024 bytes without control characters
+// ("" is no scope).
+func ValidateScope(field, scope string) error {
+	if len(scope) > MaxScopeLen {
+		return fieldErr(field, "is %d bytes long; the limit is %d", len(scope), MaxScopeLen)
+	}
+	for i := 0; i < len(scope); i++ {
+		if scope[i] < 0x20 || scope[i] == 0x7f {
+			return fieldErr(field, "contains a control character at byte %d", i)
+		}
+	}
+	return nil
+}
+
 // ValidateTrigger checks a trigger: an event key, or a pattern that is an event key
 // prefix followed by a final "*" ("user:*", or "*" alone for every key). A "*" anywhere
 // else is refused.
@@ -169,10 +186,18 @@ func NormalizeWorkflow(def store.WorkflowDef) (store.WorkflowDef, string, error)
 	if len(def.Description) > 4096 {
 		return def, "", fieldErr("description", "is longer than 4096 bytes")
 	}
-	seenTrig := map[string]bool{}
-	trig := []string{}
+	seenTrig := map[store.Trigger]bool{}
+	trig := []store.Trigger{}
 	for i, t := range def.Triggers {
-		if err := ValidateTrigger(fmt.Sprintf("triggers[%d]", i), t); err != nil {
+		f := fmt.Sprintf("triggers[%d]", i)
+		if t.Expression != "" {
+			if err := ValidateTrigger(f+".key", t.Key); err != nil {
+				return def, "", err
+			}
+			if err := CheckExpression(f+".expression", t.Expression); err != nil {
+				return def, "", err
+			}
+		} else if err := ValidateTrigger(f, t.Key); err != nil {
 			return def, "", err
 		}
 		if !seenTrig[t] {

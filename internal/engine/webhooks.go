@@ -540,6 +540,7 @@ func (e *Engine) ReceiveWebhook(ctx context.Context, r WebhookRequest) (WebhookR
 	res, err := e.Push(ctx, w.TenantID, []EventInput{{
 		Key: key, Payload: payload, Webhook: w.Name, Scope: scope, DedupeID: dedupe, Delivery: &rec,
 	}}, false)
+	var schemaErr *SchemaError
 	switch {
 	case err == nil:
 		e.touchDeliveries(w.TenantID, w.ID)
@@ -552,6 +553,10 @@ func (e *Engine) ReceiveWebhook(ctx context.Context, r WebhookRequest) (WebhookR
 		}
 		rec.ID = NewID()
 		return e.duplicate(ctx, &rec, ev), nil
+	case errors.As(err, &schemaErr):
+		// The payload does not conform to the schema of its key: refused, nothing stored.
+		rec.Outcome = store.DeliveryRefused
+		return WebhookReply{}, refuse(http.StatusUnprocessableEntity, "schema_violation", err.Error(), schemaErr.Field)
 	case isBadInput(err):
 		rec.Outcome = store.DeliveryRefused
 		return WebhookReply{}, refuse(http.StatusUnprocessableEntity, "invalid_event", err.Error(), "")

@@ -1,4 +1,51 @@
 package store
 
-// FilterStore keeps runtime trigger filters attached to workflows.
-type FilterStore interface{}
+import (
+	"context"
+	"encoding/json"
+	"time"
+)
+
+// FilterStore keeps runtime trigger filters attached to workflows (docs/triggers.md).
+// Every change to filters bumps the workflow change mark (WorkflowsChangeMark) and, on a
+// shared store, notifies the other replicas like a workflow change, so that every trigger
+// index sees it.
+type FilterStore interface {
+	// CreateFilter inserts f on the tenant's workflow named f.Workflow; ErrNotFound if
+	// there is no such workflow. It returns the filter as stored (WorkflowID filled in).
+	CreateFilter(ctx context.Context, f Filter) (Filter, error)
+	// GetFilter returns one filter of the tenant's workflow.
+	GetFilter(ctx context.Context, tenantID, workflow, id string) (Filter, error)
+	// ListFilters lists filters of the tenant's workflow, newest first.
+	ListFilters(ctx context.Context, tenantID, workflow string, f FilterListParams) ([]Filter, error)
+	// DeleteFilter deletes one filter of the tenant's workflow; ErrNotFound if none.
+	DeleteFilter(ctx context.Context, tenantID, workflow, id string) error
+	// ListAllFilters lists every tenant's filters, oldest first: the trigger index.
+	ListAllFilters(ctx context.Context) ([]Filter, error)
+}
+
+// Filter is a runtime trigger filter: a workflow that has filters is triggered by an
+// event only when one of them has the event's scope and its expression is true.
+type Filter struct {
+	ID         string
+	TenantID   string
+	WorkflowID string
+	// Workflow is the workflow's name.
+	Workflow string
+	// Scope is the event scope the filter applies to (never empty).
+	Scope string
+	// Expression is a CEL expression over the event; "" means true.
+	Expression string
+	// Payload is a JSON object merged over the event payload into the run's input, or nil.
+	Payload   json.RawMessage
+	CreatedAt time.Time
+}
+
+// FilterListParams select and page filters.
+type FilterListParams struct {
+	// Scope, when set, selects the filters of that scope.
+	Scope string
+	// Before is a cursor: only ids strictly less than it.
+	Before string
+	Limit  int
+}

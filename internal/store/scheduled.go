@@ -1,4 +1,91 @@
 package store
 
+import (
+	"context"
+	"encoding/json"
+	"time"
+)
+
 // ScheduleStore keeps delayed events until they are due.
-type ScheduleStore interface{}
+//
+// A delayed push is stored by Ingest (an IngestItem with DeliverAt set): its event goes
+// into the scheduled events, not the event log, and its idempotency key is claimed at
+// once. When it is due, the engine claims it (ClaimScheduled) and ingests it as a normal
+// event with the same id and IngestItem.ScheduledID set: that transaction deletes the
+// scheduled row, so a scheduled event is delivered once, whichever replica delivers it.
+type ScheduleStore interface {
+	// ClaimScheduled returns up to limit scheduled events, of every tenant, due at now
+	// (DeliverAt ≤ now) and not claimed by someone else, earliest first, and marks them
+	// claimed until until: other callers skip them meanwhile. A claim is only a hint
+	// that avoids duplicate work; delivery itself is made exactly once by Ingest.
+	ClaimScheduled(ctx context.Context, now, until time.Time, limit int) ([]ScheduledEvent, error)
+	// NextScheduled returns the earliest DeliverAt after after of a scheduled event of
+	// any tenant; ok is false when there is none.
+	NextScheduled(ctx context.Context, after time.Time) (at time.Time, ok bool, err error)
+	// GetScheduled returns a tenant's scheduled, cancelled or failed delayed event.
+	// A delivered one is an event (GetEvent); here it is ErrNotFound.
+	GetScheduled(ctx context.Context, tenantID, id string) (ScheduledEvent, error)
+	// GetIdempotentScheduled returns the delayed event (not yet delivered) holding the
+	// tenant's idempotency key, if the key has not expired at time at; ErrNotFound
+	// otherwise.
+	GetIdempotentScheduled(ctx context.Context, tenantID, key string, at time.Time) (ScheduledEvent, error)
+	// ListScheduled lists a tenant's delayed events of one status (ScheduledPending,
+	// ScheduledCancelled or ScheduledFailed) newest first (by id). f's Key, KeyPrefix,
+	// Metadata, Since and Until (creation time: when it was pushed), Before and Limit
+	// apply as in ListEvents; its Workflow and After must be empty.
+	ListScheduled(ctx context.Context, tenantID, status string, f EventFilter) ([]ScheduledEvent, error)
+	// CancelScheduled cancels a scheduled event before its delivery and returns it.
+	// ErrConflict when it was already cancelled, failed or delivered; ErrNotFound when
+	// the tenant has no event of that id.
+	CancelScheduled(ctx context.Context, tenantID, id string, at time.Time) (ScheduledEvent, error)
+	// FailScheduled marks a scheduled event that cannot be delivered (its event was
+	// refused) failed, with the reason; it is not retried.
+	FailScheduled(ctx context.Context, id, reason string, at time.Time) error
+	// PruneScheduled deletes up to limit cancelled or failed delayed events that ended,
+	// and were due, before before, and returns how many it deleted. (Their idempotency
+	// keys live until the window after the due time; with a window no longer than the
+	// retention, a live key always finds its event.)
+	PruneScheduled(ctx context.Context, before time.Time, limit int) (int, error)
+}
+
+// Statuses of a delayed event. A delivered one leaves the scheduled events and is an
+// ordinary event (EventDelivered).
+const (
+	// ScheduledPending waits for its DeliverAt.
+	ScheduledPending = "scheduled"
+	// ScheduledCancelled was cancelled before its delivery.
+	ScheduledCancelled = "cancelled"
+	// ScheduledFailed was due but refused at delivery (see ScheduledEvent.Error).
+	ScheduledFailed = "failed"
+	// EventDelivered is the status of every event in the event log.
+	EventDelivered = "delivered"
+)
+
+// ScheduledEvent is a delayed event that has not been delivered.
+type ScheduledEvent struct {
+	// ID becomes the event's id at delivery.
+	ID       string
+	TenantID string
+	Key      string
+	Payload  json.RawMessage
+	Metadata json.RawMessage
+	// Source, ParentRunID, ParentStepRunID and ParentStep are the event's origin as
+	// pushed (api, or run with its lineage).
+	Source          string
+	ParentRunID     string
+	ParentStepRunID string
+	ParentStep      string
+	Scope           string
+	// IdempotencyKey is the key claimed at schedule time, or "".
+	IdempotencyKey string
+	// DeliverAt is when the event is due.
+	DeliverAt time.Time
+	// CreatedAt is when it was pushed.
+	CreatedAt time.Time
+	// Status is ScheduledPending, ScheduledCancelled or ScheduledFailed.
+	Status string
+	// Error says why delivery failed (ScheduledFailed).
+	Error string
+	// EndedAt is when it was cancelled or failed.
+	EndedAt *time.Time
+}

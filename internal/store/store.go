@@ -249,7 +249,7 @@ type StepDef struct {
 type WorkflowDef struct {
 	Name        string    `json:"name"`
 	Description string    `json:"description"`
-	Triggers    []string  `json:"triggers"`
+	Triggers    []Trigger `json:"triggers"`
 	Steps       []StepDef `json:"steps"`
 }
 
@@ -282,6 +282,13 @@ type TriggerDecision struct {
 	Version  int    `json:"version"`
 	RunID    string `json:"run_id,omitempty"`
 	Skipped  string `json:"skipped,omitempty"`
+	// Error is the message of a trigger or filter expression that failed on the event
+	// (always with Skipped "expression_error" unless another trigger or filter started
+	// the run); see docs/triggers.md.
+	Error string `json:"error,omitempty"`
+	// FilterID names the runtime filter that let the event through (its payload went
+	// into the run's input), if the workflow has filters.
+	FilterID string `json:"filter_id,omitempty"`
 }
 
 // Event is a stored event.
@@ -367,6 +374,14 @@ type IngestItem struct {
 	IdempotencyKey string
 	// IdempotencyExpiresAt is when the claimed key expires.
 	IdempotencyExpiresAt time.Time
+	// DeliverAt, when set, delays Event: it is stored as a scheduled event (see
+	// ScheduleStore), not in the event log, and Runs must be empty. IdempotencyKey is
+	// claimed for it all the same.
+	DeliverAt time.Time
+	// ScheduledID, when set, names the scheduled event that Event delivers: Ingest deletes
+	// it in the same transaction, and fails with ErrConflict (storing nothing) when it is
+	// no longer scheduled (cancelled, or delivered by another replica).
+	ScheduledID string
 }
 
 // OutboxEntry is an event an application wrote into the transactional outbox.
@@ -391,7 +406,8 @@ type Outbox interface {
 type ListenHandlers struct {
 	// Work is called for a queue that got ready work.
 	Work func(WorkKey)
-	// Workflows is called when workflows changed.
+	// Workflows is called when workflows or payload schemas changed (the listener
+	// compares each change mark).
 	Workflows func()
 	// Outbox is called when the outbox got entries.
 	Outbox func()
@@ -491,7 +507,9 @@ type EventFilter struct {
 	Before string
 	// After, when set, selects only ids strictly greater than it (newer events).
 	After string
-	Limit int
+	// Workflow, when set, selects events that started a run of this workflow.
+	Workflow string
+	Limit    int
 }
 
 // RunFilter selects runs.
@@ -499,8 +517,13 @@ type RunFilter struct {
 	Workflow string
 	Status   string
 	EventID  string
-	Before   string
-	Limit    int
+	// Metadata selects runs whose event's additional metadata has each of these keys
+	// with this value, compared as in EventFilter.Metadata (manual runs have none).
+	Metadata map[string]string
+	// Since and Until, when not zero, select runs created in [Since, Until).
+	Since, Until time.Time
+	Before       string
+	Limit        int
 }
 
 // Worker is a registered worker process.

@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"fmt"
 	"sort"
 	"strconv"
 	"strings"
@@ -24,14 +23,9 @@ func eventFilter(tenantID string, f store.EventFilter) *where {
 	if f.KeyPrefix != "" {
 		w.add("starts_with(key, ?)", f.KeyPrefix)
 	}
-	keys := make([]string, 0, len(f.Metadata))
-	for k := range f.Metadata {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		w.args = append(w.args, k, f.Metadata[k])
-		w.conds = append(w.conds, fmt.Sprintf("metadata ->> $%d = $%d", len(w.args)-1, len(w.args)))
+	addMetadataConds(w, "metadata", f.Metadata)
+	if f.Workflow != "" {
+		addWorkflowEventCond(w, tenantID, f.Workflow)
 	}
 	if !f.Since.IsZero() {
 		w.add("created_at >= ?", f.Since)

@@ -25,7 +25,7 @@ func (s *Store) Ingest(ctx context.Context, items []store.IngestItem) error {
 		if it.OutboxID != "" {
 			outbox = append(outbox, it.OutboxID)
 		}
-		if e := it.Event; e != nil {
+		if e := it.Event; e != nil && it.DeliverAt.IsZero() {
 			trig, err := json.Marshal(e.Triggers)
 			if err != nil {
 				return err
@@ -56,6 +56,40 @@ func (s *Store) Ingest(ctx context.Context, items []store.IngestItem) error {
 			}
 		}
 	}
+	copies := []copyRows{
+		{"events", []string{"id", "tenant_id", "key", "payload", "metadata", "source", "parent_run_id", "parent_step_run_id", "parent_step", "triggers", "created_at",
+			"scope", "webhook", "dedupe_id", "replay_of"}, events},
+		{"runs", []string{"id", "tenant_id", "workflow_id", "workflow_name", "version", "event_id", "status", "input", "created_at"}, runs},
+		{"step_runs", []string{"id", "tenant_id", "run_id", "workflow_name", "step", "position", "parents", "pending_parents", "status", "max_attempts", "timeout_ms", "retry", "queued_at"}, steps},
+		{"step_queue", []string{"step_run_id", "tenant_id", "workflow_name", "available_at"}, queue},
+		{"webhook_deliveries", deliveryCols, deliveries},
+	}
+	// Small sets of rows are INSERTed in one pipelined batch (COPY's protocol costs more
+	// round trips than it saves); large ones are COPied.
+	small := &pgx.Batch{}
+	if len(outbox) > 0 {
+		small.Queue(`DELETE FROM herald_outbox WHERE id = ANY($1)`, outbox)
+	}
+	var large []copyRows
+	for _, c := range copies {
+		switch {
+		case len(c.rows) == 0:
+		case len(c.rows) < 8:
+			q := c.insertSQL()
+			for _, row := range c.rows {
+				small.Queue(q, row...)
+			}
+		default:
+			large = append(large, c)
+		}
+	}
+	queueNotify(small, keys)
+	sched := hasScheduled(items)
+	if len(idem) == 0 && len(large) == 0 && !sched {
+		// The whole ingest is one round trip: a pipeline runs in one implicit transaction,
+		// all of it or nothing.
+		return s.pipeline(ctx, "ingesting", small)
+	}
 	return s.tx(ctx, "ingesting", func(tx pgx.Tx) error {
 		for _, it := range idem {
 			// The unique key serializes concurrent claims: the second waits for the first
@@ -71,47 +105,37 @@ func (s *Store) Ingest(ctx context.Context, items []store.IngestItem) error {
 				return fmt.Errorf("idempotency key %q is taken: %w", it.IdempotencyKey, store.ErrConflict)
 			}
 		}
-		if len(outbox) > 0 {
-			if _, err := tx.Exec(ctx, `DELETE FROM herald_outbox WHERE id = ANY($1)`, outbox); err != nil {
+		if sched {
+			if err := ingestScheduled(ctx, tx, items); err != nil {
 				return err
 			}
 		}
-		copies := []struct {
-			table string
-			cols  []string
-			rows  [][]any
-		}{
-			{"events", []string{"id", "tenant_id", "key", "payload", "metadata", "source", "parent_run_id", "parent_step_run_id", "parent_step", "triggers", "created_at",
-				"scope", "webhook", "dedupe_id", "replay_of"}, events},
-			{"runs", []string{"id", "tenant_id", "workflow_id", "workflow_name", "version", "event_id", "status", "input", "created_at"}, runs},
-			{"step_runs", []string{"id", "tenant_id", "run_id", "workflow_name", "step", "position", "parents", "pending_parents", "status", "max_attempts", "timeout_ms", "retry", "queued_at"}, steps},
-			{"step_queue", []string{"step_run_id", "tenant_id", "workflow_name", "available_at"}, queue},
-			{"webhook_deliveries", deliveryCols, deliveries},
-		}
-		for _, c := range copies {
-			if len(c.rows) == 0 {
-				continue
-			}
-			if len(c.rows) < 8 {
-				// Small batches: plain INSERTs cost fewer round trips than COPY's protocol.
-				ph := make([]string, len(c.cols))
-				for i := range ph {
-					ph[i] = fmt.Sprintf("$%d", i+1)
-				}
-				q := `INSERT INTO ` + c.table + ` (` + strings.Join(c.cols, ", ") + `) VALUES (` + strings.Join(ph, ", ") + `)`
-				for _, row := range c.rows {
-					if _, err := tx.Exec(ctx, q, row...); err != nil {
-						return err
-					}
-				}
-				continue
-			}
+		for _, c := range large {
 			if _, err := tx.CopyFrom(ctx, pgx.Identifier{c.table}, c.cols, pgx.CopyFromRows(c.rows)); err != nil {
 				return err
 			}
 		}
-		return notifyWork(ctx, tx, keys)
+		if small.Len() == 0 {
+			return nil
+		}
+		return tx.SendBatch(ctx, small).Close()
 	})
+}
+
+// copyRows are rows to write into one table.
+type copyRows struct {
+	table string
+	cols  []string
+	rows  [][]any
+}
+
+// insertSQL is the INSERT of one row of c.
+func (c copyRows) insertSQL() string {
+	ph := make([]string, len(c.cols))
+	for i := range ph {
+		ph[i] = fmt.Sprintf("$%d", i+1)
+	}
+	return `INSERT INTO ` + c.table + ` (` + strings.Join(c.cols, ", ") + `) VALUES (` + strings.Join(ph, ", ") + `)`
 }
 
 func nullStr(s string) any {
@@ -265,6 +289,7 @@ func (s *Store) ListRuns(ctx context.Context, tenantID string, f store.RunFilter
 	if f.EventID != "" {
 		w.add("event_id = ?", f.EventID)
 	}
+	addRunSearchConds(w, tenantID, f)
 	if f.Before != "" {
 		w.add("id < ?", f.Before)
 	}

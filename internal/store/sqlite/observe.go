@@ -22,15 +22,10 @@ func eventFilter(tenantID string, f store.EventFilter) ([]string, []any) {
 		// Keys are ASCII and compared bytewise: a prefix is a range of the key index.
 		where, args = append(where, "key >= ? AND key < ?"), append(args, f.KeyPrefix, f.KeyPrefix+"\xff")
 	}
-	keys := make([]string, 0, len(f.Metadata))
-	for k := range f.Metadata {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		path := `$."` + k + `"`
-		where = append(where, "CASE json_type(metadata, ?) WHEN 'text' THEN metadata ->> ? ELSE metadata -> ? END = ?")
-		args = append(args, path, path, path, f.Metadata[k])
+	mconds, margs := metadataConds("metadata", f.Metadata)
+	where, args = append(where, mconds...), append(args, margs...)
+	if f.Workflow != "" {
+		where, args = append(where, workflowEventCond), append(args, tenantID, f.Workflow)
 	}
 	if !f.Since.IsZero() {
 		where, args = append(where, "created_at >= ?"), append(args, ms64(f.Since))

@@ -24,7 +24,7 @@ func (s *Store) Ingest(ctx context.Context, items []store.IngestItem) error {
 		if it.OutboxID != "" {
 			return fmt.Errorf("the embedded store has no outbox")
 		}
-		if e := it.Event; e != nil {
+		if e := it.Event; e != nil && it.DeliverAt.IsZero() {
 			trig, err := json.Marshal(e.Triggers)
 			if err != nil {
 				return err
@@ -69,6 +69,9 @@ func (s *Store) Ingest(ctx context.Context, items []store.IngestItem) error {
 			} else if n == 0 {
 				return fmt.Errorf("idempotency key %q is taken: %w", it.IdempotencyKey, store.ErrConflict)
 			}
+		}
+		if err := ingestScheduled(ctx, tx, items); err != nil {
+			return err
 		}
 		if err := insertRows(ctx, tx, "events", []string{"id", "tenant_id", "key", "payload", "metadata", "source",
 			"parent_run_id", "parent_step_run_id", "parent_step", "triggers", "created_at", "scope", "webhook", "dedupe_id", "replay_of"}, events); err != nil {
@@ -305,6 +308,8 @@ func (s *Store) ListRuns(ctx context.Context, tenantID string, f store.RunFilter
 	if f.EventID != "" {
 		where, args = append(where, "event_id = ?"), append(args, f.EventID)
 	}
+	sconds, sargs := runSearchConds(f)
+	where, args = append(where, sconds...), append(args, sargs...)
 	if f.Before != "" {
 		where, args = append(where, "id < ?"), append(args, f.Before)
 	}

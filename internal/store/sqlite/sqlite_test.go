@@ -73,7 +73,7 @@ func TestReopenKeepsData(t *testing.T) {
 	if err := s.CreateTenant(ctx, tn); err != nil {
 		t.Fatal(err)
 	}
-	d := store.WorkflowDef{Name: "orders", Triggers: []string{"orders.*"}, Steps: []store.StepDef{{Name: "a", TimeoutMS: 1000,
+	d := store.WorkflowDef{Name: "orders", Triggers: store.PlainTriggers("orders.*"), Steps: []store.StepDef{{Name: "a", TimeoutMS: 1000,
 		Retry: store.RetryDef{MaxAttempts: 1, InitialBackoffMS: 1, MaxBackoffMS: 1, Multiplier: 1}}}}
 	if _, _, err := s.PutWorkflow(ctx, store.PutWorkflowParams{TenantID: tn.ID, NewID: "wf-1", Def: d, Hash: "h1", At: at}); err != nil {
 		t.Fatal(err)

@@ -57,6 +57,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"CancelRun", testCancelRun},
 		{"ReadySince", testReadySince},
 		{"Webhooks", testWebhooks},
+		{"Filters", testFilters},
 		{"EventFilters", testEventFilters},
 		{"WorkflowStats", testWorkflowStats},
 		{"Activity", testActivity},
@@ -64,6 +65,9 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Timings", testTimings},
 		{"Prune", testPrune},
 		{"Sessions", testSessions},
+		{"Schemas", testSchemas},
+		{"Scheduled", testScheduled},
+		{"Search", testSearch},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {
@@ -135,7 +139,7 @@ func stepDef(name string, parents ...string) store.StepDef {
 
 // def is a workflow definition triggered by "<name>.*".
 func def(name string, steps ...store.StepDef) store.WorkflowDef {
-	return store.WorkflowDef{Name: name, Description: "test workflow " + name, Triggers: []string{name + ".*"}, Steps: steps}
+	return store.WorkflowDef{Name: name, Description: "test workflow " + name, Triggers: store.PlainTriggers(name + ".*"), Steps: steps}
 }
 
 // hashDef is a content hash of a definition.

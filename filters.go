@@ -1,0 +1,99 @@
+package herald
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"time"
+)
+
+// FilterSpec is a runtime filter to attach to a workflow (docs/triggers.md). Once a
+// workflow has filters, an event whose key matches its triggers starts a run only when
+// one of the filters has the event's Scope and its Expression is true; the run's input
+// is then the event payload with the filter's Payload set over it. An event without a
+// scope passes no filter.
+type FilterSpec struct {
+	// Scope is the event scope the filter applies to (a customer id, say). Required.
+	Scope string `json:"scope"`
+	// Expression is an optional CEL condition over the event (input,
+	// additional_metadata, key, scope) that must be true; empty means true.
+	Expression string `json:"expression,omitempty"`
+	// Payload, when set, must encode to a JSON object: its top-level keys are set over
+	// the event payload in the input of the runs this filter lets through.
+	Payload any `json:"payload,omitempty"`
+}
+
+// Filter is a runtime filter attached to a workflow.
+type Filter struct {
+	// ID is the filter's id.
+	ID string `json:"id"`
+	// Workflow is the name of the workflow the filter belongs to.
+	Workflow string `json:"workflow"`
+	// Scope is the event scope the filter applies to.
+	Scope string `json:"scope"`
+	// Expression is the filter's CEL condition, empty when it has none.
+	Expression string `json:"expression,omitempty"`
+	// Payload is the JSON object set over the payload of the events it lets through.
+	Payload json.RawMessage `json:"payload,omitempty"`
+	// CreatedAt is when the filter was created. When several filters of one scope
+	// pass an event, the oldest one's payload is used.
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// ListFiltersParams select and page the filters of a workflow.
+type ListFiltersParams struct {
+	// Scope, when set, lists only the filters of that scope.
+	Scope string
+	// Cursor is the NextCursor of the previous page.
+	Cursor string
+	// Limit is the page size, 1–500 (default 50).
+	Limit int
+}
+
+// FilterPage is one page of filters, newest first.
+type FilterPage struct {
+	Items []Filter `json:"items"`
+	// NextCursor, when not empty, fetches the next page.
+	NextCursor string `json:"next_cursor,omitempty"`
+}
+
+// CreateFilter attaches a runtime filter to the named workflow. A bad expression or
+// payload is refused with an *APIError naming the field.
+func (c *Client) CreateFilter(ctx context.Context, workflow string, spec FilterSpec) (*Filter, error) {
+	var f Filter
+	if err := c.call(ctx, http.MethodPost, "/workflows/"+pathEscape(workflow)+"/filters", nil, spec, &f, 0); err != nil {
+		return nil, fmt.Errorf("herald: creating filter on workflow %q: %w", workflow, err)
+	}
+	return &f, nil
+}
+
+// ListFilters lists the filters of the named workflow, newest first.
+func (c *Client) ListFilters(ctx context.Context, workflow string, p ListFiltersParams) (*FilterPage, error) {
+	q := pageQuery(p.Cursor, p.Limit)
+	if p.Scope != "" {
+		q.Set("scope", p.Scope)
+	}
+	var res FilterPage
+	if err := c.call(ctx, http.MethodGet, "/workflows/"+pathEscape(workflow)+"/filters", q, nil, &res, 0); err != nil {
+		return nil, fmt.Errorf("herald: listing filters of workflow %q: %w", workflow, err)
+	}
+	return &res, nil
+}
+
+// GetFilter returns one filter of the named workflow.
+func (c *Client) GetFilter(ctx context.Context, workflow, id string) (*Filter, error) {
+	var f Filter
+	if err := c.call(ctx, http.MethodGet, "/workflows/"+pathEscape(workflow)+"/filters/"+pathEscape(id), nil, nil, &f, 0); err != nil {
+		return nil, fmt.Errorf("herald: getting filter %s of workflow %q: %w", id, workflow, err)
+	}
+	return &f, nil
+}
+
+// DeleteFilter removes a filter from the named workflow.
+func (c *Client) DeleteFilter(ctx context.Context, workflow, id string) error {
+	if err := c.call(ctx, http.MethodDelete, "/workflows/"+pathEscape(workflow)+"/filters/"+pathEscape(id), nil, nil, nil, 0); err != nil {
+		return fmt.Errorf("herald: deleting filter %s of workflow %q: %w", id, workflow, err)
+	}
+	return nil
+}

@@ -1,0 +1,88 @@
+package api
+
+import (
+	"encoding/json"
+	"net/http"
+	"time"
+
+	"github.com/heraldhq/herald/internal/engine"
+	"github.com/heraldhq/herald/internal/store"
+)
+
+// filterIn is a runtime filter as a user writes it.
+type filterIn struct {
+	Scope      string          `json:"scope"`
+	Expression string          `json:"expression"`
+	Payload    json.RawMessage `json:"payload"`
+}
+
+// filterJSON is a runtime filter as the API shows it.
+type filterJSON struct {
+	ID         string          `json:"id"`
+	Workflow   string          `json:"workflow"`
+	Scope      string          `json:"scope"`
+	Expression string          `json:"expression,omitempty"`
+	Payload    json.RawMessage `json:"payload,omitempty"`
+	CreatedAt  time.Time       `json:"created_at"`
+}
+
+func toFilter(f store.Filter) filterJSON {
+	return filterJSON{ID: f.ID, Workflow: f.Workflow, Scope: f.Scope, Expression: f.Expression, Payload: f.Payload, CreatedAt: f.CreatedAt}
+}
+
+func (a *API) createFilter(w http.ResponseWriter, r *http.Request, p engine.Principal) error {
+	var in filterIn
+	if err := decode(r, w, a.cfg.MaxEventBytes, &in, false); err != nil {
+		return err
+	}
+	f, err := a.eng.CreateFilter(r.Context(), p.TenantID, r.PathValue("name"),
+		engine.FilterSpec{Scope: in.Scope, Expression: in.Expression, Payload: in.Payload})
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusCreated, toFilter(f))
+	return nil
+}
+
+func (a *API) listFilters(w http.ResponseWriter, r *http.Request, p engine.Principal) error {
+	before, limit, err := page(r)
+	if err != nil {
+		return err
+	}
+	name := r.PathValue("name")
+	if _, err := a.eng.Store().GetWorkflow(r.Context(), p.TenantID, name, 0); err != nil {
+		return err
+	}
+	fs, err := a.eng.Store().ListFilters(r.Context(), p.TenantID, name,
+		store.FilterListParams{Scope: r.URL.Query().Get("scope"), Before: before, Limit: limit + 1})
+	if err != nil {
+		return err
+	}
+	out := list[filterJSON]{Items: []filterJSON{}}
+	for i, f := range fs {
+		if i == limit {
+			out.NextCursor = cursor(fs[i-1].ID)
+			break
+		}
+		out.Items = append(out.Items, toFilter(f))
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+func (a *API) getFilter(w http.ResponseWriter, r *http.Request, p engine.Principal) error {
+	f, err := a.eng.Store().GetFilter(r.Context(), p.TenantID, r.PathValue("name"), r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, toFilter(f))
+	return nil
+}
+
+func (a *API) deleteFilter(w http.ResponseWriter, r *http.Request, p engine.Principal) error {
+	if err := a.eng.DeleteFilter(r.Context(), p.TenantID, r.PathValue("name"), r.PathValue("id")); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}

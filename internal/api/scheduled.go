@@ -1,0 +1,161 @@
+package api
+
+import (
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/heraldhq/herald/internal/engine"
+	"github.com/heraldhq/herald/internal/store"
+)
+
+// withSchedule reads a push's deliver_at or delay into ev.DeliverAt. Both set is an error;
+// a time in the past, or a delay of zero or less, means now (a normal push). The engine
+// refuses a time more than engine.MaxDelay ahead.
+func withSchedule(ev *engine.EventInput, prefix string, in eventIn) error {
+	switch {
+	case in.DeliverAt != "" && in.Delay != "":
+		return &engine.FieldError{Field: prefix + "delay", Message: "set either deliver_at or delay, not both"}
+	case in.DeliverAt != "":
+		t, err := time.Parse(time.RFC3339Nano, in.DeliverAt)
+		if err != nil {
+			return &engine.FieldError{Field: prefix + "deliver_at", Message: "must be an RFC 3339 time, e.g. 2026-01-02T15:04:05Z"}
+		}
+		ev.DeliverAt = t.UTC().Truncate(time.Millisecond)
+	case in.Delay != "":
+		d, err := time.ParseDuration(in.Delay)
+		if err != nil {
+			return &engine.FieldError{Field: prefix + "delay", Message: fmt.Sprintf("%q is not a duration like \"90s\" or \"24h\"", in.Delay)}
+		}
+		if d > engine.MaxDelay {
+			return &engine.FieldError{Field: prefix + "delay", Message: fmt.Sprintf("is %s; an event can be delayed by at most %s (365 days)", d, engine.MaxDelay)}
+		}
+		if d > 0 {
+			ev.DeliverAt = time.Now().UTC().Add(d).Truncate(time.Millisecond)
+		}
+	}
+	return nil
+}
+
+// toPushReply is the reply to one pushed event: delivered, or delayed (status
+// scheduled, with deliver_at, and no runs).
+func toPushReply(x engine.PushResult) pushReply {
+	out := pushReply{Event: toEvent(x.Event), Runs: x.Runs, Duplicate: x.Duplicate}
+	if s := x.Scheduled; s != nil {
+		out.Event = toScheduled(*s)
+	}
+	if out.Runs == nil {
+		out.Runs = []engine.RunRef{}
+	}
+	return out
+}
+
+// toScheduled is a delayed event that has not been delivered, as an event.
+func toScheduled(s store.ScheduledEvent) eventJSON {
+	out := eventJSON{
+		ID: s.ID, Key: s.Key, Payload: s.Payload, AdditionalMetadata: s.Metadata, Source: s.Source,
+		ParentRunID: s.ParentRunID, ParentStepRunID: s.ParentStepRunID, ParentStep: s.ParentStep, Scope: s.Scope,
+		CreatedAt: s.CreatedAt, Triggers: []store.TriggerDecision{}, Status: s.Status, DeliveryError: s.Error,
+	}
+	at := s.DeliverAt
+	out.DeliverAt = &at
+	return out
+}
+
+// eventStatuses are the values of the status filter of an event listing.
+var eventStatuses = map[string]bool{store.EventDelivered: true, store.ScheduledPending: true, store.ScheduledCancelled: true, store.ScheduledFailed: true}
+
+// eventStatus reads the status filter of an event listing (default delivered: the event
+// log). The workflow filter applies only to delivered events.
+func eventStatus(q url.Values, f store.EventFilter) (string, error) {
+	status := q.Get("status")
+	if status == "" {
+		return store.EventDelivered, nil
+	}
+	if !eventStatuses[status] {
+		return "", &engine.FieldError{Field: "status", Message: "must be one of delivered, scheduled, cancelled, failed"}
+	}
+	if status != store.EventDelivered && f.Workflow != "" {
+		return "", &engine.FieldError{Field: "workflow", Message: "applies only to delivered events (status delivered): a delayed event has started no run"}
+	}
+	return status, nil
+}
+
+// listScheduled answers an event listing of delayed events of one status.
+func (a *API) listScheduled(w http.ResponseWriter, r *http.Request, p engine.Principal, status string, f store.EventFilter, limit int) error {
+	evs, err := a.eng.Store().ListScheduled(r.Context(), p.TenantID, status, f)
+	if err != nil {
+		return err
+	}
+	out := list[eventJSON]{Items: []eventJSON{}}
+	for i, e := range evs {
+		if i == limit {
+			out.NextCursor = cursor(evs[i-1].ID)
+			break
+		}
+		out.Items = append(out.Items, toScheduled(e))
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+// getScheduledEvent answers GET /events/{id} for a delayed event not delivered yet.
+func (a *API) getScheduledEvent(w http.ResponseWriter, r *http.Request, p engine.Principal) error {
+	s, err := a.eng.Store().GetScheduled(r.Context(), p.TenantID, r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	out := toScheduled(s)
+	out.Runs = []runJSON{}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+// cancelEvent cancels a delayed event before its delivery: 200 with the event (status
+// cancelled); 409 when it was already delivered, cancelled or failed; 404 when unknown.
+func (a *API) cancelEvent(w http.ResponseWriter, r *http.Request, p engine.Principal) error {
+	s, err := a.eng.CancelScheduled(r.Context(), p.TenantID, r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, toScheduled(s))
+	return nil
+}
+
+// bracketMetadata reads metadata filters written metadata[NAME]=VALUE into m.
+func bracketMetadata(q url.Values, m *map[string]string) error {
+	for param, vals := range q {
+		name, ok := strings.CutPrefix(param, "metadata[")
+		if !ok {
+			continue
+		}
+		name, ok = strings.CutSuffix(name, "]")
+		if !ok {
+			return &engine.FieldError{Field: param, Message: "a metadata filter is metadata[NAME]=VALUE"}
+		}
+		if err := ValidMetadataName(name); err != nil {
+			return &engine.FieldError{Field: param, Message: err.Error()}
+		}
+		if len(vals) != 1 {
+			return &engine.FieldError{Field: param, Message: "is given more than once"}
+		}
+		if *m == nil {
+			*m = map[string]string{}
+		}
+		(*m)[name] = vals[0]
+	}
+	return nil
+}
+
+// runSearch reads a run listing's metadata (of the run's event) and time filters, with
+// the same syntax as an event listing's.
+func runSearch(q url.Values, f *store.RunFilter) error {
+	ef, err := eventFilter(q)
+	if err != nil {
+		return err
+	}
+	f.Metadata, f.Since, f.Until = ef.Metadata, ef.Since, ef.Until
+	return nil
+}

@@ -1,0 +1,72 @@
+package engine
+
+import (
+	"context"
+	"encoding/json"
+
+	"github.com/heraldhq/herald/internal/store"
+)
+
+// FilterSpec is a runtime filter as a user gives it (docs/triggers.md).
+type FilterSpec struct {
+	// Scope is the event scope the filter applies to: required, at most 1024 bytes.
+	Scope string
+	// Expression is an optional CEL expression over the event (input,
+	// additional_metadata, key, scope) that must be true; "" means true.
+	Expression string
+	// Payload is an optional JSON object merged over the event payload (its keys win)
+	// into the input of the runs the filter lets through.
+	Payload json.RawMessage
+}
+
+// CreateFilter validates a filter and attaches it to the tenant's workflow. This engine's
+// trigger index has it before CreateFilter returns (the workflow's filter set is replaced,
+// no rebuild); other replicas rebuild theirs on the change mark (at once on PostgreSQL,
+// through NOTIFY).
+func (e *Engine) CreateFilter(ctx context.Context, tenantID, workflow string, spec FilterSpec) (store.Filter, error) {
+	if spec.Scope == "" {
+		return store.Filter{}, fieldErr("scope", "must not be empty: a filter applies to the events of one scope")
+	}
+	if err := ValidateScope("scope", spec.Scope); err != nil {
+		return store.Filter{}, err
+	}
+	if err := CheckExpression("expression", spec.Expression); err != nil {
+		return store.Filter{}, err
+	}
+	var payload json.RawMessage
+	if len(spec.Payload) > 0 && string(spec.Payload) != "null" {
+		if len(spec.Payload) > MaxStaticPayloadBytes {
+			return store.Filter{}, fieldErr("payload", "is %d bytes; the limit is %d", len(spec.Payload), MaxStaticPayloadBytes)
+		}
+		obj, err := jsonObject("payload", spec.Payload)
+		if err != nil {
+			return store.Filter{}, err
+		}
+		if string(obj) != "{}" {
+			payload = obj
+		}
+	}
+	f, err := e.store.CreateFilter(ctx, store.Filter{
+		ID: NewID(), TenantID: tenantID, Workflow: workflow, Scope: spec.Scope, Expression: spec.Expression,
+		Payload: payload, CreatedAt: now(),
+	})
+	if err != nil {
+		return f, err
+	}
+	if e.changeFilter(f, false) {
+		return f, nil
+	}
+	return f, e.RefreshIndex(ctx, true)
+}
+
+// DeleteFilter deletes a filter of the tenant's workflow; this engine's trigger index
+// drops it before DeleteFilter returns, other replicas on the change mark.
+func (e *Engine) DeleteFilter(ctx context.Context, tenantID, workflow, id string) error {
+	if err := e.store.DeleteFilter(ctx, tenantID, workflow, id); err != nil {
+		return err
+	}
+	if e.changeFilter(store.Filter{ID: id, TenantID: tenantID, Workflow: workflow}, true) {
+		return nil
+	}
+	return e.RefreshIndex(ctx, true)
+}

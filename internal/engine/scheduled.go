@@ -1,0 +1,258 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/heraldhq/herald/internal/store"
+)
+
+// MaxDelay is how far ahead an event may be delayed.
+const MaxDelay = 365 * 24 * time.Hour
+
+// Bounds of the delivery of delayed events.
+const (
+	// scheduledBatch is how many due events one claim takes.
+	scheduledBatch = 500
+	// scheduledClaim is how long a claim keeps other replicas off the claimed rows. A
+	// replica that dies holding a claim delays those events by up to this much.
+	scheduledClaim = 10 * time.Second
+)
+
+// scheduler wakes the delivery loop of delayed events: at the earliest due time it knows,
+// and at once when an event due earlier than that is scheduled through this engine.
+type scheduler struct {
+	mu   sync.Mutex
+	next time.Time // the earliest due time the loop waits for; zero when none
+	kick chan struct{}
+}
+
+// note tells the loop that an event is due at t.
+func (s *scheduler) note(t time.Time) {
+	s.mu.Lock()
+	earlier := s.next.IsZero() || t.Before(s.next)
+	if earlier {
+		s.next = t
+	}
+	s.mu.Unlock()
+	if earlier {
+		kick(s.kick)
+	}
+}
+
+// schedulerOf returns the engine's scheduler, creating it on first use.
+func (e *Engine) schedulerOf() *scheduler {
+	e.schedOnce.Do(func() { e.sched = &scheduler{kick: make(chan struct{}, 1)} })
+	return e.sched
+}
+
+// noteScheduled wakes the delivery loop for the delayed events a commit stored.
+func (e *Engine) noteScheduled(items []store.IngestItem) {
+	for _, it := range items {
+		if !it.DeliverAt.IsZero() {
+			e.schedulerOf().note(it.DeliverAt)
+		}
+	}
+}
+
+// checkDeliverAt refuses a delivery time more than MaxDelay after at.
+func checkDeliverAt(field string, deliverAt, at time.Time) error {
+	if deliverAt.Sub(at) > MaxDelay {
+		return fieldErr(field, "is %s ahead; an event can be delayed by at most %s (365 days)",
+			deliverAt.Sub(at).Round(time.Second), MaxDelay)
+	}
+	return nil
+}
+
+// delayItem makes item a delayed event when in asks for a delivery after at: the event is
+// stored as scheduled, without runs, and its idempotency key (if any) stays live for the
+// idempotency window after the delivery time. It reports whether it did.
+func (e *Engine) delayItem(item *store.IngestItem, in EventInput, at time.Time) (PushResult, bool) {
+	if in.DeliverAt.IsZero() || !in.DeliverAt.After(at) || in.scheduled != nil {
+		return PushResult{}, false
+	}
+	item.DeliverAt = in.DeliverAt
+	if item.IdempotencyKey != "" {
+		item.IdempotencyExpiresAt = in.DeliverAt.Add(e.cfg.IdempotencyWindow)
+	}
+	ev := item.Event
+	s := &store.ScheduledEvent{
+		ID: ev.ID, TenantID: ev.TenantID, Key: ev.Key, Payload: ev.Payload, Metadata: ev.Metadata, Source: ev.Source,
+		ParentRunID: ev.ParentRunID, ParentStepRunID: ev.ParentStepRunID, ParentStep: ev.ParentStep, Scope: ev.Scope,
+		IdempotencyKey: in.IdempotencyKey, DeliverAt: in.DeliverAt, CreatedAt: ev.CreatedAt, Status: store.ScheduledPending,
+	}
+	return PushResult{Event: *ev, Runs: []RunRef{}, Scheduled: s}, true
+}
+
+// scheduledEvent is the event a delayed event will become.
+func scheduledEvent(s store.ScheduledEvent) store.Event {
+	return store.Event{
+		ID: s.ID, TenantID: s.TenantID, Key: s.Key, Payload: s.Payload, Metadata: s.Metadata, Source: s.Source,
+		ParentRunID: s.ParentRunID, ParentStepRunID: s.ParentStepRunID, ParentStep: s.ParentStep, Scope: s.Scope,
+		CreatedAt: s.CreatedAt, Triggers: []store.TriggerDecision{},
+	}
+}
+
+// scheduledDuplicate answers a repeated idempotency key held by a delayed event that has
+// not been delivered.
+func scheduledDuplicate(s store.ScheduledEvent) PushResult {
+	return PushResult{Event: scheduledEvent(s), Runs: []RunRef{}, Duplicate: true, Scheduled: &s}
+}
+
+// idempotentScheduled looks for a delayed event holding a live idempotency key.
+func (e *Engine) idempotentScheduled(ctx context.Context, tenantID, key string, at time.Time) (PushResult, bool, error) {
+	s, err := e.store.GetIdempotentScheduled(ctx, tenantID, key, at)
+	if errors.Is(err, store.ErrNotFound) {
+		return PushResult{}, false, nil
+	}
+	if err != nil {
+		return PushResult{}, false, fmt.Errorf("looking up idempotency key: %w", err)
+	}
+	return scheduledDuplicate(s), true, nil
+}
+
+// CancelScheduled cancels a delayed event before its delivery. It fails with
+// store.ErrConflict when the event was already delivered, cancelled or failed, and with
+// store.ErrNotFound when the tenant has no such event.
+func (e *Engine) CancelScheduled(ctx context.Context, tenantID, id string) (store.ScheduledEvent, error) {
+	return e.store.CancelScheduled(ctx, tenantID, id, now())
+}
+
+// dispatchScheduled is the delivery loop of delayed events. It sleeps until the earliest
+// due time it knows of — a timer that scheduling an earlier event through this engine
+// resets — and in any case at most a sweep interval, so that events scheduled through
+// other replicas, and claims left by a replica that died, are found within that.
+func (e *Engine) dispatchScheduled(ctx context.Context) {
+	s := e.schedulerOf()
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	var lastPrune time.Time
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-timer.C:
+		case <-s.kick:
+		}
+		from := now()
+		if _, err := e.DeliverDue(ctx); err != nil && ctx.Err() == nil {
+			e.log.Warn("delivering delayed events", "err", err)
+		}
+		wait := e.cfg.SweepInterval
+		next, ok, err := e.store.NextScheduled(ctx, from)
+		if err != nil && ctx.Err() == nil {
+			e.log.Warn("finding the next delayed event", "err", err)
+		}
+		s.mu.Lock()
+		s.next = time.Time{}
+		if ok {
+			s.next = next
+			if d := time.Until(next); d < wait {
+				wait = max(d, 0)
+			}
+		}
+		s.mu.Unlock()
+		if e.cfg.Retention > 0 && time.Since(lastPrune) >= e.cfg.RetentionInterval {
+			lastPrune = time.Now()
+			e.pruneScheduled(ctx)
+		}
+		timer.Reset(wait)
+	}
+}
+
+// pruneScheduled deletes cancelled and failed delayed events older than the retention.
+func (e *Engine) pruneScheduled(ctx context.Context) {
+	for ctx.Err() == nil {
+		n, err := e.store.PruneScheduled(ctx, now().Add(-e.cfg.Retention), e.cfg.RetentionBatch)
+		if err != nil {
+			if ctx.Err() == nil {
+				e.log.Warn("pruning delayed events", "err", err)
+			}
+			return
+		}
+		if n < e.cfg.RetentionBatch {
+			return
+		}
+	}
+}
+
+// DeliverDue delivers every delayed event due now: it claims them, batch after batch, and
+// pushes each through the normal ingest path with its own id, matched against the
+// workflows as they are now. The transaction that stores an event deletes its scheduled
+// row, so an event cancelled meanwhile, or delivered by another replica, is dropped
+// (the commit conflicts). An event refused at delivery (say its payload no longer
+// conforms to its key's schema) is marked failed with the reason. It returns how many
+// events it delivered.
+func (e *Engine) DeliverDue(ctx context.Context) (int, error) {
+	delivered := 0
+	for {
+		at := now()
+		due, err := e.store.ClaimScheduled(ctx, at, at.Add(scheduledClaim), scheduledBatch)
+		if err != nil {
+			return delivered, fmt.Errorf("claiming due events: %w", err)
+		}
+		byTenant := map[string][]store.ScheduledEvent{}
+		var order []string
+		for _, s := range due {
+			if _, seen := byTenant[s.TenantID]; !seen {
+				order = append(order, s.TenantID)
+			}
+			byTenant[s.TenantID] = append(byTenant[s.TenantID], s)
+		}
+		for _, tid := range order {
+			n, err := e.deliver(ctx, tid, byTenant[tid])
+			delivered += n
+			if err != nil {
+				return delivered, err
+			}
+		}
+		if len(due) < scheduledBatch {
+			return delivered, nil
+		}
+	}
+}
+
+// deliver pushes one tenant's due events in one transaction; if that fails for one of
+// them, each is pushed alone.
+func (e *Engine) deliver(ctx context.Context, tenantID string, due []store.ScheduledEvent) (int, error) {
+	ins := make([]EventInput, len(due))
+	for i := range due {
+		s := due[i]
+		ins[i] = EventInput{ID: s.ID, Key: s.Key, Payload: s.Payload, Metadata: s.Metadata, Scope: s.Scope, scheduled: &s}
+	}
+	_, err := e.Push(ctx, tenantID, ins, true)
+	if err == nil {
+		return len(ins), nil
+	}
+	if !isBadInput(err) && !errors.Is(err, store.ErrConflict) {
+		return 0, err
+	}
+	n := 0
+	for i, in := range ins {
+		_, err := e.Push(ctx, tenantID, []EventInput{in}, false)
+		switch {
+		case err == nil:
+			n++
+		case errors.Is(err, store.ErrConflict):
+			// Cancelled meanwhile, or delivered by another replica.
+		case isBadInput(err):
+			e.log.Warn("delayed event refused at delivery", "event_id", in.ID, "err", err)
+			if ferr := e.store.FailScheduled(ctx, due[i].ID, err.Error(), now()); ferr != nil {
+				return n, fmt.Errorf("marking delayed event %s failed: %w", in.ID, ferr)
+			}
+		default:
+			return n, err
+		}
+	}
+	return n, nil
+}
+
+// restoreOrigin gives an event delivered from a delayed one the origin it was pushed
+// with: its lineage was checked when it was scheduled, and is not checked again (the
+// parent run may have been pruned since).
+func restoreOrigin(ev *store.Event, s *store.ScheduledEvent) {
+	ev.Source, ev.ParentRunID, ev.ParentStepRunID, ev.ParentStep = s.Source, s.ParentRunID, s.ParentStepRunID, s.ParentStep
+}

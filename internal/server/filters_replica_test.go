@@ -1,0 +1,61 @@
+package server_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/heraldhq/herald"
+	"github.com/heraldhq/herald/internal/pgtest"
+	"github.com/heraldhq/herald/internal/testenv"
+)
+
+// TestReplicasSeeFilterChangesWithinASecond: a filter created through one replica gates
+// the workflow on the other within a second, and deleting it there is seen back on the
+// first. The replicas sweep once a minute: only the herald_workflows NOTIFY (filters bump
+// the same change mark as workflows) refreshes their trigger indexes in time.
+func TestReplicasSeeFilterChangesWithinASecond(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := pgtest.NewDatabase(t)
+	o := testenv.Options{DatabaseURL: db, SweepInterval: time.Minute}
+	a := testenv.StartWith(t, o)
+	ca := sdkClient(t, a.URL, a.Token)
+	putWorkflows(t, ca, oneStep("bill", "invoice:paid"))
+	o.Token = a.Token
+	b := testenv.StartWith(t, o)
+	cb := sdkClient(t, b.URL, b.Token)
+
+	// seen pushes an acme event through cl until ok accepts the decision, for at most a
+	// second after since.
+	seen := func(replica string, cl *herald.Client, since time.Time, what string, ok func(herald.TriggerDecision) bool) {
+		t.Helper()
+		for {
+			res, err := cl.Push(ctx, herald.Event{Key: "invoice:paid", Scope: "acme"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(res.Event.Triggers) == 1 && ok(res.Event.Triggers[0]) {
+				t.Logf("replica %s: %s after %s", replica, what, time.Since(since).Round(time.Microsecond))
+				return
+			}
+			if time.Since(since) > time.Second {
+				t.Fatalf("replica %s: not %s a second after the change: %+v", replica, what, res.Event.Triggers)
+			}
+		}
+	}
+	runs := func(d herald.TriggerDecision) bool { return d.RunID != "" && d.FilterID == "" }
+	seen("B", cb, time.Now(), "triggers without filters", runs)
+
+	f, err := ca.CreateFilter(ctx, "bill", herald.FilterSpec{Scope: "globex"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen("B", cb, time.Now(), "skips acme (filter for globex created via A)", func(d herald.TriggerDecision) bool {
+		return d.Skipped == "scope_mismatch"
+	})
+	if err := cb.DeleteFilter(ctx, "bill", f.ID); err != nil {
+		t.Fatal(err)
+	}
+	seen("A", ca, time.Now(), "triggers again (filter deleted via B)", runs)
+}

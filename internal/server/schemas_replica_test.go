@@ -1,0 +1,76 @@
+package server_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/heraldhq/herald"
+	"github.com/heraldhq/herald/internal/pgtest"
+	"github.com/heraldhq/herald/internal/testenv"
+)
+
+// TestReplicasEnforceSchemaChangesWithinASecond: a payload schema registered through one
+// replica is enforced by the others within a second, and its deletion too. The replicas
+// sweep once a minute: only the NOTIFY sent with the schema change refreshes their schema
+// caches in time.
+func TestReplicasEnforceSchemaChangesWithinASecond(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := pgtest.NewDatabase(t)
+	o := testenv.Options{DatabaseURL: db, SweepInterval: time.Minute}
+	a := testenv.StartWith(t, o)
+	o.Token = a.Token
+	b := testenv.StartWith(t, o)
+	c := testenv.StartWith(t, o)
+	ca, cb, cc := sdkClient(t, a.URL, a.Token), sdkClient(t, b.URL, b.Token), sdkClient(t, c.URL, c.Token)
+	putWorkflows(t, ca, oneStep("bill", "order:paid"))
+	bad := herald.Event{Key: "order:paid", Payload: map[string]any{"amount": "twelve"}}
+	for name, cl := range map[string]*herald.Client{"A": ca, "B": cb, "C": cc} {
+		if _, err := cl.Push(ctx, bad); err != nil {
+			t.Fatalf("replica %s before the schema: %v", name, err)
+		}
+	}
+
+	// refused pushes bad through cl until it is refused (want true) or accepted (false),
+	// for at most a second after since.
+	refused := func(replica string, cl *herald.Client, since time.Time, want bool) {
+		t.Helper()
+		for pushes := 1; ; pushes++ {
+			_, err := cl.Push(ctx, bad)
+			var apiErr *herald.APIError
+			isViolation := errors.As(err, &apiErr) && apiErr.StatusCode == 422 && apiErr.Code == "schema_violation" && apiErr.Field == "payload/amount"
+			if err != nil && !isViolation {
+				t.Fatalf("replica %s: %v", replica, err)
+			}
+			if isViolation == want {
+				t.Logf("replica %s: refused=%v after %s (%d pushes)", replica, want, time.Since(since).Round(time.Microsecond), pushes)
+				return
+			}
+			if time.Since(since) > time.Second {
+				t.Fatalf("replica %s: refused=%v a second after the change", replica, isViolation)
+			}
+		}
+	}
+
+	schema := json.RawMessage(`{"type":"object","required":["amount"],"properties":{"amount":{"type":"number"}}}`)
+	if _, err := cb.PutEventSchema(ctx, "order:paid", schema); err != nil {
+		t.Fatal(err)
+	}
+	put := time.Now()
+	// The replica that saved it enforces it at once.
+	if _, err := cb.Push(ctx, bad); err == nil {
+		t.Fatal("replica B accepted a violating push right after saving the schema")
+	}
+	refused("A", ca, put, true)
+	refused("C", cc, put, true)
+
+	if err := cc.DeleteEventSchema(ctx, "order:paid"); err != nil {
+		t.Fatal(err)
+	}
+	deleted := time.Now()
+	refused("A", ca, deleted, false)
+	refused("B", cb, deleted, false)
+}

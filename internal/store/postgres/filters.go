@@ -1,0 +1,111 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"strconv"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/heraldhq/herald/internal/store"
+)
+
+const filterCols = `f.id, f.tenant_id, f.workflow_id, w.name, f.scope, f.expression, f.payload, f.created_at`
+
+func scanFilter(row pgx.Row) (store.Filter, error) {
+	var f store.Filter
+	var payload []byte
+	if err := row.Scan(&f.ID, &f.TenantID, &f.WorkflowID, &f.Workflow, &f.Scope, &f.Expression, &payload, &f.CreatedAt); err != nil {
+		return f, err
+	}
+	if payload != nil {
+		f.Payload = json.RawMessage(payload)
+	}
+	f.CreatedAt = f.CreatedAt.UTC()
+	return f, nil
+}
+
+// CreateFilter implements store.Store.
+func (s *Store) CreateFilter(ctx context.Context, f store.Filter) (store.Filter, error) {
+	var payload any
+	if len(f.Payload) > 0 {
+		payload = f.Payload
+	}
+	err := s.tx(ctx, "creating filter", func(tx pgx.Tx) error {
+		if err := tx.QueryRow(ctx, `SELECT id FROM workflows WHERE tenant_id = $1 AND name = $2`,
+			f.TenantID, f.Workflow).Scan(&f.WorkflowID); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO workflow_filters (id, tenant_id, workflow_id, scope, expression, payload, created_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7)`, f.ID, f.TenantID, f.WorkflowID, f.Scope, f.Expression, payload, f.CreatedAt); err != nil {
+			return err
+		}
+		return bumpWorkflows(ctx, tx)
+	})
+	if err != nil {
+		return store.Filter{}, err
+	}
+	return s.GetFilter(ctx, f.TenantID, f.Workflow, f.ID)
+}
+
+// GetFilter implements store.Store.
+func (s *Store) GetFilter(ctx context.Context, tenantID, workflow, id string) (store.Filter, error) {
+	f, err := scanFilter(s.pool.QueryRow(ctx, `SELECT `+filterCols+` FROM workflow_filters f
+		JOIN workflows w ON w.id = f.workflow_id WHERE f.tenant_id = $1 AND w.tenant_id = $1 AND w.name = $2 AND f.id = $3`,
+		tenantID, workflow, id))
+	return f, mapErr("getting filter", err)
+}
+
+// ListFilters implements store.Store.
+func (s *Store) ListFilters(ctx context.Context, tenantID, workflow string, p store.FilterListParams) ([]store.Filter, error) {
+	q := `SELECT ` + filterCols + ` FROM workflow_filters f JOIN workflows w ON w.id = f.workflow_id
+		WHERE f.tenant_id = $1 AND w.tenant_id = $1 AND w.name = $2`
+	args := []any{tenantID, workflow}
+	if p.Scope != "" {
+		args = append(args, p.Scope)
+		q += ` AND f.scope = $` + strconv.Itoa(len(args))
+	}
+	if p.Before != "" {
+		args = append(args, p.Before)
+		q += ` AND f.id < $` + strconv.Itoa(len(args))
+	}
+	q += ` ORDER BY f.id DESC`
+	if p.Limit > 0 {
+		args = append(args, p.Limit)
+		q += ` LIMIT $` + strconv.Itoa(len(args))
+	}
+	return s.queryFilters(ctx, "listing filters", q, args...)
+}
+
+// ListAllFilters implements store.Store.
+func (s *Store) ListAllFilters(ctx context.Context) ([]store.Filter, error) {
+	return s.queryFilters(ctx, "listing all filters", `SELECT `+filterCols+` FROM workflow_filters f
+		JOIN workflows w ON w.id = f.workflow_id ORDER BY f.id`)
+}
+
+func (s *Store) queryFilters(ctx context.Context, what, q string, args ...any) ([]store.Filter, error) {
+	rows, err := s.pool.Query(ctx, q, args...)
+	if err != nil {
+		return nil, mapErr(what, err)
+	}
+	out, err := collect(rows, scanFilter)
+	if out == nil {
+		out = []store.Filter{}
+	}
+	return out, mapErr(what, err)
+}
+
+// DeleteFilter implements store.Store.
+func (s *Store) DeleteFilter(ctx context.Context, tenantID, workflow, id string) error {
+	return s.tx(ctx, "deleting filter", func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `DELETE FROM workflow_filters WHERE tenant_id = $1 AND id = $2
+			AND workflow_id = (SELECT id FROM workflows WHERE tenant_id = $1 AND name = $3)`, tenantID, id, workflow)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			return store.ErrNotFound
+		}
+		return bumpWorkflows(ctx, tx)
+	})
+}

@@ -1,0 +1,211 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/heraldhq/herald/internal/store"
+)
+
+const scheduledCols = `id, tenant_id, key, payload, metadata, source, parent_run_id, parent_step_run_id, parent_step, scope,
+	idempotency_key, deliver_at, created_at, status, error, ended_at`
+
+func scanScheduled(row pgx.Row) (store.ScheduledEvent, error) {
+	var e store.ScheduledEvent
+	var prun, pstep, pname, scope, idem *string
+	if err := row.Scan(&e.ID, &e.TenantID, &e.Key, &e.Payload, &e.Metadata, &e.Source, &prun, &pstep, &pname, &scope, &idem,
+		&e.DeliverAt, &e.CreatedAt, &e.Status, &e.Error, &e.EndedAt); err != nil {
+		return e, err
+	}
+	e.ParentRunID, e.ParentStepRunID, e.ParentStep = deref(prun), deref(pstep), deref(pname)
+	e.Scope, e.IdempotencyKey = deref(scope), deref(idem)
+	e.DeliverAt, e.CreatedAt, e.EndedAt = e.DeliverAt.UTC(), e.CreatedAt.UTC(), utcPtr(e.EndedAt)
+	return e, nil
+}
+
+// ingestScheduled does Ingest's part for delayed events, inside its transaction: it
+// deletes the scheduled rows that items deliver (ErrConflict if one is no longer
+// scheduled: cancelled, or delivered by another replica — a concurrent cancel or delivery
+// holds the row lock, and this statement re-checks the status once it is released) and
+// inserts the events that items delay.
+func ingestScheduled(ctx context.Context, tx pgx.Tx, items []store.IngestItem) error {
+	for _, it := range items {
+		if it.ScheduledID != "" {
+			tag, err := tx.Exec(ctx, `DELETE FROM scheduled_events WHERE id = $1 AND status = 'scheduled'`, it.ScheduledID)
+			if err != nil {
+				return err
+			}
+			if tag.RowsAffected() == 0 {
+				return fmt.Errorf("scheduled event %s is no longer scheduled: %w", it.ScheduledID, store.ErrConflict)
+			}
+		}
+		if e := it.Event; e != nil && !it.DeliverAt.IsZero() {
+			var meta any
+			if len(e.Metadata) > 0 {
+				meta = e.Metadata
+			}
+			if _, err := tx.Exec(ctx, `INSERT INTO scheduled_events (id, tenant_id, key, payload, metadata, source,
+				parent_run_id, parent_step_run_id, parent_step, scope, idempotency_key, deliver_at, created_at, status)
+				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 'scheduled')`,
+				e.ID, e.TenantID, e.Key, e.Payload, meta, e.Source, nullStr(e.ParentRunID), nullStr(e.ParentStepRunID),
+				nullStr(e.ParentStep), nullStr(e.Scope), nullStr(it.IdempotencyKey), it.DeliverAt, e.CreatedAt); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// ClaimScheduled implements store.ScheduleStore. Rows are taken FOR UPDATE SKIP LOCKED,
+// so replicas claiming at the same moment split the due rows instead of waiting.
+func (s *Store) ClaimScheduled(ctx context.Context, now, until time.Time, limit int) ([]store.ScheduledEvent, error) {
+	var out []store.ScheduledEvent
+	err := s.tx(ctx, "claiming scheduled events", func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, `UPDATE scheduled_events s SET claimed_until = $1 FROM (
+			SELECT id FROM scheduled_events WHERE status = 'scheduled' AND deliver_at <= $2
+				AND (claimed_until IS NULL OR claimed_until <= $2) ORDER BY deliver_at, id LIMIT $3 FOR UPDATE SKIP LOCKED) c
+			WHERE s.id = c.id RETURNING `+prefixCols("s.", scheduledCols), until, now, limit)
+		if err != nil {
+			return err
+		}
+		out, err = collect(rows, scanScheduled)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if !out[i].DeliverAt.Equal(out[j].DeliverAt) {
+			return out[i].DeliverAt.Before(out[j].DeliverAt)
+		}
+		return out[i].ID < out[j].ID
+	})
+	return out, nil
+}
+
+// prefixCols qualifies every column of a comma-separated list with prefix.
+func prefixCols(prefix, cols string) string {
+	out := ""
+	start := true
+	for _, c := range cols {
+		switch {
+		case c == ',':
+			out += ","
+			start = true
+		case c == ' ' || c == '\n' || c == '\t':
+			out += string(c)
+		default:
+			if start {
+				out += prefix
+				start = false
+			}
+			out += string(c)
+		}
+	}
+	return out
+}
+
+// NextScheduled implements store.ScheduleStore.
+func (s *Store) NextScheduled(ctx context.Context, after time.Time) (time.Time, bool, error) {
+	var next *time.Time
+	err := s.pool.QueryRow(ctx, `SELECT MIN(deliver_at) FROM scheduled_events WHERE status = 'scheduled' AND deliver_at > $1`, after).Scan(&next)
+	if err != nil {
+		return time.Time{}, false, mapErr("finding the next scheduled event", err)
+	}
+	if next == nil {
+		return time.Time{}, false, nil
+	}
+	return next.UTC(), true, nil
+}
+
+// GetScheduled implements store.ScheduleStore.
+func (s *Store) GetScheduled(ctx context.Context, tenantID, id string) (store.ScheduledEvent, error) {
+	e, err := scanScheduled(s.pool.QueryRow(ctx, `SELECT `+scheduledCols+` FROM scheduled_events WHERE tenant_id = $1 AND id = $2`, tenantID, id))
+	return e, mapErr("getting scheduled event", err)
+}
+
+// GetIdempotentScheduled implements store.ScheduleStore.
+func (s *Store) GetIdempotentScheduled(ctx context.Context, tenantID, key string, at time.Time) (store.ScheduledEvent, error) {
+	e, err := scanScheduled(s.pool.QueryRow(ctx, `SELECT `+scheduledCols+` FROM scheduled_events WHERE tenant_id = $1 AND id =
+		(SELECT event_id FROM idempotency_keys WHERE tenant_id = $1 AND key = $2 AND expires_at > $3)`, tenantID, key, at))
+	return e, mapErr("getting idempotent scheduled event", err)
+}
+
+// ListScheduled implements store.ScheduleStore.
+func (s *Store) ListScheduled(ctx context.Context, tenantID, status string, f store.EventFilter) ([]store.ScheduledEvent, error) {
+	if f.Workflow != "" || f.After != "" {
+		return nil, errors.New("listing scheduled events: workflow and after filters do not apply")
+	}
+	w := eventFilter(tenantID, f)
+	w.add("status = ?", status)
+	w.args = append(w.args, f.Limit)
+	rows, err := s.pool.Query(ctx, fmt.Sprintf(`SELECT `+scheduledCols+` FROM scheduled_events WHERE %s ORDER BY id DESC LIMIT $%d`,
+		w, len(w.args)), w.args...)
+	if err != nil {
+		return nil, mapErr("listing scheduled events", err)
+	}
+	out, err := collect(rows, scanScheduled)
+	return out, mapErr("listing scheduled events", err)
+}
+
+// CancelScheduled implements store.ScheduleStore. A delivery racing with the cancel holds
+// the row lock; the UPDATE waits for it and then finds the row gone (delivered).
+func (s *Store) CancelScheduled(ctx context.Context, tenantID, id string, at time.Time) (store.ScheduledEvent, error) {
+	var e store.ScheduledEvent
+	err := s.tx(ctx, "cancelling scheduled event", func(tx pgx.Tx) error {
+		var err error
+		e, err = scanScheduled(tx.QueryRow(ctx, `UPDATE scheduled_events SET status = 'cancelled', ended_at = $1, claimed_until = NULL
+			WHERE tenant_id = $2 AND id = $3 AND status = 'scheduled' RETURNING `+scheduledCols, at, tenantID, id))
+		if !errors.Is(err, pgx.ErrNoRows) {
+			return err
+		}
+		var status string
+		err = tx.QueryRow(ctx, `SELECT status FROM scheduled_events WHERE tenant_id = $1 AND id = $2`, tenantID, id).Scan(&status)
+		if err == nil {
+			return fmt.Errorf("event %s is already %s: %w", id, status, store.ErrConflict)
+		}
+		if !errors.Is(err, pgx.ErrNoRows) {
+			return err
+		}
+		var one int
+		err = tx.QueryRow(ctx, `SELECT 1 FROM events WHERE tenant_id = $1 AND id = $2`, tenantID, id).Scan(&one)
+		if err == nil {
+			return fmt.Errorf("event %s is already delivered: %w", id, store.ErrConflict)
+		}
+		return err
+	})
+	return e, err
+}
+
+// FailScheduled implements store.ScheduleStore.
+func (s *Store) FailScheduled(ctx context.Context, id, reason string, at time.Time) error {
+	_, err := s.pool.Exec(ctx, `UPDATE scheduled_events SET status = 'failed', error = $1, ended_at = $2, claimed_until = NULL
+		WHERE id = $3 AND status = 'scheduled'`, reason, at, id)
+	return mapErr("failing scheduled event", err)
+}
+
+// PruneScheduled implements store.ScheduleStore.
+func (s *Store) PruneScheduled(ctx context.Context, before time.Time, limit int) (int, error) {
+	tag, err := s.pool.Exec(ctx, `DELETE FROM scheduled_events WHERE id IN (SELECT id FROM scheduled_events
+		WHERE status <> 'scheduled' AND ended_at < $1 AND deliver_at < $1 LIMIT $2 FOR UPDATE SKIP LOCKED)`, before, limit)
+	if err != nil {
+		return 0, mapErr("pruning scheduled events", err)
+	}
+	return int(tag.RowsAffected()), nil
+}
+
+// hasScheduled reports whether items delay or deliver a scheduled event: Ingest then
+// needs a transaction that reads the rows its DELETE affected.
+func hasScheduled(items []store.IngestItem) bool {
+	for _, it := range items {
+		if it.ScheduledID != "" || !it.DeliverAt.IsZero() {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,117 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+
+	"github.com/heraldhq/herald/internal/store"
+)
+
+const filterCols = `f.id, f.tenant_id, f.workflow_id, w.name, f.scope, f.expression, f.payload, f.created_at`
+
+func scanFilter(row interface{ Scan(...any) error }) (store.Filter, error) {
+	var f store.Filter
+	var payload sql.NullString
+	var created int64
+	if err := row.Scan(&f.ID, &f.TenantID, &f.WorkflowID, &f.Workflow, &f.Scope, &f.Expression, &payload, &created); err != nil {
+		return f, err
+	}
+	if payload.Valid {
+		f.Payload = json.RawMessage(payload.String)
+	}
+	f.CreatedAt = fromMS(created)
+	return f, nil
+}
+
+// CreateFilter implements store.Store.
+func (s *Store) CreateFilter(ctx context.Context, f store.Filter) (store.Filter, error) {
+	var payload any
+	if len(f.Payload) > 0 {
+		payload = string(f.Payload)
+	}
+	err := s.write(ctx, "creating filter", func(tx *sql.Tx) error {
+		if err := tx.QueryRowContext(ctx, `SELECT id FROM workflows WHERE tenant_id = ? AND name = ?`,
+			f.TenantID, f.Workflow).Scan(&f.WorkflowID); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO workflow_filters (id, tenant_id, workflow_id, scope, expression, payload, created_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?)`, f.ID, f.TenantID, f.WorkflowID, f.Scope, f.Expression, payload, ms64(f.CreatedAt)); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, `UPDATE workflow_changes SET mark = mark + 1 WHERE id = 1`)
+		return err
+	})
+	if err != nil {
+		return store.Filter{}, err
+	}
+	return s.GetFilter(ctx, f.TenantID, f.Workflow, f.ID)
+}
+
+// GetFilter implements store.Store.
+func (s *Store) GetFilter(ctx context.Context, tenantID, workflow, id string) (store.Filter, error) {
+	f, err := scanFilter(s.r.QueryRowContext(ctx, `SELECT `+filterCols+` FROM workflow_filters f
+		JOIN workflows w ON w.id = f.workflow_id WHERE f.tenant_id = ? AND w.tenant_id = ? AND w.name = ? AND f.id = ?`,
+		tenantID, tenantID, workflow, id))
+	return f, mapErr("getting filter", err)
+}
+
+// ListFilters implements store.Store.
+func (s *Store) ListFilters(ctx context.Context, tenantID, workflow string, p store.FilterListParams) ([]store.Filter, error) {
+	q := `SELECT ` + filterCols + ` FROM workflow_filters f JOIN workflows w ON w.id = f.workflow_id
+		WHERE f.tenant_id = ? AND w.tenant_id = ? AND w.name = ?`
+	args := []any{tenantID, tenantID, workflow}
+	if p.Scope != "" {
+		q += ` AND f.scope = ?`
+		args = append(args, p.Scope)
+	}
+	if p.Before != "" {
+		q += ` AND f.id < ?`
+		args = append(args, p.Before)
+	}
+	q += ` ORDER BY f.id DESC`
+	if p.Limit > 0 {
+		q += ` LIMIT ?`
+		args = append(args, p.Limit)
+	}
+	return s.queryFilters(ctx, "listing filters", q, args...)
+}
+
+// ListAllFilters implements store.Store.
+func (s *Store) ListAllFilters(ctx context.Context) ([]store.Filter, error) {
+	return s.queryFilters(ctx, "listing all filters", `SELECT `+filterCols+` FROM workflow_filters f
+		JOIN workflows w ON w.id = f.workflow_id ORDER BY f.id`)
+}
+
+func (s *Store) queryFilters(ctx context.Context, what, q string, args ...any) ([]store.Filter, error) {
+	rows, err := s.r.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, mapErr(what, err)
+	}
+	defer rows.Close()
+	out := []store.Filter{}
+	for rows.Next() {
+		f, err := scanFilter(rows)
+		if err != nil {
+			return nil, mapErr(what, err)
+		}
+		out = append(out, f)
+	}
+	return out, mapErr(what, rows.Err())
+}
+
+// DeleteFilter implements store.Store.
+func (s *Store) DeleteFilter(ctx context.Context, tenantID, workflow, id string) error {
+	return s.write(ctx, "deleting filter", func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `DELETE FROM workflow_filters WHERE tenant_id = ? AND id = ?
+			AND workflow_id = (SELECT id FROM workflows WHERE tenant_id = ? AND name = ?)`, tenantID, id, tenantID, workflow)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil || n == 0 {
+			return store.ErrNotFound
+		}
+		_, err = tx.ExecContext(ctx, `UPDATE workflow_changes SET mark = mark + 1 WHERE id = 1`)
+		return err
+	})
+}

@@ -1,0 +1,206 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/heraldhq/herald/internal/store"
+)
+
+const scheduledCols = `id, tenant_id, key, payload, metadata, source, parent_run_id, parent_step_run_id, parent_step, scope,
+	idempotency_key, deliver_at, created_at, status, error, ended_at`
+
+func scanScheduled(row interface{ Scan(...any) error }) (store.ScheduledEvent, error) {
+	var e store.ScheduledEvent
+	var payload string
+	var meta, prun, pstep, pname, scope, idem sql.NullString
+	var deliver, created int64
+	var ended sql.NullInt64
+	if err := row.Scan(&e.ID, &e.TenantID, &e.Key, &payload, &meta, &e.Source, &prun, &pstep, &pname, &scope, &idem,
+		&deliver, &created, &e.Status, &e.Error, &ended); err != nil {
+		return e, err
+	}
+	e.Payload = json.RawMessage(payload)
+	if meta.Valid {
+		e.Metadata = json.RawMessage(meta.String)
+	}
+	e.ParentRunID, e.ParentStepRunID, e.ParentStep = prun.String, pstep.String, pname.String
+	e.Scope, e.IdempotencyKey = scope.String, idem.String
+	e.DeliverAt, e.CreatedAt, e.EndedAt = fromMS(deliver), fromMS(created), ptrMS(ended)
+	return e, nil
+}
+
+// ingestScheduled does Ingest's part for delayed events, inside its transaction: it
+// deletes the scheduled rows that items deliver (ErrConflict if one is no longer
+// scheduled) and inserts the events that items delay.
+func ingestScheduled(ctx context.Context, tx *sql.Tx, items []store.IngestItem) error {
+	for _, it := range items {
+		if it.ScheduledID != "" {
+			res, err := tx.ExecContext(ctx, `DELETE FROM scheduled_events WHERE id = ? AND status = 'scheduled'`, it.ScheduledID)
+			if err != nil {
+				return err
+			}
+			if n, err := res.RowsAffected(); err != nil {
+				return err
+			} else if n == 0 {
+				return fmt.Errorf("scheduled event %s is no longer scheduled: %w", it.ScheduledID, store.ErrConflict)
+			}
+		}
+		if e := it.Event; e != nil && !it.DeliverAt.IsZero() {
+			var meta any
+			if len(e.Metadata) > 0 {
+				meta = string(e.Metadata)
+			}
+			if _, err := tx.ExecContext(ctx, `INSERT INTO scheduled_events (id, tenant_id, key, payload, metadata, source,
+				parent_run_id, parent_step_run_id, parent_step, scope, idempotency_key, deliver_at, created_at, status)
+				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'scheduled')`,
+				e.ID, e.TenantID, e.Key, string(e.Payload), meta, e.Source, nullStr(e.ParentRunID), nullStr(e.ParentStepRunID),
+				nullStr(e.ParentStep), nullStr(e.Scope), nullStr(it.IdempotencyKey), ms64(it.DeliverAt), ms64(e.CreatedAt)); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// ClaimScheduled implements store.ScheduleStore.
+func (s *Store) ClaimScheduled(ctx context.Context, now, until time.Time, limit int) ([]store.ScheduledEvent, error) {
+	var out []store.ScheduledEvent
+	err := s.write(ctx, "claiming scheduled events", func(tx *sql.Tx) error {
+		out = out[:0]
+		rows, err := tx.QueryContext(ctx, `UPDATE scheduled_events SET claimed_until = ? WHERE id IN (
+			SELECT id FROM scheduled_events WHERE status = 'scheduled' AND deliver_at <= ?
+				AND (claimed_until IS NULL OR claimed_until <= ?) ORDER BY deliver_at, id LIMIT ?)
+			RETURNING `+scheduledCols, ms64(until), ms64(now), ms64(now), limit)
+		if err != nil {
+			return err
+		}
+		out, err = collectScheduled(rows)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if !out[i].DeliverAt.Equal(out[j].DeliverAt) {
+			return out[i].DeliverAt.Before(out[j].DeliverAt)
+		}
+		return out[i].ID < out[j].ID
+	})
+	return out, nil
+}
+
+func collectScheduled(rows *sql.Rows) ([]store.ScheduledEvent, error) {
+	defer rows.Close()
+	var out []store.ScheduledEvent
+	for rows.Next() {
+		e, err := scanScheduled(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
+
+// NextScheduled implements store.ScheduleStore.
+func (s *Store) NextScheduled(ctx context.Context, after time.Time) (time.Time, bool, error) {
+	var next sql.NullInt64
+	err := s.r.QueryRowContext(ctx, `SELECT MIN(deliver_at) FROM scheduled_events WHERE status = 'scheduled' AND deliver_at > ?`,
+		ms64(after)).Scan(&next)
+	if err != nil {
+		return time.Time{}, false, mapErr("finding the next scheduled event", err)
+	}
+	if !next.Valid {
+		return time.Time{}, false, nil
+	}
+	return fromMS(next.Int64), true, nil
+}
+
+// GetScheduled implements store.ScheduleStore.
+func (s *Store) GetScheduled(ctx context.Context, tenantID, id string) (store.ScheduledEvent, error) {
+	e, err := scanScheduled(s.r.QueryRowContext(ctx, `SELECT `+scheduledCols+` FROM scheduled_events WHERE tenant_id = ? AND id = ?`, tenantID, id))
+	return e, mapErr("getting scheduled event", err)
+}
+
+// GetIdempotentScheduled implements store.ScheduleStore.
+func (s *Store) GetIdempotentScheduled(ctx context.Context, tenantID, key string, at time.Time) (store.ScheduledEvent, error) {
+	e, err := scanScheduled(s.r.QueryRowContext(ctx, `SELECT `+scheduledCols+` FROM scheduled_events WHERE tenant_id = ? AND id =
+		(SELECT event_id FROM idempotency_keys WHERE tenant_id = ? AND key = ? AND expires_at > ?)`, tenantID, tenantID, key, ms64(at)))
+	return e, mapErr("getting idempotent scheduled event", err)
+}
+
+// ListScheduled implements store.ScheduleStore.
+func (s *Store) ListScheduled(ctx context.Context, tenantID, status string, f store.EventFilter) ([]store.ScheduledEvent, error) {
+	if f.Workflow != "" || f.After != "" {
+		return nil, errors.New("listing scheduled events: workflow and after filters do not apply")
+	}
+	where, args := eventFilter(tenantID, f)
+	where, args = append(where, "status = ?"), append(args, status)
+	args = append(args, f.Limit)
+	rows, err := s.r.QueryContext(ctx, `SELECT `+scheduledCols+` FROM scheduled_events WHERE `+strings.Join(where, " AND ")+
+		` ORDER BY id DESC LIMIT ?`, args...)
+	if err != nil {
+		return nil, mapErr("listing scheduled events", err)
+	}
+	out, err := collectScheduled(rows)
+	return out, mapErr("listing scheduled events", err)
+}
+
+// CancelScheduled implements store.ScheduleStore.
+func (s *Store) CancelScheduled(ctx context.Context, tenantID, id string, at time.Time) (store.ScheduledEvent, error) {
+	var e store.ScheduledEvent
+	err := s.write(ctx, "cancelling scheduled event", func(tx *sql.Tx) error {
+		var err error
+		e, err = scanScheduled(tx.QueryRowContext(ctx, `UPDATE scheduled_events SET status = 'cancelled', ended_at = ?, claimed_until = NULL
+			WHERE tenant_id = ? AND id = ? AND status = 'scheduled' RETURNING `+scheduledCols, ms64(at), tenantID, id))
+		if !errors.Is(err, sql.ErrNoRows) {
+			return err
+		}
+		var status string
+		err = tx.QueryRowContext(ctx, `SELECT status FROM scheduled_events WHERE tenant_id = ? AND id = ?`, tenantID, id).Scan(&status)
+		if err == nil {
+			return fmt.Errorf("event %s is already %s: %w", id, status, store.ErrConflict)
+		}
+		if !errors.Is(err, sql.ErrNoRows) {
+			return err
+		}
+		var one int
+		err = tx.QueryRowContext(ctx, `SELECT 1 FROM events WHERE tenant_id = ? AND id = ?`, tenantID, id).Scan(&one)
+		if err == nil {
+			return fmt.Errorf("event %s is already delivered: %w", id, store.ErrConflict)
+		}
+		return err
+	})
+	return e, err
+}
+
+// FailScheduled implements store.ScheduleStore.
+func (s *Store) FailScheduled(ctx context.Context, id, reason string, at time.Time) error {
+	return s.write(ctx, "failing scheduled event", func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `UPDATE scheduled_events SET status = 'failed', error = ?, ended_at = ?, claimed_until = NULL
+			WHERE id = ? AND status = 'scheduled'`, reason, ms64(at), id)
+		return err
+	})
+}
+
+// PruneScheduled implements store.ScheduleStore.
+func (s *Store) PruneScheduled(ctx context.Context, before time.Time, limit int) (int, error) {
+	var n int64
+	err := s.write(ctx, "pruning scheduled events", func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `DELETE FROM scheduled_events WHERE id IN (SELECT id FROM scheduled_events
+			WHERE status <> 'scheduled' AND ended_at < ? AND deliver_at < ? LIMIT ?)`, ms64(before), ms64(before), limit)
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	return int(n), err
+}
