@@ -58,14 +58,17 @@ func (s *Store) Ingest(ctx context.Context, items []store.IngestItem) error {
 	}
 	copies := []copyRows{
 		{"events", []string{"id", "tenant_id", "key", "payload", "metadata", "source", "parent_run_id", "parent_step_run_id", "parent_step", "triggers", "created_at",
-			"scope", "webhook", "dedupe_id", "replay_of"}, events},
-		{"runs", []string{"id", "tenant_id", "workflow_id", "workflow_name", "version", "event_id", "status", "input", "created_at"}, runs},
-		{"step_runs", []string{"id", "tenant_id", "run_id", "workflow_name", "step", "position", "parents", "pending_parents", "status", "max_attempts", "timeout_ms", "retry", "queued_at"}, steps},
-		{"step_queue", []string{"step_run_id", "tenant_id", "workflow_name", "available_at"}, queue},
-		{"webhook_deliveries", deliveryCols, deliveries},
+			"scope", "webhook", "dedupe_id", "replay_of"},
+			[]string{"text", "text", "text", "jsonb", "jsonb", "text", "text", "text", "text", "jsonb", "timestamptz", "text", "text", "text", "text"}, events},
+		{"runs", []string{"id", "tenant_id", "workflow_id", "workflow_name", "version", "event_id", "status", "input", "created_at"},
+			[]string{"text", "text", "text", "text", "int", "text", "text", "jsonb", "timestamptz"}, runs},
+		{"step_runs", []string{"id", "tenant_id", "run_id", "workflow_name", "step", "position", "parents", "pending_parents", "status", "max_attempts", "timeout_ms", "retry", "queued_at"},
+			[]string{"text", "text", "text", "text", "text", "int", "jsonb", "int", "text", "int", "bigint", "jsonb", "timestamptz"}, steps},
+		{"step_queue", []string{"step_run_id", "tenant_id", "workflow_name", "available_at"}, []string{"text", "text", "text", "timestamptz"}, queue},
+		{"webhook_deliveries", deliveryCols, deliveryTypes, deliveries},
 	}
-	// Small sets of rows are INSERTed in one pipelined batch (COPY's protocol costs more
-	// round trips than it saves); large ones are COPied.
+	// Up to unnestMaxRows rows a table are INSERTed by one statement of arrays, all in one
+	// pipelined batch; more are COPied.
 	small := &pgx.Batch{}
 	if len(outbox) > 0 {
 		small.Queue(`DELETE FROM herald_outbox WHERE id = ANY($1)`, outbox)
@@ -74,11 +77,12 @@ func (s *Store) Ingest(ctx context.Context, items []store.IngestItem) error {
 	for _, c := range copies {
 		switch {
 		case len(c.rows) == 0:
-		case len(c.rows) < 8:
-			q := c.insertSQL()
-			for _, row := range c.rows {
-				small.Queue(q, row...)
+		case len(c.rows) <= unnestMaxRows:
+			q, args, err := c.unnestInsert()
+			if err != nil {
+				return fmt.Errorf("ingesting: %w", err)
 			}
+			small.Queue(q, args...)
 		default:
 			large = append(large, c)
 		}
@@ -122,20 +126,88 @@ func (s *Store) Ingest(ctx context.Context, items []store.IngestItem) error {
 	})
 }
 
+// unnestMaxRows is the most rows of one table Ingest writes with an INSERT of arrays;
+// above it, COPY is cheaper.
+const unnestMaxRows = 256
+
 // copyRows are rows to write into one table.
 type copyRows struct {
 	table string
 	cols  []string
+	// types are the columns' PostgreSQL types: text, jsonb, timestamptz, int or bigint.
+	types []string
 	rows  [][]any
 }
 
-// insertSQL is the INSERT of one row of c.
-func (c copyRows) insertSQL() string {
-	ph := make([]string, len(c.cols))
-	for i := range ph {
-		ph[i] = fmt.Sprintf("$%d", i+1)
+// unnestInsert is one INSERT of every row of c, passed as one array per column: a
+// statement whose cost does not grow with the number of rows.
+func (c copyRows) unnestInsert() (string, []any, error) {
+	args := make([]any, len(c.cols))
+	params, sel := make([]string, len(c.cols)), make([]string, len(c.cols))
+	for j, typ := range c.types {
+		switch typ {
+		case "text", "jsonb":
+			col := make([]*string, len(c.rows))
+			for i, row := range c.rows {
+				switch v := row[j].(type) {
+				case nil:
+				case string:
+					col[i] = &v
+				case json.RawMessage:
+					if v != nil {
+						s := string(v)
+						col[i] = &s
+					}
+				default:
+					return "", nil, fmt.Errorf("%s.%s: unexpected %T", c.table, c.cols[j], v)
+				}
+			}
+			args[j], params[j] = col, fmt.Sprintf("$%d::text[]", j+1)
+		case "timestamptz":
+			col := make([]*time.Time, len(c.rows))
+			for i, row := range c.rows {
+				switch v := row[j].(type) {
+				case nil:
+				case time.Time:
+					col[i] = &v
+				case *time.Time:
+					col[i] = v
+				default:
+					return "", nil, fmt.Errorf("%s.%s: unexpected %T", c.table, c.cols[j], v)
+				}
+			}
+			args[j], params[j] = col, fmt.Sprintf("$%d::timestamptz[]", j+1)
+		case "int", "bigint":
+			col := make([]*int64, len(c.rows))
+			for i, row := range c.rows {
+				var n int64
+				switch v := row[j].(type) {
+				case nil:
+					continue
+				case int:
+					n = int64(v)
+				case int32:
+					n = int64(v)
+				case int64:
+					n = v
+				default:
+					return "", nil, fmt.Errorf("%s.%s: unexpected %T", c.table, c.cols[j], v)
+				}
+				col[i] = &n
+			}
+			args[j], params[j] = col, fmt.Sprintf("$%d::bigint[]", j+1)
+		default:
+			return "", nil, fmt.Errorf("%s.%s: unknown type %s", c.table, c.cols[j], typ)
+		}
+		sel[j] = fmt.Sprintf("u.c%d::%s", j, typ)
 	}
-	return `INSERT INTO ` + c.table + ` (` + strings.Join(c.cols, ", ") + `) VALUES (` + strings.Join(ph, ", ") + `)`
+	names := make([]string, len(c.cols))
+	for j := range names {
+		names[j] = fmt.Sprintf("c%d", j)
+	}
+	q := `INSERT INTO ` + c.table + ` (` + strings.Join(c.cols, ", ") + `) SELECT ` + strings.Join(sel, ", ") +
+		` FROM unnest(` + strings.Join(params, ", ") + `) AS u(` + strings.Join(names, ", ") + `)`
+	return q, args, nil
 }
 
 func nullStr(s string) any {

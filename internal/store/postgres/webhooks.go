@@ -111,6 +111,9 @@ func (s *Store) GetWebhookEvent(ctx context.Context, tenantID, webhook, dedupeID
 var deliveryCols = []string{"id", "tenant_id", "webhook_id", "received_at", "verification", "outcome", "status_code", "error",
 	"event_id", "dedupe_id", "body_bytes"}
 
+// deliveryTypes are the PostgreSQL types of deliveryCols.
+var deliveryTypes = []string{"text", "text", "text", "timestamptz", "text", "text", "int", "text", "text", "text", "bigint"}
+
 func deliveryRow(d *store.WebhookDelivery) []any {
 	return []any{d.ID, d.TenantID, d.WebhookID, d.ReceivedAt, d.Verification, d.Outcome, d.StatusCode, d.Error,
 		nullStr(d.EventID), nullStr(d.DedupeID), d.BodyBytes}

@@ -46,6 +46,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Tokens", testTokens},
 		{"Workflows", testWorkflows},
 		{"Ingest", testIngest},
+		{"IngestSizes", testIngestSizes},
 		{"Idempotency", testIdempotency},
 		{"Events", testEvents},
 		{"Runs", testRuns},
