@@ -159,6 +159,11 @@ func TestDelayedEventIdempotentAndBulk(t *testing.T) {
 		if again["duplicate"] != true || ae["id"] != fe["id"] || ae["status"] != "scheduled" || ae["deliver_at"] != fe["deliver_at"] {
 			t.Errorf("repeat = %v, want the scheduled original", again)
 		}
+		// A dry run names the delayed event that holds the key.
+		x := c.must(200, "POST", "/api/v1/events", map[string]any{"key": "order:paid", "idempotency_key": "k", "dry_run": true})
+		if x["duplicate_of"] != fe["id"] {
+			t.Errorf("dry run with a key held by a delayed event: duplicate_of = %v, want %v", x["duplicate_of"], fe["id"])
+		}
 
 		// Identical delayed pushes racing: one is scheduled, the others are its duplicates.
 		const racers = 6

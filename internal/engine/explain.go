@@ -64,6 +64,15 @@ func (e *Engine) Explain(ctx context.Context, tenantID string, in EventInput) (E
 			out.DuplicateOf = orig.ID
 		case !errors.Is(err, store.ErrNotFound):
 			return Explanation{}, fmt.Errorf("looking up idempotency key: %w", err)
+		default:
+			// A delayed event not delivered yet holds its key too.
+			dup, ok, err := e.idempotentScheduled(ctx, tenantID, in.IdempotencyKey, now())
+			if err != nil {
+				return Explanation{}, err
+			}
+			if ok {
+				out.DuplicateOf = dup.Event.ID
+			}
 		}
 	}
 	// The event as a push would store it, for the expressions.
