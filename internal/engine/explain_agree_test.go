@@ -48,6 +48,18 @@ func TestExplainAgreesWithPush(t *testing.T) {
 				}
 			}
 		}
+		// New versions of some workflows, after their filters: applied to the index in place
+		// too (PutWorkflow does not rebuild it), keeping their filters.
+		for i := 0; i < 40; i += 3 {
+			def := store.WorkflowDef{Name: fmt.Sprintf("w%02d", i), Steps: []store.StepDef{{Name: "s"}},
+				Triggers: []store.Trigger{{Key: "unused:key"}}}
+			for n := rng.IntN(3); n >= 0; n-- {
+				def.Triggers = append(def.Triggers, store.Trigger{Key: patterns[rng.IntN(len(patterns))], Expression: exprs[rng.IntN(len(exprs))]})
+			}
+			if _, created, err := te.eng.PutWorkflow(ctx, te.tenant, def); err != nil || !created {
+				t.Fatalf("new version of %s: created %v, err %v", def.Name, created, err)
+			}
+		}
 		seen := map[string]bool{}
 		payloads := []string{`{"amount":150}`, `{"amount":50}`, `{}`}
 		metas := []string{``, `{"tier":"gold"}`}
@@ -65,8 +77,8 @@ func TestExplainAgreesWithPush(t *testing.T) {
 				}
 			}
 		}
-		// The filters were added to the index in place (CreateFilter does not rebuild it);
-		// a rebuild from the store must decide exactly the same.
+		// The filters and the new versions were applied to the index in place; a rebuild from
+		// the store must decide exactly the same.
 		before := make([][]engine.Decision, len(events))
 		for i, in := range events {
 			before[i] = checkAgreement(t, te, in, seen)

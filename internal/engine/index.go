@@ -143,19 +143,10 @@ func buildIndex(wfs []store.Workflow, filters []store.Filter, prev *triggerIndex
 		}
 		w := &indexedWorkflow{wf: wf, triggers: make([]indexedTrigger, len(wf.Def.Triggers))}
 		byID[wf.ID] = w
-		ti.all = append(ti.all, w)
-		ti.byName[wf.Name] = w
 		for j, t := range wf.Def.Triggers { // NormalizeWorkflow removed duplicates
 			w.triggers[j] = indexedTrigger{Trigger: t, prog: compile(t.Expression)}
-			if prefix, ok := strings.CutSuffix(t.Key, "*"); ok {
-				if ti.prefixes[prefix] == nil {
-					ti.lengths = append(ti.lengths, len(prefix))
-				}
-				ti.prefixes[prefix] = addTrigger(ti.prefixes[prefix], w, j)
-				continue
-			}
-			ti.exact[t.Key] = addTrigger(ti.exact[t.Key], w, j)
 		}
+		ti.add(w)
 	}
 	sets := map[*indexedWorkflow]*filterSet{}
 	for _, f := range filters {
@@ -171,8 +162,7 @@ func buildIndex(wfs []store.Workflow, filters []store.Filter, prev *triggerIndex
 		fs.byScope[f.Scope] = append(fs.byScope[f.Scope], &indexedFilter{Filter: f, prog: compile(f.Expression)})
 	}
 	for _, ti := range ix.tenants {
-		sort.Ints(ti.lengths)
-		ti.lengths = dedupeInts(ti.lengths)
+		ti.finish()
 		sort.Slice(ti.all, func(a, b int) bool { return ti.all[a].wf.Name < ti.all[b].wf.Name })
 	}
 	for w, set := range sets {
@@ -219,6 +209,78 @@ func (e *Engine) changeFilter(f store.Filter, remove bool) bool {
 	}
 	w.filters.Store(w.filters.Load().with(&indexedFilter{Filter: f, prog: ix.program(f.Expression)}, remove))
 	return true
+}
+
+// changeWorkflow applies a workflow version committed through this engine to the current
+// index without reading the store: a new tenant index is built from the tenant's indexed
+// workflows with wf in place of its older version (keeping that one's filters), other
+// tenants are shared. It does nothing when the index already holds this version or a
+// newer one (a concurrent rebuild saw it first). Other replicas, and this one at its next
+// check of the change mark, rebuild from the store.
+func (e *Engine) changeWorkflow(wf store.Workflow) {
+	e.indexMu.Lock()
+	defer e.indexMu.Unlock()
+	ix := e.index.Load()
+	old := ix.tenants[wf.TenantID]
+	var prev *indexedWorkflow
+	if old != nil {
+		prev = old.byName[wf.Name]
+	}
+	if prev != nil && prev.wf.Version >= wf.Version {
+		return
+	}
+	w := &indexedWorkflow{wf: &wf, triggers: make([]indexedTrigger, len(wf.Def.Triggers))}
+	for j, t := range wf.Def.Triggers {
+		w.triggers[j] = indexedTrigger{Trigger: t, prog: ix.program(t.Expression)}
+	}
+	if prev != nil {
+		w.filters.Store(prev.filters.Load())
+	}
+	ti := &tenantIndex{exact: map[string][]wfMatch{}, prefixes: map[string][]wfMatch{}, byName: map[string]*indexedWorkflow{}}
+	var all []*indexedWorkflow
+	if old != nil {
+		all = make([]*indexedWorkflow, 0, len(old.all)+1)
+		for _, x := range old.all {
+			if x != prev {
+				all = append(all, x)
+			}
+		}
+	}
+	all = append(all, w)
+	sort.Slice(all, func(a, b int) bool { return all[a].wf.Name < all[b].wf.Name })
+	for _, x := range all {
+		ti.add(x)
+	}
+	ti.finish()
+	next := &triggerIndex{tenants: make(map[string]*tenantIndex, len(ix.tenants)+1), progs: ix.progs}
+	for id, t := range ix.tenants {
+		next.tenants[id] = t
+	}
+	next.tenants[wf.TenantID] = ti
+	e.index.Store(next)
+}
+
+// add indexes w's triggers (already compiled) in ti; ti.all must then be sorted by name
+// and ti.finish called.
+func (ti *tenantIndex) add(w *indexedWorkflow) {
+	ti.all = append(ti.all, w)
+	ti.byName[w.wf.Name] = w
+	for j, t := range w.triggers {
+		if prefix, ok := strings.CutSuffix(t.Key, "*"); ok {
+			if ti.prefixes[prefix] == nil {
+				ti.lengths = append(ti.lengths, len(prefix))
+			}
+			ti.prefixes[prefix] = addTrigger(ti.prefixes[prefix], w, j)
+			continue
+		}
+		ti.exact[t.Key] = addTrigger(ti.exact[t.Key], w, j)
+	}
+}
+
+// finish sorts and deduplicates the prefix lengths once every workflow was added.
+func (ti *tenantIndex) finish() {
+	sort.Ints(ti.lengths)
+	ti.lengths = dedupeInts(ti.lengths)
 }
 
 // addTrigger records trigger j of w in a key's list, grouping the triggers of one

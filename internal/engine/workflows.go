@@ -7,7 +7,9 @@ import (
 )
 
 // PutWorkflow validates and upserts a workflow; a changed definition becomes a new
-// version. The trigger index is rebuilt before it returns.
+// version. The trigger index holds it before PutWorkflow returns: the new version is
+// applied to the index in place (see changeWorkflow), so registering many workflows does
+// not rebuild the index from the store each time.
 func (e *Engine) PutWorkflow(ctx context.Context, tenantID string, def store.WorkflowDef) (store.Workflow, bool, error) {
 	def, hash, err := NormalizeWorkflow(def)
 	if err != nil {
@@ -18,9 +20,7 @@ func (e *Engine) PutWorkflow(ctx context.Context, tenantID string, def store.Wor
 		return wf, false, err
 	}
 	if created {
-		if err := e.RefreshIndex(ctx, true); err != nil {
-			return wf, created, err
-		}
+		e.changeWorkflow(wf)
 	}
 	return wf, created, nil
 }
