@@ -612,6 +612,9 @@ type ListRunsParams struct {
 	Status string
 	// EventID keeps only the runs started by this event, when set.
 	EventID string
+	// Key keeps only the runs whose event has exactly this key, when set; KeyPrefix,
+	// those whose event's key starts with it.
+	Key, KeyPrefix string
 	// Metadata keeps the runs whose event's additional metadata has these values;
 	// Since and Until bound their creation time (search.go).
 	Metadata map[string]string
@@ -642,6 +645,12 @@ func (c *Client) ListRuns(ctx context.Context, p ListRunsParams) (*RunPage, erro
 	}
 	if p.EventID != "" {
 		q.Set("event_id", p.EventID)
+	}
+	if p.Key != "" {
+		q.Set("key", p.Key)
+	}
+	if p.KeyPrefix != "" {
+		q.Set("key_prefix", p.KeyPrefix)
 	}
 	setSearch(q, p.Metadata, p.Since, p.Until)
 	var res listReply[RunSummary]

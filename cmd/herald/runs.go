@@ -59,6 +59,8 @@ func newRunsListCmd(c *cli) *cobra.Command {
 	f.StringVar(&p.Workflow, "workflow", "", "only runs of this workflow")
 	f.StringVar(&p.Status, "status", "", "only runs with this status (queued, running, succeeded, failed, cancelled)")
 	f.StringVar(&p.EventID, "event", "", "only runs triggered by this event id")
+	f.StringVar(&p.Key, "key", "", "only runs whose event has exactly this key")
+	f.StringVar(&p.KeyPrefix, "key-prefix", "", "only runs whose event's key starts with this")
 	search.add(cmd, "runs")
 	f.IntVar(&p.Limit, "limit", 0, "page size, 1-500 (default 50)")
 	f.StringVar(&p.Cursor, "cursor", "", "page cursor from a previous listing")

@@ -108,4 +108,12 @@ func TestSearchFlags(t *testing.T) {
 	if len(runs.Items) != 1 || runs.Items[0].Workflow != "welcome" {
 		t.Fatalf("runs list --metadata = %+v", runs.Items)
 	}
+	e.okJSON(t, &runs, "", "runs", "list", "--key", "user:created")
+	if len(runs.Items) != 2 {
+		t.Fatalf("runs list --key user:created = %+v, want the 2 runs of welcome", runs.Items)
+	}
+	e.okJSON(t, &runs, "", "runs", "list", "--key-prefix", "user:del")
+	if len(runs.Items) != 0 {
+		t.Fatalf("runs list --key-prefix user:del = %+v, want none", runs.Items)
+	}
 }

@@ -15,6 +15,17 @@ import (
 // (repeatable "name=value"), since and until (RFC 3339).
 func eventFilter(q url.Values) (store.EventFilter, error) {
 	f := store.EventFilter{Key: q.Get("key"), KeyPrefix: q.Get("key_prefix"), Workflow: q.Get("workflow")}
+	// A key, or a prefix of one, has only the characters of event keys.
+	if f.Key != "" {
+		if err := engine.ValidateKey("key", f.Key); err != nil {
+			return f, err
+		}
+	}
+	if f.KeyPrefix != "" {
+		if err := engine.ValidateKey("key_prefix", f.KeyPrefix); err != nil {
+			return f, err
+		}
+	}
 	if err := bracketMetadata(q, &f.Metadata); err != nil {
 		return f, err
 	}

@@ -156,6 +156,6 @@ func runSearch(q url.Values, f *store.RunFilter) error {
 	if err != nil {
 		return err
 	}
-	f.Metadata, f.Since, f.Until = ef.Metadata, ef.Since, ef.Until
+	f.Metadata, f.Since, f.Until, f.Key, f.KeyPrefix = ef.Metadata, ef.Since, ef.Until, ef.Key, ef.KeyPrefix
 	return nil
 }

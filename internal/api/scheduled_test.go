@@ -345,6 +345,19 @@ func TestSearchEventsAndRuns(t *testing.T) {
 		if n := len(all("/api/v1/runs?metadata[user]=u0&workflow=audit")); n != len(paid) {
 			t.Errorf("audit runs of u0: %d, want %d", n, len(paid))
 		}
+		// Runs by their event's key: order:paid started fulfil and audit (4 events each),
+		// order:placed only fulfil (3).
+		for path, want := range map[string]int{
+			"/api/v1/runs?key=order:paid":                      8,
+			"/api/v1/runs?key_prefix=order:&workflow=audit":    4,
+			"/api/v1/runs?key_prefix=order:pl":                 3,
+			"/api/v1/runs?key_prefix=user:":                    0,
+			"/api/v1/runs?key_prefix=order:&metadata[user]=u0": u0Runs,
+		} {
+			if n := len(all(path)); n != want {
+				t.Errorf("%s: %d runs, want %d", path, n, want)
+			}
+		}
 		future := url.QueryEscape(time.Now().Add(time.Hour).UTC().Format(time.RFC3339))
 		past := url.QueryEscape(time.Now().Add(-time.Hour).UTC().Format(time.RFC3339))
 		if n := len(all("/api/v1/runs?since=" + future)); n != 0 {
@@ -364,6 +377,8 @@ func TestSearchEventsAndRuns(t *testing.T) {
 			{"/api/v1/runs?until=never", "until"},
 			{"/api/v1/runs?metadata=novalue", "metadata"},
 			{"/api/v1/runs?status=delivered", "status"},
+			{"/api/v1/events?key_prefix=order%20x", "key_prefix"},
+			{"/api/v1/runs?key=a*b", "key"},
 		}
 		for _, tc := range bad {
 			r := c.do("GET", tc.path, nil)

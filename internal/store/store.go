@@ -520,6 +520,9 @@ type RunFilter struct {
 	// Metadata selects runs whose event's additional metadata has each of these keys
 	// with this value, compared as in EventFilter.Metadata (manual runs have none).
 	Metadata map[string]string
+	// Key selects runs whose event has exactly this key; KeyPrefix, runs whose event's key
+	// starts with it (manual runs have no event and match neither).
+	Key, KeyPrefix string
 	// Since and Until, when not zero, select runs created in [Since, Until).
 	Since, Until time.Time
 	Before       string

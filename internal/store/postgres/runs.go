@@ -276,11 +276,17 @@ func (w *where) add(cond string, arg any) {
 
 func (w *where) String() string { return strings.Join(w.conds, " AND ") }
 
-// ListEvents implements store.Store.
-func (s *Store) ListEvents(ctx context.Context, tenantID string, f store.EventFilter) ([]store.Event, error) {
+// listEventsSQL is the query of ListEvents.
+func listEventsSQL(tenantID string, f store.EventFilter) (string, []any) {
 	w := eventFilter(tenantID, f)
 	w.args = append(w.args, f.Limit)
-	rows, err := s.pool.Query(ctx, fmt.Sprintf(`SELECT `+eventCols+` FROM events WHERE %s ORDER BY id DESC LIMIT $%d`, w, len(w.args)), w.args...)
+	return fmt.Sprintf(`SELECT `+eventCols+` FROM events WHERE %s ORDER BY id DESC LIMIT $%d`, w, len(w.args)), w.args
+}
+
+// ListEvents implements store.Store.
+func (s *Store) ListEvents(ctx context.Context, tenantID string, f store.EventFilter) ([]store.Event, error) {
+	q, args := listEventsSQL(tenantID, f)
+	rows, err := s.pool.Query(ctx, q, args...)
 	if err != nil {
 		return nil, mapErr("listing events", err)
 	}

@@ -51,11 +51,13 @@ func addWorkflowEventCond(w *where, tenantID, workflow string) {
 		len(w.args)-1, len(w.args)))
 }
 
-// addRunSearchConds adds a run listing's metadata (of the run's event) and time filters.
+// addRunSearchConds adds a run listing's event filters (the key and metadata of the run's
+// event) and time filters.
 func addRunSearchConds(w *where, tenantID string, f store.RunFilter) {
-	if len(f.Metadata) > 0 {
+	if len(f.Metadata) > 0 || f.Key != "" || f.KeyPrefix != "" {
 		ev := &where{args: w.args}
 		ev.add("tenant_id = ?", tenantID)
+		addKeyConds(ev, f.Key, f.KeyPrefix)
 		addMetadataConds(ev, "metadata", f.Metadata)
 		w.args = ev.args
 		w.conds = append(w.conds, "event_id IN (SELECT id FROM events WHERE "+ev.String()+")")

@@ -29,14 +29,20 @@ func metadataConds(col string, m map[string]string) ([]string, []any) {
 // runs_tenant_workflow_event index.
 const workflowEventCond = "id IN (SELECT event_id FROM runs WHERE tenant_id = ? AND workflow_name = ? AND event_id IS NOT NULL)"
 
-// runSearchConds returns the conditions of a run listing's metadata and time filters.
-// Metadata is the run's event's: each run probes its event by primary key (newest runs
-// first, until the page is full).
+// runSearchConds returns the conditions of a run listing's event filters (the key and
+// metadata of the run's event) and time filters: each run probes its event by primary key
+// (newest runs first, until the page is full).
 func runSearchConds(f store.RunFilter) ([]string, []any) {
 	var where []string
 	var args []any
-	if len(f.Metadata) > 0 {
+	if len(f.Metadata) > 0 || f.Key != "" || f.KeyPrefix != "" {
 		conds, cargs := metadataConds("e.metadata", f.Metadata)
+		if f.Key != "" {
+			conds, cargs = append(conds, "e.key = ?"), append(cargs, f.Key)
+		}
+		if f.KeyPrefix != "" {
+			conds, cargs = append(conds, "e.key >= ? AND e.key < ?"), append(cargs, f.KeyPrefix, f.KeyPrefix+"\xff")
+		}
 		q := "EXISTS (SELECT 1 FROM events e WHERE e.id = runs.event_id"
 		for _, c := range conds {
 			q += " AND " + c
