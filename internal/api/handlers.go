@@ -62,6 +62,11 @@ func (a *API) pushEvent(w http.ResponseWriter, r *http.Request, p engine.Princip
 		return err
 	}
 	if in.DryRun {
+		if in.Delay != "" || in.DeliverAt != "" {
+			// A dry run explains what the event does now; what it would do when due
+			// depends on the workflows then.
+			return &engine.FieldError{Field: "dry_run", Message: "cannot be combined with delay or deliver_at"}
+		}
 		x, err := a.eng.Explain(r.Context(), p.TenantID, in.toEngine())
 		if err != nil {
 			return err

@@ -159,6 +159,11 @@ func TestDelayedEventIdempotentAndBulk(t *testing.T) {
 		if again["duplicate"] != true || ae["id"] != fe["id"] || ae["status"] != "scheduled" || ae["deliver_at"] != fe["deliver_at"] {
 			t.Errorf("repeat = %v, want the scheduled original", again)
 		}
+		// A dry run explains now: it refuses a delay rather than ignore it.
+		r := c.do("POST", "/api/v1/events", map[string]any{"key": "order:paid", "delay": "1h", "dry_run": true})
+		if code, field := r.errCodeField(t); r.status != 400 || code != "invalid_argument" || field != "dry_run" {
+			t.Errorf("dry run with a delay: %d %s, want 400 naming dry_run", r.status, r.body)
+		}
 		// A dry run names the delayed event that holds the key.
 		x := c.must(200, "POST", "/api/v1/events", map[string]any{"key": "order:paid", "idempotency_key": "k", "dry_run": true})
 		if x["duplicate_of"] != fe["id"] {

@@ -53,10 +53,10 @@ func (e *Engine) CreateFilter(ctx context.Context, tenantID, workflow string, sp
 	if err != nil {
 		return f, err
 	}
-	if e.changeFilter(f, false) {
-		return f, nil
+	if !e.changeFilter(f, false) {
+		e.refreshAfterCommit(ctx, "filter created")
 	}
-	return f, e.RefreshIndex(ctx, true)
+	return f, nil
 }
 
 // DeleteFilter deletes a filter of the tenant's workflow; this engine's trigger index
@@ -65,8 +65,8 @@ func (e *Engine) DeleteFilter(ctx context.Context, tenantID, workflow, id string
 	if err := e.store.DeleteFilter(ctx, tenantID, workflow, id); err != nil {
 		return err
 	}
-	if e.changeFilter(store.Filter{ID: id, TenantID: tenantID, Workflow: workflow}, true) {
-		return nil
+	if !e.changeFilter(store.Filter{ID: id, TenantID: tenantID, Workflow: workflow}, true) {
+		e.refreshAfterCommit(ctx, "filter deleted")
 	}
-	return e.RefreshIndex(ctx, true)
+	return nil
 }

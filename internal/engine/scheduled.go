@@ -239,7 +239,11 @@ func (e *Engine) deliver(ctx context.Context, tenantID string, due []store.Sched
 		case errors.Is(err, store.ErrConflict):
 			// Cancelled meanwhile, or delivered by another replica.
 		case isBadInput(err):
-			e.log.Warn("delayed event refused at delivery", "event_id", in.ID, "err", err)
+			// The message may quote payload values (a schema's pattern or const): the log
+			// gets the field only; the event keeps the whole error.
+			var fe *FieldError
+			errors.As(err, &fe)
+			e.log.Warn("delayed event refused at delivery", "event_id", in.ID, "key", in.Key, "field", fe.Field)
 			if ferr := e.store.FailScheduled(ctx, due[i].ID, err.Error(), now()); ferr != nil {
 				return n, fmt.Errorf("marking delayed event %s failed: %w", in.ID, ferr)
 			}

@@ -128,7 +128,11 @@ func (e *Engine) PutEventSchema(ctx context.Context, tenantID, key string, doc j
 	if err != nil {
 		return saved, false, err
 	}
-	return saved, created, e.refreshSchemas(ctx)
+	if err := e.refreshSchemas(ctx); err != nil {
+		// The schema is saved: the request succeeded. The sweep retries the reload.
+		e.log.Warn("reloading payload schemas after a change", "key", key, "err", err)
+	}
+	return saved, created, nil
 }
 
 // GetEventSchema returns the schema registered for a key of the tenant.
@@ -146,7 +150,10 @@ func (e *Engine) DeleteEventSchema(ctx context.Context, tenantID, key string) er
 	if err := e.store.DeleteEventSchema(ctx, tenantID, key); err != nil {
 		return err
 	}
-	return e.refreshSchemas(ctx)
+	if err := e.refreshSchemas(ctx); err != nil {
+		e.log.Warn("reloading payload schemas after a change", "key", key, "err", err)
+	}
+	return nil
 }
 
 // refreshSchemas reloads the compiled schemas when the store's change mark moved (always

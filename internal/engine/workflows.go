@@ -31,7 +31,17 @@ func (e *Engine) SetWorkflowActive(ctx context.Context, tenantID, name string, a
 	if err != nil {
 		return wf, err
 	}
-	return wf, e.RefreshIndex(ctx, true)
+	e.refreshAfterCommit(ctx, "workflow enabled or disabled")
+	return wf, nil
+}
+
+// refreshAfterCommit rebuilds the trigger index after a change this engine committed. The
+// change is stored, so the request that made it succeeded even if the rebuild fails (the
+// store just failed): the failure is logged and the sweep's rebuild catches up.
+func (e *Engine) refreshAfterCommit(ctx context.Context, what string) {
+	if err := e.RefreshIndex(ctx, true); err != nil {
+		e.log.Warn("rebuilding the trigger index after a change", "change", what, "err", err)
+	}
 }
 
 // CancelRun cancels a run that has not ended.
