@@ -19,6 +19,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/heraldhq/herald/internal/engine"
 )
@@ -216,12 +217,20 @@ func (a *API) ceBinary(w http.ResponseWriter, r *http.Request) (engine.EventInpu
 		if err := ceAttrName("", name); err != nil {
 			return engine.EventInput{}, err
 		}
+		if name == "datacontenttype" {
+			// The HTTP binding maps it to Content-Type in binary mode, never to a header.
+			return engine.EventInput{}, &engine.FieldError{Field: name,
+				Message: "in binary mode the data's content type is the Content-Type header, not ce-datacontenttype"}
+		}
 		if len(vs) != 1 {
 			return engine.EventInput{}, &engine.FieldError{Field: name, Message: fmt.Sprintf("header ce-%s is given %d times", name, len(vs))}
 		}
 		v, err := url.PathUnescape(vs[0])
 		if err != nil {
 			return engine.EventInput{}, &engine.FieldError{Field: name, Message: "header ce-" + name + " is not validly percent-encoded"}
+		}
+		if !utf8.ValidString(v) {
+			return engine.EventInput{}, &engine.FieldError{Field: name, Message: "header ce-" + name + " does not decode to UTF-8"}
 		}
 		attrs[name] = v
 	}

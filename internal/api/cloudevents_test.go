@@ -287,10 +287,23 @@ func TestCloudEventRefusals(t *testing.T) {
 		if r := ce(t, c, h, "hello"); r.status != 415 {
 			t.Errorf("binary text/plain: %d %s", r.status, r.body)
 		}
+		// The binding maps datacontenttype to Content-Type; the header form is refused, as
+		// is an attribute that does not decode to UTF-8.
 		h = bin.Clone()
-		h.Set("Ce-Datacontenttype", "text/xml")
-		if r := ce(t, c, h, ""); r.status != 415 {
-			t.Errorf("binary with ce-datacontenttype text/xml: %d %s", r.status, r.body)
+		h.Set("Ce-Datacontenttype", "application/json")
+		h.Set("Content-Type", "application/json")
+		if r := ce(t, c, h, `{}`); r.status != 400 {
+			t.Errorf("binary with ce-datacontenttype: %d %s", r.status, r.body)
+		} else if _, field := r.errCodeField(t); field != "datacontenttype" {
+			t.Errorf("binary with ce-datacontenttype names %q", field)
+		}
+		h = bin.Clone()
+		h.Set("Ce-Subject", "%C0%A0")
+		h.Set("Content-Type", "application/json")
+		if r := ce(t, c, h, `{}`); r.status != 400 {
+			t.Errorf("binary with a non-UTF-8 subject: %d %s", r.status, r.body)
+		} else if _, field := r.errCodeField(t); field != "subject" {
+			t.Errorf("binary with a non-UTF-8 subject names %q", field)
 		}
 		h = bin.Clone()
 		h.Del("Ce-Source")
