@@ -40,6 +40,9 @@ func eventFilter(q url.Values) (store.EventFilter, error) {
 		if f.Metadata == nil {
 			f.Metadata = map[string]string{}
 		}
+		if _, dup := f.Metadata[k]; dup {
+			return f, &engine.FieldError{Field: "metadata", Message: fmt.Sprintf("%q is filtered more than once", k)}
+		}
 		f.Metadata[k] = v
 	}
 	for _, tf := range []struct {

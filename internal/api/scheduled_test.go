@@ -381,6 +381,8 @@ func TestSearchEventsAndRuns(t *testing.T) {
 			{"/api/v1/events?" + url.QueryEscape(`metadata[a"b]`) + "=x", `metadata[a"b]`},
 			{"/api/v1/runs?until=never", "until"},
 			{"/api/v1/runs?metadata=novalue", "metadata"},
+			{"/api/v1/events?metadata=a%3D1&metadata=a%3D2", "metadata"},
+			{"/api/v1/events?metadata=a%3D1&metadata[a]=2", "metadata"},
 			{"/api/v1/runs?status=delivered", "status"},
 			{"/api/v1/events?key_prefix=order%20x", "key_prefix"},
 			{"/api/v1/runs?key=a*b", "key"},
