@@ -60,6 +60,9 @@ type Config struct {
 	// IdempotencyWindow is how long a push's idempotency key is remembered: a repeat
 	// within it returns the original event. Default 24h.
 	IdempotencyWindow time.Duration
+	// MaxEventSchemas bounds the payload schemas of a tenant, since every replica keeps
+	// every schema compiled in memory. Default 1000.
+	MaxEventSchemas int
 }
 
 func (c *Config) setDefaults() {
@@ -71,6 +74,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.MaxBatchEvents <= 0 {
 		c.MaxBatchEvents = 2000
+	}
+	if c.MaxEventSchemas <= 0 {
+		c.MaxEventSchemas = 1000
 	}
 	if c.MaxQueuedBytes <= 0 {
 		c.MaxQueuedBytes = 256 << 20

@@ -2,6 +2,7 @@ package engine_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"net/http/httptest"
@@ -120,5 +121,45 @@ func TestBackoffGrowsAndCaps(t *testing.T) {
 		if got := r.Backoff(i + 1).Milliseconds(); got != w {
 			t.Fatalf("backoff after attempt %d = %dms, want %d", i+1, got, w)
 		}
+	}
+}
+
+// TestEventSchemaCap: a tenant may register MaxEventSchemas payload schemas; one more key
+// is refused naming the key and stores nothing, while replacing a registered key and other
+// tenants are unaffected.
+func TestEventSchemaCap(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, sqlite.Config{Path: filepath.Join(t.TempDir(), "h.db"), Synchronous: "NORMAL"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	eng, err := engine.New(ctx, st, engine.Config{MaxEventSchemas: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer eng.Close()
+	for _, id := range []string{"t1", "t2"} {
+		if err := st.CreateTenant(ctx, store.Tenant{ID: id, Name: id, CreatedAt: time.Now()}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	doc := json.RawMessage(`{"type":"object"}`)
+	for _, key := range []string{"a", "b", "a"} {
+		if _, _, err := eng.PutEventSchema(ctx, "t1", key, doc); err != nil {
+			t.Fatalf("put %s: %v", key, err)
+		}
+	}
+	_, _, err = eng.PutEventSchema(ctx, "t1", "c", doc)
+	var fe *engine.FieldError
+	if !errors.As(err, &fe) || fe.Field != "key" {
+		t.Fatalf("third key: %v, want a FieldError naming key", err)
+	}
+	if have, _ := eng.ListEventSchemas(ctx, "t1"); len(have) != 2 {
+		t.Errorf("tenant has %d schemas after the refusal, want 2", len(have))
+	}
+	if _, _, err := eng.PutEventSchema(ctx, "t2", "c", doc); err != nil {
+		t.Errorf("another tenant: %v", err)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -122,6 +123,15 @@ func (e *Engine) PutEventSchema(ctx context.Context, tenantID, key string, doc j
 	}
 	if _, err := CompileSchema(buf.Bytes()); err != nil {
 		return store.EventSchema{}, false, fieldErr("schema", "%v", err)
+	}
+	// Every replica holds every schema compiled: a tenant's count is capped. (Concurrent
+	// first puts of different keys may pass the check together: the cap is approximate.)
+	have, err := e.store.ListEventSchemas(ctx, tenantID)
+	if err != nil {
+		return store.EventSchema{}, false, err
+	}
+	if len(have) >= e.cfg.MaxEventSchemas && !slices.ContainsFunc(have, func(s store.EventSchema) bool { return s.Key == key }) {
+		return store.EventSchema{}, false, fieldErr("key", "the tenant has %d payload schemas, the limit; delete one first", len(have))
 	}
 	at := now()
 	saved, created, err := e.store.PutEventSchema(ctx, store.EventSchema{TenantID: tenantID, Key: key, Schema: buf.Bytes(), CreatedAt: at, UpdatedAt: at})
