@@ -159,9 +159,23 @@ func (a *API) listEvents(w http.ResponseWriter, r *http.Request, p engine.Princi
 }
 
 func (a *API) getEvent(w http.ResponseWriter, r *http.Request, p engine.Principal) error {
-	e, err := a.eng.Store().GetEvent(r.Context(), p.TenantID, r.PathValue("id"))
+	id := r.PathValue("id")
+	e, err := a.eng.Store().GetEvent(r.Context(), p.TenantID, id)
 	if errors.Is(err, store.ErrNotFound) {
-		return a.getScheduledEvent(w, r, p)
+		// Not delivered, or no such event. A delivery inserts the event and deletes its
+		// scheduled row in one transaction: if the scheduled row is gone too, the event
+		// was delivered between the two reads, and a second read finds it.
+		s, serr := a.eng.Store().GetScheduled(r.Context(), p.TenantID, id)
+		if serr == nil {
+			out := toScheduled(s)
+			out.Runs = []runJSON{}
+			writeJSON(w, http.StatusOK, out)
+			return nil
+		}
+		if !errors.Is(serr, store.ErrNotFound) {
+			return serr
+		}
+		e, err = a.eng.Store().GetEvent(r.Context(), p.TenantID, id)
 	}
 	if err != nil {
 		return err

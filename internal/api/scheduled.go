@@ -101,18 +101,6 @@ func (a *API) listScheduled(w http.ResponseWriter, r *http.Request, p engine.Pri
 	return nil
 }
 
-// getScheduledEvent answers GET /events/{id} for a delayed event not delivered yet.
-func (a *API) getScheduledEvent(w http.ResponseWriter, r *http.Request, p engine.Principal) error {
-	s, err := a.eng.Store().GetScheduled(r.Context(), p.TenantID, r.PathValue("id"))
-	if err != nil {
-		return err
-	}
-	out := toScheduled(s)
-	out.Runs = []runJSON{}
-	writeJSON(w, http.StatusOK, out)
-	return nil
-}
-
 // cancelEvent cancels a delayed event before its delivery: 200 with the event (status
 // cancelled); 409 when it was already delivered, cancelled or failed; 404 when unknown.
 func (a *API) cancelEvent(w http.ResponseWriter, r *http.Request, p engine.Principal) error {
