@@ -12,8 +12,10 @@ import (
 	"github.com/heraldhq/herald/internal/store"
 )
 
-// eventFilter returns the WHERE conditions and arguments of an event listing.
-func eventFilter(tenantID string, f store.EventFilter) ([]string, []any) {
+// eventFilter returns the WHERE conditions and arguments of an event listing. Metadata
+// filters use the event_metadata index when indexed is set (the events table), else the
+// JSON column metadata (delayed events, not indexed).
+func eventFilter(tenantID string, f store.EventFilter, indexed bool) ([]string, []any) {
 	where, args := []string{"tenant_id = ?"}, []any{tenantID}
 	if f.Key != "" {
 		where, args = append(where, "key = ?"), append(args, f.Key)
@@ -23,6 +25,9 @@ func eventFilter(tenantID string, f store.EventFilter) ([]string, []any) {
 		where, args = append(where, "key >= ? AND key < ?"), append(args, f.KeyPrefix, f.KeyPrefix+"\xff")
 	}
 	mconds, margs := metadataConds("metadata", f.Metadata)
+	if indexed {
+		mconds, margs = indexedMetadataConds("id", tenantID, f.Metadata)
+	}
 	where, args = append(where, mconds...), append(args, margs...)
 	if f.Workflow != "" {
 		where, args = append(where, workflowEventCond), append(args, tenantID, f.Workflow)
@@ -224,6 +229,10 @@ func (s *Store) Prune(ctx context.Context, p store.PruneParams) (store.PruneResu
 		return int(n)
 	}
 	err := s.write(ctx, "pruning events", func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM event_metadata WHERE event_id IN
+			(SELECT id FROM events WHERE id < ? AND created_at < ? ORDER BY id LIMIT ?)`, idBound, before, p.Limit); err != nil {
+			return err
+		}
 		r, err := tx.ExecContext(ctx, `DELETE FROM events WHERE id IN
 			(SELECT id FROM events WHERE id < ? AND created_at < ? ORDER BY id LIMIT ?)`, idBound, before, p.Limit)
 		if err == nil {

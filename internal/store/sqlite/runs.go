@@ -14,7 +14,7 @@ import (
 // Ingest implements store.Store. Rows are written with multi-row INSERTs: one statement
 // per table and chunk instead of one per row, which is most of the cost of a bulk push.
 func (s *Store) Ingest(ctx context.Context, items []store.IngestItem) error {
-	var events, runs, steps, queue [][]any
+	var events, metadata, runs, steps, queue [][]any
 	var deliveries []*store.WebhookDelivery
 	var idem []store.IngestItem
 	for _, it := range items {
@@ -36,6 +36,11 @@ func (s *Store) Ingest(ctx context.Context, items []store.IngestItem) error {
 			events = append(events, []any{e.ID, e.TenantID, e.Key, string(e.Payload), meta, e.Source,
 				nullStr(e.ParentRunID), nullStr(e.ParentStepRunID), nullStr(e.ParentStep), string(trig), ms64(e.CreatedAt),
 				nullStr(e.Scope), nullStr(e.Webhook), nullStr(e.DedupeID), nullStr(e.ReplayOf)})
+			mrows, err := metadataRows(e)
+			if err != nil {
+				return err
+			}
+			metadata = append(metadata, mrows...)
 		}
 		if it.Delivery != nil {
 			deliveries = append(deliveries, it.Delivery)
@@ -75,6 +80,9 @@ func (s *Store) Ingest(ctx context.Context, items []store.IngestItem) error {
 		}
 		if err := insertRows(ctx, tx, "events", []string{"id", "tenant_id", "key", "payload", "metadata", "source",
 			"parent_run_id", "parent_step_run_id", "parent_step", "triggers", "created_at", "scope", "webhook", "dedupe_id", "replay_of"}, events); err != nil {
+			return err
+		}
+		if err := insertRows(ctx, tx, "event_metadata", []string{"tenant_id", "name", "value", "event_id"}, metadata); err != nil {
 			return err
 		}
 		for _, d := range deliveries {
@@ -194,7 +202,7 @@ func (s *Store) GetEvent(ctx context.Context, tenantID, id string) (store.Event,
 
 // ListEvents implements store.Store.
 func (s *Store) ListEvents(ctx context.Context, tenantID string, f store.EventFilter) ([]store.Event, error) {
-	where, args := eventFilter(tenantID, f)
+	where, args := eventFilter(tenantID, f, true)
 	args = append(args, f.Limit)
 	// Pick the page's ids first, then read their rows: when a filter makes SQLite sort,
 	// it sorts ids rather than whole events with their payloads.
@@ -308,7 +316,7 @@ func (s *Store) ListRuns(ctx context.Context, tenantID string, f store.RunFilter
 	if f.EventID != "" {
 		where, args = append(where, "event_id = ?"), append(args, f.EventID)
 	}
-	sconds, sargs := runSearchConds(f)
+	sconds, sargs := runSearchConds(tenantID, f)
 	where, args = append(where, sconds...), append(args, sargs...)
 	if f.Before != "" {
 		where, args = append(where, "id < ?"), append(args, f.Before)

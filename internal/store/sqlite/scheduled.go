@@ -141,7 +141,7 @@ func (s *Store) ListScheduled(ctx context.Context, tenantID, status string, f st
 	if f.Workflow != "" || f.After != "" {
 		return nil, errors.New("listing scheduled events: workflow and after filters do not apply")
 	}
-	where, args := eventFilter(tenantID, f)
+	where, args := eventFilter(tenantID, f, false)
 	where, args = append(where, "status = ?"), append(args, status)
 	args = append(args, f.Limit)
 	rows, err := s.r.QueryContext(ctx, `SELECT `+scheduledCols+` FROM scheduled_events WHERE `+strings.Join(where, " AND ")+

@@ -1,7 +1,11 @@
 package sqlite
 
 import (
+	"bytes"
+	"encoding/json"
+	"fmt"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/heraldhq/herald/internal/store"
@@ -25,6 +29,59 @@ func metadataConds(col string, m map[string]string) ([]string, []any) {
 	return where, args
 }
 
+// metadataRows returns the event_metadata rows of an event: one per string, number or
+// boolean of its additional metadata whose name can be filtered on.
+func metadataRows(e *store.Event) ([][]any, error) {
+	if len(e.Metadata) == 0 {
+		return nil, nil
+	}
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(e.Metadata, &m); err != nil {
+		return nil, fmt.Errorf("event %s: decoding metadata: %w", e.ID, err)
+	}
+	var out [][]any
+	for name, raw := range m {
+		if strings.ContainsAny(name, `"\`) || len(raw) == 0 {
+			continue
+		}
+		var v string
+		switch c := raw[0]; {
+		case c == '"':
+			if err := json.Unmarshal(raw, &v); err != nil {
+				return nil, fmt.Errorf("event %s: decoding metadata %q: %w", e.ID, name, err)
+			}
+		case c == 't' || c == 'f' || c == '-' || (c >= '0' && c <= '9'):
+			var buf bytes.Buffer
+			if err := json.Compact(&buf, raw); err != nil {
+				return nil, fmt.Errorf("event %s: metadata %q: %w", e.ID, name, err)
+			}
+			v = buf.String()
+		default: // null, objects and arrays are not searchable
+			continue
+		}
+		out = append(out, []any{e.TenantID, name, v, e.ID})
+	}
+	return out, nil
+}
+
+// indexedMetadataConds returns conditions keeping the events (their id column is col)
+// whose additional metadata has each of m's names with that value, as ranges of the
+// event_metadata primary key.
+func indexedMetadataConds(col, tenantID string, m map[string]string) ([]string, []any) {
+	names := make([]string, 0, len(m))
+	for k := range m {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	var where []string
+	var args []any
+	for _, k := range names {
+		where = append(where, col+" IN (SELECT event_id FROM event_metadata WHERE tenant_id = ? AND name = ? AND value = ?)")
+		args = append(args, tenantID, k, m[k])
+	}
+	return where, args
+}
+
 // workflowEventCond keeps the events that started a run of a workflow: a range of the
 // runs_tenant_workflow_event index.
 const workflowEventCond = "id IN (SELECT event_id FROM runs WHERE tenant_id = ? AND workflow_name = ? AND event_id IS NOT NULL)"
@@ -32,11 +89,14 @@ const workflowEventCond = "id IN (SELECT event_id FROM runs WHERE tenant_id = ? 
 // runSearchConds returns the conditions of a run listing's event filters (the key and
 // metadata of the run's event) and time filters: each run probes its event by primary key
 // (newest runs first, until the page is full).
-func runSearchConds(f store.RunFilter) ([]string, []any) {
+func runSearchConds(tenantID string, f store.RunFilter) ([]string, []any) {
 	var where []string
 	var args []any
-	if len(f.Metadata) > 0 || f.Key != "" || f.KeyPrefix != "" {
-		conds, cargs := metadataConds("e.metadata", f.Metadata)
+	mconds, margs := indexedMetadataConds("event_id", tenantID, f.Metadata)
+	where, args = append(where, mconds...), append(args, margs...)
+	if f.Key != "" || f.KeyPrefix != "" {
+		var conds []string
+		var cargs []any
 		if f.Key != "" {
 			conds, cargs = append(conds, "e.key = ?"), append(cargs, f.Key)
 		}
