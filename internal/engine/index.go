@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 	"sync/atomic"
 
@@ -258,6 +259,12 @@ func (e *Engine) changeWorkflow(wf store.Workflow) {
 	}
 	next.tenants[wf.TenantID] = ti
 	e.index.Store(next)
+	// When the index was at the mark just before this change, it is now at this change's
+	// mark: the notification of the change (PostgreSQL) and the sweep's check find nothing
+	// to rebuild. Otherwise other changes came in between, and the next check rebuilds.
+	if m, err := strconv.ParseInt(wf.Mark, 10, 64); err == nil && strconv.FormatInt(m-1, 10) == e.indexMark {
+		e.indexMark = wf.Mark
+	}
 }
 
 // add indexes w's triggers (already compiled) in ti; ti.all must then be sorted by name

@@ -274,6 +274,10 @@ type Workflow struct {
 	Def       WorkflowDef
 	CreatedAt time.Time
 	UpdatedAt time.Time
+	// Mark, set by PutWorkflow when it created a version, is the workflows change mark
+	// (WorkflowsChangeMark) its transaction committed: the mark before it was Mark - 1, so
+	// an engine whose index was at that mark is up to date once it applied this version.
+	Mark string
 }
 
 // TriggerDecision records what an event did to one workflow whose trigger matched.

@@ -118,11 +118,18 @@ func (s *Store) RevokeToken(ctx context.Context, tenantID, id string, at time.Ti
 
 // bumpWorkflows records a workflow change and tells the other replicas.
 func bumpWorkflows(ctx context.Context, tx pgx.Tx) error {
-	if _, err := tx.Exec(ctx, `UPDATE workflow_changes SET mark = mark + 1 WHERE id = 1`); err != nil {
-		return err
+	_, err := bumpWorkflowsMark(ctx, tx)
+	return err
+}
+
+// bumpWorkflowsMark is bumpWorkflows returning the new change mark.
+func bumpWorkflowsMark(ctx context.Context, tx pgx.Tx) (int64, error) {
+	var mark int64
+	if err := tx.QueryRow(ctx, `UPDATE workflow_changes SET mark = mark + 1 WHERE id = 1 RETURNING mark`).Scan(&mark); err != nil {
+		return 0, err
 	}
 	_, err := tx.Exec(ctx, `SELECT pg_notify($1, '')`, chanWorkflows)
-	return err
+	return mark, err
 }
 
 // PutWorkflow implements store.Store.
@@ -132,6 +139,7 @@ func (s *Store) PutWorkflow(ctx context.Context, p store.PutWorkflowParams) (sto
 		return store.Workflow{}, false, fmt.Errorf("encoding workflow: %w", err)
 	}
 	var created bool
+	var mark int64
 	err = s.tx(ctx, "putting workflow", func(tx pgx.Tx) error {
 		created = false
 		// Serialize concurrent puts of one name (two workers registering at once).
@@ -165,12 +173,16 @@ func (s *Store) PutWorkflow(ctx context.Context, p store.PutWorkflowParams) (sto
 			VALUES ($1, $2, $3, $4, $5, $6)`, id, version, p.TenantID, string(def), p.Hash, p.At); err != nil {
 			return err
 		}
-		return bumpWorkflows(ctx, tx)
+		mark, err = bumpWorkflowsMark(ctx, tx)
+		return err
 	})
 	if err != nil {
 		return store.Workflow{}, false, err
 	}
 	wf, err := s.GetWorkflow(ctx, p.TenantID, p.Def.Name, 0)
+	if created {
+		wf.Mark = strconv.FormatInt(mark, 10)
+	}
 	return wf, created, err
 }
 

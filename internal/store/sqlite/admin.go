@@ -125,6 +125,7 @@ func (s *Store) RevokeToken(ctx context.Context, tenantID, id string, at time.Ti
 // PutWorkflow implements store.Store.
 func (s *Store) PutWorkflow(ctx context.Context, p store.PutWorkflowParams) (store.Workflow, bool, error) {
 	var created bool
+	var mark int64
 	def, err := json.Marshal(p.Def)
 	if err != nil {
 		return store.Workflow{}, false, fmt.Errorf("encoding workflow: %w", err)
@@ -157,13 +158,15 @@ func (s *Store) PutWorkflow(ctx context.Context, p store.PutWorkflowParams) (sto
 			VALUES (?, ?, ?, ?, ?, ?)`, id, version, p.TenantID, string(def), p.Hash, ms64(p.At)); err != nil {
 			return err
 		}
-		_, err = tx.ExecContext(ctx, `UPDATE workflow_changes SET mark = mark + 1 WHERE id = 1`)
-		return err
+		return tx.QueryRowContext(ctx, `UPDATE workflow_changes SET mark = mark + 1 WHERE id = 1 RETURNING mark`).Scan(&mark)
 	})
 	if err != nil {
 		return store.Workflow{}, false, err
 	}
 	wf, err := s.GetWorkflow(ctx, p.TenantID, p.Def.Name, 0)
+	if created {
+		wf.Mark = strconv.FormatInt(mark, 10)
+	}
 	return wf, created, err
 }
 

@@ -3,6 +3,7 @@ package storetest
 import (
 	"crypto/sha256"
 	"reflect"
+	"strconv"
 	"testing"
 
 	"github.com/heraldhq/herald/internal/store"
@@ -204,6 +205,9 @@ func testWorkflows(t *testing.T, open Opener) {
 		if wf.ID != first.ID || wf.Version != 1 {
 			t.Errorf("PutWorkflow(same hash) = id %s version %d, want id %s version 1", wf.ID, wf.Version, first.ID)
 		}
+		if wf.Mark != "" {
+			t.Errorf("PutWorkflow(same hash) Mark = %q, want none (nothing changed)", wf.Mark)
+		}
 		after, err := b.s.WorkflowsChangeMark(b.ctx)
 		noErr(t, err, "WorkflowsChangeMark")
 		if after != mark {
@@ -215,10 +219,18 @@ func testWorkflows(t *testing.T, open Opener) {
 		t.Parallel()
 		b := setup(t, open)
 		first := b.putWorkflow(b.tenant.ID, d1)
+		before, err := b.s.WorkflowsChangeMark(b.ctx)
+		noErr(t, err, "WorkflowsChangeMark")
 		wf, created, err := b.s.PutWorkflow(b.ctx, store.PutWorkflowParams{TenantID: b.tenant.ID, NewID: newID(), Def: d2, Hash: hashDef(d2), At: at(time1)})
 		noErr(t, err, "PutWorkflow(v2)")
 		if !created {
 			t.Error("PutWorkflow(new hash) created = false")
+		}
+		// The put reports the change mark it committed, the one after the mark before it.
+		after, err := b.s.WorkflowsChangeMark(b.ctx)
+		noErr(t, err, "WorkflowsChangeMark")
+		if n, err := strconv.ParseInt(before, 10, 64); err != nil || wf.Mark != after || wf.Mark != strconv.FormatInt(n+1, 10) {
+			t.Errorf("PutWorkflow(new hash) Mark = %q; marks before %q and after %q", wf.Mark, before, after)
 		}
 		if wf.ID != first.ID || wf.Version != 2 || !reflect.DeepEqual(wf.Def, d2) {
 			t.Errorf("PutWorkflow(new hash) = %+v, want id %s version 2 with the new def", wf, first.ID)
