@@ -209,6 +209,9 @@ func (e *Engine) changeFilter(f store.Filter, remove bool) bool {
 		return false
 	}
 	w.filters.Store(w.filters.Load().with(&indexedFilter{Filter: f, prog: ix.program(f.Expression)}, remove))
+	if !remove {
+		e.advanceMark(f.Mark)
+	}
 	return true
 }
 
@@ -259,11 +262,16 @@ func (e *Engine) changeWorkflow(wf store.Workflow) {
 	}
 	next.tenants[wf.TenantID] = ti
 	e.index.Store(next)
-	// When the index was at the mark just before this change, it is now at this change's
-	// mark: the notification of the change (PostgreSQL) and the sweep's check find nothing
-	// to rebuild. Otherwise other changes came in between, and the next check rebuilds.
-	if m, err := strconv.ParseInt(wf.Mark, 10, 64); err == nil && strconv.FormatInt(m-1, 10) == e.indexMark {
-		e.indexMark = wf.Mark
+	e.advanceMark(wf.Mark)
+}
+
+// advanceMark records that the index now holds the change that committed mark: when the
+// index was at the mark just before it, it is now at this one, so the change's own
+// notification (PostgreSQL) and the sweep's check find nothing to rebuild. Otherwise
+// other changes came in between, and the next check rebuilds. The caller holds indexMu.
+func (e *Engine) advanceMark(mark string) {
+	if m, err := strconv.ParseInt(mark, 10, 64); err == nil && strconv.FormatInt(m-1, 10) == e.indexMark {
+		e.indexMark = mark
 	}
 }
 

@@ -10,8 +10,8 @@ import (
 	"github.com/heraldhq/herald/internal/store/sqlite"
 )
 
-// TestPutWorkflowKeepsIndexMark: a workflow put through this engine is applied to the
-// index in place, and the index's change mark follows the store's, so the next check of
+// TestPutWorkflowKeepsIndexMark: a workflow put (or a filter created) through this engine
+// is applied to the index in place, and the index's change mark follows the store's, so the next check of
 // the mark (the sweep; on PostgreSQL the change's own notification) rebuilds nothing. A
 // change made behind the engine's back still moves the store's mark past the index's.
 func TestPutWorkflowKeepsIndexMark(t *testing.T) {
@@ -51,6 +51,13 @@ func TestPutWorkflowKeepsIndexMark(t *testing.T) {
 		if got := e.index.Load().match("t", trig); len(got) != 1 || got[0].w.wf.Version != i+1 {
 			t.Fatalf("after put %d, %q matches %d workflows", i, trig, len(got))
 		}
+	}
+	// So does a filter created through this engine.
+	if _, err := e.CreateFilter(ctx, "t", "w", FilterSpec{Scope: "acme"}); err != nil {
+		t.Fatal(err)
+	}
+	if index, stored := mark(); index != stored {
+		t.Fatalf("after a filter the index is at mark %q, the store at %q", index, stored)
 	}
 	// A put straight into the store (another replica) leaves the index behind its mark.
 	def := store.WorkflowDef{Name: "other", Triggers: store.PlainTriggers("d"), Steps: []store.StepDef{{Name: "s"}}}

@@ -39,6 +39,9 @@ type Filter struct {
 	// Payload is a JSON object merged over the event payload into the run's input, or nil.
 	Payload   json.RawMessage
 	CreatedAt time.Time
+	// Mark, set by CreateFilter, is the workflows change mark its transaction committed
+	// (see Workflow.Mark).
+	Mark string
 }
 
 // FilterListParams select and page filters.

@@ -31,6 +31,7 @@ func (s *Store) CreateFilter(ctx context.Context, f store.Filter) (store.Filter,
 	if len(f.Payload) > 0 {
 		payload = f.Payload
 	}
+	var mark int64
 	err := s.tx(ctx, "creating filter", func(tx pgx.Tx) error {
 		if err := tx.QueryRow(ctx, `SELECT id FROM workflows WHERE tenant_id = $1 AND name = $2`,
 			f.TenantID, f.Workflow).Scan(&f.WorkflowID); err != nil {
@@ -40,12 +41,16 @@ func (s *Store) CreateFilter(ctx context.Context, f store.Filter) (store.Filter,
 			VALUES ($1, $2, $3, $4, $5, $6, $7)`, f.ID, f.TenantID, f.WorkflowID, f.Scope, f.Expression, payload, f.CreatedAt); err != nil {
 			return err
 		}
-		return bumpWorkflows(ctx, tx)
+		var err error
+		mark, err = bumpWorkflowsMark(ctx, tx)
+		return err
 	})
 	if err != nil {
 		return store.Filter{}, err
 	}
-	return s.GetFilter(ctx, f.TenantID, f.Workflow, f.ID)
+	out, err := s.GetFilter(ctx, f.TenantID, f.Workflow, f.ID)
+	out.Mark = strconv.FormatInt(mark, 10)
+	return out, err
 }
 
 // GetFilter implements store.Store.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"strconv"
 
 	"github.com/heraldhq/herald/internal/store"
 )
@@ -30,6 +31,7 @@ func (s *Store) CreateFilter(ctx context.Context, f store.Filter) (store.Filter,
 	if len(f.Payload) > 0 {
 		payload = string(f.Payload)
 	}
+	var mark int64
 	err := s.write(ctx, "creating filter", func(tx *sql.Tx) error {
 		if err := tx.QueryRowContext(ctx, `SELECT id FROM workflows WHERE tenant_id = ? AND name = ?`,
 			f.TenantID, f.Workflow).Scan(&f.WorkflowID); err != nil {
@@ -39,13 +41,14 @@ func (s *Store) CreateFilter(ctx context.Context, f store.Filter) (store.Filter,
 			VALUES (?, ?, ?, ?, ?, ?, ?)`, f.ID, f.TenantID, f.WorkflowID, f.Scope, f.Expression, payload, ms64(f.CreatedAt)); err != nil {
 			return err
 		}
-		_, err := tx.ExecContext(ctx, `UPDATE workflow_changes SET mark = mark + 1 WHERE id = 1`)
-		return err
+		return tx.QueryRowContext(ctx, `UPDATE workflow_changes SET mark = mark + 1 WHERE id = 1 RETURNING mark`).Scan(&mark)
 	})
 	if err != nil {
 		return store.Filter{}, err
 	}
-	return s.GetFilter(ctx, f.TenantID, f.Workflow, f.ID)
+	out, err := s.GetFilter(ctx, f.TenantID, f.Workflow, f.ID)
+	out.Mark = strconv.FormatInt(mark, 10)
+	return out, err
 }
 
 // GetFilter implements store.Store.
