@@ -621,9 +621,16 @@ func (b *bench) runReplicas(ctx context.Context) ([]row, error) {
 	if r := rejected.Load(); r > 0 {
 		note += fmt.Sprintf(", %d 429/503 retried", r)
 	}
-	return []row{
+	rows := []row{
 		{Scenario: "replicas", Metric: "single-event pushes/s, 2 replicas", Value: rate, Unit: "ev/s", Target: atLeast(pgTargetPushPerSec), Note: note},
 		{Scenario: "replicas", Metric: "push reply p50 / p99", Value: p[0], Unit: "ms", Note: fmt.Sprintf("p99 %s", formatValue(p[1], "ms"))},
 		m.cpuRow("replicas", end),
-	}, nil
+	}
+	// The same load on one replica, right after, for the comparison the target asks.
+	one, err := b.runPush(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("replicas: one replica: %w", err)
+	}
+	return append(rows, row{Scenario: "replicas", Metric: "2 replicas vs 1 (pushes/s)", Value: 100 * rate / one[0].Value, Unit: "%",
+		Target: atLeast(100), Note: fmt.Sprintf("one replica: %s", formatValue(one[0].Value, "ev/s"))}), nil
 }
