@@ -145,6 +145,8 @@ func (d *Dashboard) routes() {
 	get("/events/rows", d.eventRows)
 	get("/events/{id}", d.event)
 	post("/events/{id}/replay", d.replayEvent)
+	post("/events/{id}/cancel", d.cancelScheduled)
+	get("/scheduled", d.scheduled)
 	get("/runs", d.runs)
 	get("/runs/{id}", d.run)
 	get("/runs/{id}/live", d.runLive)

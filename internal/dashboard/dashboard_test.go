@@ -409,3 +409,42 @@ func TestWebhooksPage(t *testing.T) {
 		wantContains(t, b.mustGet("/webhooks"), "No webhooks yet")
 	})
 }
+
+// TestDelayedEventsPage: a delayed event is listed on the delayed events page, its page
+// shows it as scheduled with its due time and payload, and cancelling it there stops its
+// delivery (the list no longer shows it; its page says cancelled, without the button).
+func TestDelayedEventsPage(t *testing.T) {
+	forEachStore(t, func(t *testing.T, b *bundle) {
+		b.workflow("orders", "order.remind")
+		res, err := b.sdk.PushAfter(context.Background(), herald.Event{Key: "order.remind", Payload: map[string]any{"order": "o_9"}}, time.Hour)
+		if err != nil {
+			t.Fatal(err)
+		}
+		id := res.Event.ID
+		b.signIn("")
+
+		list := b.mustGet("/scheduled")
+		wantContains(t, list, ">order.remind<", "/events/"+id)
+		wantContains(t, b.mustGet("/events"), `id="scheduled-link"`)
+
+		body := b.mustGet("/events/" + id)
+		wantContains(t, body, `id="scheduled-status">scheduled<`, "o_9", `id="cancel-event"`)
+
+		p := b.postCSRF("/events/"+id+"/cancel", nil)
+		if p.status != http.StatusSeeOther || !strings.HasPrefix(p.header.Get("Location"), "/events/"+id) {
+			t.Fatalf("cancel = %d → %q", p.status, p.header.Get("Location"))
+		}
+		body = b.mustGet("/events/" + id)
+		wantContains(t, body, `id="scheduled-status">cancelled<`)
+		wantNotContains(t, body, `id="cancel-event"`)
+		wantContains(t, b.mustGet("/scheduled"), `id="no-scheduled"`)
+		ev, err := b.sdk.GetEvent(context.Background(), id)
+		if err != nil || ev.Status != herald.EventCancelled {
+			t.Fatalf("after the dashboard cancelled it, the event is %+v (%v)", ev, err)
+		}
+		// Cancelling again is refused, and changes nothing.
+		if p := b.postCSRF("/events/"+id+"/cancel", nil); p.status != http.StatusConflict {
+			t.Errorf("second cancel = %d, want 409", p.status)
+		}
+	})
+}

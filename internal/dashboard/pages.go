@@ -210,7 +210,22 @@ type eventData struct {
 
 func (d *Dashboard) event(w http.ResponseWriter, r *http.Request, s *store.Session) error {
 	ctx := r.Context()
-	ev, err := d.st.GetEvent(ctx, s.TenantID, r.PathValue("id"))
+	id := r.PathValue("id")
+	ev, err := d.st.GetEvent(ctx, s.TenantID, id)
+	if errors.Is(err, store.ErrNotFound) {
+		// A delayed event not delivered (or cancelled). A delivery inserts the event and
+		// deletes the scheduled row in one transaction: when both reads miss, the event
+		// was delivered in between and the second read finds it.
+		se, serr := d.st.GetScheduled(ctx, s.TenantID, id)
+		if serr == nil {
+			d.render(w, r, http.StatusOK, "scheduled_event", page{Title: "Delayed event " + se.Key, Nav: "events", Session: s, Data: se})
+			return nil
+		}
+		if !errors.Is(serr, store.ErrNotFound) {
+			return serr
+		}
+		ev, err = d.st.GetEvent(ctx, s.TenantID, id)
+	}
 	if err != nil {
 		return err
 	}
@@ -246,6 +261,37 @@ func (d *Dashboard) event(w http.ResponseWriter, r *http.Request, s *store.Sessi
 		}
 	}
 	d.render(w, r, http.StatusOK, "event", page{Title: "Event " + ev.Key, Nav: "events", Session: s, Data: data})
+	return nil
+}
+
+// scheduledData is the delayed events page: the tenant's events waiting for delivery,
+// newest first.
+type scheduledData struct {
+	Rows []store.ScheduledEvent
+	Next string
+}
+
+func (d *Dashboard) scheduled(w http.ResponseWriter, r *http.Request, s *store.Session) error {
+	rows, err := d.st.ListScheduled(r.Context(), s.TenantID, store.ScheduledPending,
+		store.EventFilter{Before: cursorParam(r, "before"), Limit: pageSize + 1})
+	if err != nil {
+		return err
+	}
+	data := scheduledData{Rows: rows}
+	if len(rows) > pageSize {
+		data.Rows = rows[:pageSize]
+		data.Next = "/scheduled?before=" + url.QueryEscape(rows[pageSize-1].ID)
+	}
+	d.render(w, r, http.StatusOK, "scheduled", page{Title: "Delayed events", Nav: "events", Session: s, Data: data})
+	return nil
+}
+
+func (d *Dashboard) cancelScheduled(w http.ResponseWriter, r *http.Request, s *store.Session) error {
+	id := r.PathValue("id")
+	if _, err := d.eng.CancelScheduled(r.Context(), s.TenantID, id); err != nil {
+		return err
+	}
+	redirect(w, r, "/events/"+id, "Cancelled: the event will not be delivered.")
 	return nil
 }
 
