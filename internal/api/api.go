@@ -299,3 +299,18 @@ type list[T any] struct {
 	Items      []T    `json:"items"`
 	NextCursor string `json:"next_cursor,omitempty"`
 }
+
+// writePage answers a listing with a page of rows, read with limit+1 rows so that a
+// further row means a next page (its cursor is the last shown row's id). Each row is
+// shown by conv and named by id.
+func writePage[R, J any](w http.ResponseWriter, rows []R, limit int, id func(R) string, conv func(R) J) {
+	out := list[J]{Items: make([]J, 0, min(len(rows), limit))}
+	for i, r := range rows {
+		if i == limit {
+			out.NextCursor = cursor(id(rows[i-1]))
+			break
+		}
+		out.Items = append(out.Items, conv(r))
+	}
+	writeJSON(w, http.StatusOK, out)
+}

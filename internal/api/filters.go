@@ -58,15 +58,7 @@ func (a *API) listFilters(w http.ResponseWriter, r *http.Request, p engine.Princ
 	if err != nil {
 		return err
 	}
-	out := list[filterJSON]{Items: []filterJSON{}}
-	for i, f := range fs {
-		if i == limit {
-			out.NextCursor = cursor(fs[i-1].ID)
-			break
-		}
-		out.Items = append(out.Items, toFilter(f))
-	}
-	writeJSON(w, http.StatusOK, out)
+	writePage(w, fs, limit, func(f store.Filter) string { return f.ID }, toFilter)
 	return nil
 }
 

@@ -146,15 +146,7 @@ func (a *API) listEvents(w http.ResponseWriter, r *http.Request, p engine.Princi
 	if err != nil {
 		return err
 	}
-	out := list[eventJSON]{Items: []eventJSON{}}
-	for i, e := range evs {
-		if i == limit {
-			out.NextCursor = cursor(evs[i-1].ID)
-			break
-		}
-		out.Items = append(out.Items, toEvent(e))
-	}
-	writeJSON(w, http.StatusOK, out)
+	writePage(w, evs, limit, func(e store.Event) string { return e.ID }, toEvent)
 	return nil
 }
 
@@ -285,15 +277,7 @@ func (a *API) listRuns(w http.ResponseWriter, r *http.Request, p engine.Principa
 	if err != nil {
 		return err
 	}
-	out := list[runJSON]{Items: []runJSON{}}
-	for i, run := range runs {
-		if i == limit {
-			out.NextCursor = cursor(runs[i-1].ID)
-			break
-		}
-		out.Items = append(out.Items, toRun(run))
-	}
-	writeJSON(w, http.StatusOK, out)
+	writePage(w, runs, limit, func(r store.Run) string { return r.ID }, toRun)
 	return nil
 }
 

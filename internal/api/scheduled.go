@@ -89,15 +89,7 @@ func (a *API) listScheduled(w http.ResponseWriter, r *http.Request, p engine.Pri
 	if err != nil {
 		return err
 	}
-	out := list[eventJSON]{Items: []eventJSON{}}
-	for i, e := range evs {
-		if i == limit {
-			out.NextCursor = cursor(evs[i-1].ID)
-			break
-		}
-		out.Items = append(out.Items, toScheduled(e))
-	}
-	writeJSON(w, http.StatusOK, out)
+	writePage(w, evs, limit, func(e store.ScheduledEvent) string { return e.ID }, toScheduled)
 	return nil
 }
 

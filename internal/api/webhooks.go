@@ -176,18 +176,12 @@ func (a *API) listDeliveries(w http.ResponseWriter, r *http.Request, p engine.Pr
 	if err != nil {
 		return err
 	}
-	out := list[deliveryJSON]{Items: []deliveryJSON{}}
-	for i, d := range ds {
-		if i == limit {
-			out.NextCursor = cursor(ds[i-1].ID)
-			break
-		}
-		out.Items = append(out.Items, deliveryJSON{
+	writePage(w, ds, limit, func(d store.WebhookDelivery) string { return d.ID }, func(d store.WebhookDelivery) deliveryJSON {
+		return deliveryJSON{
 			ID: d.ID, ReceivedAt: d.ReceivedAt, Verification: d.Verification, Outcome: d.Outcome, StatusCode: d.StatusCode,
 			Error: d.Error, EventID: d.EventID, DedupeID: d.DedupeID, BodyBytes: d.BodyBytes,
-		})
-	}
-	writeJSON(w, http.StatusOK, out)
+		}
+	})
 	return nil
 }
 
