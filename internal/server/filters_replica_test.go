@@ -19,12 +19,8 @@ func TestReplicasSeeFilterChangesWithinASecond(t *testing.T) {
 	ctx := context.Background()
 	db := pgtest.NewDatabase(t)
 	o := testenv.Options{DatabaseURL: db, SweepInterval: time.Minute}
-	a := testenv.StartWith(t, o)
-	ca := sdkClient(t, a.URL, a.Token)
-	putWorkflows(t, ca, oneStep("bill", "invoice:paid"))
-	o.Token = a.Token
-	b := testenv.StartWith(t, o)
-	cb := sdkClient(t, b.URL, b.Token)
+	_, cls := cluster(t, o, 2, oneStep("bill", "invoice:paid"))
+	ca, cb := cls[0], cls[1]
 
 	// seen pushes an acme event through cl until ok accepts the decision, for at most a
 	// second after since.

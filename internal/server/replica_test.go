@@ -48,6 +48,22 @@ func oneStep(name, key string) herald.Workflow {
 		Steps: []herald.Step{{Name: "only", Timeout: time.Minute, Run: noopStep}}}
 }
 
+// cluster starts n engines on o.DatabaseURL: the first, then wfs put through it, then the
+// others with the first's admin token, so that they load wfs when they start. It returns
+// the engines and an SDK client of each.
+func cluster(t *testing.T, o testenv.Options, n int, wfs ...herald.Workflow) ([]*testenv.Env, []*herald.Client) {
+	t.Helper()
+	envs := []*testenv.Env{testenv.StartWith(t, o)}
+	clients := []*herald.Client{sdkClient(t, envs[0].URL, envs[0].Token)}
+	putWorkflows(t, clients[0], wfs...)
+	o.Token = envs[0].Token
+	for len(envs) < n {
+		e := testenv.StartWith(t, o)
+		envs, clients = append(envs, e), append(clients, sdkClient(t, e.URL, e.Token))
+	}
+	return envs, clients
+}
+
 func putWorkflows(t *testing.T, c *herald.Client, wfs ...herald.Workflow) {
 	t.Helper()
 	for _, wf := range wfs {
@@ -366,11 +382,8 @@ func TestReplicasTriggerEachEventOnce(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	db := pgtest.NewDatabase(t)
-	a := testenv.StartWith(t, testenv.Options{DatabaseURL: db})
-	ca := sdkClient(t, a.URL, a.Token)
-	putWorkflows(t, ca, oneStep("fulfil", "order:placed"), oneStep("notify", "order:placed"))
-	b := testenv.StartWith(t, testenv.Options{DatabaseURL: db, Token: a.Token})
-	cb := sdkClient(t, b.URL, b.Token)
+	_, cls := cluster(t, testenv.Options{DatabaseURL: db}, 2, oneStep("fulfil", "order:placed"), oneStep("notify", "order:placed"))
+	ca, cb := cls[0], cls[1]
 
 	acked := newAckLog()
 	start := make(chan struct{})
@@ -435,11 +448,8 @@ func TestReplicaWakesLongPollForWorkPushedElsewhere(t *testing.T) {
 	ctx := context.Background()
 	db := pgtest.NewDatabase(t)
 	o := testenv.Options{DatabaseURL: db, SweepInterval: time.Minute}
-	a := testenv.StartWith(t, o)
-	putWorkflows(t, sdkClient(t, a.URL, a.Token), oneStep("wake", "wake:up"))
-	o.Token = a.Token
-	b := testenv.StartWith(t, o)
-	cb := sdkClient(t, b.URL, b.Token)
+	envs, cls := cluster(t, o, 2, oneStep("wake", "wake:up"))
+	a, cb := envs[0], cls[1]
 	w := mustRegisterRaw(t, newRaw(a.URL, a.Token), "long-poller", "wake")
 
 	type result struct {
@@ -498,12 +508,8 @@ func TestReplicasNeverLeaseAStepTwice(t *testing.T) {
 	ctx := context.Background()
 	db := pgtest.NewDatabase(t)
 	o := testenv.Options{DatabaseURL: db, LeaseDuration: time.Minute}
-	a := testenv.StartWith(t, o)
-	ca := sdkClient(t, a.URL, a.Token)
-	putWorkflows(t, ca, oneStep("chore", "chore:do"))
-	o.Token = a.Token
-	b := testenv.StartWith(t, o)
-	cb := sdkClient(t, b.URL, b.Token)
+	envs, cls := cluster(t, o, 2, oneStep("chore", "chore:do"))
+	a, b, ca, cb := envs[0], envs[1], cls[0], cls[1]
 
 	const total = 300
 	runIDs := map[string]bool{}
@@ -597,11 +603,8 @@ func TestReplicaTakesOverExpiredLease(t *testing.T) {
 	ctx := context.Background()
 	db := pgtest.NewDatabase(t)
 	o := testenv.Options{DatabaseURL: db, SweepInterval: 20 * time.Millisecond} // lease 2s
-	a := testenv.StartWith(t, o)
-	ca := sdkClient(t, a.URL, a.Token)
-	putWorkflows(t, ca, oneStep("fragile-step", "job:run"))
-	o.Token = a.Token
-	b := testenv.StartWith(t, o)
+	envs, cls := cluster(t, o, 2, oneStep("fragile-step", "job:run"))
+	a, b, ca := envs[0], envs[1], cls[0]
 
 	res, err := ca.Push(ctx, herald.Event{Key: "job:run"})
 	if err != nil {
@@ -673,12 +676,8 @@ func TestReplicasRequeueExpiredLeasesOnce(t *testing.T) {
 	ctx := context.Background()
 	db := pgtest.NewDatabase(t)
 	o := testenv.Options{DatabaseURL: db, SweepInterval: 10 * time.Millisecond} // lease 2s
-	a := testenv.StartWith(t, o)
-	ca := sdkClient(t, a.URL, a.Token)
-	putWorkflows(t, ca, oneStep("burst", "burst:go"))
-	o.Token = a.Token
-	b := testenv.StartWith(t, o)
-	cb := sdkClient(t, b.URL, b.Token)
+	envs, cls := cluster(t, o, 2, oneStep("burst", "burst:go"))
+	a, b, ca, cb := envs[0], envs[1], cls[0], cls[1]
 
 	const n = 50
 	evs := make([]herald.Event, n)
@@ -803,13 +802,8 @@ func TestReplicasSeeWorkflowChangesWithinASecond(t *testing.T) {
 	ctx := context.Background()
 	db := pgtest.NewDatabase(t)
 	o := testenv.Options{DatabaseURL: db, SweepInterval: time.Minute}
-	a := testenv.StartWith(t, o)
-	ca := sdkClient(t, a.URL, a.Token)
-	putWorkflows(t, ca, oneStep("greet", "user:created"))
-	o.Token = a.Token
-	b := testenv.StartWith(t, o)
-	c := testenv.StartWith(t, o)
-	cb, cc := sdkClient(t, b.URL, b.Token), sdkClient(t, c.URL, c.Token)
+	_, cls := cluster(t, o, 3, oneStep("greet", "user:created"))
+	ca, cb, cc := cls[0], cls[1], cls[2]
 	for name, cl := range map[string]*herald.Client{"A": ca, "B": cb, "C": cc} {
 		res, err := cl.Push(ctx, herald.Event{Key: "user:created"})
 		if err != nil || len(res.Runs) != 1 {
@@ -905,11 +899,8 @@ func TestWorkerKilledOnOneReplicaRunsOnAnother(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	db := pgtest.NewDatabase(t)
-	a := testenv.StartWith(t, testenv.Options{DatabaseURL: db}) // lease 2s
-	ca := sdkClient(t, a.URL, a.Token)
-	putWorkflows(t, ca, hangingWorkflow(noopStep))
-	b := testenv.StartWith(t, testenv.Options{DatabaseURL: db, Token: a.Token})
-	cb := sdkClient(t, b.URL, b.Token)
+	envs, cls := cluster(t, testenv.Options{DatabaseURL: db}, 2, hangingWorkflow(noopStep)) // lease 2s
+	a, ca, cb := envs[0], cls[0], cls[1]
 	res, err := cb.Push(ctx, herald.Event{Key: "job:start"})
 	if err != nil {
 		t.Fatal(err)

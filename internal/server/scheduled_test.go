@@ -125,10 +125,8 @@ func TestReplicasDeliverDelayedEventsOnce(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	db := pgtest.NewDatabase(t)
-	a := testenv.StartWith(t, testenv.Options{DatabaseURL: db})
-	b := testenv.StartWith(t, testenv.Options{DatabaseURL: db, Token: a.Token})
-	ca, cb := sdkClient(t, a.URL, a.Token), sdkClient(t, b.URL, b.Token)
-	putWorkflows(t, ca, oneStep("ship", "order:paid"))
+	_, cls := cluster(t, testenv.Options{DatabaseURL: db}, 2, oneStep("ship", "order:paid"))
+	ca, cb := cls[0], cls[1]
 
 	const n = 40
 	due := time.Now().Add(2 * time.Second)

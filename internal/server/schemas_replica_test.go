@@ -21,12 +21,8 @@ func TestReplicasEnforceSchemaChangesWithinASecond(t *testing.T) {
 	ctx := context.Background()
 	db := pgtest.NewDatabase(t)
 	o := testenv.Options{DatabaseURL: db, SweepInterval: time.Minute}
-	a := testenv.StartWith(t, o)
-	o.Token = a.Token
-	b := testenv.StartWith(t, o)
-	c := testenv.StartWith(t, o)
-	ca, cb, cc := sdkClient(t, a.URL, a.Token), sdkClient(t, b.URL, b.Token), sdkClient(t, c.URL, c.Token)
-	putWorkflows(t, ca, oneStep("bill", "order:paid"))
+	_, cls := cluster(t, o, 3, oneStep("bill", "order:paid"))
+	ca, cb, cc := cls[0], cls[1], cls[2]
 	bad := herald.Event{Key: "order:paid", Payload: map[string]any{"amount": "twelve"}}
 	for name, cl := range map[string]*herald.Client{"A": ca, "B": cb, "C": cc} {
 		if _, err := cl.Push(ctx, bad); err != nil {
