@@ -2,7 +2,6 @@ package api
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"time"
@@ -151,26 +150,15 @@ func (a *API) listEvents(w http.ResponseWriter, r *http.Request, p engine.Princi
 }
 
 func (a *API) getEvent(w http.ResponseWriter, r *http.Request, p engine.Principal) error {
-	id := r.PathValue("id")
-	e, err := a.eng.Store().GetEvent(r.Context(), p.TenantID, id)
-	if errors.Is(err, store.ErrNotFound) {
-		// Not delivered, or no such event. A delivery inserts the event and deletes its
-		// scheduled row in one transaction: if the scheduled row is gone too, the event
-		// was delivered between the two reads, and a second read finds it.
-		s, serr := a.eng.Store().GetScheduled(r.Context(), p.TenantID, id)
-		if serr == nil {
-			out := toScheduled(s)
-			out.Runs = []runJSON{}
-			writeJSON(w, http.StatusOK, out)
-			return nil
-		}
-		if !errors.Is(serr, store.ErrNotFound) {
-			return serr
-		}
-		e, err = a.eng.Store().GetEvent(r.Context(), p.TenantID, id)
-	}
+	e, sched, err := a.eng.GetEvent(r.Context(), p.TenantID, r.PathValue("id"))
 	if err != nil {
 		return err
+	}
+	if sched != nil { // a delayed event, not delivered
+		out := toScheduled(*sched)
+		out.Runs = []runJSON{}
+		writeJSON(w, http.StatusOK, out)
+		return nil
 	}
 	runs, err := a.eng.Store().ListRuns(r.Context(), p.TenantID, store.RunFilter{EventID: e.ID, Limit: 1000})
 	if err != nil {

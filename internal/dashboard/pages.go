@@ -210,24 +210,13 @@ type eventData struct {
 
 func (d *Dashboard) event(w http.ResponseWriter, r *http.Request, s *store.Session) error {
 	ctx := r.Context()
-	id := r.PathValue("id")
-	ev, err := d.st.GetEvent(ctx, s.TenantID, id)
-	if errors.Is(err, store.ErrNotFound) {
-		// A delayed event not delivered (or cancelled). A delivery inserts the event and
-		// deletes the scheduled row in one transaction: when both reads miss, the event
-		// was delivered in between and the second read finds it.
-		se, serr := d.st.GetScheduled(ctx, s.TenantID, id)
-		if serr == nil {
-			d.render(w, r, http.StatusOK, "scheduled_event", page{Title: "Delayed event " + se.Key, Nav: "events", Session: s, Data: se})
-			return nil
-		}
-		if !errors.Is(serr, store.ErrNotFound) {
-			return serr
-		}
-		ev, err = d.st.GetEvent(ctx, s.TenantID, id)
-	}
+	ev, sched, err := d.eng.GetEvent(ctx, s.TenantID, r.PathValue("id"))
 	if err != nil {
 		return err
+	}
+	if sched != nil { // a delayed event, not delivered
+		d.render(w, r, http.StatusOK, "scheduled_event", page{Title: "Delayed event " + sched.Key, Nav: "events", Session: s, Data: *sched})
+		return nil
 	}
 	runs, err := d.st.ListRuns(ctx, s.TenantID, store.RunFilter{EventID: ev.ID, Limit: 1000})
 	if err != nil {

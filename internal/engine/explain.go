@@ -2,8 +2,6 @@ package engine
 
 import (
 	"context"
-	"errors"
-	"fmt"
 
 	"github.com/heraldhq/herald/internal/store"
 )
@@ -58,21 +56,12 @@ func (e *Engine) Explain(ctx context.Context, tenantID string, in EventInput) (E
 	}
 	var out Explanation
 	if in.IdempotencyKey != "" {
-		orig, err := e.store.GetIdempotentEvent(ctx, tenantID, in.IdempotencyKey, now())
-		switch {
-		case err == nil:
-			out.DuplicateOf = orig.ID
-		case !errors.Is(err, store.ErrNotFound):
-			return Explanation{}, fmt.Errorf("looking up idempotency key: %w", err)
-		default:
-			// A delayed event not delivered yet holds its key too.
-			dup, ok, err := e.idempotentScheduled(ctx, tenantID, in.IdempotencyKey, now())
-			if err != nil {
-				return Explanation{}, err
-			}
-			if ok {
-				out.DuplicateOf = dup.Event.ID
-			}
+		dup, ok, err := e.idempotentOriginal(ctx, tenantID, in.IdempotencyKey, now())
+		if err != nil {
+			return Explanation{}, err
+		}
+		if ok {
+			out.DuplicateOf = dup.Event.ID
 		}
 	}
 	// The event as a push would store it, for the expressions.

@@ -223,15 +223,7 @@ func (e *Engine) push(ctx context.Context, tenantID string, evs []EventInput, bu
 				firstWithKey = map[string]int{}
 			}
 			firstWithKey[k] = i
-			orig, err := e.store.GetIdempotentEvent(ctx, tenantID, k, at)
-			if err == nil {
-				results[i] = duplicateResult(orig)
-				continue
-			}
-			if !errors.Is(err, store.ErrNotFound) {
-				return nil, fmt.Errorf("looking up idempotency key: %w", err)
-			}
-			if res, ok, err := e.idempotentScheduled(ctx, tenantID, k, at); err != nil {
+			if res, ok, err := e.idempotentOriginal(ctx, tenantID, k, at); err != nil {
 				return nil, err
 			} else if ok {
 				results[i] = res

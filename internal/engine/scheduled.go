@@ -102,8 +102,16 @@ func scheduledDuplicate(s store.ScheduledEvent) PushResult {
 	return PushResult{Event: scheduledEvent(s), Runs: []RunRef{}, Duplicate: true, Scheduled: &s}
 }
 
-// idempotentScheduled looks for a delayed event holding a live idempotency key.
-func (e *Engine) idempotentScheduled(ctx context.Context, tenantID, key string, at time.Time) (PushResult, bool, error) {
+// idempotentOriginal finds what holds a live idempotency key of the tenant at time at:
+// a stored event, or a delayed event not delivered yet. ok is false when the key is free.
+func (e *Engine) idempotentOriginal(ctx context.Context, tenantID, key string, at time.Time) (PushResult, bool, error) {
+	orig, err := e.store.GetIdempotentEvent(ctx, tenantID, key, at)
+	if err == nil {
+		return duplicateResult(orig), true, nil
+	}
+	if !errors.Is(err, store.ErrNotFound) {
+		return PushResult{}, false, fmt.Errorf("looking up idempotency key: %w", err)
+	}
 	s, err := e.store.GetIdempotentScheduled(ctx, tenantID, key, at)
 	if errors.Is(err, store.ErrNotFound) {
 		return PushResult{}, false, nil
@@ -112,6 +120,26 @@ func (e *Engine) idempotentScheduled(ctx context.Context, tenantID, key string, 
 		return PushResult{}, false, fmt.Errorf("looking up idempotency key: %w", err)
 	}
 	return scheduledDuplicate(s), true, nil
+}
+
+// GetEvent returns a stored event of the tenant or, when it is a delayed event not
+// delivered (or cancelled, or failed), that one as sched. A delivery inserts the event and
+// deletes its scheduled row in one transaction: when neither read finds it, it may have
+// been delivered between the two, so the event is read again.
+func (e *Engine) GetEvent(ctx context.Context, tenantID, id string) (ev store.Event, sched *store.ScheduledEvent, err error) {
+	ev, err = e.store.GetEvent(ctx, tenantID, id)
+	if !errors.Is(err, store.ErrNotFound) {
+		return ev, nil, err
+	}
+	s, err := e.store.GetScheduled(ctx, tenantID, id)
+	if err == nil {
+		return store.Event{}, &s, nil
+	}
+	if !errors.Is(err, store.ErrNotFound) {
+		return store.Event{}, nil, err
+	}
+	ev, err = e.store.GetEvent(ctx, tenantID, id)
+	return ev, nil, err
 }
 
 // CancelScheduled cancels a delayed event before its delivery. It fails with
