@@ -24,45 +24,12 @@ func (s *Store) FinishSteps(ctx context.Context, results []store.StepResult) ([]
 	var out []store.FinishOutcome
 	err := s.tx(ctx, "finishing steps", func(tx pgx.Tx) error {
 		out = make([]store.FinishOutcome, len(results))
-		rows, err := tx.Query(ctx, `SELECT id, status FROM runs WHERE id IN
+		fb, err := loadFinishBatch(ctx, tx, `SELECT id, status FROM runs WHERE id IN
 			(SELECT s.run_id FROM step_runs s JOIN unnest($1::text[], $2::text[]) AS r(id, tenant_id)
 				ON s.id = r.id AND s.tenant_id = r.tenant_id)
 			ORDER BY id FOR UPDATE`, ids, tenants)
 		if err != nil {
 			return err
-		}
-		fb := &finishBatch{runStatus: map[string]string{}, steps: map[string]*store.StepRun{}, byRun: map[string][]*store.StepRun{},
-			dirty: map[string]bool{}, enqueue: map[string]queueRow{}, runEnds: map[string]runEnd{}}
-		var runIDs []string
-		for rows.Next() {
-			var id, status string
-			if err := rows.Scan(&id, &status); err != nil {
-				rows.Close()
-				return err
-			}
-			fb.runStatus[id] = status
-			runIDs = append(runIDs, id)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return err
-		}
-		if len(runIDs) > 0 {
-			// A new statement, so a new snapshot: it sees what the holders of the run locks
-			// we waited for committed.
-			rows, err = tx.Query(ctx, `SELECT `+stepCols+` FROM step_runs WHERE run_id = ANY($1) ORDER BY run_id, position`, runIDs)
-			if err != nil {
-				return err
-			}
-			steps, err := collect(rows, scanStep)
-			if err != nil {
-				return err
-			}
-			for i := range steps {
-				st := &steps[i]
-				fb.steps[st.ID] = st
-				fb.byRun[st.RunID] = append(fb.byRun[st.RunID], st)
-			}
 		}
 		var keys []store.WorkKey
 		for i, res := range results {
@@ -72,6 +39,47 @@ func (s *Store) FinishSteps(ctx context.Context, results []store.StepResult) ([]
 		return fb.write(ctx, tx, keys)
 	})
 	return out, err
+}
+
+// loadFinishBatch locks runs with lockSQL (which returns each locked run's id and status,
+// in id order so that concurrent batches cannot deadlock on them) and reads all their
+// step-runs in a second statement: a new snapshot, which sees what the holders of the
+// locks it waited for committed.
+func loadFinishBatch(ctx context.Context, tx pgx.Tx, lockSQL string, args ...any) (*finishBatch, error) {
+	fb := &finishBatch{runStatus: map[string]string{}, steps: map[string]*store.StepRun{}, byRun: map[string][]*store.StepRun{},
+		dirty: map[string]bool{}, enqueue: map[string]queueRow{}, runEnds: map[string]runEnd{}}
+	rows, err := tx.Query(ctx, lockSQL, args...)
+	if err != nil {
+		return nil, err
+	}
+	var runIDs []string
+	for rows.Next() {
+		var id, status string
+		if err := rows.Scan(&id, &status); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		fb.runStatus[id] = status
+		runIDs = append(runIDs, id)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil || len(runIDs) == 0 {
+		return fb, err
+	}
+	rows, err = tx.Query(ctx, `SELECT `+stepCols+` FROM step_runs WHERE run_id = ANY($1) ORDER BY run_id, position`, runIDs)
+	if err != nil {
+		return nil, err
+	}
+	steps, err := collect(rows, scanStep)
+	if err != nil {
+		return nil, err
+	}
+	for i := range steps {
+		st := &steps[i]
+		fb.steps[st.ID] = st
+		fb.byRun[st.RunID] = append(fb.byRun[st.RunID], st)
+	}
+	return fb, nil
 }
 
 // queueRow is a step_queue row to insert.
@@ -198,15 +206,25 @@ func (fb *finishBatch) fail(st *store.StepRun, msg string, retryable bool, at ti
 	}
 }
 
+// requeueLost queues st again at once after its worker was lost (its lease expired before
+// the deadline): the attempt is not counted, the loss is.
+func (fb *finishBatch) requeueLost(st *store.StepRun, at time.Time, o *store.FinishOutcome) {
+	t := at
+	o.RunStatus = store.RunRunning
+	st.Status, st.Attempt, st.LeaseLosses, st.LeaseID, st.Error, st.QueuedAt = store.StepQueued, st.Attempt-1, st.LeaseLosses+1, "", store.LeaseLostMessage, &t
+	fb.touch(st)
+	fb.queue(st, at, o)
+}
+
 // write sends every change, and the NOTIFYs for keys, in one pipelined batch.
 func (fb *finishBatch) write(ctx context.Context, tx pgx.Tx, keys []store.WorkKey) error {
 	b := &pgx.Batch{}
 	if n := len(fb.order); n > 0 {
 		var (
-			ids, statuses, errs []string
-			outputs, leases     []*string
-			finished, queued    []*time.Time
-			pending             []int32
+			ids, statuses, errs       []string
+			outputs, leases           []*string
+			finished, queued          []*time.Time
+			pending, attempts, losses []int32
 		)
 		for _, id := range fb.order {
 			st := fb.steps[id]
@@ -223,12 +241,14 @@ func (fb *finishBatch) write(ctx context.Context, tx pgx.Tx, keys []store.WorkKe
 			outputs, leases = append(outputs, out), append(leases, lease)
 			finished, queued = append(finished, st.FinishedAt), append(queued, st.QueuedAt)
 			pending = append(pending, int32(st.PendingParents))
+			attempts, losses = append(attempts, int32(st.Attempt)), append(losses, int32(st.LeaseLosses))
 		}
 		b.Queue(`UPDATE step_runs s SET status = u.status, output = u.output::jsonb, error = u.error, finished_at = u.finished_at,
-				lease_id = u.lease_id, pending_parents = u.pending, queued_at = u.queued_at
-			FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::text[], $7::int[], $8::timestamptz[])
-				AS u(id, status, output, error, finished_at, lease_id, pending, queued_at)
-			WHERE s.id = u.id`, ids, statuses, outputs, errs, finished, leases, pending, queued)
+				lease_id = u.lease_id, pending_parents = u.pending, queued_at = u.queued_at, attempt = u.attempt, lease_losses = u.losses
+			FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::text[], $7::int[], $8::timestamptz[],
+				$9::int[], $10::int[])
+				AS u(id, status, output, error, finished_at, lease_id, pending, queued_at, attempt, losses)
+			WHERE s.id = u.id`, ids, statuses, outputs, errs, finished, leases, pending, queued, attempts, losses)
 	}
 	if len(fb.dequeue) > 0 {
 		b.Queue(`DELETE FROM step_queue WHERE step_run_id = ANY($1)`, fb.dequeue)

@@ -232,16 +232,6 @@ func mapErr(what string, err error) error {
 	return fmt.Errorf("%s: %w: %s", what, store.ErrUnavailable, redact(err))
 }
 
-// notifyWork queues a NOTIFY (sent at commit) for each queue that got ready work.
-func notifyWork(ctx context.Context, tx pgx.Tx, keys []store.WorkKey) error {
-	b := &pgx.Batch{}
-	queueNotify(b, keys)
-	if b.Len() == 0 {
-		return nil
-	}
-	return tx.SendBatch(ctx, b).Close()
-}
-
 // queueNotify adds to b one statement that notifies each distinct queue of keys.
 func queueNotify(b *pgx.Batch, keys []store.WorkKey) {
 	seen := map[store.WorkKey]bool{}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"sort"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -201,86 +200,6 @@ func readyNow(o store.FinishOutcome, at time.Time) []store.WorkKey {
 	return keys
 }
 
-func lockRun(ctx context.Context, tx pgx.Tx, runID string, skipLocked bool) (bool, error) {
-	q := `SELECT 1 FROM runs WHERE id = $1 FOR UPDATE`
-	if skipLocked {
-		q += ` SKIP LOCKED`
-	}
-	var one int
-	err := tx.QueryRow(ctx, q, runID).Scan(&one)
-	if err == pgx.ErrNoRows {
-		return false, nil
-	}
-	return err == nil, err
-}
-
-func queueStep(ctx context.Context, tx pgx.Tx, st store.StepRun, avail time.Time, o *store.FinishOutcome) error {
-	if _, err := tx.Exec(ctx, `INSERT INTO step_queue (step_run_id, tenant_id, workflow_name, available_at) VALUES ($1, $2, $3, $4)`,
-		st.ID, st.TenantID, st.WorkflowName, avail); err != nil {
-		return err
-	}
-	o.Queued = append(o.Queued, store.QueuedWork{WorkKey: store.WorkKey{TenantID: st.TenantID, Workflow: st.WorkflowName}, AvailableAt: avail})
-	return nil
-}
-
-// succeed records a success, queues the children it unblocks, and ends the run when every
-// step succeeded. The caller holds the run's lock.
-func succeed(ctx context.Context, tx pgx.Tx, st store.StepRun, output json.RawMessage, at time.Time, o store.FinishOutcome) (store.FinishOutcome, error) {
-	if _, err := tx.Exec(ctx, `UPDATE step_runs SET status = 'succeeded', output = $1, error = '', finished_at = $2, lease_id = NULL
-		WHERE id = $3`, output, at, st.ID); err != nil {
-		return o, err
-	}
-	steps, err := runSteps(ctx, tx, st.RunID)
-	if err != nil {
-		return o, err
-	}
-	children, done := store.AfterSuccess(steps, st.Step)
-	for _, ch := range children {
-		c := ch.Step
-		if !ch.Ready {
-			if _, err := tx.Exec(ctx, `UPDATE step_runs SET pending_parents = $1 WHERE id = $2`, ch.PendingParents, c.ID); err != nil {
-				return o, err
-			}
-			continue
-		}
-		if _, err := tx.Exec(ctx, `UPDATE step_runs SET pending_parents = 0, status = 'queued', queued_at = $1 WHERE id = $2`, at, c.ID); err != nil {
-			return o, err
-		}
-		if err := queueStep(ctx, tx, c, at, &o); err != nil {
-			return o, err
-		}
-	}
-	o.RunStatus = store.RunRunning
-	if done {
-		o.RunStatus = store.RunSucceeded
-		if _, err := tx.Exec(ctx, `UPDATE runs SET status = 'succeeded', finished_at = $1 WHERE id = $2 AND status IN ('queued', 'running')`,
-			at, st.RunID); err != nil {
-			return o, err
-		}
-	}
-	return o, nil
-}
-
-// fail records a failed attempt: queued again after its backoff when attempts are left and
-// the error is retryable, otherwise the step and its run fail. The caller holds the run's
-// lock.
-func fail(ctx context.Context, tx pgx.Tx, st store.StepRun, msg string, retryable bool, at time.Time, o store.FinishOutcome) (store.FinishOutcome, error) {
-	o.RunStatus = store.RunRunning
-	if retryable && st.Attempt < st.MaxAttempts {
-		if _, err := tx.Exec(ctx, `UPDATE step_runs SET status = 'queued', error = $1, lease_id = NULL, queued_at = $2 WHERE id = $3`,
-			msg, at, st.ID); err != nil {
-			return o, err
-		}
-		return o, queueStep(ctx, tx, st, at.Add(st.Retry.Backoff(st.Attempt)), &o)
-	}
-	if _, err := tx.Exec(ctx, `UPDATE step_runs SET status = 'failed', error = $1, finished_at = $2, lease_id = NULL WHERE id = $3`,
-		msg, at, st.ID); err != nil {
-		return o, err
-	}
-	o.RunStatus = store.RunFailed
-	return o, endRun(ctx, tx, st.RunID, store.RunFailed, fmt.Sprintf("step %s failed: %s", st.Step, msg), at)
-}
-
 // ExpireLeases implements store.Store. It is safe on every replica at once: each run is
 // locked with SKIP LOCKED, so a run another replica (or a completion) holds is left for
 // the next sweep.
@@ -304,48 +223,35 @@ func (s *Store) ExpireLeases(ctx context.Context, now time.Time, limit int) ([]s
 	if err := rows.Err(); err != nil || len(cands) == 0 {
 		return nil, mapErr("expiring leases", err)
 	}
-	sort.Slice(cands, func(i, j int) bool { return cands[i].run < cands[j].run })
+	runIDs := make([]string, len(cands))
+	for i, c := range cands {
+		runIDs[i] = c.run
+	}
 	var out []store.FinishOutcome
 	err = s.tx(ctx, "expiring leases", func(tx pgx.Tx) error {
 		out = out[:0]
+		// Runs another replica (or a completion) holds are skipped: their steps are left
+		// for the next sweep.
+		fb, err := loadFinishBatch(ctx, tx, `SELECT id, status FROM runs WHERE id = ANY($1) ORDER BY id FOR UPDATE SKIP LOCKED`, runIDs)
+		if err != nil {
+			return err
+		}
 		var keys []store.WorkKey
-		locked := map[string]bool{}
 		for _, c := range cands {
-			if !locked[c.run] {
-				ok, err := lockRun(ctx, tx, c.run, true)
-				if err != nil {
-					return err
-				}
-				if !ok {
-					continue
-				}
-				locked[c.run] = true
-			}
-			st, err := scanStep(tx.QueryRow(ctx, `SELECT `+stepCols+` FROM step_runs WHERE id = $1`, c.id))
-			if err != nil {
-				return err
-			}
-			if st.Status != store.StepRunning || st.LeaseExpiresAt == nil || st.LeaseExpiresAt.After(now) {
-				continue // finished or heartbeated meanwhile
+			st := fb.steps[c.id]
+			if st == nil || st.Status != store.StepRunning || st.LeaseExpiresAt == nil || st.LeaseExpiresAt.After(now) {
+				continue // run locked elsewhere, or finished or heartbeated meanwhile
 			}
 			o := store.FinishOutcome{StepRunID: st.ID, RunID: st.RunID}
-			if action, msg, retryable := store.Expiry(st, now); action == store.ExpiryFail {
-				o, err = fail(ctx, tx, st, msg, retryable, now, o)
+			if action, msg, retryable := store.Expiry(*st, now); action == store.ExpiryFail {
+				fb.fail(st, msg, retryable, now, &o)
 			} else {
-				o.RunStatus = store.RunRunning
-				if _, err = tx.Exec(ctx, `UPDATE step_runs SET status = 'queued', attempt = attempt - 1, lease_losses = lease_losses + 1,
-					lease_id = NULL, error = $1, queued_at = $2 WHERE id = $3`, store.LeaseLostMessage, now, st.ID); err != nil {
-					return err
-				}
-				err = queueStep(ctx, tx, st, now, &o)
-			}
-			if err != nil {
-				return err
+				fb.requeueLost(st, now, &o)
 			}
 			out = append(out, o)
 			keys = append(keys, readyNow(o, now)...)
 		}
-		return notifyWork(ctx, tx, keys)
+		return fb.write(ctx, tx, keys)
 	})
 	return out, err
 }
