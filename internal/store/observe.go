@@ -1,6 +1,9 @@
 package store
 
-import "time"
+import (
+	"sync"
+	"time"
+)
 
 // This file holds the row types of the dashboard and observability methods: workflow
 // statistics, activity series, retention and dashboard sessions.
@@ -36,6 +39,26 @@ type Activity struct {
 	// StartLatency gives, per bucket of run creation, percentiles of the delay from a
 	// run's creation (its event's push) to the start of its first step.
 	StartLatency []LatencyBucket
+}
+
+// GatherActivity runs the three aggregates of an Activity at once (they read different
+// rows, so a store's read pool serves them in parallel): counts is called for
+// ("events", "source") and ("runs", "status"). On failure it returns the first error
+// with what failed ("counting events", "counting runs", "start latency percentiles").
+func GatherActivity(counts func(table, label string) ([]BucketCount, error), latency func() ([]LatencyBucket, error)) (a Activity, what string, err error) {
+	var errs [3]error
+	var wg sync.WaitGroup
+	wg.Add(3)
+	go func() { defer wg.Done(); a.Events, errs[0] = counts("events", "source") }()
+	go func() { defer wg.Done(); a.Runs, errs[1] = counts("runs", "status") }()
+	go func() { defer wg.Done(); a.StartLatency, errs[2] = latency() }()
+	wg.Wait()
+	for i, what := range []string{"counting events", "counting runs", "start latency percentiles"} {
+		if errs[i] != nil {
+			return Activity{}, what, errs[i]
+		}
+	}
+	return a, "", nil
 }
 
 // BucketCount is a count of one label in one bucket.

@@ -5,7 +5,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -200,20 +199,8 @@ func (s *Store) Activity(ctx context.Context, p store.ActivityParams) (store.Act
 		}
 		return out, rows.Err()
 	}
-	// The three aggregates read different rows: run them at once on the read pool.
-	var errs [3]error
-	var wg sync.WaitGroup
-	wg.Add(3)
-	go func() { defer wg.Done(); a.Events, errs[0] = counts("events", "source") }()
-	go func() { defer wg.Done(); a.Runs, errs[1] = counts("runs", "status") }()
-	go func() { defer wg.Done(); a.StartLatency, errs[2] = latency() }()
-	wg.Wait()
-	for i, what := range []string{"counting events", "counting runs", "start latency percentiles"} {
-		if errs[i] != nil {
-			return store.Activity{}, mapErr(what, errs[i])
-		}
-	}
-	return a, nil
+	a, what, err := store.GatherActivity(counts, latency)
+	return a, mapErr(what, err)
 }
 
 // QueueDepths implements store.Store.
