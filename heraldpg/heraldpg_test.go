@@ -77,6 +77,29 @@ func (rollback) Error() string { return "rollback" }
 
 var errRollback error = rollback{}
 
+// waitRefused waits (10 s at most) until the relay refused outbox entry id, and checks
+// that the reason it kept contains want.
+func (b *bundle) waitRefused(t *testing.T, id, want string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var reason *string
+		if err := b.pool.QueryRow(context.Background(), `SELECT error FROM herald_outbox WHERE id = $1`, id).Scan(&reason); err != nil {
+			t.Fatal(err)
+		}
+		if reason != nil {
+			if !strings.Contains(*reason, want) {
+				t.Fatalf("entry %s refused for %q, want a reason naming %q", id, *reason, want)
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("entry %s was never refused", id)
+		}
+		time.Sleep(10 * time.Millisecond) // polling with a deadline
+	}
+}
+
 // waitEvent polls until the event exists, or fails after the deadline.
 func (b *bundle) waitEvent(t *testing.T, id string) *herald.EventInfo {
 	t.Helper()
@@ -151,23 +174,7 @@ func TestBadEntriesAreRefusedNotLost(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		var reason *string
-		if err := b.pool.QueryRow(ctx, `SELECT error FROM herald_outbox WHERE id = $1`, id).Scan(&reason); err != nil {
-			t.Fatal(err)
-		}
-		if reason != nil {
-			if !strings.Contains(*reason, "no tenant") {
-				t.Fatalf("reason %q", *reason)
-			}
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the entry of an unknown tenant was never refused")
-		}
-		time.Sleep(10 * time.Millisecond) // polling with a deadline
-	}
+	b.waitRefused(t, id, "no tenant")
 	// A refused entry does not block the ones after it.
 	b.waitEvent(t, b.placeOrder(t, "o-after", true))
 }

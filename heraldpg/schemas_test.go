@@ -3,9 +3,7 @@ package heraldpg_test
 import (
 	"context"
 	"encoding/json"
-	"strings"
 	"testing"
-	"time"
 
 	"github.com/heraldhq/herald"
 	"github.com/heraldhq/herald/heraldpg"
@@ -25,23 +23,7 @@ func TestSchemaViolationsAreRefusedNotLost(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		var reason *string
-		if err := b.pool.QueryRow(ctx, `SELECT error FROM herald_outbox WHERE id = $1`, id).Scan(&reason); err != nil {
-			t.Fatal(err)
-		}
-		if reason != nil {
-			if !strings.Contains(*reason, "payload/order_id") {
-				t.Fatalf("reason %q", *reason)
-			}
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the violating entry was never refused")
-		}
-		time.Sleep(10 * time.Millisecond) // polling with a deadline
-	}
+	b.waitRefused(t, id, "payload/order_id")
 	if _, err := b.c.GetEvent(ctx, id); err == nil {
 		t.Fatal("the violating entry became an event")
 	}
