@@ -47,7 +47,7 @@ func (s *Store) FinishSteps(ctx context.Context, results []store.StepResult) ([]
 // locks it waited for committed.
 func loadFinishBatch(ctx context.Context, tx pgx.Tx, lockSQL string, args ...any) (*finishBatch, error) {
 	fb := &finishBatch{runStatus: map[string]string{}, steps: map[string]*store.StepRun{}, byRun: map[string][]*store.StepRun{},
-		dirty: map[string]bool{}, enqueue: map[string]queueRow{}, runEnds: map[string]runEnd{}}
+		dirty: map[string]bool{}, available: map[string]time.Time{}, runEnds: map[string]runEnd{}}
 	rows, err := tx.Query(ctx, lockSQL, args...)
 	if err != nil {
 		return nil, err
@@ -82,12 +82,6 @@ func loadFinishBatch(ctx context.Context, tx pgx.Tx, lockSQL string, args ...any
 	return fb, nil
 }
 
-// queueRow is a step_queue row to insert.
-type queueRow struct {
-	tenantID, workflow string
-	availableAt        time.Time
-}
-
 // runEnd is a run's final status; a nil errMsg keeps the run's error.
 type runEnd struct {
 	status string
@@ -103,8 +97,7 @@ type finishBatch struct {
 	byRun     map[string][]*store.StepRun // in position order
 	dirty     map[string]bool             // step-runs to write back
 	order     []string                    // dirty step-runs in the order they changed
-	enqueue   map[string]queueRow         // step_queue rows to insert, by step-run id
-	dequeue   []string                    // step_queue rows to delete
+	available map[string]time.Time        // when step-runs queued (again) become claimable
 	runEnds   map[string]runEnd
 }
 
@@ -140,7 +133,7 @@ func (fb *finishBatch) apply(res store.StepResult) store.FinishOutcome {
 }
 
 func (fb *finishBatch) queue(st *store.StepRun, avail time.Time, o *store.FinishOutcome) {
-	fb.enqueue[st.ID] = queueRow{tenantID: st.TenantID, workflow: st.WorkflowName, availableAt: avail}
+	fb.available[st.ID] = avail
 	o.Queued = append(o.Queued, store.QueuedWork{WorkKey: store.WorkKey{TenantID: st.TenantID, Workflow: st.WorkflowName}, AvailableAt: avail})
 }
 
@@ -188,16 +181,11 @@ func (fb *finishBatch) fail(st *store.StepRun, msg string, retryable bool, at ti
 	runErr := fmt.Sprintf("step %s failed: %s", st.Step, msg)
 	fb.runStatus[st.RunID] = store.RunFailed
 	fb.runEnds[st.RunID] = runEnd{status: store.RunFailed, errMsg: &runErr, at: at}
-	// The run ends: every step that has not ended is cancelled and leaves the queue.
+	// The run ends: every step that has not ended is cancelled (which takes a queued one
+	// out of the ready queue).
 	for _, sib := range fb.byRun[st.RunID] {
 		switch sib.Status {
-		case store.StepQueued:
-			if _, ok := fb.enqueue[sib.ID]; ok {
-				delete(fb.enqueue, sib.ID)
-			} else {
-				fb.dequeue = append(fb.dequeue, sib.ID)
-			}
-		case store.StepPending, store.StepRunning:
+		case store.StepPending, store.StepQueued, store.StepRunning:
 		default:
 			continue
 		}
@@ -223,7 +211,7 @@ func (fb *finishBatch) write(ctx context.Context, tx pgx.Tx, keys []store.WorkKe
 		var (
 			ids, statuses, errs       []string
 			outputs, leases           []*string
-			finished, queued          []*time.Time
+			finished, queued, avail   []*time.Time
 			pending, attempts, losses []int32
 		)
 		for _, id := range fb.order {
@@ -240,27 +228,21 @@ func (fb *finishBatch) write(ctx context.Context, tx pgx.Tx, keys []store.WorkKe
 			}
 			outputs, leases = append(outputs, out), append(leases, lease)
 			finished, queued = append(finished, st.FinishedAt), append(queued, st.QueuedAt)
+			var at *time.Time
+			if t, ok := fb.available[id]; ok {
+				at = &t
+			}
+			avail = append(avail, at)
 			pending = append(pending, int32(st.PendingParents))
 			attempts, losses = append(attempts, int32(st.Attempt)), append(losses, int32(st.LeaseLosses))
 		}
 		b.Queue(`UPDATE step_runs s SET status = u.status, output = u.output::jsonb, error = u.error, finished_at = u.finished_at,
-				lease_id = u.lease_id, pending_parents = u.pending, queued_at = u.queued_at, attempt = u.attempt, lease_losses = u.losses
+				lease_id = u.lease_id, pending_parents = u.pending, queued_at = u.queued_at, attempt = u.attempt, lease_losses = u.losses,
+				available_at = COALESCE(u.available_at, s.available_at)
 			FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::text[], $7::int[], $8::timestamptz[],
-				$9::int[], $10::int[])
-				AS u(id, status, output, error, finished_at, lease_id, pending, queued_at, attempt, losses)
-			WHERE s.id = u.id`, ids, statuses, outputs, errs, finished, leases, pending, queued, attempts, losses)
-	}
-	if len(fb.dequeue) > 0 {
-		b.Queue(`DELETE FROM step_queue WHERE step_run_id = ANY($1)`, fb.dequeue)
-	}
-	if len(fb.enqueue) > 0 {
-		var ids, tenants, wfs []string
-		var avail []time.Time
-		for id, q := range fb.enqueue {
-			ids, tenants, wfs, avail = append(ids, id), append(tenants, q.tenantID), append(wfs, q.workflow), append(avail, q.availableAt)
-		}
-		b.Queue(`INSERT INTO step_queue (step_run_id, tenant_id, workflow_name, available_at)
-			SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[])`, ids, tenants, wfs, avail)
+				$9::int[], $10::int[], $11::timestamptz[])
+				AS u(id, status, output, error, finished_at, lease_id, pending, queued_at, attempt, losses, available_at)
+			WHERE s.id = u.id`, ids, statuses, outputs, errs, finished, leases, pending, queued, attempts, losses, avail)
 	}
 	if len(fb.runEnds) > 0 {
 		var ids, statuses []string

@@ -205,7 +205,7 @@ func (s *Store) Activity(ctx context.Context, p store.ActivityParams) (store.Act
 
 // QueueDepths implements store.Store.
 func (s *Store) QueueDepths(ctx context.Context) (map[string]int, error) {
-	rows, err := s.pool.Query(ctx, `SELECT tenant_id, COUNT(*) FROM step_queue GROUP BY tenant_id`)
+	rows, err := s.pool.Query(ctx, `SELECT tenant_id, COUNT(*) FROM step_runs WHERE status = 'queued' GROUP BY tenant_id`)
 	if err != nil {
 		return nil, mapErr("counting queued steps", err)
 	}

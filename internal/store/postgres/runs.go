@@ -14,7 +14,7 @@ import (
 
 // Ingest implements store.Store: COPY of every row in one transaction.
 func (s *Store) Ingest(ctx context.Context, items []store.IngestItem) error {
-	var events, runs, steps, queue, deliveries [][]any
+	var events, runs, steps, deliveries [][]any
 	var keys []store.WorkKey
 	var outbox []string
 	var idem []store.IngestItem
@@ -47,12 +47,15 @@ func (s *Store) Ingest(ctx context.Context, items []store.IngestItem) error {
 			for _, st := range r.Steps {
 				parents, _ := json.Marshal(st.Parents)
 				retry, _ := json.Marshal(st.Retry)
-				steps = append(steps, []any{st.ID, st.TenantID, st.RunID, st.WorkflowName, st.Step, st.Position,
-					json.RawMessage(parents), st.PendingParents, st.Status, st.MaxAttempts, st.TimeoutMS, json.RawMessage(retry), st.QueuedAt})
+				// A queued step is available at once: available_at puts it in the ready
+				// queue (the partial index step_runs_ready).
+				var avail *time.Time
 				if st.Status == store.StepQueued {
-					queue = append(queue, []any{st.ID, st.TenantID, st.WorkflowName, *st.QueuedAt})
+					avail = st.QueuedAt
 					keys = append(keys, store.WorkKey{TenantID: st.TenantID, Workflow: st.WorkflowName})
 				}
+				steps = append(steps, []any{st.ID, st.TenantID, st.RunID, st.WorkflowName, st.Step, st.Position,
+					json.RawMessage(parents), st.PendingParents, st.Status, st.MaxAttempts, st.TimeoutMS, json.RawMessage(retry), st.QueuedAt, avail})
 			}
 		}
 	}
@@ -62,9 +65,8 @@ func (s *Store) Ingest(ctx context.Context, items []store.IngestItem) error {
 			[]string{"text", "text", "text", "jsonb", "jsonb", "text", "text", "text", "text", "jsonb", "timestamptz", "text", "text", "text", "text"}, events},
 		{"runs", []string{"id", "tenant_id", "workflow_id", "workflow_name", "version", "event_id", "status", "input", "created_at"},
 			[]string{"text", "text", "text", "text", "int", "text", "text", "jsonb", "timestamptz"}, runs},
-		{"step_runs", []string{"id", "tenant_id", "run_id", "workflow_name", "step", "position", "parents", "pending_parents", "status", "max_attempts", "timeout_ms", "retry", "queued_at"},
-			[]string{"text", "text", "text", "text", "text", "int", "jsonb", "int", "text", "int", "bigint", "jsonb", "timestamptz"}, steps},
-		{"step_queue", []string{"step_run_id", "tenant_id", "workflow_name", "available_at"}, []string{"text", "text", "text", "timestamptz"}, queue},
+		{"step_runs", []string{"id", "tenant_id", "run_id", "workflow_name", "step", "position", "parents", "pending_parents", "status", "max_attempts", "timeout_ms", "retry", "queued_at", "available_at"},
+			[]string{"text", "text", "text", "text", "text", "int", "jsonb", "int", "text", "int", "bigint", "jsonb", "timestamptz", "timestamptz"}, steps},
 		{"webhook_deliveries", deliveryCols, deliveryTypes, deliveries},
 	}
 	// Up to unnestMaxRows rows a table are INSERTed by one statement of arrays, all in one
@@ -401,14 +403,10 @@ func (s *Store) CancelRun(ctx context.Context, tenantID, id string, at time.Time
 	return r, nil
 }
 
-// endRun sets a run's final status and cancels its unfinished steps. The caller holds the
-// run's row lock.
+// endRun sets a run's final status and cancels its unfinished steps (which takes the
+// queued ones out of the ready queue). The caller holds the run's row lock.
 func endRun(ctx context.Context, tx pgx.Tx, runID, status, errMsg string, at time.Time) error {
 	if _, err := tx.Exec(ctx, `UPDATE runs SET status = $1, error = $2, finished_at = $3 WHERE id = $4`, status, errMsg, at, runID); err != nil {
-		return err
-	}
-	if _, err := tx.Exec(ctx, `DELETE FROM step_queue WHERE step_run_id IN
-		(SELECT id FROM step_runs WHERE run_id = $1 AND status = 'queued')`, runID); err != nil {
 		return err
 	}
 	_, err := tx.Exec(ctx, `UPDATE step_runs SET status = 'cancelled', finished_at = $1, lease_id = NULL

@@ -39,17 +39,16 @@ func (s *Store) GetWorker(ctx context.Context, tenantID, id string) (store.Worke
 }
 
 // claimSQL leases ready step-runs in one statement (one round trip, its own
-// transaction): queue rows are picked with FOR UPDATE SKIP LOCKED, so concurrent
-// claimers on any replica never take the same step-run; the picked rows leave the queue,
-// their step-runs are leased (the n-th picked row gets the n-th lease id of $5), their
-// runs start, and each assignment comes back with its run's input.
+// transaction): queued step-runs are picked from the ready queue (the partial index
+// step_runs_ready) with FOR UPDATE SKIP LOCKED, so concurrent claimers on any replica
+// never take the same step-run; they are leased (the n-th picked row gets the n-th lease
+// id of $5), which takes them out of the queue, their runs start, and each assignment
+// comes back with its run's input.
 const claimSQL = `WITH picked AS MATERIALIZED (
 		SELECT step_run_id, available_at, row_number() OVER (ORDER BY available_at, step_run_id) AS n
-		FROM (SELECT step_run_id, available_at FROM step_queue
-			WHERE tenant_id = $1 AND workflow_name = ANY($2) AND available_at <= $3
-			ORDER BY available_at, step_run_id LIMIT $4 FOR UPDATE SKIP LOCKED) q),
-	dequeued AS (
-		DELETE FROM step_queue q USING picked WHERE q.step_run_id = picked.step_run_id),
+		FROM (SELECT id AS step_run_id, available_at FROM step_runs
+			WHERE tenant_id = $1 AND workflow_name = ANY($2) AND status = 'queued' AND available_at <= $3
+			ORDER BY available_at, id LIMIT $4 FOR UPDATE SKIP LOCKED) q),
 	leased AS (
 		UPDATE step_runs s SET status = 'running', attempt = s.attempt + 1, lease_id = l.lease_id,
 			worker_id = $6, started_at = $3, error = '',
@@ -258,7 +257,8 @@ func (s *Store) ExpireLeases(ctx context.Context, now time.Time, limit int) ([]s
 
 // ReadySince implements store.Store.
 func (s *Store) ReadySince(ctx context.Context, after, upTo time.Time) ([]store.WorkKey, error) {
-	rows, err := s.pool.Query(ctx, `SELECT DISTINCT tenant_id, workflow_name FROM step_queue WHERE available_at > $1 AND available_at <= $2`, after, upTo)
+	rows, err := s.pool.Query(ctx, `SELECT DISTINCT tenant_id, workflow_name FROM step_runs
+		WHERE status = 'queued' AND available_at > $1 AND available_at <= $2`, after, upTo)
 	if err != nil {
 		return nil, mapErr("listing ready queues", err)
 	}

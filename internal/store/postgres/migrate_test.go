@@ -1,0 +1,112 @@
+package postgres_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"reflect"
+	"sort"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/heraldhq/herald/internal/pgtest"
+	"github.com/heraldhq/herald/internal/store"
+)
+
+// migrateTo applies the migration files up to version to the database at url, as a
+// Herald of that version would have.
+func migrateTo(t *testing.T, url string, version int) {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	files, err := filepath.Glob("migrations/*.sql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sort.Strings(files)
+	if _, err := conn.Exec(ctx, `CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL)`); err != nil {
+		t.Fatal(err)
+	}
+	for i, f := range files[:version] {
+		sql, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := conn.Exec(ctx, string(sql)); err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		if _, err := conn.Exec(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES ($1, now())`, i+1); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestQueueMigrationKeepsQueuedSteps upgrades a database whose ready queue was the
+// step_queue table (version 9) with a step ready now and a retry ready later: after
+// version 10 both are claimable at their times, and the sweeper finds the retry.
+func TestQueueMigrationKeepsQueuedSteps(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	url := pgtest.NewDatabase(t)
+	migrateTo(t, url, 9)
+	base := time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	for _, q := range []string{
+		`INSERT INTO tenants (id, name, created_at) VALUES ('t1', 'acme', $1)`,
+		`INSERT INTO runs (id, tenant_id, workflow_id, workflow_name, version, status, input, created_at)
+			VALUES ('r1', 't1', 'w1', 'orders', 1, 'queued', '{"n": 1}', $1),
+			       ('r2', 't1', 'w1', 'orders', 1, 'running', '{"n": 2}', $1)`,
+		`INSERT INTO step_runs (id, tenant_id, run_id, workflow_name, step, position, parents, pending_parents, status,
+				attempt, max_attempts, timeout_ms, retry, queued_at)
+			VALUES ('s1', 't1', 'r1', 'orders', 'a', 0, '[]', 0, 'queued', 0, 3, 60000, '{}', $1),
+			       ('s2', 't1', 'r2', 'orders', 'a', 0, '[]', 0, 'queued', 1, 3, 60000, '{}', $1 + interval '1 second'),
+			       ('s3', 't1', 'r2', 'orders', 'b', 1, '["a"]', 1, 'pending', 0, 3, 60000, '{}', NULL)`,
+		`INSERT INTO step_queue (step_run_id, tenant_id, workflow_name, available_at)
+			VALUES ('s1', 't1', 'orders', $1), ('s2', 't1', 'orders', $1 + interval '10 seconds')`,
+	} {
+		if _, err := conn.Exec(ctx, q, base); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+
+	s := open(t, url) // applies version 10
+	key := store.WorkKey{TenantID: "t1", Workflow: "orders"}
+	if ks, err := s.ReadySince(ctx, base.Add(5*time.Second), base.Add(10*time.Second)); err != nil || !reflect.DeepEqual(ks, []store.WorkKey{key}) {
+		t.Fatalf("ReadySince(+5s, +10s] = %v, %v, want [%v]", ks, err, key)
+	}
+	claim := func(at time.Time) []string {
+		t.Helper()
+		as, err := s.Claim(ctx, store.ClaimParams{TenantID: "t1", WorkerID: "w", Workflows: []string{"orders"}, Max: 10, Now: at,
+			LeaseFor: time.Minute, NewLeaseID: func() string { return "lease-" + at.String() }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ids []string
+		for _, a := range as {
+			ids = append(ids, a.StepRunID)
+			if !a.AvailableAt.Equal(base) && !a.AvailableAt.Equal(base.Add(10*time.Second)) {
+				t.Errorf("step-run %s available at %s", a.StepRunID, a.AvailableAt)
+			}
+		}
+		return ids
+	}
+	if got := claim(base.Add(time.Second)); !reflect.DeepEqual(got, []string{"s1"}) {
+		t.Fatalf("claimed at +1s: %v, want [s1]", got)
+	}
+	if got := claim(base.Add(10 * time.Second)); !reflect.DeepEqual(got, []string{"s2"}) {
+		t.Fatalf("claimed at +10s: %v, want [s2] (the pending step stays out of the queue)", got)
+	}
+	if depths, err := s.QueueDepths(ctx); err != nil || depths["t1"] != 0 {
+		t.Fatalf("queue depths after claiming both = %v, %v, want none queued", depths, err)
+	}
+}
