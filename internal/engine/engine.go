@@ -29,6 +29,10 @@ type Config struct {
 	SweepInterval time.Duration
 	// MaxBatchEvents caps the events committed in one ingest transaction. Default 2000.
 	MaxBatchEvents int
+	// CommitLoops is how many group commits of each kind (ingest, step completions) run at
+	// once, each draining its own batch from the shared queue. Default: the store's
+	// store.ParallelWriter hint (PostgreSQL runs transactions in parallel), else 1.
+	CommitLoops int
 	// MaxQueuedBytes bounds the payload bytes waiting for ingest; past it pushes get
 	// ErrOverloaded. Default 256 MiB.
 	MaxQueuedBytes int64
@@ -162,6 +166,12 @@ func New(ctx context.Context, st store.Store, cfg Config) (*Engine, error) {
 		webhooks:          &webhookCache{ttl: cfg.WebhookCacheTTL, m: map[webhookKey]cachedWebhook{}},
 		deliveriesTouched: map[deliveryLogKey]struct{}{},
 	}
+	if e.cfg.CommitLoops <= 0 {
+		e.cfg.CommitLoops = 1
+		if pw, ok := st.(store.ParallelWriter); ok {
+			e.cfg.CommitLoops = max(1, pw.WriteParallelism())
+		}
+	}
 	e.ingest = newBatcher(cfg.MaxBatchEvents, e.commitIngest)
 	e.finish = newBatcher(500, e.commitFinish)
 	if err := e.RefreshIndex(ctx, true); err != nil {
@@ -180,9 +190,12 @@ func (e *Engine) Store() store.Store { return e.store }
 func (e *Engine) Start() {
 	ctx, cancel := context.WithCancel(context.Background())
 	e.stop = cancel
-	e.loops.Add(3)
-	go func() { defer e.loops.Done(); e.ingest.run(ctx) }()
-	go func() { defer e.loops.Done(); e.finish.run(ctx) }()
+	for range e.cfg.CommitLoops {
+		e.loops.Add(2)
+		go func() { defer e.loops.Done(); e.ingest.run(ctx) }()
+		go func() { defer e.loops.Done(); e.finish.run(ctx) }()
+	}
+	e.loops.Add(1)
 	go func() { defer e.loops.Done(); e.sweep(ctx) }()
 	e.loops.Add(1)
 	go func() { defer e.loops.Done(); e.dispatchScheduled(ctx) }()

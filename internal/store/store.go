@@ -61,6 +61,13 @@ const (
 // result) before it fails; lease losses do not count against the retry policy.
 const MaxLeaseLosses = 10
 
+// ParallelWriter is implemented by stores whose write transactions run in parallel
+// (PostgreSQL: one backend process each) rather than one at a time (SQLite's single
+// writer). WriteParallelism is how many group commits the engine should run at once.
+type ParallelWriter interface {
+	WriteParallelism() int
+}
+
 // Store is the storage seam. Every method is safe for concurrent use.
 type Store interface {
 	// ScheduleStore keeps delayed events until they are due (scheduled.go).

@@ -109,6 +109,11 @@ func (s *Store) Close() error {
 	return nil
 }
 
+// WriteParallelism implements store.ParallelWriter: two group commits at once keep the
+// database busy while the engine prepares the next batch, and let a commit use a second
+// core (one transaction runs in one PostgreSQL backend process).
+func (s *Store) WriteParallelism() int { return 2 }
+
 // Pool returns the connection pool (the transactional outbox writes through it).
 func (s *Store) Pool() *pgxpool.Pool { return s.pool }
 

@@ -1,0 +1,91 @@
+package engine_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/heraldhq/herald/internal/engine"
+	"github.com/heraldhq/herald/internal/pgtest"
+	"github.com/heraldhq/herald/internal/store/postgres"
+)
+
+// TestSlowCommitDoesNotHoldOthersOnPostgres holds one push's ingest transaction on a row
+// lock (its idempotency key is being inserted by an open transaction elsewhere): on
+// PostgreSQL the engine commits in parallel, so another push is acknowledged meanwhile;
+// the held push commits once the lock is released.
+func TestSlowCommitDoesNotHoldOthersOnPostgres(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st, err := postgres.Open(ctx, postgres.Config{URL: pgtest.NewDatabase(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	eng, err := engine.New(ctx, st, engine.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if eng.Config().CommitLoops < 2 {
+		t.Fatalf("commit loops on PostgreSQL = %d, want at least 2", eng.Config().CommitLoops)
+	}
+	eng.Start()
+	t.Cleanup(eng.Close)
+	secret, err := eng.Bootstrap(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := eng.Authenticate(ctx, secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	holder, err := st.Pool().Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer holder.Rollback(ctx)
+	if _, err := holder.Exec(ctx, `INSERT INTO idempotency_keys (tenant_id, key, event_id, expires_at) VALUES ($1, 'held', 'x', now() + interval '1 hour')`, p.TenantID); err != nil {
+		t.Fatal(err)
+	}
+	held := make(chan error, 1)
+	go func() {
+		_, err := eng.Push(ctx, p.TenantID, []engine.EventInput{{Key: "k", Payload: []byte(`{}`), IdempotencyKey: "held"}}, false)
+		held <- err
+	}()
+	// Wait until the held push's transaction waits for the lock.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var n int
+		if err := st.Pool().QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the held push never waited for the lock")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if _, err := eng.Push(pctx, p.TenantID, []engine.EventInput{{Key: "k", Payload: []byte(`{}`)}}, false); err != nil {
+		t.Fatalf("push while another commit is held: %v", err)
+	}
+	select {
+	case err := <-held:
+		t.Fatalf("held push returned before its lock was released: %v", err)
+	default:
+	}
+	if err := holder.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-held:
+		if err != nil {
+			t.Fatalf("held push after the lock was released: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("held push did not commit after the lock was released")
+	}
+}
