@@ -175,6 +175,11 @@ func TestBadEntriesAreRefusedNotLost(t *testing.T) {
 		t.Fatal(err)
 	}
 	b.waitRefused(t, id, "no tenant")
+	// A row written by hand with an id that is not a UUID (event ids are) is refused too.
+	if _, err := b.pool.Exec(ctx, `INSERT INTO herald_outbox (id, tenant, key) VALUES ('order-17', 'default', 'order:placed')`); err != nil {
+		t.Fatal(err)
+	}
+	b.waitRefused(t, "order-17", "UUID")
 	// A refused entry does not block the ones after it.
 	b.waitEvent(t, b.placeOrder(t, "o-after", true))
 }

@@ -283,8 +283,9 @@ func page(r *http.Request) (before string, limit int, err error) {
 		limit = n
 	}
 	if c := r.URL.Query().Get("cursor"); c != "" {
+		// Every cursor is the id of a page's last item.
 		b, derr := base64.RawURLEncoding.DecodeString(c)
-		if derr != nil || len(b) == 0 || len(b) > 64 {
+		if derr != nil || !store.ValidID(string(b)) {
 			return "", 0, &engine.FieldError{Field: "cursor", Message: "is not a cursor this API returned"}
 		}
 		before = string(b)

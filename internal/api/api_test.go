@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"bytes"
+	"encoding/base64"
 	"fmt"
 	"os"
 	"os/exec"
@@ -390,6 +391,12 @@ func TestPaginationAndFilters(t *testing.T) {
 		}
 		if r := b.c.do("GET", "/api/v1/events?cursor=***", nil); r.status != 400 {
 			t.Fatalf("bad cursor: %d", r.status)
+		}
+		// Well-formed base64, but not of an id: no cursor this API handed out.
+		for _, path := range []string{"/api/v1/events?cursor=", "/api/v1/runs?cursor="} {
+			if r := b.c.do("GET", path+base64.RawURLEncoding.EncodeToString([]byte("zzz")), nil); r.status != 400 {
+				t.Fatalf("%s of a non-id: %d", path, r.status)
+			}
 		}
 		if r := b.c.do("GET", "/api/v1/events?limit=0", nil); r.status != 400 {
 			t.Fatalf("bad limit: %d", r.status)

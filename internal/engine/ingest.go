@@ -160,6 +160,10 @@ func (e *Engine) push(ctx context.Context, tenantID string, evs []EventInput, bu
 		if err := ValidateKey(prefix+"key", in.Key); err != nil {
 			return nil, err
 		}
+		if in.ID != "" && !store.ValidID(in.ID) {
+			// An outbox row's id becomes the event id, and ids are UUIDs in every store.
+			return nil, &FieldError{Field: prefix + "id", Message: "must be a UUID in lowercase hyphenated form"}
+		}
 		payload, err := jsonObject(prefix+"payload", in.Payload)
 		if err != nil {
 			return nil, err

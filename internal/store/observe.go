@@ -136,3 +136,26 @@ func TimeID(t time.Time) string {
 	}
 	return string(b[:8]) + "-" + string(b[8:12]) + "-0000-0000-000000000000"
 }
+
+// ValidID reports whether s has the form of the ids Herald makes (NewID, TimeID): a UUID
+// in lowercase hyphenated text. The PostgreSQL store keys events, runs and step-runs by
+// uuid columns, so there a string of any other form names none of them.
+func ValidID(s string) bool {
+	if len(s) != 36 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch i {
+		case 8, 13, 18, 23:
+			if c != '-' {
+				return false
+			}
+		default:
+			if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+				return false
+			}
+		}
+	}
+	return true
+}

@@ -148,8 +148,9 @@ type Store interface {
 	// past the deadline it is a timeout (retry policy applies), otherwise the worker was
 	// lost and the step is queued again at once.
 	ExpireLeases(ctx context.Context, now time.Time, limit int) ([]FinishOutcome, error)
-	// ReadySince lists the (tenant, workflow) pairs with queued steps that became
-	// available in (after, upTo]: retries whose backoff ended.
+	// ReadySince lists the (tenant, workflow) pairs with queued steps whose availability
+	// was deferred past their queueing and came in (after, upTo]: retries whose backoff
+	// ended. Steps available when queued are not listed: their commit wakes their queue.
 	ReadySince(ctx context.Context, after, upTo time.Time) ([]WorkKey, error)
 
 	// CreateWebhook inserts a webhook; ErrConflict if the tenant has one of that name.

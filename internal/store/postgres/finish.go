@@ -17,15 +17,18 @@ import (
 // the results in order in memory (the same decisions as every store: store.AfterSuccess,
 // the retry policy), and writes every change in one pipelined batch.
 func (s *Store) FinishSteps(ctx context.Context, results []store.StepResult) ([]store.FinishOutcome, error) {
-	ids, tenants := make([]string, len(results)), make([]string, len(results))
-	for i, r := range results {
-		ids[i], tenants[i] = r.StepRunID, r.TenantID
+	// A step-run id that is not an id names no step-run (its outcome is ErrNotFound).
+	ids, tenants := make([]string, 0, len(results)), make([]string, 0, len(results))
+	for _, r := range results {
+		if store.ValidID(r.StepRunID) {
+			ids, tenants = append(ids, r.StepRunID), append(tenants, r.TenantID)
+		}
 	}
 	var out []store.FinishOutcome
 	err := s.tx(ctx, "finishing steps", func(tx pgx.Tx) error {
 		out = make([]store.FinishOutcome, len(results))
 		fb, err := loadFinishBatch(ctx, tx, `SELECT id, status FROM runs WHERE id IN
-			(SELECT s.run_id FROM step_runs s JOIN unnest($1::text[], $2::text[]) AS r(id, tenant_id)
+			(SELECT s.run_id FROM step_runs s JOIN unnest($1::uuid[], $2::uuid[]) AS r(id, tenant_id)
 				ON s.id = r.id AND s.tenant_id = r.tenant_id)
 			ORDER BY id FOR UPDATE`, ids, tenants)
 		if err != nil {
@@ -239,7 +242,7 @@ func (fb *finishBatch) write(ctx context.Context, tx pgx.Tx, keys []store.WorkKe
 		b.Queue(`UPDATE step_runs s SET status = u.status, output = u.output::jsonb, error = u.error, finished_at = u.finished_at,
 				lease_id = u.lease_id, pending_parents = u.pending, queued_at = u.queued_at, attempt = u.attempt, lease_losses = u.losses,
 				available_at = COALESCE(u.available_at, s.available_at)
-			FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::text[], $7::int[], $8::timestamptz[],
+			FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::text[], $7::int[], $8::timestamptz[],
 				$9::int[], $10::int[], $11::timestamptz[])
 				AS u(id, status, output, error, finished_at, lease_id, pending, queued_at, attempt, losses, available_at)
 			WHERE s.id = u.id`, ids, statuses, outputs, errs, finished, leases, pending, queued, attempts, losses, avail)
@@ -252,7 +255,7 @@ func (fb *finishBatch) write(ctx context.Context, tx pgx.Tx, keys []store.WorkKe
 			ids, statuses, errs, at = append(ids, id), append(statuses, e.status), append(errs, e.errMsg), append(at, e.at)
 		}
 		b.Queue(`UPDATE runs r SET status = u.status, error = COALESCE(u.error, r.error), finished_at = u.finished_at
-			FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[]) AS u(id, status, error, finished_at)
+			FROM unnest($1::uuid[], $2::text[], $3::text[], $4::timestamptz[]) AS u(id, status, error, finished_at)
 			WHERE r.id = u.id`, ids, statuses, errs, at)
 	}
 	queueNotify(b, keys)

@@ -62,17 +62,17 @@ func TestQueueMigrationKeepsQueuedSteps(t *testing.T) {
 	}
 	defer conn.Close(ctx)
 	for _, q := range []string{
-		`INSERT INTO tenants (id, name, created_at) VALUES ('t1', 'acme', $1)`,
+		`INSERT INTO tenants (id, name, created_at) VALUES ('00000000-0000-7000-8000-000000000001', 'acme', $1)`,
 		`INSERT INTO runs (id, tenant_id, workflow_id, workflow_name, version, status, input, created_at)
-			VALUES ('r1', 't1', 'w1', 'orders', 1, 'queued', '{"n": 1}', $1),
-			       ('r2', 't1', 'w1', 'orders', 1, 'running', '{"n": 2}', $1)`,
+			VALUES ('00000000-0000-7000-8000-0000000000b1', '00000000-0000-7000-8000-000000000001', '00000000-0000-7000-8000-0000000000a1', 'orders', 1, 'queued', '{"n": 1}', $1),
+			       ('00000000-0000-7000-8000-0000000000b2', '00000000-0000-7000-8000-000000000001', '00000000-0000-7000-8000-0000000000a1', 'orders', 1, 'running', '{"n": 2}', $1)`,
 		`INSERT INTO step_runs (id, tenant_id, run_id, workflow_name, step, position, parents, pending_parents, status,
 				attempt, max_attempts, timeout_ms, retry, queued_at)
-			VALUES ('s1', 't1', 'r1', 'orders', 'a', 0, '[]', 0, 'queued', 0, 3, 60000, '{}', $1),
-			       ('s2', 't1', 'r2', 'orders', 'a', 0, '[]', 0, 'queued', 1, 3, 60000, '{}', $1 + interval '1 second'),
-			       ('s3', 't1', 'r2', 'orders', 'b', 1, '["a"]', 1, 'pending', 0, 3, 60000, '{}', NULL)`,
+			VALUES ('00000000-0000-7000-8000-0000000000c1', '00000000-0000-7000-8000-000000000001', '00000000-0000-7000-8000-0000000000b1', 'orders', 'a', 0, '[]', 0, 'queued', 0, 3, 60000, '{}', $1),
+			       ('00000000-0000-7000-8000-0000000000c2', '00000000-0000-7000-8000-000000000001', '00000000-0000-7000-8000-0000000000b2', 'orders', 'a', 0, '[]', 0, 'queued', 1, 3, 60000, '{}', $1 + interval '1 second'),
+			       ('00000000-0000-7000-8000-0000000000c3', '00000000-0000-7000-8000-000000000001', '00000000-0000-7000-8000-0000000000b2', 'orders', 'b', 1, '["a"]', 1, 'pending', 0, 3, 60000, '{}', NULL)`,
 		`INSERT INTO step_queue (step_run_id, tenant_id, workflow_name, available_at)
-			VALUES ('s1', 't1', 'orders', $1), ('s2', 't1', 'orders', $1 + interval '10 seconds')`,
+			VALUES ('00000000-0000-7000-8000-0000000000c1', '00000000-0000-7000-8000-000000000001', 'orders', $1), ('00000000-0000-7000-8000-0000000000c2', '00000000-0000-7000-8000-000000000001', 'orders', $1 + interval '10 seconds')`,
 	} {
 		if _, err := conn.Exec(ctx, q, base); err != nil {
 			t.Fatalf("%s: %v", q, err)
@@ -80,13 +80,13 @@ func TestQueueMigrationKeepsQueuedSteps(t *testing.T) {
 	}
 
 	s := open(t, url) // applies version 10
-	key := store.WorkKey{TenantID: "t1", Workflow: "orders"}
+	key := store.WorkKey{TenantID: "00000000-0000-7000-8000-000000000001", Workflow: "orders"}
 	if ks, err := s.ReadySince(ctx, base.Add(5*time.Second), base.Add(10*time.Second)); err != nil || !reflect.DeepEqual(ks, []store.WorkKey{key}) {
 		t.Fatalf("ReadySince(+5s, +10s] = %v, %v, want [%v]", ks, err, key)
 	}
 	claim := func(at time.Time) []string {
 		t.Helper()
-		as, err := s.Claim(ctx, store.ClaimParams{TenantID: "t1", WorkerID: "w", Workflows: []string{"orders"}, Max: 10, Now: at,
+		as, err := s.Claim(ctx, store.ClaimParams{TenantID: "00000000-0000-7000-8000-000000000001", WorkerID: "w", Workflows: []string{"orders"}, Max: 10, Now: at,
 			LeaseFor: time.Minute, NewLeaseID: func() string { return "lease-" + at.String() }})
 		if err != nil {
 			t.Fatal(err)
@@ -100,13 +100,13 @@ func TestQueueMigrationKeepsQueuedSteps(t *testing.T) {
 		}
 		return ids
 	}
-	if got := claim(base.Add(time.Second)); !reflect.DeepEqual(got, []string{"s1"}) {
-		t.Fatalf("claimed at +1s: %v, want [s1]", got)
+	if got := claim(base.Add(time.Second)); !reflect.DeepEqual(got, []string{"00000000-0000-7000-8000-0000000000c1"}) {
+		t.Fatalf("claimed at +1s: %v, want the ready step", got)
 	}
-	if got := claim(base.Add(10 * time.Second)); !reflect.DeepEqual(got, []string{"s2"}) {
-		t.Fatalf("claimed at +10s: %v, want [s2] (the pending step stays out of the queue)", got)
+	if got := claim(base.Add(10 * time.Second)); !reflect.DeepEqual(got, []string{"00000000-0000-7000-8000-0000000000c2"}) {
+		t.Fatalf("claimed at +10s: %v, want the retry (the pending step stays out of the queue)", got)
 	}
-	if depths, err := s.QueueDepths(ctx); err != nil || depths["t1"] != 0 {
+	if depths, err := s.QueueDepths(ctx); err != nil || depths["00000000-0000-7000-8000-000000000001"] != 0 {
 		t.Fatalf("queue depths after claiming both = %v, %v, want none queued", depths, err)
 	}
 }

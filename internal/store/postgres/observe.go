@@ -235,8 +235,12 @@ func (s *Store) Prune(ctx context.Context, p store.PruneParams) (store.PruneResu
 		args []any
 		n    *int
 	}{
-		{"pruning events", `DELETE FROM events WHERE id IN
-			(SELECT id FROM events WHERE id < $1 AND created_at < $2 ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED)`,
+		// Events are keyed by (tenant_id, id): each tenant's oldest, in at most $3 all told.
+		{"pruning events", `DELETE FROM events WHERE (tenant_id, id) IN
+			(SELECT e.tenant_id, e.id FROM tenants t CROSS JOIN LATERAL
+				(SELECT tenant_id, id FROM events WHERE tenant_id = t.id::uuid AND id < $1 AND created_at < $2
+					ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED) e
+			LIMIT $3)`,
 			[]any{idBound, p.Before, p.Limit}, &res.Events},
 		{"pruning runs", `WITH r AS (SELECT id FROM runs WHERE id < $1 AND created_at < $2
 				AND status IN ('succeeded', 'failed', 'cancelled') ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED),

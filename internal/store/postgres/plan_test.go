@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -13,7 +14,9 @@ import (
 
 // TestEventSearchUsesIndexes checks the plans of event listings: filtering by key and by
 // key prefix must be an index range of (tenant_id, key COLLATE "C", id), also as a generic
-// plan (a prepared statement reused with other values), whatever the database collation.
+// plan (a prepared statement reused with other values), whatever the database collation;
+// a metadata filter must use the partial GIN index (events without metadata have no
+// entry), and a plain listing the primary key (tenant_id, id).
 func TestEventSearchUsesIndexes(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -30,7 +33,7 @@ func TestEventSearchUsesIndexes(t *testing.T) {
 	defer conn.Close(ctx)
 	// A tenant with many events of other keys, so that a key or a prefix is selective.
 	fill := `INSERT INTO events (id, tenant_id, key, payload, source, triggers, created_at)
-		SELECT lpad(i::text, 12, '0'), 'tenant-1', CASE WHEN i % 500 = 0 THEN 'order:paid' ELSE 'user:' || i END,
+		SELECT ('00000000-0000-7000-8000-' || lpad(i::text, 12, '0'))::uuid, '00000000-0000-7000-8000-000000000001', CASE WHEN i % 500 = 0 THEN 'order:paid' ELSE 'user:' || i END,
 			'{}', 'api', '[]', now() FROM generate_series(1, 20000) i`
 	for _, q := range []string{fill, "ANALYZE events", "SET enable_seqscan = off", "SET plan_cache_mode = force_generic_plan"} {
 		if _, err := conn.Exec(ctx, q); err != nil {
@@ -38,14 +41,17 @@ func TestEventSearchUsesIndexes(t *testing.T) {
 		}
 	}
 	for _, c := range []struct {
-		name string
-		f    store.EventFilter
-		want []string // all must appear in the plan
+		name  string
+		f     store.EventFilter
+		index string // the index the plan must search
+		cond  string // what its Index Cond must name
 	}{
-		{"key", store.EventFilter{Key: "order:paid", Limit: 50}, []string{"events_tenant_key", "Index Cond", "key"}},
-		{"key_prefix", store.EventFilter{KeyPrefix: "order:", Limit: 50}, []string{"events_tenant_key", "Index Cond", "key"}},
+		{"key", store.EventFilter{Key: "order:paid", Limit: 50}, "events_tenant_key", "key"},
+		{"key_prefix", store.EventFilter{KeyPrefix: "order:", Limit: 50}, "events_tenant_key", "key"},
+		{"metadata", store.EventFilter{Metadata: map[string]string{"region": "eu"}, Limit: 50}, "events_metadata", "metadata"},
+		{"all", store.EventFilter{Limit: 50}, "events_pkey", "tenant_id"},
 	} {
-		q, args := listEventsSQL("tenant-1", c.f)
+		q, args := listEventsSQL("00000000-0000-7000-8000-000000000001", c.f)
 		rows, err := conn.Query(ctx, "EXPLAIN "+q, args...)
 		if err != nil {
 			t.Fatalf("%s: %v", c.name, err)
@@ -61,12 +67,50 @@ func TestEventSearchUsesIndexes(t *testing.T) {
 				cond = l
 			}
 		}
-		for _, w := range c.want {
-			if !strings.Contains(plan, w) || !strings.Contains(cond, "key") {
-				t.Errorf("%s: plan does not search the key by index:\n%s", c.name, plan)
-				break
-			}
+		if !strings.Contains(plan, c.index) || !strings.Contains(cond, c.cond) {
+			t.Errorf("%s: plan does not search %s by %s:\n%s", c.name, c.cond, c.index, plan)
 		}
+	}
+}
+
+// TestReadySinceUsesDeferredIndex checks that the sweeper's query is answered by the
+// partial index of deferred queued steps, which ingest does not write, rather than by a
+// walk over every queued step (a backlog of 20,000 here).
+func TestReadySinceUsesDeferredIndex(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	url := pgtest.NewDatabase(t)
+	s, err := Open(ctx, Config{URL: url})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	fill := `INSERT INTO step_runs (id, tenant_id, run_id, workflow_name, step, position, parents, pending_parents, status,
+			max_attempts, timeout_ms, retry, queued_at, available_at)
+		SELECT ('00000000-0000-7000-8000-' || lpad(i::text, 12, '0'))::uuid, '00000000-0000-7000-8000-000000000001',
+			('00000000-0000-7000-8001-' || lpad(i::text, 12, '0'))::uuid, 'wf-' || (i % 10), 'a', 0, '[]', 0, 'queued',
+			3, 60000, '{}', now(), CASE WHEN i % 1000 = 0 THEN now() + interval '1 second' ELSE now() END
+		FROM generate_series(1, 20000) i`
+	for _, q := range []string{fill, "ANALYZE step_runs"} {
+		if _, err := conn.Exec(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rows, err := conn.Query(ctx, "EXPLAIN "+readySinceSQL, time.Now(), time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if plan := strings.Join(lines, "\n"); !strings.Contains(plan, "step_runs_deferred") {
+		t.Errorf("ReadySince does not use step_runs_deferred:\n%s", plan)
 	}
 }
 

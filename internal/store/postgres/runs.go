@@ -3,10 +3,12 @@ package postgres
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
 	"github.com/heraldhq/herald/internal/store"
@@ -62,11 +64,11 @@ func (s *Store) Ingest(ctx context.Context, items []store.IngestItem) error {
 	copies := []copyRows{
 		{"events", []string{"id", "tenant_id", "key", "payload", "metadata", "source", "parent_run_id", "parent_step_run_id", "parent_step", "triggers", "created_at",
 			"scope", "webhook", "dedupe_id", "replay_of"},
-			[]string{"text", "text", "text", "jsonb", "jsonb", "text", "text", "text", "text", "jsonb", "timestamptz", "text", "text", "text", "text"}, events},
+			[]string{"uuid", "uuid", "text", "jsonb", "jsonb", "text", "text", "text", "text", "jsonb", "timestamptz", "text", "text", "text", "text"}, events},
 		{"runs", []string{"id", "tenant_id", "workflow_id", "workflow_name", "version", "event_id", "status", "input", "created_at"},
-			[]string{"text", "text", "text", "text", "int", "text", "text", "jsonb", "timestamptz"}, runs},
+			[]string{"uuid", "uuid", "uuid", "text", "int", "uuid", "text", "jsonb", "timestamptz"}, runs},
 		{"step_runs", []string{"id", "tenant_id", "run_id", "workflow_name", "step", "position", "parents", "pending_parents", "status", "max_attempts", "timeout_ms", "retry", "queued_at", "available_at"},
-			[]string{"text", "text", "text", "text", "text", "int", "jsonb", "int", "text", "int", "bigint", "jsonb", "timestamptz", "timestamptz"}, steps},
+			[]string{"uuid", "uuid", "uuid", "text", "text", "int", "jsonb", "int", "text", "int", "bigint", "jsonb", "timestamptz", "timestamptz"}, steps},
 		{"webhook_deliveries", deliveryCols, deliveryTypes, deliveries},
 	}
 	// Up to unnestMaxRows rows a table are INSERTed by one statement of arrays, all in one
@@ -117,6 +119,9 @@ func (s *Store) Ingest(ctx context.Context, items []store.IngestItem) error {
 			}
 		}
 		for _, c := range large {
+			if err := c.uuidsToBytes(); err != nil {
+				return err
+			}
 			if _, err := tx.CopyFrom(ctx, pgx.Identifier{c.table}, c.cols, pgx.CopyFromRows(c.rows)); err != nil {
 				return err
 			}
@@ -136,9 +141,31 @@ const unnestMaxRows = 256
 type copyRows struct {
 	table string
 	cols  []string
-	// types are the columns' PostgreSQL types: text, jsonb, timestamptz, int or bigint.
+	// types are the columns' PostgreSQL types: text, uuid, jsonb, timestamptz, int or bigint.
 	types []string
 	rows  [][]any
+}
+
+// uuidsToBytes replaces the text of c's uuid columns by the 16 bytes: COPY is binary,
+// and pgx encodes a string as a uuid only after failing the binary encoding first.
+func (c copyRows) uuidsToBytes() error {
+	for j, typ := range c.types {
+		if typ != "uuid" {
+			continue
+		}
+		for _, row := range c.rows {
+			s, ok := row[j].(string)
+			if !ok {
+				continue // NULL
+			}
+			u, err := uuid.Parse(s)
+			if err != nil {
+				return fmt.Errorf("%s.%s: %q is not a UUID: %w", c.table, c.cols[j], s, err)
+			}
+			row[j] = [16]byte(u)
+		}
+	}
+	return nil
 }
 
 // unnestInsert is one INSERT of every row of c, passed as one array per column: a
@@ -148,7 +175,7 @@ func (c copyRows) unnestInsert() (string, []any, error) {
 	params, sel := make([]string, len(c.cols)), make([]string, len(c.cols))
 	for j, typ := range c.types {
 		switch typ {
-		case "text", "jsonb":
+		case "text", "uuid", "jsonb":
 			col := make([]*string, len(c.rows))
 			for i, row := range c.rows {
 				switch v := row[j].(type) {
@@ -212,6 +239,20 @@ func (c copyRows) unnestInsert() (string, []any, error) {
 	return q, args, nil
 }
 
+// errBadCursor refuses a listing cursor that is not an id: every cursor the API hands out
+// is the id of the last item of a page.
+var errBadCursor = errors.New("cursor is not an id")
+
+// validCursors reports whether each cursor is empty or an id.
+func validCursors(cursors ...string) bool {
+	for _, c := range cursors {
+		if c != "" && !store.ValidID(c) {
+			return false
+		}
+	}
+	return true
+}
+
 func nullStr(s string) any {
 	if s == "" {
 		return nil
@@ -221,6 +262,9 @@ func nullStr(s string) any {
 
 // RunStep implements store.Store.
 func (s *Store) RunStep(ctx context.Context, tenantID, runID, stepRunID string) (string, error) {
+	if !store.ValidID(runID) || stepRunID != "" && !store.ValidID(stepRunID) {
+		return "", store.ErrNotFound
+	}
 	if stepRunID == "" {
 		var one int
 		err := s.pool.QueryRow(ctx, `SELECT 1 FROM runs WHERE tenant_id = $1 AND id = $2`, tenantID, runID).Scan(&one)
@@ -261,6 +305,9 @@ func deref(s *string) string {
 
 // GetEvent implements store.Store.
 func (s *Store) GetEvent(ctx context.Context, tenantID, id string) (store.Event, error) {
+	if !store.ValidID(id) {
+		return store.Event{}, store.ErrNotFound
+	}
 	e, err := scanEvent(s.pool.QueryRow(ctx, `SELECT `+eventCols+` FROM events WHERE tenant_id = $1 AND id = $2`, tenantID, id))
 	return e, mapErr("getting event", err)
 }
@@ -287,6 +334,9 @@ func listEventsSQL(tenantID string, f store.EventFilter) (string, []any) {
 
 // ListEvents implements store.Store.
 func (s *Store) ListEvents(ctx context.Context, tenantID string, f store.EventFilter) ([]store.Event, error) {
+	if !validCursors(f.Before, f.After) {
+		return nil, fmt.Errorf("listing events: %w", errBadCursor)
+	}
 	q, args := listEventsSQL(tenantID, f)
 	rows, err := s.pool.Query(ctx, q, args...)
 	if err != nil {
@@ -348,6 +398,9 @@ func runSteps(ctx context.Context, q querier, runID string) ([]store.StepRun, er
 
 // GetRun implements store.Store.
 func (s *Store) GetRun(ctx context.Context, tenantID, id string) (store.Run, []store.StepRun, error) {
+	if !store.ValidID(id) {
+		return store.Run{}, nil, store.ErrNotFound
+	}
 	r, err := scanRun(s.pool.QueryRow(ctx, `SELECT `+runCols+` FROM runs WHERE tenant_id = $1 AND id = $2`, tenantID, id))
 	if err != nil {
 		return r, nil, mapErr("getting run", err)
@@ -358,6 +411,12 @@ func (s *Store) GetRun(ctx context.Context, tenantID, id string) (store.Run, []s
 
 // ListRuns implements store.Store.
 func (s *Store) ListRuns(ctx context.Context, tenantID string, f store.RunFilter) ([]store.Run, error) {
+	if !validCursors(f.Before) {
+		return nil, fmt.Errorf("listing runs: %w", errBadCursor)
+	}
+	if f.EventID != "" && !store.ValidID(f.EventID) {
+		return nil, nil // no event has that id
+	}
 	w := &where{}
 	w.add("tenant_id = ?", tenantID)
 	if f.Workflow != "" {
@@ -385,6 +444,9 @@ func (s *Store) ListRuns(ctx context.Context, tenantID string, f store.RunFilter
 // CancelRun implements store.Store.
 func (s *Store) CancelRun(ctx context.Context, tenantID, id string, at time.Time) (store.Run, error) {
 	var r store.Run
+	if !store.ValidID(id) {
+		return r, store.ErrNotFound
+	}
 	err := s.tx(ctx, "cancelling run", func(tx pgx.Tx) error {
 		var err error
 		r, err = scanRun(tx.QueryRow(ctx, `SELECT `+runCols+` FROM runs WHERE tenant_id = $1 AND id = $2 FOR UPDATE`, tenantID, id))
@@ -437,7 +499,8 @@ func (s *Store) RejectOutbox(ctx context.Context, id, reason string) error {
 
 // GetIdempotentEvent implements store.Store.
 func (s *Store) GetIdempotentEvent(ctx context.Context, tenantID, key string, at time.Time) (store.Event, error) {
+	// events' ids are uuid, the key table's text (it also names delayed events).
 	e, err := scanEvent(s.pool.QueryRow(ctx, `SELECT `+eventCols+` FROM events WHERE tenant_id = $1 AND id =
-		(SELECT event_id FROM idempotency_keys WHERE tenant_id = $1 AND key = $2 AND expires_at > $3)`, tenantID, key, at))
+		(SELECT event_id::uuid FROM idempotency_keys WHERE tenant_id = $4 AND key = $2 AND expires_at > $3)`, tenantID, key, at, tenantID))
 	return e, mapErr("getting idempotent event", err)
 }

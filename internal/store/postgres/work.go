@@ -159,12 +159,15 @@ func (s *Store) Heartbeat(ctx context.Context, p store.HeartbeatParams) ([]strin
 		if len(p.Leases) == 0 {
 			return nil
 		}
-		ids, leases := make([]string, len(p.Leases)), make([]string, len(p.Leases))
-		for i, l := range p.Leases {
-			ids[i], leases[i] = l.StepRunID, l.LeaseID
+		// A step-run id that is not an id names no step-run: its lease is lost.
+		ids, leases := make([]string, 0, len(p.Leases)), make([]string, 0, len(p.Leases))
+		for _, l := range p.Leases {
+			if store.ValidID(l.StepRunID) {
+				ids, leases = append(ids, l.StepRunID), append(leases, l.LeaseID)
+			}
 		}
 		rows, err := tx.Query(ctx, `UPDATE step_runs s SET lease_expires_at = LEAST($1, s.deadline_at)
-			FROM unnest($4::text[], $5::text[]) AS l(id, lease_id)
+			FROM unnest($4::uuid[], $5::text[]) AS l(id, lease_id)
 			WHERE s.id = l.id AND s.lease_id = l.lease_id AND s.tenant_id = $2 AND s.worker_id = $3 AND s.status = 'running'
 			RETURNING s.id`, p.Now.Add(p.LeaseFor), p.TenantID, p.WorkerID, ids, leases)
 		if err != nil {
@@ -178,9 +181,9 @@ func (s *Store) Heartbeat(ctx context.Context, p store.HeartbeatParams) ([]strin
 		for _, id := range kept {
 			held[id] = true
 		}
-		for _, id := range ids {
-			if !held[id] {
-				lost = append(lost, id)
+		for _, l := range p.Leases {
+			if !held[l.StepRunID] {
+				lost = append(lost, l.StepRunID)
 			}
 		}
 		return nil
@@ -255,10 +258,14 @@ func (s *Store) ExpireLeases(ctx context.Context, now time.Time, limit int) ([]s
 	return out, err
 }
 
+// readySinceSQL lists the queues of deferred queued steps available in ($1, $2] (the
+// partial index step_runs_deferred).
+const readySinceSQL = `SELECT DISTINCT tenant_id, workflow_name FROM step_runs
+	WHERE status = 'queued' AND available_at > queued_at AND available_at > $1 AND available_at <= $2`
+
 // ReadySince implements store.Store.
 func (s *Store) ReadySince(ctx context.Context, after, upTo time.Time) ([]store.WorkKey, error) {
-	rows, err := s.pool.Query(ctx, `SELECT DISTINCT tenant_id, workflow_name FROM step_runs
-		WHERE status = 'queued' AND available_at > $1 AND available_at <= $2`, after, upTo)
+	rows, err := s.pool.Query(ctx, readySinceSQL, after, upTo)
 	if err != nil {
 		return nil, mapErr("listing ready queues", err)
 	}

@@ -327,7 +327,8 @@ func (s *Store) ExpireLeases(ctx context.Context, now time.Time, limit int) ([]s
 
 // ReadySince implements store.Store.
 func (s *Store) ReadySince(ctx context.Context, after, upTo time.Time) ([]store.WorkKey, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT DISTINCT tenant_id, workflow_name FROM step_queue WHERE available_at > ? AND available_at <= ?`,
+	rows, err := s.r.QueryContext(ctx, `SELECT DISTINCT q.tenant_id, q.workflow_name FROM step_queue q JOIN step_runs s ON s.id = q.step_run_id
+		WHERE q.available_at > ? AND q.available_at <= ? AND q.available_at > s.queued_at`,
 		ms64(after), ms64(upTo))
 	if err != nil {
 		return nil, mapErr("listing ready queues", err)

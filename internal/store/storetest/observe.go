@@ -304,6 +304,10 @@ func testPrune(t *testing.T, open Opener) {
 	)
 	_, err := b.s.CancelRun(b.ctx, b.tenant.ID, oldDone.Run.ID, at(-3*time.Hour+time1))
 	noErr(t, err, "CancelRun")
+	// Another tenant's old event is pruned too.
+	other := b.newTenant("globex")
+	theirOld := newEvent(other.ID, "pay.x", at(-3*time.Hour))
+	b.ingest(store.IngestItem{Event: theirOld})
 
 	tok := newToken(b.tenant.ID, "ui", "s3cret", false)
 	noErr(t, b.s.CreateToken(b.ctx, tok), "CreateToken")
@@ -312,31 +316,35 @@ func testPrune(t *testing.T, open Opener) {
 	noErr(t, b.s.CreateSession(b.ctx, expired), "CreateSession(expired)")
 	noErr(t, b.s.CreateSession(b.ctx, live), "CreateSession(live)")
 
-	// One row of each kind per call: the first call takes the oldest event.
+	// One row of each kind per call, a tenant's oldest event first.
 	p := store.PruneParams{Before: at(-time.Hour), Now: base, Limit: 1}
 	r, err := b.s.Prune(b.ctx, p)
 	noErr(t, err, "Prune")
 	if want := (store.PruneResult{Events: 1, Runs: 1, Deliveries: 1, Sessions: 1}); r != want {
 		t.Errorf("Prune #1 = %+v, want %+v", r, want)
 	}
-	if _, err := b.s.GetEvent(b.ctx, b.tenant.ID, oldEvents[0].ID); err == nil {
-		t.Errorf("the oldest event survived the first batch")
+	if _, err := b.s.GetEvent(b.ctx, b.tenant.ID, oldEvents[1].ID); err != nil {
+		t.Errorf("the first batch took a tenant's newer old event before its oldest: %v", err)
+	}
+	for i := 2; i <= 3; i++ {
+		r, err = b.s.Prune(b.ctx, p)
+		noErr(t, err, "Prune")
+		if want := (store.PruneResult{Events: 1}); r != want {
+			t.Errorf("Prune #%d = %+v, want %+v", i, r, want)
+		}
 	}
 	r, err = b.s.Prune(b.ctx, p)
-	noErr(t, err, "Prune #2")
-	if want := (store.PruneResult{Events: 1}); r != want {
-		t.Errorf("Prune #2 = %+v, want %+v", r, want)
-	}
-	r, err = b.s.Prune(b.ctx, p)
-	noErr(t, err, "Prune #3")
+	noErr(t, err, "Prune #4")
 	if r.Total() != 0 {
-		t.Errorf("Prune #3 = %+v, want nothing left to prune", r)
+		t.Errorf("Prune #4 = %+v, want nothing left to prune", r)
 	}
 
 	for _, ev := range oldEvents {
 		_, err := b.s.GetEvent(b.ctx, b.tenant.ID, ev.ID)
 		wantErr(t, err, store.ErrNotFound, "GetEvent(pruned)")
 	}
+	_, err = b.s.GetEvent(b.ctx, other.ID, theirOld.ID)
+	wantErr(t, err, store.ErrNotFound, "GetEvent(another tenant's pruned)")
 	_, err = b.s.GetEvent(b.ctx, b.tenant.ID, newEv.ID)
 	noErr(t, err, "GetEvent(recent)")
 	_, _, err = b.s.GetRun(b.ctx, b.tenant.ID, oldDone.Run.ID)

@@ -69,6 +69,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Schemas", testSchemas},
 		{"Scheduled", testScheduled},
 		{"Search", testSearch},
+		{"ForeignIDs", testForeignIDs},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {
