@@ -47,10 +47,12 @@ func migrateTo(t *testing.T, url string, version int) {
 	}
 }
 
-// TestQueueMigrationKeepsQueuedSteps upgrades a database whose ready queue was the
-// step_queue table (version 9) with a step ready now and a retry ready later: after
-// version 10 both are claimable at their times, and the sweeper finds the retry.
-func TestQueueMigrationKeepsQueuedSteps(t *testing.T) {
+// TestUpgradeFromVersion9KeepsData upgrades a database of version 9 — text ids, the
+// step_queue table — holding an event with metadata, the run it triggered, and a step
+// ready now and a retry ready later: after the upgrade the event is found by id and by
+// metadata, its run by event, both steps are claimable at their times, and the sweeper
+// finds the retry.
+func TestUpgradeFromVersion9KeepsData(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	url := pgtest.NewDatabase(t)
@@ -63,9 +65,14 @@ func TestQueueMigrationKeepsQueuedSteps(t *testing.T) {
 	defer conn.Close(ctx)
 	for _, q := range []string{
 		`INSERT INTO tenants (id, name, created_at) VALUES ('00000000-0000-7000-8000-000000000001', 'acme', $1)`,
-		`INSERT INTO runs (id, tenant_id, workflow_id, workflow_name, version, status, input, created_at)
-			VALUES ('00000000-0000-7000-8000-0000000000b1', '00000000-0000-7000-8000-000000000001', '00000000-0000-7000-8000-0000000000a1', 'orders', 1, 'queued', '{"n": 1}', $1),
-			       ('00000000-0000-7000-8000-0000000000b2', '00000000-0000-7000-8000-000000000001', '00000000-0000-7000-8000-0000000000a1', 'orders', 1, 'running', '{"n": 2}', $1)`,
+		`INSERT INTO events (id, tenant_id, key, payload, metadata, source, triggers, created_at)
+			VALUES ('00000000-0000-7000-8000-0000000000e1', '00000000-0000-7000-8000-000000000001', 'order:placed', '{"n": 1}',
+				'{"region": "eu"}', 'api', '[]', $1)`,
+		`INSERT INTO runs (id, tenant_id, workflow_id, workflow_name, version, event_id, status, input, created_at)
+			VALUES ('00000000-0000-7000-8000-0000000000b1', '00000000-0000-7000-8000-000000000001', '00000000-0000-7000-8000-0000000000a1', 'orders', 1,
+				'00000000-0000-7000-8000-0000000000e1', 'queued', '{"n": 1}', $1),
+			       ('00000000-0000-7000-8000-0000000000b2', '00000000-0000-7000-8000-000000000001', '00000000-0000-7000-8000-0000000000a1', 'orders', 1,
+				NULL, 'running', '{"n": 2}', $1)`,
 		`INSERT INTO step_runs (id, tenant_id, run_id, workflow_name, step, position, parents, pending_parents, status,
 				attempt, max_attempts, timeout_ms, retry, queued_at)
 			VALUES ('00000000-0000-7000-8000-0000000000c1', '00000000-0000-7000-8000-000000000001', '00000000-0000-7000-8000-0000000000b1', 'orders', 'a', 0, '[]', 0, 'queued', 0, 3, 60000, '{}', $1),
@@ -79,8 +86,18 @@ func TestQueueMigrationKeepsQueuedSteps(t *testing.T) {
 		}
 	}
 
-	s := open(t, url) // applies version 10
-	key := store.WorkKey{TenantID: "00000000-0000-7000-8000-000000000001", Workflow: "orders"}
+	s := open(t, url) // applies versions 10 on
+	const tenant, eventID = "00000000-0000-7000-8000-000000000001", "00000000-0000-7000-8000-0000000000e1"
+	if e, err := s.GetEvent(ctx, tenant, eventID); err != nil || e.Key != "order:placed" || string(e.Metadata) != `{"region": "eu"}` {
+		t.Fatalf("event after the upgrade = %+v, %v", e, err)
+	}
+	if evs, err := s.ListEvents(ctx, tenant, store.EventFilter{Metadata: map[string]string{"region": "eu"}, Limit: 10}); err != nil || len(evs) != 1 {
+		t.Fatalf("events with region eu after the upgrade = %d, %v; want the event", len(evs), err)
+	}
+	if runs, err := s.ListRuns(ctx, tenant, store.RunFilter{EventID: eventID, Limit: 10}); err != nil || len(runs) != 1 || runs[0].ID != "00000000-0000-7000-8000-0000000000b1" {
+		t.Fatalf("runs of the event after the upgrade = %+v, %v", runs, err)
+	}
+	key := store.WorkKey{TenantID: tenant, Workflow: "orders"}
 	if ks, err := s.ReadySince(ctx, base.Add(5*time.Second), base.Add(10*time.Second)); err != nil || !reflect.DeepEqual(ks, []store.WorkKey{key}) {
 		t.Fatalf("ReadySince(+5s, +10s] = %v, %v, want [%v]", ks, err, key)
 	}
