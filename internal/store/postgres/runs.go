@@ -14,7 +14,8 @@ import (
 	"github.com/heraldhq/herald/internal/store"
 )
 
-// Ingest implements store.Store: COPY of every row in one transaction.
+// Ingest implements store.Store: every row in one transaction, as arrays in one pipelined
+// round trip when the batch is small, else COPY.
 func (s *Store) Ingest(ctx context.Context, items []store.IngestItem) error {
 	var events, runs, steps, deliveries [][]any
 	var keys []store.WorkKey
@@ -156,7 +157,7 @@ func (c copyRows) uuidsToBytes() error {
 		for _, row := range c.rows {
 			s, ok := row[j].(string)
 			if !ok {
-				continue // NULL
+				continue // NULL, or converted by an earlier attempt of the transaction
 			}
 			u, err := uuid.Parse(s)
 			if err != nil {
