@@ -31,10 +31,11 @@ func redirect(w http.ResponseWriter, r *http.Request, path, flash string) {
 	http.Redirect(w, r, path, http.StatusSeeOther)
 }
 
-// cursorParam reads a list cursor (an id).
+// cursorParam reads a list cursor: the id of a page's last item. Anything else reads as
+// no cursor (the first page).
 func cursorParam(r *http.Request, name string) string {
 	c := r.URL.Query().Get(name)
-	if len(c) > 64 {
+	if !store.ValidID(c) {
 		return ""
 	}
 	return c

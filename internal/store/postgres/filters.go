@@ -63,23 +63,22 @@ func (s *Store) GetFilter(ctx context.Context, tenantID, workflow, id string) (s
 
 // ListFilters implements store.Store.
 func (s *Store) ListFilters(ctx context.Context, tenantID, workflow string, p store.FilterListParams) ([]store.Filter, error) {
-	q := `SELECT ` + filterCols + ` FROM workflow_filters f JOIN workflows w ON w.id = f.workflow_id
-		WHERE f.tenant_id = $1 AND w.tenant_id = $1 AND w.name = $2`
-	args := []any{tenantID, workflow}
+	w := &where{}
+	w.add("f.tenant_id = ?", tenantID)
+	w.add("w.tenant_id = ?", tenantID)
+	w.add("w.name = ?", workflow)
 	if p.Scope != "" {
-		args = append(args, p.Scope)
-		q += ` AND f.scope = $` + strconv.Itoa(len(args))
+		w.add("f.scope = ?", p.Scope)
 	}
 	if p.Before != "" {
-		args = append(args, p.Before)
-		q += ` AND f.id < $` + strconv.Itoa(len(args))
+		w.add("f.id < ?", p.Before)
 	}
-	q += ` ORDER BY f.id DESC`
+	q := `SELECT ` + filterCols + ` FROM workflow_filters f JOIN workflows w ON w.id = f.workflow_id WHERE ` + w.String() + ` ORDER BY f.id DESC`
 	if p.Limit > 0 {
-		args = append(args, p.Limit)
-		q += ` LIMIT $` + strconv.Itoa(len(args))
+		w.args = append(w.args, p.Limit)
+		q += ` LIMIT $` + strconv.Itoa(len(w.args))
 	}
-	return s.queryFilters(ctx, "listing filters", q, args...)
+	return s.queryFilters(ctx, "listing filters", q, w.args...)
 }
 
 // ListAllFilters implements store.Store.
