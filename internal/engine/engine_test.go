@@ -13,7 +13,9 @@ import (
 
 	"github.com/heraldhq/herald/internal/api"
 	"github.com/heraldhq/herald/internal/engine"
+	"github.com/heraldhq/herald/internal/pgtest"
 	"github.com/heraldhq/herald/internal/store"
+	"github.com/heraldhq/herald/internal/store/postgres"
 	"github.com/heraldhq/herald/internal/store/sqlite"
 )
 
@@ -25,6 +27,40 @@ func openStore(t *testing.T) store.Store {
 	}
 	t.Cleanup(func() { st.Close() })
 	return st
+}
+
+// openPostgres opens a store on a fresh PostgreSQL database (the test is skipped without
+// one; see internal/pgtest).
+func openPostgres(t *testing.T) *postgres.Store {
+	t.Helper()
+	st, err := postgres.Open(context.Background(), postgres.Config{URL: pgtest.NewDatabase(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
+// startEngine starts an engine on st that stops with the test, and returns it with the
+// tenant of its admin token.
+func startEngine(t *testing.T, st store.Store, cfg engine.Config) (*engine.Engine, string) {
+	t.Helper()
+	ctx := context.Background()
+	eng, err := engine.New(ctx, st, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	eng.Start()
+	t.Cleanup(eng.Close)
+	secret, err := eng.Bootstrap(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := eng.Authenticate(ctx, secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return eng, p.TenantID
 }
 
 // TestBackpressureRefusesInsteadOfQueueingWithoutBound fills the ingest queue of an engine
@@ -130,11 +166,7 @@ func TestBackoffGrowsAndCaps(t *testing.T) {
 func TestEventSchemaCap(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	st, err := sqlite.Open(ctx, sqlite.Config{Path: filepath.Join(t.TempDir(), "h.db"), Synchronous: "NORMAL"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := openStore(t)
 	eng, err := engine.New(ctx, st, engine.Config{MaxEventSchemas: 2})
 	if err != nil {
 		t.Fatal(err)

@@ -6,8 +6,6 @@ import (
 	"time"
 
 	"github.com/heraldhq/herald/internal/engine"
-	"github.com/heraldhq/herald/internal/pgtest"
-	"github.com/heraldhq/herald/internal/store/postgres"
 )
 
 // TestSlowCommitDoesNotHoldOthersOnPostgres holds one push's ingest transaction on a row
@@ -17,39 +15,22 @@ import (
 func TestSlowCommitDoesNotHoldOthersOnPostgres(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	st, err := postgres.Open(ctx, postgres.Config{URL: pgtest.NewDatabase(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	eng, err := engine.New(ctx, st, engine.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := openPostgres(t)
+	eng, tenant := startEngine(t, st, engine.Config{})
 	if eng.Config().CommitLoops < 2 {
 		t.Fatalf("commit loops on PostgreSQL = %d, want at least 2", eng.Config().CommitLoops)
-	}
-	eng.Start()
-	t.Cleanup(eng.Close)
-	secret, err := eng.Bootstrap(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := eng.Authenticate(ctx, secret)
-	if err != nil {
-		t.Fatal(err)
 	}
 	holder, err := st.Pool().Begin(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer holder.Rollback(ctx)
-	if _, err := holder.Exec(ctx, `INSERT INTO idempotency_keys (tenant_id, key, event_id, expires_at) VALUES ($1, 'held', 'x', now() + interval '1 hour')`, p.TenantID); err != nil {
+	if _, err := holder.Exec(ctx, `INSERT INTO idempotency_keys (tenant_id, key, event_id, expires_at) VALUES ($1, 'held', 'x', now() + interval '1 hour')`, tenant); err != nil {
 		t.Fatal(err)
 	}
 	held := make(chan error, 1)
 	go func() {
-		_, err := eng.Push(ctx, p.TenantID, []engine.EventInput{{Key: "k", Payload: []byte(`{}`), IdempotencyKey: "held"}}, false)
+		_, err := eng.Push(ctx, tenant, []engine.EventInput{{Key: "k", Payload: []byte(`{}`), IdempotencyKey: "held"}}, false)
 		held <- err
 	}()
 	// Wait until the held push's transaction waits for the lock.
@@ -69,7 +50,7 @@ func TestSlowCommitDoesNotHoldOthersOnPostgres(t *testing.T) {
 	}
 	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	if _, err := eng.Push(pctx, p.TenantID, []engine.EventInput{{Key: "k", Payload: []byte(`{}`)}}, false); err != nil {
+	if _, err := eng.Push(pctx, tenant, []engine.EventInput{{Key: "k", Payload: []byte(`{}`)}}, false); err != nil {
 		t.Fatalf("push while another commit is held: %v", err)
 	}
 	select {

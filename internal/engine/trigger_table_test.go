@@ -3,16 +3,12 @@ package engine_test
 import (
 	"context"
 	"encoding/json"
-	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
 
 	"github.com/heraldhq/herald/internal/engine"
-	"github.com/heraldhq/herald/internal/pgtest"
 	"github.com/heraldhq/herald/internal/store"
-	"github.com/heraldhq/herald/internal/store/postgres"
-	"github.com/heraldhq/herald/internal/store/sqlite"
 )
 
 // triggerEngine is a started engine on a real store and the tenant of its admin token.
@@ -27,43 +23,15 @@ type triggerEngine struct {
 func forEachEngine(t *testing.T, test func(t *testing.T, te triggerEngine)) {
 	t.Parallel()
 	open := map[string]func(t *testing.T) store.Store{
-		"sqlite": func(t *testing.T) store.Store {
-			st, err := sqlite.Open(context.Background(), sqlite.Config{Path: filepath.Join(t.TempDir(), "h.db"), Synchronous: "NORMAL"})
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { st.Close() })
-			return st
-		},
-		"postgres": func(t *testing.T) store.Store {
-			st, err := postgres.Open(context.Background(), postgres.Config{URL: pgtest.NewDatabase(t)})
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { st.Close() })
-			return st
-		},
+		"sqlite":   openStore,
+		"postgres": func(t *testing.T) store.Store { return openPostgres(t) },
 	}
 	for _, name := range []string{"sqlite", "postgres"} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			ctx := context.Background()
 			st := open[name](t)
-			eng, err := engine.New(ctx, st, engine.Config{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			eng.Start()
-			t.Cleanup(eng.Close)
-			secret, err := eng.Bootstrap(ctx)
-			if err != nil {
-				t.Fatal(err)
-			}
-			p, err := eng.Authenticate(ctx, secret)
-			if err != nil {
-				t.Fatal(err)
-			}
-			test(t, triggerEngine{eng: eng, st: st, tenant: p.TenantID})
+			eng, tenant := startEngine(t, st, engine.Config{})
+			test(t, triggerEngine{eng: eng, st: st, tenant: tenant})
 		})
 	}
 }

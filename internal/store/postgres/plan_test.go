@@ -19,27 +19,11 @@ import (
 // entry), and a plain listing the primary key (tenant_id, id).
 func TestEventSearchUsesIndexes(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
-	url := pgtest.NewDatabase(t)
-	s, err := Open(ctx, Config{URL: url})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	conn, err := pgx.Connect(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
 	// A tenant with many events of other keys, so that a key or a prefix is selective.
-	fill := `INSERT INTO events (id, tenant_id, key, payload, source, triggers, created_at)
+	conn := planDB(t, `INSERT INTO events (id, tenant_id, key, payload, source, triggers, created_at)
 		SELECT ('00000000-0000-7000-8000-' || lpad(i::text, 12, '0'))::uuid, '00000000-0000-7000-8000-000000000001', CASE WHEN i % 500 = 0 THEN 'order:paid' ELSE 'user:' || i END,
-			'{}', 'api', '[]', now() FROM generate_series(1, 20000) i`
-	for _, q := range []string{fill, "ANALYZE events", "SET enable_seqscan = off", "SET plan_cache_mode = force_generic_plan"} {
-		if _, err := conn.Exec(ctx, q); err != nil {
-			t.Fatal(err)
-		}
-	}
+			'{}', 'api', '[]', now() FROM generate_series(1, 20000) i`,
+		"ANALYZE events", "SET enable_seqscan = off", "SET plan_cache_mode = force_generic_plan")
 	for _, c := range []struct {
 		name  string
 		f     store.EventFilter
@@ -52,14 +36,7 @@ func TestEventSearchUsesIndexes(t *testing.T) {
 		{"all", store.EventFilter{Limit: 50}, "events_pkey", "tenant_id"},
 	} {
 		q, args := listEventsSQL("00000000-0000-7000-8000-000000000001", c.f)
-		rows, err := conn.Query(ctx, "EXPLAIN "+q, args...)
-		if err != nil {
-			t.Fatalf("%s: %v", c.name, err)
-		}
-		lines, err := pgx.CollectRows(rows, pgx.RowTo[string])
-		if err != nil {
-			t.Fatalf("%s: %v", c.name, err)
-		}
+		lines := explain(t, conn, q, args...)
 		plan := strings.Join(lines, "\n")
 		var cond string
 		for _, l := range lines {
@@ -78,30 +55,44 @@ func TestEventSearchUsesIndexes(t *testing.T) {
 // walk over every queued step (a backlog of 20,000 here).
 func TestReadySinceUsesDeferredIndex(t *testing.T) {
 	t.Parallel()
+	conn := planDB(t, `INSERT INTO step_runs (id, tenant_id, run_id, workflow_name, step, position, parents, pending_parents, status,
+			max_attempts, timeout_ms, retry, queued_at, available_at)
+		SELECT ('00000000-0000-7000-8000-' || lpad(i::text, 12, '0'))::uuid, '00000000-0000-7000-8000-000000000001',
+			('00000000-0000-7000-8001-' || lpad(i::text, 12, '0'))::uuid, 'wf-' || (i % 10), 'a', 0, '[]', 0, 'queued',
+			3, 60000, '{}', now(), CASE WHEN i % 1000 = 0 THEN now() + interval '1 second' ELSE now() END
+		FROM generate_series(1, 20000) i`, "ANALYZE step_runs")
+	if plan := strings.Join(explain(t, conn, readySinceSQL, time.Now(), time.Now()), "\n"); !strings.Contains(plan, "step_runs_deferred") {
+		t.Errorf("ReadySince does not use step_runs_deferred:\n%s", plan)
+	}
+}
+
+// planDB migrates a fresh database and returns a connection to it on which setup ran.
+func planDB(t *testing.T, setup ...string) *pgx.Conn {
+	t.Helper()
 	ctx := context.Background()
 	url := pgtest.NewDatabase(t)
 	s, err := Open(ctx, Config{URL: url})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer s.Close()
+	s.Close()
 	conn, err := pgx.Connect(ctx, url)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer conn.Close(ctx)
-	fill := `INSERT INTO step_runs (id, tenant_id, run_id, workflow_name, step, position, parents, pending_parents, status,
-			max_attempts, timeout_ms, retry, queued_at, available_at)
-		SELECT ('00000000-0000-7000-8000-' || lpad(i::text, 12, '0'))::uuid, '00000000-0000-7000-8000-000000000001',
-			('00000000-0000-7000-8001-' || lpad(i::text, 12, '0'))::uuid, 'wf-' || (i % 10), 'a', 0, '[]', 0, 'queued',
-			3, 60000, '{}', now(), CASE WHEN i % 1000 = 0 THEN now() + interval '1 second' ELSE now() END
-		FROM generate_series(1, 20000) i`
-	for _, q := range []string{fill, "ANALYZE step_runs"} {
+	t.Cleanup(func() { conn.Close(context.Background()) })
+	for _, q := range setup {
 		if _, err := conn.Exec(ctx, q); err != nil {
-			t.Fatal(err)
+			t.Fatalf("%s: %v", q, err)
 		}
 	}
-	rows, err := conn.Query(ctx, "EXPLAIN "+readySinceSQL, time.Now(), time.Now())
+	return conn
+}
+
+// explain returns the lines of the plan of q.
+func explain(t *testing.T, conn *pgx.Conn, q string, args ...any) []string {
+	t.Helper()
+	rows, err := conn.Query(context.Background(), "EXPLAIN "+q, args...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -109,9 +100,7 @@ func TestReadySinceUsesDeferredIndex(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if plan := strings.Join(lines, "\n"); !strings.Contains(plan, "step_runs_deferred") {
-		t.Errorf("ReadySince does not use step_runs_deferred:\n%s", plan)
-	}
+	return lines
 }
 
 func TestPrefixEnd(t *testing.T) {
