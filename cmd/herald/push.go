@@ -72,10 +72,7 @@ batches of 1000.`,
 			if dryRun {
 				return c.pushDryRun(cmd, args, metadata, idemKey)
 			}
-			if sched.set() {
-				return c.pushDelayed(cmd, args, metadata, idemKey, sched)
-			}
-			return c.pushOne(cmd, args, metadata, idemKey)
+			return c.pushOne(cmd, args, metadata, idemKey, sched)
 		},
 	}
 	cmd.Flags().StringArrayVar(&metadata, "metadata", nil, "additional metadata KEY=VALUE (string) or KEY:=JSON (number, boolean); repeatable")
@@ -106,19 +103,30 @@ func (c *cli) eventArgs(args []string, metadata []string, idemKey string) (heral
 	return herald.Event{Key: args[0], Payload: payload, AdditionalMetadata: md, IdempotencyKey: idemKey}, cl, nil
 }
 
-// pushOne pushes a single event.
-func (c *cli) pushOne(cmd *cobra.Command, args []string, metadata []string, idemKey string) error {
+// pushOne pushes a single event, delayed when sf is set. A delayed event that is not
+// delivered yet is shown with its due time; one already due, as any push.
+func (c *cli) pushOne(cmd *cobra.Command, args []string, metadata []string, idemKey string, sf scheduleFlags) error {
 	ev, cl, err := c.eventArgs(args, metadata, idemKey)
 	if err != nil {
 		return err
 	}
 	ev.Scope = scopeFlag(cmd)
+	if err := sf.apply(&ev); err != nil {
+		return err
+	}
 	res, err := cl.Push(cmd.Context(), ev)
 	if err != nil {
 		return err
 	}
 	if c.jsonOutput() {
 		return c.printJSON(res)
+	}
+	if res.Event.Status != herald.EventDelivered && res.Event.DeliverAt != nil {
+		fmt.Fprintf(c.stdout, "event %s (%s) %s, due %s\n", res.Event.ID, res.Event.Key, res.Event.Status, fmtTime(*res.Event.DeliverAt))
+		if res.Duplicate {
+			fmt.Fprintln(c.stdout, "duplicate: the idempotency key was already used; nothing new was stored")
+		}
+		return nil
 	}
 	fmt.Fprintf(c.stdout, "event %s (%s)\n", res.Event.ID, res.Event.Key)
 	if res.Duplicate {

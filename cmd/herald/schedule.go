@@ -36,44 +36,6 @@ func (f scheduleFlags) apply(ev *herald.Event) error {
 	return nil
 }
 
-// pushDelayed pushes a single event with --delay or --deliver-at.
-func (c *cli) pushDelayed(cmd *cobra.Command, args []string, metadata []string, idemKey string, sf scheduleFlags) error {
-	ev, cl, err := c.eventArgs(args, metadata, idemKey)
-	if err != nil {
-		return err
-	}
-	ev.Scope = scopeFlag(cmd)
-	if err := sf.apply(&ev); err != nil {
-		return err
-	}
-	res, err := cl.Push(cmd.Context(), ev)
-	if err != nil {
-		return err
-	}
-	if c.jsonOutput() {
-		return c.printJSON(res)
-	}
-	if res.Event.Status != herald.EventDelivered && res.Event.DeliverAt != nil {
-		fmt.Fprintf(c.stdout, "event %s (%s) %s, due %s\n", res.Event.ID, res.Event.Key, res.Event.Status, fmtTime(*res.Event.DeliverAt))
-		if res.Duplicate {
-			fmt.Fprintln(c.stdout, "duplicate: the idempotency key was already used; nothing new was stored")
-		}
-		return nil
-	}
-	// Due already: a normal push.
-	fmt.Fprintf(c.stdout, "event %s (%s)\n", res.Event.ID, res.Event.Key)
-	if res.Duplicate {
-		fmt.Fprintln(c.stdout, "duplicate: the idempotency key was already used; nothing new was stored or triggered")
-	}
-	if len(res.Event.Triggers) == 0 && len(res.Runs) == 0 {
-		fmt.Fprintln(c.stdout, "no workflow is triggered by this key")
-		return nil
-	}
-	t := newTable(c.stdout, "WORKFLOW", "VERSION", "RUN")
-	writeTriggerRows(t, res, nil)
-	return t.flush()
-}
-
 // searchFlags are the search filters of `herald events list` and `herald runs list`.
 type searchFlags struct {
 	metadata     []string
