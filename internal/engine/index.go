@@ -3,6 +3,8 @@ package engine
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -25,8 +27,10 @@ import (
 // An index is immutable once built, but for each workflow's filter set, which is swapped
 // atomically (copy on write) when a filter is created or deleted through this engine, so
 // that a filter change costs a copy of one workflow's filters instead of a rebuild. Any
-// other change builds a new index (reusing the compiled programs of the old one by
-// expression text) and swaps it in.
+// other change makes a new index from the current one with the changed workflows in place
+// (see with): the other tenants, and the other workflows of a changed tenant, are shared,
+// and so are compiled programs, by expression text. Only an engine's first index is built
+// from every workflow of the store.
 type triggerIndex struct {
 	tenants map[string]*tenantIndex
 	// progs holds every expression of the index compiled, by its text.
@@ -109,45 +113,62 @@ type wfMatch struct {
 	trigs []int
 }
 
-// buildIndex indexes the workflows and their filters. Expressions already compiled in
-// prev (which may be nil) are reused.
-func buildIndex(wfs []store.Workflow, filters []store.Filter, prev *triggerIndex) *triggerIndex {
-	ix := &triggerIndex{tenants: map[string]*tenantIndex{}, progs: map[string]*program{}}
-	compile := func(expr string) *program {
-		if expr == "" {
-			return nil
-		}
-		if p := ix.progs[expr]; p != nil {
-			return p
-		}
-		p := (*program)(nil)
-		if prev != nil {
-			p = prev.progs[expr]
-		}
-		if p == nil {
-			prog, err := compileExpr(expr)
-			p = &program{prog: prog}
-			if err != nil {
-				p = &program{err: "the stored expression does not compile: " + err.Error()}
-			}
-		}
-		ix.progs[expr] = p
+// progTable compiles expressions for a new index: it finds them in base (programs the new
+// index keeps), then in reuse (programs of an index it replaces, kept only when used),
+// and compiles the others once. Neither map is modified: indexes are read concurrently.
+type progTable struct {
+	base, reuse, added map[string]*program
+}
+
+func (pt *progTable) compile(expr string) *program {
+	if expr == "" {
+		return nil
+	}
+	if p := pt.base[expr]; p != nil {
 		return p
 	}
+	if p := pt.added[expr]; p != nil {
+		return p
+	}
+	p := pt.reuse[expr]
+	if p == nil {
+		prog, err := compileExpr(expr)
+		p = &program{prog: prog}
+		if err != nil {
+			p = &program{err: "the stored expression does not compile: " + err.Error()}
+		}
+	}
+	if pt.added == nil {
+		pt.added = map[string]*program{}
+	}
+	pt.added[expr] = p
+	return p
+}
+
+// table returns the programs of the new index: base and those compile added.
+func (pt *progTable) table() map[string]*program {
+	if len(pt.added) == 0 && pt.base != nil {
+		return pt.base
+	}
+	out := make(map[string]*program, len(pt.base)+len(pt.added))
+	maps.Copy(out, pt.base)
+	maps.Copy(out, pt.added)
+	return out
+}
+
+// indexWorkflows makes the indexed form of wfs, in their order: each with its triggers
+// compiled and exactly the filters of filters that belong to it (others are ignored).
+func indexWorkflows(wfs []store.Workflow, filters []store.Filter, pt *progTable) []*indexedWorkflow {
+	out := make([]*indexedWorkflow, len(wfs))
 	byID := make(map[string]*indexedWorkflow, len(wfs))
 	for i := range wfs {
 		wf := &wfs[i]
-		ti := ix.tenants[wf.TenantID]
-		if ti == nil {
-			ti = &tenantIndex{exact: map[string][]wfMatch{}, prefixes: map[string][]wfMatch{}, byName: map[string]*indexedWorkflow{}}
-			ix.tenants[wf.TenantID] = ti
-		}
 		w := &indexedWorkflow{wf: wf, triggers: make([]indexedTrigger, len(wf.Def.Triggers))}
-		byID[wf.ID] = w
 		for j, t := range wf.Def.Triggers { // NormalizeWorkflow removed duplicates
-			w.triggers[j] = indexedTrigger{Trigger: t, prog: compile(t.Expression)}
+			w.triggers[j] = indexedTrigger{Trigger: t, prog: pt.compile(t.Expression)}
 		}
-		ti.add(w)
+		out[i] = w
+		byID[wf.ID] = w
 	}
 	sets := map[*indexedWorkflow]*filterSet{}
 	for _, f := range filters {
@@ -160,11 +181,7 @@ func buildIndex(wfs []store.Workflow, filters []store.Filter, prev *triggerIndex
 			fs = &filterSet{byScope: map[string][]*indexedFilter{}}
 			sets[w] = fs
 		}
-		fs.byScope[f.Scope] = append(fs.byScope[f.Scope], &indexedFilter{Filter: f, prog: compile(f.Expression)})
-	}
-	for _, ti := range ix.tenants {
-		ti.finish()
-		sort.Slice(ti.all, func(a, b int) bool { return ti.all[a].wf.Name < ti.all[b].wf.Name })
+		fs.byScope[f.Scope] = append(fs.byScope[f.Scope], &indexedFilter{Filter: f, prog: pt.compile(f.Expression)})
 	}
 	for w, set := range sets {
 		for _, fs := range set.byScope {
@@ -172,12 +189,173 @@ func buildIndex(wfs []store.Workflow, filters []store.Filter, prev *triggerIndex
 		}
 		w.filters.Store(set)
 	}
+	return out
+}
+
+// buildIndex indexes the workflows and their filters. Expressions already compiled in
+// prev (which may be nil) are reused.
+func buildIndex(wfs []store.Workflow, filters []store.Filter, prev *triggerIndex) *triggerIndex {
+	pt := &progTable{}
+	if prev != nil {
+		pt.reuse = prev.progs
+	}
+	byTenant := map[string][]*indexedWorkflow{}
+	for _, w := range indexWorkflows(wfs, filters, pt) {
+		byTenant[w.wf.TenantID] = append(byTenant[w.wf.TenantID], w)
+	}
+	ix := &triggerIndex{tenants: make(map[string]*tenantIndex, len(byTenant)), progs: pt.table()}
+	for tenant, ws := range byTenant {
+		// By name, in Go's order (not the store's collation): the order with keeps.
+		sort.Slice(ws, func(a, b int) bool { return ws[a].wf.Name < ws[b].wf.Name })
+		ti := &tenantIndex{exact: map[string][]wfMatch{}, prefixes: map[string][]wfMatch{}, byName: map[string]*indexedWorkflow{}}
+		for _, w := range ws {
+			ti.add(w)
+		}
+		ti.finish()
+		ix.tenants[tenant] = ti
+	}
 	return ix
 }
 
+// apply returns ix with the workflows of wfs (each with exactly the filters of filters
+// that belong to it) in place of their indexed versions, or added. Workflows the index
+// already holds as they are (this engine applied its own change) are left alone; when
+// that is all of them, apply returns ix itself.
+func (ix *triggerIndex) apply(wfs []store.Workflow, filters []store.Filter) *triggerIndex {
+	filterIDs := map[string][]string{}
+	for _, f := range filters {
+		filterIDs[f.WorkflowID] = append(filterIDs[f.WorkflowID], f.ID)
+	}
+	changed := slices.DeleteFunc(slices.Clone(wfs), func(wf store.Workflow) bool {
+		return ix.holds(wf, filterIDs[wf.ID])
+	})
+	if len(changed) == 0 {
+		return ix
+	}
+	pt := &progTable{base: ix.progs}
+	return ix.with(indexWorkflows(changed, filters, pt), pt.table())
+}
+
+// holds reports whether ix has wf's version of wf, enabled or disabled alike, with
+// exactly the filters filterIDs (filters are created and deleted, never changed).
+func (ix *triggerIndex) holds(wf store.Workflow, filterIDs []string) bool {
+	ti := ix.tenants[wf.TenantID]
+	if ti == nil {
+		return false
+	}
+	w := ti.byName[wf.Name]
+	if w == nil || w.wf.ID != wf.ID || w.wf.Version != wf.Version || w.wf.Active != wf.Active {
+		return false
+	}
+	var have []string
+	if fs := w.filterSet(); fs != nil {
+		for _, l := range fs.byScope {
+			for _, f := range l {
+				have = append(have, f.ID)
+			}
+		}
+	}
+	slices.Sort(have)
+	want := slices.Sorted(slices.Values(filterIDs))
+	return slices.Equal(have, want)
+}
+
+// with returns a new index: ix with each of ws in place of the workflow of its tenant and
+// name, or added, and with the programs progs. Tenants without a workflow in ws are
+// shared with ix.
+func (ix *triggerIndex) with(ws []*indexedWorkflow, progs map[string]*program) *triggerIndex {
+	byTenant := map[string][]*indexedWorkflow{}
+	for _, w := range ws {
+		byTenant[w.wf.TenantID] = append(byTenant[w.wf.TenantID], w)
+	}
+	next := &triggerIndex{tenants: make(map[string]*tenantIndex, len(ix.tenants)+len(byTenant)), progs: progs}
+	maps.Copy(next.tenants, ix.tenants)
+	for tenant, tws := range byTenant {
+		next.tenants[tenant] = ix.tenants[tenant].with(tws)
+	}
+	return next
+}
+
+// with returns a copy of ti (which may be nil) with each of ws (workflows of ti's tenant)
+// in place of the workflow of its name, or added. ti is not modified, and its workflows
+// and key lists are shared where they did not change: a change costs copies of ti's maps,
+// not a rebuild of every workflow's entries.
+func (ti *tenantIndex) with(ws []*indexedWorkflow) *tenantIndex {
+	next := &tenantIndex{exact: map[string][]wfMatch{}, prefixes: map[string][]wfMatch{}, byName: map[string]*indexedWorkflow{}}
+	var old []*indexedWorkflow
+	if ti != nil {
+		next.exact, next.prefixes, next.byName = maps.Clone(ti.exact), maps.Clone(ti.prefixes), maps.Clone(ti.byName)
+		old = ti.all
+	}
+	replaced := map[*indexedWorkflow]bool{}
+	for _, w := range ws {
+		if prev := next.byName[w.wf.Name]; prev != nil {
+			replaced[prev] = true
+			next.forEachKey(prev, func(m map[string][]wfMatch, key string, _ []int) {
+				l := slices.DeleteFunc(slices.Clone(m[key]), func(x wfMatch) bool { return x.w == prev })
+				if len(l) == 0 {
+					delete(m, key)
+				} else {
+					m[key] = l
+				}
+			})
+		}
+		next.byName[w.wf.Name] = w
+		next.forEachKey(w, func(m map[string][]wfMatch, key string, trigs []int) {
+			l := m[key]
+			i := sort.Search(len(l), func(i int) bool { return l[i].w.wf.Name >= w.wf.Name })
+			m[key] = slices.Insert(slices.Clip(l), i, wfMatch{w: w, trigs: trigs})
+		})
+	}
+	// Every workflow by name: the old ones kept, merged with ws.
+	added := slices.DeleteFunc(slices.Clone(ws), func(w *indexedWorkflow) bool { return next.byName[w.wf.Name] != w })
+	sort.Slice(added, func(a, b int) bool { return added[a].wf.Name < added[b].wf.Name })
+	next.all = make([]*indexedWorkflow, 0, len(old)+len(added))
+	for _, x := range old {
+		if replaced[x] {
+			continue
+		}
+		for len(added) > 0 && added[0].wf.Name < x.wf.Name {
+			next.all, added = append(next.all, added[0]), added[1:]
+		}
+		next.all = append(next.all, x)
+	}
+	next.all = append(next.all, added...)
+	for prefix := range next.prefixes {
+		next.lengths = append(next.lengths, len(prefix))
+	}
+	next.finish()
+	return next
+}
+
+// forEachKey calls fn for each distinct key of w's triggers, with the map that holds it
+// (exact keys or pattern prefixes) and the positions of w's triggers of that key.
+func (ti *tenantIndex) forEachKey(w *indexedWorkflow, fn func(m map[string][]wfMatch, key string, trigs []int)) {
+	type slot struct {
+		pattern bool
+		key     string
+	}
+	var order []slot
+	trigs := map[slot][]int{}
+	for j, t := range w.triggers {
+		prefix, pattern := strings.CutSuffix(t.Key, "*")
+		sl := slot{pattern, prefix}
+		if _, seen := trigs[sl]; !seen {
+			order = append(order, sl)
+		}
+		trigs[sl] = append(trigs[sl], j)
+	}
+	for _, sl := range order {
+		m := ti.exact
+		if sl.pattern {
+			m = ti.prefixes
+		}
+		fn(m, sl.key, trigs[sl])
+	}
+}
+
 // program returns the compiled program of an expression: the index's when it has one,
-// else a new one (not added to the index, which is read concurrently; the next rebuild
-// compiles it once).
+// else a new one (not added to the index, which is read concurrently).
 func (ix *triggerIndex) program(expr string) *program {
 	if expr == "" {
 		return nil
@@ -193,9 +371,10 @@ func (ix *triggerIndex) program(expr string) *program {
 }
 
 // changeFilter applies a filter created (or, with remove, deleted) through this engine to
-// the current index, without a rebuild: the workflow's filter set is replaced. It reports
-// false when the index does not know the workflow (then the caller rebuilds). Other
-// replicas, and this one at its next check of the change mark, rebuild from the store.
+// the current index, without reading the store: the workflow's filter set is replaced. It
+// reports false when the index does not know the workflow (then the caller refreshes).
+// Other replicas, and this one at its next check of the change mark, read the change from
+// the store.
 func (e *Engine) changeFilter(f store.Filter, remove bool) bool {
 	e.indexMu.Lock()
 	defer e.indexMu.Unlock()
@@ -216,52 +395,27 @@ func (e *Engine) changeFilter(f store.Filter, remove bool) bool {
 }
 
 // changeWorkflow applies a workflow version committed through this engine to the current
-// index without reading the store: a new tenant index is built from the tenant's indexed
-// workflows with wf in place of its older version (keeping that one's filters), other
-// tenants are shared. It does nothing when the index already holds this version or a
-// newer one (a concurrent rebuild saw it first). Other replicas, and this one at its next
-// check of the change mark, rebuild from the store.
+// index without reading the store: wf takes the place of its older version (keeping that
+// one's filters). It does nothing when the index already holds this version or a newer
+// one (a concurrent refresh saw it first). Other replicas, and this one at its next check
+// of the change mark, read the change from the store.
 func (e *Engine) changeWorkflow(wf store.Workflow) {
 	e.indexMu.Lock()
 	defer e.indexMu.Unlock()
 	ix := e.index.Load()
-	old := ix.tenants[wf.TenantID]
 	var prev *indexedWorkflow
-	if old != nil {
-		prev = old.byName[wf.Name]
+	if ti := ix.tenants[wf.TenantID]; ti != nil {
+		prev = ti.byName[wf.Name]
 	}
 	if prev != nil && prev.wf.Version >= wf.Version {
 		return
 	}
-	w := &indexedWorkflow{wf: &wf, triggers: make([]indexedTrigger, len(wf.Def.Triggers))}
-	for j, t := range wf.Def.Triggers {
-		w.triggers[j] = indexedTrigger{Trigger: t, prog: ix.program(t.Expression)}
-	}
+	pt := &progTable{base: ix.progs}
+	w := indexWorkflows([]store.Workflow{wf}, nil, pt)[0]
 	if prev != nil {
 		w.filters.Store(prev.filters.Load())
 	}
-	ti := &tenantIndex{exact: map[string][]wfMatch{}, prefixes: map[string][]wfMatch{}, byName: map[string]*indexedWorkflow{}}
-	var all []*indexedWorkflow
-	if old != nil {
-		all = make([]*indexedWorkflow, 0, len(old.all)+1)
-		for _, x := range old.all {
-			if x != prev {
-				all = append(all, x)
-			}
-		}
-	}
-	all = append(all, w)
-	sort.Slice(all, func(a, b int) bool { return all[a].wf.Name < all[b].wf.Name })
-	for _, x := range all {
-		ti.add(x)
-	}
-	ti.finish()
-	next := &triggerIndex{tenants: make(map[string]*tenantIndex, len(ix.tenants)+1), progs: ix.progs}
-	for id, t := range ix.tenants {
-		next.tenants[id] = t
-	}
-	next.tenants[wf.TenantID] = ti
-	e.index.Store(next)
+	e.index.Store(ix.with([]*indexedWorkflow{w}, pt.table()))
 	e.advanceMark(wf.Mark)
 }
 
@@ -385,13 +539,15 @@ type rebuildSeq struct {
 	good    uint64        // the number of the last rebuild that succeeded (under indexMu)
 }
 
-// RefreshIndex rebuilds the trigger index from the store: workflows and their filters.
-// Unless force is set, it first checks the store's change mark (bumped by workflow and
-// filter changes) and skips the rebuild when nothing changed.
+// RefreshIndex brings the trigger index up to date with the store: workflows and their
+// filters. Unless force is set, it first checks the store's change mark (bumped by every
+// workflow and filter change), does nothing when the index is at that mark, and else
+// reads and applies only the workflows changed after the index's mark. A forced refresh,
+// and the first, read every workflow.
 //
 // A forced rebuild is skipped when another one started after this call did and
 // succeeded while this call waited for it: that one read the store after the caller's
-// change. So N workflows stored concurrently cost about N/concurrency rebuilds, not N.
+// change.
 func (e *Engine) RefreshIndex(ctx context.Context, force bool) error {
 	if err := e.refreshSchemas(ctx); err != nil { // payload schemas share the refresh points
 		return err
@@ -403,23 +559,39 @@ func (e *Engine) RefreshIndex(ctx context.Context, force bool) error {
 		return nil
 	}
 	seq := e.indexSeq.started.Add(1)
-	mark, err := e.store.WorkflowsChangeMark(ctx)
-	if err != nil {
-		return fmt.Errorf("reading workflow change mark: %w", err)
+	since := e.indexMark
+	if !force && since != "" {
+		mark, err := e.store.WorkflowsChangeMark(ctx)
+		if err != nil {
+			return fmt.Errorf("reading workflow change mark: %w", err)
+		}
+		if mark == since {
+			return nil
+		}
+		if behind(mark, since) {
+			since = "" // the store went back (restored from a backup): read it all
+		}
 	}
-	if !force && mark == e.indexMark {
-		return nil
+	if force {
+		since = ""
 	}
-	wfs, err := e.store.ListAllWorkflows(ctx)
+	cs, err := e.store.WorkflowChanges(ctx, since)
 	if err != nil {
 		return fmt.Errorf("loading trigger index: %w", err)
 	}
-	filters, err := e.store.ListAllFilters(ctx)
-	if err != nil {
-		return fmt.Errorf("loading trigger filters: %w", err)
+	if since == "" {
+		e.index.Store(buildIndex(cs.Workflows, cs.Filters, e.index.Load()))
+	} else if ix := e.index.Load(); len(cs.Workflows) > 0 {
+		e.index.Store(ix.apply(cs.Workflows, cs.Filters))
 	}
-	e.index.Store(buildIndex(wfs, filters, e.index.Load()))
-	e.indexMark = mark
+	e.indexMark = cs.Mark
 	e.indexSeq.good = seq
 	return nil
+}
+
+// behind reports whether change mark a is before b.
+func behind(a, b string) bool {
+	x, errA := strconv.ParseInt(a, 10, 64)
+	y, errB := strconv.ParseInt(b, 10, 64)
+	return errA == nil && errB == nil && x < y
 }

@@ -25,7 +25,7 @@ func (e *Engine) PutWorkflow(ctx context.Context, tenantID string, def store.Wor
 	return wf, created, nil
 }
 
-// SetWorkflowActive enables or disables a workflow and rebuilds the trigger index.
+// SetWorkflowActive enables or disables a workflow and refreshes the trigger index.
 func (e *Engine) SetWorkflowActive(ctx context.Context, tenantID, name string, active bool) (store.Workflow, error) {
 	wf, err := e.store.SetWorkflowActive(ctx, tenantID, name, active, now())
 	if err != nil {
@@ -35,11 +35,12 @@ func (e *Engine) SetWorkflowActive(ctx context.Context, tenantID, name string, a
 	return wf, nil
 }
 
-// refreshAfterCommit rebuilds the trigger index after a change this engine committed. The
-// change is stored, so the request that made it succeeded even if the rebuild fails (the
-// store just failed): the failure is logged and the sweep's rebuild catches up.
+// refreshAfterCommit refreshes the trigger index after a change this engine committed: the
+// index is not at the change's mark yet, so the refresh reads what changed. The change is
+// stored, so the request that made it succeeded even if the refresh fails (the store just
+// failed): the failure is logged and the sweep's refresh catches up.
 func (e *Engine) refreshAfterCommit(ctx context.Context, what string) {
-	if err := e.RefreshIndex(ctx, true); err != nil {
+	if err := e.RefreshIndex(ctx, false); err != nil {
 		e.log.Warn("rebuilding the trigger index after a change", "change", what, "err", err)
 	}
 }

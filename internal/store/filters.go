@@ -20,8 +20,6 @@ type FilterStore interface {
 	ListFilters(ctx context.Context, tenantID, workflow string, f FilterListParams) ([]Filter, error)
 	// DeleteFilter deletes one filter of the tenant's workflow; ErrNotFound if none.
 	DeleteFilter(ctx context.Context, tenantID, workflow, id string) error
-	// ListAllFilters lists every tenant's filters, oldest first: the trigger index.
-	ListAllFilters(ctx context.Context) ([]Filter, error)
 }
 
 // Filter is a runtime trigger filter: a workflow that has filters is triggered by an

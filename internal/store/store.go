@@ -11,6 +11,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"strconv"
 	"time"
 )
 
@@ -105,13 +107,18 @@ type Store interface {
 	GetWorkflow(ctx context.Context, tenantID, name string, version int) (Workflow, error)
 	// ListWorkflows lists a tenant's workflows with their current versions.
 	ListWorkflows(ctx context.Context, tenantID string) ([]Workflow, error)
-	// ListAllWorkflows lists every tenant's workflows (current versions): the trigger index.
-	ListAllWorkflows(ctx context.Context) ([]Workflow, error)
 	// SetWorkflowActive enables or disables a workflow.
 	SetWorkflowActive(ctx context.Context, tenantID, name string, active bool, at time.Time) (Workflow, error)
 	// WorkflowsChangeMark returns a value that changes whenever any workflow changes, so a
 	// replica can tell cheaply that its trigger index is stale.
 	WorkflowsChangeMark(ctx context.Context) (string, error)
+	// WorkflowChanges returns what a trigger index at change mark since needs to catch
+	// up, read from one snapshot: the mark it brings the index to, the current versions
+	// of every tenant's workflows changed after since (given a new version, enabled or
+	// disabled, or with a filter created or deleted), ordered by tenant and name, and all
+	// the filters of those workflows, oldest first. since "" means everything: the whole
+	// index. A mark that is not one of this store's fails.
+	WorkflowChanges(ctx context.Context, since string) (WorkflowChangeSet, error)
 
 	// Ingest commits, in one transaction, every item's event (if any), runs and step-runs,
 	// queueing the steps that are ready. Either all items commit or none does.
@@ -286,6 +293,29 @@ type Workflow struct {
 	// (WorkflowsChangeMark) its transaction committed: the mark before it was Mark - 1, so
 	// an engine whose index was at that mark is up to date once it applied this version.
 	Mark string
+}
+
+// WorkflowChangeSet is the answer of WorkflowChanges.
+type WorkflowChangeSet struct {
+	// Mark is the change mark the set brings a trigger index to.
+	Mark string
+	// Workflows are the changed workflows, current versions, ordered by tenant and name.
+	Workflows []Workflow
+	// Filters are every filter of those workflows, oldest first.
+	Filters []Filter
+}
+
+// ParseChangeMark reads a change mark given to WorkflowChanges as the number both stores
+// count changes with; "" (everything) is -1, before any change.
+func ParseChangeMark(mark string) (int64, error) {
+	if mark == "" {
+		return -1, nil
+	}
+	n, err := strconv.ParseInt(mark, 10, 64)
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("%q is not a workflow change mark", mark)
+	}
+	return n, nil
 }
 
 // TriggerDecision records what an event did to one workflow whose trigger matched.

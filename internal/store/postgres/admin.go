@@ -116,19 +116,16 @@ func (s *Store) RevokeToken(ctx context.Context, tenantID, id string, at time.Ti
 	return nil
 }
 
-// bumpWorkflows records a workflow change and tells the other replicas.
-func bumpWorkflows(ctx context.Context, tx pgx.Tx) error {
-	_, err := bumpWorkflowsMark(ctx, tx)
-	return err
-}
-
-// bumpWorkflowsMark is bumpWorkflows returning the new change mark.
-func bumpWorkflowsMark(ctx context.Context, tx pgx.Tx) (int64, error) {
+// bumpWorkflows records a change to a workflow (or to its filters): the change mark goes
+// up by one and the workflow carries the new mark (see WorkflowChanges). It tells the
+// other replicas and returns the new mark.
+func bumpWorkflows(ctx context.Context, tx pgx.Tx, workflowID string) (int64, error) {
+	// One statement: the row lock on workflow_changes serializes every change until its
+	// commit, so the fewer round trips after taking it, the better.
 	var mark int64
-	if err := tx.QueryRow(ctx, `UPDATE workflow_changes SET mark = mark + 1 WHERE id = 1 RETURNING mark`).Scan(&mark); err != nil {
-		return 0, err
-	}
-	_, err := tx.Exec(ctx, `SELECT pg_notify($1, '')`, chanWorkflows)
+	err := tx.QueryRow(ctx, `WITH m AS (UPDATE workflow_changes SET mark = mark + 1 WHERE id = 1 RETURNING mark),
+		w AS (UPDATE workflows SET change_mark = (SELECT mark FROM m) WHERE id = $1 RETURNING id)
+		SELECT m.mark FROM m, w, pg_notify($2, '')`, workflowID, chanWorkflows).Scan(&mark)
 	return mark, err
 }
 
@@ -173,7 +170,7 @@ func (s *Store) PutWorkflow(ctx context.Context, p store.PutWorkflowParams) (sto
 			VALUES ($1, $2, $3, $4, $5, $6)`, id, version, p.TenantID, string(def), p.Hash, p.At); err != nil {
 			return err
 		}
-		mark, err = bumpWorkflowsMark(ctx, tx)
+		mark, err = bumpWorkflows(ctx, tx, id)
 		return err
 	})
 	if err != nil {
@@ -216,8 +213,8 @@ func (s *Store) GetWorkflow(ctx context.Context, tenantID, name string, version 
 	return wf, mapErr("getting workflow", err)
 }
 
-func (s *Store) listWorkflows(ctx context.Context, where string, args ...any) ([]store.Workflow, error) {
-	rows, err := s.pool.Query(ctx, `SELECT `+workflowCols+` FROM workflows w
+func (s *Store) listWorkflows(ctx context.Context, q querier, where string, args ...any) ([]store.Workflow, error) {
+	rows, err := q.Query(ctx, `SELECT `+workflowCols+` FROM workflows w
 		JOIN workflow_versions v ON v.workflow_id = w.id AND v.version = w.current_version `+where+` ORDER BY w.tenant_id, w.name`, args...)
 	if err != nil {
 		return nil, mapErr("listing workflows", err)
@@ -228,30 +225,49 @@ func (s *Store) listWorkflows(ctx context.Context, where string, args ...any) ([
 
 // ListWorkflows implements store.Store.
 func (s *Store) ListWorkflows(ctx context.Context, tenantID string) ([]store.Workflow, error) {
-	return s.listWorkflows(ctx, `WHERE w.tenant_id = $1`, tenantID)
-}
-
-// ListAllWorkflows implements store.Store.
-func (s *Store) ListAllWorkflows(ctx context.Context) ([]store.Workflow, error) {
-	return s.listWorkflows(ctx, ``)
+	return s.listWorkflows(ctx, s.pool, `WHERE w.tenant_id = $1`, tenantID)
 }
 
 // SetWorkflowActive implements store.Store.
 func (s *Store) SetWorkflowActive(ctx context.Context, tenantID, name string, active bool, at time.Time) (store.Workflow, error) {
 	err := s.tx(ctx, "toggling workflow", func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `UPDATE workflows SET active = $1, updated_at = $2 WHERE tenant_id = $3 AND name = $4`, active, at, tenantID, name)
-		if err != nil {
+		var id string
+		if err := tx.QueryRow(ctx, `UPDATE workflows SET active = $1, updated_at = $2 WHERE tenant_id = $3 AND name = $4 RETURNING id`,
+			active, at, tenantID, name).Scan(&id); err != nil {
 			return err
 		}
-		if tag.RowsAffected() == 0 {
-			return store.ErrNotFound
-		}
-		return bumpWorkflows(ctx, tx)
+		_, err := bumpWorkflows(ctx, tx, id)
+		return err
 	})
 	if err != nil {
 		return store.Workflow{}, err
 	}
 	return s.GetWorkflow(ctx, tenantID, name, 0)
+}
+
+// WorkflowChanges implements store.Store. A read-only repeatable-read transaction gives
+// the mark and the rows one snapshot.
+func (s *Store) WorkflowChanges(ctx context.Context, since string) (store.WorkflowChangeSet, error) {
+	after, err := store.ParseChangeMark(since)
+	if err != nil {
+		return store.WorkflowChangeSet{}, err
+	}
+	var cs store.WorkflowChangeSet
+	err = pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
+		var mark int64
+		if err := tx.QueryRow(ctx, `SELECT mark FROM workflow_changes WHERE id = 1`).Scan(&mark); err != nil {
+			return err
+		}
+		cs.Mark = strconv.FormatInt(mark, 10)
+		var err error
+		if cs.Workflows, err = s.listWorkflows(ctx, tx, `WHERE w.change_mark > $1`, after); err != nil {
+			return err
+		}
+		cs.Filters, err = s.queryFilters(ctx, tx, "listing filters", `SELECT `+filterCols+` FROM workflow_filters f
+			JOIN workflows w ON w.id = f.workflow_id WHERE w.change_mark > $1 ORDER BY f.id`, after)
+		return err
+	})
+	return cs, mapErr("reading workflow changes", err)
 }
 
 // WorkflowsChangeMark implements store.Store.

@@ -42,7 +42,7 @@ func (s *Store) CreateFilter(ctx context.Context, f store.Filter) (store.Filter,
 			return err
 		}
 		var err error
-		mark, err = bumpWorkflowsMark(ctx, tx)
+		mark, err = bumpWorkflows(ctx, tx, f.WorkflowID)
 		return err
 	})
 	if err != nil {
@@ -78,17 +78,11 @@ func (s *Store) ListFilters(ctx context.Context, tenantID, workflow string, p st
 		w.args = append(w.args, p.Limit)
 		q += ` LIMIT $` + strconv.Itoa(len(w.args))
 	}
-	return s.queryFilters(ctx, "listing filters", q, w.args...)
+	return s.queryFilters(ctx, s.pool, "listing filters", q, w.args...)
 }
 
-// ListAllFilters implements store.Store.
-func (s *Store) ListAllFilters(ctx context.Context) ([]store.Filter, error) {
-	return s.queryFilters(ctx, "listing all filters", `SELECT `+filterCols+` FROM workflow_filters f
-		JOIN workflows w ON w.id = f.workflow_id ORDER BY f.id`)
-}
-
-func (s *Store) queryFilters(ctx context.Context, what, q string, args ...any) ([]store.Filter, error) {
-	rows, err := s.pool.Query(ctx, q, args...)
+func (s *Store) queryFilters(ctx context.Context, db querier, what, q string, args ...any) ([]store.Filter, error) {
+	rows, err := db.Query(ctx, q, args...)
 	if err != nil {
 		return nil, mapErr(what, err)
 	}
@@ -102,14 +96,13 @@ func (s *Store) queryFilters(ctx context.Context, what, q string, args ...any) (
 // DeleteFilter implements store.Store.
 func (s *Store) DeleteFilter(ctx context.Context, tenantID, workflow, id string) error {
 	return s.tx(ctx, "deleting filter", func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `DELETE FROM workflow_filters WHERE tenant_id = $1 AND id = $2
-			AND workflow_id = (SELECT id FROM workflows WHERE tenant_id = $1 AND name = $3)`, tenantID, id, workflow)
-		if err != nil {
+		var workflowID string
+		if err := tx.QueryRow(ctx, `DELETE FROM workflow_filters WHERE tenant_id = $1 AND id = $2
+			AND workflow_id = (SELECT id FROM workflows WHERE tenant_id = $1 AND name = $3) RETURNING workflow_id`,
+			tenantID, id, workflow).Scan(&workflowID); err != nil {
 			return err
 		}
-		if tag.RowsAffected() == 0 {
-			return store.ErrNotFound
-		}
-		return bumpWorkflows(ctx, tx)
+		_, err := bumpWorkflows(ctx, tx, workflowID)
+		return err
 	})
 }

@@ -158,7 +158,8 @@ func (s *Store) PutWorkflow(ctx context.Context, p store.PutWorkflowParams) (sto
 			VALUES (?, ?, ?, ?, ?, ?)`, id, version, p.TenantID, string(def), p.Hash, ms64(p.At)); err != nil {
 			return err
 		}
-		return tx.QueryRowContext(ctx, `UPDATE workflow_changes SET mark = mark + 1 WHERE id = 1 RETURNING mark`).Scan(&mark)
+		mark, err = bumpWorkflows(ctx, tx, id)
+		return err
 	})
 	if err != nil {
 		return store.Workflow{}, false, err
@@ -201,8 +202,19 @@ func (s *Store) GetWorkflow(ctx context.Context, tenantID, name string, version 
 	return wf, mapErr("getting workflow", err)
 }
 
-func (s *Store) listWorkflows(ctx context.Context, where string, args ...any) ([]store.Workflow, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT `+workflowCols+` FROM workflows w
+// bumpWorkflows records a change to a workflow (or to its filters): the change mark goes
+// up by one and the workflow carries the new mark (see WorkflowChanges), which it returns.
+func bumpWorkflows(ctx context.Context, tx *sql.Tx, workflowID string) (int64, error) {
+	var mark int64
+	if err := tx.QueryRowContext(ctx, `UPDATE workflow_changes SET mark = mark + 1 WHERE id = 1 RETURNING mark`).Scan(&mark); err != nil {
+		return 0, err
+	}
+	_, err := tx.ExecContext(ctx, `UPDATE workflows SET change_mark = ? WHERE id = ?`, mark, workflowID)
+	return mark, err
+}
+
+func (s *Store) listWorkflows(ctx context.Context, db queryer, where string, args ...any) ([]store.Workflow, error) {
+	rows, err := db.QueryContext(ctx, `SELECT `+workflowCols+` FROM workflows w
 		JOIN workflow_versions v ON v.workflow_id = w.id AND v.version = w.current_version `+where+` ORDER BY w.tenant_id, w.name`, args...)
 	if err != nil {
 		return nil, mapErr("listing workflows", err)
@@ -221,32 +233,50 @@ func (s *Store) listWorkflows(ctx context.Context, where string, args ...any) ([
 
 // ListWorkflows implements store.Store.
 func (s *Store) ListWorkflows(ctx context.Context, tenantID string) ([]store.Workflow, error) {
-	return s.listWorkflows(ctx, `WHERE w.tenant_id = ?`, tenantID)
-}
-
-// ListAllWorkflows implements store.Store.
-func (s *Store) ListAllWorkflows(ctx context.Context) ([]store.Workflow, error) {
-	return s.listWorkflows(ctx, ``)
+	return s.listWorkflows(ctx, s.r, `WHERE w.tenant_id = ?`, tenantID)
 }
 
 // SetWorkflowActive implements store.Store.
 func (s *Store) SetWorkflowActive(ctx context.Context, tenantID, name string, active bool, at time.Time) (store.Workflow, error) {
 	err := s.write(ctx, "toggling workflow", func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE workflows SET active = ?, updated_at = ? WHERE tenant_id = ? AND name = ?`,
-			boolInt(active), ms64(at), tenantID, name)
-		if err != nil {
+		var id string
+		if err := tx.QueryRowContext(ctx, `UPDATE workflows SET active = ?, updated_at = ? WHERE tenant_id = ? AND name = ? RETURNING id`,
+			boolInt(active), ms64(at), tenantID, name).Scan(&id); err != nil {
 			return err
 		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			return store.ErrNotFound
-		}
-		_, err = tx.ExecContext(ctx, `UPDATE workflow_changes SET mark = mark + 1 WHERE id = 1`)
+		_, err := bumpWorkflows(ctx, tx, id)
 		return err
 	})
 	if err != nil {
 		return store.Workflow{}, err
 	}
 	return s.GetWorkflow(ctx, tenantID, name, 0)
+}
+
+// WorkflowChanges implements store.Store. One read transaction gives the mark and the
+// rows one snapshot.
+func (s *Store) WorkflowChanges(ctx context.Context, since string) (store.WorkflowChangeSet, error) {
+	after, err := store.ParseChangeMark(since)
+	if err != nil {
+		return store.WorkflowChangeSet{}, err
+	}
+	tx, err := s.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return store.WorkflowChangeSet{}, mapErr("reading workflow changes", err)
+	}
+	defer tx.Rollback()
+	var cs store.WorkflowChangeSet
+	var mark int64
+	if err := tx.QueryRowContext(ctx, `SELECT mark FROM workflow_changes WHERE id = 1`).Scan(&mark); err != nil {
+		return cs, mapErr("reading workflow changes", err)
+	}
+	cs.Mark = strconv.FormatInt(mark, 10)
+	if cs.Workflows, err = s.listWorkflows(ctx, tx, `WHERE w.change_mark > ?`, after); err != nil {
+		return cs, err
+	}
+	cs.Filters, err = s.queryFilters(ctx, tx, "listing filters", `SELECT `+filterCols+` FROM workflow_filters f
+		JOIN workflows w ON w.id = f.workflow_id WHERE w.change_mark > ? ORDER BY f.id`, after)
+	return cs, err
 }
 
 // WorkflowsChangeMark implements store.Store.

@@ -41,7 +41,9 @@ func (s *Store) CreateFilter(ctx context.Context, f store.Filter) (store.Filter,
 			VALUES (?, ?, ?, ?, ?, ?, ?)`, f.ID, f.TenantID, f.WorkflowID, f.Scope, f.Expression, payload, ms64(f.CreatedAt)); err != nil {
 			return err
 		}
-		return tx.QueryRowContext(ctx, `UPDATE workflow_changes SET mark = mark + 1 WHERE id = 1 RETURNING mark`).Scan(&mark)
+		var err error
+		mark, err = bumpWorkflows(ctx, tx, f.WorkflowID)
+		return err
 	})
 	if err != nil {
 		return store.Filter{}, err
@@ -77,17 +79,11 @@ func (s *Store) ListFilters(ctx context.Context, tenantID, workflow string, p st
 		q += ` LIMIT ?`
 		args = append(args, p.Limit)
 	}
-	return s.queryFilters(ctx, "listing filters", q, args...)
+	return s.queryFilters(ctx, s.r, "listing filters", q, args...)
 }
 
-// ListAllFilters implements store.Store.
-func (s *Store) ListAllFilters(ctx context.Context) ([]store.Filter, error) {
-	return s.queryFilters(ctx, "listing all filters", `SELECT `+filterCols+` FROM workflow_filters f
-		JOIN workflows w ON w.id = f.workflow_id ORDER BY f.id`)
-}
-
-func (s *Store) queryFilters(ctx context.Context, what, q string, args ...any) ([]store.Filter, error) {
-	rows, err := s.r.QueryContext(ctx, q, args...)
+func (s *Store) queryFilters(ctx context.Context, db queryer, what, q string, args ...any) ([]store.Filter, error) {
+	rows, err := db.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, mapErr(what, err)
 	}
@@ -106,15 +102,13 @@ func (s *Store) queryFilters(ctx context.Context, what, q string, args ...any) (
 // DeleteFilter implements store.Store.
 func (s *Store) DeleteFilter(ctx context.Context, tenantID, workflow, id string) error {
 	return s.write(ctx, "deleting filter", func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `DELETE FROM workflow_filters WHERE tenant_id = ? AND id = ?
-			AND workflow_id = (SELECT id FROM workflows WHERE tenant_id = ? AND name = ?)`, tenantID, id, tenantID, workflow)
-		if err != nil {
+		var workflowID string
+		if err := tx.QueryRowContext(ctx, `DELETE FROM workflow_filters WHERE tenant_id = ? AND id = ?
+			AND workflow_id = (SELECT id FROM workflows WHERE tenant_id = ? AND name = ?) RETURNING workflow_id`,
+			tenantID, id, tenantID, workflow).Scan(&workflowID); err != nil {
 			return err
 		}
-		if n, err := res.RowsAffected(); err != nil || n == 0 {
-			return store.ErrNotFound
-		}
-		_, err = tx.ExecContext(ctx, `UPDATE workflow_changes SET mark = mark + 1 WHERE id = 1`)
+		_, err := bumpWorkflows(ctx, tx, workflowID)
 		return err
 	})
 }

@@ -281,10 +281,9 @@ func testWorkflows(t *testing.T, open Opener) {
 		if got.Active {
 			t.Error("GetWorkflow after disabling: still active")
 		}
-		all, err := b.s.ListAllWorkflows(b.ctx)
-		noErr(t, err, "ListAllWorkflows")
+		all := b.changes("").Workflows
 		if len(all) != 1 || all[0].Active {
-			t.Errorf("ListAllWorkflows = %+v, want the inactive workflow listed as inactive", all)
+			t.Errorf("WorkflowChanges(\"\") = %+v, want the inactive workflow listed as inactive", all)
 		}
 
 		wf, err = b.s.SetWorkflowActive(b.ctx, b.tenant.ID, "orders", true, at(2*time1))
@@ -347,6 +346,83 @@ func testWorkflows(t *testing.T, open Opener) {
 		}
 	})
 
+	t.Run("ChangesSinceMark", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t, open)
+		other := b.newTenant("globex")
+		b.putWorkflow(b.tenant.ID, d1)
+		b.putWorkflow(b.tenant.ID, def("refunds", stepDef("refund")))
+		b.putWorkflow(other.ID, def("orders", stepDef("pack")))
+		all := b.changes("")
+		if m, err := b.s.WorkflowsChangeMark(b.ctx); err != nil || all.Mark != m {
+			t.Errorf("WorkflowChanges(\"\").Mark = %q, want the change mark %q (err %v)", all.Mark, m, err)
+		}
+		if len(all.Workflows) != 3 {
+			t.Fatalf("WorkflowChanges(\"\") = %d workflows, want 3", len(all.Workflows))
+		}
+		// changed reads what changed since mark, checks it names exactly want (tenant/name,
+		// in order) and returns it.
+		changed := func(what, mark string, want ...string) store.WorkflowChangeSet {
+			t.Helper()
+			cs := b.changes(mark)
+			var got []string
+			for _, wf := range cs.Workflows {
+				name := "acme/" + wf.Name
+				if wf.TenantID == other.ID {
+					name = "globex/" + wf.Name
+				}
+				got = append(got, name)
+			}
+			if !reflect.DeepEqual(got, want) {
+				t.Errorf("after %s: WorkflowChanges(%s) = %v, want %v", what, mark, got, want)
+			}
+			if len(want) > 0 && cs.Mark == mark {
+				t.Errorf("after %s: WorkflowChanges(%s).Mark did not move", what, mark)
+			}
+			return cs
+		}
+		changed("nothing", all.Mark)
+		b.putWorkflow(b.tenant.ID, d1)
+		changed("a put of the same definition", all.Mark)
+
+		b.putWorkflow(b.tenant.ID, d2)
+		v2 := changed("a new version", all.Mark, "acme/orders")
+		if v2.Workflows[0].Version != 2 || v2.Workflows[0].Def.Steps[0].Name != d2.Steps[0].Name {
+			t.Errorf("the changed workflow is version %d, want the current version 2", v2.Workflows[0].Version)
+		}
+
+		f1 := store.Filter{ID: newID(), TenantID: b.tenant.ID, Workflow: "refunds", Scope: "eu", CreatedAt: at(ms)}
+		f2 := store.Filter{ID: newID(), TenantID: b.tenant.ID, Workflow: "refunds", Scope: "us", CreatedAt: at(2 * ms)}
+		for _, f := range []store.Filter{f1, f2} {
+			if _, err := b.s.CreateFilter(b.ctx, f); err != nil {
+				t.Fatal(err)
+			}
+		}
+		withFilters := changed("creating filters", v2.Mark, "acme/refunds")
+		if len(withFilters.Filters) != 2 || withFilters.Filters[0].ID != f1.ID || withFilters.Filters[1].ID != f2.ID {
+			t.Errorf("WorkflowChanges lists filters %+v, want the workflow's two, oldest first", withFilters.Filters)
+		}
+		noErr(t, b.s.DeleteFilter(b.ctx, b.tenant.ID, "refunds", f1.ID), "DeleteFilter")
+		left := changed("deleting a filter", withFilters.Mark, "acme/refunds")
+		if len(left.Filters) != 1 || left.Filters[0].ID != f2.ID {
+			t.Errorf("after deleting a filter, WorkflowChanges lists filters %+v, want only the one left", left.Filters)
+		}
+
+		if _, err := b.s.SetWorkflowActive(b.ctx, other.ID, "orders", false, base); err != nil {
+			t.Fatal(err)
+		}
+		off := changed("disabling a workflow", left.Mark, "globex/orders")
+		if off.Workflows[0].Active || len(off.Filters) != 0 {
+			t.Errorf("WorkflowChanges = %+v with filters %+v, want the disabled workflow and no filters", off.Workflows[0], off.Filters)
+		}
+		changed("every change", all.Mark, "acme/orders", "acme/refunds", "globex/orders")
+		changed("nothing more", off.Mark)
+
+		if _, err := b.s.WorkflowChanges(b.ctx, "not a mark"); err == nil {
+			t.Error("WorkflowChanges(\"not a mark\") succeeded")
+		}
+	})
+
 	t.Run("ListAllAcrossTenants", func(t *testing.T) {
 		t.Parallel()
 		b := setup(t, open)
@@ -356,14 +432,13 @@ func testWorkflows(t *testing.T, open Opener) {
 		o1 := b.putWorkflow(other.ID, def("orders", stepDef("pack")))
 		a1v2 := b.putWorkflow(b.tenant.ID, d2)
 
-		all, err := b.s.ListAllWorkflows(b.ctx)
-		noErr(t, err, "ListAllWorkflows")
+		all := b.changes("").Workflows
 		type key struct{ tenant, name string }
 		got := map[key]store.Workflow{}
 		for _, wf := range all {
 			k := key{wf.TenantID, wf.Name}
 			if _, dup := got[k]; dup {
-				t.Errorf("ListAllWorkflows lists %v twice", k)
+				t.Errorf("WorkflowChanges(everything) lists %v twice", k)
 			}
 			got[k] = wf
 		}
@@ -373,16 +448,16 @@ func testWorkflows(t *testing.T, open Opener) {
 			{other.ID, "orders"}:     o1,
 		}
 		if len(got) != len(want) {
-			t.Errorf("ListAllWorkflows = %d workflows, want %d", len(got), len(want))
+			t.Errorf("WorkflowChanges(\"\") = %d workflows, want %d", len(got), len(want))
 		}
 		for k, w := range want {
 			g, ok := got[k]
 			if !ok {
-				t.Errorf("ListAllWorkflows misses %v", k)
+				t.Errorf("WorkflowChanges(\"\") misses %v", k)
 				continue
 			}
 			if g.ID != w.ID || g.Version != w.Version || !reflect.DeepEqual(g.Def, w.Def) {
-				t.Errorf("ListAllWorkflows %v = id %s version %d, want id %s version %d", k, g.ID, g.Version, w.ID, w.Version)
+				t.Errorf("WorkflowChanges(\"\") %v = id %s version %d, want id %s version %d", k, g.ID, g.Version, w.ID, w.Version)
 			}
 		}
 		if a1.ID != a1v2.ID || o1.ID == a1.ID {

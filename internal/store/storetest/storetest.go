@@ -199,6 +199,14 @@ func newEvent(tenantID, key string, t time.Time) *store.Event {
 	}
 }
 
+// changes reads the workflow changes since mark and fails the test on error.
+func (b *bundle) changes(mark string) store.WorkflowChangeSet {
+	b.t.Helper()
+	cs, err := b.s.WorkflowChanges(b.ctx, mark)
+	noErr(b.t, err, "WorkflowChanges")
+	return cs
+}
+
 // ingest commits items and fails the test on error.
 func (b *bundle) ingest(items ...store.IngestItem) {
 	b.t.Helper()
