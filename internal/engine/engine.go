@@ -205,17 +205,30 @@ func (e *Engine) Start() {
 	}
 	outboxKick := make(chan struct{}, 1)
 	if l, ok := e.store.(listener); ok {
+		// Workflow changes are refreshed by a loop of their own: notifications that arrive
+		// during a refresh make one more, not one each (a burst of registrations).
+		workflowsKick := make(chan struct{}, 1)
+		e.loops.Add(1)
+		go func() {
+			defer e.loops.Done()
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case <-workflowsKick:
+				}
+				if err := e.RefreshIndex(ctx, false); err != nil && ctx.Err() == nil {
+					e.log.Warn("refreshing trigger index", "err", err)
+				}
+			}
+		}()
 		e.loops.Add(1)
 		go func() {
 			defer e.loops.Done()
 			l.Listen(ctx, store.ListenHandlers{
-				Work: func(k store.WorkKey) { e.waiters.notify(k.TenantID, k.Workflow) },
-				Workflows: func() {
-					if err := e.RefreshIndex(ctx, false); err != nil && ctx.Err() == nil {
-						e.log.Warn("refreshing trigger index", "err", err)
-					}
-				},
-				Outbox: func() { kick(outboxKick) },
+				Work:      func(k store.WorkKey) { e.waiters.notify(k.TenantID, k.Workflow) },
+				Workflows: func() { kick(workflowsKick) },
+				Outbox:    func() { kick(outboxKick) },
 				Reconnected: func() {
 					// Notifications sent before LISTEN took effect (at start, or while
 					// disconnected) are lost: recheck everything.
