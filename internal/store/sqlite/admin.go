@@ -13,7 +13,7 @@ import (
 
 // CreateTenant implements store.Store.
 func (s *Store) CreateTenant(ctx context.Context, t store.Tenant) error {
-	return s.write(ctx, "creating tenant", func(tx *sql.Tx) error {
+	return s.write(ctx, "creating tenant", func(tx *wtx) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO tenants (id, name, created_at) VALUES (?, ?, ?)`, t.ID, t.Name, ms64(t.CreatedAt))
 		return err
 	})
@@ -61,7 +61,7 @@ func (s *Store) ListTenants(ctx context.Context) ([]store.Tenant, error) {
 
 // CreateToken implements store.Store.
 func (s *Store) CreateToken(ctx context.Context, t store.Token) error {
-	return s.write(ctx, "creating token", func(tx *sql.Tx) error {
+	return s.write(ctx, "creating token", func(tx *wtx) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO api_tokens (id, tenant_id, name, hash, admin, created_at) VALUES (?, ?, ?, ?, ?, ?)`,
 			t.ID, t.TenantID, t.Name, t.Hash, boolInt(t.Admin), ms64(t.CreatedAt))
 		return err
@@ -110,7 +110,7 @@ func (s *Store) ListTokens(ctx context.Context, tenantID string) ([]store.Token,
 
 // RevokeToken implements store.Store.
 func (s *Store) RevokeToken(ctx context.Context, tenantID, id string, at time.Time) error {
-	return s.write(ctx, "revoking token", func(tx *sql.Tx) error {
+	return s.write(ctx, "revoking token", func(tx *wtx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE api_tokens SET revoked_at = COALESCE(revoked_at, ?) WHERE tenant_id = ? AND id = ?`, ms64(at), tenantID, id)
 		if err != nil {
 			return err
@@ -130,7 +130,7 @@ func (s *Store) PutWorkflow(ctx context.Context, p store.PutWorkflowParams) (sto
 	if err != nil {
 		return store.Workflow{}, false, fmt.Errorf("encoding workflow: %w", err)
 	}
-	err = s.write(ctx, "putting workflow", func(tx *sql.Tx) error {
+	err = s.write(ctx, "putting workflow", func(tx *wtx) error {
 		var id, hash string
 		var version int
 		err := tx.QueryRowContext(ctx, `SELECT w.id, w.current_version, v.hash FROM workflows w
@@ -204,7 +204,7 @@ func (s *Store) GetWorkflow(ctx context.Context, tenantID, name string, version 
 
 // bumpWorkflows records a change to a workflow (or to its filters): the change mark goes
 // up by one and the workflow carries the new mark (see WorkflowChanges), which it returns.
-func bumpWorkflows(ctx context.Context, tx *sql.Tx, workflowID string) (int64, error) {
+func bumpWorkflows(ctx context.Context, tx *wtx, workflowID string) (int64, error) {
 	var mark int64
 	if err := tx.QueryRowContext(ctx, `UPDATE workflow_changes SET mark = mark + 1 WHERE id = 1 RETURNING mark`).Scan(&mark); err != nil {
 		return 0, err
@@ -238,7 +238,7 @@ func (s *Store) ListWorkflows(ctx context.Context, tenantID string) ([]store.Wor
 
 // SetWorkflowActive implements store.Store.
 func (s *Store) SetWorkflowActive(ctx context.Context, tenantID, name string, active bool, at time.Time) (store.Workflow, error) {
-	err := s.write(ctx, "toggling workflow", func(tx *sql.Tx) error {
+	err := s.write(ctx, "toggling workflow", func(tx *wtx) error {
 		var id string
 		if err := tx.QueryRowContext(ctx, `UPDATE workflows SET active = ?, updated_at = ? WHERE tenant_id = ? AND name = ? RETURNING id`,
 			boolInt(active), ms64(at), tenantID, name).Scan(&id); err != nil {

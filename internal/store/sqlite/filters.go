@@ -32,7 +32,7 @@ func (s *Store) CreateFilter(ctx context.Context, f store.Filter) (store.Filter,
 		payload = string(f.Payload)
 	}
 	var mark int64
-	err := s.write(ctx, "creating filter", func(tx *sql.Tx) error {
+	err := s.write(ctx, "creating filter", func(tx *wtx) error {
 		if err := tx.QueryRowContext(ctx, `SELECT id FROM workflows WHERE tenant_id = ? AND name = ?`,
 			f.TenantID, f.Workflow).Scan(&f.WorkflowID); err != nil {
 			return err
@@ -101,7 +101,7 @@ func (s *Store) queryFilters(ctx context.Context, db queryer, what, q string, ar
 
 // DeleteFilter implements store.Store.
 func (s *Store) DeleteFilter(ctx context.Context, tenantID, workflow, id string) error {
-	return s.write(ctx, "deleting filter", func(tx *sql.Tx) error {
+	return s.write(ctx, "deleting filter", func(tx *wtx) error {
 		var workflowID string
 		if err := tx.QueryRowContext(ctx, `DELETE FROM workflow_filters WHERE tenant_id = ? AND id = ?
 			AND workflow_id = (SELECT id FROM workflows WHERE tenant_id = ? AND name = ?) RETURNING workflow_id`,

@@ -215,7 +215,7 @@ func (s *Store) Prune(ctx context.Context, p store.PruneParams) (store.PruneResu
 		n, _ := r.RowsAffected()
 		return int(n)
 	}
-	err := s.write(ctx, "pruning events", func(tx *sql.Tx) error {
+	err := s.write(ctx, "pruning events", func(tx *wtx) error {
 		if _, err := tx.ExecContext(ctx, `DELETE FROM event_metadata WHERE event_id IN
 			(SELECT id FROM events WHERE id < ? AND created_at < ? ORDER BY id LIMIT ?)`, idBound, before, p.Limit); err != nil {
 			return err
@@ -230,7 +230,7 @@ func (s *Store) Prune(ctx context.Context, p store.PruneParams) (store.PruneResu
 	if err != nil {
 		return res, err
 	}
-	err = s.write(ctx, "pruning runs", func(tx *sql.Tx) error {
+	err = s.write(ctx, "pruning runs", func(tx *wtx) error {
 		rows, err := tx.QueryContext(ctx, `SELECT id FROM runs WHERE id < ? AND created_at < ?
 			AND status IN ('succeeded', 'failed', 'cancelled') ORDER BY id LIMIT ?`, idBound, before, p.Limit)
 		if err != nil {
@@ -261,7 +261,7 @@ func (s *Store) Prune(ctx context.Context, p store.PruneParams) (store.PruneResu
 	if err != nil {
 		return res, err
 	}
-	err = s.write(ctx, "pruning webhook deliveries", func(tx *sql.Tx) error {
+	err = s.write(ctx, "pruning webhook deliveries", func(tx *wtx) error {
 		r, err := tx.ExecContext(ctx, `DELETE FROM webhook_deliveries WHERE id IN
 			(SELECT id FROM webhook_deliveries WHERE id < ? AND received_at < ? ORDER BY id LIMIT ?)`, idBound, before, p.Limit)
 		if err == nil {
@@ -272,7 +272,7 @@ func (s *Store) Prune(ctx context.Context, p store.PruneParams) (store.PruneResu
 	if err != nil {
 		return res, err
 	}
-	err = s.write(ctx, "pruning sessions", func(tx *sql.Tx) error {
+	err = s.write(ctx, "pruning sessions", func(tx *wtx) error {
 		r, err := tx.ExecContext(ctx, `DELETE FROM dashboard_sessions WHERE hash IN
 			(SELECT hash FROM dashboard_sessions WHERE expires_at <= ? LIMIT ?)`, ms64(p.Now), p.Limit)
 		if err == nil {
@@ -283,7 +283,7 @@ func (s *Store) Prune(ctx context.Context, p store.PruneParams) (store.PruneResu
 	if err != nil {
 		return res, err
 	}
-	err = s.write(ctx, "pruning idempotency keys", func(tx *sql.Tx) error {
+	err = s.write(ctx, "pruning idempotency keys", func(tx *wtx) error {
 		r, err := tx.ExecContext(ctx, `DELETE FROM idempotency_keys WHERE rowid IN
 			(SELECT rowid FROM idempotency_keys WHERE expires_at <= ? LIMIT ?)`, ms64(p.Now), p.Limit)
 		if err == nil {
@@ -296,7 +296,7 @@ func (s *Store) Prune(ctx context.Context, p store.PruneParams) (store.PruneResu
 
 // CreateSession implements store.Store.
 func (s *Store) CreateSession(ctx context.Context, se store.Session) error {
-	return s.write(ctx, "creating session", func(tx *sql.Tx) error {
+	return s.write(ctx, "creating session", func(tx *wtx) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO dashboard_sessions (hash, tenant_id, token_id, csrf, created_at, expires_at)
 			VALUES (?, ?, ?, ?, ?, ?)`, se.Hash, se.TenantID, se.TokenID, se.CSRF, ms64(se.CreatedAt), ms64(se.ExpiresAt))
 		return err
@@ -320,7 +320,7 @@ func (s *Store) GetSession(ctx context.Context, hash []byte, now time.Time) (sto
 
 // DeleteSession implements store.Store.
 func (s *Store) DeleteSession(ctx context.Context, hash []byte) error {
-	return s.write(ctx, "deleting session", func(tx *sql.Tx) error {
+	return s.write(ctx, "deleting session", func(tx *wtx) error {
 		_, err := tx.ExecContext(ctx, `DELETE FROM dashboard_sessions WHERE hash = ?`, hash)
 		return err
 	})

@@ -62,7 +62,7 @@ func (s *Store) Ingest(ctx context.Context, items []store.IngestItem) error {
 			}
 		}
 	}
-	return s.write(ctx, "ingesting", func(tx *sql.Tx) error {
+	return s.write(ctx, "ingesting", func(tx *wtx) error {
 		for _, it := range idem {
 			res, err := tx.ExecContext(ctx, claimIdempotencySQL, it.Event.TenantID, it.IdempotencyKey, it.Event.ID,
 				ms64(it.IdempotencyExpiresAt), ms64(it.Event.CreatedAt))
@@ -119,37 +119,30 @@ func (s *Store) GetIdempotentEvent(ctx context.Context, tenantID, key string, at
 // maxInsertVars bounds the parameters of one multi-row INSERT.
 const maxInsertVars = 8000
 
-// insertRows inserts rows into table with as few statements as SQLite's limits allow.
-func insertRows(ctx context.Context, tx *sql.Tx, table string, cols []string, rows [][]any) error {
-	per := maxInsertVars / len(cols)
+// maxInsertRows bounds the rows of one multi-row INSERT.
+const maxInsertRows = 256
+
+// insertRows inserts rows into table with multi-row INSERTs of a power of two rows each,
+// largest first (37 rows: 32, 4 and 1), so that a table has a few statement shapes, each
+// prepared once (see stmtCache), whatever the batch sizes.
+func insertRows(ctx context.Context, tx *wtx, table string, cols []string, rows [][]any) error {
+	most := 1
+	for most*2 <= maxInsertRows && most*2*len(cols) <= maxInsertVars {
+		most *= 2
+	}
 	tuple := "(" + placeholders(len(cols)) + ")"
 	head := "INSERT INTO " + table + " (" + strings.Join(cols, ", ") + ") VALUES "
-	var full *sql.Stmt // the statement for a whole chunk, reused
-	defer func() {
-		if full != nil {
-			full.Close()
+	args := make([]any, 0, most*len(cols))
+	for n := most; len(rows) > 0; {
+		for n > len(rows) {
+			n /= 2
 		}
-	}()
-	args := make([]any, 0, per*len(cols))
-	for len(rows) > 0 {
-		n := min(len(rows), per)
 		args = args[:0]
 		for _, r := range rows[:n] {
 			args = append(args, r...)
 		}
 		q := head + strings.TrimSuffix(strings.Repeat(tuple+", ", n), ", ")
-		var err error
-		if n == per {
-			if full == nil {
-				if full, err = tx.PrepareContext(ctx, q); err != nil {
-					return err
-				}
-			}
-			_, err = full.ExecContext(ctx, args...)
-		} else {
-			_, err = tx.ExecContext(ctx, q, args...)
-		}
-		if err != nil {
+		if _, err := tx.ExecContext(ctx, q, args...); err != nil {
 			return err
 		}
 		rows = rows[n:]
@@ -341,7 +334,7 @@ func (s *Store) ListRuns(ctx context.Context, tenantID string, f store.RunFilter
 // CancelRun implements store.Store.
 func (s *Store) CancelRun(ctx context.Context, tenantID, id string, at time.Time) (store.Run, error) {
 	var r store.Run
-	err := s.write(ctx, "cancelling run", func(tx *sql.Tx) error {
+	err := s.write(ctx, "cancelling run", func(tx *wtx) error {
 		var err error
 		r, err = scanRun(tx.QueryRowContext(ctx, `SELECT `+runCols+` FROM runs WHERE tenant_id = ? AND id = ?`, tenantID, id))
 		if err != nil {
@@ -360,7 +353,7 @@ func (s *Store) CancelRun(ctx context.Context, tenantID, id string, at time.Time
 }
 
 // endRun sets a run's final status and cancels its unfinished steps.
-func endRun(ctx context.Context, tx *sql.Tx, runID, status, errMsg string, at time.Time) error {
+func endRun(ctx context.Context, tx *wtx, runID, status, errMsg string, at time.Time) error {
 	if _, err := tx.ExecContext(ctx, `UPDATE runs SET status = ?, error = ?, finished_at = ? WHERE id = ?`, status, errMsg, ms64(at), runID); err != nil {
 		return err
 	}

@@ -39,7 +39,7 @@ func scanScheduled(row interface{ Scan(...any) error }) (store.ScheduledEvent, e
 // ingestScheduled does Ingest's part for delayed events, inside its transaction: it
 // deletes the scheduled rows that items deliver (ErrConflict if one is no longer
 // scheduled) and inserts the events that items delay.
-func ingestScheduled(ctx context.Context, tx *sql.Tx, items []store.IngestItem) error {
+func ingestScheduled(ctx context.Context, tx *wtx, items []store.IngestItem) error {
 	for _, it := range items {
 		if it.ScheduledID != "" {
 			res, err := tx.ExecContext(ctx, `DELETE FROM scheduled_events WHERE id = ? AND status = 'scheduled'`, it.ScheduledID)
@@ -72,7 +72,7 @@ func ingestScheduled(ctx context.Context, tx *sql.Tx, items []store.IngestItem) 
 // ClaimScheduled implements store.ScheduleStore.
 func (s *Store) ClaimScheduled(ctx context.Context, now, until time.Time, limit int) ([]store.ScheduledEvent, error) {
 	var out []store.ScheduledEvent
-	err := s.write(ctx, "claiming scheduled events", func(tx *sql.Tx) error {
+	err := s.write(ctx, "claiming scheduled events", func(tx *wtx) error {
 		out = out[:0]
 		rows, err := tx.QueryContext(ctx, `UPDATE scheduled_events SET claimed_until = ? WHERE id IN (
 			SELECT id FROM scheduled_events WHERE status = 'scheduled' AND deliver_at <= ?
@@ -156,7 +156,7 @@ func (s *Store) ListScheduled(ctx context.Context, tenantID, status string, f st
 // CancelScheduled implements store.ScheduleStore.
 func (s *Store) CancelScheduled(ctx context.Context, tenantID, id string, at time.Time) (store.ScheduledEvent, error) {
 	var e store.ScheduledEvent
-	err := s.write(ctx, "cancelling scheduled event", func(tx *sql.Tx) error {
+	err := s.write(ctx, "cancelling scheduled event", func(tx *wtx) error {
 		var err error
 		e, err = scanScheduled(tx.QueryRowContext(ctx, `UPDATE scheduled_events SET status = 'cancelled', ended_at = ?, claimed_until = NULL
 			WHERE tenant_id = ? AND id = ? AND status = 'scheduled' RETURNING `+scheduledCols, ms64(at), tenantID, id))
@@ -183,7 +183,7 @@ func (s *Store) CancelScheduled(ctx context.Context, tenantID, id string, at tim
 
 // FailScheduled implements store.ScheduleStore.
 func (s *Store) FailScheduled(ctx context.Context, id, reason string, at time.Time) error {
-	return s.write(ctx, "failing scheduled event", func(tx *sql.Tx) error {
+	return s.write(ctx, "failing scheduled event", func(tx *wtx) error {
 		_, err := tx.ExecContext(ctx, `UPDATE scheduled_events SET status = 'failed', error = ?, ended_at = ?, claimed_until = NULL
 			WHERE id = ? AND status = 'scheduled'`, reason, ms64(at), id)
 		return err
@@ -193,7 +193,7 @@ func (s *Store) FailScheduled(ctx context.Context, id, reason string, at time.Ti
 // PruneScheduled implements store.ScheduleStore.
 func (s *Store) PruneScheduled(ctx context.Context, before time.Time, limit int) (int, error) {
 	var n int64
-	err := s.write(ctx, "pruning scheduled events", func(tx *sql.Tx) error {
+	err := s.write(ctx, "pruning scheduled events", func(tx *wtx) error {
 		res, err := tx.ExecContext(ctx, `DELETE FROM scheduled_events WHERE id IN (SELECT id FROM scheduled_events
 			WHERE status <> 'scheduled' AND ended_at < ? AND deliver_at < ? LIMIT ?)`, ms64(before), ms64(before), limit)
 		if err != nil {

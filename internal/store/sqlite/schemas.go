@@ -28,7 +28,7 @@ func scanSchema(row interface{ Scan(...any) error }) (store.EventSchema, error) 
 func (s *Store) PutEventSchema(ctx context.Context, sc store.EventSchema) (store.EventSchema, bool, error) {
 	var saved store.EventSchema
 	var created bool
-	err := s.write(ctx, "saving event schema", func(tx *sql.Tx) error {
+	err := s.write(ctx, "saving event schema", func(tx *wtx) error {
 		cur, err := scanSchema(tx.QueryRowContext(ctx, `SELECT `+schemaCols+` FROM event_schemas WHERE tenant_id = ? AND key = ?`,
 			sc.TenantID, sc.Key))
 		switch {
@@ -96,7 +96,7 @@ func (s *Store) listSchemas(ctx context.Context, q string, args ...any) ([]store
 
 // DeleteEventSchema implements store.Store.
 func (s *Store) DeleteEventSchema(ctx context.Context, tenantID, key string) error {
-	return s.write(ctx, "deleting event schema", func(tx *sql.Tx) error {
+	return s.write(ctx, "deleting event schema", func(tx *wtx) error {
 		res, err := tx.ExecContext(ctx, `DELETE FROM event_schemas WHERE tenant_id = ? AND key = ?`, tenantID, key)
 		if err != nil {
 			return err

@@ -42,6 +42,8 @@ type Store struct {
 	// hot holds statements prepared once on the read pool for per-request reads.
 	hotMu sync.Mutex
 	hot   hotStmts
+	// stmts holds the writer's statements, prepared once.
+	stmts stmtCache
 }
 
 var _ store.Store = (*Store)(nil)
@@ -128,7 +130,7 @@ func (s *Store) Close() error {
 		herr = s.hot.webhookEvent.Close()
 	}
 	s.hotMu.Unlock()
-	return errors.Join(herr, s.r.Close(), s.w.Close())
+	return errors.Join(herr, s.stmts.close(), s.r.Close(), s.w.Close())
 }
 
 // migrations lists the embedded migrations in version order.
@@ -182,14 +184,21 @@ func (s *Store) migrate(ctx context.Context) error {
 	return nil
 }
 
-// write runs fn in one write transaction.
-func (s *Store) write(ctx context.Context, what string, fn func(tx *sql.Tx) error) error {
+// write runs fn in one write transaction. Statements fn ran unprepared are prepared for
+// the next transactions once this one ended.
+func (s *Store) write(ctx context.Context, what string, fn func(tx *wtx) error) error {
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return mapErr(what, err)
 	}
-	defer tx.Rollback()
-	if err := fn(tx); err != nil {
+	t := &wtx{tx: tx, cache: &s.stmts}
+	defer func() {
+		tx.Rollback()
+		if len(t.uncached) > 0 {
+			s.stmts.prepare(context.WithoutCancel(ctx), s.w, t.uncached)
+		}
+	}()
+	if err := fn(t); err != nil {
 		return mapErr(what, err)
 	}
 	if err := tx.Commit(); err != nil {

@@ -50,7 +50,7 @@ func (s *Store) CreateWebhook(ctx context.Context, w store.Webhook) error {
 	if err != nil {
 		return fmt.Errorf("creating webhook: %w", err)
 	}
-	return s.write(ctx, "creating webhook", func(tx *sql.Tx) error {
+	return s.write(ctx, "creating webhook", func(tx *wtx) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO webhooks (source, event_key_expression, scope_expression, dedupe_expression,
 			static_payload, auth, secret, updated_at, id, tenant_id, name, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			append(args, w.ID, w.TenantID, w.Name, ms64(w.CreatedAt))...)
@@ -88,7 +88,7 @@ func (s *Store) UpdateWebhook(ctx context.Context, w store.Webhook) error {
 	if err != nil {
 		return fmt.Errorf("updating webhook: %w", err)
 	}
-	return s.write(ctx, "updating webhook", func(tx *sql.Tx) error {
+	return s.write(ctx, "updating webhook", func(tx *wtx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE webhooks SET source = ?, event_key_expression = ?, scope_expression = ?,
 			dedupe_expression = ?, static_payload = ?, auth = ?, secret = ?, updated_at = ? WHERE tenant_id = ? AND id = ?`,
 			append(args, w.TenantID, w.ID)...)
@@ -104,7 +104,7 @@ func (s *Store) UpdateWebhook(ctx context.Context, w store.Webhook) error {
 
 // DeleteWebhook implements store.Store.
 func (s *Store) DeleteWebhook(ctx context.Context, tenantID, name string) error {
-	return s.write(ctx, "deleting webhook", func(tx *sql.Tx) error {
+	return s.write(ctx, "deleting webhook", func(tx *wtx) error {
 		var id string
 		if err := tx.QueryRowContext(ctx, `SELECT id FROM webhooks WHERE tenant_id = ? AND name = ?`, tenantID, name).Scan(&id); err != nil {
 			return err
@@ -187,7 +187,7 @@ func (s *Store) ListWebhookDeliveries(ctx context.Context, tenantID, webhookID s
 func (s *Store) PruneWebhookDeliveries(ctx context.Context, tenantID, webhookID string, keep int) (int, error) {
 	keep = max(keep, 1)
 	var n int64
-	err := s.write(ctx, "pruning deliveries", func(tx *sql.Tx) error {
+	err := s.write(ctx, "pruning deliveries", func(tx *wtx) error {
 		res, err := tx.ExecContext(ctx, `DELETE FROM webhook_deliveries WHERE tenant_id = ? AND webhook_id = ? AND id <
 			(SELECT id FROM webhook_deliveries WHERE tenant_id = ? AND webhook_id = ? ORDER BY id DESC LIMIT 1 OFFSET ?)`,
 			tenantID, webhookID, tenantID, webhookID, keep-1)

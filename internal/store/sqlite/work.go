@@ -16,7 +16,7 @@ func (s *Store) RegisterWorker(ctx context.Context, w store.Worker) error {
 	if err != nil {
 		return fmt.Errorf("encoding workflows: %w", err)
 	}
-	return s.write(ctx, "registering worker", func(tx *sql.Tx) error {
+	return s.write(ctx, "registering worker", func(tx *wtx) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO workers (id, tenant_id, name, workflows, slots, created_at, last_heartbeat_at)
 			VALUES (?, ?, ?, ?, ?, ?, ?)`, w.ID, w.TenantID, w.Name, string(wfs), w.Slots, ms64(w.CreatedAt), ms64(w.LastHeartbeatAt))
 		return err
@@ -47,7 +47,7 @@ func (s *Store) Claim(ctx context.Context, p store.ClaimParams) ([]store.Assignm
 	}
 	var out []store.Assignment
 	now := ms64(p.Now)
-	err := s.write(ctx, "claiming steps", func(tx *sql.Tx) error {
+	err := s.write(ctx, "claiming steps", func(tx *wtx) error {
 		args := []any{p.TenantID}
 		for _, w := range p.Workflows {
 			args = append(args, w)
@@ -144,7 +144,7 @@ func (s *Store) Claim(ctx context.Context, p store.ClaimParams) ([]store.Assignm
 // Heartbeat implements store.Store.
 func (s *Store) Heartbeat(ctx context.Context, p store.HeartbeatParams) ([]string, error) {
 	var lost []string
-	err := s.write(ctx, "heartbeat", func(tx *sql.Tx) error {
+	err := s.write(ctx, "heartbeat", func(tx *wtx) error {
 		lost = lost[:0]
 		res, err := tx.ExecContext(ctx, `UPDATE workers SET last_heartbeat_at = ? WHERE tenant_id = ? AND id = ?`, ms64(p.Now), p.TenantID, p.WorkerID)
 		if err != nil {
@@ -173,7 +173,7 @@ func (s *Store) Heartbeat(ctx context.Context, p store.HeartbeatParams) ([]strin
 // FinishSteps implements store.Store.
 func (s *Store) FinishSteps(ctx context.Context, results []store.StepResult) ([]store.FinishOutcome, error) {
 	var out []store.FinishOutcome
-	err := s.write(ctx, "finishing steps", func(tx *sql.Tx) error {
+	err := s.write(ctx, "finishing steps", func(tx *wtx) error {
 		out = out[:0]
 		for _, res := range results {
 			o, err := finishOne(ctx, tx, res)
@@ -187,7 +187,7 @@ func (s *Store) FinishSteps(ctx context.Context, results []store.StepResult) ([]
 	return out, err
 }
 
-func finishOne(ctx context.Context, tx *sql.Tx, res store.StepResult) (store.FinishOutcome, error) {
+func finishOne(ctx context.Context, tx *wtx, res store.StepResult) (store.FinishOutcome, error) {
 	o := store.FinishOutcome{StepRunID: res.StepRunID}
 	st, err := scanStep(tx.QueryRowContext(ctx, `SELECT `+stepCols+` FROM step_runs WHERE id = ? AND tenant_id = ?`, res.StepRunID, res.TenantID))
 	if err == sql.ErrNoRows {
@@ -213,7 +213,7 @@ func finishOne(ctx context.Context, tx *sql.Tx, res store.StepResult) (store.Fin
 
 // succeed records a step's success, queues the children it unblocks and ends the run when
 // every step succeeded.
-func succeed(ctx context.Context, tx *sql.Tx, st store.StepRun, output json.RawMessage, at time.Time, o store.FinishOutcome) (store.FinishOutcome, error) {
+func succeed(ctx context.Context, tx *wtx, st store.StepRun, output json.RawMessage, at time.Time, o store.FinishOutcome) (store.FinishOutcome, error) {
 	now := ms64(at)
 	if _, err := tx.ExecContext(ctx, `UPDATE step_runs SET status = 'succeeded', output = ?, error = '', finished_at = ?, lease_id = NULL
 		WHERE id = ?`, string(output), now, st.ID); err != nil {
@@ -254,7 +254,7 @@ func succeed(ctx context.Context, tx *sql.Tx, st store.StepRun, output json.RawM
 
 // fail records a failed attempt: queued again after its backoff when attempts are left and
 // the error is retryable, otherwise the step and its run fail.
-func fail(ctx context.Context, tx *sql.Tx, st store.StepRun, msg string, retryable bool, at time.Time, o store.FinishOutcome) (store.FinishOutcome, error) {
+func fail(ctx context.Context, tx *wtx, st store.StepRun, msg string, retryable bool, at time.Time, o store.FinishOutcome) (store.FinishOutcome, error) {
 	now := ms64(at)
 	o.RunStatus = store.RunRunning
 	if retryable && st.Attempt < st.MaxAttempts {
@@ -281,7 +281,7 @@ func fail(ctx context.Context, tx *sql.Tx, st store.StepRun, msg string, retryab
 // ExpireLeases implements store.Store.
 func (s *Store) ExpireLeases(ctx context.Context, now time.Time, limit int) ([]store.FinishOutcome, error) {
 	var out []store.FinishOutcome
-	err := s.write(ctx, "expiring leases", func(tx *sql.Tx) error {
+	err := s.write(ctx, "expiring leases", func(tx *wtx) error {
 		out = out[:0]
 		rows, err := tx.QueryContext(ctx, `SELECT `+stepCols+` FROM step_runs WHERE status = 'running' AND lease_expires_at <= ?
 			ORDER BY lease_expires_at LIMIT ?`, ms64(now), limit)
