@@ -52,6 +52,11 @@ type indexedWorkflow struct {
 	triggers []indexedTrigger // in definition order
 	// filters holds the workflow's runtime filters (nil: none).
 	filters atomic.Pointer[filterSet]
+	// mark is the latest workflows change mark whose effect on this workflow the index
+	// holds: the mark of its last change when it was read, raised by changes applied
+	// later (written under indexMu). A change through this engine that is not newer was
+	// already seen by a refresh and is not applied again.
+	mark atomic.Int64
 }
 
 // filterSet is a workflow's runtime filters by scope, each scope's oldest first. It is
@@ -167,6 +172,7 @@ func indexWorkflows(wfs []store.Workflow, filters []store.Filter, pt *progTable)
 		for j, t := range wf.Def.Triggers { // NormalizeWorkflow removed duplicates
 			w.triggers[j] = indexedTrigger{Trigger: t, prog: pt.compile(t.Expression)}
 		}
+		w.mark.Store(markNumber(wf.Mark))
 		out[i] = w
 		byID[wf.ID] = w
 	}
@@ -227,7 +233,11 @@ func (ix *triggerIndex) apply(wfs []store.Workflow, filters []store.Filter) *tri
 		filterIDs[f.WorkflowID] = append(filterIDs[f.WorkflowID], f.ID)
 	}
 	changed := slices.DeleteFunc(slices.Clone(wfs), func(wf store.Workflow) bool {
-		return ix.holds(wf, filterIDs[wf.ID])
+		w := ix.holds(wf, filterIDs[wf.ID])
+		if w != nil {
+			w.mark.Store(max(w.mark.Load(), markNumber(wf.Mark)))
+		}
+		return w != nil
 	})
 	if len(changed) == 0 {
 		return ix
@@ -236,16 +246,17 @@ func (ix *triggerIndex) apply(wfs []store.Workflow, filters []store.Filter) *tri
 	return ix.with(indexWorkflows(changed, filters, pt), pt.table())
 }
 
-// holds reports whether ix has wf's version of wf, enabled or disabled alike, with
-// exactly the filters filterIDs (filters are created and deleted, never changed).
-func (ix *triggerIndex) holds(wf store.Workflow, filterIDs []string) bool {
+// holds returns the indexed workflow when ix has wf's version of wf, enabled or disabled
+// alike, with exactly the filters filterIDs (filters are created and deleted, never
+// changed); else nil.
+func (ix *triggerIndex) holds(wf store.Workflow, filterIDs []string) *indexedWorkflow {
 	ti := ix.tenants[wf.TenantID]
 	if ti == nil {
-		return false
+		return nil
 	}
 	w := ti.byName[wf.Name]
 	if w == nil || w.wf.ID != wf.ID || w.wf.Version != wf.Version || w.wf.Active != wf.Active {
-		return false
+		return nil
 	}
 	var have []string
 	if fs := w.filterSet(); fs != nil {
@@ -256,8 +267,16 @@ func (ix *triggerIndex) holds(wf store.Workflow, filterIDs []string) bool {
 		}
 	}
 	slices.Sort(have)
-	want := slices.Sorted(slices.Values(filterIDs))
-	return slices.Equal(have, want)
+	if !slices.Equal(have, slices.Sorted(slices.Values(filterIDs))) {
+		return nil
+	}
+	return w
+}
+
+// markNumber is a change mark as a number; 0 for none.
+func markNumber(mark string) int64 {
+	n, _ := strconv.ParseInt(mark, 10, 64)
+	return n
 }
 
 // with returns a new index: ix with each of ws in place of the workflow of its tenant and
@@ -387,10 +406,18 @@ func (e *Engine) changeFilter(f store.Filter, remove bool) bool {
 	if w == nil || (f.WorkflowID != "" && w.wf.ID != f.WorkflowID) {
 		return false
 	}
-	w.filters.Store(w.filters.Load().with(&indexedFilter{Filter: f, prog: ix.program(f.Expression)}, remove))
-	if !remove {
-		e.advanceMark(f.Mark)
+	if remove {
+		// A filter's id is never used again, so removing it is never stale.
+		w.filters.Store(w.filters.Load().with(&indexedFilter{Filter: f}, true))
+		return true
 	}
+	// A refresh that read the workflow at or after the filter's mark holds the filter
+	// already, or saw it deleted since: adding it then would bring it back.
+	if m := markNumber(f.Mark); w.mark.Load() < m {
+		w.filters.Store(w.filters.Load().with(&indexedFilter{Filter: f, prog: ix.program(f.Expression)}, false))
+		w.mark.Store(m)
+	}
+	e.advanceMark(f.Mark)
 	return true
 }
 
@@ -414,6 +441,7 @@ func (e *Engine) changeWorkflow(wf store.Workflow) {
 	w := indexWorkflows([]store.Workflow{wf}, nil, pt)[0]
 	if prev != nil {
 		w.filters.Store(prev.filters.Load())
+		w.mark.Store(max(w.mark.Load(), prev.mark.Load()))
 	}
 	e.index.Store(ix.with([]*indexedWorkflow{w}, pt.table()))
 	e.advanceMark(wf.Mark)

@@ -256,3 +256,59 @@ func assertSameIndex(t *testing.T, want, got *triggerIndex, tenant string, keys 
 	}
 	return ok
 }
+
+// TestFilterDeletedElsewhereStaysDeleted: a filter created through this engine is
+// applied to the index after its commit; when another replica deleted it in between and
+// a refresh already read that, applying the creation would bring the filter back for
+// good (the index is at the store's mark, so no refresh reads the workflow again).
+func TestFilterDeletedElsewhereStaysDeleted(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, sqlite.Config{Path: filepath.Join(t.TempDir(), "h.db"), Synchronous: "NORMAL"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	e, err := New(ctx, st, Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	if err := st.CreateTenant(ctx, store.Tenant{ID: "t", Name: "t", CreatedAt: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	def := store.WorkflowDef{Name: "w", Triggers: store.PlainTriggers("a"), Steps: []store.StepDef{{Name: "s"}}}
+	if _, _, err := e.PutWorkflow(ctx, "t", def); err != nil {
+		t.Fatal(err)
+	}
+	// This engine's CreateFilter committed F, then, before it applied F to its index,
+	// another replica deleted F and this engine refreshed.
+	f, err := st.CreateFilter(ctx, store.Filter{ID: NewID(), TenantID: "t", Workflow: "w", Scope: "acme", CreatedAt: now()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.DeleteFilter(ctx, "t", "w", f.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.RefreshIndex(ctx, false); err != nil {
+		t.Fatal(err)
+	}
+	if !e.changeFilter(f, false) {
+		t.Fatal("changeFilter did not find the workflow")
+	}
+	if err := e.RefreshIndex(ctx, false); err != nil {
+		t.Fatal(err)
+	}
+	if fs := e.index.Load().tenants["t"].byName["w"].filterSet(); fs != nil {
+		t.Fatalf("the index holds the deleted filter: %+v", fs.byScope)
+	}
+	// A filter whose creation no refresh has seen yet is applied.
+	g, err := st.CreateFilter(ctx, store.Filter{ID: NewID(), TenantID: "t", Workflow: "w", Scope: "globex", CreatedAt: now()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.changeFilter(g, false)
+	if fs := e.index.Load().tenants["t"].byName["w"].filterSet(); fs == nil || len(fs.byScope["globex"]) != 1 {
+		t.Fatal("a filter created through this engine is not in its index")
+	}
+}

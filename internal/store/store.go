@@ -292,6 +292,8 @@ type Workflow struct {
 	// Mark, set by PutWorkflow when it created a version, is the workflows change mark
 	// (WorkflowsChangeMark) its transaction committed: the mark before it was Mark - 1, so
 	// an engine whose index was at that mark is up to date once it applied this version.
+	// In WorkflowChanges, it is the mark of the workflow's last change (to it or to its
+	// filters).
 	Mark string
 }
 
@@ -299,7 +301,8 @@ type Workflow struct {
 type WorkflowChangeSet struct {
 	// Mark is the change mark the set brings a trigger index to.
 	Mark string
-	// Workflows are the changed workflows, current versions, ordered by tenant and name.
+	// Workflows are the changed workflows, current versions, ordered by tenant and name,
+	// each with the mark of its last change.
 	Workflows []Workflow
 	// Filters are every filter of those workflows, oldest first.
 	Filters []Filter

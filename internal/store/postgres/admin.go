@@ -118,7 +118,9 @@ func (s *Store) RevokeToken(ctx context.Context, tenantID, id string, at time.Ti
 
 // bumpWorkflows records a change to a workflow (or to its filters): the change mark goes
 // up by one and the workflow carries the new mark (see WorkflowChanges). It tells the
-// other replicas and returns the new mark.
+// other replicas and returns the new mark. The caller must hold the workflow's row lock
+// already (it changed or locked the row): every change takes that lock before the change
+// mark's, or two changes of one workflow would deadlock.
 func bumpWorkflows(ctx context.Context, tx pgx.Tx, workflowID string) (int64, error) {
 	// One statement: the row lock on workflow_changes serializes every change until its
 	// commit, so the fewer round trips after taking it, the better.
@@ -262,6 +264,19 @@ func (s *Store) WorkflowChanges(ctx context.Context, since string) (store.Workfl
 		var err error
 		if cs.Workflows, err = s.listWorkflows(ctx, tx, `WHERE w.change_mark > $1`, after); err != nil {
 			return err
+		}
+		marks := map[string]int64{}
+		rows, err := tx.Query(ctx, `SELECT id, change_mark FROM workflows WHERE change_mark > $1`, after)
+		if err != nil {
+			return err
+		}
+		var id string
+		var m int64
+		if _, err := pgx.ForEachRow(rows, []any{&id, &m}, func() error { marks[id] = m; return nil }); err != nil {
+			return err
+		}
+		for i := range cs.Workflows {
+			cs.Workflows[i].Mark = strconv.FormatInt(marks[cs.Workflows[i].ID], 10)
 		}
 		cs.Filters, err = s.queryFilters(ctx, tx, "listing filters", `SELECT `+filterCols+` FROM workflow_filters f
 			JOIN workflows w ON w.id = f.workflow_id WHERE w.change_mark > $1 ORDER BY f.id`, after)

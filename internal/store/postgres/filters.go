@@ -33,7 +33,9 @@ func (s *Store) CreateFilter(ctx context.Context, f store.Filter) (store.Filter,
 	}
 	var mark int64
 	err := s.tx(ctx, "creating filter", func(tx pgx.Tx) error {
-		if err := tx.QueryRow(ctx, `SELECT id FROM workflows WHERE tenant_id = $1 AND name = $2`,
+		// The workflow's row is locked before the change mark's, as every workflow change
+		// locks them (see bumpWorkflows).
+		if err := tx.QueryRow(ctx, `SELECT id FROM workflows WHERE tenant_id = $1 AND name = $2 FOR NO KEY UPDATE`,
 			f.TenantID, f.Workflow).Scan(&f.WorkflowID); err != nil {
 			return err
 		}
@@ -96,13 +98,21 @@ func (s *Store) queryFilters(ctx context.Context, db querier, what, q string, ar
 // DeleteFilter implements store.Store.
 func (s *Store) DeleteFilter(ctx context.Context, tenantID, workflow, id string) error {
 	return s.tx(ctx, "deleting filter", func(tx pgx.Tx) error {
+		// The workflow's row first, as in CreateFilter.
 		var workflowID string
-		if err := tx.QueryRow(ctx, `DELETE FROM workflow_filters WHERE tenant_id = $1 AND id = $2
-			AND workflow_id = (SELECT id FROM workflows WHERE tenant_id = $1 AND name = $3) RETURNING workflow_id`,
-			tenantID, id, workflow).Scan(&workflowID); err != nil {
+		if err := tx.QueryRow(ctx, `SELECT id FROM workflows WHERE tenant_id = $1 AND name = $2 FOR NO KEY UPDATE`,
+			tenantID, workflow).Scan(&workflowID); err != nil {
 			return err
 		}
-		_, err := bumpWorkflows(ctx, tx, workflowID)
+		tag, err := tx.Exec(ctx, `DELETE FROM workflow_filters WHERE tenant_id = $1 AND id = $2 AND workflow_id = $3`,
+			tenantID, id, workflowID)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			return store.ErrNotFound
+		}
+		_, err = bumpWorkflows(ctx, tx, workflowID)
 		return err
 	})
 }

@@ -5,6 +5,10 @@ import (
 	"errors"
 	"sync"
 	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/heraldhq/herald/internal/pgtest"
 	"github.com/heraldhq/herald/internal/store"
@@ -99,4 +103,68 @@ func containsNewline(s string) bool {
 		}
 	}
 	return false
+}
+
+// TestFilterChangesLockTheWorkflowFirst: every workflow change locks the workflow's row
+// before the change mark's row. A filter change that took them the other way round
+// deadlocked with a toggle or a new version of the same workflow (each waiting for the
+// row the other held), stalling every workflow change until PostgreSQL broke it. While
+// another transaction holds the change mark, a filter create and a filter delete must be
+// seen waiting for it with the workflow's row already theirs.
+func TestFilterChangesLockTheWorkflowFirst(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := open(t, pgtest.NewDatabase(t))
+	tenant := store.Tenant{ID: uuid.NewString(), Name: "acme", CreatedAt: time.Now()}
+	if err := s.CreateTenant(ctx, tenant); err != nil {
+		t.Fatal(err)
+	}
+	def := store.WorkflowDef{Name: "orders", Triggers: store.PlainTriggers("order.paid"), Steps: []store.StepDef{{Name: "s"}}}
+	wf, _, err := s.PutWorkflow(ctx, store.PutWorkflowParams{TenantID: tenant.ID, NewID: uuid.NewString(), Def: def, Hash: "h1", At: time.Now()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := store.Filter{ID: uuid.NewString(), TenantID: tenant.ID, Workflow: "orders", Scope: "eu", CreatedAt: time.Now()}
+	changes := map[string]func() error{
+		"CreateFilter": func() error { _, err := s.CreateFilter(ctx, f); return err },
+		"DeleteFilter": func() error { return s.DeleteFilter(ctx, tenant.ID, "orders", f.ID) },
+	}
+	for _, name := range []string{"CreateFilter", "DeleteFilter"} {
+		holder, err := s.Pool().Begin(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := holder.Exec(ctx, `UPDATE workflow_changes SET mark = mark WHERE id = 1`); err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() { done <- changes[name]() }()
+		// Wait until the change blocks on the change mark's row.
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			var waiting int
+			if err := s.Pool().QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity
+				WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%workflow_changes%'`).Scan(&waiting); err != nil {
+				t.Fatal(err)
+			}
+			if waiting > 0 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s never waited for the change mark", name)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		_, err = holder.Exec(ctx, `SELECT 1 FROM workflows WHERE id = $1 FOR NO KEY UPDATE NOWAIT`, wf.ID)
+		var pe *pgconn.PgError
+		if !errors.As(err, &pe) || pe.Code != "55P03" {
+			t.Errorf("%s waits for the change mark without holding the workflow's row (locking it: %v)", name, err)
+		}
+		if err := holder.Rollback(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if err := <-done; err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+	}
 }

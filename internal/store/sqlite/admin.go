@@ -274,6 +274,26 @@ func (s *Store) WorkflowChanges(ctx context.Context, since string) (store.Workfl
 	if cs.Workflows, err = s.listWorkflows(ctx, tx, `WHERE w.change_mark > ?`, after); err != nil {
 		return cs, err
 	}
+	marks := map[string]int64{}
+	rows, err := tx.QueryContext(ctx, `SELECT id, change_mark FROM workflows WHERE change_mark > ?`, after)
+	if err != nil {
+		return cs, mapErr("reading workflow changes", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id string
+		var m int64
+		if err := rows.Scan(&id, &m); err != nil {
+			return cs, mapErr("reading workflow changes", err)
+		}
+		marks[id] = m
+	}
+	if err := rows.Err(); err != nil {
+		return cs, mapErr("reading workflow changes", err)
+	}
+	for i := range cs.Workflows {
+		cs.Workflows[i].Mark = strconv.FormatInt(marks[cs.Workflows[i].ID], 10)
+	}
 	cs.Filters, err = s.queryFilters(ctx, tx, "listing filters", `SELECT `+filterCols+` FROM workflow_filters f
 		JOIN workflows w ON w.id = f.workflow_id WHERE w.change_mark > ? ORDER BY f.id`, after)
 	return cs, err

@@ -412,10 +412,17 @@ func testWorkflows(t *testing.T, open Opener) {
 			t.Fatal(err)
 		}
 		off := changed("disabling a workflow", left.Mark, "globex/orders")
+		if off.Workflows[0].Mark != off.Mark {
+			t.Errorf("the disabled workflow carries mark %q, want the mark of its change %q", off.Workflows[0].Mark, off.Mark)
+		}
+		if every := changed("every change", all.Mark, "acme/orders", "acme/refunds", "globex/orders"); every.Workflows[0].Mark != v2.Mark ||
+			every.Workflows[1].Mark != left.Mark {
+			t.Errorf("workflows carry marks %q and %q, want those of their last changes %q and %q",
+				every.Workflows[0].Mark, every.Workflows[1].Mark, v2.Mark, left.Mark)
+		}
 		if off.Workflows[0].Active || len(off.Filters) != 0 {
 			t.Errorf("WorkflowChanges = %+v with filters %+v, want the disabled workflow and no filters", off.Workflows[0], off.Filters)
 		}
-		changed("every change", all.Mark, "acme/orders", "acme/refunds", "globex/orders")
 		changed("nothing more", off.Mark)
 
 		if _, err := b.s.WorkflowChanges(b.ctx, "not a mark"); err == nil {
