@@ -141,6 +141,9 @@ func jsonObject(field string, raw json.RawMessage) (json.RawMessage, error) {
 	if err := json.Compact(&buf, raw); err != nil {
 		return nil, fieldErr(field, "is not valid JSON: %v", err)
 	}
+	if store.HasNUL(buf.Bytes()) {
+		return nil, fieldErr(field, `must not contain the character U+0000 ("\u0000")`)
+	}
 	return buf.Bytes(), nil
 }
 
@@ -153,6 +156,9 @@ func metadataObject(field string, raw json.RawMessage) (json.RawMessage, error) 
 	var m map[string]any
 	if err := json.Unmarshal(raw, &m); err != nil {
 		return nil, fieldErr(field, "must be a JSON object of strings, numbers and booleans")
+	}
+	if store.HasNUL(raw) {
+		return nil, fieldErr(field, `must not contain the character U+0000 ("\u0000")`)
 	}
 	for k, v := range m {
 		switch v.(type) {

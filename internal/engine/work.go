@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/heraldhq/herald/internal/store"
 )
@@ -156,13 +158,30 @@ func (e *Engine) Complete(ctx context.Context, tenantID, workerID, stepRunID, le
 
 // Fail records a failed attempt; store.ErrStaleLease if the lease is not current.
 func (e *Engine) Fail(ctx context.Context, tenantID, workerID, stepRunID, leaseID, msg string, retryable bool) error {
+	msg = failureMessage(msg)
+	return e.report(ctx, tenantID, workerID, store.StepResult{TenantID: tenantID, StepRunID: stepRunID, LeaseID: leaseID, Error: msg, Retryable: retryable})
+}
+
+// maxFailureMessage bounds a stored failure message, in bytes.
+const maxFailureMessage = 8192
+
+// failureMessage is msg as stored: valid UTF-8 without U+0000 (which PostgreSQL's text
+// cannot hold), cut at a character boundary to at most maxFailureMessage bytes; "step
+// failed" when empty. A worker's message is never refused: that would leave the step to
+// its lease's expiry.
+func failureMessage(msg string) string {
+	msg = strings.ReplaceAll(strings.ToValidUTF8(msg, "\uFFFD"), "\x00", "\uFFFD")
+	if len(msg) > maxFailureMessage {
+		cut := maxFailureMessage
+		for cut > 0 && !utf8.RuneStart(msg[cut]) {
+			cut--
+		}
+		msg = msg[:cut]
+	}
 	if msg == "" {
 		msg = "step failed"
 	}
-	if len(msg) > 8192 {
-		msg = msg[:8192]
-	}
-	return e.report(ctx, tenantID, workerID, store.StepResult{TenantID: tenantID, StepRunID: stepRunID, LeaseID: leaseID, Error: msg, Retryable: retryable})
+	return msg
 }
 
 func (e *Engine) report(ctx context.Context, tenantID, workerID string, res store.StepResult) error {
@@ -193,8 +212,21 @@ func (e *Engine) report(ctx context.Context, tenantID, workerID string, res stor
 }
 
 // commitFinish writes a batch of step results in one transaction and wakes the workers of
-// the steps they unblocked.
+// the steps they unblocked. If that fails for a reason other than the store being
+// unavailable, each result is written alone, so that one the store refuses cannot fail
+// its neighbours (whose steps would then run again once their leases expire).
 func (e *Engine) commitFinish(ctx context.Context, reqs []finishReq) {
+	if err := e.finishSteps(ctx, reqs); err != nil && len(reqs) > 1 && !errors.Is(err, store.ErrUnavailable) {
+		for _, r := range reqs {
+			_ = e.finishSteps(ctx, []finishReq{r})
+		}
+	}
+}
+
+// finishSteps writes reqs' results in one transaction and answers them, unless it fails
+// for a reason other than the store being unavailable with more than one request: then
+// it answers none and returns the error, for the caller to write them one by one.
+func (e *Engine) finishSteps(ctx context.Context, reqs []finishReq) error {
 	results := make([]store.StepResult, len(reqs))
 	for i, r := range reqs {
 		results[i] = r.res
@@ -202,18 +234,20 @@ func (e *Engine) commitFinish(ctx context.Context, reqs []finishReq) {
 	start := time.Now()
 	outs, err := e.store.FinishSteps(ctx, results)
 	e.cfg.Observer.StoreCommit("finish", time.Since(start), err)
-	if err == nil {
-		e.observeRuns(outs, results)
-	}
 	if err != nil {
 		e.log.Warn("step results commit failed", "results", len(results), "err", err)
+		if len(reqs) > 1 && !errors.Is(err, store.ErrUnavailable) {
+			return err
+		}
 		for _, r := range reqs {
 			r.done <- finishResp{err: err}
 		}
-		return
+		return err
 	}
+	e.observeRuns(outs, results)
 	e.wake(outs)
 	for i, r := range reqs {
 		r.done <- finishResp{out: outs[i]}
 	}
+	return nil
 }

@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+
+	"github.com/heraldhq/herald/internal/store"
 )
 
 // Body is a decoded delivery body.
@@ -33,10 +35,15 @@ func (e *BodyError) Error() string { return e.Msg }
 // it has a field "payload" holding a JSON object (Slack's interactive requests), which is
 // then the body.
 func DecodeBody(contentType string, body []byte) (Body, error) {
+	decode := decodeJSON
 	if isForm(contentType) {
-		return decodeForm(body)
+		decode = decodeForm
 	}
-	return decodeJSON(body)
+	b, err := decode(body)
+	if err == nil && store.HasNUL(b.Payload) {
+		return Body{}, &BodyError{Msg: `body must not contain the character U+0000 ("\u0000")`}
+	}
+	return b, err
 }
 
 func isForm(contentType string) bool {

@@ -38,6 +38,9 @@ func TestDecodeBody(t *testing.T) {
 		{"two values", "application/json", `{"a": 1} {"b": 2}`, nil, ""},
 		{"form with a broken JSON payload", "application/x-www-form-urlencoded", "payload=%7B%22type", nil, ""},
 		{"bad form escape", "application/x-www-form-urlencoded", "a=%zz", nil, ""},
+		{"U+0000 (PostgreSQL cannot store it)", "application/json", `{"a":"x\u0000"}`, nil, ""},
+		{"U+0000 in a form", "application/x-www-form-urlencoded", "a=%00", nil, ""},
+		{"a backslash and u0000 is text", "application/json", `{"a":"\\u0000"}`, map[string]any{"a": `\u0000`}, `{"a":"\\u0000"}`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
