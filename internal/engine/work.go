@@ -113,8 +113,22 @@ func (e *Engine) Poll(ctx context.Context, tenantID, workerID string, max int, w
 		if err != nil || len(as) > 0 {
 			return as, err
 		}
+		// Nothing is claimable now, but a queued step may be about to be: its
+		// availability was stamped by another replica whose clock is ahead of this one's
+		// (woken by its commit, this claim came too early by that clock), or it is a
+		// retry whose backoff ends soon. Claim again when it is due, rather than wait for
+		// a wake-up that will not come.
+		var due <-chan time.Time
+		if at, ok, err := e.store.NextAvailable(ctx, tenantID, w.Workflows); err == nil && ok {
+			d := time.Until(at)
+			if d < recheckMin {
+				d = recheckMin
+			}
+			due = time.After(d) // collected once unreachable, fired or not
+		}
 		select {
 		case <-wt.ch:
+		case <-due:
 		case <-timer.C:
 			return nil, nil
 		case <-ctx.Done():
@@ -122,6 +136,10 @@ func (e *Engine) Poll(ctx context.Context, tenantID, workerID string, max int, w
 		}
 	}
 }
+
+// recheckMin is the shortest wait before claiming again a queued step that is available
+// but was not claimed (another claim held it): that claim takes it soon.
+const recheckMin = 50 * time.Millisecond
 
 // Heartbeat marks a worker alive and extends its listed leases; it returns the step-runs
 // whose leases are no longer the worker's.

@@ -159,6 +159,10 @@ type Store interface {
 	// was deferred past their queueing and came in (after, upTo]: retries whose backoff
 	// ended. Steps available when queued are not listed: their commit wakes their queue.
 	ReadySince(ctx context.Context, after, upTo time.Time) ([]WorkKey, error)
+	// NextAvailable returns when the earliest queued step-run of the tenant's workflows is
+	// available (it may be past: a step taken meanwhile, or one a claim is about to
+	// take), and false when none is queued.
+	NextAvailable(ctx context.Context, tenantID string, workflows []string) (time.Time, bool, error)
 
 	// CreateWebhook inserts a webhook; ErrConflict if the tenant has one of that name.
 	CreateWebhook(ctx context.Context, w Webhook) error

@@ -263,6 +263,22 @@ func (s *Store) ExpireLeases(ctx context.Context, now time.Time, limit int) ([]s
 const readySinceSQL = `SELECT DISTINCT tenant_id, workflow_name FROM step_runs
 	WHERE status = 'queued' AND available_at > queued_at AND available_at > $1 AND available_at <= $2`
 
+// NextAvailable implements store.Store: the first entry of each workflow's part of the
+// ready queue (the partial index step_runs_ready).
+func (s *Store) NextAvailable(ctx context.Context, tenantID string, workflows []string) (time.Time, bool, error) {
+	if !store.ValidID(tenantID) || len(workflows) == 0 {
+		return time.Time{}, false, nil
+	}
+	var at *time.Time
+	err := s.pool.QueryRow(ctx, `SELECT min(x.available_at) FROM unnest($2::text[]) AS w(name),
+		LATERAL (SELECT available_at FROM step_runs WHERE tenant_id = $1 AND workflow_name = w.name AND status = 'queued'
+			ORDER BY available_at LIMIT 1) x`, tenantID, workflows).Scan(&at)
+	if err != nil || at == nil {
+		return time.Time{}, false, mapErr("reading the ready queue", err)
+	}
+	return at.UTC(), true, nil
+}
+
 // ReadySince implements store.Store.
 func (s *Store) ReadySince(ctx context.Context, after, upTo time.Time) ([]store.WorkKey, error) {
 	rows, err := s.pool.Query(ctx, readySinceSQL, after, upTo)

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/heraldhq/herald/internal/store"
@@ -323,6 +324,26 @@ func (s *Store) ExpireLeases(ctx context.Context, now time.Time, limit int) ([]s
 		return nil
 	})
 	return out, err
+}
+
+// NextAvailable implements store.Store: the first entry of each workflow's part of the
+// ready queue (the index step_queue_ready), one subquery each.
+func (s *Store) NextAvailable(ctx context.Context, tenantID string, workflows []string) (time.Time, bool, error) {
+	if len(workflows) == 0 {
+		return time.Time{}, false, nil
+	}
+	parts := make([]string, len(workflows))
+	args := make([]any, 0, 2*len(workflows))
+	for i, w := range workflows {
+		parts[i] = `SELECT (SELECT min(available_at) FROM step_queue WHERE tenant_id = ? AND workflow_name = ?) AS m`
+		args = append(args, tenantID, w)
+	}
+	var at sql.NullInt64
+	err := s.r.QueryRowContext(ctx, `SELECT min(m) FROM (`+strings.Join(parts, ` UNION ALL `)+`)`, args...).Scan(&at)
+	if err != nil || !at.Valid {
+		return time.Time{}, false, mapErr("reading the ready queue", err)
+	}
+	return fromMS(at.Int64), true, nil
 }
 
 // ReadySince implements store.Store.

@@ -968,6 +968,32 @@ func testCancelRun(t *testing.T, open Opener) {
 }
 
 func testReadySince(t *testing.T, open Opener) {
+	t.Run("NextAvailable", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t, open)
+		other := b.newTenant("globex")
+		orders := b.workflow("orders", stepDef("a")) // default retry: 1s backoff
+		refunds := b.workflow("refunds", stepDef("r"))
+		next := func(tenant string, workflows []string, want time.Duration, queued bool) {
+			t.Helper()
+			got, ok, err := b.s.NextAvailable(b.ctx, tenant, workflows)
+			noErr(t, err, "NextAvailable")
+			if ok != queued || (queued && !got.Equal(at(want))) {
+				t.Errorf("NextAvailable(%v) = %s, %v; want +%s, %v", workflows, got, ok, want, queued)
+			}
+		}
+		next(b.tenant.ID, []string{"orders", "refunds"}, 0, false)
+		b.startRun(orders, base)
+		next(b.tenant.ID, []string{"orders", "refunds"}, 0, true)
+		b.fail(b.claimOne(at(100*ms), "orders"), at(500*ms), "boom", true) // ready again at +1.5s
+		b.startRun(refunds, at(3*time1))
+		next(b.tenant.ID, []string{"orders", "refunds"}, 1500*ms, true)
+		next(b.tenant.ID, []string{"refunds"}, 3*time1, true)
+		next(b.tenant.ID, []string{"nope"}, 0, false)
+		next(other.ID, []string{"orders", "refunds"}, 0, false)
+		b.claimWith(store.ClaimParams{TenantID: b.tenant.ID, Workflows: []string{"orders", "refunds"}, Max: 2, Now: at(3 * time1)})
+		next(b.tenant.ID, []string{"orders", "refunds"}, 0, false)
+	})
 	t.Run("QueuesWhoseDeferredStepsBecameReadyInTheWindow", func(t *testing.T) {
 		t.Parallel()
 		b := setup(t, open)
