@@ -146,7 +146,8 @@ type Store interface {
 	// Claim leases up to p.Max ready step-runs of the given workflows to a worker.
 	Claim(ctx context.Context, p ClaimParams) ([]Assignment, error)
 	// Heartbeat marks a worker alive and extends the listed leases (never past their
-	// deadline). It returns the step-run ids whose leases are no longer the worker's.
+	// deadline). It returns the step-run ids whose leases are no longer the worker's: taken
+	// from it, or expired at p.Now (the sweeper may be requeueing the step that moment).
 	Heartbeat(ctx context.Context, p HeartbeatParams) (lost []string, err error)
 	// FinishSteps records step results (success or failure) in one transaction. Each
 	// result gets its own outcome; a stale lease is reported as ErrStaleLease in Err.

@@ -169,7 +169,8 @@ func (s *Store) Heartbeat(ctx context.Context, p store.HeartbeatParams) ([]strin
 		rows, err := tx.Query(ctx, `UPDATE step_runs s SET lease_expires_at = LEAST($1, s.deadline_at)
 			FROM unnest($4::uuid[], $5::text[]) AS l(id, lease_id)
 			WHERE s.id = l.id AND s.lease_id = l.lease_id AND s.tenant_id = $2 AND s.worker_id = $3 AND s.status = 'running'
-			RETURNING s.id`, p.Now.Add(p.LeaseFor), p.TenantID, p.WorkerID, ids, leases)
+				AND s.lease_expires_at > $6
+			RETURNING s.id`, p.Now.Add(p.LeaseFor), p.TenantID, p.WorkerID, ids, leases, p.Now)
 		if err != nil {
 			return err
 		}

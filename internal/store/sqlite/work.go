@@ -157,8 +157,8 @@ func (s *Store) Heartbeat(ctx context.Context, p store.HeartbeatParams) ([]strin
 		until := ms64(p.Now.Add(p.LeaseFor))
 		for _, l := range p.Leases {
 			res, err := tx.ExecContext(ctx, `UPDATE step_runs SET lease_expires_at = MIN(?, deadline_at)
-				WHERE id = ? AND tenant_id = ? AND lease_id = ? AND worker_id = ? AND status = 'running'`,
-				until, l.StepRunID, p.TenantID, l.LeaseID, p.WorkerID)
+				WHERE id = ? AND tenant_id = ? AND lease_id = ? AND worker_id = ? AND status = 'running' AND lease_expires_at > ?`,
+				until, l.StepRunID, p.TenantID, l.LeaseID, p.WorkerID, ms64(p.Now))
 			if err != nil {
 				return err
 			}

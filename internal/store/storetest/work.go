@@ -646,6 +646,9 @@ func testHeartbeat(t *testing.T, open Opener) {
 			t.Errorf("LastHeartbeatAt = %s, want %s", w.LastHeartbeatAt, at(5*time.Second))
 		}
 
+		for s := 14; s <= 50; s += 9 { // each before the lease ends
+			hb(at(time.Duration(s) * time.Second))
+		}
 		hb(at(55 * time.Second)) // would extend to 65s, past the 60s deadline
 		deadline := at(defaultTimeout)
 		wantTime(t, b.stepRun(run.Run.ID, "a").LeaseExpiresAt, deadline, "lease after a heartbeat near the deadline")
@@ -655,6 +658,26 @@ func testHeartbeat(t *testing.T, open Opener) {
 		}
 		o := b.finish(store.StepResult{StepRunID: a.StepRunID, LeaseID: a.LeaseID, Succeeded: true, At: deadline.Add(2 * ms)})
 		wantErr(t, o.Err, store.ErrStaleLease, "FinishSteps after the deadline")
+	})
+
+	t.Run("ExpiredLeaseIsLost", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t, open)
+		wf := b.workflow("orders", stepDef("a"))
+		run := b.startRun(wf, base)
+		a := b.claimWith(store.ClaimParams{Workflows: []string{"orders"}, Now: base, LeaseFor: 10 * time.Second})[0]
+		// Past the lease's end, before any sweeper requeued the step: the sweeper may be
+		// requeueing it right now, so the lease is not extended but reported lost.
+		lost, err := b.s.Heartbeat(b.ctx, store.HeartbeatParams{TenantID: b.tenant.ID, WorkerID: b.worker.ID,
+			Leases: []store.LeaseRef{{StepRunID: a.StepRunID, LeaseID: a.LeaseID}}, Now: at(10 * time.Second), LeaseFor: 10 * time.Second})
+		noErr(t, err, "Heartbeat")
+		if len(lost) != 1 || lost[0] != a.StepRunID {
+			t.Errorf("Heartbeat after the lease ended lost %v, want the step-run", lost)
+		}
+		wantTime(t, b.stepRun(run.Run.ID, "a").LeaseExpiresAt, at(10*time.Second), "lease after a late heartbeat")
+		if outs := b.expire(at(10*time.Second + ms)); len(outs) != 1 {
+			t.Errorf("ExpireLeases after a late heartbeat = %+v, want the step requeued", outs)
+		}
 	})
 
 	t.Run("UnknownWorker", func(t *testing.T) {
