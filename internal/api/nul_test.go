@@ -7,8 +7,9 @@ import (
 	"unicode/utf8"
 )
 
-// TestNULIsRefusedAlike: PostgreSQL cannot store U+0000 in JSON, so a payload, metadata
-// or step output holding it is refused with 400 and the field on every store (before, it
+// TestNULIsRefusedAlike: PostgreSQL cannot store U+0000 in JSON or text, so a payload,
+// metadata, step output or worker name holding it is refused with 400 and the field on
+// every store (before, it
 // failed on PostgreSQL with 500, and a step output failed every completion committed
 // with it). A text holding the six characters \u0000 is fine. A failure message is never
 // refused: one holding U+0000, or cut inside a character at the size limit, is stored
@@ -36,12 +37,16 @@ func TestNULIsRefusedAlike(t *testing.T) {
 		if n := len(items(c.must(200, "GET", "/api/v1/events", nil))); n != 0 {
 			t.Fatalf("%d events stored by refused pushes", n)
 		}
+		r := c.do("POST", "/api/v1/workers", map[string]any{"name": "host\x00a", "workflows": []string{"w"}})
+		if _, field := r.errCodeField(t); r.status != 400 || field != "name" {
+			t.Errorf("a worker named with U+0000: status %d field %q, want 400 name: %s", r.status, field, r.body)
+		}
 		ok := c.push("k", map[string]any{"a": `\u0000`})
 		run := runIDs(ok)["w"]
 
 		worker := c.registerWorker("w")
 		a := c.pollOne(worker, 10*time.Second)
-		r := c.complete(worker, a, map[string]any{"out": "\x00"})
+		r = c.complete(worker, a, map[string]any{"out": "\x00"})
 		if _, field := r.errCodeField(t); r.status != 400 || field != "output" {
 			t.Fatalf("complete with U+0000: status %d field %q, want 400 output: %s", r.status, field, r.body)
 		}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/heraldhq/herald/internal/store"
@@ -28,6 +29,9 @@ func (e *Engine) RegisterWorker(ctx context.Context, tenantID, name string, work
 	}
 	if len(name) > MaxNameLen {
 		return store.Worker{}, fieldErr("name", "is longer than %d bytes", MaxNameLen)
+	}
+	if !utf8.ValidString(name) || strings.ContainsFunc(name, unicode.IsControl) {
+		return store.Worker{}, fieldErr("name", "must be UTF-8 text without control characters")
 	}
 	if slots == 0 {
 		slots = DefaultSlots
