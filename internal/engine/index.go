@@ -33,8 +33,11 @@ import (
 // from every workflow of the store.
 type triggerIndex struct {
 	tenants map[string]*tenantIndex
-	// progs holds every expression of the index compiled, by its text.
+	// progs holds every expression of the index compiled, by its text (and, after
+	// changes, some no workflow uses any more, until they are dropped; see with).
 	progs map[string]*program
+	// progsUsed is how many programs progs held when it last held only used ones.
+	progsUsed int
 }
 
 // tenantIndex is one tenant's part of the trigger index.
@@ -210,6 +213,7 @@ func buildIndex(wfs []store.Workflow, filters []store.Filter, prev *triggerIndex
 		byTenant[w.wf.TenantID] = append(byTenant[w.wf.TenantID], w)
 	}
 	ix := &triggerIndex{tenants: make(map[string]*tenantIndex, len(byTenant)), progs: pt.table()}
+	ix.progsUsed = len(ix.progs)
 	for tenant, ws := range byTenant {
 		// By name, in Go's order (not the store's collation): the order with keeps.
 		sort.Slice(ws, func(a, b int) bool { return ws[a].wf.Name < ws[b].wf.Name })
@@ -287,12 +291,43 @@ func (ix *triggerIndex) with(ws []*indexedWorkflow, progs map[string]*program) *
 	for _, w := range ws {
 		byTenant[w.wf.TenantID] = append(byTenant[w.wf.TenantID], w)
 	}
-	next := &triggerIndex{tenants: make(map[string]*tenantIndex, len(ix.tenants)+len(byTenant)), progs: progs}
+	next := &triggerIndex{tenants: make(map[string]*tenantIndex, len(ix.tenants)+len(byTenant)), progs: progs, progsUsed: ix.progsUsed}
 	maps.Copy(next.tenants, ix.tenants)
 	for tenant, tws := range byTenant {
 		next.tenants[tenant] = ix.tenants[tenant].with(tws)
 	}
+	// Programs of replaced versions stay in progs; once they could be half of it, keep
+	// only those in use, so that a long-lived engine's table does not grow with every
+	// version ever put.
+	if len(next.progs) > 2*next.progsUsed+64 {
+		next.progs = next.usedPrograms()
+		next.progsUsed = len(next.progs)
+	}
 	return next
+}
+
+// usedPrograms returns the programs of every trigger and filter of ix, by expression.
+func (ix *triggerIndex) usedPrograms() map[string]*program {
+	used := map[string]*program{}
+	for _, ti := range ix.tenants {
+		for _, w := range ti.all {
+			for _, t := range w.triggers {
+				if t.prog != nil {
+					used[t.Expression] = t.prog
+				}
+			}
+			if fs := w.filterSet(); fs != nil {
+				for _, l := range fs.byScope {
+					for _, f := range l {
+						if f.prog != nil {
+							used[f.Expression] = f.prog
+						}
+					}
+				}
+			}
+		}
+	}
+	return used
 }
 
 // with returns a copy of ti (which may be nil) with each of ws (workflows of ti's tenant)

@@ -312,3 +312,23 @@ func TestFilterDeletedElsewhereStaysDeleted(t *testing.T) {
 		t.Fatal("a filter created through this engine is not in its index")
 	}
 }
+
+// TestIndexDropsProgramsOfOldVersions puts 300 versions of a workflow, each with its own
+// trigger expression, through changes: the index's program table keeps the current one
+// and stays small, instead of holding every expression ever put.
+func TestIndexDropsProgramsOfOldVersions(t *testing.T) {
+	t.Parallel()
+	ix := buildIndex(nil, nil, nil)
+	for v := 1; v <= 300; v++ {
+		expr := fmt.Sprintf("input.n > %d", v)
+		wf := store.Workflow{ID: "w", TenantID: "t", Name: "w", Version: v,
+			Def: store.WorkflowDef{Name: "w", Triggers: []store.Trigger{{Key: "k", Expression: expr}}}}
+		ix = ix.apply([]store.Workflow{wf}, nil)
+		if ms := ix.match("t", "k"); len(ms) != 1 || ms[0].w.triggers[0].prog != ix.progs[expr] || ix.progs[expr] == nil {
+			t.Fatalf("version %d: the index does not hold the current expression's program", v)
+		}
+	}
+	if n := len(ix.progs); n > 2*1+64 {
+		t.Errorf("the program table holds %d programs for 1 expression in use", n)
+	}
+}
