@@ -14,6 +14,27 @@ import (
 	"github.com/heraldhq/herald/internal/store/sqlite"
 )
 
+// sqliteEngine opens an engine (not started) on a new SQLite store holding tenant "t";
+// both close when the test ends.
+func sqliteEngine(t *testing.T) (*Engine, *sqlite.Store) {
+	t.Helper()
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, sqlite.Config{Path: filepath.Join(t.TempDir(), "h.db"), Synchronous: "NORMAL"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	e, err := New(ctx, st, Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(e.Close)
+	if err := st.CreateTenant(ctx, store.Tenant{ID: "t", Name: "t", CreatedAt: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	return e, st
+}
+
 // TestPutWorkflowKeepsIndexMark: a workflow put (or a filter created) through this engine
 // is applied to the index in place, and the index's change mark follows the store's, so the next check of
 // the mark (the sweep; on PostgreSQL the change's own notification) rebuilds nothing. A
@@ -21,19 +42,7 @@ import (
 func TestPutWorkflowKeepsIndexMark(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	st, err := sqlite.Open(ctx, sqlite.Config{Path: filepath.Join(t.TempDir(), "h.db"), Synchronous: "NORMAL"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	e, err := New(ctx, st, Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer e.Close()
-	if err := st.CreateTenant(ctx, store.Tenant{ID: "t", Name: "t", CreatedAt: time.Now()}); err != nil {
-		t.Fatal(err)
-	}
+	e, st := sqliteEngine(t)
 	mark := func() (index, stored string) {
 		e.indexMu.Lock()
 		index = e.indexMark
@@ -86,19 +95,7 @@ func TestPutWorkflowKeepsIndexMark(t *testing.T) {
 func TestRefreshReadsOnlyWhatChanged(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	st, err := sqlite.Open(ctx, sqlite.Config{Path: filepath.Join(t.TempDir(), "h.db"), Synchronous: "NORMAL"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	e, err := New(ctx, st, Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer e.Close()
-	if err := st.CreateTenant(ctx, store.Tenant{ID: "t", Name: "t", CreatedAt: time.Now()}); err != nil {
-		t.Fatal(err)
-	}
+	e, st := sqliteEngine(t)
 	put := func(name string, triggers ...string) store.WorkflowDef {
 		def, hash, err := NormalizeWorkflow(store.WorkflowDef{Name: name, Triggers: store.PlainTriggers(triggers...), Steps: []store.StepDef{{Name: "s"}}})
 		if err != nil {
@@ -264,19 +261,7 @@ func assertSameIndex(t *testing.T, want, got *triggerIndex, tenant string, keys 
 func TestFilterDeletedElsewhereStaysDeleted(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	st, err := sqlite.Open(ctx, sqlite.Config{Path: filepath.Join(t.TempDir(), "h.db"), Synchronous: "NORMAL"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	e, err := New(ctx, st, Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer e.Close()
-	if err := st.CreateTenant(ctx, store.Tenant{ID: "t", Name: "t", CreatedAt: time.Now()}); err != nil {
-		t.Fatal(err)
-	}
+	e, st := sqliteEngine(t)
 	def := store.WorkflowDef{Name: "w", Triggers: store.PlainTriggers("a"), Steps: []store.StepDef{{Name: "s"}}}
 	if _, _, err := e.PutWorkflow(ctx, "t", def); err != nil {
 		t.Fatal(err)
