@@ -7,9 +7,9 @@ import (
 	"unicode/utf8"
 )
 
-// TestNULIsRefusedAlike: PostgreSQL cannot store U+0000 in JSON or text, so a payload,
-// metadata, step output or worker name holding it is refused with 400 and the field on
-// every store (before, it
+// TestNULIsRefusedAlike: PostgreSQL cannot store U+0000 (nor invalid UTF-8) in JSON or
+// text, so a payload, metadata, step output or worker name holding it is refused with 400
+// and the field on every store (before, it
 // failed on PostgreSQL with 500, and a step output failed every completion committed
 // with it). A text holding the six characters \u0000 is fine. A failure message is never
 // refused: one holding U+0000, or cut inside a character at the size limit, is stored
@@ -34,10 +34,15 @@ func TestNULIsRefusedAlike(t *testing.T) {
 				t.Errorf("POST %s %v: status %d field %q, want 400 %q: %s", tc.path, tc.body, r.status, field, tc.field, r.body)
 			}
 		}
+		// Invalid UTF-8 (PostgreSQL refuses it too), sent as raw bytes.
+		r := c.do("POST", "/api/v1/events", []byte("{\"key\":\"k\",\"payload\":{\"a\":\"\xff\"}}"))
+		if _, field := r.errCodeField(t); r.status != 400 || field != "payload" {
+			t.Errorf("a payload with invalid UTF-8: status %d field %q, want 400 payload: %s", r.status, field, r.body)
+		}
 		if n := len(items(c.must(200, "GET", "/api/v1/events", nil))); n != 0 {
 			t.Fatalf("%d events stored by refused pushes", n)
 		}
-		r := c.do("POST", "/api/v1/workers", map[string]any{"name": "host\x00a", "workflows": []string{"w"}})
+		r = c.do("POST", "/api/v1/workers", map[string]any{"name": "host\x00a", "workflows": []string{"w"}})
 		if _, field := r.errCodeField(t); r.status != 400 || field != "name" {
 			t.Errorf("a worker named with U+0000: status %d field %q, want 400 name: %s", r.status, field, r.body)
 		}

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/heraldhq/herald/internal/store"
 )
@@ -144,6 +145,9 @@ func jsonObject(field string, raw json.RawMessage) (json.RawMessage, error) {
 	if store.HasNUL(buf.Bytes()) {
 		return nil, fieldErr(field, `must not contain the character U+0000 ("\u0000")`)
 	}
+	if !utf8.Valid(buf.Bytes()) {
+		return nil, fieldErr(field, "is not valid UTF-8")
+	}
 	return buf.Bytes(), nil
 }
 
@@ -159,6 +163,9 @@ func metadataObject(field string, raw json.RawMessage) (json.RawMessage, error) 
 	}
 	if store.HasNUL(raw) {
 		return nil, fieldErr(field, `must not contain the character U+0000 ("\u0000")`)
+	}
+	if !utf8.Valid(raw) {
+		return nil, fieldErr(field, "is not valid UTF-8")
 	}
 	for k, v := range m {
 		switch v.(type) {

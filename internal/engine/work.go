@@ -123,7 +123,9 @@ func (e *Engine) Poll(ctx context.Context, tenantID, workerID string, max int, w
 		// retry whose backoff ends soon. Claim again when it is due, rather than wait for
 		// a wake-up that will not come.
 		var due <-chan time.Time
-		if at, ok, err := e.store.NextAvailable(ctx, tenantID, w.Workflows); err == nil && ok {
+		if at, ok, err := e.store.NextAvailable(ctx, tenantID, w.Workflows); err != nil {
+			e.log.Debug("reading when the next step is due", "err", err) // the wait still ends
+		} else if ok {
 			d := time.Until(at)
 			if d < recheckMin {
 				d = recheckMin

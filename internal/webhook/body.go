@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/heraldhq/herald/internal/store"
 )
@@ -40,6 +41,9 @@ func DecodeBody(contentType string, body []byte) (Body, error) {
 		decode = decodeForm
 	}
 	b, err := decode(body)
+	if err == nil && !utf8.Valid(b.Payload) {
+		return Body{}, &BodyError{Msg: "body is not valid UTF-8"}
+	}
 	if err == nil && store.HasNUL(b.Payload) {
 		return Body{}, &BodyError{Msg: `body must not contain the character U+0000 ("\u0000")`}
 	}

@@ -40,6 +40,7 @@ func TestDecodeBody(t *testing.T) {
 		{"bad form escape", "application/x-www-form-urlencoded", "a=%zz", nil, ""},
 		{"U+0000 (PostgreSQL cannot store it)", "application/json", `{"a":"x\u0000"}`, nil, ""},
 		{"U+0000 in a form", "application/x-www-form-urlencoded", "a=%00", nil, ""},
+		{"invalid UTF-8", "application/json", "{\"a\":\"\xff\"}", nil, ""},
 		{"a backslash and u0000 is text", "application/json", `{"a":"\\u0000"}`, map[string]any{"a": `\u0000`}, `{"a":"\\u0000"}`},
 	}
 	for _, tt := range tests {

@@ -249,10 +249,11 @@ func (s *Store) Prune(ctx context.Context, p store.PruneParams) (store.PruneResu
 		if err := rows.Err(); err != nil || len(ids) == 0 {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, `DELETE FROM step_runs WHERE run_id IN (`+placeholders(len(ids))+`)`, ids...); err != nil {
+		// Their width varies with each batch: run once, not cached (see ExecOnce).
+		if _, err := tx.ExecOnce(ctx, `DELETE FROM step_runs WHERE run_id IN (`+placeholders(len(ids))+`)`, ids...); err != nil {
 			return err
 		}
-		r, err := tx.ExecContext(ctx, `DELETE FROM runs WHERE id IN (`+placeholders(len(ids))+`)`, ids...)
+		r, err := tx.ExecOnce(ctx, `DELETE FROM runs WHERE id IN (`+placeholders(len(ids))+`)`, ids...)
 		if err == nil {
 			res.Runs = deleted(r)
 		}

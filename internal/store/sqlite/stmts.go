@@ -95,6 +95,13 @@ func (t *wtx) ExecContext(ctx context.Context, q string, args ...any) (sql.Resul
 	return t.tx.ExecContext(ctx, q, args...)
 }
 
+// ExecOnce runs q unprepared and keeps it out of the cache: for SQL whose text varies
+// without bound (a list of a batch's ids), which would fill the cache with statements
+// used once.
+func (t *wtx) ExecOnce(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	return t.tx.ExecContext(ctx, q, args...)
+}
+
 // QueryContext is (*sql.Tx).QueryContext with q prepared once per store.
 func (t *wtx) QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
 	if st := t.stmt(ctx, q); st != nil {

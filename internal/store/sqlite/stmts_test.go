@@ -57,6 +57,27 @@ func TestInsertRowsCachesFewShapes(t *testing.T) {
 	if want := 9; shapes != want { // 1, 2, 4, ..., 256 rows
 		t.Errorf("the cache holds %d INSERT shapes for the table, want %d", shapes, want)
 	}
+	// Statements whose width follows a batch run once and stay out of the cache.
+	before := len(s.stmts.stmts)
+	for n := 1; n <= 40; n++ {
+		if err := s.write(ctx, "deleting", func(tx *wtx) error {
+			args := []any{}
+			for i := range n {
+				args = append(args, i)
+			}
+			_, err := tx.ExecOnce(ctx, `DELETE FROM shapes WHERE batch = 600 AND i IN (`+placeholders(n)+`)`, args...)
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if after := len(s.stmts.stmts); after != before {
+		t.Errorf("ExecOnce statements went into the cache: %d cached, then %d", before, after)
+	}
+	total -= 40
+	if err := s.r.QueryRowContext(ctx, `SELECT count(*) FROM shapes`).Scan(&got); err != nil || got != total {
+		t.Fatalf("%d rows after deleting 40, want %d (%v)", got, total, err)
+	}
 	// A cached statement still sees a change of the schema (SQLite prepares it again).
 	if err := s.write(ctx, "altering", func(tx *wtx) error {
 		_, err := tx.ExecContext(ctx, `ALTER TABLE shapes ADD COLUMN note TEXT NOT NULL DEFAULT 'x'`)

@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/heraldhq/herald/internal/store"
@@ -327,19 +326,18 @@ func (s *Store) ExpireLeases(ctx context.Context, now time.Time, limit int) ([]s
 }
 
 // NextAvailable implements store.Store: the first entry of each workflow's part of the
-// ready queue (the index step_queue_ready), one subquery each.
+// ready queue (the index step_queue_ready), the workflows passed as one JSON array.
 func (s *Store) NextAvailable(ctx context.Context, tenantID string, workflows []string) (time.Time, bool, error) {
 	if len(workflows) == 0 {
 		return time.Time{}, false, nil
 	}
-	parts := make([]string, len(workflows))
-	args := make([]any, 0, 2*len(workflows))
-	for i, w := range workflows {
-		parts[i] = `SELECT (SELECT min(available_at) FROM step_queue WHERE tenant_id = ? AND workflow_name = ?) AS m`
-		args = append(args, tenantID, w)
+	names, err := json.Marshal(workflows)
+	if err != nil {
+		return time.Time{}, false, fmt.Errorf("reading the ready queue: %w", err)
 	}
 	var at sql.NullInt64
-	err := s.r.QueryRowContext(ctx, `SELECT min(m) FROM (`+strings.Join(parts, ` UNION ALL `)+`)`, args...).Scan(&at)
+	err = s.r.QueryRowContext(ctx, `SELECT min((SELECT min(q.available_at) FROM step_queue q WHERE q.tenant_id = ? AND q.workflow_name = w.value))
+		FROM json_each(?) w`, tenantID, string(names)).Scan(&at)
 	if err != nil || !at.Valid {
 		return time.Time{}, false, mapErr("reading the ready queue", err)
 	}

@@ -1013,6 +1013,11 @@ func testReadySince(t *testing.T, open Opener) {
 		next(b.tenant.ID, []string{"orders", "refunds"}, 1500*ms, true)
 		next(b.tenant.ID, []string{"refunds"}, 3*time1, true)
 		next(b.tenant.ID, []string{"nope"}, 0, false)
+		many := []string{}
+		for i := range 600 { // more workflows than SQLite allows terms in a compound SELECT
+			many = append(many, fmt.Sprintf("w%d", i))
+		}
+		next(b.tenant.ID, append(many, "refunds"), 3*time1, true)
 		next(other.ID, []string{"orders", "refunds"}, 0, false)
 		b.claimWith(store.ClaimParams{TenantID: b.tenant.ID, Workflows: []string{"orders", "refunds"}, Max: 2, Now: at(3 * time1)})
 		next(b.tenant.ID, []string{"orders", "refunds"}, 0, false)
