@@ -27,7 +27,7 @@ func (s *Store) FinishSteps(ctx context.Context, results []store.StepResult) ([]
 	var out []store.FinishOutcome
 	err := s.tx(ctx, "finishing steps", func(tx pgx.Tx) error {
 		out = make([]store.FinishOutcome, len(results))
-		fb, err := loadFinishBatch(ctx, tx, `SELECT id, status FROM runs WHERE id IN
+		fb, err := loadFinishBatch(ctx, tx, nil, `SELECT id, status FROM runs WHERE id IN
 			(SELECT s.run_id FROM step_runs s JOIN unnest($1::uuid[], $2::uuid[]) AS r(id, tenant_id)
 				ON s.id = r.id AND s.tenant_id = r.tenant_id)
 			ORDER BY id FOR UPDATE`, ids, tenants)
@@ -45,10 +45,12 @@ func (s *Store) FinishSteps(ctx context.Context, results []store.StepResult) ([]
 }
 
 // loadFinishBatch locks runs with lockSQL (which returns each locked run's id and status,
-// in id order so that concurrent batches cannot deadlock on them) and reads all their
-// step-runs in a second statement: a new snapshot, which sees what the holders of the
-// locks it waited for committed.
-func loadFinishBatch(ctx context.Context, tx pgx.Tx, lockSQL string, args ...any) (*finishBatch, error) {
+// in id order so that concurrent batches cannot deadlock on them), then locks those of the
+// step-runs lockSteps that belong to them, and reads all their step-runs: a new snapshot,
+// which sees what the holders of the locks it waited for committed. Heartbeats lock only
+// step-runs, so lockSteps makes a heartbeat either commit before the read (and be seen)
+// or wait for this transaction (and find what it wrote).
+func loadFinishBatch(ctx context.Context, tx pgx.Tx, lockSteps []string, lockSQL string, args ...any) (*finishBatch, error) {
 	fb := &finishBatch{runStatus: map[string]string{}, steps: map[string]*store.StepRun{}, byRun: map[string][]*store.StepRun{},
 		dirty: map[string]bool{}, available: map[string]time.Time{}, runEnds: map[string]runEnd{}}
 	rows, err := tx.Query(ctx, lockSQL, args...)
@@ -68,6 +70,12 @@ func loadFinishBatch(ctx context.Context, tx pgx.Tx, lockSQL string, args ...any
 	rows.Close()
 	if err := rows.Err(); err != nil || len(runIDs) == 0 {
 		return fb, err
+	}
+	if len(lockSteps) > 0 {
+		if _, err := tx.Exec(ctx, `SELECT 1 FROM step_runs WHERE id = ANY($1::uuid[]) AND run_id = ANY($2::uuid[]) ORDER BY id FOR UPDATE`,
+			lockSteps, runIDs); err != nil {
+			return nil, err
+		}
 	}
 	rows, err = tx.Query(ctx, `SELECT `+stepCols+` FROM step_runs WHERE run_id = ANY($1) ORDER BY run_id, position`, runIDs)
 	if err != nil {

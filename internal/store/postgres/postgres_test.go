@@ -139,22 +139,7 @@ func TestFilterChangesLockTheWorkflowFirst(t *testing.T) {
 		}
 		done := make(chan error, 1)
 		go func() { done <- changes[name]() }()
-		// Wait until the change blocks on the change mark's row.
-		deadline := time.Now().Add(10 * time.Second)
-		for {
-			var waiting int
-			if err := s.Pool().QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity
-				WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%workflow_changes%'`).Scan(&waiting); err != nil {
-				t.Fatal(err)
-			}
-			if waiting > 0 {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("%s never waited for the change mark", name)
-			}
-			time.Sleep(5 * time.Millisecond)
-		}
+		waitForLockWait(t, s, "workflow_changes")
 		_, err = holder.Exec(ctx, `SELECT 1 FROM workflows WHERE id = $1 FOR NO KEY UPDATE NOWAIT`, wf.ID)
 		var pe *pgconn.PgError
 		if !errors.As(err, &pe) || pe.Code != "55P03" {
@@ -166,5 +151,98 @@ func TestFilterChangesLockTheWorkflowFirst(t *testing.T) {
 		if err := <-done; err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
+	}
+}
+
+// waitForLockWait waits until a session of the store's database waits for a lock in a
+// statement mentioning table.
+func waitForLockWait(t *testing.T, s *postgres.Store, table string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var waiting int
+		if err := s.Pool().QueryRow(context.Background(), `SELECT count(*) FROM pg_stat_activity
+			WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%' || $1 || '%'`, table).Scan(&waiting); err != nil {
+			t.Fatal(err)
+		}
+		if waiting > 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("nothing waited for a lock on %s", table)
+		}
+		time.Sleep(5 * time.Millisecond) // polling with a deadline
+	}
+}
+
+// TestExpiryDoesNotOverrideAHeartbeatInFlight: the sweeper finds a lease expired while a
+// heartbeat extending it is about to commit. The sweeper must see the heartbeat (it waits
+// for it) and leave the step with its worker; it used to requeue the step over the
+// heartbeat, which had answered the worker that it kept the lease, so the step ran twice.
+func TestExpiryDoesNotOverrideAHeartbeatInFlight(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := open(t, pgtest.NewDatabase(t))
+	tenant := store.Tenant{ID: uuid.NewString(), Name: "acme", CreatedAt: time.Now()}
+	if err := s.CreateTenant(ctx, tenant); err != nil {
+		t.Fatal(err)
+	}
+	def := store.WorkflowDef{Name: "orders", Triggers: store.PlainTriggers("order.paid"), Steps: []store.StepDef{{Name: "s"}}}
+	wf, _, err := s.PutWorkflow(ctx, store.PutWorkflowParams{TenantID: tenant.ID, NewID: uuid.NewString(), Def: def, Hash: "h1", At: time.Now()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := time.Now().UTC().Truncate(time.Millisecond)
+	run := store.IngestRun{Run: store.Run{ID: uuid.NewString(), TenantID: tenant.ID, WorkflowID: wf.ID, WorkflowName: "orders",
+		Version: wf.Version, Status: store.RunQueued, Input: []byte(`{}`), CreatedAt: base}}
+	run.Steps = []store.StepRun{{ID: uuid.NewString(), TenantID: tenant.ID, RunID: run.Run.ID, WorkflowName: "orders", Step: "s",
+		Status: store.StepQueued, MaxAttempts: 3, TimeoutMS: 600000, QueuedAt: &base}}
+	if err := s.Ingest(ctx, []store.IngestItem{{Runs: []store.IngestRun{run}}}); err != nil {
+		t.Fatal(err)
+	}
+	worker := store.Worker{ID: uuid.NewString(), TenantID: tenant.ID, Name: "w", Workflows: []string{"orders"}, Slots: 1, CreatedAt: base, LastHeartbeatAt: base}
+	if err := s.RegisterWorker(ctx, worker); err != nil {
+		t.Fatal(err)
+	}
+	as, err := s.Claim(ctx, store.ClaimParams{TenantID: tenant.ID, WorkerID: worker.ID, Workflows: []string{"orders"}, Max: 1, Now: base,
+		LeaseFor: 10 * time.Second, NewLeaseID: uuid.NewString})
+	if err != nil || len(as) != 1 {
+		t.Fatalf("claimed %d steps (%v), want 1", len(as), err)
+	}
+	// The heartbeat's write, not committed yet.
+	hb, err := s.Pool().Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	extended := base.Add(time.Minute)
+	if _, err := hb.Exec(ctx, `UPDATE step_runs SET lease_expires_at = $1 WHERE id = $2`, extended, as[0].StepRunID); err != nil {
+		t.Fatal(err)
+	}
+	type result struct {
+		outs []store.FinishOutcome
+		err  error
+	}
+	done := make(chan result, 1)
+	go func() {
+		outs, err := s.ExpireLeases(ctx, base.Add(20*time.Second), 10)
+		done <- result{outs, err}
+	}()
+	waitForLockWait(t, s, "step_runs")
+	if err := hb.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	res := <-done
+	if res.err != nil {
+		t.Fatal(res.err)
+	}
+	if len(res.outs) != 0 {
+		t.Errorf("ExpireLeases expired %+v over a heartbeat that extended the lease", res.outs)
+	}
+	_, steps, err := s.GetRun(ctx, tenant.ID, run.Run.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := steps[0]; st.Status != store.StepRunning || st.LeaseExpiresAt == nil || !st.LeaseExpiresAt.Equal(extended) {
+		t.Errorf("the step is %s with lease until %v, want running until %s", st.Status, st.LeaseExpiresAt, extended)
 	}
 }

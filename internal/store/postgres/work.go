@@ -226,16 +226,18 @@ func (s *Store) ExpireLeases(ctx context.Context, now time.Time, limit int) ([]s
 	if err := rows.Err(); err != nil || len(cands) == 0 {
 		return nil, mapErr("expiring leases", err)
 	}
-	runIDs := make([]string, len(cands))
+	runIDs, stepIDs := make([]string, len(cands)), make([]string, len(cands))
 	for i, c := range cands {
-		runIDs[i] = c.run
+		runIDs[i], stepIDs[i] = c.run, c.id
 	}
 	var out []store.FinishOutcome
 	err = s.tx(ctx, "expiring leases", func(tx pgx.Tx) error {
 		out = out[:0]
 		// Runs another replica (or a completion) holds are skipped: their steps are left
 		// for the next sweep.
-		fb, err := loadFinishBatch(ctx, tx, `SELECT id, status FROM runs WHERE id = ANY($1) ORDER BY id FOR UPDATE SKIP LOCKED`, runIDs)
+		// The candidates are locked too, so that a heartbeat cannot extend a lease between
+		// the read below and the write (it would answer "kept" for a step requeued here).
+		fb, err := loadFinishBatch(ctx, tx, stepIDs, `SELECT id, status FROM runs WHERE id = ANY($1) ORDER BY id FOR UPDATE SKIP LOCKED`, runIDs)
 		if err != nil {
 			return err
 		}
