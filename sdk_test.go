@@ -7,6 +7,9 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -926,5 +929,59 @@ func TestIdempotentPushAndWildcardTrigger(t *testing.T) {
 	x, err = b.client.DryRun(b.ctx, herald.Event{Key: "order:shipped"})
 	if err != nil || len(x.Workflows) != 1 || !x.Workflows[0].Trigger || len(x.Workflows[0].MatchedTriggers) != 1 {
 		t.Fatalf("DryRun(order:shipped) = %+v, %v", x, err)
+	}
+}
+
+// TestWorkerRetriesAFailedHeartbeatSoon: a heartbeat that hangs until it times out is
+// sent again after a quarter of the interval, not a whole one, so the lease is extended
+// before it ends (a heartbeat after the lease ended no longer revives it). The step,
+// which works for longer than a lease, finishes on its first attempt.
+func TestWorkerRetriesAFailedHeartbeatSoon(t *testing.T) {
+	t.Parallel()
+	env := testenv.Start(t) // leases of 2s: the worker heartbeats every ~670ms
+	engineURL, err := url.Parse(env.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := httputil.NewSingleHostReverseProxy(engineURL)
+	var hung atomic.Bool
+	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, "/heartbeat") && hung.CompareAndSwap(false, true) {
+			// The first heartbeat does not answer (for longer than the worker waits).
+			select {
+			case <-r.Context().Done():
+			case <-time.After(3 * time.Second):
+			}
+			return
+		}
+		proxy.ServeHTTP(w, r)
+	}))
+	t.Cleanup(front.Close)
+	c, err := herald.NewClient(herald.ClientConfig{URL: front.URL, Token: env.Token})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := bundle{client: c, ctx: t.Context()}
+	var runs atomic.Int32
+	startWorker(t, b, herald.WorkerConfig{}, herald.Workflow{
+		Name: "slow",
+		Steps: []herald.Step{{Name: "work", Timeout: time.Minute, Run: func(ctx context.Context, sc *herald.StepContext) (any, error) {
+			runs.Add(1)
+			select {
+			case <-ctx.Done(): // the lease was lost
+				return nil, ctx.Err()
+			case <-time.After(3 * time.Second): // the work: longer than a lease
+				return map[string]any{"done": true}, nil
+			}
+		}}},
+	})
+	ref, err := c.RunWorkflow(b.ctx, "slow", nil)
+	if err != nil {
+		t.Fatalf("RunWorkflow: %v", err)
+	}
+	run := waitRun(t, b, ref.RunID)
+	wantStatus(t, run, herald.StatusSucceeded)
+	if s := run.Step("work"); s == nil || s.Attempt != 1 || runs.Load() != 1 || !hung.Load() {
+		t.Fatalf("the step ran %d times (attempt %v); a heartbeat hung: %v", runs.Load(), s, hung.Load())
 	}
 }

@@ -612,20 +612,30 @@ func (r *workerRun) release(a *assignment) {
 	}
 }
 
-// heartbeatLoop sends a heartbeat every heartbeat interval until ctx is done.
+// heartbeatLoop sends a heartbeat every heartbeat interval until ctx is done. A
+// heartbeat that failed is tried again after a quarter of the interval: the engine sends
+// an interval of a third of the lease, and a heartbeat that arrives after the lease ended
+// no longer revives it.
 func (r *workerRun) heartbeatLoop(ctx context.Context) {
+	wait := time.Duration(-1)
 	for {
 		r.mu.Lock()
 		interval := r.heartbeatInterval
 		r.mu.Unlock()
-		t := time.NewTimer(interval)
+		if wait < 0 {
+			wait = interval
+		}
+		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
 			t.Stop()
 			return
 		case <-t.C:
 		}
-		r.heartbeat(ctx, interval)
+		wait = interval
+		if !r.heartbeat(ctx, interval) {
+			wait = interval / 4
+		}
 	}
 }
 
@@ -637,8 +647,9 @@ type leaseRef struct {
 
 // heartbeat extends the held leases and cancels the step-runs the engine says
 // are no longer ours. Leases claimed under an earlier worker id (before the
-// worker registered again) are sent under that id.
-func (r *workerRun) heartbeat(ctx context.Context, interval time.Duration) {
+// worker registered again) are sent under that id. Each call may take half the
+// interval. It reports whether every call succeeded.
+func (r *workerRun) heartbeat(ctx context.Context, interval time.Duration) bool {
 	r.mu.Lock()
 	groups := map[string][]leaseRef{r.id: {}}
 	for id, s := range r.active {
@@ -646,8 +657,9 @@ func (r *workerRun) heartbeat(ctx context.Context, interval time.Duration) {
 	}
 	r.mu.Unlock()
 
+	ok := true
 	for wid, leases := range groups {
-		hctx, cancel := context.WithTimeout(ctx, interval)
+		hctx, cancel := context.WithTimeout(ctx, interval/2)
 		var res struct {
 			LeaseExpiresAt time.Time `json:"lease_expires_at"`
 			Cancelled      []string  `json:"cancelled"`
@@ -661,12 +673,14 @@ func (r *workerRun) heartbeat(ctx context.Context, interval time.Duration) {
 			if ctx.Err() == nil {
 				r.log.Warn("herald: heartbeat failed", "worker_id", wid, "leases", len(leases), "err", err)
 			}
+			ok = false
 			continue
 		}
 		for _, id := range res.Cancelled {
 			r.cancelStep(wid, id)
 		}
 	}
+	return ok
 }
 
 // cancelStep cancels a running step-run the worker no longer holds the lease of
