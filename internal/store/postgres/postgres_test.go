@@ -114,16 +114,7 @@ func containsNewline(s string) bool {
 func TestFilterChangesLockTheWorkflowFirst(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	s := open(t, pgtest.NewDatabase(t))
-	tenant := store.Tenant{ID: uuid.NewString(), Name: "acme", CreatedAt: time.Now()}
-	if err := s.CreateTenant(ctx, tenant); err != nil {
-		t.Fatal(err)
-	}
-	def := store.WorkflowDef{Name: "orders", Triggers: store.PlainTriggers("order.paid"), Steps: []store.StepDef{{Name: "s"}}}
-	wf, _, err := s.PutWorkflow(ctx, store.PutWorkflowParams{TenantID: tenant.ID, NewID: uuid.NewString(), Def: def, Hash: "h1", At: time.Now()})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, tenant, wf := storeWithWorkflow(t)
 	f := store.Filter{ID: uuid.NewString(), TenantID: tenant.ID, Workflow: "orders", Scope: "eu", CreatedAt: time.Now()}
 	changes := map[string]func() error{
 		"CreateFilter": func() error { _, err := s.CreateFilter(ctx, f); return err },
@@ -182,16 +173,7 @@ func waitForLockWait(t *testing.T, s *postgres.Store, table string) {
 func TestExpiryDoesNotOverrideAHeartbeatInFlight(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	s := open(t, pgtest.NewDatabase(t))
-	tenant := store.Tenant{ID: uuid.NewString(), Name: "acme", CreatedAt: time.Now()}
-	if err := s.CreateTenant(ctx, tenant); err != nil {
-		t.Fatal(err)
-	}
-	def := store.WorkflowDef{Name: "orders", Triggers: store.PlainTriggers("order.paid"), Steps: []store.StepDef{{Name: "s"}}}
-	wf, _, err := s.PutWorkflow(ctx, store.PutWorkflowParams{TenantID: tenant.ID, NewID: uuid.NewString(), Def: def, Hash: "h1", At: time.Now()})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, tenant, wf := storeWithWorkflow(t)
 	base := time.Now().UTC().Truncate(time.Millisecond)
 	run := store.IngestRun{Run: store.Run{ID: uuid.NewString(), TenantID: tenant.ID, WorkflowID: wf.ID, WorkflowName: "orders",
 		Version: wf.Version, Status: store.RunQueued, Input: []byte(`{}`), CreatedAt: base}}
@@ -245,4 +227,22 @@ func TestExpiryDoesNotOverrideAHeartbeatInFlight(t *testing.T) {
 	if st := steps[0]; st.Status != store.StepRunning || st.LeaseExpiresAt == nil || !st.LeaseExpiresAt.Equal(extended) {
 		t.Errorf("the step is %s with lease until %v, want running until %s", st.Status, st.LeaseExpiresAt, extended)
 	}
+}
+
+// storeWithWorkflow opens a store on a new database holding a tenant and its workflow
+// "orders" (one step, "s").
+func storeWithWorkflow(t *testing.T) (*postgres.Store, store.Tenant, store.Workflow) {
+	t.Helper()
+	ctx := context.Background()
+	s := open(t, pgtest.NewDatabase(t))
+	tenant := store.Tenant{ID: uuid.NewString(), Name: "acme", CreatedAt: time.Now()}
+	if err := s.CreateTenant(ctx, tenant); err != nil {
+		t.Fatal(err)
+	}
+	def := store.WorkflowDef{Name: "orders", Triggers: store.PlainTriggers("order.paid"), Steps: []store.StepDef{{Name: "s"}}}
+	wf, _, err := s.PutWorkflow(ctx, store.PutWorkflowParams{TenantID: tenant.ID, NewID: uuid.NewString(), Def: def, Hash: "h1", At: time.Now()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, tenant, wf
 }
