@@ -52,15 +52,7 @@ func startEngine(t *testing.T, st store.Store, cfg engine.Config) (*engine.Engin
 	}
 	eng.Start()
 	t.Cleanup(eng.Close)
-	secret, err := eng.Bootstrap(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := eng.Authenticate(ctx, secret)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return eng, p.TenantID
+	return eng, bootstrapTenant(t, eng)
 }
 
 // TestBackpressureRefusesInsteadOfQueueingWithoutBound fills the ingest queue of an engine

@@ -623,7 +623,10 @@ func (e *Engine) RefreshIndex(ctx context.Context, force bool) error {
 	}
 	seq := e.indexSeq.started.Add(1)
 	since := e.indexMark
-	if !force && since != "" {
+	if force {
+		since = ""
+	}
+	if since != "" {
 		mark, err := e.store.WorkflowsChangeMark(ctx)
 		if err != nil {
 			return fmt.Errorf("reading workflow change mark: %w", err)
@@ -635,17 +638,14 @@ func (e *Engine) RefreshIndex(ctx context.Context, force bool) error {
 			since = "" // the store went back (restored from a backup): read it all
 		}
 	}
-	if force {
-		since = ""
-	}
 	cs, err := e.store.WorkflowChanges(ctx, since)
 	if err != nil {
 		return fmt.Errorf("loading trigger index: %w", err)
 	}
 	if since == "" {
 		e.index.Store(buildIndex(cs.Workflows, cs.Filters, e.index.Load()))
-	} else if ix := e.index.Load(); len(cs.Workflows) > 0 {
-		e.index.Store(ix.apply(cs.Workflows, cs.Filters))
+	} else {
+		e.index.Store(e.index.Load().apply(cs.Workflows, cs.Filters))
 	}
 	e.indexMark = cs.Mark
 	e.indexSeq.good = seq

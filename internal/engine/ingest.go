@@ -341,15 +341,15 @@ func (e *Engine) commit(ctx context.Context, items []store.IngestItem, size int6
 }
 
 // commitIngest is the group-commit step: one transaction for every waiting request. If
-// that fails for a reason other than the store being unavailable, each request is retried
-// alone so that one bad request cannot fail its neighbours.
+// that fails, requests may be retried one by one (see retryAlone) so that one bad request
+// cannot fail its neighbours.
 func (e *Engine) commitIngest(ctx context.Context, reqs []ingestReq) {
 	var all []store.IngestItem
 	for _, r := range reqs {
 		all = append(all, r.items...)
 	}
 	err := e.storeIngest(ctx, all)
-	if err != nil && len(reqs) > 1 && !errors.Is(err, store.ErrUnavailable) {
+	if retryAlone(err, len(reqs)) {
 		for _, r := range reqs {
 			e.finishIngest(r, e.storeIngest(ctx, r.items))
 		}
@@ -358,6 +358,13 @@ func (e *Engine) commitIngest(ctx context.Context, reqs []ingestReq) {
 	for _, r := range reqs {
 		e.finishIngest(r, err)
 	}
+}
+
+// retryAlone reports whether a group commit of n requests that failed with err is
+// retried request by request: it held more than one, and the store is not unavailable (a
+// request of the batch, not the store, may be at fault).
+func retryAlone(err error, n int) bool {
+	return err != nil && n > 1 && !errors.Is(err, store.ErrUnavailable)
 }
 
 func (e *Engine) finishIngest(r ingestReq, err error) {

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/heraldhq/herald/internal/store"
 )
@@ -142,11 +141,8 @@ func jsonObject(field string, raw json.RawMessage) (json.RawMessage, error) {
 	if err := json.Compact(&buf, raw); err != nil {
 		return nil, fieldErr(field, "is not valid JSON: %v", err)
 	}
-	if store.HasNUL(buf.Bytes()) {
-		return nil, fieldErr(field, `must not contain the character U+0000 ("\u0000")`)
-	}
-	if !utf8.Valid(buf.Bytes()) {
-		return nil, fieldErr(field, "is not valid UTF-8")
+	if why := store.Unstorable(buf.Bytes()); why != "" {
+		return nil, fieldErr(field, "%s", why)
 	}
 	return buf.Bytes(), nil
 }
@@ -161,11 +157,8 @@ func metadataObject(field string, raw json.RawMessage) (json.RawMessage, error) 
 	if err := json.Unmarshal(raw, &m); err != nil {
 		return nil, fieldErr(field, "must be a JSON object of strings, numbers and booleans")
 	}
-	if store.HasNUL(raw) {
-		return nil, fieldErr(field, `must not contain the character U+0000 ("\u0000")`)
-	}
-	if !utf8.Valid(raw) {
-		return nil, fieldErr(field, "is not valid UTF-8")
+	if why := store.Unstorable(raw); why != "" {
+		return nil, fieldErr(field, "%s", why)
 	}
 	for k, v := range m {
 		switch v.(type) {

@@ -236,20 +236,30 @@ func (e *Engine) report(ctx context.Context, tenantID, workerID string, res stor
 }
 
 // commitFinish writes a batch of step results in one transaction and wakes the workers of
-// the steps they unblocked. If that fails for a reason other than the store being
-// unavailable, each result is written alone, so that one the store refuses cannot fail
-// its neighbours (whose steps would then run again once their leases expire).
+// the steps they unblocked. If that fails, results may be written one by one (see
+// retryAlone), so that one the store refuses cannot fail its neighbours (whose steps
+// would then run again once their leases expire).
 func (e *Engine) commitFinish(ctx context.Context, reqs []finishReq) {
-	if err := e.finishSteps(ctx, reqs); err != nil && len(reqs) > 1 && !errors.Is(err, store.ErrUnavailable) {
+	err := e.finishSteps(ctx, reqs)
+	if err == nil {
+		return
+	}
+	if retryAlone(err, len(reqs)) {
 		for _, r := range reqs {
-			_ = e.finishSteps(ctx, []finishReq{r})
+			if err := e.finishSteps(ctx, []finishReq{r}); err != nil {
+				r.done <- finishResp{err: err}
+			}
 		}
+		return
+	}
+	for _, r := range reqs {
+		r.done <- finishResp{err: err}
 	}
 }
 
-// finishSteps writes reqs' results in one transaction and answers them, unless it fails
-// for a reason other than the store being unavailable with more than one request: then
-// it answers none and returns the error, for the caller to write them one by one.
+// finishSteps writes reqs' results in one transaction; when it commits, it wakes the
+// workers of the steps the results unblocked and answers every request. When it fails it
+// answers none.
 func (e *Engine) finishSteps(ctx context.Context, reqs []finishReq) error {
 	results := make([]store.StepResult, len(reqs))
 	for i, r := range reqs {
@@ -260,12 +270,6 @@ func (e *Engine) finishSteps(ctx context.Context, reqs []finishReq) error {
 	e.cfg.Observer.StoreCommit("finish", time.Since(start), err)
 	if err != nil {
 		e.log.Warn("step results commit failed", "results", len(results), "err", err)
-		if len(reqs) > 1 && !errors.Is(err, store.ErrUnavailable) {
-			return err
-		}
-		for _, r := range reqs {
-			r.done <- finishResp{err: err}
-		}
 		return err
 	}
 	e.observeRuns(outs, results)

@@ -297,8 +297,7 @@ type Workflow struct {
 	// Mark, set by PutWorkflow when it created a version, is the workflows change mark
 	// (WorkflowsChangeMark) its transaction committed: the mark before it was Mark - 1, so
 	// an engine whose index was at that mark is up to date once it applied this version.
-	// In WorkflowChanges, it is the mark of the workflow's last change (to it or to its
-	// filters).
+	// Other reads give the mark of the workflow's last change (to it or to its filters).
 	Mark string
 }
 

@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/heraldhq/herald/internal/store"
 )
@@ -41,13 +40,13 @@ func DecodeBody(contentType string, body []byte) (Body, error) {
 		decode = decodeForm
 	}
 	b, err := decode(body)
-	if err == nil && !utf8.Valid(b.Payload) {
-		return Body{}, &BodyError{Msg: "body is not valid UTF-8"}
+	if err != nil {
+		return Body{}, err
 	}
-	if err == nil && store.HasNUL(b.Payload) {
-		return Body{}, &BodyError{Msg: `body must not contain the character U+0000 ("\u0000")`}
+	if why := store.Unstorable(b.Payload); why != "" {
+		return Body{}, &BodyError{Msg: "body " + why}
 	}
-	return b, err
+	return b, nil
 }
 
 func isForm(contentType string) bool {

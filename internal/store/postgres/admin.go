@@ -179,20 +179,24 @@ func (s *Store) PutWorkflow(ctx context.Context, p store.PutWorkflowParams) (sto
 		return store.Workflow{}, false, err
 	}
 	wf, err := s.GetWorkflow(ctx, p.TenantID, p.Def.Name, 0)
+	// The mark this put committed, not the row's: a later change may have been read.
+	wf.Mark = ""
 	if created {
 		wf.Mark = strconv.FormatInt(mark, 10)
 	}
 	return wf, created, err
 }
 
-const workflowCols = `w.id, w.tenant_id, w.name, w.active, v.version, v.definition, w.created_at, w.updated_at`
+const workflowCols = `w.id, w.tenant_id, w.name, w.active, v.version, v.definition, w.created_at, w.updated_at, w.change_mark`
 
 func scanWorkflow(row pgx.Row) (store.Workflow, error) {
 	var wf store.Workflow
 	var def string
-	if err := row.Scan(&wf.ID, &wf.TenantID, &wf.Name, &wf.Active, &wf.Version, &def, &wf.CreatedAt, &wf.UpdatedAt); err != nil {
+	var mark int64
+	if err := row.Scan(&wf.ID, &wf.TenantID, &wf.Name, &wf.Active, &wf.Version, &def, &wf.CreatedAt, &wf.UpdatedAt, &mark); err != nil {
 		return wf, err
 	}
+	wf.Mark = strconv.FormatInt(mark, 10)
 	if err := json.Unmarshal([]byte(def), &wf.Def); err != nil {
 		return wf, fmt.Errorf("decoding workflow %s: %w", wf.Name, err)
 	}
@@ -264,19 +268,6 @@ func (s *Store) WorkflowChanges(ctx context.Context, since string) (store.Workfl
 		var err error
 		if cs.Workflows, err = s.listWorkflows(ctx, tx, `WHERE w.change_mark > $1`, after); err != nil {
 			return err
-		}
-		marks := map[string]int64{}
-		rows, err := tx.Query(ctx, `SELECT id, change_mark FROM workflows WHERE change_mark > $1`, after)
-		if err != nil {
-			return err
-		}
-		var id string
-		var m int64
-		if _, err := pgx.ForEachRow(rows, []any{&id, &m}, func() error { marks[id] = m; return nil }); err != nil {
-			return err
-		}
-		for i := range cs.Workflows {
-			cs.Workflows[i].Mark = strconv.FormatInt(marks[cs.Workflows[i].ID], 10)
 		}
 		cs.Filters, err = s.queryFilters(ctx, tx, "listing filters", `SELECT `+filterCols+` FROM workflow_filters f
 			JOIN workflows w ON w.id = f.workflow_id WHERE w.change_mark > $1 ORDER BY f.id`, after)

@@ -165,21 +165,24 @@ func (s *Store) PutWorkflow(ctx context.Context, p store.PutWorkflowParams) (sto
 		return store.Workflow{}, false, err
 	}
 	wf, err := s.GetWorkflow(ctx, p.TenantID, p.Def.Name, 0)
+	// The mark this put committed, not the row's: a later change may have been read.
+	wf.Mark = ""
 	if created {
 		wf.Mark = strconv.FormatInt(mark, 10)
 	}
 	return wf, created, err
 }
 
-const workflowCols = `w.id, w.tenant_id, w.name, w.active, v.version, v.definition, w.created_at, w.updated_at`
+const workflowCols = `w.id, w.tenant_id, w.name, w.active, v.version, v.definition, w.created_at, w.updated_at, w.change_mark`
 
 func scanWorkflow(row interface{ Scan(...any) error }) (store.Workflow, error) {
 	var wf store.Workflow
 	var def string
-	var created, updated int64
-	if err := row.Scan(&wf.ID, &wf.TenantID, &wf.Name, &wf.Active, &wf.Version, &def, &created, &updated); err != nil {
+	var created, updated, mark int64
+	if err := row.Scan(&wf.ID, &wf.TenantID, &wf.Name, &wf.Active, &wf.Version, &def, &created, &updated, &mark); err != nil {
 		return wf, err
 	}
+	wf.Mark = strconv.FormatInt(mark, 10)
 	if err := json.Unmarshal([]byte(def), &wf.Def); err != nil {
 		return wf, fmt.Errorf("decoding workflow %s: %w", wf.Name, err)
 	}
@@ -273,26 +276,6 @@ func (s *Store) WorkflowChanges(ctx context.Context, since string) (store.Workfl
 	cs.Mark = strconv.FormatInt(mark, 10)
 	if cs.Workflows, err = s.listWorkflows(ctx, tx, `WHERE w.change_mark > ?`, after); err != nil {
 		return cs, err
-	}
-	marks := map[string]int64{}
-	rows, err := tx.QueryContext(ctx, `SELECT id, change_mark FROM workflows WHERE change_mark > ?`, after)
-	if err != nil {
-		return cs, mapErr("reading workflow changes", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var id string
-		var m int64
-		if err := rows.Scan(&id, &m); err != nil {
-			return cs, mapErr("reading workflow changes", err)
-		}
-		marks[id] = m
-	}
-	if err := rows.Err(); err != nil {
-		return cs, mapErr("reading workflow changes", err)
-	}
-	for i := range cs.Workflows {
-		cs.Workflows[i].Mark = strconv.FormatInt(marks[cs.Workflows[i].ID], 10)
 	}
 	cs.Filters, err = s.queryFilters(ctx, tx, "listing filters", `SELECT `+filterCols+` FROM workflow_filters f
 		JOIN workflows w ON w.id = f.workflow_id WHERE w.change_mark > ? ORDER BY f.id`, after)
