@@ -8,9 +8,13 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
+
+	"golang.org/x/sync/singleflight"
 
 	"github.com/heraldhq/herald/internal/store"
 )
@@ -39,10 +43,19 @@ func newSecret() string {
 	return TokenPrefix + base64.RawURLEncoding.EncodeToString(b)
 }
 
+// tokenCache remembers verified tokens for ttl. Concurrent misses of one token share a
+// single store read (lookups), so an entry expiring under load costs one query, not one
+// per request in flight (each of which would also hold a connection of the pool).
+//
+// A revocation through this engine moves gen: reads begun before it are neither shared
+// with later callers (their key names the generation) nor cached, so a token revoked here
+// is refused at once even while a read of it that began earlier is still running.
 type tokenCache struct {
-	ttl time.Duration
-	mu  sync.Mutex
-	m   map[string]cachedToken // by hash
+	ttl     time.Duration
+	mu      sync.Mutex
+	m       map[string]cachedToken // by hash
+	gen     atomic.Uint64
+	lookups singleflight.Group // by generation and hash
 }
 
 type cachedToken struct {
@@ -62,30 +75,65 @@ func (e *Engine) Authenticate(ctx context.Context, secret string) (Principal, er
 	}
 	hash := HashToken(secret)
 	k := string(hash)
-	e.tokens.mu.Lock()
-	c, ok := e.tokens.m[k]
-	e.tokens.mu.Unlock()
-	if ok && time.Now().Before(c.expires) && subtle.ConstantTimeCompare(c.hash, hash) == 1 {
-		return c.p, nil
+	if p, ok := e.tokens.get(k, hash); ok {
+		return p, nil
 	}
-	tok, err := e.store.GetTokenByHash(ctx, hash)
-	if errors.Is(err, store.ErrNotFound) {
-		return Principal{}, ErrUnauthenticated
+	// One read per generation and token, shared by every caller that misses meanwhile. It
+	// checks the cache again and fills it before it ends, so a caller that missed just
+	// before an earlier read finished finds that read's answer instead of reading again.
+	// The read runs on behalf of every caller, so one caller giving up does not cancel it.
+	gen := e.tokens.gen.Load()
+	ch := e.tokens.lookups.DoChan(strconv.FormatUint(gen, 10)+":"+k, func() (any, error) {
+		if p, ok := e.tokens.get(k, hash); ok {
+			return p, nil
+		}
+		tok, err := e.store.GetTokenByHash(context.WithoutCancel(ctx), hash)
+		if err != nil {
+			return nil, err
+		}
+		if subtle.ConstantTimeCompare(tok.Hash, hash) != 1 {
+			return nil, store.ErrNotFound
+		}
+		p := Principal{TenantID: tok.TenantID, TenantName: tok.TenantName, TokenID: tok.ID, Admin: tok.Admin}
+		e.tokens.put(k, hash, p, gen)
+		return p, nil
+	})
+	select {
+	case r := <-ch:
+		if errors.Is(r.Err, store.ErrNotFound) {
+			return Principal{}, ErrUnauthenticated
+		}
+		if r.Err != nil {
+			return Principal{}, r.Err
+		}
+		return r.Val.(Principal), nil
+	case <-ctx.Done():
+		return Principal{}, ctx.Err()
 	}
-	if err != nil {
-		return Principal{}, err
+}
+
+// get returns the cached principal of the token k (its hash), if it has not expired.
+func (c *tokenCache) get(k string, hash []byte) (Principal, bool) {
+	c.mu.Lock()
+	t, ok := c.m[k]
+	c.mu.Unlock()
+	if ok && time.Now().Before(t.expires) && subtle.ConstantTimeCompare(t.hash, hash) == 1 {
+		return t.p, true
 	}
-	if subtle.ConstantTimeCompare(tok.Hash, hash) != 1 {
-		return Principal{}, ErrUnauthenticated
+	return Principal{}, false
+}
+
+// put caches p for the token k, unless a revocation happened since generation gen began.
+func (c *tokenCache) put(k string, hash []byte, p Principal, gen uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.gen.Load() != gen {
+		return
 	}
-	p := Principal{TenantID: tok.TenantID, TenantName: tok.TenantName, TokenID: tok.ID, Admin: tok.Admin}
-	e.tokens.mu.Lock()
-	if len(e.tokens.m) > 10000 {
-		clear(e.tokens.m)
+	if len(c.m) > 10000 {
+		clear(c.m)
 	}
-	e.tokens.m[k] = cachedToken{p: p, hash: hash, expires: time.Now().Add(e.tokens.ttl)}
-	e.tokens.mu.Unlock()
-	return p, nil
+	c.m[k] = cachedToken{p: p, hash: hash, expires: time.Now().Add(c.ttl)}
 }
 
 // CreateToken creates a token for the caller's tenant, or, for an admin, for any tenant
@@ -128,6 +176,7 @@ func (e *Engine) RevokeToken(ctx context.Context, p Principal, id string) error 
 		return err
 	}
 	e.tokens.mu.Lock()
+	e.tokens.gen.Add(1)
 	for k, c := range e.tokens.m {
 		if c.p.TokenID == id {
 			delete(e.tokens.m, k)
