@@ -581,6 +581,7 @@ func (b *bench) runReplicas(ctx context.Context) ([]row, error) {
 		return nil, err
 	}
 	defer b.stopEngine(r)
+	b.log.Info("replica started", "scenario", "replicas", "url", r.URL, "data_dir", r.DataDir)
 	if err := putWorkflow(ctx, a, key); err != nil {
 		return nil, err
 	}
