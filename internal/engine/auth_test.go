@@ -12,6 +12,22 @@ import (
 	"github.com/heraldhq/herald/internal/store"
 )
 
+// bootstrapped creates an engine on st that is closed with the test, not started, and
+// returns it with its admin token.
+func bootstrapped(t *testing.T, st store.Store, cfg engine.Config) (*engine.Engine, string) {
+	t.Helper()
+	eng, err := engine.New(context.Background(), st, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(eng.Close)
+	secret, err := eng.Bootstrap(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return eng, secret
+}
+
 // tokenReads is a real store that counts its token reads. Once armed, the next read,
 // after it has read, signals started and waits until release is closed.
 type tokenReads struct {
@@ -44,15 +60,7 @@ func TestConcurrentTokenMissesShareOneRead(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	st := newTokenReads(openStore(t))
-	eng, err := engine.New(ctx, st, engine.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(eng.Close)
-	secret, err := eng.Bootstrap(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	eng, secret := bootstrapped(t, st, engine.Config{})
 	st.armed.Store(true)
 	const callers = 32
 	var wg sync.WaitGroup
@@ -101,15 +109,7 @@ func TestRevokedTokenIsNotServedByAnEarlierRead(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	st := newTokenReads(openStore(t))
-	eng, err := engine.New(ctx, st, engine.Config{TokenCacheTTL: time.Hour})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(eng.Close)
-	admin, err := eng.Bootstrap(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	eng, admin := bootstrapped(t, st, engine.Config{TokenCacheTTL: time.Hour})
 	ap, err := eng.Authenticate(ctx, admin)
 	if err != nil {
 		t.Fatal(err)

@@ -63,15 +63,7 @@ func TestBackpressureRefusesInsteadOfQueueingWithoutBound(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	st := openStore(t)
-	eng, err := engine.New(ctx, st, engine.Config{MaxQueuedBytes: 4096})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(eng.Close)
-	secret, err := eng.Bootstrap(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	eng, secret := bootstrapped(t, st, engine.Config{MaxQueuedBytes: 4096})
 	p, err := eng.Authenticate(ctx, secret)
 	if err != nil {
 		t.Fatal(err)

@@ -25,21 +25,21 @@ func (s *Store) FinishSteps(ctx context.Context, results []store.StepResult) ([]
 		}
 	}
 	var out []store.FinishOutcome
-	err := s.tx(ctx, "finishing steps", func(tx pgx.Tx) error {
+	err := s.txWake(ctx, "finishing steps", func(tx pgx.Tx) (*pgx.Batch, []store.WorkKey, error) {
 		out = make([]store.FinishOutcome, len(results))
 		fb, err := loadFinishBatch(ctx, tx, nil, `SELECT id, status FROM runs WHERE id IN
 			(SELECT s.run_id FROM step_runs s JOIN unnest($1::uuid[], $2::uuid[]) AS r(id, tenant_id)
 				ON s.id = r.id AND s.tenant_id = r.tenant_id)
 			ORDER BY id FOR UPDATE`, ids, tenants)
 		if err != nil {
-			return err
+			return nil, nil, err
 		}
 		var keys []store.WorkKey
 		for i, res := range results {
 			out[i] = fb.apply(res)
 			keys = append(keys, readyNow(out[i], res.At)...)
 		}
-		return fb.write(ctx, tx, keys)
+		return fb.writes(), keys, nil
 	})
 	return out, err
 }
@@ -215,8 +215,8 @@ func (fb *finishBatch) requeueLost(st *store.StepRun, at time.Time, o *store.Fin
 	fb.queue(st, at, o)
 }
 
-// write sends every change, and the NOTIFYs for keys, in one pipelined batch.
-func (fb *finishBatch) write(ctx context.Context, tx pgx.Tx, keys []store.WorkKey) error {
+// writes returns the statements that write every change.
+func (fb *finishBatch) writes() *pgx.Batch {
 	b := &pgx.Batch{}
 	if n := len(fb.order); n > 0 {
 		var (
@@ -266,9 +266,5 @@ func (fb *finishBatch) write(ctx context.Context, tx pgx.Tx, keys []store.WorkKe
 			FROM unnest($1::uuid[], $2::text[], $3::text[], $4::timestamptz[]) AS u(id, status, error, finished_at)
 			WHERE r.id = u.id`, ids, statuses, errs, at)
 	}
-	queueNotify(b, keys)
-	if b.Len() == 0 {
-		return nil
-	}
-	return tx.SendBatch(ctx, b).Close()
+	return b
 }

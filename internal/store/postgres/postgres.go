@@ -1,7 +1,7 @@
 // Package postgres is Herald's PostgreSQL store (github.com/jackc/pgx/v5), for users who
 // outgrow one machine: several engine replicas share one database. Claims use
 // FOR UPDATE SKIP LOCKED so no step-run is leased twice; every transaction that makes work
-// ready sends a NOTIFY so that workers long-polling any replica wake at once.
+// ready is followed by a NOTIFY so that workers long-polling any replica wake at once.
 package postgres
 
 import (
@@ -178,29 +178,106 @@ func (s *Store) tx(ctx context.Context, what string, fn func(tx pgx.Tx) error) e
 	var err error
 	for attempt := 0; attempt < 5; attempt++ {
 		err = pgx.BeginFunc(ctx, s.pool, fn)
-		var pe *pgconn.PgError
-		if errors.As(err, &pe) && (pe.Code == "40P01" || pe.Code == "40001") {
-			continue
+		if !retryable(err) {
+			break
 		}
-		break
 	}
 	return mapErr(what, err)
 }
 
-// pipeline sends b in one round trip; PostgreSQL runs a pipeline without transaction
-// statements as one implicit transaction, so it commits all of b or nothing. It is
+// retryable reports whether PostgreSQL aborted a transaction for a deadlock or a
+// serialization failure, so that running it again may succeed.
+func retryable(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && (pe.Code == "40P01" || pe.Code == "40001")
+}
+
+// txWake runs fn in a transaction, then sends the statements of the batch fn returns,
+// COMMIT and the wake-ups of the queues of keys in one round trip (commitAndWake). It is
 // retried like tx.
-func (s *Store) pipeline(ctx context.Context, what string, b *pgx.Batch) error {
+func (s *Store) txWake(ctx context.Context, what string, fn func(tx pgx.Tx) (*pgx.Batch, []store.WorkKey, error)) error {
 	var err error
 	for attempt := 0; attempt < 5; attempt++ {
-		err = s.pool.SendBatch(ctx, b).Close()
-		var pe *pgconn.PgError
-		if errors.As(err, &pe) && (pe.Code == "40P01" || pe.Code == "40001") {
-			continue
+		err = s.pool.AcquireFunc(ctx, func(c *pgxpool.Conn) error {
+			tx, err := c.Begin(ctx)
+			if err != nil {
+				return err
+			}
+			b, keys, err := fn(tx)
+			if err == nil {
+				err = commitAndWake(ctx, c.Conn(), b, keys)
+			}
+			if err != nil {
+				_ = tx.Rollback(ctx) // a broken connection is dropped by the pool
+			}
+			return err
+		})
+		if !retryable(err) {
+			break
 		}
-		break
 	}
 	return mapErr(what, err)
+}
+
+// pipelineWake sends BEGIN, the statements of b, COMMIT and the wake-ups of the queues of
+// keys in one round trip (commitAndWake). It is retried like tx.
+func (s *Store) pipelineWake(ctx context.Context, what string, b *pgx.Batch, keys []store.WorkKey) error {
+	var err error
+	for attempt := 0; attempt < 5; attempt++ {
+		err = s.pool.AcquireFunc(ctx, func(c *pgxpool.Conn) error {
+			tb := &pgx.Batch{}
+			tb.Queue("BEGIN")
+			tb.QueuedQueries = append(tb.QueuedQueries, b.QueuedQueries...)
+			err := commitAndWake(ctx, c.Conn(), tb, keys)
+			if err != nil {
+				_, _ = c.Exec(ctx, "ROLLBACK") // a broken connection is dropped by the pool
+			}
+			return err
+		})
+		if !retryable(err) {
+			break
+		}
+	}
+	return mapErr(what, err)
+}
+
+// commitAndWake sends the statements of b, which belong to the transaction open on conn,
+// then COMMIT, then the wake-ups of the queues of keys (pg_notify), all in one round trip.
+// It returns nil once the transaction committed.
+//
+// The wake-ups run after the COMMIT, as a transaction of their own. PostgreSQL serializes
+// the commits of the transactions that sent a NOTIFY, under a database-wide lock held
+// through the commit's WAL flush (and its wait for a synchronous standby); a NOTIFY inside
+// the data transaction made the commits of every replica wait for each other's. A
+// transaction that only notifies writes no WAL and holds the lock for microseconds. It
+// runs after the commit either way, so a poll it wakes finds the work. Its failure is not
+// the data's: the steps are queued and the next claim finds them.
+func commitAndWake(ctx context.Context, conn *pgx.Conn, b *pgx.Batch, keys []store.WorkKey) error {
+	n := b.Len()
+	b.Queue("COMMIT")
+	queueNotify(b, keys)
+	br := conn.SendBatch(ctx, b)
+	var err error
+	for i := 0; i <= n && err == nil; i++ {
+		_, err = br.Exec()
+	}
+	_ = br.Close() // once COMMIT succeeded, what is left is the wake-ups'
+	return err
+}
+
+// queueNotify adds to b one statement that notifies each distinct queue of keys.
+func queueNotify(b *pgx.Batch, keys []store.WorkKey) {
+	seen := map[store.WorkKey]bool{}
+	var payloads []string
+	for _, k := range keys {
+		if !seen[k] {
+			seen[k] = true
+			payloads = append(payloads, k.TenantID+"\x1f"+k.Workflow)
+		}
+	}
+	if len(payloads) > 0 {
+		b.Queue(`SELECT pg_notify($1, p) FROM unnest($2::text[]) AS p`, chanWork, payloads)
+	}
 }
 
 // mapErr wraps err with context, translating PostgreSQL errors to store sentinels.
@@ -235,21 +312,6 @@ func mapErr(what string, err error) error {
 	}
 	// Anything else is the connection: refused, reset, closed, timed out.
 	return fmt.Errorf("%s: %w: %s", what, store.ErrUnavailable, redact(err))
-}
-
-// queueNotify adds to b one statement that notifies each distinct queue of keys.
-func queueNotify(b *pgx.Batch, keys []store.WorkKey) {
-	seen := map[store.WorkKey]bool{}
-	var payloads []string
-	for _, k := range keys {
-		if !seen[k] {
-			seen[k] = true
-			payloads = append(payloads, k.TenantID+"\x1f"+k.Workflow)
-		}
-	}
-	if len(payloads) > 0 {
-		b.Queue(`SELECT pg_notify($1, p) FROM unnest($2::text[]) AS p`, chanWork, payloads)
-	}
 }
 
 // Listen delivers notifications from every replica to h until ctx ends. After a lost

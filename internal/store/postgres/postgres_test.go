@@ -114,7 +114,7 @@ func containsNewline(s string) bool {
 func TestFilterChangesLockTheWorkflowFirst(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	s, tenant, wf := storeWithWorkflow(t)
+	s, tenant, wf := storeWithWorkflow(t, pgtest.NewDatabase(t))
 	f := store.Filter{ID: uuid.NewString(), TenantID: tenant.ID, Workflow: "orders", Scope: "eu", CreatedAt: time.Now()}
 	changes := map[string]func() error{
 		"CreateFilter": func() error { _, err := s.CreateFilter(ctx, f); return err },
@@ -173,7 +173,7 @@ func waitForLockWait(t *testing.T, s *postgres.Store, table string) {
 func TestExpiryDoesNotOverrideAHeartbeatInFlight(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	s, tenant, wf := storeWithWorkflow(t)
+	s, tenant, wf := storeWithWorkflow(t, pgtest.NewDatabase(t))
 	base := time.Now().UTC().Truncate(time.Millisecond)
 	run := store.IngestRun{Run: store.Run{ID: uuid.NewString(), TenantID: tenant.ID, WorkflowID: wf.ID, WorkflowName: "orders",
 		Version: wf.Version, Status: store.RunQueued, Input: []byte(`{}`), CreatedAt: base}}
@@ -229,12 +229,12 @@ func TestExpiryDoesNotOverrideAHeartbeatInFlight(t *testing.T) {
 	}
 }
 
-// storeWithWorkflow opens a store on a new database holding a tenant and its workflow
-// "orders" (one step, "s").
-func storeWithWorkflow(t *testing.T) (*postgres.Store, store.Tenant, store.Workflow) {
+// storeWithWorkflow opens a store on the database url (migrating it) and creates a tenant
+// and its workflow "orders" (one step, "s").
+func storeWithWorkflow(t *testing.T, url string) (*postgres.Store, store.Tenant, store.Workflow) {
 	t.Helper()
 	ctx := context.Background()
-	s := open(t, pgtest.NewDatabase(t))
+	s := open(t, url)
 	tenant := store.Tenant{ID: uuid.NewString(), Name: "acme", CreatedAt: time.Now()}
 	if err := s.CreateTenant(ctx, tenant); err != nil {
 		t.Fatal(err)

@@ -15,7 +15,8 @@ import (
 )
 
 // Ingest implements store.Store: every row in one transaction, as arrays in one pipelined
-// round trip when the batch is small, else COPY.
+// round trip when the batch is small, else COPY; the queues of its ready steps are woken
+// right after the commit (commitAndWake).
 func (s *Store) Ingest(ctx context.Context, items []store.IngestItem) error {
 	var events, runs, steps, deliveries [][]any
 	var keys []store.WorkKey
@@ -92,14 +93,13 @@ func (s *Store) Ingest(ctx context.Context, items []store.IngestItem) error {
 			large = append(large, c)
 		}
 	}
-	queueNotify(small, keys)
 	sched := hasScheduled(items)
 	if len(idem) == 0 && len(large) == 0 && !sched {
 		// The whole ingest is one round trip: a pipeline runs in one implicit transaction,
 		// all of it or nothing.
-		return s.pipeline(ctx, "ingesting", small)
+		return s.pipelineWake(ctx, "ingesting", small, keys)
 	}
-	return s.tx(ctx, "ingesting", func(tx pgx.Tx) error {
+	return s.txWake(ctx, "ingesting", func(tx pgx.Tx) (*pgx.Batch, []store.WorkKey, error) {
 		for _, it := range idem {
 			// The unique key serializes concurrent claims: the second waits for the first
 			// transaction and then sees its live row (no row affected).
@@ -108,29 +108,26 @@ func (s *Store) Ingest(ctx context.Context, items []store.IngestItem) error {
 				WHERE idempotency_keys.expires_at <= $5`,
 				it.Event.TenantID, it.IdempotencyKey, it.Event.ID, it.IdempotencyExpiresAt, it.Event.CreatedAt)
 			if err != nil {
-				return err
+				return nil, nil, err
 			}
 			if tag.RowsAffected() == 0 {
-				return fmt.Errorf("idempotency key %q is taken: %w", it.IdempotencyKey, store.ErrConflict)
+				return nil, nil, fmt.Errorf("idempotency key %q is taken: %w", it.IdempotencyKey, store.ErrConflict)
 			}
 		}
 		if sched {
 			if err := ingestScheduled(ctx, tx, items); err != nil {
-				return err
+				return nil, nil, err
 			}
 		}
 		for _, c := range large {
 			if err := c.uuidsToBytes(); err != nil {
-				return err
+				return nil, nil, err
 			}
 			if _, err := tx.CopyFrom(ctx, pgx.Identifier{c.table}, c.cols, pgx.CopyFromRows(c.rows)); err != nil {
-				return err
+				return nil, nil, err
 			}
 		}
-		if small.Len() == 0 {
-			return nil
-		}
-		return tx.SendBatch(ctx, small).Close()
+		return small, keys, nil
 	})
 }
 

@@ -231,7 +231,7 @@ func (s *Store) ExpireLeases(ctx context.Context, now time.Time, limit int) ([]s
 		runIDs[i], stepIDs[i] = c.run, c.id
 	}
 	var out []store.FinishOutcome
-	err = s.tx(ctx, "expiring leases", func(tx pgx.Tx) error {
+	err = s.txWake(ctx, "expiring leases", func(tx pgx.Tx) (*pgx.Batch, []store.WorkKey, error) {
 		out = out[:0]
 		// Runs another replica (or a completion) holds are skipped: their steps are left
 		// for the next sweep.
@@ -239,7 +239,7 @@ func (s *Store) ExpireLeases(ctx context.Context, now time.Time, limit int) ([]s
 		// the read below and the write (it would answer "kept" for a step requeued here).
 		fb, err := loadFinishBatch(ctx, tx, stepIDs, `SELECT id, status FROM runs WHERE id = ANY($1) ORDER BY id FOR UPDATE SKIP LOCKED`, runIDs)
 		if err != nil {
-			return err
+			return nil, nil, err
 		}
 		var keys []store.WorkKey
 		for _, c := range cands {
@@ -256,7 +256,7 @@ func (s *Store) ExpireLeases(ctx context.Context, now time.Time, limit int) ([]s
 			out = append(out, o)
 			keys = append(keys, readyNow(o, now)...)
 		}
-		return fb.write(ctx, tx, keys)
+		return fb.writes(), keys, nil
 	})
 	return out, err
 }
