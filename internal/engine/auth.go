@@ -43,6 +43,10 @@ func newSecret() string {
 	return TokenPrefix + base64.RawURLEncoding.EncodeToString(b)
 }
 
+// tokenReadTimeout bounds a store read of a token, which runs on behalf of every request
+// waiting for it.
+const tokenReadTimeout = 10 * time.Second
+
 // tokenCache remembers verified tokens for ttl. Concurrent misses of one token share a
 // single store read (lookups), so an entry expiring under load costs one query, not one
 // per request in flight (each of which would also hold a connection of the pool).
@@ -52,6 +56,7 @@ func newSecret() string {
 // is refused at once even while a read of it that began earlier is still running.
 type tokenCache struct {
 	ttl     time.Duration
+	readFor time.Duration // bound of one store read (tokenReadTimeout)
 	mu      sync.Mutex
 	m       map[string]cachedToken // by hash
 	gen     atomic.Uint64
@@ -65,7 +70,7 @@ type cachedToken struct {
 }
 
 func newTokenCache(ttl time.Duration) *tokenCache {
-	return &tokenCache{ttl: ttl, m: map[string]cachedToken{}}
+	return &tokenCache{ttl: ttl, readFor: tokenReadTimeout, m: map[string]cachedToken{}}
 }
 
 // Authenticate resolves a bearer token secret to its principal.
@@ -81,13 +86,18 @@ func (e *Engine) Authenticate(ctx context.Context, secret string) (Principal, er
 	// One read per generation and token, shared by every caller that misses meanwhile. It
 	// checks the cache again and fills it before it ends, so a caller that missed just
 	// before an earlier read finished finds that read's answer instead of reading again.
-	// The read runs on behalf of every caller, so one caller giving up does not cancel it.
+	// The read runs on behalf of every caller, so one caller giving up does not cancel it;
+	// it is bounded instead, so that a database that stops answering fails it (503) and
+	// the next caller reads again, rather than every later caller joining a read that
+	// hangs.
 	gen := e.tokens.gen.Load()
 	ch := e.tokens.lookups.DoChan(strconv.FormatUint(gen, 10)+":"+k, func() (any, error) {
 		if p, ok := e.tokens.get(k, hash); ok {
 			return p, nil
 		}
-		tok, err := e.store.GetTokenByHash(context.WithoutCancel(ctx), hash)
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), e.tokens.readFor)
+		defer cancel()
+		tok, err := e.store.GetTokenByHash(rctx, hash)
 		if err != nil {
 			return nil, err
 		}
