@@ -3,13 +3,11 @@ package engine
 import (
 	"context"
 	"errors"
-	"path/filepath"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/heraldhq/herald/internal/store"
-	"github.com/heraldhq/herald/internal/store/sqlite"
 )
 
 // hangingTokenReads is a real store whose token reads, while hang is set, wait until their
@@ -35,12 +33,7 @@ func (s *hangingTokenReads) GetTokenByHash(ctx context.Context, hash []byte) (st
 func TestHangingTokenReadIsBounded(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	sq, err := sqlite.Open(ctx, sqlite.Config{Path: filepath.Join(t.TempDir(), "h.db"), Synchronous: "NORMAL"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { sq.Close() })
-	st := &hangingTokenReads{Store: sq}
+	st := &hangingTokenReads{Store: openSQLite(t)}
 	e, err := New(ctx, st, Config{})
 	if err != nil {
 		t.Fatal(err)

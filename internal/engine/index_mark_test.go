@@ -14,16 +14,23 @@ import (
 	"github.com/heraldhq/herald/internal/store/sqlite"
 )
 
+// openSQLite opens a new SQLite store that closes when the test ends.
+func openSQLite(t *testing.T) *sqlite.Store {
+	t.Helper()
+	st, err := sqlite.Open(context.Background(), sqlite.Config{Path: filepath.Join(t.TempDir(), "h.db"), Synchronous: "NORMAL"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
 // sqliteEngine opens an engine (not started) on a new SQLite store holding tenant "t";
 // both close when the test ends.
 func sqliteEngine(t *testing.T) (*Engine, *sqlite.Store) {
 	t.Helper()
 	ctx := context.Background()
-	st, err := sqlite.Open(ctx, sqlite.Config{Path: filepath.Join(t.TempDir(), "h.db"), Synchronous: "NORMAL"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	st := openSQLite(t)
 	e, err := New(ctx, st, Config{})
 	if err != nil {
 		t.Fatal(err)
