@@ -205,7 +205,7 @@ func (s *Store) txWake(ctx context.Context, what string, fn func(tx pgx.Tx) (*pg
 			}
 			b, keys, err := fn(tx)
 			if err == nil {
-				err = commitAndWake(ctx, c.Conn(), b, keys)
+				err = commitAndWake(ctx, c.Conn(), false, b, keys)
 			}
 			if err != nil {
 				_ = tx.Rollback(ctx) // a broken connection is dropped by the pool
@@ -225,10 +225,7 @@ func (s *Store) pipelineWake(ctx context.Context, what string, b *pgx.Batch, key
 	var err error
 	for attempt := 0; attempt < 5; attempt++ {
 		err = s.pool.AcquireFunc(ctx, func(c *pgxpool.Conn) error {
-			tb := &pgx.Batch{}
-			tb.Queue("BEGIN")
-			tb.QueuedQueries = append(tb.QueuedQueries, b.QueuedQueries...)
-			err := commitAndWake(ctx, c.Conn(), tb, keys)
+			err := commitAndWake(ctx, c.Conn(), true, b, keys)
 			if err != nil {
 				_, _ = c.Exec(ctx, "ROLLBACK") // a broken connection is dropped by the pool
 			}
@@ -241,9 +238,12 @@ func (s *Store) pipelineWake(ctx context.Context, what string, b *pgx.Batch, key
 	return mapErr(what, err)
 }
 
-// commitAndWake sends the statements of b, which belong to the transaction open on conn,
-// then COMMIT, then the wake-ups of the queues of keys (pg_notify), all in one round trip.
-// It returns nil once the transaction committed.
+// commitAndWake sends the statements of b (after BEGIN, when begin is set; else they
+// belong to the transaction open on conn), then COMMIT, then the wake-ups of the queues of
+// keys (pg_notify), all in one round trip. It returns nil once the transaction committed.
+// b is left as it was, so that a retry can send it again: each call queues the statements
+// anew, since pgx keeps, in a queued statement, the prepared statement it was sent as,
+// which a failed batch invalidates on the connection.
 //
 // The wake-ups run after the COMMIT, as a transaction of their own. PostgreSQL serializes
 // the commits of the transactions that sent a NOTIFY, under a database-wide lock held
@@ -252,16 +252,29 @@ func (s *Store) pipelineWake(ctx context.Context, what string, b *pgx.Batch, key
 // transaction that only notifies writes no WAL and holds the lock for microseconds. It
 // runs after the commit either way, so a poll it wakes finds the work. Its failure is not
 // the data's: the steps are queued and the next claim finds them.
-func commitAndWake(ctx context.Context, conn *pgx.Conn, b *pgx.Batch, keys []store.WorkKey) error {
-	n := b.Len()
-	b.Queue("COMMIT")
-	queueNotify(b, keys)
-	br := conn.SendBatch(ctx, b)
-	var err error
-	for i := 0; i <= n && err == nil; i++ {
-		_, err = br.Exec()
+func commitAndWake(ctx context.Context, conn *pgx.Conn, begin bool, b *pgx.Batch, keys []store.WorkKey) error {
+	sent := &pgx.Batch{}
+	if begin {
+		sent.Queue("BEGIN")
 	}
-	_ = br.Close() // once COMMIT succeeded, what is left is the wake-ups'
+	for _, q := range b.QueuedQueries {
+		sent.Queue(q.SQL, q.Arguments...)
+	}
+	n := sent.Len()
+	sent.Queue("COMMIT")
+	queueNotify(sent, keys)
+	br := conn.SendBatch(ctx, sent)
+	defer br.Close() // once COMMIT succeeded, what is left is the wake-ups'
+	for range n {
+		if _, err := br.Exec(); err != nil {
+			return err
+		}
+	}
+	tag, err := br.Exec()
+	if err == nil && tag.String() == "ROLLBACK" {
+		// The transaction had failed without its statement's error reaching here.
+		err = pgx.ErrTxCommitRollback
+	}
 	return err
 }
 
