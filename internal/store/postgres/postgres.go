@@ -175,30 +175,29 @@ func (s *Store) Migrate(ctx context.Context) error {
 // tx runs fn in a transaction, retrying it when PostgreSQL aborts it for a deadlock or a
 // serialization failure. fn must reset any results it accumulates.
 func (s *Store) tx(ctx context.Context, what string, fn func(tx pgx.Tx) error) error {
+	return retry(what, func() error { return pgx.BeginFunc(ctx, s.pool, fn) })
+}
+
+// retry runs attempt until it succeeds or fails for another reason than PostgreSQL
+// aborting it for a deadlock or a serialization failure (at most 5 times), and maps the
+// error (mapErr).
+func retry(what string, attempt func() error) error {
 	var err error
-	for attempt := 0; attempt < 5; attempt++ {
-		err = pgx.BeginFunc(ctx, s.pool, fn)
-		if !retryable(err) {
+	for range 5 {
+		var pe *pgconn.PgError
+		if err = attempt(); !errors.As(err, &pe) || (pe.Code != "40P01" && pe.Code != "40001") {
 			break
 		}
 	}
 	return mapErr(what, err)
 }
 
-// retryable reports whether PostgreSQL aborted a transaction for a deadlock or a
-// serialization failure, so that running it again may succeed.
-func retryable(err error) bool {
-	var pe *pgconn.PgError
-	return errors.As(err, &pe) && (pe.Code == "40P01" || pe.Code == "40001")
-}
-
 // txWake runs fn in a transaction, then sends the statements of the batch fn returns,
 // COMMIT and the wake-ups of the queues of keys in one round trip (commitAndWake). It is
 // retried like tx.
 func (s *Store) txWake(ctx context.Context, what string, fn func(tx pgx.Tx) (*pgx.Batch, []store.WorkKey, error)) error {
-	var err error
-	for attempt := 0; attempt < 5; attempt++ {
-		err = s.pool.AcquireFunc(ctx, func(c *pgxpool.Conn) error {
+	return retry(what, func() error {
+		return s.pool.AcquireFunc(ctx, func(c *pgxpool.Conn) error {
 			tx, err := c.Begin(ctx)
 			if err != nil {
 				return err
@@ -212,30 +211,21 @@ func (s *Store) txWake(ctx context.Context, what string, fn func(tx pgx.Tx) (*pg
 			}
 			return err
 		})
-		if !retryable(err) {
-			break
-		}
-	}
-	return mapErr(what, err)
+	})
 }
 
 // pipelineWake sends BEGIN, the statements of b, COMMIT and the wake-ups of the queues of
 // keys in one round trip (commitAndWake). It is retried like tx.
 func (s *Store) pipelineWake(ctx context.Context, what string, b *pgx.Batch, keys []store.WorkKey) error {
-	var err error
-	for attempt := 0; attempt < 5; attempt++ {
-		err = s.pool.AcquireFunc(ctx, func(c *pgxpool.Conn) error {
+	return retry(what, func() error {
+		return s.pool.AcquireFunc(ctx, func(c *pgxpool.Conn) error {
 			err := commitAndWake(ctx, c.Conn(), true, b, keys)
 			if err != nil {
 				_, _ = c.Exec(ctx, "ROLLBACK") // a broken connection is dropped by the pool
 			}
 			return err
 		})
-		if !retryable(err) {
-			break
-		}
-	}
-	return mapErr(what, err)
+	})
 }
 
 // commitAndWake sends the statements of b (after BEGIN, when begin is set; else they

@@ -95,8 +95,7 @@ func (s *Store) Ingest(ctx context.Context, items []store.IngestItem) error {
 	}
 	sched := hasScheduled(items)
 	if len(idem) == 0 && len(large) == 0 && !sched {
-		// The whole ingest is one round trip: a pipeline runs in one implicit transaction,
-		// all of it or nothing.
+		// The whole ingest is one round trip: BEGIN, the inserts, COMMIT and the wake-ups.
 		return s.pipelineWake(ctx, "ingesting", small, keys)
 	}
 	return s.txWake(ctx, "ingesting", func(tx pgx.Tx) (*pgx.Batch, []store.WorkKey, error) {
