@@ -34,7 +34,7 @@ type Config struct {
 	PublicURL string
 	// Logger receives request errors. Default slog.Default().
 	Logger *slog.Logger
-	// Metrics, when set, is served at GET /metrics to admin tokens (Prometheus).
+	// Metrics, when set, is served at GET /metrics to operator tokens (Prometheus).
 	Metrics http.Handler
 }
 
@@ -86,58 +86,61 @@ func (a *API) routes() {
 	m.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
-	auth := func(pattern string, h handler) { m.Handle(pattern, a.authed(h)) }
+	// Each route names the least role it needs (docs/api.md, "Roles"); handlers of token
+	// calls refine it per target (engine.CreateToken, RevokeToken). A member is any token.
+	auth := func(pattern string, role store.Role, h handler) { m.Handle(pattern, a.authed(role, h)) }
+	const member, operator = store.RoleMember, store.RoleOperator
 
-	auth("POST /api/v1/events", a.pushEvent)
-	auth("POST /api/v1/events/bulk", a.pushBulk)
-	auth("GET /api/v1/events", a.listEvents)
-	auth("GET /api/v1/events/{id}", a.getEvent)
-	auth("POST /api/v1/events/{id}/replay", a.replayEvent)
-	auth("POST /api/v1/events/{id}/cancel", a.cancelEvent)
+	auth("POST /api/v1/events", member, a.pushEvent)
+	auth("POST /api/v1/events/bulk", member, a.pushBulk)
+	auth("GET /api/v1/events", member, a.listEvents)
+	auth("GET /api/v1/events/{id}", member, a.getEvent)
+	auth("POST /api/v1/events/{id}/replay", member, a.replayEvent)
+	auth("POST /api/v1/events/{id}/cancel", member, a.cancelEvent)
 
-	auth("PUT /api/v1/workflows/{name}", a.putWorkflow)
-	auth("GET /api/v1/workflows", a.listWorkflows)
-	auth("GET /api/v1/workflows/{name}", a.getWorkflow)
-	auth("POST /api/v1/workflows/{name}/enable", a.toggleWorkflow(true))
-	auth("POST /api/v1/workflows/{name}/disable", a.toggleWorkflow(false))
-	auth("POST /api/v1/workflows/{name}/runs", a.startRun)
-	auth("POST /api/v1/workflows/{name}/filters", a.createFilter)
-	auth("GET /api/v1/workflows/{name}/filters", a.listFilters)
-	auth("GET /api/v1/workflows/{name}/filters/{id}", a.getFilter)
-	auth("DELETE /api/v1/workflows/{name}/filters/{id}", a.deleteFilter)
+	auth("PUT /api/v1/workflows/{name}", member, a.putWorkflow)
+	auth("GET /api/v1/workflows", member, a.listWorkflows)
+	auth("GET /api/v1/workflows/{name}", member, a.getWorkflow)
+	auth("POST /api/v1/workflows/{name}/enable", member, a.toggleWorkflow(true))
+	auth("POST /api/v1/workflows/{name}/disable", member, a.toggleWorkflow(false))
+	auth("POST /api/v1/workflows/{name}/runs", member, a.startRun)
+	auth("POST /api/v1/workflows/{name}/filters", member, a.createFilter)
+	auth("GET /api/v1/workflows/{name}/filters", member, a.listFilters)
+	auth("GET /api/v1/workflows/{name}/filters/{id}", member, a.getFilter)
+	auth("DELETE /api/v1/workflows/{name}/filters/{id}", member, a.deleteFilter)
 
-	auth("GET /api/v1/runs", a.listRuns)
-	auth("GET /api/v1/runs/{id}", a.getRun)
-	auth("POST /api/v1/runs/{id}/cancel", a.cancelRun)
+	auth("GET /api/v1/runs", member, a.listRuns)
+	auth("GET /api/v1/runs/{id}", member, a.getRun)
+	auth("POST /api/v1/runs/{id}/cancel", member, a.cancelRun)
 
-	auth("POST /api/v1/tokens", a.createToken)
-	auth("GET /api/v1/tokens", a.listTokens)
-	auth("DELETE /api/v1/tokens/{id}", a.revokeToken)
-	auth("POST /api/v1/tenants", a.createTenant)
-	auth("GET /api/v1/tenants", a.listTenants)
+	auth("POST /api/v1/tokens", member, a.createToken)
+	auth("GET /api/v1/tokens", member, a.listTokens)
+	auth("DELETE /api/v1/tokens/{id}", member, a.revokeToken)
+	auth("POST /api/v1/tenants", operator, a.createTenant)
+	auth("GET /api/v1/tenants", operator, a.listTenants)
 
-	auth("PUT /api/v1/event-schemas/{key...}", a.putEventSchema)
-	auth("GET /api/v1/event-schemas", a.listEventSchemas)
-	auth("GET /api/v1/event-schemas/{key...}", a.getEventSchema)
-	auth("DELETE /api/v1/event-schemas/{key...}", a.deleteEventSchema)
+	auth("PUT /api/v1/event-schemas/{key...}", member, a.putEventSchema)
+	auth("GET /api/v1/event-schemas", member, a.listEventSchemas)
+	auth("GET /api/v1/event-schemas/{key...}", member, a.getEventSchema)
+	auth("DELETE /api/v1/event-schemas/{key...}", member, a.deleteEventSchema)
 
-	auth("POST /api/v1/webhooks", a.createWebhook)
-	auth("GET /api/v1/webhooks", a.listWebhooks)
-	auth("GET /api/v1/webhooks/{name}", a.getWebhook)
-	auth("PATCH /api/v1/webhooks/{name}", a.updateWebhook)
-	auth("DELETE /api/v1/webhooks/{name}", a.deleteWebhook)
-	auth("GET /api/v1/webhooks/{name}/deliveries", a.listDeliveries)
+	auth("POST /api/v1/webhooks", member, a.createWebhook)
+	auth("GET /api/v1/webhooks", member, a.listWebhooks)
+	auth("GET /api/v1/webhooks/{name}", member, a.getWebhook)
+	auth("PATCH /api/v1/webhooks/{name}", member, a.updateWebhook)
+	auth("DELETE /api/v1/webhooks/{name}", member, a.deleteWebhook)
+	auth("GET /api/v1/webhooks/{name}/deliveries", member, a.listDeliveries)
 	// A webhook's receive URL: no token, the sender's signature authenticates it.
 	m.HandleFunc("POST /api/v1/tenants/{tenant_id}/webhooks/{name}", a.receiveWebhook)
 
-	auth("POST /api/v1/workers", a.registerWorker)
-	auth("POST /api/v1/workers/{id}/poll", a.poll)
-	auth("POST /api/v1/workers/{id}/heartbeat", a.heartbeat)
-	auth("POST /api/v1/workers/{id}/step-runs/{step_run_id}/complete", a.complete)
-	auth("POST /api/v1/workers/{id}/step-runs/{step_run_id}/fail", a.fail)
+	auth("POST /api/v1/workers", member, a.registerWorker)
+	auth("POST /api/v1/workers/{id}/poll", member, a.poll)
+	auth("POST /api/v1/workers/{id}/heartbeat", member, a.heartbeat)
+	auth("POST /api/v1/workers/{id}/step-runs/{step_run_id}/complete", member, a.complete)
+	auth("POST /api/v1/workers/{id}/step-runs/{step_run_id}/fail", member, a.fail)
 
 	if a.cfg.Metrics != nil {
-		auth("GET /metrics", a.metrics)
+		auth("GET /metrics", operator, a.metrics)
 	}
 
 	m.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
@@ -145,8 +148,9 @@ func (a *API) routes() {
 	})
 }
 
-// authed checks the bearer token, limits the body and maps the handler's error.
-func (a *API) authed(h handler) http.Handler {
+// authed checks the bearer token and that its role is role or above, and maps the
+// handler's error.
+func (a *API) authed(role store.Role, h handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		secret := engine.BearerToken(r.Header.Get("Authorization"))
 		if secret == "" {
@@ -155,6 +159,9 @@ func (a *API) authed(h handler) http.Handler {
 			return
 		}
 		p, err := a.eng.Authenticate(r.Context(), secret)
+		if err == nil {
+			err = p.Require(role, r.Pattern)
+		}
 		if err != nil {
 			a.writeErr(w, r, err)
 			return

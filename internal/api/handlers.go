@@ -298,12 +298,20 @@ func (a *API) createToken(w http.ResponseWriter, r *http.Request, p engine.Princ
 	var in struct {
 		Name   string `json:"name"`
 		Tenant string `json:"tenant"`
-		Admin  bool   `json:"admin"`
+		Role   string `json:"role"`
+		// Admin is the field before roles: true is role "admin".
+		Admin bool `json:"admin"`
 	}
 	if err := decode(r, w, 64<<10, &in, false); err != nil {
 		return err
 	}
-	tok, secret, err := a.eng.CreateToken(r.Context(), p, in.Name, in.Tenant, in.Admin)
+	if in.Admin {
+		if in.Role != "" && in.Role != string(store.RoleAdmin) {
+			return &engine.FieldError{Field: "admin", Message: `"admin": true is "role": "admin"; give one or the other`}
+		}
+		in.Role = string(store.RoleAdmin)
+	}
+	tok, secret, err := a.eng.CreateToken(r.Context(), p, engine.TokenInput{Name: in.Name, Tenant: in.Tenant, Role: store.Role(in.Role)})
 	if err != nil {
 		return err
 	}
@@ -312,7 +320,7 @@ func (a *API) createToken(w http.ResponseWriter, r *http.Request, p engine.Princ
 }
 
 func (a *API) listTokens(w http.ResponseWriter, r *http.Request, p engine.Principal) error {
-	toks, err := a.eng.Store().ListTokens(r.Context(), p.TenantID)
+	toks, err := a.eng.ListTokens(r.Context(), p, r.URL.Query().Get("tenant"))
 	if err != nil {
 		return err
 	}
@@ -325,7 +333,7 @@ func (a *API) listTokens(w http.ResponseWriter, r *http.Request, p engine.Princi
 }
 
 func (a *API) revokeToken(w http.ResponseWriter, r *http.Request, p engine.Principal) error {
-	if err := a.eng.RevokeToken(r.Context(), p, r.PathValue("id")); err != nil {
+	if err := a.eng.RevokeToken(r.Context(), p, r.URL.Query().Get("tenant"), r.PathValue("id")); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)

@@ -86,10 +86,8 @@ func (a *API) replayEvent(w http.ResponseWriter, r *http.Request, p engine.Princ
 	return nil
 }
 
+// metrics serves the server-wide metrics; its route needs an operator token.
 func (a *API) metrics(w http.ResponseWriter, r *http.Request, p engine.Principal) error {
-	if !p.Admin {
-		return fmt.Errorf("reading metrics needs an admin token: %w", engine.ErrPermission)
-	}
 	a.cfg.Metrics.ServeHTTP(w, r)
 	return nil
 }

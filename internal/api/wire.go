@@ -178,13 +178,15 @@ type tokenJSON struct {
 	ID        string     `json:"id"`
 	Name      string     `json:"name"`
 	Tenant    string     `json:"tenant"`
-	Admin     bool       `json:"admin"`
+	Role      store.Role `json:"role"`
+	Admin     bool       `json:"admin"` // the field from before roles: a tenant admin or an operator
 	CreatedAt time.Time  `json:"created_at"`
 	RevokedAt *time.Time `json:"revoked_at,omitempty"`
 }
 
 func toToken(t store.Token) tokenJSON {
-	return tokenJSON{ID: t.ID, Name: t.Name, Tenant: t.TenantName, Admin: t.Admin, CreatedAt: t.CreatedAt, RevokedAt: t.RevokedAt}
+	return tokenJSON{ID: t.ID, Name: t.Name, Tenant: t.TenantName, Role: t.Role, Admin: t.Role == store.RoleAdmin || t.Role == store.RoleOperator,
+		CreatedAt: t.CreatedAt, RevokedAt: t.RevokedAt}
 }
 
 type tenantJSON struct {

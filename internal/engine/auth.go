@@ -22,12 +22,59 @@ import (
 // TokenPrefix starts every API token secret.
 const TokenPrefix = "hrld_"
 
-// Principal is who a request acts as: a token of one tenant.
+// Principal is who a request acts as: a token of one tenant, with its role.
 type Principal struct {
 	TenantID   string
 	TenantName string
 	TokenID    string
-	Admin      bool
+	Role       store.Role
+}
+
+// rank orders the roles: each may do all that the roles below it may. Unknown roles rank 0.
+func rank(r store.Role) int {
+	switch r {
+	case store.RoleOperator:
+		return 3
+	case store.RoleAdmin:
+		return 2
+	case store.RoleMember:
+		return 1
+	}
+	return 0
+}
+
+// Has reports whether p's role is r or a role above it.
+func (p Principal) Has(r store.Role) bool { return rank(r) > 0 && rank(p.Role) >= rank(r) }
+
+// Require returns ErrPermission, saying that what needs role r, unless p has it.
+func (p Principal) Require(r store.Role, what string) error {
+	if p.Has(r) {
+		return nil
+	}
+	return fmt.Errorf("%s needs %s: %w", what, roleToken(r), ErrPermission)
+}
+
+// roleToken names a token of role r in an error message.
+func roleToken(r store.Role) string {
+	switch r {
+	case store.RoleOperator:
+		return "an operator token"
+	case store.RoleAdmin:
+		return "a tenant admin token (or an operator token)"
+	}
+	return "a token"
+}
+
+// ParseRole reads a role's name; "" means a member.
+func ParseRole(field, s string) (store.Role, error) {
+	r := store.Role(s)
+	if s == "" {
+		r = store.RoleMember
+	}
+	if rank(r) == 0 {
+		return "", fieldErr(field, "must be %q, %q or %q, not %q", store.RoleOperator, store.RoleAdmin, store.RoleMember, s)
+	}
+	return r, nil
 }
 
 // HashToken returns the SHA-256 of a token secret, which is all the store keeps.
@@ -104,7 +151,7 @@ func (e *Engine) Authenticate(ctx context.Context, secret string) (Principal, er
 		if subtle.ConstantTimeCompare(tok.Hash, hash) != 1 {
 			return nil, store.ErrNotFound
 		}
-		p := Principal{TenantID: tok.TenantID, TenantName: tok.TenantName, TokenID: tok.ID, Admin: tok.Admin}
+		p := Principal{TenantID: tok.TenantID, TenantName: tok.TenantName, TokenID: tok.ID, Role: tok.Role}
 		e.tokens.put(k, hash, p, gen)
 		return p, nil
 	})
@@ -146,43 +193,103 @@ func (c *tokenCache) put(k string, hash []byte, p Principal, gen uint64) {
 	c.m[k] = cachedToken{p: p, hash: hash, expires: time.Now().Add(c.ttl)}
 }
 
-// CreateToken creates a token for the caller's tenant, or, for an admin, for any tenant
-// and possibly an admin one. It returns the token and its secret, shown only this once.
-func (e *Engine) CreateToken(ctx context.Context, p Principal, name, tenantName string, admin bool) (store.Token, string, error) {
-	if err := ValidateName("name", name); err != nil {
-		return store.Token{}, "", err
-	}
-	tenantID, tname := p.TenantID, p.TenantName
-	if (tenantName != "" && tenantName != p.TenantName) || admin {
-		if !p.Admin {
-			return store.Token{}, "", fmt.Errorf("creating tokens for other tenants or admin tokens: %w", ErrPermission)
-		}
-	}
-	if tenantName != "" && tenantName != p.TenantName {
-		t, err := e.store.GetTenantByName(ctx, tenantName)
-		if errors.Is(err, store.ErrNotFound) {
-			return store.Token{}, "", fieldErr("tenant", "no tenant named %q", tenantName)
-		}
-		if err != nil {
-			return store.Token{}, "", err
-		}
-		tenantID, tname = t.ID, t.Name
-	}
-	return e.createToken(ctx, tenantID, tname, name, admin)
+// TokenInput describes a token to create.
+type TokenInput struct {
+	// Name labels the token.
+	Name string
+	// Tenant names the token's tenant; "" is the caller's. Another tenant needs an
+	// operator.
+	Tenant string
+	// Role is the token's role; "" is a member. No token makes one of a role above its
+	// own.
+	Role store.Role
 }
 
-func (e *Engine) createToken(ctx context.Context, tenantID, tenantName, name string, admin bool) (store.Token, string, error) {
+// CreateToken creates a token: a tenant admin for its own tenant, an operator for any
+// tenant; neither of a role above its own. It returns the token and its secret, shown only
+// this once.
+func (e *Engine) CreateToken(ctx context.Context, p Principal, in TokenInput) (store.Token, string, error) {
+	role, err := ParseRole("role", string(in.Role))
+	if err != nil {
+		return store.Token{}, "", err
+	}
+	if err := p.Require(store.RoleAdmin, "creating tokens"); err != nil {
+		return store.Token{}, "", err
+	}
+	if err := p.Require(role, "creating "+string(role)+" tokens"); err != nil {
+		return store.Token{}, "", err
+	}
+	tenantID, tname, err := e.tokenTenant(ctx, p, in.Tenant)
+	if err != nil {
+		return store.Token{}, "", err
+	}
+	if err := ValidateName("name", in.Name); err != nil {
+		return store.Token{}, "", err
+	}
+	return e.createToken(ctx, tenantID, tname, in.Name, role)
+}
+
+// tokenTenant resolves the tenant a token call acts on: the caller's own when name is
+// empty or names it, any other only for an operator. The refusal does not depend on
+// whether that tenant exists.
+func (e *Engine) tokenTenant(ctx context.Context, p Principal, name string) (id, tname string, err error) {
+	if name == "" || name == p.TenantName {
+		return p.TenantID, p.TenantName, nil
+	}
+	if err := p.Require(store.RoleOperator, "acting on another tenant's tokens"); err != nil {
+		return "", "", err
+	}
+	t, err := e.store.GetTenantByName(ctx, name)
+	if errors.Is(err, store.ErrNotFound) {
+		return "", "", fieldErr("tenant", "no tenant named %q", name)
+	}
+	if err != nil {
+		return "", "", err
+	}
+	return t.ID, t.Name, nil
+}
+
+func (e *Engine) createToken(ctx context.Context, tenantID, tenantName, name string, role store.Role) (store.Token, string, error) {
 	secret := newSecret()
-	tok := store.Token{ID: NewID(), TenantID: tenantID, TenantName: tenantName, Name: name, Hash: HashToken(secret), Admin: admin, CreatedAt: now()}
+	tok := store.Token{ID: NewID(), TenantID: tenantID, TenantName: tenantName, Name: name, Hash: HashToken(secret), Role: role, CreatedAt: now()}
 	if err := e.store.CreateToken(ctx, tok); err != nil {
 		return store.Token{}, "", err
 	}
 	return tok, secret, nil
 }
 
-// RevokeToken revokes a token of the caller's tenant; it takes effect at once.
-func (e *Engine) RevokeToken(ctx context.Context, p Principal, id string) error {
-	if err := e.store.RevokeToken(ctx, p.TenantID, id, now()); err != nil {
+// ListTokens lists the tokens of the caller's tenant, or, for an operator, of the tenant
+// named (see tokenTenant); revoked ones included.
+func (e *Engine) ListTokens(ctx context.Context, p Principal, tenant string) ([]store.Token, error) {
+	tenantID, _, err := e.tokenTenant(ctx, p, tenant)
+	if err != nil {
+		return nil, err
+	}
+	return e.store.ListTokens(ctx, tenantID)
+}
+
+// RevokeToken revokes a token of the caller's tenant, or, for an operator, of the tenant
+// named (see tokenTenant); it takes effect at once. Any token may revoke itself; revoking
+// another needs a tenant admin, and one of a role above the caller's (an operator token,
+// for a tenant admin) is refused. Another tenant's token is not found.
+func (e *Engine) RevokeToken(ctx context.Context, p Principal, tenant, id string) error {
+	tenantID, _, err := e.tokenTenant(ctx, p, tenant)
+	if err != nil {
+		return err
+	}
+	tok, err := e.store.GetToken(ctx, tenantID, id)
+	if err != nil {
+		return err
+	}
+	if tok.ID != p.TokenID {
+		if err := p.Require(store.RoleAdmin, "revoking another token"); err != nil {
+			return err
+		}
+		if err := p.Require(tok.Role, "revoking "+string(tok.Role)+" tokens"); err != nil {
+			return err
+		}
+	}
+	if err := e.store.RevokeToken(ctx, tenantID, id, now()); err != nil {
 		return err
 	}
 	e.tokens.mu.Lock()
@@ -196,10 +303,10 @@ func (e *Engine) RevokeToken(ctx context.Context, p Principal, id string) error 
 	return nil
 }
 
-// CreateTenant creates a tenant (admin only).
+// CreateTenant creates a tenant (operators only).
 func (e *Engine) CreateTenant(ctx context.Context, p Principal, name string) (store.Tenant, error) {
-	if !p.Admin {
-		return store.Tenant{}, fmt.Errorf("creating tenants: %w", ErrPermission)
+	if err := p.Require(store.RoleOperator, "creating tenants"); err != nil {
+		return store.Tenant{}, err
 	}
 	if err := ValidateName("name", name); err != nil {
 		return store.Tenant{}, err
@@ -214,10 +321,10 @@ func (e *Engine) CreateTenant(ctx context.Context, p Principal, name string) (st
 	return t, nil
 }
 
-// ListTenants lists tenants (admin only).
+// ListTenants lists tenants (operators only).
 func (e *Engine) ListTenants(ctx context.Context, p Principal) ([]store.Tenant, error) {
-	if !p.Admin {
-		return nil, fmt.Errorf("listing tenants: %w", ErrPermission)
+	if err := p.Require(store.RoleOperator, "listing tenants"); err != nil {
+		return nil, err
 	}
 	return e.store.ListTenants(ctx)
 }
@@ -225,8 +332,8 @@ func (e *Engine) ListTenants(ctx context.Context, p Principal) ([]store.Tenant, 
 // DefaultTenant is the tenant created on first start.
 const DefaultTenant = "default"
 
-// Bootstrap creates the default tenant and an admin token on first start. It returns the
-// new token's secret, or "" when the default tenant already existed.
+// Bootstrap creates the default tenant and an operator token in it on first start. It
+// returns the new token's secret, or "" when the default tenant already existed.
 func (e *Engine) Bootstrap(ctx context.Context) (string, error) {
 	_, err := e.store.GetTenantByName(ctx, DefaultTenant)
 	if err == nil {
@@ -242,9 +349,9 @@ func (e *Engine) Bootstrap(ctx context.Context) (string, error) {
 		}
 		return "", fmt.Errorf("creating default tenant: %w", err)
 	}
-	_, secret, err := e.createToken(ctx, t.ID, t.Name, "admin", true)
+	_, secret, err := e.createToken(ctx, t.ID, t.Name, "operator", store.RoleOperator)
 	if err != nil {
-		return "", fmt.Errorf("creating admin token: %w", err)
+		return "", fmt.Errorf("creating operator token: %w", err)
 	}
 	return secret, nil
 }

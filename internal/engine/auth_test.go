@@ -114,7 +114,7 @@ func TestRevokedTokenIsNotServedByAnEarlierRead(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tok, secret, err := eng.CreateToken(ctx, ap, "ci", "", false)
+	tok, secret, err := eng.CreateToken(ctx, ap, engine.TokenInput{Name: "ci"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -122,7 +122,7 @@ func TestRevokedTokenIsNotServedByAnEarlierRead(t *testing.T) {
 	early := make(chan error, 1)
 	go func() { _, err := eng.Authenticate(ctx, secret); early <- err }()
 	<-st.started // that read saw the token valid and is held
-	if err := eng.RevokeToken(ctx, ap, tok.ID); err != nil {
+	if err := eng.RevokeToken(ctx, ap, "", tok.ID); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := eng.Authenticate(ctx, secret); !errors.Is(err, engine.ErrUnauthenticated) {

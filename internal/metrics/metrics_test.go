@@ -135,7 +135,7 @@ func testPrometheus(t *testing.T, env *testenv.Env) {
 		t.Fatalf("unsigned delivery = %d, want a refusal", resp.StatusCode)
 	}
 
-	// /metrics on the API port needs an admin token.
+	// /metrics on the API port needs an operator token.
 	if st, _ := scrape(t, env.URL+"/metrics", ""); st != http.StatusUnauthorized {
 		t.Errorf("GET /metrics without a token = %d, want 401", st)
 	}
@@ -144,7 +144,7 @@ func testPrometheus(t *testing.T, env *testenv.Env) {
 		t.Fatal(err)
 	}
 	if st, _ := scrape(t, env.URL+"/metrics", user); st != http.StatusForbidden {
-		t.Errorf("GET /metrics with a non-admin token = %d, want 403", st)
+		t.Errorf("GET /metrics with a member token = %d, want 403", st)
 	}
 	st, body := scrape(t, env.URL+"/metrics", env.Token)
 	if st != http.StatusOK {

@@ -72,7 +72,7 @@ type Config struct {
 	// Flag --idempotency-window.
 	IdempotencyWindow time.Duration
 	// MetricsAddr, when set, serves Prometheus metrics at /metrics on this address without
-	// a token (keep it private). Without it, /metrics on Addr needs an admin token.
+	// a token (keep it private). Without it, /metrics on Addr needs an operator token.
 	// Flag --metrics-addr.
 	MetricsAddr string
 	// ShutdownTimeout bounds a graceful shutdown. Default 10s.
@@ -146,17 +146,18 @@ type Server struct {
 	// stopDashboard ends the dashboard's sampler; dashboardDone is closed when it has.
 	stopDashboard context.CancelFunc
 	dashboardDone chan struct{}
-	// AdminToken is the admin token's secret when this start created it, else "".
+	// AdminToken is the secret of the operator token of tenant "default" when this start
+	// created it (the first start), else "".
 	AdminToken string
 }
 
-// TokenFile is the name, inside the data directory, of the file holding the admin token
+// TokenFile is the name, inside the data directory, of the file holding the operator token
 // created on first start.
 const TokenFile = "token"
 
 // Open resolves the master key (creating <data-dir>/master.key on the embedded store's
 // first start), opens the store, bootstraps the default tenant on first start (writing the
-// admin token to <data-dir>/token, mode 0600), starts the engine and listens on cfg.Addr.
+// operator token to <data-dir>/token, mode 0600), starts the engine and listens on cfg.Addr.
 // Serve must be called to answer requests.
 func Open(ctx context.Context, cfg Config) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
@@ -244,7 +245,7 @@ func (s *Server) start(ctx context.Context, box *secrets.Box) error {
 	if secret != "" {
 		path := filepath.Join(s.cfg.DataDir, TokenFile)
 		if err := os.WriteFile(path, []byte(secret+"\n"), 0o600); err != nil {
-			return fmt.Errorf("writing admin token to %s: %w", path, err)
+			return fmt.Errorf("writing operator token to %s: %w", path, err)
 		}
 		s.AdminToken = secret
 	}

@@ -113,7 +113,8 @@ type Session struct {
 	TenantID   string
 	TenantName string
 	TokenID    string
-	Admin      bool
+	// Role is the role of the session's token.
+	Role Role
 	// CSRF is the session's anti-forgery token, required by every form it posts.
 	CSRF      string
 	CreatedAt time.Time

@@ -95,6 +95,8 @@ type Store interface {
 	CreateToken(ctx context.Context, t Token) error
 	// GetTokenByHash finds a live (not revoked) token by the SHA-256 of its secret.
 	GetTokenByHash(ctx context.Context, hash []byte) (Token, error)
+	// GetToken returns a token of the tenant by id, revoked or not.
+	GetToken(ctx context.Context, tenantID, id string) (Token, error)
 	// ListTokens lists a tenant's tokens, revoked ones included.
 	ListTokens(ctx context.Context, tenantID string) ([]Token, error)
 	// RevokeToken marks a token revoked.
@@ -229,10 +231,27 @@ type Token struct {
 	TenantName string
 	Name       string
 	Hash       []byte
-	Admin      bool
+	Role       Role
 	CreatedAt  time.Time
 	RevokedAt  *time.Time
 }
+
+// Role is what a token may do; docs/api.md ("Roles") has the whole table.
+type Role string
+
+// The roles, from the most to the least powerful.
+const (
+	// RoleOperator runs the server: it creates and lists tenants, manages the tokens of
+	// every tenant and reads the server-wide metrics, besides what a tenant admin may do
+	// in its own tenant. The token created at first start is one.
+	RoleOperator Role = "operator"
+	// RoleAdmin administers its own tenant: it manages the tenant's tokens (but not its
+	// operator tokens), besides what a member may do.
+	RoleAdmin Role = "admin"
+	// RoleMember is the everyday token of producers, workers and the dashboard: it works
+	// with its tenant's events, runs, workflows, filters, schemas and webhooks.
+	RoleMember Role = "member"
+)
 
 // RetryDef is a step's retry policy.
 type RetryDef struct {

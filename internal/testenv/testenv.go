@@ -17,7 +17,7 @@ import (
 type Env struct {
 	// URL is the engine's base URL, e.g. http://127.0.0.1:41234.
 	URL string
-	// Token is an admin token of tenant "default".
+	// Token is the operator token of tenant "default" (the first start's).
 	Token string
 	// DataDir is the engine's data directory.
 	DataDir string

@@ -63,16 +63,16 @@ func collect[T any](rows pgx.Rows, scan func(pgx.Row) (T, error)) ([]T, error) {
 
 // CreateToken implements store.Store.
 func (s *Store) CreateToken(ctx context.Context, t store.Token) error {
-	_, err := s.pool.Exec(ctx, `INSERT INTO api_tokens (id, tenant_id, name, hash, admin, created_at) VALUES ($1, $2, $3, $4, $5, $6)`,
-		t.ID, t.TenantID, t.Name, t.Hash, t.Admin, t.CreatedAt)
+	_, err := s.pool.Exec(ctx, `INSERT INTO api_tokens (id, tenant_id, name, hash, role, created_at) VALUES ($1, $2, $3, $4, $5, $6)`,
+		t.ID, t.TenantID, t.Name, t.Hash, string(t.Role), t.CreatedAt)
 	return mapErr("creating token", err)
 }
 
-const tokenCols = `k.id, k.tenant_id, t.name, k.name, k.hash, k.admin, k.created_at, k.revoked_at`
+const tokenCols = `k.id, k.tenant_id, t.name, k.name, k.hash, k.role, k.created_at, k.revoked_at`
 
 func scanToken(row pgx.Row) (store.Token, error) {
 	var k store.Token
-	err := row.Scan(&k.ID, &k.TenantID, &k.TenantName, &k.Name, &k.Hash, &k.Admin, &k.CreatedAt, &k.RevokedAt)
+	err := row.Scan(&k.ID, &k.TenantID, &k.TenantName, &k.Name, &k.Hash, &k.Role, &k.CreatedAt, &k.RevokedAt)
 	k.CreatedAt = k.CreatedAt.UTC()
 	k.RevokedAt = utcPtr(k.RevokedAt)
 	return k, err
@@ -90,6 +90,13 @@ func utcPtr(t *time.Time) *time.Time {
 func (s *Store) GetTokenByHash(ctx context.Context, hash []byte) (store.Token, error) {
 	k, err := scanToken(s.pool.QueryRow(ctx, `SELECT `+tokenCols+` FROM api_tokens k JOIN tenants t ON t.id = k.tenant_id
 		WHERE k.hash = $1 AND k.revoked_at IS NULL`, hash))
+	return k, mapErr("getting token", err)
+}
+
+// GetToken implements store.Store.
+func (s *Store) GetToken(ctx context.Context, tenantID, id string) (store.Token, error) {
+	k, err := scanToken(s.pool.QueryRow(ctx, `SELECT `+tokenCols+` FROM api_tokens k JOIN tenants t ON t.id = k.tenant_id
+		WHERE k.tenant_id = $1 AND k.id = $2`, tenantID, id))
 	return k, mapErr("getting token", err)
 }
 

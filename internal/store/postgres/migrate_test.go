@@ -2,6 +2,8 @@ package postgres_test
 
 import (
 	"context"
+	"crypto/sha256"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -126,4 +128,83 @@ func TestUpgradeFromVersion9KeepsData(t *testing.T) {
 	if depths, err := s.QueueDepths(ctx); err != nil || depths["00000000-0000-7000-8000-000000000001"] != 0 {
 		t.Fatalf("queue depths after claiming both = %v, %v, want none queued", depths, err)
 	}
+}
+
+// TestUpgradeToRolesKeepsTokens upgrades a database of version 13, whose tokens carry the
+// admin flag, to token roles as docs/api.md says: admin tokens of tenant "default" become
+// operators, revoked or not; admin tokens of other tenants become tenant admins; the rest
+// members. The tokens still authenticate, and a dashboard session shows its token's role.
+func TestUpgradeToRolesKeepsTokens(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	url := pgtest.NewDatabase(t)
+	migrateTo(t, url, 13)
+	base := time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	const dflt, acme = "00000000-0000-7000-8000-0000000000d1", "00000000-0000-7000-8000-0000000000d2"
+	if _, err := conn.Exec(ctx, `INSERT INTO tenants (id, name, created_at) VALUES ($1, 'default', $3), ($2, 'acme', $3)`, dflt, acme, base); err != nil {
+		t.Fatal(err)
+	}
+	tokens := []struct {
+		name, tenant     string
+		admin, revoked   bool
+		wantRole         store.Role
+		wantTenantOfList string
+	}{
+		{"bootstrap", dflt, true, false, store.RoleOperator, "default"},
+		{"prometheus", dflt, true, false, store.RoleOperator, "default"},
+		{"old-admin", dflt, true, true, store.RoleOperator, "default"},
+		{"ci", dflt, false, false, store.RoleMember, "default"},
+		{"acme-admin", acme, true, false, store.RoleAdmin, "acme"},
+		{"acme-worker", acme, false, false, store.RoleMember, "acme"},
+	}
+	for i, tk := range tokens {
+		var revoked *time.Time
+		if tk.revoked {
+			revoked = &base
+		}
+		if _, err := conn.Exec(ctx, `INSERT INTO api_tokens (id, tenant_id, name, hash, admin, created_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+			fmt.Sprintf("00000000-0000-7000-8000-0000000001%02d", i), tk.tenant, tk.name, tokenHash(tk.name), tk.admin, base.Add(time.Duration(i)*time.Second), revoked); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := conn.Exec(ctx, `INSERT INTO dashboard_sessions (hash, tenant_id, token_id, csrf, created_at, expires_at)
+		VALUES ($1, $2, '00000000-0000-7000-8000-000000000104', 'csrf', $3, $4)`, tokenHash("session"), acme, base, base.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+
+	s := open(t, url) // applies versions 14 on
+	got := map[string]store.Token{}
+	for _, tenant := range []string{dflt, acme} {
+		toks, err := s.ListTokens(ctx, tenant)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, tk := range toks {
+			got[tk.Name] = tk
+		}
+	}
+	for _, tk := range tokens {
+		g, ok := got[tk.name]
+		if !ok || g.Role != tk.wantRole || g.TenantName != tk.wantTenantOfList || (g.RevokedAt != nil) != tk.revoked {
+			t.Errorf("token %s after the upgrade = %+v, want role %s in %s (revoked %v)", tk.name, g, tk.wantRole, tk.wantTenantOfList, tk.revoked)
+		}
+		if !tk.revoked {
+			if a, err := s.GetTokenByHash(ctx, tokenHash(tk.name)); err != nil || a.Role != tk.wantRole {
+				t.Errorf("token %s by its hash after the upgrade = %+v, %v; want it, role %s", tk.name, a, err, tk.wantRole)
+			}
+		}
+	}
+	if se, err := s.GetSession(ctx, tokenHash("session"), base); err != nil || se.Role != store.RoleAdmin || se.TenantName != "acme" {
+		t.Errorf("session after the upgrade = %+v, %v; want acme's admin token's", se, err)
+	}
+}
+
+func tokenHash(secret string) []byte {
+	h := sha256.Sum256([]byte(secret))
+	return h[:]
 }

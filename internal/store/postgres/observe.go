@@ -276,10 +276,10 @@ func (s *Store) CreateSession(ctx context.Context, se store.Session) error {
 // GetSession implements store.Store.
 func (s *Store) GetSession(ctx context.Context, hash []byte, now time.Time) (store.Session, error) {
 	var se store.Session
-	err := s.pool.QueryRow(ctx, `SELECT s.hash, s.tenant_id, t.name, s.token_id, k.admin, s.csrf, s.created_at, s.expires_at
+	err := s.pool.QueryRow(ctx, `SELECT s.hash, s.tenant_id, t.name, s.token_id, k.role, s.csrf, s.created_at, s.expires_at
 		FROM dashboard_sessions s JOIN api_tokens k ON k.id = s.token_id JOIN tenants t ON t.id = s.tenant_id
 		WHERE s.hash = $1 AND s.expires_at > $2 AND k.revoked_at IS NULL AND k.tenant_id = s.tenant_id`, hash, now).
-		Scan(&se.Hash, &se.TenantID, &se.TenantName, &se.TokenID, &se.Admin, &se.CSRF, &se.CreatedAt, &se.ExpiresAt)
+		Scan(&se.Hash, &se.TenantID, &se.TenantName, &se.TokenID, &se.Role, &se.CSRF, &se.CreatedAt, &se.ExpiresAt)
 	if err != nil {
 		return se, mapErr("getting session", err)
 	}

@@ -62,19 +62,19 @@ func (s *Store) ListTenants(ctx context.Context) ([]store.Tenant, error) {
 // CreateToken implements store.Store.
 func (s *Store) CreateToken(ctx context.Context, t store.Token) error {
 	return s.write(ctx, "creating token", func(tx *wtx) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO api_tokens (id, tenant_id, name, hash, admin, created_at) VALUES (?, ?, ?, ?, ?, ?)`,
-			t.ID, t.TenantID, t.Name, t.Hash, boolInt(t.Admin), ms64(t.CreatedAt))
+		_, err := tx.ExecContext(ctx, `INSERT INTO api_tokens (id, tenant_id, name, hash, role, created_at) VALUES (?, ?, ?, ?, ?, ?)`,
+			t.ID, t.TenantID, t.Name, t.Hash, string(t.Role), ms64(t.CreatedAt))
 		return err
 	})
 }
 
-const tokenCols = `k.id, k.tenant_id, t.name, k.name, k.hash, k.admin, k.created_at, k.revoked_at`
+const tokenCols = `k.id, k.tenant_id, t.name, k.name, k.hash, k.role, k.created_at, k.revoked_at`
 
 func scanToken(row interface{ Scan(...any) error }) (store.Token, error) {
 	var k store.Token
 	var created int64
 	var revoked sql.NullInt64
-	if err := row.Scan(&k.ID, &k.TenantID, &k.TenantName, &k.Name, &k.Hash, &k.Admin, &created, &revoked); err != nil {
+	if err := row.Scan(&k.ID, &k.TenantID, &k.TenantName, &k.Name, &k.Hash, &k.Role, &created, &revoked); err != nil {
 		return k, err
 	}
 	k.CreatedAt = fromMS(created)
@@ -86,6 +86,13 @@ func scanToken(row interface{ Scan(...any) error }) (store.Token, error) {
 func (s *Store) GetTokenByHash(ctx context.Context, hash []byte) (store.Token, error) {
 	k, err := scanToken(s.r.QueryRowContext(ctx, `SELECT `+tokenCols+` FROM api_tokens k JOIN tenants t ON t.id = k.tenant_id
 		WHERE k.hash = ? AND k.revoked_at IS NULL`, hash))
+	return k, mapErr("getting token", err)
+}
+
+// GetToken implements store.Store.
+func (s *Store) GetToken(ctx context.Context, tenantID, id string) (store.Token, error) {
+	k, err := scanToken(s.r.QueryRowContext(ctx, `SELECT `+tokenCols+` FROM api_tokens k JOIN tenants t ON t.id = k.tenant_id
+		WHERE k.tenant_id = ? AND k.id = ?`, tenantID, id))
 	return k, mapErr("getting token", err)
 }
 

@@ -308,10 +308,10 @@ func (s *Store) CreateSession(ctx context.Context, se store.Session) error {
 func (s *Store) GetSession(ctx context.Context, hash []byte, now time.Time) (store.Session, error) {
 	var se store.Session
 	var created, expires int64
-	err := s.r.QueryRowContext(ctx, `SELECT s.hash, s.tenant_id, t.name, s.token_id, k.admin, s.csrf, s.created_at, s.expires_at
+	err := s.r.QueryRowContext(ctx, `SELECT s.hash, s.tenant_id, t.name, s.token_id, k.role, s.csrf, s.created_at, s.expires_at
 		FROM dashboard_sessions s JOIN api_tokens k ON k.id = s.token_id JOIN tenants t ON t.id = s.tenant_id
 		WHERE s.hash = ? AND s.expires_at > ? AND k.revoked_at IS NULL AND k.tenant_id = s.tenant_id`, hash, ms64(now)).
-		Scan(&se.Hash, &se.TenantID, &se.TenantName, &se.TokenID, &se.Admin, &se.CSRF, &created, &expires)
+		Scan(&se.Hash, &se.TenantID, &se.TenantName, &se.TokenID, &se.Role, &se.CSRF, &created, &expires)
 	if err != nil {
 		return se, mapErr("getting session", err)
 	}

@@ -2,9 +2,13 @@ package sqlite_test
 
 import (
 	"context"
+	"crypto/sha256"
 	"database/sql"
 	"errors"
+	"fmt"
+	"os"
 	"path/filepath"
+	"sort"
 	"sync"
 	"testing"
 	"time"
@@ -196,4 +200,109 @@ func migrationVersions(t *testing.T) []int {
 		vs = append(vs, v)
 	}
 	return vs
+}
+
+// migrateTo applies the migration files up to version to a new database at path, as a
+// Herald of that version would have.
+func migrateTo(t *testing.T, path string, version int) *sql.DB {
+	t.Helper()
+	files, err := filepath.Glob("migrations/*.sql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sort.Strings(files)
+	db := rawDB(t, path)
+	if _, err := db.Exec(`CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)`); err != nil {
+		t.Fatal(err)
+	}
+	for i, f := range files[:version] {
+		q, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.Exec(string(q)); err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		if _, err := db.Exec(`INSERT INTO schema_migrations (version, applied_at) VALUES (?, 0)`, i+1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return db
+}
+
+// TestUpgradeToRolesKeepsTokens upgrades a database of version 9, whose tokens carry the
+// admin flag, to token roles as docs/api.md says: admin tokens of tenant "default" become
+// operators, revoked or not; admin tokens of other tenants become tenant admins; the rest
+// members. The tokens still authenticate, and a dashboard session shows its token's role.
+func TestUpgradeToRolesKeepsTokens(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "herald.db")
+	db := migrateTo(t, path, 9)
+	const dflt, acme = "00000000-0000-7000-8000-0000000000d1", "00000000-0000-7000-8000-0000000000d2"
+	base := time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
+	if _, err := db.Exec(`INSERT INTO tenants (id, name, created_at) VALUES (?, 'default', ?), (?, 'acme', ?)`, dflt, base.UnixMilli(), acme, base.UnixMilli()); err != nil {
+		t.Fatal(err)
+	}
+	tokens := []struct {
+		name, tenant   string
+		admin, revoked bool
+		wantRole       store.Role
+		wantTenant     string
+	}{
+		{"bootstrap", dflt, true, false, store.RoleOperator, "default"},
+		{"prometheus", dflt, true, false, store.RoleOperator, "default"},
+		{"old-admin", dflt, true, true, store.RoleOperator, "default"},
+		{"ci", dflt, false, false, store.RoleMember, "default"},
+		{"acme-admin", acme, true, false, store.RoleAdmin, "acme"},
+		{"acme-worker", acme, false, false, store.RoleMember, "acme"},
+	}
+	for i, tk := range tokens {
+		var revoked any
+		if tk.revoked {
+			revoked = base.UnixMilli()
+		}
+		if _, err := db.Exec(`INSERT INTO api_tokens (id, tenant_id, name, hash, admin, created_at, revoked_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+			fmt.Sprintf("00000000-0000-7000-8000-0000000001%02d", i), tk.tenant, tk.name, tokenHash(tk.name), tk.admin, base.UnixMilli()+int64(i), revoked); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := db.Exec(`INSERT INTO dashboard_sessions (hash, tenant_id, token_id, csrf, created_at, expires_at)
+		VALUES (?, ?, '00000000-0000-7000-8000-000000000104', 'csrf', ?, ?)`, tokenHash("session"), acme, base.UnixMilli(), base.Add(time.Hour).UnixMilli()); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	s := open(t, path) // applies versions 10 on
+	got := map[string]store.Token{}
+	for _, tenant := range []string{dflt, acme} {
+		toks, err := s.ListTokens(ctx, tenant)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, tk := range toks {
+			got[tk.Name] = tk
+		}
+	}
+	for _, tk := range tokens {
+		g, ok := got[tk.name]
+		if !ok || g.Role != tk.wantRole || g.TenantName != tk.wantTenant || (g.RevokedAt != nil) != tk.revoked {
+			t.Errorf("token %s after the upgrade = %+v, want role %s in %s (revoked %v)", tk.name, g, tk.wantRole, tk.wantTenant, tk.revoked)
+		}
+		if !tk.revoked {
+			if a, err := s.GetTokenByHash(ctx, tokenHash(tk.name)); err != nil || a.Role != tk.wantRole {
+				t.Errorf("token %s by its hash after the upgrade = %+v, %v; want it, role %s", tk.name, a, err, tk.wantRole)
+			}
+		}
+	}
+	if se, err := s.GetSession(ctx, tokenHash("session"), base); err != nil || se.Role != store.RoleAdmin || se.TenantName != "acme" {
+		t.Errorf("session after the upgrade = %+v, %v; want acme's admin token's", se, err)
+	}
+}
+
+func tokenHash(secret string) []byte {
+	h := sha256.Sum256([]byte(secret))
+	return h[:]
 }

@@ -69,22 +69,22 @@ func testTenants(t *testing.T, open Opener) {
 	})
 }
 
-func newToken(tenantID, name, secret string, admin bool) store.Token {
+func newToken(tenantID, name, secret string, role store.Role) store.Token {
 	sum := sha256.Sum256([]byte(secret))
-	return store.Token{ID: newID(), TenantID: tenantID, Name: name, Hash: sum[:], Admin: admin, CreatedAt: base}
+	return store.Token{ID: newID(), TenantID: tenantID, Name: name, Hash: sum[:], Role: role, CreatedAt: base}
 }
 
 func testTokens(t *testing.T, open Opener) {
 	t.Run("CreateAndLookUpByHash", func(t *testing.T) {
 		t.Parallel()
 		b := setup(t, open)
-		tok := newToken(b.tenant.ID, "ci", "s3cret", true)
+		tok := newToken(b.tenant.ID, "ci", "s3cret", store.RoleOperator)
 		noErr(t, b.s.CreateToken(b.ctx, tok), "CreateToken")
 
 		got, err := b.s.GetTokenByHash(b.ctx, tok.Hash)
 		noErr(t, err, "GetTokenByHash")
 		if got.ID != tok.ID || got.TenantID != b.tenant.ID || got.TenantName != b.tenant.Name || got.Name != "ci" ||
-			!got.Admin || string(got.Hash) != string(tok.Hash) || !got.CreatedAt.Equal(base) || got.RevokedAt != nil {
+			got.Role != store.RoleOperator || string(got.Hash) != string(tok.Hash) || !got.CreatedAt.Equal(base) || got.RevokedAt != nil {
 			t.Errorf("GetTokenByHash = %+v, want %+v with tenant name %q", got, tok, b.tenant.Name)
 		}
 
@@ -96,12 +96,19 @@ func testTokens(t *testing.T, open Opener) {
 	t.Run("RevokedTokenIsNotFound", func(t *testing.T) {
 		t.Parallel()
 		b := setup(t, open)
-		tok := newToken(b.tenant.ID, "ci", "s3cret", false)
+		tok := newToken(b.tenant.ID, "ci", "s3cret", store.RoleMember)
 		noErr(t, b.s.CreateToken(b.ctx, tok), "CreateToken")
 		noErr(t, b.s.RevokeToken(b.ctx, b.tenant.ID, tok.ID, at(time1)), "RevokeToken")
 
 		_, err := b.s.GetTokenByHash(b.ctx, tok.Hash)
 		wantErr(t, err, store.ErrNotFound, "GetTokenByHash(revoked)")
+		// GetToken finds it by id, revoked, with its role.
+		got, err := b.s.GetToken(b.ctx, b.tenant.ID, tok.ID)
+		noErr(t, err, "GetToken(revoked)")
+		if got.ID != tok.ID || got.TenantName != b.tenant.Name || got.Role != store.RoleMember || got.Name != "ci" {
+			t.Errorf("GetToken = %+v, want %+v", got, tok)
+		}
+		wantTime(t, got.RevokedAt, at(time1), "GetToken RevokedAt")
 
 		toks, err := b.s.ListTokens(b.ctx, b.tenant.ID)
 		noErr(t, err, "ListTokens")
@@ -115,10 +122,12 @@ func testTokens(t *testing.T, open Opener) {
 		t.Parallel()
 		b := setup(t, open)
 		other := b.newTenant("globex")
-		tok := newToken(other.ID, "ci", "s3cret", false)
+		tok := newToken(other.ID, "ci", "s3cret", store.RoleMember)
 		noErr(t, b.s.CreateToken(b.ctx, tok), "CreateToken")
 
-		err := b.s.RevokeToken(b.ctx, b.tenant.ID, tok.ID, base)
+		_, err := b.s.GetToken(b.ctx, b.tenant.ID, tok.ID)
+		wantErr(t, err, store.ErrNotFound, "GetToken(other tenant's token)")
+		err = b.s.RevokeToken(b.ctx, b.tenant.ID, tok.ID, base)
 		wantErr(t, err, store.ErrNotFound, "RevokeToken(other tenant's token)")
 		err = b.s.RevokeToken(b.ctx, b.tenant.ID, newID(), base)
 		wantErr(t, err, store.ErrNotFound, "RevokeToken(unknown)")
@@ -132,9 +141,9 @@ func testTokens(t *testing.T, open Opener) {
 		t.Parallel()
 		b := setup(t, open)
 		other := b.newTenant("globex")
-		t1 := newToken(b.tenant.ID, "one", "s1", false)
-		t2 := newToken(b.tenant.ID, "two", "s2", true)
-		t3 := newToken(other.ID, "three", "s3", false)
+		t1 := newToken(b.tenant.ID, "one", "s1", store.RoleMember)
+		t2 := newToken(b.tenant.ID, "two", "s2", store.RoleAdmin)
+		t3 := newToken(other.ID, "three", "s3", store.RoleMember)
 		for _, tok := range []store.Token{t1, t2, t3} {
 			noErr(t, b.s.CreateToken(b.ctx, tok), "CreateToken")
 		}

@@ -309,7 +309,7 @@ func testPrune(t *testing.T, open Opener) {
 	theirOld := newEvent(other.ID, "pay.x", at(-3*time.Hour))
 	b.ingest(store.IngestItem{Event: theirOld})
 
-	tok := newToken(b.tenant.ID, "ui", "s3cret", false)
+	tok := newToken(b.tenant.ID, "ui", "s3cret", store.RoleMember)
 	noErr(t, b.s.CreateToken(b.ctx, tok), "CreateToken")
 	expired := store.Session{Hash: sessionHash("old"), TenantID: b.tenant.ID, TokenID: tok.ID, CSRF: "c", CreatedAt: at(-2 * time.Hour), ExpiresAt: at(-time.Hour)}
 	live := store.Session{Hash: sessionHash("new"), TenantID: b.tenant.ID, TokenID: tok.ID, CSRF: "c", CreatedAt: at(-time.Hour), ExpiresAt: at(time.Hour)}
@@ -375,9 +375,9 @@ func sessionHash(id string) []byte {
 func testSessions(t *testing.T, open Opener) {
 	b := setup(t, open)
 	other := b.newTenant("globex")
-	admin := newToken(b.tenant.ID, "admin", "adm", true)
-	user := newToken(b.tenant.ID, "user", "usr", false)
-	otherTok := newToken(other.ID, "user", "oth", false)
+	admin := newToken(b.tenant.ID, "admin", "adm", store.RoleAdmin)
+	user := newToken(b.tenant.ID, "user", "usr", store.RoleMember)
+	otherTok := newToken(other.ID, "user", "oth", store.RoleMember)
 	for _, tk := range []store.Token{admin, user, otherTok} {
 		noErr(t, b.s.CreateToken(b.ctx, tk), "CreateToken")
 	}
@@ -393,13 +393,13 @@ func testSessions(t *testing.T, open Opener) {
 	got, err := b.s.GetSession(b.ctx, s1.Hash, at(time1))
 	noErr(t, err, "GetSession")
 	want := s1
-	want.TenantName, want.Admin = "acme", true
+	want.TenantName, want.Role = "acme", store.RoleAdmin
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("GetSession = %+v, want %+v", got, want)
 	}
 	got, err = b.s.GetSession(b.ctx, s2.Hash, at(time1))
 	noErr(t, err, "GetSession(user)")
-	if got.Admin || got.TokenID != user.ID || got.CSRF != "csrf-2" {
+	if got.Role != store.RoleMember || got.TokenID != user.ID || got.CSRF != "csrf-2" {
 		t.Errorf("GetSession(user) = %+v", got)
 	}
 
