@@ -688,14 +688,34 @@ func (c *Client) RunWorkflow(ctx context.Context, name string, input any) (*RunR
 // ---------------------------------------------------------------------------
 // Tokens and tenants
 
+// Role is what an API token may do.
+type Role string
+
+// The roles of API tokens; docs/api.md has the whole table of who may do what.
+const (
+	// RoleOperator runs the server: it creates and lists tenants, manages the tokens of
+	// every tenant and reads /metrics, besides all a tenant admin may do in its tenant.
+	// The token created at the server's first start is one.
+	RoleOperator Role = "operator"
+	// RoleAdmin administers its own tenant: its tokens (not its operator tokens),
+	// besides all a member may do.
+	RoleAdmin Role = "admin"
+	// RoleMember is the everyday token of producers, workers and the dashboard: events,
+	// runs, workflows, filters, schemas and webhooks of its tenant.
+	RoleMember Role = "member"
+)
+
 // CreateTokenParams describes a token to create.
 type CreateTokenParams struct {
 	// Name labels the token, such as "ci".
 	Name string `json:"name"`
 	// Tenant is the name of the tenant the token belongs to. Empty means the
-	// caller's tenant; another tenant needs an admin token.
+	// caller's tenant; another tenant needs an operator token.
 	Tenant string `json:"tenant,omitempty"`
-	// Admin makes an admin token; it needs an admin token.
+	// Role is the token's role; empty means RoleMember. Creating tokens needs a
+	// tenant admin or operator token, and none makes a token of a role above its own.
+	Role Role `json:"role,omitempty"`
+	// Admin is the field from before roles: true means RoleAdmin.
 	Admin bool `json:"admin,omitempty"`
 }
 
@@ -707,10 +727,14 @@ type TokenInfo struct {
 	Name string `json:"name"`
 	// Tenant is the name of the token's tenant.
 	Tenant string `json:"tenant"`
-	// Admin reports whether the token is an admin token.
+	// Role is the token's role.
+	Role Role `json:"role"`
+	// Admin reports whether the token is a tenant admin or an operator.
 	Admin bool `json:"admin"`
 	// CreatedAt is when the token was created.
 	CreatedAt time.Time `json:"created_at"`
+	// RevokedAt is when the token was revoked; nil while it works.
+	RevokedAt *time.Time `json:"revoked_at,omitempty"`
 }
 
 // CreateToken creates an API token and returns it with its secret ("hrld_..."),
@@ -728,20 +752,41 @@ func (c *Client) CreateToken(ctx context.Context, p CreateTokenParams) (tok *Tok
 
 // ListTokens lists the tokens of the caller's tenant, without their secrets.
 func (c *Client) ListTokens(ctx context.Context) ([]TokenInfo, error) {
+	return c.ListTenantTokens(ctx, "")
+}
+
+// ListTenantTokens lists the tokens of the tenant named (empty: the caller's),
+// without their secrets. Another tenant needs an operator token.
+func (c *Client) ListTenantTokens(ctx context.Context, tenant string) ([]TokenInfo, error) {
 	var res listReply[TokenInfo]
-	if err := c.call(ctx, http.MethodGet, "/tokens", nil, nil, &res, 0); err != nil {
+	if err := c.call(ctx, http.MethodGet, "/tokens", tenantQuery(tenant), nil, &res, 0); err != nil {
 		return nil, fmt.Errorf("herald: listing tokens: %w", err)
 	}
 	return res.Items, nil
 }
 
 // RevokeToken revokes a token of the caller's tenant; requests carrying it then
-// fail with 401.
+// fail with 401. Any token may revoke itself; revoking another needs a tenant admin
+// token, and an operator token's needs an operator token.
 func (c *Client) RevokeToken(ctx context.Context, id string) error {
-	if err := c.call(ctx, http.MethodDelete, "/tokens/"+pathEscape(id), nil, nil, nil, 0); err != nil {
+	return c.RevokeTenantToken(ctx, "", id)
+}
+
+// RevokeTenantToken revokes a token of the tenant named (empty: the caller's), as
+// RevokeToken does. Another tenant needs an operator token.
+func (c *Client) RevokeTenantToken(ctx context.Context, tenant, id string) error {
+	if err := c.call(ctx, http.MethodDelete, "/tokens/"+pathEscape(id), tenantQuery(tenant), nil, nil, 0); err != nil {
 		return fmt.Errorf("herald: revoking token %s: %w", id, err)
 	}
 	return nil
+}
+
+// tenantQuery is the query naming a tenant of a token call, or nil for the caller's.
+func tenantQuery(tenant string) url.Values {
+	if tenant == "" {
+		return nil
+	}
+	return url.Values{"tenant": {tenant}}
 }
 
 // TenantInfo describes a tenant.
@@ -754,7 +799,7 @@ type TenantInfo struct {
 	CreatedAt time.Time `json:"created_at"`
 }
 
-// CreateTenant creates a tenant. It needs an admin token.
+// CreateTenant creates a tenant. It needs an operator token.
 func (c *Client) CreateTenant(ctx context.Context, name string) (*TenantInfo, error) {
 	req := struct {
 		Name string `json:"name"`
@@ -766,7 +811,7 @@ func (c *Client) CreateTenant(ctx context.Context, name string) (*TenantInfo, er
 	return &t, nil
 }
 
-// ListTenants lists all tenants. It needs an admin token.
+// ListTenants lists all tenants. It needs an operator token.
 func (c *Client) ListTenants(ctx context.Context) ([]TenantInfo, error) {
 	var res listReply[TenantInfo]
 	if err := c.call(ctx, http.MethodGet, "/tenants", nil, nil, &res, 0); err != nil {

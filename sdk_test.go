@@ -760,8 +760,38 @@ func TestTokens(t *testing.T) {
 	if !found {
 		t.Fatalf("ListTokens = %+v, want %s", toks, tok.ID)
 	}
+	if tok.Role != herald.RoleMember || tok.Admin {
+		t.Errorf("a token created without a role = %+v, want a member", tok)
+	}
+	// A member creates no tokens; the engine's 403 comes back as an APIError.
+	var apiErr *herald.APIError
+	if _, _, err := ci.CreateToken(b.ctx, herald.CreateTokenParams{Name: "more"}); !errors.As(err, &apiErr) || apiErr.StatusCode != 403 || apiErr.Code != "permission_denied" {
+		t.Errorf("a member creating a token: %v, want 403 permission_denied", err)
+	}
 	if err := b.client.RevokeToken(b.ctx, tok.ID); err != nil {
 		t.Fatalf("RevokeToken: %v", err)
+	}
+
+	// The first start's token is an operator: it manages another tenant's tokens.
+	if _, err := b.client.CreateTenant(b.ctx, "acme"); err != nil {
+		t.Fatal(err)
+	}
+	adm, _, err := b.client.CreateToken(b.ctx, herald.CreateTokenParams{Name: "acme-admin", Tenant: "acme", Role: herald.RoleAdmin})
+	if err != nil || adm.Role != herald.RoleAdmin || !adm.Admin || adm.Tenant != "acme" {
+		t.Fatalf("CreateToken(acme, admin) = %+v, %v", adm, err)
+	}
+	acme, err := b.client.ListTenantTokens(b.ctx, "acme")
+	if err != nil || len(acme) != 1 || acme[0].ID != adm.ID || acme[0].Role != herald.RoleAdmin {
+		t.Fatalf("ListTenantTokens(acme) = %+v, %v; want the admin token", acme, err)
+	}
+	if err := b.client.RevokeToken(b.ctx, adm.ID); !errors.As(err, &apiErr) || apiErr.StatusCode != 404 {
+		t.Errorf("revoking acme's token without naming acme: %v, want 404", err)
+	}
+	if err := b.client.RevokeTenantToken(b.ctx, "acme", adm.ID); err != nil {
+		t.Fatalf("RevokeTenantToken: %v", err)
+	}
+	if acme, err := b.client.ListTenantTokens(b.ctx, "acme"); err != nil || len(acme) != 1 || acme[0].RevokedAt == nil {
+		t.Fatalf("acme's tokens after the revocation = %+v, %v; want it revoked", acme, err)
 	}
 }
 

@@ -225,7 +225,12 @@ func TestE2ETokensAndTenants(t *testing.T) {
 
 	// Create a token: the secret is shown once, with the note.
 	out := e.ok(t, "", "tokens", "create", "ci")
-	wantContains(t, out, "name:", "ci", "secret:", "hrld_", secretNote)
+	wantContains(t, out, "name:", "ci", "role:", "member", "secret:", "hrld_", secretNote)
+	out = e.ok(t, "", "tokens", "create", "deputy", "--role", "admin")
+	wantContains(t, out, "role:", "admin")
+	out = e.ok(t, "", "tokens", "create", "deputy-2", "--admin")
+	wantContains(t, out, "role:", "admin")
+	wantOneLineError(t, e.run(t, "", "tokens", "create", "x", "--role", "root"), "herald: ")
 
 	var created struct {
 		Token  herald.TokenInfo `json:"token"`
@@ -240,7 +245,7 @@ func TestE2ETokensAndTenants(t *testing.T) {
 	}
 
 	out = e.ok(t, "", "tokens", "list")
-	wantContains(t, out, "ID", "NAME", "ci", "robot", created.Token.ID)
+	wantContains(t, out, "ID", "NAME", "ROLE", "ci", "robot", "operator", "admin", "member", created.Token.ID)
 	if strings.Contains(out, created.Secret) {
 		t.Error("tokens list shows a secret")
 	}
@@ -270,7 +275,7 @@ func TestE2ETokensAndTenants(t *testing.T) {
 		t.Fatalf("token from data dir: code %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
 	}
 
-	// Tenants (admin).
+	// Tenants (operator).
 	out = e.ok(t, "", "tenants", "create", "acme")
 	wantContains(t, out, "tenant acme created (id ")
 	out = e.ok(t, "", "tenants", "list")
@@ -290,6 +295,15 @@ func TestE2ETokensAndTenants(t *testing.T) {
 		t.Errorf("acme workflows: code %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
 	}
 	wantOneLineError(t, runCLI(t, acmeEnv, "", "tenants", "list"), "herald: ")
+	// A member of acme creates no tokens; the operator lists and revokes acme's.
+	wantOneLineError(t, runCLI(t, acmeEnv, "", "tokens", "create", "more"), "herald: ")
+	out = e.ok(t, "", "tokens", "list", "--tenant", "acme")
+	wantContains(t, out, "acme-ci", "member")
+	id := strings.Fields(strings.Split(out, "\n")[1])[0]
+	if out := e.ok(t, "", "tokens", "revoke", id, "--tenant", "acme"); out != "token "+id+" revoked\n" {
+		t.Errorf("revoke --tenant: %q", out)
+	}
+	wantOneLineError(t, runCLI(t, acmeEnv, "", "workflows", "list"), "herald: ")
 }
 
 func TestE2ERunWait(t *testing.T) {

@@ -152,14 +152,6 @@ func pageJSON[T any](items []T, next string) jsonPage[T] {
 	return jsonPage[T]{Items: items, NextCursor: next}
 }
 
-// yesNo renders a boolean for a table.
-func yesNo(b bool) string {
-	if b {
-		return "yes"
-	}
-	return "no"
-}
-
 // printNextCursor tells the user how to get the next page, if any.
 func printNextCursor(w io.Writer, cursor string) {
 	if cursor != "" {

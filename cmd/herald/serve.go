@@ -25,7 +25,8 @@ func newServeCmd(c *cli) *cobra.Command {
 		Short: "Run the Herald engine and HTTP API",
 		Long: `Run the engine and its HTTP API on an embedded SQLite store in --data-dir.
 
-On first start it creates tenant "default" and an admin API token, prints the
+On first start it creates tenant "default" and an operator API token (the
+server's administrator: tenants, tokens of every tenant, /metrics), prints the
 token once and writes it to <data-dir>/token (mode 0600), where the CLI on this
 machine finds it. Every flag can also be set with HERALD_<FLAG> in upper case,
 dashes as underscores (e.g. HERALD_ADDR, HERALD_LEASE_DURATION).
@@ -49,7 +50,7 @@ PostgreSQL needs one of them, the same on every replica.`,
 	f.String("public-url", "", "base URL senders reach herald at, shown in webhook URLs (default: the host of each API request)")
 	f.Duration("retention", def.Retention, "how long events, ended runs and webhook deliveries are kept (0 keeps everything)")
 	f.Duration("idempotency-window", def.IdempotencyWindow, "how long a push's idempotency key is remembered (a repeat within it returns the original event)")
-	f.String("metrics-addr", "", "serve Prometheus /metrics here without a token, e.g. 127.0.0.1:9420 (default: /metrics on --addr, admin token required)")
+	f.String("metrics-addr", "", "serve Prometheus /metrics here without a token, e.g. 127.0.0.1:9420 (default: /metrics on --addr, operator token required)")
 	f.String("log-format", "text", "log format: text or json")
 	f.String("log-level", "info", "log level: debug, info, warn or error")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
@@ -127,7 +128,7 @@ func serve(ctx context.Context, c *cli, cfg server.Config) error {
 		return err
 	}
 	if srv.AdminToken != "" {
-		fmt.Fprintf(c.stdout, "Created tenant \"default\" and an admin API token (shown once; also saved to %s):\n\n    %s\n\n",
+		fmt.Fprintf(c.stdout, "Created tenant \"default\" and an operator API token (shown once; also saved to %s):\n\n    %s\n\n",
 			filepath.Join(cfg.DataDir, server.TokenFile), srv.AdminToken)
 	}
 	fmt.Fprintf(c.stdout, "herald is listening on %s (data dir %s); dashboard at %s/\n", srv.URL(), cfg.DataDir, srv.URL())

@@ -6,9 +6,9 @@ import (
 	"github.com/spf13/cobra"
 )
 
-// newTenantsCmd builds `herald tenants` and its subcommands (admin only).
+// newTenantsCmd builds `herald tenants` and its subcommands (operators only).
 func newTenantsCmd(c *cli) *cobra.Command {
-	return newGroupCmd("tenants", "Create and list tenants (needs an admin token)",
+	return newGroupCmd("tenants", "Create and list tenants (needs an operator token)",
 		newTenantsCreateCmd(c),
 		newTenantsListCmd(c),
 	)

@@ -23,17 +23,25 @@ const secretNote = "note: store this secret now; it cannot be shown again"
 // newTokensCreateCmd builds `herald tokens create`.
 func newTokensCreateCmd(c *cli) *cobra.Command {
 	var p herald.CreateTokenParams
+	var role string
 	cmd := &cobra.Command{
 		Use:   "create NAME",
 		Short: "Create an API token and print its secret once",
 		Long: `Create an API token for the caller's tenant, or with --tenant for another
-tenant (needs an admin token). The secret is printed once; Herald keeps only
-its hash.`,
+tenant (needs an operator token). Creating tokens needs a tenant admin or an
+operator token, and no token makes one of a role above its own. The secret is
+printed once; Herald keeps only its hash.
+
+Roles: member (events, runs, workflows, filters, schemas, webhooks and workers
+of its tenant), admin (also the tenant's tokens) and operator (also tenants,
+the tokens of every tenant and /metrics).`,
 		Example: `  herald tokens create ci
-  herald tokens create acme-admin --tenant acme --admin`,
+  herald tokens create acme-admin --tenant acme --role admin
+  herald tokens create ops --role operator`,
 		Args: argsBetween(1, 1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			p.Name = args[0]
+			p.Role = herald.Role(role)
 			cl, err := c.client()
 			if err != nil {
 				return err
@@ -53,7 +61,7 @@ its hash.`,
 			kv.row("token:", tok.ID)
 			kv.row("name:", tok.Name)
 			kv.row("tenant:", tok.Tenant)
-			kv.row("admin:", yesNo(tok.Admin))
+			kv.row("role:", tok.Role)
 			kv.row("secret:", secret)
 			if err := kv.flush(); err != nil {
 				return err
@@ -62,52 +70,62 @@ its hash.`,
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&p.Tenant, "tenant", "", "tenant of the new token (needs an admin token)")
-	cmd.Flags().BoolVar(&p.Admin, "admin", false, "make it an admin token (needs an admin token)")
+	cmd.Flags().StringVar(&p.Tenant, "tenant", "", "tenant of the new token (another tenant needs an operator token)")
+	cmd.Flags().StringVar(&role, "role", "", "role of the new token: member (default), admin or operator")
+	cmd.Flags().BoolVar(&p.Admin, "admin", false, "same as --role admin")
 	return cmd
 }
 
 // newTokensListCmd builds `herald tokens list`.
 func newTokensListCmd(c *cli) *cobra.Command {
-	return &cobra.Command{
-		Use:     "list",
-		Short:   "List the tenant's API tokens (never their secrets)",
-		Example: "  herald tokens list",
-		Args:    argsBetween(0, 0),
+	var tenant string
+	cmd := &cobra.Command{
+		Use:   "list",
+		Short: "List the tenant's API tokens (never their secrets)",
+		Example: `  herald tokens list
+  herald tokens list --tenant acme`,
+		Args: argsBetween(0, 0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cl, err := c.client()
 			if err != nil {
 				return err
 			}
-			toks, err := cl.ListTokens(cmd.Context())
+			toks, err := cl.ListTenantTokens(cmd.Context(), tenant)
 			if err != nil {
 				return err
 			}
 			if c.jsonOutput() {
 				return c.printJSON(pageJSON(toks, ""))
 			}
-			t := newTable(c.stdout, "ID", "NAME", "TENANT", "ADMIN", "CREATED")
+			t := newTable(c.stdout, "ID", "NAME", "TENANT", "ROLE", "CREATED", "REVOKED")
 			for _, tok := range toks {
-				t.row(tok.ID, tok.Name, tok.Tenant, yesNo(tok.Admin), fmtTime(tok.CreatedAt))
+				t.row(tok.ID, tok.Name, tok.Tenant, tok.Role, fmtTime(tok.CreatedAt), fmtTimePtr(tok.RevokedAt))
 			}
 			return t.flush()
 		},
 	}
+	cmd.Flags().StringVar(&tenant, "tenant", "", "list another tenant's tokens (needs an operator token)")
+	return cmd
 }
 
 // newTokensRevokeCmd builds `herald tokens revoke`.
 func newTokensRevokeCmd(c *cli) *cobra.Command {
-	return &cobra.Command{
-		Use:     "revoke ID",
-		Short:   "Revoke an API token",
-		Example: "  herald tokens revoke 0193a2b4-...",
-		Args:    argsBetween(1, 1),
+	var tenant string
+	cmd := &cobra.Command{
+		Use:   "revoke ID",
+		Short: "Revoke an API token",
+		Long: `Revoke an API token of the caller's tenant, or with --tenant of another
+tenant (needs an operator token). Any token may revoke itself; revoking another
+needs a tenant admin token, and an operator token's needs an operator token.`,
+		Example: `  herald tokens revoke 0193a2b4-...
+  herald tokens revoke 0193a2b4-... --tenant acme`,
+		Args: argsBetween(1, 1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cl, err := c.client()
 			if err != nil {
 				return err
 			}
-			if err := cl.RevokeToken(cmd.Context(), args[0]); err != nil {
+			if err := cl.RevokeTenantToken(cmd.Context(), tenant, args[0]); err != nil {
 				return err
 			}
 			if c.jsonOutput() {
@@ -117,4 +135,6 @@ func newTokensRevokeCmd(c *cli) *cobra.Command {
 			return nil
 		},
 	}
+	cmd.Flags().StringVar(&tenant, "tenant", "", "the token's tenant, when another (needs an operator token)")
+	return cmd
 }
