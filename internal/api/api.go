@@ -89,7 +89,7 @@ func (a *API) routes() {
 	// Each route names the least role it needs (docs/api.md, "Roles"); handlers of token
 	// calls refine it per target (engine.CreateToken, RevokeToken). A member is any token.
 	auth := func(pattern string, role store.Role, h handler) { m.Handle(pattern, a.authed(role, h)) }
-	const member, operator = store.RoleMember, store.RoleOperator
+	const member, admin, operator = store.RoleMember, store.RoleAdmin, store.RoleOperator
 
 	auth("POST /api/v1/events", member, a.pushEvent)
 	auth("POST /api/v1/events/bulk", member, a.pushBulk)
@@ -119,16 +119,16 @@ func (a *API) routes() {
 	auth("POST /api/v1/tenants", operator, a.createTenant)
 	auth("GET /api/v1/tenants", operator, a.listTenants)
 
-	auth("PUT /api/v1/event-schemas/{key...}", member, a.putEventSchema)
+	auth("PUT /api/v1/event-schemas/{key...}", admin, a.putEventSchema)
 	auth("GET /api/v1/event-schemas", member, a.listEventSchemas)
 	auth("GET /api/v1/event-schemas/{key...}", member, a.getEventSchema)
-	auth("DELETE /api/v1/event-schemas/{key...}", member, a.deleteEventSchema)
+	auth("DELETE /api/v1/event-schemas/{key...}", admin, a.deleteEventSchema)
 
-	auth("POST /api/v1/webhooks", member, a.createWebhook)
+	auth("POST /api/v1/webhooks", admin, a.createWebhook)
 	auth("GET /api/v1/webhooks", member, a.listWebhooks)
 	auth("GET /api/v1/webhooks/{name}", member, a.getWebhook)
-	auth("PATCH /api/v1/webhooks/{name}", member, a.updateWebhook)
-	auth("DELETE /api/v1/webhooks/{name}", member, a.deleteWebhook)
+	auth("PATCH /api/v1/webhooks/{name}", admin, a.updateWebhook)
+	auth("DELETE /api/v1/webhooks/{name}", admin, a.deleteWebhook)
 	auth("GET /api/v1/webhooks/{name}/deliveries", member, a.listDeliveries)
 	// A webhook's receive URL: no token, the sender's signature authenticates it.
 	m.HandleFunc("POST /api/v1/tenants/{tenant_id}/webhooks/{name}", a.receiveWebhook)

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/heraldhq/herald/internal/engine"
 	"github.com/heraldhq/herald/internal/store"
 )
 
@@ -29,6 +30,9 @@ type roleRow struct {
 	area, action, request   string
 	member, admin, operator int
 	other                   int // 0: the request names no object
+	// gate, when set, is the role the route itself needs: a caller without it is refused
+	// before the object is looked up, so it gets 403 for another tenant's object too.
+	gate store.Role
 	// call prepares what the request needs and returns it as a token of role in tenant
 	// acme sends it; with other, it names an object of tenant default instead.
 	call func(f *roleEnv, role store.Role, other bool) roleCall
@@ -228,7 +232,7 @@ var roleTable = []roleRow{
 		}},
 
 	{area: "Payload schemas", action: "register a schema", request: "`PUT /api/v1/event-schemas/{key}`",
-		member: 201, admin: 201, operator: 201,
+		gate: store.RoleAdmin, member: 403, admin: 201, operator: 201,
 		call: func(f *roleEnv, _ store.Role, _ bool) roleCall {
 			return roleCall{method: "PUT", path: "/api/v1/event-schemas/" + f.name("schema"), body: map[string]any{"schema": map[string]any{"type": "object"}}}
 		}},
@@ -243,13 +247,13 @@ var roleTable = []roleRow{
 			return roleCall{method: "GET", path: "/api/v1/event-schemas/" + f.schema(f.setup(other))}
 		}},
 	{area: "Payload schemas", action: "delete a schema", request: "`DELETE /api/v1/event-schemas/{key}`",
-		member: 204, admin: 204, operator: 204, other: 404,
+		gate: store.RoleAdmin, member: 403, admin: 204, operator: 204, other: 404,
 		call: func(f *roleEnv, _ store.Role, other bool) roleCall {
 			return roleCall{method: "DELETE", path: "/api/v1/event-schemas/" + f.schema(f.setup(other))}
 		}},
 
 	{area: "Webhooks", action: "create a webhook", request: "`POST /api/v1/webhooks`",
-		member: 201, admin: 201, operator: 201,
+		gate: store.RoleAdmin, member: 403, admin: 201, operator: 201,
 		call: func(f *roleEnv, _ store.Role, _ bool) roleCall {
 			return roleCall{method: "POST", path: "/api/v1/webhooks", body: roleWebhook(f.name("hook"))}
 		}},
@@ -264,7 +268,7 @@ var roleTable = []roleRow{
 			return roleCall{method: "GET", path: "/api/v1/webhooks/" + f.webhook(f.setup(other))}
 		}},
 	{area: "Webhooks", action: "update a webhook", request: "`PATCH /api/v1/webhooks/{name}`",
-		member: 200, admin: 200, operator: 200, other: 404,
+		gate: store.RoleAdmin, member: 403, admin: 200, operator: 200, other: 404,
 		call: func(f *roleEnv, _ store.Role, other bool) roleCall {
 			return roleCall{method: "PATCH", path: "/api/v1/webhooks/" + f.webhook(f.setup(other)), body: map[string]any{"secret": "rotated"}}
 		}},
@@ -274,7 +278,7 @@ var roleTable = []roleRow{
 			return roleCall{method: "GET", path: "/api/v1/webhooks/" + f.webhook(f.setup(other)) + "/deliveries"}
 		}},
 	{area: "Webhooks", action: "delete a webhook", request: "`DELETE /api/v1/webhooks/{name}`",
-		member: 204, admin: 204, operator: 204, other: 404,
+		gate: store.RoleAdmin, member: 403, admin: 204, operator: 204, other: 404,
 		call: func(f *roleEnv, _ store.Role, other bool) roleCall {
 			return roleCall{method: "DELETE", path: "/api/v1/webhooks/" + f.webhook(f.setup(other))}
 		}},
@@ -417,7 +421,11 @@ func TestRoles(t *testing.T) {
 				want := map[store.Role]int{store.RoleMember: row.member, store.RoleAdmin: row.admin, store.RoleOperator: row.operator}[role]
 				f.check(row, role, false, want)
 				if row.other != 0 {
-					f.check(row, role, true, row.other)
+					other := row.other
+					if row.gate != "" && !(engine.Principal{Role: role}).Has(row.gate) {
+						other = 403
+					}
+					f.check(row, role, true, other)
 				}
 			}
 		}

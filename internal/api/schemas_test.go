@@ -127,7 +127,7 @@ func TestEventSchemaCRUDAndValidation(t *testing.T) {
 
 		// Another tenant is not bound by this tenant's schema and does not see it.
 		c.must(201, "POST", "/api/v1/tenants", map[string]any{"name": "acme"})
-		other := c.with(c.must(201, "POST", "/api/v1/tokens", map[string]any{"name": "acme", "tenant": "acme"})["secret"].(string))
+		other := c.with(c.must(201, "POST", "/api/v1/tokens", map[string]any{"name": "acme", "tenant": "acme", "role": "admin"})["secret"].(string))
 		other.push("order:paid", map[string]any{"amount": "12"})
 		if n := len(items(other.must(200, "GET", "/api/v1/event-schemas", nil))); n != 0 {
 			t.Fatalf("the other tenant lists %d schemas", n)

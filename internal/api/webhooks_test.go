@@ -606,7 +606,7 @@ func TestWebhookCrossTenant(t *testing.T) {
 	forEachStore(t, func(t *testing.T, b *bundle) {
 		a := b.c
 		a.must(201, "POST", "/api/v1/tenants", map[string]any{"name": "acme"})
-		tb := a.with(a.must(201, "POST", "/api/v1/tokens", map[string]any{"name": "acme", "tenant": "acme"})["secret"].(string))
+		tb := a.with(a.must(201, "POST", "/api/v1/tokens", map[string]any{"name": "acme", "tenant": "acme", "role": "admin"})["secret"].(string))
 		wb := tb.must(201, "POST", "/api/v1/webhooks", map[string]any{"name": "hook", "source": "github", "secret": "b-secret",
 			"event_key_expression": "'b:' + headers['x-github-event']"})
 		wa := a.must(201, "POST", "/api/v1/webhooks", map[string]any{"name": "mine", "source": "github", "secret": "a-secret",

@@ -139,6 +139,8 @@ func (d *Dashboard) routes() {
 	})
 	get := func(pattern string, h handler) { m.Handle("GET "+pattern, d.authed(h, false)) }
 	post := func(pattern string, h handler) { m.Handle("POST "+pattern, d.authed(h, true)) }
+	// Changing a webhook needs a tenant admin, as through the API (docs/api.md, "Roles").
+	postAdmin := func(pattern string, h handler) { post(pattern, requireRole(store.RoleAdmin, "changing a webhook", h)) }
 
 	post("/logout", d.logout)
 	get("/events", d.events)
@@ -159,11 +161,11 @@ func (d *Dashboard) routes() {
 	get("/stats", d.stats)
 	get("/webhooks", d.webhooks)
 	get("/webhooks/new", d.webhookForm)
-	post("/webhooks/new", d.saveWebhook)
+	postAdmin("/webhooks/new", d.saveWebhook)
 	get("/webhooks/{name}", d.webhook)
 	get("/webhooks/{name}/edit", d.webhookForm)
-	post("/webhooks/{name}/edit", d.saveWebhook)
-	post("/webhooks/{name}/delete", d.deleteWebhook)
+	postAdmin("/webhooks/{name}/edit", d.saveWebhook)
+	postAdmin("/webhooks/{name}/delete", d.deleteWebhook)
 
 	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		if !strings.Contains(r.Header.Get("Accept"), "text/html") {
@@ -282,6 +284,16 @@ func (d *Dashboard) authed(h handler, mutating bool) http.Handler {
 	})
 }
 
+// requireRole refuses h's request with 403 unless the session's token has role r.
+func requireRole(r store.Role, what string, h handler) handler {
+	return func(w http.ResponseWriter, req *http.Request, s *store.Session) error {
+		if err := (engine.Principal{Role: s.Role}).Require(r, what); err != nil {
+			return err
+		}
+		return h(w, req, s)
+	}
+}
+
 // handleErr maps a handler's error to a page.
 func (d *Dashboard) handleErr(w http.ResponseWriter, r *http.Request, s *store.Session, err error) {
 	var fe *engine.FieldError
@@ -292,6 +304,8 @@ func (d *Dashboard) handleErr(w http.ResponseWriter, r *http.Request, s *store.S
 		d.renderError(w, r, s, http.StatusBadRequest, fe.Error())
 	case errors.Is(err, store.ErrConflict):
 		d.renderError(w, r, s, http.StatusConflict, err.Error())
+	case errors.Is(err, engine.ErrPermission):
+		d.renderError(w, r, s, http.StatusForbidden, err.Error())
 	case engine.IsRetryable(err):
 		d.renderError(w, r, s, http.StatusServiceUnavailable, "Herald is busy or the store is unavailable; try again shortly.")
 	case errors.Is(err, context.Canceled):

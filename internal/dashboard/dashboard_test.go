@@ -410,6 +410,37 @@ func TestWebhooksPage(t *testing.T) {
 	})
 }
 
+// TestWebhookChangesNeedATenantAdmin: a member token's session can read webhooks but not
+// create, edit or delete one (403, nothing changed), as through the API.
+func TestWebhookChangesNeedATenantAdmin(t *testing.T) {
+	forEachStore(t, func(t *testing.T, b *bundle) {
+		ctx := context.Background()
+		if _, err := b.sdk.CreateWebhook(ctx, herald.WebhookParams{Name: "stripe", Source: "stripe", Secret: "whsec_test",
+			EventKeyExpression: "'stripe:' + input.type"}); err != nil {
+			t.Fatal(err)
+		}
+		_, secret, err := b.sdk.CreateToken(ctx, herald.CreateTokenParams{Name: "ui"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		b.signIn(secret)
+		wantContains(t, b.mustGet("/webhooks/stripe"), "receive-url")
+		for path, form := range map[string]url.Values{
+			"/webhooks/new":           {"name": {"other"}, "source": {"stripe"}, "secret": {"s"}, "event_key_expression": {"'k'"}},
+			"/webhooks/stripe/edit":   {"source": {"stripe"}, "secret": {"rotated"}, "event_key_expression": {"'changed'"}},
+			"/webhooks/stripe/delete": nil,
+		} {
+			if p := b.postCSRF(path, form); p.status != http.StatusForbidden {
+				t.Errorf("member POST %s = %d, want 403", path, p.status)
+			}
+		}
+		hooks, err := b.sdk.ListWebhooks(ctx)
+		if err != nil || len(hooks) != 1 || hooks[0].Name != "stripe" || hooks[0].EventKeyExpression != "'stripe:' + input.type" {
+			t.Fatalf("webhooks after refused changes: %+v, %v; want stripe alone, unchanged", hooks, err)
+		}
+	})
+}
+
 // TestDelayedEventsPage: a delayed event is listed on the delayed events page, its page
 // shows it as scheduled with its due time and payload, and cancelling it there stops its
 // delivery (the list no longer shows it; its page says cancelled, without the button).
