@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/hmac"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"net/http"
@@ -41,6 +42,11 @@ func FuzzParseStripeSignature(f *testing.F) {
 				t.Fatalf("accepted a %d-byte signature from %q", len(s), v)
 			}
 		}
+		// An unusable entry added to an accepted header is skipped, never a refusal.
+		more, err := webhook.ParseStripeSignature(v + ",v1=zz")
+		if err != nil || len(more.V1) != len(sig.V1) {
+			t.Fatalf("adding an unusable v1 to %q: %d signatures, %v", v, len(more.V1), err)
+		}
 	})
 }
 
@@ -53,6 +59,11 @@ func FuzzParseStandardSignatures(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, v string) {
+		// A valid entry next to anything at all is found: what cannot be used is skipped.
+		with, err := webhook.ParseStandardSignatures(v + " " + standardSignature)
+		if err != nil || len(with) == 0 || base64.StdEncoding.EncodeToString(with[len(with)-1]) != standardSignature[len("v1,"):] {
+			t.Fatalf("the valid entry after %q was not found: %v", v, err)
+		}
 		sigs, err := webhook.ParseStandardSignatures(v)
 		if err != nil {
 			return

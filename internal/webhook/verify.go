@@ -215,15 +215,18 @@ type StripeSignature struct {
 	V1 [][]byte
 }
 
-// ParseStripeSignature parses "t=<unix>,v1=<hex>[,v1=<hex>...]". Other schemes (v0) are
-// ignored; a missing or repeated t, no v1, or a v1 that is not 32 bytes of hex is refused.
+// ParseStripeSignature parses "t=<unix>,v1=<hex>[,v1=<hex>...]". Other schemes (v0),
+// items that are not key=value and v1 entries that are not 32 bytes of hex are skipped, as
+// Stripe's own libraries skip them, so one unusable entry next to a valid one does not
+// refuse the delivery; a missing, repeated or malformed t, or no usable v1, is refused.
 func ParseStripeSignature(v string) (StripeSignature, error) {
 	var sig StripeSignature
 	seenT := false
+	skipped := 0
 	for _, item := range strings.Split(v, ",") {
 		k, val, ok := strings.Cut(strings.TrimSpace(item), "=")
 		if !ok {
-			return sig, refuse("%s: %q is not key=value", HeaderStripeSignature, strings.TrimSpace(item))
+			continue // not key=value: nothing usable, like an unknown scheme
 		}
 		switch k {
 		case "t":
@@ -239,7 +242,8 @@ func ParseStripeSignature(v string) (StripeSignature, error) {
 		case "v1":
 			b, err := hex.DecodeString(val)
 			if err != nil || len(b) != sha256.Size {
-				return sig, refuse("%s: v1 is not a hex SHA-256 signature", HeaderStripeSignature)
+				skipped++
+				continue
 			}
 			sig.V1 = append(sig.V1, b)
 		}
@@ -248,6 +252,9 @@ func ParseStripeSignature(v string) (StripeSignature, error) {
 		return sig, refuse("%s has no t= timestamp", HeaderStripeSignature)
 	}
 	if len(sig.V1) == 0 {
+		if skipped > 0 {
+			return sig, refuse("%s has no usable v1= signature (skipped %d that are not a hex SHA-256 signature)", HeaderStripeSignature, skipped)
+		}
 		return sig, refuse("%s has no v1= signature", HeaderStripeSignature)
 	}
 	return sig, nil
@@ -338,25 +345,34 @@ func verifySlack(secret []byte, h http.Header, body []byte, now time.Time) error
 }
 
 // ParseStandardSignatures parses a webhook-signature header: space-separated
-// "<version>,<base64>" entries. It returns the v1 (HMAC-SHA256) signatures; other versions
-// (v1a is asymmetric) are skipped. No v1 entry, or a malformed one, is refused.
+// "<version>,<base64>" entries. It returns the v1 (HMAC-SHA256) signatures. Other versions
+// (v1a is asymmetric), entries without a version and v1 entries that are not base64 of a
+// SHA-256 MAC are skipped, as the specification's reference libraries skip them, so one
+// unusable entry next to a valid one does not refuse the delivery; no usable v1 entry is
+// refused.
 func ParseStandardSignatures(v string) ([][]byte, error) {
 	var out [][]byte
+	malformed := 0
 	for _, item := range strings.Fields(v) {
 		ver, sig, ok := strings.Cut(item, ",")
 		if !ok {
-			return nil, refuse("%s: %q is not <version>,<signature>", HeaderStandardSig, item)
+			malformed++
+			continue
 		}
 		if ver != "v1" {
 			continue
 		}
 		b, err := base64.StdEncoding.DecodeString(sig)
 		if err != nil || len(b) != sha256.Size {
-			return nil, refuse("%s: v1 signature is not base64 of a SHA-256 MAC", HeaderStandardSig)
+			malformed++
+			continue
 		}
 		out = append(out, b)
 	}
 	if len(out) == 0 {
+		if malformed > 0 {
+			return nil, refuse("%s has no usable v1 signature (skipped %d that are not v1,<base64 of a SHA-256 MAC>)", HeaderStandardSig, malformed)
+		}
 		return nil, refuse("%s has no v1 signature", HeaderStandardSig)
 	}
 	return out, nil

@@ -171,8 +171,14 @@ func TestStandardWebhooks(t *testing.T) {
 		{"missing signature", s, hdr(id, standardID, tsh, standardTimestamp), standardBody, ts, "missing Webhook-Signature"},
 		{"duplicated signature header", s, hdr(id, standardID, tsh, standardTimestamp, sig, standardSignature, sig, standardSignature), standardBody, ts, "appears 2 times"},
 		{"duplicated id header", s, hdr(id, standardID, id, standardID, tsh, standardTimestamp, sig, standardSignature), standardBody, ts, "appears 2 times"},
-		{"signature not base64", s, with("v1,not*base64"), standardBody, ts, "not base64"},
-		{"no version separator", s, with("g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="), standardBody, ts, "not <version>,<signature>"},
+		{"signature not base64", s, with("v1,not*base64"), standardBody, ts, "no usable v1 signature (skipped 1"},
+		{"no version separator", s, with("g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="), standardBody, ts, "no usable v1 signature (skipped 1"},
+		{"only malformed entries", s, with("v1,not*base64 v1,c2hvcnQ= v1,"), standardBody, ts, "no usable v1 signature (skipped 3"},
+		// The reference libraries skip what they cannot use and accept when any entry matches.
+		{"malformed v1 before the valid one", s, with("v1,not*base64 " + standardSignature), standardBody, ts, ""},
+		{"malformed v1 after the valid one", s, with(standardSignature + " v1,c2hvcnQ="), standardBody, ts, ""},
+		{"entry without a version next to the valid one", s, with("g0hM9SsE " + standardSignature + " v1,"), standardBody, ts, ""},
+		{"malformed v1 next to a wrong one", s, with("v1,not*base64 " + bogus), standardBody, ts, "no v1 signature matches"},
 	})
 }
 
@@ -201,8 +207,15 @@ func TestStripe(t *testing.T) {
 		{"t twice", s, hdr(sig, "t=1700000000,t=1700000000,v1="+stripeV1), stripeBody, now, "t= appears twice"},
 		{"no t", s, hdr(sig, "v1="+stripeV1), stripeBody, now, "no t= timestamp"},
 		{"no v1", s, hdr(sig, "t=1700000000,v0="+stripeV1), stripeBody, now, "no v1= signature"},
-		{"v1 not hex", s, hdr(sig, "t=1700000000,v1=zz"+stripeV1[2:]), stripeBody, now, "not a hex SHA-256"},
-		{"item without =", s, hdr(sig, "t=1700000000,"+stripeV1), stripeBody, now, "not key=value"},
+		{"v1 not hex", s, hdr(sig, "t=1700000000,v1=zz"+stripeV1[2:]), stripeBody, now, "no usable v1= signature (skipped 1"},
+		{"v1 too short", s, hdr(sig, "t=1700000000,v1=abcd,v1="), stripeBody, now, "no usable v1= signature (skipped 2"},
+		{"item without =", s, hdr(sig, "t=1700000000,"+stripeV1), stripeBody, now, "no v1= signature"},
+		{"t not a number", s, hdr(sig, "t=17e8,v1="+stripeV1), stripeBody, now, "not a unix timestamp"},
+		// Stripe's libraries skip what they cannot use and accept when any v1 matches.
+		{"malformed v1 before the valid one", s, hdr(sig, "t=1700000000,v1=zz,v1="+stripeV1), stripeBody, now, ""},
+		{"malformed v1 after the valid one", s, hdr(sig, "t=1700000000,v1="+stripeV1+",v1="+stripeV1[:10]), stripeBody, now, ""},
+		{"item without = next to the valid one", s, hdr(sig, "t=1700000000,garbage,v1="+stripeV1), stripeBody, now, ""},
+		{"malformed v1 next to a wrong one", s, hdr(sig, "t=1700000000,v1=zz,v1="+stripeOldV1), stripeBody, now, "no v1 signature matches"},
 	})
 }
 
