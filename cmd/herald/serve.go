@@ -28,7 +28,8 @@ func newServeCmd(c *cli) *cobra.Command {
 On first start it creates tenant "default" and an operator API token (the
 server's administrator: tenants, tokens of every tenant, /metrics), prints the
 token once and writes it to <data-dir>/token (mode 0600), where the CLI on this
-machine finds it. Every flag can also be set with HERALD_<FLAG> in upper case,
+machine finds it. The database files (herald.db, -wal, -shm) are kept at
+mode 0600 too, existing ones included. Every flag can also be set with HERALD_<FLAG> in upper case,
 dashes as underscores (e.g. HERALD_ADDR, HERALD_LEASE_DURATION).
 
 Webhook secrets are encrypted under a master key: HERALD_MASTER_KEY (base64 of

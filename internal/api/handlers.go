@@ -461,7 +461,10 @@ func (a *API) fail(w http.ResponseWriter, r *http.Request, p engine.Principal) e
 		Error     string `json:"error"`
 		Retryable *bool  `json:"retryable"`
 	}{}
-	if err := decode(r, w, 64<<10, &in, false); err != nil {
+	// A failure report takes the body limit of a completion: a long message (a stack trace)
+	// is cut to 8 KiB when stored, not refused, since a refused report leaves the step
+	// running until its lease expires (which costs no attempt, so it would be retried).
+	if err := decode(r, w, a.cfg.MaxEventBytes+4096, &in, false); err != nil {
 		return err
 	}
 	retryable := in.Retryable == nil || *in.Retryable

@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -405,6 +406,51 @@ func TestTenantIsolation(t *testing.T) {
 		tenants := items(a.must(200, "GET", "/api/v1/tenants", nil))
 		if len(tenants) != 2 {
 			t.Fatalf("tenants = %v", tenants)
+		}
+	})
+}
+
+// TestFailureReportsAndStaleLeases pins what docs/api.md and docs/worker-protocol.md say:
+// a failure message is not refused for its length (it is cut to 8 KiB), only a body over
+// the completion's limit is (413, nothing changed), and a report on a lease that is no
+// longer the worker's answers 409 with the code stale_lease.
+func TestFailureReportsAndStaleLeases(t *testing.T) {
+	forEachStore(t, func(t *testing.T, b *bundle) {
+		def := simpleWorkflow("w", "k", "s")
+		def["steps"].([]map[string]any)[0]["retry"] = map[string]any{"max_attempts": 1}
+		b.c.putWorkflow(def)
+		w := b.c.registerWorker("w")
+		runID := runIDs(b.c.push("k", nil))["w"]
+		a := b.c.pollOne(w, 5*time.Second)
+		failPath := fmt.Sprintf("/api/v1/workers/%s/step-runs/%s/fail", w, a["step_run_id"])
+
+		// A body over the limit is refused and changes nothing: the lease is still ours.
+		huge := map[string]any{"lease_id": a["lease_id"], "error": strings.Repeat("x", 1<<20+4096)}
+		r := b.c.do("POST", failPath, huge)
+		if code, _ := r.errCodeField(t); r.status != 413 || code != "payload_too_large" {
+			t.Fatalf("fail with a body over the limit: %d %s, want 413 payload_too_large", r.status, r.body)
+		}
+		if s := steps(b.c.run(runID))["s"]; s["status"] != "running" {
+			t.Fatalf("after a refused report the step is %v, want running", s["status"])
+		}
+
+		// A long stack trace (here 100 KiB, more than the other worker routes take) is
+		// accepted and kept to 8 KiB.
+		trace := strings.Repeat("at frame(file.go:1)\n", 100<<10/20)
+		if r := b.c.fail(w, a, trace, false); r.status != 200 {
+			t.Fatalf("fail with a %d-byte message: %d %s, want 200", len(trace), r.status, r.body)
+		}
+		st := steps(b.c.waitRun(runID, "failed", 5*time.Second))["s"]
+		if msg, _ := st["error"].(string); len(msg) != 8192 || !strings.HasPrefix(trace, msg) {
+			t.Fatalf("stored message has %d bytes, want the first 8192 of the report", len(msg))
+		}
+
+		// The lease is spent: another report on it is a stale lease.
+		for _, r := range []resp{b.c.fail(w, a, "again", true), b.c.complete(w, a, map[string]any{})} {
+			code, field := r.errCodeField(t)
+			if r.status != 409 || code != "stale_lease" || field != "lease_id" {
+				t.Errorf("report on a spent lease: %d %s, want 409 stale_lease on lease_id", r.status, r.body)
+			}
 		}
 	})
 }

@@ -9,7 +9,9 @@ import (
 	"embed"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/url"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -63,6 +65,9 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	if cfg.ReadConns <= 0 {
 		cfg.ReadConns = 4
 	}
+	if err := privateFiles(cfg.Path); err != nil {
+		return nil, err
+	}
 	dsn := func(extra ...string) string {
 		q := url.Values{}
 		q.Add("_pragma", "busy_timeout(10000)")
@@ -101,6 +106,36 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	r.SetMaxIdleConns(cfg.ReadConns)
 	s.r = r
 	return s, nil
+}
+
+// privateFiles keeps the database to its owner, like the token and the master key: it
+// creates the database file with mode 0600 when there is none (SQLite gives the -wal and
+// -shm files it makes the mode of the database file), and takes the group's and others'
+// permissions off a database, -wal or -shm file that already has them (made by an older
+// Herald, which left them 0644, or by hand). A file it cannot make private stops the start.
+func privateFiles(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return fmt.Errorf("sqlite: opening %s: %w", path, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("sqlite: opening %s: %w", path, err)
+	}
+	for _, p := range []string{path, path + "-wal", path + "-shm"} {
+		fi, err := os.Stat(p)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("sqlite: %w", err)
+		}
+		if mode := fi.Mode().Perm(); mode&0o077 != 0 {
+			if err := os.Chmod(p, mode&^0o077); err != nil {
+				return fmt.Errorf("sqlite: making %s private (mode %04o, want no group or other access): %w", p, mode, err)
+			}
+		}
+	}
+	return nil
 }
 
 // pingWriter opens the writer's connection. Switching a new database to WAL takes an

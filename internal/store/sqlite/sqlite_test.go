@@ -306,3 +306,43 @@ func tokenHash(secret string) []byte {
 	h := sha256.Sum256([]byte(secret))
 	return h[:]
 }
+
+// TestFilesArePrivate: the database and its -wal and -shm files are readable by their
+// owner only (mode 0600), like the token and the master key, whatever the umask; files an
+// older version left readable by others are made private on the next start.
+func TestFilesArePrivate(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "herald.db")
+	files := []string{path, path + "-wal", path + "-shm"}
+	check := func(when string) {
+		t.Helper()
+		for _, p := range files {
+			fi, err := os.Stat(p)
+			if err != nil {
+				t.Fatalf("%s: %v", when, err)
+			}
+			if mode := fi.Mode().Perm(); mode != 0o600 {
+				t.Errorf("%s: %s has mode %04o, want 0600", when, filepath.Base(p), mode)
+			}
+		}
+	}
+	s := open(t, path)
+	if err := s.CreateTenant(ctx, store.Tenant{ID: "0194a5c8-0000-7000-8000-000000000001", Name: "private", CreatedAt: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	check("new database") // open: the -wal and -shm files exist while a store has it open
+
+	// Files left readable by others (as older versions made them) are made private on start.
+	for _, p := range files {
+		if err := os.Chmod(p, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s2, err := sqlite.Open(ctx, sqlite.Config{Path: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	check("existing database")
+}
