@@ -191,8 +191,8 @@ const maxFailureMessage = 8192
 
 // failureMessage is msg as stored: valid UTF-8 without U+0000 (which PostgreSQL's text
 // cannot hold), cut at a character boundary to at most maxFailureMessage bytes; "step
-// failed" when empty. A worker's message is never refused for its length: that would leave the step to
-// its lease's expiry.
+// failed" when empty. A worker's message is never refused for its length: that would leave
+// the step to its lease's expiry.
 func failureMessage(msg string) string {
 	msg = strings.ReplaceAll(strings.ToValidUTF8(msg, "\uFFFD"), "\x00", "\uFFFD")
 	if len(msg) > maxFailureMessage {
