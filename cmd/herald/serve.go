@@ -51,6 +51,7 @@ PostgreSQL needs one of them, the same on every replica.`,
 	f.String("public-url", "", "base URL senders reach herald at, shown in webhook URLs (default: the host of each API request)")
 	f.Duration("retention", def.Retention, "how long events, ended runs and webhook deliveries are kept (0 keeps everything)")
 	f.Duration("idempotency-window", def.IdempotencyWindow, "how long a push's idempotency key is remembered (a repeat within it returns the original event)")
+	f.Duration("read-timeout", def.ReadTimeout, "longest time to read one request, headers and body, on every route (a slower client is cut off; a long poll's wait is not counted)")
 	f.String("metrics-addr", "", "serve Prometheus /metrics here without a token, e.g. 127.0.0.1:9420 (default: /metrics on --addr, operator token required)")
 	f.String("log-format", "text", "log format: text or json")
 	f.String("log-level", "info", "log level: debug, info, warn or error")
@@ -75,6 +76,7 @@ PostgreSQL needs one of them, the same on every replica.`,
 		cfg.Retention, _ = f.GetDuration("retention")
 		cfg.IdempotencyWindow, _ = f.GetDuration("idempotency-window")
 		cfg.MetricsAddr, _ = f.GetString("metrics-addr")
+		cfg.ReadTimeout, _ = f.GetDuration("read-timeout")
 		logger, err := newLogger(c, f)
 		if err != nil {
 			return err

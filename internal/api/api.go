@@ -12,6 +12,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 
@@ -184,6 +185,9 @@ func (a *API) writeErr(w http.ResponseWriter, r *http.Request, err error) {
 		writeError(w, se.status, se.code, se.msg, se.field)
 	case errors.As(err, &we):
 		writeError(w, we.Status, we.Code, we.Message, we.Field)
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		// The server's read timeout (--read-timeout) passed before the body arrived.
+		writeError(w, http.StatusRequestTimeout, "request_timeout", "the request body did not arrive within the server's read timeout", "")
 	case errors.As(err, &mbe):
 		writeError(w, http.StatusRequestEntityTooLarge, "payload_too_large", fmt.Sprintf("request body is larger than the limit of %d bytes", mbe.Limit), "")
 	case errors.As(err, &sv):

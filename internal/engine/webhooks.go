@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -454,6 +455,14 @@ func (e *Engine) ReceiveWebhook(ctx context.Context, r WebhookRequest) (WebhookR
 	tooLarge := int64(len(body)) > r.MaxBytes
 	if err != nil {
 		var mbe *http.MaxBytesError
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			// The server's read timeout passed; net/http has cancelled the request's context
+			// with the failed read, but the refusal is still recorded.
+			ctx = context.WithoutCancel(ctx)
+			rec.BodyBytes = int64(len(body))
+			return WebhookReply{}, refuse(http.StatusRequestTimeout, "request_timeout",
+				"the body did not arrive within the server's read timeout", "")
+		}
 		if !errors.As(err, &mbe) {
 			return WebhookReply{}, fmt.Errorf("reading webhook body: %w", err)
 		}

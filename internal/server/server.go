@@ -75,6 +75,13 @@ type Config struct {
 	// a token (keep it private). Without it, /metrics on Addr needs an operator token.
 	// Flag --metrics-addr.
 	MetricsAddr string
+	// ReadTimeout bounds the time to read one request, its headers and its body, from its
+	// first byte, on every route (the API, unauthenticated webhook deliveries, the
+	// dashboard): a client that sends more slowly is cut off (408 when the body is late;
+	// headers count at most 10s of it). It ends when the body has been read, so the time a
+	// handler then takes, such as a worker's long poll, is not counted. Raise it for bulk
+	// pushes of tens of MiB over slow links. Default 30s. Flag --read-timeout.
+	ReadTimeout time.Duration
 	// ShutdownTimeout bounds a graceful shutdown. Default 10s.
 	ShutdownTimeout time.Duration
 	// Logger receives logs. Default slog.Default().
@@ -91,6 +98,7 @@ func Defaults() Config {
 		SweepInterval:     time.Second,
 		MaxEventBytes:     1 << 20,
 		ShutdownTimeout:   10 * time.Second,
+		ReadTimeout:       30 * time.Second,
 		Retention:         720 * time.Hour,
 		IdempotencyWindow: 24 * time.Hour,
 
@@ -122,6 +130,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("idempotency-window: must be between 1s and 720h, not %s", c.IdempotencyWindow)
 	case c.Retention > 0 && c.IdempotencyWindow > c.Retention:
 		return fmt.Errorf("idempotency-window (%s) must not exceed retention (%s): a repeat must find its original event", c.IdempotencyWindow, c.Retention)
+	case c.ReadTimeout < 100*time.Millisecond || c.ReadTimeout > time.Hour:
+		return fmt.Errorf("read-timeout: must be between 100ms and 1h, not %s", c.ReadTimeout)
 	case c.WebhookDeliveryLog < 1:
 		return fmt.Errorf("webhook-delivery-log: must be at least 1, not %d", c.WebhookDeliveryLog)
 	case c.MasterKey != "" && c.MasterKeyFile != "":
@@ -270,9 +280,12 @@ func (s *Server) start(ctx context.Context, box *secrets.Box) error {
 	s.stopDashboard, s.dashboardDone = stop, make(chan struct{})
 	go func() { defer close(s.dashboardDone); dash.Run(dctx) }()
 	s.http = &http.Server{
-		Handler:           routes(a, dash),
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       2 * time.Minute,
+		Handler: routes(a, dash),
+		// ReadTimeout is a deadline on the connection from a request's first byte; net/http
+		// lifts it once the body has been read (at once without a body) and reads on in the
+		// background, so a handler's own time, such as a long poll, is not bounded by it.
+		ReadHeaderTimeout: min(10*time.Second, s.cfg.ReadTimeout),
+		ReadTimeout:       s.cfg.ReadTimeout,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}

@@ -55,6 +55,8 @@ type Options struct {
 	Retention time.Duration
 	// IdempotencyWindow overrides the server default (24h).
 	IdempotencyWindow time.Duration
+	// ReadTimeout overrides the server default (30s) time to read a request.
+	ReadTimeout time.Duration
 }
 
 // SharedMasterKey is the fixed master key test engines on PostgreSQL use, so that every
@@ -90,6 +92,9 @@ func StartWith(t testing.TB, o Options) *Env {
 	}
 	if o.IdempotencyWindow > 0 {
 		cfg.IdempotencyWindow = o.IdempotencyWindow
+	}
+	if o.ReadTimeout > 0 {
+		cfg.ReadTimeout = o.ReadTimeout
 	}
 	if o.MaxEventBytes > 0 {
 		cfg.MaxEventBytes = o.MaxEventBytes
