@@ -2,14 +2,22 @@ package dashboard_test
 
 import (
 	"context"
+	"fmt"
+	"io"
 	"net/http"
+	"net/http/cookiejar"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 
 	"github.com/heraldhq/herald"
@@ -58,6 +66,9 @@ func newBrowser(t *testing.T) *browser {
 		chromedp.Flag("disable-sync", true),
 		chromedp.Flag("disable-dev-shm-usage", true),
 		chromedp.Flag("hide-scrollbars", true),
+		// Only the engine's loopback address resolves: a page that sends the browser
+		// elsewhere fails at once, and no lookup leaves the machine.
+		chromedp.Flag("host-resolver-rules", "MAP * 127.0.0.1"),
 		chromedp.UserDataDir(t.TempDir()),
 		chromedp.WindowSize(1366, 900),
 	)
@@ -304,6 +315,135 @@ func TestBrowserDebugRun(t *testing.T) {
 	br.screenshot("debug-run")
 	br.do("opening the workflow", chromedp.Navigate(br.env.URL+"/workflows/greet"), chromedp.WaitVisible(chromedp.CSS("#run-form")))
 	br.screenshot("workflow")
+}
+
+// TestBrowserNextStaysOnSite: a "next" that Chromium would normalize into another origin
+// ("/\t/evil.example" is "//evil.example" once the tab is dropped) leaves Chromium on this
+// site, whether it comes through the sign-in form's hidden field or through /login when
+// signed in. Every request the tab makes is watched: none may go to another origin (the
+// resolver rules of newBrowser make such a request fail without leaving the machine).
+func TestBrowserNextStaysOnSite(t *testing.T) {
+	t.Parallel()
+	br := newBrowser(t)
+	var mu sync.Mutex
+	var offsite []string
+	if err := chromedp.Listen(br.ctx, func(ev any) {
+		if e, ok := ev.(*network.EventRequestWillBeSent); ok && isHTTP(e.Request.URL) && !strings.HasPrefix(e.Request.URL, br.env.URL+"/") {
+			mu.Lock()
+			offsite = append(offsite, e.Request.URL)
+			mu.Unlock()
+		}
+	}); err != nil {
+		t.Fatal(err)
+	}
+	// wantOnSite waits until the tab has left the sign-in page, or asked for another
+	// origin, and fails the test unless it stayed on the engine's origin.
+	wantOnSite := func(what string) {
+		t.Helper()
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			mu.Lock()
+			off := slices.Clone(offsite)
+			mu.Unlock()
+			if len(off) > 0 {
+				br.screenshot("offsite")
+				t.Fatalf("%s: the browser went off this site (%s) to %q", what, br.env.URL, off)
+			}
+			loc, err := chromedp.Run(br.ctx, chromedp.Location())
+			if err == nil && strings.HasPrefix(loc, br.env.URL+"/") && !strings.HasPrefix(loc, br.env.URL+"/login") {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: did not land on this site; still at %q (%v)", what, loc, err)
+			}
+			time.Sleep(20 * time.Millisecond) // polling with a deadline
+		}
+	}
+	// The server's Location, resolved by Chromium's own URL parser against the page it
+	// answers, is on this site for every bad next, on both paths.
+	for _, next := range badNexts {
+		for path, loc := range rawLocations(t, br.bundle, next) {
+			href, err := chromedp.Run(br.ctx, chromedp.Evaluate[string](fmt.Sprintf("new URL(%s, %s).href", strconv.Quote(loc), strconv.Quote(br.env.URL+"/login"))))
+			if err != nil || !strings.HasPrefix(href, br.env.URL+"/") {
+				t.Errorf("%s with next %q: Location %q, which Chromium resolves to %q (%v), off this site", path, next, loc, href, err)
+			}
+		}
+	}
+
+	// And Chromium, following them, stays.
+	br.do("signing in through the form with an offsite next",
+		chromedp.Navigate(br.env.URL+"/login?next=/%09/evil.example"),
+		chromedp.WaitVisible(chromedp.CSS("#token")),
+		chromedp.SendKeys(chromedp.CSS("#token"), br.env.Token),
+		chromedp.Click(chromedp.CSS("#sign-in")),
+	)
+	wantOnSite("the sign-in form with next /%09/evil.example")
+	for _, next := range []string{
+		"/%09/evil.example", "/%0A/evil.example", "/%0D%0A/evil.example", "%09//evil.example",
+		"/%5C/evil.example", "/%5Cevil.example", "/%09%5Cevil.example", "%20//evil.example",
+	} {
+		// A navigation error is the browser failing to reach another origin: wantOnSite
+		// reports it.
+		_ = chromedp.Do(br.ctx, chromedp.Navigate(br.env.URL+"/login?next="+next))
+		wantOnSite("/login signed in with next " + next)
+	}
+}
+
+// badNexts would each take a browser to evil.example if used as they are.
+var badNexts = []string{
+	"/\t/evil.example", "/\n/evil.example", "/\r\n/evil.example", "\t//evil.example", " //evil.example",
+	"/\\/evil.example", "/\\evil.example", "/\t\\evil.example", "\x00//evil.example", "/\t/\t/evil.example",
+}
+
+// rawLocations returns the Location the server answers for next through the sign-in form
+// (POST /login, signed out) and through GET /login signed in. The requests go through the
+// transport alone: the HTTP client's redirect handling refuses a Location with a control
+// character before a test could see it.
+func rawLocations(t *testing.T, b *bundle, next string) map[string]string {
+	t.Helper()
+	jar, _ := cookiejar.New(nil)
+	send := func(req *http.Request) *http.Response {
+		t.Helper()
+		for _, c := range jar.Cookies(req.URL) {
+			req.AddCookie(c)
+		}
+		res, err := http.DefaultTransport.RoundTrip(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		io.Copy(io.Discard, res.Body)
+		jar.SetCookies(req.URL, res.Cookies())
+		return res
+	}
+	out := map[string]string{}
+	req, _ := http.NewRequest(http.MethodGet, b.env.URL+"/login?next="+url.QueryEscape(next), nil)
+	res := send(req)
+	var csrf string
+	for _, c := range res.Cookies() {
+		if c.Name == "herald_login" {
+			csrf = c.Value
+		}
+	}
+	req, _ = http.NewRequest(http.MethodPost, b.env.URL+"/login", strings.NewReader(url.Values{"login_csrf": {csrf}, "token": {b.env.Token}, "next": {next}}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if res := send(req); res.StatusCode != http.StatusSeeOther {
+		t.Fatalf("signing in with next %q: %d", next, res.StatusCode)
+	} else {
+		out["the sign-in form"] = res.Header.Get("Location")
+	}
+	req, _ = http.NewRequest(http.MethodGet, b.env.URL+"/login?next="+url.QueryEscape(next), nil)
+	if res := send(req); res.StatusCode != http.StatusSeeOther {
+		t.Fatalf("GET /login signed in with next %q: %d", next, res.StatusCode)
+	} else {
+		out["GET /login signed in"] = res.Header.Get("Location")
+	}
+	return out
+}
+
+// isHTTP reports whether u is a network URL (not data:, blob: or the like).
+func isHTTP(u string) bool {
+	return strings.HasPrefix(u, "http:") || strings.HasPrefix(u, "https:") || strings.HasPrefix(u, "ws:") || strings.HasPrefix(u, "wss:")
 }
 
 // runOf returns the id of the run of workflow that a push started.

@@ -2,9 +2,12 @@ package dashboard_test
 
 import (
 	"context"
+	"html"
 	"net/http"
+	"net/http/cookiejar"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -476,6 +479,52 @@ func TestDelayedEventsPage(t *testing.T) {
 		// Cancelling again is refused, and changes nothing.
 		if p := b.postCSRF("/events/"+id+"/cancel", nil); p.status != http.StatusConflict {
 			t.Errorf("second cancel = %d, want 409", p.status)
+		}
+	})
+}
+
+// TestSignInNextStaysOnSite: "next" (of GET /login and of the sign-in form's hidden field)
+// leads only to a path of this site as a browser reads it. Browsers drop tabs and
+// newlines, trim leading control characters and spaces and read "\" as "/", so each of
+// the bad values below would take a browser to evil.example (TestBrowserNextStaysOnSite
+// proves that in Chromium); each goes to the events page instead.
+func TestSignInNextStaysOnSite(t *testing.T) {
+	forEachStore(t, func(t *testing.T, b *bundle) {
+		bad := []string{
+			"/\t/evil.example", "/\n/evil.example", "/\r\n/evil.example", "/\t\\evil.example", "\t//evil.example",
+			" //evil.example", "\x00//evil.example", "/\x00/evil.example", "/\\/evil.example", "/\\evil.example",
+			"//evil.example", "///evil.example", "https://evil.example/", "http:evil.example", "javascript:alert(1)",
+			"/login", "/login?next=//evil.example", "", "events", "/" + strings.Repeat("a", 9000),
+		}
+		good := []string{"/runs", "/runs?status=failed&workflow=a%20b", "/events/0193abc#steps", "/%09/evil.example", "/%5C/evil.example"}
+		loginTok := regexp.MustCompile(`name="login_csrf" value="([^"]+)"`)
+		nextField := regexp.MustCompile(`name="next" value="([^"]*)"`)
+		signIn := func(next string) page {
+			t.Helper()
+			form := b.mustGet("/login?next=" + url.QueryEscape(next))
+			// The form carries the next it will use.
+			want := "/events"
+			if slices.Contains(good, next) {
+				want = next
+			}
+			if m := nextField.FindStringSubmatch(form); m == nil || html.UnescapeString(m[1]) != want {
+				t.Errorf("sign-in form for next %q carries %v, want %q", next, m, want)
+			}
+			return b.post("/login", url.Values{"login_csrf": {loginTok.FindStringSubmatch(form)[1]}, "token": {b.env.Token}, "next": {next}})
+		}
+		for _, next := range append(bad, good...) {
+			want := "/events"
+			if slices.Contains(good, next) {
+				want = next
+			}
+			b.http.Jar, _ = cookiejar.New(nil) // signed out
+			if p := signIn(next); p.status != http.StatusSeeOther || p.header.Get("Location") != want {
+				t.Errorf("sign-in with next %q = %d → %q, want 303 → %q", next, p.status, p.header.Get("Location"), want)
+			}
+			// Signed in, GET /login goes straight on to next.
+			if p := b.get("/login?next=" + url.QueryEscape(next)); p.status != http.StatusSeeOther || p.header.Get("Location") != want {
+				t.Errorf("GET /login signed in, next %q = %d → %q, want 303 → %q", next, p.status, p.header.Get("Location"), want)
+			}
 		}
 	})
 }

@@ -88,11 +88,30 @@ type loginData struct {
 	Token string // the login form's anti-forgery token
 }
 
-// safeNext keeps a post-sign-in redirect on this site.
+// maxNext bounds a post-sign-in redirect target, in bytes.
+const maxNext = 8192
+
+// safeNext keeps a post-sign-in redirect on this site: next must be a path of this origin
+// as a browser reads it, else the events page is used. Browsers drop tabs and newlines
+// anywhere in a URL, trim leading control characters and spaces, and read a backslash as
+// a slash, so "/\t/evil.example" and "/\\evil.example" become "//evil.example", another
+// origin. So next must start with exactly one slash and hold no control character and no
+// backslash at all (the dashboard's own links escape them); it must not be a scheme-,
+// host- or user-bearing URL, nor the sign-in page itself.
 func safeNext(next string) string {
-	if next == "" || !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") ||
-		strings.HasPrefix(next, "/login") {
-		return "/events"
+	const home = "/events"
+	if len(next) < 1 || len(next) > maxNext || next[0] != '/' || strings.HasPrefix(next, "//") {
+		return home
+	}
+	for i := 0; i < len(next); i++ {
+		if c := next[i]; c < 0x20 || c == 0x7f || c == '\\' {
+			return home
+		}
+	}
+	u, err := url.Parse(next)
+	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil || u.Opaque != "" ||
+		!strings.HasPrefix(u.Path, "/") || strings.HasPrefix(u.Path, "/login") {
+		return home
 	}
 	return next
 }
