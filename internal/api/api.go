@@ -285,6 +285,9 @@ func decode(r *http.Request, w http.ResponseWriter, limit int64, v any, allowEmp
 
 // page reads cursor and limit.
 func page(r *http.Request) (before string, limit int, err error) {
+	if err := singleValued(r.URL.Query(), "limit", "cursor"); err != nil {
+		return "", 0, err
+	}
 	limit = 50
 	if s := r.URL.Query().Get("limit"); s != "" {
 		n, perr := strconv.Atoi(s)

@@ -254,7 +254,13 @@ func (a *API) listRuns(w http.ResponseWriter, r *http.Request, p engine.Principa
 		return err
 	}
 	q := r.URL.Query()
+	if err := singleValued(q, "workflow", "status", "event_id"); err != nil {
+		return err
+	}
 	f := store.RunFilter{Workflow: q.Get("workflow"), Status: q.Get("status"), EventID: q.Get("event_id"), Before: before, Limit: limit + 1}
+	if f.EventID != "" && !store.ValidID(f.EventID) {
+		return &engine.FieldError{Field: "event_id", Message: "is not an event id"}
+	}
 	if f.Status != "" && !runStatuses[f.Status] {
 		return &engine.FieldError{Field: "status", Message: "must be one of queued, running, succeeded, failed, cancelled"}
 	}

@@ -14,7 +14,15 @@ import (
 // eventFilter reads the filters of GET /api/v1/events: key, key_prefix, metadata
 // (repeatable "name=value"), since and until (RFC 3339).
 func eventFilter(q url.Values) (store.EventFilter, error) {
+	if err := singleValued(q, "key", "key_prefix", "workflow", "since", "until"); err != nil {
+		return store.EventFilter{}, err
+	}
 	f := store.EventFilter{Key: q.Get("key"), KeyPrefix: q.Get("key_prefix"), Workflow: q.Get("workflow")}
+	if f.Workflow != "" {
+		if err := engine.ValidateName("workflow", f.Workflow); err != nil {
+			return f, err
+		}
+	}
 	// A key, or a prefix of one, has only the characters of event keys.
 	if f.Key != "" {
 		if err := engine.ValidateKey("key", f.Key); err != nil {
@@ -37,6 +45,9 @@ func eventFilter(q url.Values) (store.EventFilter, error) {
 		if err := ValidMetadataName(k); err != nil {
 			return f, &engine.FieldError{Field: "metadata", Message: err.Error()}
 		}
+		if err := engine.CheckMetadataFilter("metadata", k, v); err != nil {
+			return f, err
+		}
 		if f.Metadata == nil {
 			f.Metadata = map[string]string{}
 		}
@@ -44,6 +55,9 @@ func eventFilter(q url.Values) (store.EventFilter, error) {
 			return f, &engine.FieldError{Field: "metadata", Message: fmt.Sprintf("%q is filtered more than once", k)}
 		}
 		f.Metadata[k] = v
+		if err := engine.CheckMetadataFilterCount("metadata", len(f.Metadata)); err != nil {
+			return f, err
+		}
 	}
 	for _, tf := range []struct {
 		name string
@@ -61,6 +75,17 @@ func eventFilter(q url.Values) (store.EventFilter, error) {
 		return f, &engine.FieldError{Field: "until", Message: "must be after since"}
 	}
 	return f, nil
+}
+
+// singleValued refuses a query parameter given more than once among names: a listing
+// reads one value of each, and would otherwise drop the others silently.
+func singleValued(q url.Values, names ...string) error {
+	for _, n := range names {
+		if len(q[n]) > 1 {
+			return &engine.FieldError{Field: n, Message: "is given more than once"}
+		}
+	}
+	return nil
 }
 
 // ValidMetadataName checks a metadata name used in a filter: 1–128 bytes without

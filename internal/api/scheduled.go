@@ -70,6 +70,9 @@ var eventStatuses = map[string]bool{store.EventDelivered: true, store.ScheduledP
 // eventStatus reads the status filter of an event listing (default delivered: the event
 // log). The workflow filter applies only to delivered events.
 func eventStatus(q url.Values, f store.EventFilter) (string, error) {
+	if err := singleValued(q, "status"); err != nil {
+		return "", err
+	}
 	status := q.Get("status")
 	if status == "" {
 		return store.EventDelivered, nil
@@ -121,10 +124,16 @@ func bracketMetadata(q url.Values, m *map[string]string) error {
 		if len(vals) != 1 {
 			return &engine.FieldError{Field: param, Message: "is given more than once"}
 		}
+		if err := engine.CheckMetadataFilter(param, name, vals[0]); err != nil {
+			return err
+		}
 		if *m == nil {
 			*m = map[string]string{}
 		}
 		(*m)[name] = vals[0]
+		if err := engine.CheckMetadataFilterCount("metadata", len(*m)); err != nil {
+			return err
+		}
 	}
 	return nil
 }

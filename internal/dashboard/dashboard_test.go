@@ -2,6 +2,7 @@ package dashboard_test
 
 import (
 	"context"
+	"fmt"
 	"html"
 	"net/http"
 	"net/http/cookiejar"
@@ -524,6 +525,41 @@ func TestSignInNextStaysOnSite(t *testing.T) {
 			// Signed in, GET /login goes straight on to next.
 			if p := b.get("/login?next=" + url.QueryEscape(next)); p.status != http.StatusSeeOther || p.header.Get("Location") != want {
 				t.Errorf("GET /login signed in, next %q = %d → %q, want 303 → %q", next, p.status, p.header.Get("Location"), want)
+			}
+		}
+	})
+}
+
+// TestEventFiltersAreBounded: the events page takes at most 20 metadata filters (the
+// engine's bound for every listing, docs/api.md), each value at most 1 KiB, and a key
+// prefix of event-key characters. About 500 filters answered 500 on SQLite; past the
+// bound the page answers 400 and says why, on both stores, and at the bound it works.
+func TestEventFiltersAreBounded(t *testing.T) {
+	forEachStore(t, func(t *testing.T, b *bundle) {
+		b.signIn("")
+		meta := func(n int) string {
+			parts := make([]string, n)
+			for i := range parts {
+				parts[i] = fmt.Sprintf("m%d=v", i)
+			}
+			return url.QueryEscape(strings.Join(parts, ","))
+		}
+		for _, path := range []string{"/events?meta=" + meta(20), "/events/rows?meta=" + meta(20)} {
+			if p := b.get(path); p.status != http.StatusOK {
+				t.Errorf("GET %.40s… with 20 metadata filters = %d, want 200:\n%s", path, p.status, snippet(p.body))
+			}
+		}
+		for _, c := range []struct{ path, want string }{
+			{"/events?meta=" + meta(500), "at most 20"},
+			{"/events?meta=" + meta(21), "at most 20"},
+			{"/events/rows?meta=" + meta(500), "at most 20"},
+			{"/events?meta=m0%3D" + strings.Repeat("v", 1025), "the limit is 1024"},
+			{"/events?prefix=" + strings.Repeat("p", 256), "the limit is 255"},
+			{"/events?prefix=a%20b", "allowed are"},
+		} {
+			p := b.get(c.path)
+			if p.status != http.StatusBadRequest || !strings.Contains(p.body, c.want) {
+				t.Errorf("GET %.40s… = %d, want 400 saying %q:\n%s", c.path, p.status, c.want, snippet(p.body))
 			}
 		}
 	})

@@ -86,6 +86,11 @@ func (f eventsForm) filter() (store.EventFilter, error) {
 			return ef, err
 		}
 	}
+	if ef.KeyPrefix != "" {
+		if err := engine.ValidateKey("prefix", ef.KeyPrefix); err != nil {
+			return ef, err
+		}
+	}
 	for _, part := range strings.Split(f.Meta, ",") {
 		part = strings.TrimSpace(part)
 		if part == "" {
@@ -99,10 +104,16 @@ func (f eventsForm) filter() (store.EventFilter, error) {
 		if err := api.ValidMetadataName(k); err != nil {
 			return ef, &engine.FieldError{Field: "metadata", Message: err.Error()}
 		}
+		if err := engine.CheckMetadataFilter("metadata", k, v); err != nil {
+			return ef, err
+		}
 		if ef.Metadata == nil {
 			ef.Metadata = map[string]string{}
 		}
 		ef.Metadata[k] = v
+		if err := engine.CheckMetadataFilterCount("metadata", len(ef.Metadata)); err != nil {
+			return ef, err
+		}
 	}
 	var err error
 	if ef.Since, err = parseLocal("from", f.Since, f.TZ); err != nil {

@@ -109,6 +109,35 @@ func keyByte(c byte) bool {
 		c == '.' || c == '_' || c == '-' || c == ':' || c == '/'
 }
 
+// Bounds of what one listing of events or runs accepts, through the API and the dashboard
+// alike. A listing is one SQL statement, each metadata filter a term of it: about 500 made
+// SQLite refuse the statement ("Expression tree is too large", a 500) where PostgreSQL ran
+// it. Both stores take the same bounded filters; more is refused with 400 naming the field.
+const (
+	// MaxMetadataFilters is the most metadata filters one listing takes.
+	MaxMetadataFilters = 20
+	// MaxMetadataFilterValueLen is the longest value a metadata filter compares, in bytes.
+	MaxMetadataFilterValueLen = 1024
+)
+
+// CheckMetadataFilter checks one metadata filter's value; field names the parameter it
+// came in.
+func CheckMetadataFilter(field, name, value string) error {
+	if len(value) > MaxMetadataFilterValueLen {
+		return fieldErr(field, "the value compared with %q is %d bytes; the limit is %d", name, len(value), MaxMetadataFilterValueLen)
+	}
+	return nil
+}
+
+// CheckMetadataFilterCount refuses more than MaxMetadataFilters metadata filters in one
+// listing; field names the parameter.
+func CheckMetadataFilterCount(field string, n int) error {
+	if n > MaxMetadataFilters {
+		return fieldErr(field, "too many metadata filters: a listing takes at most %d", MaxMetadataFilters)
+	}
+	return nil
+}
+
 // ValidateName checks a workflow, step, token or tenant name: 1–128 bytes of
 // A-Z a-z 0-9 . _ -.
 func ValidateName(field, name string) error {
