@@ -22,6 +22,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/heraldhq/herald/internal/engine"
+	"github.com/heraldhq/herald/internal/store"
 )
 
 // CloudEvents media types.
@@ -183,6 +184,10 @@ func (a *API) ceStructured(body []byte, prefix string) (engine.EventInput, error
 		}
 		if err := ceAttrName(prefix, name); err != nil {
 			return engine.EventInput{}, err
+		}
+		// Checked as written: decoding would turn a lone surrogate escape into U+FFFD.
+		if why := store.Unstorable(raw); why != "" {
+			return engine.EventInput{}, &engine.FieldError{Field: prefix + name, Message: why}
 		}
 		var v any
 		d := json.NewDecoder(bytes.NewReader(raw))

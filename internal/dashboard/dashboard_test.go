@@ -564,3 +564,25 @@ func TestEventFiltersAreBounded(t *testing.T) {
 		}
 	})
 }
+
+// TestFormsRefuseLoneSurrogates: the dashboard's JSON fields (a debug run's input, a
+// webhook's static payload) refuse a lone UTF-16 surrogate escape ("\ud800") with 400 and
+// a message, on both stores, like the API: PostgreSQL cannot store it.
+func TestFormsRefuseLoneSurrogates(t *testing.T) {
+	forEachStore(t, func(t *testing.T, b *bundle) {
+		b.workflow("greet", "user.created")
+		b.signIn("")
+		p := b.postCSRF("/workflows/greet/run", url.Values{"input": {`{"s":"\ud800"}`}})
+		if p.status != http.StatusBadRequest || !strings.Contains(p.body, "surrogate") {
+			t.Errorf("debug run with a lone surrogate = %d, want 400 naming the surrogate:\n%s", p.status, snippet(p.body))
+		}
+		p = b.postCSRF("/webhooks/new", url.Values{"name": {"gh"}, "source": {"github"}, "secret": {"s3cret"},
+			"event_key_expression": {"'gh:push'"}, "static_payload": {`{"\udc00":1}`}})
+		if p.status != http.StatusBadRequest || !strings.Contains(p.body, "surrogate") {
+			t.Errorf("webhook with a lone surrogate in its static payload = %d, want 400 naming the surrogate:\n%s", p.status, snippet(p.body))
+		}
+		if runs, err := b.sdk.ListRuns(context.Background(), herald.ListRunsParams{}); err != nil || len(runs.Items) != 0 {
+			t.Errorf("runs after the refused form: %v %v, want none", runs, err)
+		}
+	})
+}
