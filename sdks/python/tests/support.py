@@ -82,10 +82,13 @@ class Engine:
     """A ``herald serve`` process on a temporary SQLite data directory. Leases last
     2 s and the sweeper runs every 50 ms, so that lease-loss tests are quick."""
 
-    def __init__(self, lease: str = "2s", sweep: str = "50ms", args: Tuple[str, ...] = ()) -> None:
+    def __init__(
+        self, lease: str = "2s", sweep: str = "50ms", synchronous: str = "NORMAL", args: Tuple[str, ...] = ()
+    ) -> None:
         self.data_dir = tempfile.mkdtemp(prefix="herald-py-engine-")
         self.lease = lease
         self.sweep = sweep
+        self.synchronous = synchronous
         self.args = args
         self.port = 0
         self.url = ""
@@ -109,7 +112,7 @@ class Engine:
                 "--sweep-interval",
                 self.sweep,
                 "--sqlite-synchronous",
-                "NORMAL",
+                self.synchronous,
                 "--log-level",
                 "warn",
                 *self.args,
