@@ -524,13 +524,13 @@ class Context:
 
     @property
     def cancel_reason(self) -> Optional[str]:
-        """Why the flag was set: CANCELLED_BY_ENGINE, DEADLINE_EXCEEDED or
+        """Why the flag was set first: CANCELLED_BY_ENGINE, DEADLINE_EXCEEDED or
         WORKER_SHUTDOWN; None while it is not."""
         return self._reason
 
     def _cancel(self, reason: str) -> None:
         with self._reason_lock:
-            if self._reason is None or reason == CANCELLED_BY_ENGINE:
+            if self._reason is None:  # the first cause is the one reported
                 self._reason = reason
         self.cancelled.set()
 

@@ -7,6 +7,7 @@ import sys
 import herald
 
 logging.basicConfig(level=logging.INFO, stream=sys.stdout, format="%(levelname)s %(message)s")
+sys.stdout.reconfigure(line_buffering=True)  # type: ignore[attr-defined]
 
 worker = herald.Worker(name="slow-worker", slots=2, poll_wait=5)
 
@@ -15,6 +16,7 @@ worker = herald.Worker(name="slow-worker", slots=2, poll_wait=5)
 class Slow:
     @worker.step(timeout="1m")
     def work(self, ctx: herald.Context) -> dict:
+        ctx.logger.info("work started")
         cancelled = ctx.cancelled.wait(1.5)  # the work: 1.5 s, unless cancelled
         return {"slept": True, "cancelled": cancelled}
 

@@ -332,8 +332,20 @@ class WorkerTest(unittest.TestCase):
         self.assertEqual(self.client.runs.get(ref.run_id).step("work").output, {"by": "healthy"})  # type: ignore[union-attr]
 
     def test_the_deadline_sets_the_flag(self) -> None:
+        """The flag is set at the attempt's deadline by the worker itself: heartbeats
+        do not get through (so the engine cannot say the lease ended) and the worker has
+        one slot (so it cannot be handed the next attempt meanwhile)."""
         name = unique("deadline")
-        w = new_worker(self.client, name)
+        block = threading.Event()
+        block.set()
+        proxy = FaultProxy(
+            ENGINE.url,
+            lambda m, p: error_reply(503, "unavailable", "blocked by the test") if p.endswith("/heartbeat") and block.is_set() else None,
+        )
+        self.addCleanup(proxy.close)
+        via_proxy = ENGINE.client(proxy.url)
+        self.addCleanup(via_proxy.close)
+        w = new_worker(via_proxy, name, slots=1)
         wf = w.workflow(name=name)
         reasons: List[Any] = []
 
@@ -443,11 +455,17 @@ class WorkerTest(unittest.TestCase):
         )
         self.addCleanup(lambda: proc.poll() is None and proc.kill())
         eventually(lambda: any(w.name == name for w in self.client.workflows.list()), "the worker process to start")
+        lines: List[str] = []
+        reader = threading.Thread(target=lambda: lines.extend(proc.stdout or []), daemon=True)
+        reader.start()
         ref = self.client.workflows.run(name, {})
-        eventually(lambda: self.client.runs.get(ref.run_id).step("work").status == "running",  # type: ignore[union-attr]
-                   "the step to start")
+        eventually(lambda: any("work started" in line for line in list(lines)), "the step to start in the worker process")
         proc.send_signal(signal.SIGTERM)
-        out, _ = proc.communicate(timeout=TIMEOUT)
+        proc.wait(TIMEOUT)
+        reader.join(TIMEOUT)
+        if proc.stdout is not None:
+            proc.stdout.close()
+        out = "".join(lines)
         self.assertEqual(proc.returncode, 0, out)
         run = self.client.runs.get(ref.run_id)
         self.assertEqual(run.status, "succeeded", out)
