@@ -180,7 +180,7 @@ def load_average() -> str:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     p.add_argument("--scenario", choices=("all", "push", "complete"), default="all")
     p.add_argument("--events", type=int, default=0, help="events per scenario (0: push 5000, complete 5000)")
     p.add_argument("--concurrency", type=int, default=64, help="pushing threads of the push scenario")

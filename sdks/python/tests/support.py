@@ -249,7 +249,7 @@ class FaultProxy:
         class Handler(http.server.BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
 
-            def log_message(self, *args: Any) -> None:
+            def log_message(self, format: str, *args: Any) -> None:
                 pass
 
             def _handle(self) -> None:
@@ -260,7 +260,7 @@ class FaultProxy:
                     proxy.seen[path] = proxy.seen.get(path, 0) + 1
                 answer = proxy.rule(self.command, path)
                 if answer is None:
-                    conn = http.client.HTTPConnection(proxy.target.hostname, proxy.target.port, timeout=120)
+                    conn = http.client.HTTPConnection(proxy.target.hostname or "127.0.0.1", proxy.target.port, timeout=120)
                     headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "connection")}
                     try:
                         conn.request(self.command, self.path, body=body, headers=headers)

@@ -95,7 +95,7 @@ class PushTest(unittest.TestCase):
         self.assertEqual(cm.exception.field, "events[1].key")
         self.assertEqual(list(self.client.event.list(key_prefix=prefix)), [])
         with self.assertRaises(ValueError):
-            self.client.event.bulk_push([{"key": prefix + ":x"}] * 1001)
+            self.client.event.bulk_push([{"key": prefix + ":x"} for _ in range(1001)])
         with self.assertRaises(ValueError):
             self.client.event.bulk_push([])
         with self.assertRaises(TypeError):

@@ -34,7 +34,8 @@ def public_callables():
                 if attr.startswith("_") and attr != "__init__":
                     continue
                 if isinstance(value, property):
-                    yield "%s.%s" % (name, attr), value.fget
+                    if value.fget is not None:
+                        yield "%s.%s" % (name, attr), value.fget
                 elif isinstance(value, (staticmethod, classmethod)):
                     yield "%s.%s" % (name, attr), value.__func__
                 elif inspect.isfunction(value):
