@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import datetime
 import heapq
 import http.client
 import inspect
@@ -462,7 +463,7 @@ class Context:
         return v if isinstance(v, str) and v else None
 
     @property
-    def deadline(self) -> Optional[Any]:
+    def deadline(self) -> Optional[datetime.datetime]:
         """When the attempt's execution timeout ends (an aware datetime), or None."""
         return parse_time(self._a.get("deadline"))
 
@@ -664,10 +665,9 @@ class Worker:
         """Declares a workflow run by this worker (see ``herald.workflow``): use the
         result as a class decorator, or add functions with its ``.step`` decorator."""
         wf = Workflow(name, on_events=on_events, description=description)
-        if name:
-            self._add(wf)
-        else:
-            wf._on_decorate = self._add  # registered once the class gives it its name
+        self._add(wf)
+        if not name:
+            wf._on_decorate = self._check_names  # a class gives it its name
         return wf
 
     def register_workflow(self, obj: Any) -> Workflow:
@@ -688,9 +688,18 @@ class Worker:
                 raise RuntimeError("herald: workflows must be registered before the worker starts")
             if any(w is wf for w in self._workflows):
                 return
-            if any(w.name == wf.name for w in self._workflows):
-                raise ValueError("herald: workflow %r registered twice" % wf.name)
             self._workflows.append(wf)
+        try:
+            self._check_names(wf)
+        except ValueError:
+            with self._lock:
+                self._workflows.remove(wf)
+            raise
+
+    def _check_names(self, wf: Workflow) -> None:
+        with self._lock:
+            if wf.name and any(w is not wf and w.name == wf.name for w in self._workflows):
+                raise ValueError("herald: workflow %r registered twice" % wf.name)
 
     @property
     def workflows(self) -> List[Workflow]:
@@ -742,6 +751,7 @@ class Worker:
             raise RuntimeError("herald: worker has no workflows: declare them with worker.workflow before run()")
         for wf in wfs:
             wf.validate()
+            self._check_names(wf)
         self._steps = {
             (wf.name, s.name): (wf, s) for wf in wfs for s in wf.steps
         }

@@ -153,10 +153,27 @@ class WorkerTest(unittest.TestCase):
 
         with self.assertRaisesRegex(ValueError, "cycle"):
             w.run()
+        w2 = new_worker(self.client, "dup")
+        w2.workflow(name="same")
         with self.assertRaisesRegex(ValueError, "registered twice"):
-            w2 = new_worker(self.client, "dup")
             w2.workflow(name="same")
-            w2.workflow(name="same")
+        with self.assertRaisesRegex(ValueError, "registered twice"):
+
+            @w2.workflow()
+            class same:  # noqa: N801 - named as the workflow it collides with
+                @herald.step
+                def s(self, ctx: herald.Context) -> None:
+                    return None
+
+        w3 = new_worker(self.client, "unnamed")
+        unnamed = w3.workflow(on_events=["x:y"])
+
+        @unnamed.step()
+        def lone(ctx: herald.Context) -> None:
+            return None
+
+        with self.assertRaisesRegex(ValueError, "invalid workflow name"):
+            w3.run()
 
     # -- failures -----------------------------------------------------------------------
 
