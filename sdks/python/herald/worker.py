@@ -557,7 +557,8 @@ class _Timers:
             if self._thread is None:
                 self._thread = threading.Thread(target=self._loop, name="herald-timers", daemon=True)
                 self._thread.start()
-            self._cond.notify()
+            if self._heap[0][2] is entry:  # a new earliest time: the loop waits too long
+                self._cond.notify()
         return entry
 
     @staticmethod
