@@ -34,7 +34,7 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any, Callable, List, Optional, Tuple
+from typing import Callable, List, Optional, Tuple
 
 SDK_DIR = Path(__file__).resolve().parent
 REPO_DIR = SDK_DIR.parents[1]

@@ -16,7 +16,6 @@ from typing import Any, Dict, List
 
 from support import REPO_DIR, TIMEOUT, Engine, eventually
 
-import herald
 
 ENGINE: Engine
 

@@ -11,7 +11,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 import unittest
 import uuid
 from typing import Any, Dict, List
