@@ -201,6 +201,8 @@ class RunningWorker:
     def __init__(self, worker: herald.Worker) -> None:
         self.worker = worker
         self.error: Optional[BaseException] = None
+        #: The worker's stats when run() returned.
+        self.stats_at_return: Dict[str, int] = {}
         self.thread = threading.Thread(target=self._run, name="test-worker", daemon=True)
         self.thread.start()
         if not worker.wait_registered(TIMEOUT):
@@ -212,6 +214,8 @@ class RunningWorker:
         except BaseException as exc:  # reported by stop()
             self.error = exc
             self.worker._registered.set()
+        finally:
+            self.stats_at_return = self.worker.stats()
 
     def stop(self, force: bool = False) -> None:
         self.worker.stop(force=force)
@@ -305,3 +309,20 @@ def error_reply(status: int, code: str, message: str, retry_after: Optional[str]
     if retry_after is not None:
         headers["Retry-After"] = retry_after
     return status, headers, json.dumps({"error": {"code": code, "message": message}}).encode()
+
+
+class LogRecorder(logging.Handler):
+    """Keeps the messages logged to a logger, so that a test can wait for one."""
+
+    def __init__(self, logger: logging.Logger) -> None:
+        super().__init__(logging.DEBUG)
+        self.messages: List[str] = []
+        logger.addHandler(self)
+        if logger.level > logging.INFO or logger.level == logging.NOTSET:
+            logger.setLevel(logging.INFO)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+    def seen(self, text: str) -> bool:
+        return any(text in m for m in list(self.messages))

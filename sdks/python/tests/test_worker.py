@@ -15,7 +15,7 @@ import unittest
 import uuid
 from typing import Any, Dict, List
 
-from support import SDK_DIR, TIMEOUT, Engine, FaultProxy, RunningWorker, error_reply, eventually, new_worker
+from support import SDK_DIR, TIMEOUT, Engine, FaultProxy, LogRecorder, RunningWorker, error_reply, eventually, new_worker
 
 import herald
 
@@ -347,6 +347,41 @@ class WorkerTest(unittest.TestCase):
         self.assertEqual(runs, ["stalling", "healthy"])
         self.assertEqual(self.client.runs.get(ref.run_id).step("work").output, {"by": "healthy"})  # type: ignore[union-attr]
 
+    def test_a_step_handed_out_again_cancels_its_stalled_run(self) -> None:
+        """With heartbeats failing, a stalled step's lease expires and the engine hands
+        the step to the same worker again: the worker sets the stalled run's flag at
+        once (its lease is gone), and the new run's result is the one kept."""
+        name = unique("again")
+        proxy = FaultProxy(
+            ENGINE.url,
+            lambda m, p: error_reply(503, "unavailable", "blocked by the test") if p.endswith("/heartbeat") else None,
+        )
+        self.addCleanup(proxy.close)
+        via_proxy = ENGINE.client(proxy.url)
+        self.addCleanup(via_proxy.close)
+        w = new_worker(via_proxy, name, slots=2)
+        wf = w.workflow(name=name)
+        seen: List[Any] = []
+
+        @wf.step(timeout="1m")
+        def work(ctx: herald.Context) -> Dict[str, Any]:
+            if not seen:
+                seen.append("stalled")
+                seen.append((ctx.cancelled.wait(TIMEOUT), ctx.cancel_reason))
+                return {"by": "stalled"}
+            seen.append("again")
+            return {"by": "again"}
+
+        self.start(w)
+        run = self.client.workflows.run(name, {}, wait=True, timeout=TIMEOUT)
+        self.assertEqual(run.status, "succeeded", run.error)
+        self.assertEqual(run.step("work").output, {"by": "again"})  # type: ignore[union-attr]
+        eventually(lambda: len(seen) == 3, "the stalled run to return")
+        self.assertEqual(seen[0], "stalled")
+        self.assertIn("again", seen)
+        self.assertIn((True, herald.CANCELLED_BY_ENGINE), seen)
+        eventually(lambda: w.stats()["dropped"] == 1, "the stalled run's result to be dropped")
+
     def test_the_deadline_sets_the_flag(self) -> None:
         """The flag is set at the attempt's deadline by the worker itself: heartbeats
         do not get through (so the engine cannot say the lease ended) and the worker has
@@ -419,14 +454,18 @@ class WorkerTest(unittest.TestCase):
             release.wait(TIMEOUT)
             return {"cancelled": ctx.is_cancelled}
 
+        log = LogRecorder(w.logger)
         rw = RunningWorker(w)
         ref = self.client.workflows.run(name, {})
         self.assertTrue(started.wait(TIMEOUT))
         w.stop()  # returns at once: no more polls (the one in flight is abandoned)
         later = self.client.workflows.run(name, {})  # pushed while the worker drains
-        self.assertTrue(rw.thread.is_alive())  # still draining: the step is running
+        eventually(lambda: log.seen("waiting up to"), "the worker to wait for its running step")
+        self.assertTrue(rw.thread.is_alive())  # run() has not returned: the step is running
         release.set()
         rw.stop()
+        # run() returned once the step's result was accepted.
+        self.assertEqual(rw.stats_at_return, {"completed": 1, "failed": 0, "dropped": 0, "running": 0})
         run = self.client.runs.get(ref.run_id)
         self.assertEqual(run.status, "succeeded", run.error)
         self.assertEqual(run.step("work").output, {"cancelled": False})  # type: ignore[union-attr]
