@@ -394,6 +394,20 @@ export class Client {
   // -------------------------------------------------------------------------
   // Workflows
 
+  /**
+   * putWorkflow stores a workflow's definition (a Worker does it when it starts). A
+   * definition that differs from the current one becomes a new version (createdVersion).
+   */
+  async putWorkflow(workflow: { name: string; definition(): object }, options: CallOptions = {}): Promise<{ workflow: WorkflowInfo; createdVersion: boolean }> {
+    const w = await this[call]<{ workflow?: Wire; created_version?: boolean }>({
+      method: "PUT",
+      path: `/workflows/${enc(workflow.name)}`,
+      body: workflow.definition(),
+      signal: options.signal,
+    });
+    return { workflow: wire.workflowInfo(w.workflow ?? {}), createdVersion: w.created_version === true };
+  }
+
   /** getWorkflow returns the current version of a workflow. */
   async getWorkflow(name: string, options: CallOptions = {}): Promise<WorkflowInfo> {
     return wire.workflowInfo(await this[call]<Wire>({ method: "GET", path: `/workflows/${enc(name)}`, signal: options.signal }));

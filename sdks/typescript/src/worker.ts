@@ -196,12 +196,8 @@ export class Worker {
 
   async #putWorkflows(): Promise<void> {
     for (const wf of this.#workflows) {
-      const res = await this.#client[call]<{ workflow?: { version?: number }; created_version?: boolean }>({
-        method: "PUT",
-        path: `/workflows/${encodeURIComponent(wf.name)}`,
-        body: wf.definition(),
-      });
-      this.#log.info("herald: workflow stored", { workflow: wf.name, version: res.workflow?.version, new_version: res.created_version === true });
+      const res = await this.#client.putWorkflow(wf);
+      this.#log.info("herald: workflow stored", { workflow: wf.name, version: res.workflow.version, new_version: res.createdVersion });
     }
   }
 
