@@ -9,7 +9,7 @@ import { hostname } from "node:os";
 
 import { backoff, call, Client, sleep } from "./client.js";
 import { StepContext, type Assignment } from "./context.js";
-import { parseGoDuration, toMilliseconds, type Duration } from "./duration.js";
+import { formatGoDuration, parseGoDuration, toMilliseconds, type Duration } from "./duration.js";
 import { HeraldError, isNonRetryable, StepAbortedError } from "./errors.js";
 import { consoleLogger, withAttrs, type Logger } from "./logger.js";
 import type { JsonObject } from "./types.js";
@@ -172,11 +172,11 @@ export class Worker {
   }
 
   /**
-   * run starts the worker and resolves when it has stopped (stop(), or SIGTERM / SIGINT
+   * run starts the worker (unless start() did) and resolves when it has stopped (stop(), or SIGTERM / SIGINT
    * with handleSignals). It rejects when start fails or the engine refuses the token.
    */
   async run(): Promise<void> {
-    await this.start();
+    if (!this.#started) await this.start();
     await this.#finished;
     if (this.#fatal !== undefined) throw this.#fatal;
   }
@@ -212,10 +212,10 @@ export class Worker {
     if (!(hb > 0)) {
       hb = defaultHeartbeat;
       const ld = res.lease_duration ? safeDuration(res.lease_duration) : 0;
-      if (ld > 0 && ld / 3 < hb) hb = Math.max(ld / 3, 100);
+      if (ld > 0 && ld / 3 < hb) hb = Math.max(Math.round(ld / 3), 100);
     }
     this.#id = res.id;
-    this.#heartbeatInterval = hb;
+    this.#heartbeatInterval = Math.max(Math.round(hb), 1);
     this.#log.info("herald: worker registered", {
       worker_id: res.id,
       name: this.#name,
@@ -276,11 +276,11 @@ export class Worker {
 
   async #claim(max: number): Promise<Assignment[]> {
     const workerId = this.#id!;
-    const signal = AbortSignal.any([this.#pollAbort.signal, AbortSignal.timeout(this.#pollWait + 30_000)]);
+    const signal = AbortSignal.any([this.#pollAbort.signal, AbortSignal.timeout(Math.round(this.#pollWait) + 30_000)]);
     const res = await this.#client[call]<{ assignments?: Record<string, unknown>[] }>({
       method: "POST",
       path: `/workers/${encodeURIComponent(workerId)}/poll`,
-      body: { max, wait: `${this.#pollWait}ms` },
+      body: { max, wait: formatGoDuration(this.#pollWait) },
       signal,
       retries: 0,
     });
@@ -314,6 +314,8 @@ export class Worker {
     if (a.deadline) timeoutMs = a.deadline.getTime() - Date.now();
     else if (step.timeout !== undefined) timeoutMs = toMilliseconds(step.timeout);
     const timer = timeoutMs === undefined ? undefined : setTimeout(() => controller.abort(new StepAbortedError("deadline")), Math.max(0, timeoutMs));
+    // The same step-run handed out again means the earlier lease on it is lost.
+    this.#held.get(a.stepRunId)?.controller.abort(new StepAbortedError("cancelled"));
     this.#held.set(a.stepRunId, { workerId: a.workerId, leaseId: a.leaseId, controller });
 
     const ctx = new StepContext<JsonObject>(a, this.#client, log, controller.signal);
@@ -416,7 +418,7 @@ export class Worker {
     this.#heartbeatTimer = setTimeout(async () => {
       const interval = this.#heartbeatInterval;
       const ok = await this.#heartbeat(interval);
-      this.#scheduleHeartbeat(ok ? this.#heartbeatInterval : this.#heartbeatInterval / 4);
+      this.#scheduleHeartbeat(ok ? this.#heartbeatInterval : Math.round(this.#heartbeatInterval / 4));
     }, wait);
   }
 
@@ -442,7 +444,7 @@ export class Worker {
           method: "POST",
           path: `/workers/${encodeURIComponent(wid)}/heartbeat`,
           body: { step_runs: leases },
-          signal: AbortSignal.any([this.#heartbeatAbort.signal, AbortSignal.timeout(Math.max(interval / 2, 50))]),
+          signal: AbortSignal.any([this.#heartbeatAbort.signal, AbortSignal.timeout(Math.max(Math.round(interval / 2), 50))]),
           retries: 0,
         });
         for (const id of res?.cancelled ?? []) this.#cancelStep(wid, id);

@@ -168,14 +168,14 @@ export class Engine {
  * eventually polls cond until it returns a truthy value (which it returns) or the
  * deadline passes (then it throws, naming what was awaited and the last value seen).
  */
-export async function eventually<T>(what: string, cond: () => Promise<T> | T, timeoutMs = 30_000): Promise<NonNullable<T>> {
+export async function eventually<T>(what: string, cond: () => Promise<T> | T, timeoutMs = 30_000): Promise<Exclude<T, false | null | undefined | 0 | "">> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
   let interval = 10;
   for (;;) {
     try {
       last = await cond();
-      if (last) return last as NonNullable<T>;
+      if (last) return last as Exclude<T, false | null | undefined | 0 | "">;
     } catch (err) {
       last = err;
     }
@@ -227,5 +227,104 @@ export class Deferred<T = void> {
       this.resolve = res;
       this.reject = rej;
     });
+  }
+}
+
+/** A line the child worker (fixtures/child-worker.ts) printed. */
+export interface ChildEvent {
+  event: "ready" | "started" | "aborted" | "returned" | "stopped";
+  workerId?: string;
+  stepRunId?: string;
+  attempt?: number;
+  reason?: string;
+}
+
+/** ChildWorker is a worker process (fixtures/child-worker.ts) the test can signal, freeze and release. */
+export class ChildWorker {
+  readonly events: ChildEvent[] = [];
+  stderr = "";
+  readonly exited: Promise<number | null>;
+  readonly #proc: ChildProcess;
+  #waiters: Array<() => void> = [];
+
+  constructor(engine: Engine, workflow: string, key: string, env: Record<string, string> = {}) {
+    const script = join(packageDir, "dist", "test", "fixtures", "child-worker.js");
+    this.#proc = spawn(process.execPath, [script], {
+      env: { ...process.env, HERALD_URL: engine.url, HERALD_TOKEN: engine.token, CHILD_WORKFLOW: workflow, CHILD_KEY: key, ...env },
+      stdio: ["pipe", "pipe", "pipe"],
+    });
+    children.add(this.#proc);
+    let buf = "";
+    this.#proc.stdout!.setEncoding("utf8").on("data", (d: string) => {
+      buf += d;
+      let i;
+      while ((i = buf.indexOf("\n")) >= 0) {
+        const line = buf.slice(0, i);
+        buf = buf.slice(i + 1);
+        if (line.trim()) this.events.push(JSON.parse(line) as ChildEvent);
+      }
+      this.#wake();
+    });
+    this.#proc.stderr!.setEncoding("utf8").on("data", (d: string) => {
+      this.stderr += d;
+      this.#wake();
+    });
+    this.exited = new Promise((resolve) => {
+      this.#proc.on("exit", (code) => {
+        children.delete(this.#proc);
+        this.#wake();
+        resolve(code);
+      });
+    });
+  }
+
+  #wake(): void {
+    const ws = this.#waiters;
+    this.#waiters = [];
+    for (const w of ws) w();
+  }
+
+  /** next waits (up to timeoutMs) for an event matching pred and returns it. */
+  async next(pred: (e: ChildEvent) => boolean, what: string, timeoutMs = 30_000): Promise<ChildEvent> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const e = this.events.find(pred);
+      if (e) return e;
+      if (this.#proc.exitCode !== null || this.#proc.signalCode !== null) throw new Error(`child worker exited while waiting for ${what}; stderr:\n${this.stderr}`);
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error(`timed out waiting for ${what} from the child worker; stderr:\n${this.stderr}`);
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, left);
+        this.#waiters.push(() => {
+          clearTimeout(t);
+          resolve();
+        });
+      });
+    }
+  }
+
+  /** logged waits until the child's log has a line matching re. */
+  async logged(re: RegExp, timeoutMs = 30_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (!re.test(this.stderr)) {
+      if (this.#proc.exitCode !== null) throw new Error(`child worker exited before logging ${re}; stderr:\n${this.stderr}`);
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error(`timed out waiting for ${re} in the child's log:\n${this.stderr}`);
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, left);
+        this.#waiters.push(() => {
+          clearTimeout(t);
+          resolve();
+        });
+      });
+    }
+  }
+
+  release(stepRunId: string): void {
+    this.#proc.stdin!.write(`release ${stepRunId}\n`);
+  }
+
+  signal(sig: NodeJS.Signals): void {
+    this.#proc.kill(sig);
   }
 }
