@@ -57,6 +57,8 @@ const maxErrorMessage = 8 << 10;
 interface Held {
   workerId: string;
   leaseId: string;
+  /** When the attempt's timeout ends (ms since the epoch), if known. */
+  deadline: number | undefined;
   controller: AbortController;
 }
 
@@ -316,7 +318,7 @@ export class Worker {
     const timer = timeoutMs === undefined ? undefined : setTimeout(() => controller.abort(new StepAbortedError("deadline")), Math.max(0, timeoutMs));
     // The same step-run handed out again means the earlier lease on it is lost.
     this.#held.get(a.stepRunId)?.controller.abort(new StepAbortedError("cancelled"));
-    this.#held.set(a.stepRunId, { workerId: a.workerId, leaseId: a.leaseId, controller });
+    this.#held.set(a.stepRunId, { workerId: a.workerId, leaseId: a.leaseId, deadline: a.deadline?.getTime(), controller });
 
     const ctx = new StepContext<JsonObject>(a, this.#client, log, controller.signal);
     log.debug("herald: step started");
@@ -461,7 +463,9 @@ export class Worker {
     const h = this.#held.get(stepRunId);
     if (!h || h.workerId !== workerId) return;
     this.#held.delete(stepRunId);
-    h.controller.abort(new StepAbortedError("cancelled"));
+    // Past its deadline the engine ended the attempt as a timeout: say so.
+    const timedOut = h.deadline !== undefined && Date.now() >= h.deadline;
+    h.controller.abort(new StepAbortedError(timedOut ? "deadline" : "cancelled"));
   }
 
   async #drain(): Promise<void> {
