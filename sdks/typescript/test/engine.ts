@@ -48,6 +48,10 @@ export interface EngineOptions {
   leaseDuration?: string;
   /** --sweep-interval. Default: 50ms. */
   sweepInterval?: string;
+  /** --sqlite-synchronous. Default: NORMAL (tests); the bench uses the server's default, FULL. */
+  synchronous?: "FULL" | "NORMAL";
+  /** --log-level. Default: warn. */
+  logLevel?: string;
   /** More flags. */
   args?: string[];
 }
@@ -89,9 +93,9 @@ export class Engine {
       "--sweep-interval",
       this.#opts.sweepInterval ?? "50ms",
       "--sqlite-synchronous",
-      "NORMAL",
+      this.#opts.synchronous ?? "NORMAL",
       "--log-level",
-      "warn",
+      this.#opts.logLevel ?? "warn",
       ...(this.#opts.args ?? []),
     ];
     // The engine reads HERALD_* variables as flags: give it none of ours.
