@@ -362,7 +362,12 @@ export class Worker {
       return;
     }
     log.debug("herald: step succeeded", { duration: elapsed });
-    await this.#report(a, log, "complete", `{"lease_id":${JSON.stringify(a.leaseId)},"output":${encoded}}`);
+    const refused = await this.#report(a, log, "complete", `{"lease_id":${JSON.stringify(a.leaseId)},"output":${encoded}}`);
+    if (refused && (refused.status === 400 || refused.status === 413)) {
+      // An output the engine cannot store (too large, or text PostgreSQL refuses); the
+      // lease is still ours. Running the step again would give the same output: fail it.
+      await this.#fail(a, log, `the engine refused the step's output: ${refused.message}`, false);
+    }
   }
 
   async #fail(a: Assignment, log: Logger, message: string, retryable: boolean): Promise<void> {
@@ -374,9 +379,9 @@ export class Worker {
   /**
    * #report sends a complete or fail report, retrying network errors and 429/5xx with
    * backoff for up to 30s (through an engine restart). A 409 (the lease is no longer
-   * ours) drops the result.
+   * ours) drops the result. It returns the engine's refusal of another kind (4xx).
    */
-  async #report(a: Assignment, log: Logger, action: "complete" | "fail", body: string): Promise<void> {
+  async #report(a: Assignment, log: Logger, action: "complete" | "fail", body: string): Promise<HeraldError | undefined> {
     const deadline = Date.now() + reportTimeout;
     const path = `/workers/${encodeURIComponent(a.workerId)}/step-runs/${encodeURIComponent(a.stepRunId)}/${action}`;
     for (let attempt = 0; ; attempt++) {
@@ -396,7 +401,7 @@ export class Worker {
           }
           if (!(err.temporary || err.status >= 500)) {
             log.error("herald: reporting step result failed", { action, err: err.message });
-            return;
+            return err;
           }
           if (err.retryAfter !== undefined) wait = Math.min(err.retryAfter * 1000, reportTimeout);
         }

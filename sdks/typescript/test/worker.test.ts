@@ -278,6 +278,13 @@ describe("worker", () => {
     assert.equal(run.status, "failed");
     assert.equal(run.steps[0]!.attempt, 1);
     assert.match(run.steps[0]!.error ?? "", /step output must be a JSON object/);
+    const refused = new Workflow({ name: unique("unstorable") });
+    refused.step({ name: "nul", retry: { maxAttempts: 3 }, run: () => ({ text: "a\u0000b" }) });
+    await startWorker(t, [refused]);
+    const nul = await client.runWorkflow(refused.name, {}, { wait: true, timeout: 30_000 });
+    assert.equal(nul.status, "failed", "an output the engine refuses fails the step at once, not at lease expiry");
+    assert.equal(nul.steps[0]!.attempt, 1);
+    assert.match(nul.steps[0]!.error ?? "", /the engine refused the step's output: .*/);
     const empty = await client.runWorkflow(ok.name, {}, { wait: true, timeout: 30_000 });
     assert.equal(empty.status, "succeeded");
     assert.deepEqual(empty.steps[0]!.output, {});
