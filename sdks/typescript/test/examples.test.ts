@@ -3,13 +3,14 @@
  * push program, as processes, configured by HERALD_URL / HERALD_TOKEN or ./.herald/token.
  */
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 
-import { Engine, packageDir } from "./engine.js";
+import { provisionAccount, welcomeUser } from "../examples/quickstart.js";
+import { Engine, eventually, packageDir, repoDir } from "./engine.js";
 
 let engine: Engine;
 before(async () => {
@@ -93,4 +94,21 @@ test("push.js reports bad input with one line and a non-zero exit", async () => 
   const noToken = await runNode([example("push"), "k"], { env: { HERALD_URL: engine.url }, cwd: mkdtempSync(join(tmpdir(), "herald-ts-empty-")) });
   assert.equal(noToken.code, 1);
   assert.match(noToken.stderr, /no token: set HERALD_TOKEN/);
+});
+
+test("the TypeScript quickstart defines the same workflows as the Go quickstart (no new version)", async (t) => {
+  const bin = join(packageDir, "node_modules", ".cache", "herald", "quickstart-go");
+  const built = spawnSync("go", ["build", "-o", bin, "./examples/quickstart"], { cwd: repoDir, stdio: ["ignore", "inherit", "inherit"] });
+  assert.equal(built.status, 0, "go build ./examples/quickstart");
+  const fresh = await Engine.start();
+  t.after(() => fresh.close());
+  const client = fresh.client();
+  const goWorker = spawn(bin, [], { env: { ...process.env, HERALD_URL: fresh.url, HERALD_TOKEN: fresh.token }, stdio: "ignore" });
+  t.after(() => goWorker.kill("SIGKILL"));
+  await eventually("the Go quickstart to store its workflows", async () => (await client.listWorkflows()).length === 2);
+  for (const wf of [welcomeUser(), provisionAccount()]) {
+    const res = await client.putWorkflow(wf);
+    assert.equal(res.createdVersion, false, `${wf.name}: the TypeScript definition differs from the Go one`);
+    assert.equal(res.workflow.version, 1);
+  }
 });
