@@ -153,13 +153,7 @@ func (a *API) routes() {
 // handler's error.
 func (a *API) authed(role store.Role, h handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		secret := engine.BearerToken(r.Header.Get("Authorization"))
-		if secret == "" {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="herald"`)
-			writeError(w, http.StatusUnauthorized, "unauthenticated", "missing bearer token (Authorization: Bearer <token>)", "")
-			return
-		}
-		p, err := a.eng.Authenticate(r.Context(), secret)
+		p, err := Authenticate(a.eng, r)
 		if err == nil {
 			err = p.Require(role, r.Pattern)
 		}
@@ -173,8 +167,37 @@ func (a *API) authed(role store.Role, h handler) http.Handler {
 	})
 }
 
-// writeErr maps an error to its status and the error body.
-func (a *API) writeErr(w http.ResponseWriter, r *http.Request, err error) {
+// errMissingToken is a request without a bearer token.
+var errMissingToken = fmt.Errorf("missing bearer token (Authorization: Bearer <token>): %w", engine.ErrUnauthenticated)
+
+// Authenticate resolves the bearer token of a request (Authorization: Bearer <token>) to
+// its principal. A missing, unknown or revoked token fails with engine.ErrUnauthenticated;
+// a store that cannot answer, with its error. Every surface that takes API tokens (this
+// API, GraphQL) authenticates through it.
+func Authenticate(eng *engine.Engine, r *http.Request) (engine.Principal, error) {
+	secret := engine.BearerToken(r.Header.Get("Authorization"))
+	if secret == "" {
+		return engine.Principal{}, errMissingToken
+	}
+	return eng.Authenticate(r.Context(), secret)
+}
+
+// Problem is an error as the API answers it.
+type Problem struct {
+	// Status is the HTTP status.
+	Status int
+	// Code is the error body's code (invalid_argument, not_found, ...).
+	Code    string
+	Message string
+	// Field names the field to blame, or is "".
+	Field string
+	// RetryAfter, when positive, is the Retry-After header's value in seconds.
+	RetryAfter int
+}
+
+// ProblemOf maps an error to its answer, the one table from errors to codes (docs/api.md).
+// ok is false for an unexpected error, answered 500 internal, which the caller logs.
+func ProblemOf(err error) (p Problem, ok bool) {
 	var fe *engine.FieldError
 	var mbe *http.MaxBytesError
 	var se *statusError
@@ -182,42 +205,58 @@ func (a *API) writeErr(w http.ResponseWriter, r *http.Request, err error) {
 	var sv *engine.SchemaError
 	switch {
 	case errors.As(err, &se):
-		writeError(w, se.status, se.code, se.msg, se.field)
+		return Problem{Status: se.status, Code: se.code, Message: se.msg, Field: se.field}, true
 	case errors.As(err, &we):
-		writeError(w, we.Status, we.Code, we.Message, we.Field)
+		return Problem{Status: we.Status, Code: we.Code, Message: we.Message, Field: we.Field}, true
 	case errors.Is(err, os.ErrDeadlineExceeded):
 		// The server's read timeout (--read-timeout) passed before the body arrived.
-		writeError(w, http.StatusRequestTimeout, "request_timeout", "the request body did not arrive within the server's read timeout", "")
+		return Problem{Status: http.StatusRequestTimeout, Code: "request_timeout", Message: "the request body did not arrive within the server's read timeout"}, true
 	case errors.As(err, &mbe):
-		writeError(w, http.StatusRequestEntityTooLarge, "payload_too_large", fmt.Sprintf("request body is larger than the limit of %d bytes", mbe.Limit), "")
+		return Problem{Status: http.StatusRequestEntityTooLarge, Code: "payload_too_large",
+			Message: fmt.Sprintf("request body is larger than the limit of %d bytes", mbe.Limit)}, true
 	case errors.As(err, &sv):
-		writeError(w, http.StatusUnprocessableEntity, "schema_violation", sv.Error(), sv.Field)
+		return Problem{Status: http.StatusUnprocessableEntity, Code: "schema_violation", Message: sv.Error(), Field: sv.Field}, true
 	case errors.As(err, &fe):
-		writeError(w, http.StatusBadRequest, "invalid_argument", fe.Error(), fe.Field)
+		return Problem{Status: http.StatusBadRequest, Code: "invalid_argument", Message: fe.Error(), Field: fe.Field}, true
+	case errors.Is(err, errMissingToken):
+		return Problem{Status: http.StatusUnauthorized, Code: "unauthenticated", Message: "missing bearer token (Authorization: Bearer <token>)"}, true
 	case errors.Is(err, engine.ErrUnauthenticated):
-		w.Header().Set("WWW-Authenticate", `Bearer realm="herald"`)
-		writeError(w, http.StatusUnauthorized, "unauthenticated", "invalid or revoked token", "")
+		return Problem{Status: http.StatusUnauthorized, Code: "unauthenticated", Message: "invalid or revoked token"}, true
 	case errors.Is(err, engine.ErrPermission):
-		writeError(w, http.StatusForbidden, "permission_denied", err.Error(), "")
+		return Problem{Status: http.StatusForbidden, Code: "permission_denied", Message: err.Error()}, true
 	case errors.Is(err, store.ErrNotFound):
-		writeError(w, http.StatusNotFound, "not_found", "not found", "")
+		return Problem{Status: http.StatusNotFound, Code: "not_found", Message: "not found"}, true
 	case errors.Is(err, store.ErrStaleLease):
-		writeError(w, http.StatusConflict, "stale_lease", "the lease is no longer yours (expired, reassigned or the run was cancelled); drop the result", "lease_id")
+		return Problem{Status: http.StatusConflict, Code: "stale_lease",
+			Message: "the lease is no longer yours (expired, reassigned or the run was cancelled); drop the result", Field: "lease_id"}, true
 	case errors.Is(err, store.ErrConflict):
-		writeError(w, http.StatusConflict, "conflict", err.Error(), "")
+		return Problem{Status: http.StatusConflict, Code: "conflict", Message: err.Error()}, true
 	case errors.Is(err, engine.ErrOverloaded):
-		w.Header().Set("Retry-After", "1")
-		writeError(w, http.StatusTooManyRequests, "overloaded", "the engine is busy; retry later", "")
+		return Problem{Status: http.StatusTooManyRequests, Code: "overloaded", Message: "the engine is busy; retry later", RetryAfter: 1}, true
 	case errors.Is(err, store.ErrUnavailable), errors.Is(err, engine.ErrClosed):
-		w.Header().Set("Retry-After", "2")
-		writeError(w, http.StatusServiceUnavailable, "unavailable", "the store cannot commit right now; retry later", "")
-	case errors.Is(err, context.Canceled) && r.Context().Err() != nil:
+		return Problem{Status: http.StatusServiceUnavailable, Code: "unavailable", Message: "the store cannot commit right now; retry later", RetryAfter: 2}, true
+	}
+	return Problem{Status: http.StatusInternalServerError, Code: "internal", Message: "internal error"}, false
+}
+
+// writeErr maps an error to its status and the error body.
+func (a *API) writeErr(w http.ResponseWriter, r *http.Request, err error) {
+	p, ok := ProblemOf(err)
+	if !ok && errors.Is(err, context.Canceled) && r.Context().Err() != nil {
 		// The client went away; nobody reads this.
 		writeError(w, 499, "cancelled", "request cancelled", "")
-	default:
-		a.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
-		writeError(w, http.StatusInternalServerError, "internal", "internal error", "")
+		return
 	}
+	if !ok {
+		a.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+	}
+	if p.Status == http.StatusUnauthorized && p.Code == "unauthenticated" {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="herald"`)
+	}
+	if p.RetryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(p.RetryAfter))
+	}
+	writeError(w, p.Status, p.Code, p.Message, p.Field)
 }
 
 // statusError is an error with an explicit HTTP status.
