@@ -16,7 +16,9 @@
 //   - webhook: verified webhook deliveries per second;
 //   - dashboard: dashboard page times over 100,000 stored events;
 //   - match: single-event pushes with 10 workflows and with 10,000 (exact keys, wildcard
-//     patterns, CEL trigger expressions and runtime filters), and their ratio.
+//     patterns, CEL trigger expressions and runtime filters), and their ratio;
+//   - graphql: sendCustomEvent mutations (POST /graphql) next to REST single pushes of the
+//     same event on the same engine, and their ratio.
 //
 // Usage:
 //
@@ -51,7 +53,7 @@ func main() {
 	var keep bool
 	var repeat int
 	var cpuProfile, tracePath, logLevel string
-	flag.StringVar(&cfg.Scenario, "scenario", "all", "scenario to run: all, push, bulk, latency, complete, replicas (PostgreSQL only), webhook, dashboard or match")
+	flag.StringVar(&cfg.Scenario, "scenario", "all", "scenario to run: all, push, bulk, latency, complete, replicas (PostgreSQL only), webhook, dashboard, match or graphql")
 	flag.IntVar(&cfg.Events, "events", 0, "events per count-based scenario (0: push 20000, bulk 200000, complete 20000)")
 	flag.IntVar(&cfg.Concurrency, "concurrency", 64, "concurrent producers of the push scenario")
 	flag.IntVar(&cfg.BulkSize, "bulk-size", 1000, "events per bulk request (1-1000)")
@@ -78,7 +80,7 @@ func main() {
 
 // scenarioNames lists the scenarios in the order "all" runs them.
 func scenarioNames() []string {
-	return []string{"push", "bulk", "latency", "complete", "replicas", "webhook", "dashboard", "match"}
+	return []string{"push", "bulk", "latency", "complete", "replicas", "webhook", "dashboard", "match", "graphql"}
 }
 
 // validate checks the configuration and names the bad flag.
@@ -149,7 +151,7 @@ func run(cfg benchConfig, repeat int, keep bool, prof profiles, engineLogLevel s
 	b := &bench{cfg: cfg, log: log, engLog: engLog}
 	runners := map[string]func(context.Context) ([]row, error){
 		"push": b.runPush, "bulk": b.runBulk, "latency": b.runLatency, "complete": b.runComplete, "replicas": b.runReplicas,
-		"webhook": b.runWebhook, "dashboard": b.runDashboard, "match": b.runMatch,
+		"webhook": b.runWebhook, "dashboard": b.runDashboard, "match": b.runMatch, "graphql": b.runGraphQL,
 	}
 	var rows []row
 	var failed []string

@@ -17,6 +17,7 @@ import (
 	"github.com/heraldhq/herald/internal/api"
 	"github.com/heraldhq/herald/internal/dashboard"
 	"github.com/heraldhq/herald/internal/engine"
+	"github.com/heraldhq/herald/internal/graphql"
 	"github.com/heraldhq/herald/internal/metrics"
 	"github.com/heraldhq/herald/internal/secrets"
 	"github.com/heraldhq/herald/internal/store"
@@ -267,6 +268,7 @@ func (s *Server) start(ctx context.Context, box *secrets.Box) error {
 	s.engine = eng
 	a := api.New(eng, api.Config{MaxEventBytes: s.cfg.MaxEventBytes, MaxWebhookBodyBytes: s.cfg.WebhookMaxBodyBytes,
 		PublicURL: s.cfg.PublicURL, Logger: s.log, Metrics: met.Handler()})
+	gql := graphql.New(eng, graphql.Config{MaxEventBytes: s.cfg.MaxEventBytes, Logger: s.log})
 	dash, err := dashboard.New(eng, dashboard.Config{PublicURL: s.cfg.PublicURL, Logger: s.log})
 	if err != nil {
 		ln.Close()
@@ -280,7 +282,7 @@ func (s *Server) start(ctx context.Context, box *secrets.Box) error {
 	s.stopDashboard, s.dashboardDone = stop, make(chan struct{})
 	go func() { defer close(s.dashboardDone); dash.Run(dctx) }()
 	s.http = &http.Server{
-		Handler: routes(a, dash),
+		Handler: routes(a, gql, dash),
 		// ReadTimeout is a deadline on the connection from a request's first byte; net/http
 		// lifts it once the body has been read (at once without a body) and reads on in the
 		// background, so a handler's own time, such as a long poll, is not bounded by it.
