@@ -27,6 +27,7 @@
       }
     }
     status.textContent = "…";
+    result.removeAttribute("data-state");
     run.disabled = true;
     fetch("/graphql", {
       method: "POST",
@@ -50,6 +51,7 @@
       result.textContent = String(e);
     }).finally(function () {
       run.disabled = false;
+      result.setAttribute("data-state", "done");
     });
   }
 
