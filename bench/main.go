@@ -22,7 +22,7 @@
 //
 // Usage:
 //
-//	go run ./bench [--scenario all|push|bulk|latency|complete] [--events N] [--concurrency N]
+//	go run ./bench [--scenario all|push|bulk|latency|complete|...|graphql] [--events N] [--concurrency N]
 //	    [--rate N] [--duration D] [--sqlite-synchronous FULL|NORMAL] [--keep] [--cpuprofile FILE]
 //
 // Progress goes to stderr (log/slog), the table to stdout. The generator, the worker and
