@@ -30,6 +30,7 @@ import (
 	"github.com/heraldhq/herald/internal/api"
 	"github.com/heraldhq/herald/internal/engine"
 	"github.com/heraldhq/herald/internal/graphql/generated"
+	"github.com/heraldhq/herald/internal/store"
 )
 
 // Schema is the GraphQL schema the server runs, in SDL.
@@ -195,6 +196,10 @@ type request struct {
 // serveGraphQL authenticates a request, reads it and executes it.
 func (h *Handler) serveGraphQL(w http.ResponseWriter, r *http.Request) {
 	p, err := api.Authenticate(h.eng, r)
+	if err == nil {
+		// Everything GraphQL does, a member token may do over REST (docs/api.md, "Roles").
+		err = p.Require(store.RoleMember, "POST /graphql")
+	}
 	if err != nil {
 		h.writeErr(w, r, err)
 		return
