@@ -2,6 +2,7 @@ package graphql_test
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 )
@@ -166,6 +167,11 @@ func TestQueries(t *testing.T) {
 			`{ runs(status: "done") { items { id } } }`:                                                 "status",
 			`{ events(status: "scheduled", workflow: "x") { items { id } } }`:                           "workflow",
 			`{ events(since: "2026-01-02T00:00:00Z", until: "2026-01-01T00:00:00Z") { items { id } } }`: "until",
+			`{ events(workflow: "a b") { items { id } } }`:                                              "workflow",
+			`{ runs(workflow: "a b") { items { id } } }`:                                                "workflow",
+			`{ runs(eventID: "nope") { items { id } } }`:                                                "eventID",
+			`{ events(metadata: {a: "` + strings.Repeat("x", 1025) + `"}) { items { id } } }`:           "metadata.a",
+			`{ runs(metadata: {` + manyMetadata(21) + `}) { items { id } } }`:                           "metadata",
 		} {
 			e := c.gql(q, nil).only(t)
 			if e.code() != "INVALID_ARGUMENT" || e.field() != field {
@@ -198,4 +204,13 @@ func TestQueries(t *testing.T) {
 			t.Fatalf("explain stored something: %d/%d events, %d/%d runs", e2, evs, r2, nruns)
 		}
 	})
+}
+
+// manyMetadata is a metadata filter object of n names.
+func manyMetadata(n int) string {
+	var parts []string
+	for i := 0; i < n; i++ {
+		parts = append(parts, fmt.Sprintf("m%d: \"v\"", i))
+	}
+	return strings.Join(parts, ", ")
 }

@@ -225,8 +225,8 @@ func (r queryResolver) Events(ctx context.Context, key, keyPrefix, workflow *str
 		return nil, err
 	}
 	f.Before, f.Limit = before, n+1
-	if workflow != nil {
-		f.Workflow = *workflow
+	if f.Workflow, err = workflowFilter(workflow); err != nil {
+		return nil, err
 	}
 	st := store.EventDelivered
 	if status != nil {
@@ -284,10 +284,13 @@ func (r queryResolver) Runs(ctx context.Context, workflow, status, eventID, key,
 		return nil, err
 	}
 	f.Before, f.Limit = before, n+1
-	if workflow != nil {
-		f.Workflow = *workflow
+	if f.Workflow, err = workflowFilter(workflow); err != nil {
+		return nil, err
 	}
-	if eventID != nil {
+	if eventID != nil && *eventID != "" {
+		if !store.ValidID(*eventID) {
+			return nil, &engine.FieldError{Field: "eventID", Message: "is not an event id"}
+		}
 		f.EventID = *eventID
 	}
 	if status != nil {
@@ -341,8 +344,19 @@ func searchFilter(key, keyPrefix *string, metadata model.JSONObject, since, unti
 	return
 }
 
+// workflowFilter reads a listing's workflow filter: a workflow name, as REST takes it.
+func workflowFilter(workflow *string) (string, error) {
+	if workflow == nil || *workflow == "" {
+		return "", nil
+	}
+	if err := engine.ValidateName("workflow", *workflow); err != nil {
+		return "", err
+	}
+	return *workflow, nil
+}
+
 // metadataFilter reads a metadata filter: names to strings, numbers (compared by their
-// JSON text) or booleans.
+// JSON text) or booleans, within the listing limits of REST (docs/api.md).
 func metadataFilter(obj model.JSONObject) (map[string]string, error) {
 	if len(obj) == 0 {
 		return nil, nil
@@ -368,6 +382,12 @@ func metadataFilter(obj model.JSONObject) (map[string]string, error) {
 		default:
 			return nil, &engine.FieldError{Field: "metadata." + name, Message: "must be a string, number or boolean"}
 		}
+		if err := engine.CheckMetadataFilter("metadata."+name, name, out[name]); err != nil {
+			return nil, err
+		}
+	}
+	if err := engine.CheckMetadataFilterCount("metadata", len(out)); err != nil {
+		return nil, err
 	}
 	return out, nil
 }
