@@ -172,6 +172,7 @@ func New(ctx context.Context, st store.Store, cfg Config) (*Engine, error) {
 			e.cfg.CommitLoops = max(1, pw.WriteParallelism())
 		}
 	}
+	e.schemas.warm = make(chan struct{}, 1)
 	e.ingest = newBatcher(cfg.MaxBatchEvents, e.commitIngest)
 	e.finish = newBatcher(500, e.commitFinish)
 	if err := e.RefreshIndex(ctx, true); err != nil {
@@ -199,6 +200,8 @@ func (e *Engine) Start() {
 	go func() { defer e.loops.Done(); e.sweep(ctx) }()
 	e.loops.Add(1)
 	go func() { defer e.loops.Done(); e.dispatchScheduled(ctx) }()
+	e.loops.Add(1)
+	go func() { defer e.loops.Done(); e.warmSchemas(ctx) }()
 	if e.cfg.Retention > 0 {
 		e.loops.Add(1)
 		go func() { defer e.loops.Done(); e.retain(ctx) }()

@@ -66,7 +66,7 @@ func (e *Engine) Explain(ctx context.Context, tenantID string, in EventInput) (E
 	}
 	// The event as a push would store it, for the expressions.
 	ev := &store.Event{TenantID: tenantID, Key: in.Key, Payload: payload, Metadata: meta, Scope: in.Scope}
-	schemaErr := e.checkPayload(tenantID, "payload", in.Key, payload)
+	schemaErr := e.checkPayload(ctx, tenantID, "payload", in.Key, payload)
 	wfs := e.index.Load().workflows(tenantID)
 	out.Decisions = make([]Decision, 0, len(wfs))
 	var act *evalEvent

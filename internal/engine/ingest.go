@@ -168,7 +168,7 @@ func (e *Engine) push(ctx context.Context, tenantID string, evs []EventInput, bu
 		if err != nil {
 			return nil, err
 		}
-		if err := e.checkPayload(tenantID, prefix+"payload", in.Key, payload); err != nil {
+		if err := e.checkPayload(ctx, tenantID, prefix+"payload", in.Key, payload); err != nil {
 			return nil, err
 		}
 		meta, err := metadataObject(prefix+"additional_metadata", in.Metadata)

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strings"
 	"sync"
@@ -18,9 +19,6 @@ import (
 
 	"github.com/heraldhq/herald/internal/store"
 )
-
-// MaxSchemaBytes bounds a payload schema document.
-const MaxSchemaBytes = 1 << 20
 
 // SchemaError is a payload that does not conform to the JSON Schema registered for its
 // event key (422 schema_violation). Field is the payload's field name ("payload",
@@ -46,10 +44,47 @@ func (e *SchemaError) Unwrap() error { return &FieldError{Field: e.Field, Messag
 // schemaKey names one tenant's schema.
 type schemaKey struct{ tenantID, key string }
 
-// compiledSchema is a schema document and its compiled form.
+// compiledSchema is a stored schema document, compiled when first needed: by the
+// engine's warm-up loop, or by the first payload of its key, whichever comes first, so that
+// loading the schemas (at start, after a change) never waits on the compiler.
 type compiledSchema struct {
-	doc string
-	sch *jsonschema.Schema
+	tenantID, key, doc string
+
+	started atomic.Bool
+	ready   chan struct{} // closed when compiled (or refused)
+	sch     *jsonschema.Schema
+	bound   *schemaBound
+	err     error
+}
+
+func newCompiledSchema(tenantID, key, doc string) *compiledSchema {
+	return &compiledSchema{tenantID: tenantID, key: key, doc: doc, ready: make(chan struct{})}
+}
+
+// compile compiles the document unless it was or is being compiled. A stored document
+// that does not compile within the bounds (an older engine accepted it, or a newer one
+// wrote it) is logged, once, and not enforced.
+func (cs *compiledSchema) compile(log *slog.Logger) {
+	if !cs.started.CompareAndSwap(false, true) {
+		return
+	}
+	cs.sch, cs.bound, cs.err = compileSchema([]byte(cs.doc))
+	close(cs.ready)
+	if cs.err != nil {
+		log.Error("a stored event schema does not compile within the bounds; it is not enforced", "tenant_id", cs.tenantID, "key", cs.key, "err", cs.err)
+	}
+}
+
+// get returns the compiled schema, compiling it here if nobody started to, else waiting
+// for the compiler (or ctx).
+func (cs *compiledSchema) get(ctx context.Context, log *slog.Logger) (*jsonschema.Schema, *schemaBound, error) {
+	cs.compile(log)
+	select {
+	case <-cs.ready:
+		return cs.sch, cs.bound, cs.err
+	case <-ctx.Done():
+		return nil, nil, ctx.Err()
+	}
 }
 
 // schemaSet is an immutable snapshot of every tenant's compiled schemas.
@@ -58,36 +93,55 @@ type schemaSet struct {
 	m    map[schemaKey]*compiledSchema
 }
 
-// schemaCache holds the compiled payload schemas of every tenant, reloaded when the
-// store's schema change mark moves. Its zero value is empty and ready.
+// schemaCache holds the payload schemas of every tenant, reloaded when the store's schema
+// change mark moves. Its zero value is empty and ready.
 type schemaCache struct {
 	mu  sync.Mutex // serializes reloads
 	set atomic.Pointer[schemaSet]
+	// warm wakes the loop that compiles the schemas a reload left uncompiled.
+	warm chan struct{}
 }
 
-// CompileSchema checks a JSON Schema document (draft 2020-12 unless its $schema names
-// another draft) and compiles it. The document must be a JSON object; it may not refer to
-// other documents ($ref to an external URL or file is refused), and "format" is asserted.
-func CompileSchema(doc json.RawMessage) (*jsonschema.Schema, error) {
+// compileSchema checks a JSON Schema document (draft 2020-12 unless its $schema names
+// another draft) and compiles it within the bounds (MaxSchemaDepth, MaxSchemaValues,
+// MaxSchemaInPlace; MaxSchemaBytes is the caller's). The document must be a JSON object;
+// it may not refer to other documents ($ref to an external URL or file is refused), and
+// "format" is asserted.
+func compileSchema(doc json.RawMessage) (*jsonschema.Schema, *schemaBound, error) {
 	v, err := jsonschema.UnmarshalJSON(bytes.NewReader(doc))
 	if err != nil {
-		return nil, fmt.Errorf("is not valid JSON: %w", err)
+		return nil, nil, fmt.Errorf("is not valid JSON: %w", err)
 	}
 	if _, ok := v.(map[string]any); !ok {
-		return nil, errors.New("must be a JSON object (a JSON Schema)")
+		return nil, nil, errors.New("must be a JSON object (a JSON Schema)")
+	}
+	if err := checkSchemaDoc(v); err != nil {
+		return nil, nil, err
 	}
 	c := jsonschema.NewCompiler()
 	c.UseLoader(noLoader{})
 	c.AssertFormat()
+	rc := newRegexpCompiler()
+	c.UseRegexpEngine(rc.compile)
 	const loc = "herald:///schema.json"
 	if err := c.AddResource(loc, v); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	sch, err := c.Compile(loc)
+	rc.compiling = false
 	if err != nil {
-		return nil, errors.New(strings.ReplaceAll(err.Error(), loc, "schema"))
+		if rc.err != nil {
+			return nil, nil, rc.err // one line, rather than the compiler's list of every pattern
+		}
+		return nil, nil, errors.New(strings.ReplaceAll(err.Error(), loc, "schema"))
 	}
-	return sch, nil
+	bound, err := analyseSchema(sch, v, func(ptr string) (*jsonschema.Schema, error) {
+		return c.Compile(loc + "#" + fragmentOf(ptr))
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	return sch, bound, nil
 }
 
 // noLoader refuses every external reference: a schema is one self-contained document, and
@@ -121,8 +175,12 @@ func (e *Engine) PutEventSchema(ctx context.Context, tenantID, key string, doc j
 	if err := json.Compact(&buf, doc); err != nil {
 		return store.EventSchema{}, false, fieldErr("schema", "is not valid JSON: %v", err)
 	}
-	if _, err := CompileSchema(buf.Bytes()); err != nil {
-		return store.EventSchema{}, false, fieldErr("schema", "%v", err)
+	cs := newCompiledSchema(tenantID, key, buf.String())
+	cs.started.Store(true)
+	cs.sch, cs.bound, cs.err = compileSchema(buf.Bytes())
+	close(cs.ready)
+	if cs.err != nil {
+		return store.EventSchema{}, false, fieldErr("schema", "%v", cs.err)
 	}
 	// Every replica holds every schema compiled: a tenant's count is capped. (Concurrent
 	// first puts of different keys may pass the check together: the cap is approximate.)
@@ -138,7 +196,7 @@ func (e *Engine) PutEventSchema(ctx context.Context, tenantID, key string, doc j
 	if err != nil {
 		return saved, false, err
 	}
-	if err := e.refreshSchemas(ctx); err != nil {
+	if err := e.refreshSchemasWith(ctx, cs); err != nil {
 		// The schema is saved: the request succeeded. The sweep retries the reload.
 		e.log.Warn("reloading payload schemas after a change", "key", key, "err", err)
 	}
@@ -166,10 +224,13 @@ func (e *Engine) DeleteEventSchema(ctx context.Context, tenantID, key string) er
 	return nil
 }
 
-// refreshSchemas reloads the compiled schemas when the store's change mark moved (always
-// the first time). Documents that did not change keep their compiled form. A stored
-// schema that no longer compiles (a newer engine wrote it) is logged and not enforced.
-func (e *Engine) refreshSchemas(ctx context.Context) error {
+// refreshSchemas reloads the schemas when the store's change mark moved (always the first
+// time). Documents that did not change keep their compiled form; the others are compiled
+// later (compiledSchema), so a reload reads the store and nothing more.
+func (e *Engine) refreshSchemas(ctx context.Context) error { return e.refreshSchemasWith(ctx, nil) }
+
+// refreshSchemasWith is refreshSchemas, given the schema a put just compiled.
+func (e *Engine) refreshSchemasWith(ctx context.Context, fresh *compiledSchema) error {
 	c := &e.schemas
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -186,6 +247,7 @@ func (e *Engine) refreshSchemas(ctx context.Context) error {
 		return fmt.Errorf("loading event schemas: %w", err)
 	}
 	next := &schemaSet{mark: mark, m: make(map[schemaKey]*compiledSchema, len(all))}
+	pending := false
 	for _, s := range all {
 		k := schemaKey{s.TenantID, s.Key}
 		if cur != nil {
@@ -194,15 +256,40 @@ func (e *Engine) refreshSchemas(ctx context.Context) error {
 				continue
 			}
 		}
-		sch, err := CompileSchema(s.Schema)
-		if err != nil {
-			e.log.Error("a stored event schema does not compile; it is not enforced", "tenant_id", s.TenantID, "key", s.Key, "err", err)
+		if fresh != nil && fresh.tenantID == s.TenantID && fresh.key == s.Key && fresh.doc == string(s.Schema) {
+			next.m[k] = fresh
 			continue
 		}
-		next.m[k] = &compiledSchema{doc: string(s.Schema), sch: sch}
+		next.m[k] = newCompiledSchema(s.TenantID, s.Key, string(s.Schema))
+		pending = true
 	}
 	c.set.Store(next)
+	if pending {
+		kick(c.warm)
+	}
 	return nil
+}
+
+// warmSchemas compiles the schemas a reload left uncompiled, one at a time, whenever a
+// reload kicks it, until ctx ends, so that the first payload of a key seldom waits.
+func (e *Engine) warmSchemas(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-e.schemas.warm:
+		}
+		set := e.schemas.set.Load()
+		if set == nil {
+			continue
+		}
+		for _, cs := range set.m {
+			if ctx.Err() != nil {
+				return
+			}
+			cs.compile(e.log)
+		}
+	}
 }
 
 // schemaPrinter renders the schema library's messages.
@@ -210,8 +297,11 @@ var schemaPrinter = message.NewPrinter(language.English)
 
 // checkPayload checks an event's payload against the JSON Schema registered for its key
 // in the tenant, if any. A violation is a *SchemaError whose field is field followed by
-// the JSON pointer of the failing value.
-func (e *Engine) checkPayload(tenantID, field, key string, payload json.RawMessage) error {
+// the JSON pointer of the failing value. The check is bounded: its cost is estimated
+// first (schemaBound.check), and a payload whose validation would take more than
+// MaxValidationCost steps is refused without running it; a cancelled ctx stops the
+// estimate.
+func (e *Engine) checkPayload(ctx context.Context, tenantID, field, key string, payload json.RawMessage) error {
 	set := e.schemas.set.Load()
 	if set == nil || len(set.m) == 0 {
 		return nil
@@ -219,6 +309,13 @@ func (e *Engine) checkPayload(tenantID, field, key string, payload json.RawMessa
 	cs := set.m[schemaKey{tenantID, key}]
 	if cs == nil {
 		return nil
+	}
+	sch, bound, err := cs.get(ctx, e.log)
+	if err != nil {
+		if ctx.Err() != nil {
+			return fmt.Errorf("compiling the schema of %q: %w", key, err)
+		}
+		return nil // logged by compile; not enforced
 	}
 	payload = bytes.TrimSpace(payload)
 	if len(payload) == 0 || bytes.Equal(payload, []byte("null")) {
@@ -228,13 +325,30 @@ func (e *Engine) checkPayload(tenantID, field, key string, payload json.RawMessa
 	if err != nil {
 		return fieldErr(field, "is not valid JSON: %v", err)
 	}
-	err = cs.sch.Validate(v)
+	var bad *badNumberError
+	switch err := bound.check(ctx, v, MaxValidationCost); {
+	case err == nil:
+	case errors.Is(err, errCostLimit):
+		return &SchemaError{Key: key, Field: field, Message: fmt.Sprintf(
+			"checking it against the schema of %q would take more than %d steps (the limit): "+
+				"subschemas that apply to the same values again and again (anyOf, oneOf or allOf "+
+				"branches that each lead back through $ref) multiply the work at each level of nesting",
+			key, MaxValidationCost)}
+	case errors.As(err, &bad):
+		return &SchemaError{Key: key, Field: field + jsonPointer(bad.path), Message: fmt.Sprintf(
+			"is a number whose decimal exponent is beyond ±1,000,000, which the schema of %q cannot compare", key)}
+	default:
+		return fmt.Errorf("checking %s against the schema of %q: %w", field, key, err)
+	}
+	err = validate(sch, v)
 	if err == nil {
 		return nil
 	}
 	var ve *jsonschema.ValidationError
 	if !errors.As(err, &ve) {
-		return fmt.Errorf("validating %s against the schema of %q: %w", field, key, err)
+		// The same payload would fail the same way again: bad input, not a passing fault.
+		e.log.Warn("the schema validator failed", "tenant_id", tenantID, "key", key, "err", err)
+		return &SchemaError{Key: key, Field: field, Message: fmt.Sprintf("could not be checked against the schema of %q: %v", key, err)}
 	}
 	leaf := deepestCause(ve)
 	loc := append([]string(nil), leaf.InstanceLocation...)
@@ -253,6 +367,17 @@ func (e *Engine) checkPayload(tenantID, field, key string, payload json.RawMessa
 		Field:   field + jsonPointer(loc),
 		Message: fmt.Sprintf("%s (schema of %q)", leaf.ErrorKind.LocalizedString(schemaPrinter), key),
 	}
+}
+
+// validate runs the library's validator, turning a panic of its into an error: the
+// payload is a tenant's input, and no payload may take the engine down.
+func validate(sch *jsonschema.Schema, v any) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("the validator failed: %v", r)
+		}
+	}()
+	return sch.Validate(v)
 }
 
 // deepestCause returns the first of the most deeply located leaf errors: the most

@@ -35,6 +35,9 @@ type Options struct {
 	MaxEventBytes int64
 	// DatabaseURL runs the engine on PostgreSQL instead of SQLite (see internal/pgtest).
 	DatabaseURL string
+	// DataDir, when set, is the engine's data directory instead of a fresh temporary one:
+	// a second engine on an earlier one's SQLite database (a restart).
+	DataDir string
 	// Token is used as Env.Token when this engine did not create the admin token (a
 	// second replica on a shared database).
 	Token string
@@ -72,7 +75,10 @@ func Start(t testing.TB) *Env { return StartWith(t, Options{}) }
 func StartWith(t testing.TB, o Options) *Env {
 	t.Helper()
 	cfg := server.Defaults()
-	cfg.DataDir = t.TempDir()
+	cfg.DataDir = o.DataDir
+	if cfg.DataDir == "" {
+		cfg.DataDir = t.TempDir()
+	}
 	cfg.Addr = "127.0.0.1:0"
 	cfg.SQLiteSynchronous = "NORMAL"
 	cfg.LeaseDuration = 2 * time.Second
