@@ -128,7 +128,6 @@ func compileSchema(doc json.RawMessage) (*jsonschema.Schema, *schemaBound, error
 		return nil, nil, err
 	}
 	sch, err := c.Compile(loc)
-	rc.compiling = false
 	if err != nil {
 		if rc.err != nil {
 			return nil, nil, rc.err // one line, rather than the compiler's list of every pattern
@@ -139,8 +138,14 @@ func compileSchema(doc json.RawMessage) (*jsonschema.Schema, *schemaBound, error
 		return c.Compile(loc + "#" + fragmentOf(ptr))
 	})
 	if err != nil {
+		if rc.err != nil {
+			return nil, nil, rc.err
+		}
 		return nil, nil, err
 	}
+	// From here on the schema is shared by concurrent validations, which may compile
+	// payload strings ("format": "regex"): the budget of the schema's own expressions ends.
+	rc.compiling = false
 	return sch, bound, nil
 }
 
