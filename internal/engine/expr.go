@@ -3,20 +3,17 @@ package engine
 import (
 	"encoding/json"
 	"fmt"
-	"strings"
 
-	"cel.dev/cel-go/cel"
 	"cel.dev/cel-go/common/types"
-	"cel.dev/cel-go/ext"
 	"cel.dev/cel-go/interpreter"
 
+	"github.com/heraldhq/herald/internal/expr"
 	"github.com/heraldhq/herald/internal/store"
-	"github.com/heraldhq/herald/internal/webhook"
 )
 
-// Trigger and filter expressions are CEL, done the way webhook expressions are
-// (internal/webhook/expr.go): the standard library plus the strings extension, compiled
-// and type-checked when saved, evaluated with a cost limit. They see the event:
+// Trigger and filter expressions are CEL, in the trigger environment of internal/expr
+// (which also bounds their evaluation): compiled and type-checked when saved. They see
+// the event:
 //
 //	input                a map: the payload
 //	additional_metadata  a map: the metadata ({} when there is none)
@@ -25,19 +22,9 @@ import (
 //
 // and must give a bool.
 
-// exprCostLimit bounds the work of one evaluation, like webhook expressions.
-const exprCostLimit = 1_000_000
-
 // triggerEnv is the CEL environment of trigger and filter expressions.
-var triggerEnv = func() *cel.Env {
-	env, err := cel.NewEnv(
-		cel.Variable("input", cel.MapType(cel.StringType, cel.DynType)),
-		cel.Variable("additional_metadata", cel.MapType(cel.StringType, cel.DynType)),
-		cel.Variable("key", cel.StringType),
-		cel.Variable("scope", cel.StringType),
-		cel.CrossTypeNumericComparisons(true),
-		ext.Strings(),
-	)
+var triggerEnv = func() *expr.Env {
+	env, err := expr.NewTriggerEnv()
 	if err != nil {
 		panic(fmt.Sprintf("creating the trigger CEL environment: %v", err))
 	}
@@ -48,59 +35,34 @@ var triggerEnv = func() *cel.Env {
 // stored expression no longer compiles: every evaluation then fails with it, so the
 // failure shows on each event instead of being lost.
 type program struct {
-	prog cel.Program
+	prog *expr.Program
 	err  string
 }
 
 // compileExpr compiles and type-checks a trigger or filter expression; the result must
-// be a bool (or a dynamic value, checked when evaluated).
-func compileExpr(expr string) (cel.Program, error) {
-	if strings.TrimSpace(expr) == "" {
-		return nil, &webhook.ExprError{Msg: "expression is empty"}
-	}
-	if len(expr) > webhook.MaxExpressionLen {
-		return nil, &webhook.ExprError{Msg: fmt.Sprintf("expression is %d bytes long; the limit is %d", len(expr), webhook.MaxExpressionLen)}
-	}
-	ast, iss := triggerEnv.Compile(expr)
-	if iss != nil && iss.Err() != nil {
-		return nil, &webhook.ExprError{Msg: strings.TrimSpace(iss.Err().Error())}
-	}
-	if ot := ast.OutputType(); !ot.IsExactType(types.BoolType) && ot.Kind() != types.DynKind {
-		return nil, &webhook.ExprError{Msg: fmt.Sprintf("expression gives %s; it must give a bool", ot)}
-	}
-	p, err := triggerEnv.Program(ast, cel.EvalOptions(cel.OptOptimize), cel.CostLimit(exprCostLimit))
-	if err != nil {
-		return nil, &webhook.ExprError{Msg: err.Error()}
-	}
-	return p, nil
+// be a bool (or a dynamic value, checked when evaluated). Its error is an *expr.Error.
+func compileExpr(src string) (*expr.Program, error) {
+	return triggerEnv.Compile(src)
 }
 
 // CheckExpression compiles and type-checks a trigger or filter expression, naming field
 // in the error ("" is no expression, and fine).
-func CheckExpression(field, expr string) error {
-	if expr == "" {
+func CheckExpression(field, src string) error {
+	if src == "" {
 		return nil
 	}
-	if _, err := compileExpr(expr); err != nil {
+	if _, err := compileExpr(src); err != nil {
 		return fieldErr(field, "%v", err)
 	}
 	return nil
 }
 
-// eval evaluates the program on an event.
+// eval evaluates the program on an event, within the bounds of internal/expr.
 func (p *program) eval(ev *evalEvent) (bool, error) {
 	if p.err != "" {
 		return false, fmt.Errorf("%s", p.err)
 	}
-	out, _, err := p.prog.Eval(ev)
-	if err != nil {
-		return false, err
-	}
-	b, ok := out.Value().(bool)
-	if !ok {
-		return false, fmt.Errorf("expression gave %s, not a bool", out.Type().TypeName())
-	}
-	return b, nil
+	return p.prog.Bool(ev)
 }
 
 // evalEvent is the CEL activation of one event. The payload and metadata are decoded on

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/heraldhq/herald/internal/expr"
 	"github.com/heraldhq/herald/internal/webhook"
 )
 
@@ -119,13 +120,13 @@ func TestExpressions(t *testing.T) {
 	}
 	// Refused when saved: syntax, unknown variables, types, non-strings.
 	for _, bad := range []string{`'a' +`, `inputs.type`, `'a' + 1`, `1 + 2`, `input.n > 2`, ``, strings.Repeat("'a' + ", 1000) + "'a'"} {
-		if err := x.Check(bad); !webhook.IsExprError(err) {
+		if err := x.Check(bad); !expr.IsError(err) {
 			t.Errorf("Check(%.40s) = %v, want an expression error", bad, err)
 		}
 	}
 	// Failing or non-string at run time.
 	for _, bad := range []string{`input.missing`, `input.n`, `input.data`, `headers['x-nope']`} {
-		if _, err := x.Eval(bad, input, headers); !webhook.IsExprError(err) {
+		if _, err := x.Eval(bad, input, headers); !expr.IsError(err) {
 			t.Errorf("Eval(%s) = %v, want an expression error", bad, err)
 		}
 	}
@@ -134,8 +135,8 @@ func TestExpressions(t *testing.T) {
 	for i := range big {
 		big[i] = "x"
 	}
-	expr := `input.items.map(a, input.items.map(b, a + b)).size() > 0 ? 'big' : 'small'`
-	if _, err := x.Eval(expr, map[string]any{"items": big}, nil); !webhook.IsExprError(err) {
+	quadratic := `input.items.map(a, input.items.map(b, a + b)).size() > 0 ? 'big' : 'small'`
+	if _, err := x.Eval(quadratic, map[string]any{"items": big}, nil); !expr.IsError(err) {
 		t.Errorf("quadratic expression over 100,000 items: %v, want the cost limit", err)
 	}
 }

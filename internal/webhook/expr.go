@@ -1,118 +1,68 @@
 package webhook
 
 import (
-	"errors"
 	"fmt"
-	"strings"
 	"sync"
 
-	"cel.dev/cel-go/cel"
-	"cel.dev/cel-go/common/types"
-	"cel.dev/cel-go/ext"
+	"github.com/heraldhq/herald/internal/expr"
 )
-
-// MaxExpressionLen is the longest expression accepted, in bytes.
-const MaxExpressionLen = 4096
-
-// costLimit bounds the work of one evaluation: inputs come from unauthenticated senders,
-// and a list comprehension over a large body must not run unbounded.
-const costLimit = 1_000_000
 
 // maxCached bounds the compiled-program cache; past it the cache starts over.
 const maxCached = 4096
 
-// Exprs compiles CEL expressions over `input` (the decoded body, a map) and `headers`
-// (lower-cased names to values) and caches the programs by their text. It is safe for
-// concurrent use.
+// Exprs compiles webhook expressions — CEL over `input` (the decoded body, a map) and
+// `headers` (lower-cased names to values), giving a string, in the webhook environment of
+// internal/expr, which also bounds their evaluation (the body comes from whoever posts
+// it) — and caches the programs by their text. It is safe for concurrent use.
 type Exprs struct {
-	env *cel.Env
+	env *expr.Env
 
 	mu    sync.RWMutex
-	progs map[string]cel.Program
+	progs map[string]*expr.Program
 }
 
-// NewExprs returns an expression compiler with the standard CEL library and the strings
-// extension (lowerAscii, split, replace, ...).
+// NewExprs returns an expression compiler.
 func NewExprs() (*Exprs, error) {
-	env, err := cel.NewEnv(
-		cel.Variable("input", cel.MapType(cel.StringType, cel.DynType)),
-		cel.Variable("headers", cel.MapType(cel.StringType, cel.StringType)),
-		ext.Strings(),
-	)
+	env, err := expr.NewWebhookEnv()
 	if err != nil {
-		return nil, fmt.Errorf("creating CEL environment: %w", err)
+		return nil, fmt.Errorf("creating the webhook CEL environment: %w", err)
 	}
-	return &Exprs{env: env, progs: map[string]cel.Program{}}, nil
+	return &Exprs{env: env, progs: map[string]*expr.Program{}}, nil
 }
 
-// ExprError is an expression that does not compile, does not type-check, fails at run
-// time or does not give a string.
-type ExprError struct {
-	Msg string
-}
-
-// Error implements error.
-func (e *ExprError) Error() string { return e.Msg }
-
-// Check compiles and type-checks expr and requires that it gives a string (or a dynamic
-// value that may be one). The program is cached for Eval.
-func (x *Exprs) Check(expr string) error {
-	_, err := x.program(expr)
+// Check compiles and type-checks src and requires that it gives a string (or a dynamic
+// value that may be one). The program is cached for Eval. The error is an *expr.Error.
+func (x *Exprs) Check(src string) error {
+	_, err := x.program(src)
 	return err
 }
 
-func (x *Exprs) program(expr string) (cel.Program, error) {
+func (x *Exprs) program(src string) (*expr.Program, error) {
 	x.mu.RLock()
-	p, ok := x.progs[expr]
+	p, ok := x.progs[src]
 	x.mu.RUnlock()
 	if ok {
 		return p, nil
 	}
-	if strings.TrimSpace(expr) == "" {
-		return nil, &ExprError{Msg: "expression is empty"}
-	}
-	if len(expr) > MaxExpressionLen {
-		return nil, &ExprError{Msg: fmt.Sprintf("expression is %d bytes long; the limit is %d", len(expr), MaxExpressionLen)}
-	}
-	ast, iss := x.env.Compile(expr)
-	if iss != nil && iss.Err() != nil {
-		return nil, &ExprError{Msg: strings.TrimSpace(iss.Err().Error())}
-	}
-	if ot := ast.OutputType(); !ot.IsExactType(types.StringType) && ot.Kind() != types.DynKind {
-		return nil, &ExprError{Msg: fmt.Sprintf("expression gives %s; it must give a string", ot)}
-	}
-	p, err := x.env.Program(ast, cel.EvalOptions(cel.OptOptimize), cel.CostLimit(costLimit))
+	p, err := x.env.Compile(src)
 	if err != nil {
-		return nil, &ExprError{Msg: err.Error()}
+		return nil, err
 	}
 	x.mu.Lock()
 	if len(x.progs) >= maxCached {
 		clear(x.progs)
 	}
-	x.progs[expr] = p
+	x.progs[src] = p
 	x.mu.Unlock()
 	return p, nil
 }
 
-// Eval evaluates expr over a delivery's input and headers; the result must be a string.
-func (x *Exprs) Eval(expr string, input map[string]any, headers map[string]string) (string, error) {
-	p, err := x.program(expr)
+// Eval evaluates src over a delivery's input and headers; the result must be a string.
+// Every failure, a bound of internal/expr included, is an *expr.Error.
+func (x *Exprs) Eval(src string, input map[string]any, headers map[string]string) (string, error) {
+	p, err := x.program(src)
 	if err != nil {
 		return "", err
 	}
-	out, _, err := p.Eval(map[string]any{"input": input, "headers": headers})
-	if err != nil {
-		return "", &ExprError{Msg: err.Error()}
-	}
-	s, ok := out.Value().(string)
-	if !ok {
-		return "", &ExprError{Msg: fmt.Sprintf("expression gave %s, not a string", out.Type().TypeName())}
-	}
-	return s, nil
-}
-
-// IsExprError reports whether err is an expression's fault.
-func IsExprError(err error) bool {
-	var ee *ExprError
-	return errors.As(err, &ee)
+	return p.String(map[string]any{"input": input, "headers": headers})
 }
