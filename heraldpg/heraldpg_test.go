@@ -183,3 +183,40 @@ func TestBadEntriesAreRefusedNotLost(t *testing.T) {
 	// A refused entry does not block the ones after it.
 	b.waitEvent(t, b.placeOrder(t, "o-after", true))
 }
+
+// TestAmplifyingExpressionIsRelayedOnce: an outbox entry whose event meets a trigger
+// expression that would build a terabyte (`replace` of a 1 MB string by itself) is
+// relayed once: the expression fails within its bounds and the event records
+// expression_error, the other workflow of the key runs, and the entry is gone, so
+// nothing is relayed again (it used to end the process at every relay attempt).
+func TestAmplifyingExpressionIsRelayedOnce(t *testing.T) {
+	b := setup(t)
+	ctx := context.Background()
+	def := herald.WorkflowDefinition{Name: "celrep", Steps: []herald.StepDefinition{{Name: "s"}},
+		ConditionalTriggers: []herald.Trigger{{Key: "order:placed", Expression: `input.s.replace("a", input.s).size() > 0`}}}
+	if _, _, err := b.c.PutWorkflow(ctx, def); err != nil {
+		t.Fatal(err)
+	}
+	id, err := heraldpg.Push(ctx, b.pool, "default", herald.Event{Key: "order:placed", Payload: map[string]any{"s": strings.Repeat("a", 1_000_000)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev := b.waitEvent(t, id)
+	decisions := map[string]herald.TriggerDecision{}
+	for _, d := range ev.Triggers {
+		decisions[d.Workflow] = d
+	}
+	if d := decisions["celrep"]; d.Skipped != "expression_error" || !strings.Contains(d.Error, "replace would allocate 931.3 GiB") {
+		t.Fatalf("celrep decision %+v, want expression_error naming the allocation bound", d)
+	}
+	if len(ev.Runs) != 1 || ev.Runs[0].Workflow != "fulfil" {
+		t.Fatalf("runs %+v, want fulfil's only", ev.Runs)
+	}
+	var left int
+	if err := b.pool.QueryRow(ctx, `SELECT count(*) FROM herald_outbox`).Scan(&left); err != nil {
+		t.Fatal(err)
+	}
+	if left != 0 {
+		t.Fatalf("%d outbox entries left after the relay, want none", left)
+	}
+}
