@@ -37,7 +37,8 @@ import (
 // interruptEvery is how many comprehension steps run between two checks of the deadline.
 const interruptEvery = 8
 
-// refuse cancels the evaluation with msg. CEL turns the panic into the evaluation's error.
+// refuse cancels the evaluation with a message naming the bound. CEL turns the panic
+// into the evaluation's error (evalError keeps the message).
 func refuse(format string, args ...any) {
 	panic(interpreter.EvalCancelledError{Cause: interpreter.MemoryLimitExceeded, Message: fmt.Sprintf(format, args...)})
 }
@@ -50,8 +51,8 @@ type bounds struct {
 func newBounds(l limits) *bounds { return &bounds{l: l} }
 
 // check inspects the arguments of a call before it runs (the receiver first). It cancels
-// the evaluation when the call would exceed a bound, returns a result to use instead of
-// the function's (nil: call the function).
+// the evaluation when the call would exceed a bound, and returns a result to use instead
+// of the function's, or nil to call the function.
 type check func(args []ref.Val) ref.Val
 
 // programOptions are the options every program of env is built with.

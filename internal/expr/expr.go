@@ -13,7 +13,7 @@
 //     (counting its scratch copies) is refused before it allocates anything — CEL only
 //     checks its cost limit after a call returns, so `replace` and `join` could otherwise
 //     build gigabytes first. Everything an evaluation keeps is charged to its cost, so
-//     what it holds at once stays far below MaxEvalBytes.
+//     what it holds at once stays below MaxEvalBytes.
 //   - time: a call whose own work (by CEL's cost model, with regular expressions sized by
 //     their compiled program) exceeds the cost limit is refused before it runs; deep
 //     equality and `in` are refused when they would compare more than CostLimit values;
@@ -21,7 +21,7 @@
 //     evaluation that loops past EvalTimeout is interrupted.
 //
 // A refused or interrupted evaluation fails with an *Error, like any other failing
-// expression; the process is never at risk.
+// expression, and the process goes on.
 package expr
 
 import (
