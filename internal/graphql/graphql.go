@@ -21,6 +21,7 @@ import (
 	"mime"
 	"net/http"
 	"strings"
+	"sync/atomic"
 
 	gqlgen "github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/executor"
@@ -63,8 +64,14 @@ type Handler struct {
 	cfg  Config
 	eng  *engine.Engine
 	log  *slog.Logger
+	res  *resolver
 	exec *executor.Executor
-	mux  *http.ServeMux
+	docs *docCache
+	// plans enables sendPlan, and planned counts the requests it ran (the tests compare
+	// the two paths).
+	plans   bool
+	planned atomic.Int64
+	mux     *http.ServeMux
 }
 
 // New returns the GraphQL endpoint over eng.
@@ -84,20 +91,26 @@ func New(eng *engine.Engine, cfg Config) *Handler {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	h := &Handler{cfg: cfg, eng: eng, log: cfg.Logger, mux: http.NewServeMux()}
-	es := generated.NewExecutableSchema(generated.Config{Resolvers: &resolver{eng: eng, maxEventBytes: cfg.MaxEventBytes}})
+	h := &Handler{cfg: cfg, eng: eng, log: cfg.Logger, res: &resolver{eng: eng, maxEventBytes: cfg.MaxEventBytes},
+		plans: true, mux: http.NewServeMux()}
+	es := generated.NewExecutableSchema(generated.Config{Resolvers: h.res})
+	lim := limits{maxDepth: cfg.MaxDepth, maxCost: cfg.MaxCost}
+	h.docs = newDocCache(512, 16<<10, func(op *ast.OperationDefinition) *sendPlan { return compileSendPlan(op, lim) })
 	h.exec = executor.New(es)
-	h.exec.SetQueryCache(newDocCache(512, 16<<10))
+	h.exec.SetQueryCache(h.docs)
 	h.exec.SetParserTokenLimit(cfg.MaxTokens)
 	h.exec.SetErrorPresenter(h.presentError)
-	h.exec.SetRecoverFunc(func(ctx context.Context, v any) error {
-		h.log.Error("graphql resolver panic", "panic", fmt.Sprint(v))
-		return errInternal
-	})
+	h.exec.SetRecoverFunc(h.recoverPanic)
 	h.exec.Use(strictVariables{schema: es.Schema()})
-	h.exec.Use(limits{maxDepth: cfg.MaxDepth, maxCost: cfg.MaxCost})
+	h.exec.Use(lim)
 	h.routes()
 	return h
+}
+
+// recoverPanic logs a resolver's panic and answers it as an internal error.
+func (h *Handler) recoverPanic(_ context.Context, v any) error {
+	h.log.Error("graphql resolver panic", "panic", fmt.Sprint(v))
+	return errInternal
 }
 
 func (h *Handler) routes() {
@@ -207,6 +220,9 @@ func (h *Handler) serveGraphQL(w http.ResponseWriter, r *http.Request) {
 	params, perr := h.readRequest(w, r)
 	if perr != nil {
 		h.writeErr(w, r, perr)
+		return
+	}
+	if h.plans && r.Method == http.MethodPost && h.serveSend(withPrincipal(r.Context(), p), w, r, params) {
 		return
 	}
 	ctx := gqlgen.StartOperationTrace(withPrincipal(r.Context(), p)) // gqlgen's executor needs it

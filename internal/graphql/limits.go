@@ -60,8 +60,13 @@ func (limits) Validate(gqlgen.ExecutableSchema) error { return nil }
 // Introspection is allowed (the schema is public: GET /graphql/schema.graphql).
 func (l limits) MutateOperationContext(_ context.Context, opCtx *gqlgen.OperationContext) *gqlerror.Error {
 	opCtx.DisableIntrospection = false
-	m := &measurer{vars: opCtx.Variables}
-	ms := m.selectionSet(opCtx.Operation.SelectionSet, 0)
+	return l.check(opCtx.Operation, opCtx.Variables)
+}
+
+// check measures op with the variables' values and refuses it when it is over a limit.
+func (l limits) check(op *ast.OperationDefinition, vars map[string]any) *gqlerror.Error {
+	m := &measurer{vars: vars}
+	ms := m.selectionSet(op.SelectionSet, 0)
 	if ms.depth > l.maxDepth {
 		err := gqlerror.Errorf("the operation nests %d levels deep; the limit is %d", ms.depth, l.maxDepth)
 		err.Extensions = map[string]any{"code": "DEPTH_LIMIT_EXCEEDED", "depth": ms.depth, "limit": l.maxDepth}
@@ -166,18 +171,26 @@ func pageSize(args map[string]any) int {
 }
 
 // docCache keeps parsed and validated documents for reuse, at most size of them and none
-// longer than maxLen bytes, so that it stays small whatever the documents.
+// longer than maxLen bytes, so that it stays small whatever the documents, with the
+// sendPlan of each operation that has one.
 type docCache struct {
-	mu     sync.Mutex
-	m      map[string]*ast.QueryDocument
-	size   int
-	maxLen int
+	mu      sync.Mutex
+	m       map[string]cachedDoc
+	size    int
+	maxLen  int
+	compile func(*ast.OperationDefinition) *sendPlan
+}
+
+// cachedDoc is a document and the plans of its operations.
+type cachedDoc struct {
+	doc   *ast.QueryDocument
+	plans map[*ast.OperationDefinition]*sendPlan
 }
 
 var _ gqlgen.Cache[*ast.QueryDocument] = (*docCache)(nil)
 
-func newDocCache(size, maxLen int) *docCache {
-	return &docCache{m: make(map[string]*ast.QueryDocument, size), size: size, maxLen: maxLen}
+func newDocCache(size, maxLen int, compile func(*ast.OperationDefinition) *sendPlan) *docCache {
+	return &docCache{m: make(map[string]cachedDoc, size), size: size, maxLen: maxLen, compile: compile}
 }
 
 // Get implements gqlgen.Cache.
@@ -185,13 +198,33 @@ func (c *docCache) Get(_ context.Context, query string) (*ast.QueryDocument, boo
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	d, ok := c.m[query]
-	return d, ok
+	return d.doc, ok
+}
+
+// plan is the sendPlan of the operation a request names, or nil.
+func (c *docCache) plan(query, operationName string) *sendPlan {
+	c.mu.Lock()
+	d, ok := c.m[query]
+	c.mu.Unlock()
+	if !ok || d.plans == nil {
+		return nil
+	}
+	return d.plans[d.doc.Operations.ForName(operationName)]
 }
 
 // Add implements gqlgen.Cache. When full, it drops an arbitrary entry.
 func (c *docCache) Add(_ context.Context, query string, doc *ast.QueryDocument) {
 	if len(query) > c.maxLen {
 		return
+	}
+	d := cachedDoc{doc: doc}
+	for _, op := range doc.Operations {
+		if p := c.compile(op); p != nil {
+			if d.plans == nil {
+				d.plans = map[*ast.OperationDefinition]*sendPlan{}
+			}
+			d.plans[op] = p
+		}
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -201,5 +234,5 @@ func (c *docCache) Add(_ context.Context, query string, doc *ast.QueryDocument) 
 			break
 		}
 	}
-	c.m[query] = doc
+	c.m[query] = d
 }
