@@ -20,10 +20,21 @@
 //   - graphql: sendCustomEvent mutations (POST /graphql) next to REST single pushes of the
 //     same event on the same engine, and their ratio.
 //
+// One scenario checks correctness rather than speed, and runs only when named:
+//
+//   - chaos: the herald binary runs as a child process (`herald serve`), and so do SDK
+//     workers; producers push at --rate while a controller SIGKILLs and restarts the
+//     engine and the workers at random intervals and, on PostgreSQL, terminates the
+//     engine's database connections; at the end it accounts acknowledged events against
+//     stored ones, runs per event, finished runs and leases held twice (chaos.go). It
+//     exits non-zero when an invariant fails.
+//
 // Usage:
 //
 //	go run ./bench [--scenario all|push|bulk|latency|complete|...|graphql] [--events N] [--concurrency N]
 //	    [--rate N] [--duration D] [--sqlite-synchronous FULL|NORMAL] [--keep] [--cpuprofile FILE]
+//	go run ./bench --scenario chaos [--database-url URL] [--duration 10m] [--rate 100]
+//	    [--workers 3] [--chaos-interval 5s] [--seed N] [--herald-bin PATH]
 //
 // Progress goes to stderr (log/slog), the table to stdout. The generator, the worker and
 // the engine share the machine's cores: the CPU column says how much the process used.
@@ -49,18 +60,24 @@ import (
 )
 
 func main() {
+	if os.Getenv(chaosWorkerEnv) == "1" {
+		os.Exit(chaosWorkerMain()) // a worker process of the chaos scenario
+	}
 	var cfg benchConfig
 	var keep bool
 	var repeat int
 	var cpuProfile, tracePath, logLevel string
-	flag.StringVar(&cfg.Scenario, "scenario", "all", "scenario to run: all, push, bulk, latency, complete, replicas (PostgreSQL only), webhook, dashboard, match or graphql")
+	flag.StringVar(&cfg.Scenario, "scenario", "all", "scenario to run: all, push, bulk, latency, complete, replicas (PostgreSQL only), webhook, dashboard, match or graphql; or chaos (not part of all)")
 	flag.IntVar(&cfg.Events, "events", 0, "events per count-based scenario (0: push 20000, bulk 200000, complete 20000)")
 	flag.IntVar(&cfg.Concurrency, "concurrency", 64, "concurrent producers of the push scenario")
 	flag.IntVar(&cfg.BulkSize, "bulk-size", 1000, "events per bulk request (1-1000)")
 	flag.IntVar(&cfg.BulkConcurrency, "bulk-concurrency", 4, "concurrent bulk requests (bulk and complete scenarios)")
-	flag.IntVar(&cfg.Rate, "rate", 500, "open-loop push rate of the latency scenario, events/s")
-	flag.DurationVar(&cfg.Duration, "duration", 0, "run push and bulk for this long instead of --events; length of the latency scenario (0: 10s)")
-	flag.IntVar(&cfg.Workers, "workers", 1, "SDK workers in the latency and complete scenarios")
+	flag.IntVar(&cfg.Rate, "rate", 500, "open-loop push rate of the latency scenario, events/s (chaos: 100 unless set)")
+	flag.DurationVar(&cfg.Duration, "duration", 0, "run push and bulk for this long instead of --events; length of the latency scenario (0: 10s) and of the chaos scenario (0: 1m)")
+	flag.IntVar(&cfg.Workers, "workers", 1, "SDK workers in the latency and complete scenarios (chaos: worker processes, 3 unless set)")
+	flag.DurationVar(&cfg.Chaos.Interval, "chaos-interval", 5*time.Second, "chaos: mean time between two chaos actions (each waits a random 0.5-1.5 times this)")
+	flag.Int64Var(&cfg.Chaos.Seed, "seed", 0, "chaos: seed of the random chaos schedule (0: from the clock; the seed used is printed)")
+	flag.StringVar(&cfg.Chaos.HeraldBin, "herald-bin", "", "chaos: the herald binary to run (default: go build ./cmd/herald into the run's directory)")
 	flag.IntVar(&cfg.Slots, "slots", 1000, "slots of each SDK worker")
 	flag.StringVar(&cfg.Store.SQLiteSynchronous, "sqlite-synchronous", "FULL", "SQLite synchronous pragma: FULL (server default) or NORMAL")
 	flag.StringVar(&cfg.Store.DatabaseURL, "database-url", "", "run the engines on PostgreSQL (a fresh database per engine on this server) and add the two-replica scenario")
@@ -70,6 +87,16 @@ func main() {
 	flag.StringVar(&tracePath, "trace", "", "write a runtime execution trace of the whole run to this file (go tool trace)")
 	flag.StringVar(&logLevel, "engine-log", "warn", "level of the engine's and workers' own logs on stderr: debug, info, warn, error or off")
 	flag.Parse()
+	if cfg.Scenario == "chaos" {
+		set := map[string]bool{}
+		flag.Visit(func(f *flag.Flag) { set[f.Name] = true })
+		if !set["rate"] {
+			cfg.Rate = defaultChaosRate
+		}
+		if !set["workers"] {
+			cfg.Workers = defaultChaosWorkers
+		}
+	}
 
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	if err := run(cfg, repeat, keep, profiles{CPU: cpuProfile, Trace: tracePath}, logLevel, log, os.Stdout); err != nil {
@@ -78,10 +105,15 @@ func main() {
 	}
 }
 
-// scenarioNames lists the scenarios in the order "all" runs them.
+// scenarioNames lists the scenarios in the order "all" runs them, then those "all" leaves
+// out (onlyNamed).
 func scenarioNames() []string {
-	return []string{"push", "bulk", "latency", "complete", "replicas", "webhook", "dashboard", "match", "graphql"}
+	return []string{"push", "bulk", "latency", "complete", "replicas", "webhook", "dashboard", "match", "graphql", "chaos"}
 }
+
+// onlyNamed reports whether a scenario runs only when --scenario names it: chaos checks
+// invariants for minutes rather than measuring.
+func onlyNamed(name string) bool { return name == "chaos" }
 
 // validate checks the configuration and names the bad flag.
 func (c benchConfig) validate() error {
@@ -106,6 +138,8 @@ func (c benchConfig) validate() error {
 		return fmt.Errorf("--slots: must be between 1 and 1000")
 	case c.Store.SQLiteSynchronous != "FULL" && c.Store.SQLiteSynchronous != "NORMAL":
 		return fmt.Errorf("--sqlite-synchronous: must be FULL or NORMAL, not %q", c.Store.SQLiteSynchronous)
+	case c.Chaos.Interval < 100*time.Millisecond:
+		return fmt.Errorf("--chaos-interval: must be at least 100ms")
 	}
 	return nil
 }
@@ -119,6 +153,10 @@ func run(cfg benchConfig, repeat int, keep bool, prof profiles, engineLogLevel s
 	if repeat < 1 {
 		return fmt.Errorf("--repeat: must be at least 1")
 	}
+	if repeat > 1 && cfg.Scenario == "chaos" {
+		return fmt.Errorf("--repeat: the chaos scenario runs once (run it again to repeat it)")
+	}
+	cfg.Chaos.Keep = keep
 	engLog, err := engineLogger(engineLogLevel)
 	if err != nil {
 		return err
@@ -151,7 +189,7 @@ func run(cfg benchConfig, repeat int, keep bool, prof profiles, engineLogLevel s
 	b := &bench{cfg: cfg, log: log, engLog: engLog}
 	runners := map[string]func(context.Context) ([]row, error){
 		"push": b.runPush, "bulk": b.runBulk, "latency": b.runLatency, "complete": b.runComplete, "replicas": b.runReplicas,
-		"webhook": b.runWebhook, "dashboard": b.runDashboard, "match": b.runMatch, "graphql": b.runGraphQL,
+		"webhook": b.runWebhook, "dashboard": b.runDashboard, "match": b.runMatch, "graphql": b.runGraphQL, "chaos": b.runChaos,
 	}
 	var rows []row
 	var failed []string
@@ -159,7 +197,7 @@ func run(cfg benchConfig, repeat int, keep bool, prof profiles, engineLogLevel s
 		if name == "replicas" && cfg.Store.DatabaseURL == "" {
 			continue // two replicas need a shared database
 		}
-		if cfg.Scenario != "all" && cfg.Scenario != name {
+		if cfg.Scenario != name && (cfg.Scenario != "all" || onlyNamed(name)) {
 			continue
 		}
 		var reps [][]row
@@ -189,6 +227,9 @@ func run(cfg benchConfig, repeat int, keep bool, prof profiles, engineLogLevel s
 	writeTable(out, rows)
 	if len(failed) > 0 {
 		return fmt.Errorf("scenarios failed: %s", strings.Join(failed, ", "))
+	}
+	if bad := failedInvariants(rows); len(bad) > 0 {
+		return fmt.Errorf("invariants not met: %s", strings.Join(bad, "; "))
 	}
 	return nil
 }

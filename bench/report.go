@@ -17,14 +17,30 @@ type target struct {
 	// AtMost is true when lower is better (latencies): the row meets the goal when its
 	// value is at most Value; otherwise it must be at least Value.
 	AtMost bool
+	// Equal is true when the value must be exactly Value (an invariant's count).
+	Equal bool
 }
 
 // met reports whether v meets the target.
 func (t target) met(v float64) bool {
-	if t.AtMost {
+	switch {
+	case t.Equal:
+		return v == t.Value
+	case t.AtMost:
 		return v <= t.Value
 	}
 	return v >= t.Value
+}
+
+// op is the target's comparison as printed.
+func (t target) op() string {
+	switch {
+	case t.Equal:
+		return "="
+	case t.AtMost:
+		return "≤"
+	}
+	return "≥"
 }
 
 // row is one line of the result table.
@@ -41,6 +57,9 @@ type row struct {
 	Target *target
 	// Note adds context (counts, errors).
 	Note string
+	// Invariant marks a row whose target is a correctness invariant, not a performance
+	// goal: when it is not met, the run fails (non-zero exit).
+	Invariant bool
 }
 
 // atLeast and atMost build targets.
@@ -58,6 +77,9 @@ func atMost(v float64) *target {
 	return &target{Value: v, AtMost: true}
 }
 
+// exactly is the target of a value that must equal v.
+func exactly(v float64) *target { return &target{Value: v, Equal: true} }
+
 // writeTable writes rows as a markdown table.
 func writeTable(w io.Writer, rows []row) {
 	fmt.Fprintln(w, "| scenario | metric | measured | target | result | notes |")
@@ -65,11 +87,7 @@ func writeTable(w io.Writer, rows []row) {
 	for _, r := range rows {
 		tgt, res := "", ""
 		if r.Target != nil {
-			op := "≥"
-			if r.Target.AtMost {
-				op = "≤"
-			}
-			tgt = op + " " + formatValue(r.Target.Value, r.Unit)
+			tgt = r.Target.op() + " " + formatValue(r.Target.Value, r.Unit)
 			res = "met"
 			if math.IsNaN(r.Value) || !r.Target.met(r.Value) {
 				res = "**NOT met**"
@@ -77,6 +95,17 @@ func writeTable(w io.Writer, rows []row) {
 		}
 		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s |\n", r.Scenario, r.Metric, formatValue(r.Value, r.Unit), tgt, res, r.Note)
 	}
+}
+
+// failedInvariants returns the metrics of the invariant rows whose target is not met.
+func failedInvariants(rows []row) []string {
+	var out []string
+	for _, r := range rows {
+		if r.Invariant && r.Target != nil && (math.IsNaN(r.Value) || !r.Target.met(r.Value)) {
+			out = append(out, r.Scenario+": "+r.Metric)
+		}
+	}
+	return out
 }
 
 // formatValue prints v with a precision that suits its unit.
@@ -92,7 +121,7 @@ func formatValue(v float64, unit string) string {
 	case unit == "cores":
 		return fmt.Sprintf("%.2f cores", v)
 	default:
-		return thousands(int64(math.Round(v))) + " " + unit
+		return strings.TrimSpace(thousands(int64(math.Round(v))) + " " + unit)
 	}
 }
 

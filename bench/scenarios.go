@@ -56,6 +56,8 @@ type benchConfig struct {
 	Store storeOptions
 	// Dir is the parent of the engines' data directories.
 	Dir string
+	// Chaos holds the settings of the chaos scenario alone.
+	Chaos chaosSettings
 }
 
 // bench runs scenarios. Each scenario starts its own fresh engine, so that one's leftovers
