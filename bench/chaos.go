@@ -147,10 +147,10 @@ func (c *chaosRun) run(ctx context.Context) (rows []row, keep bool, err error) {
 	if duration == 0 {
 		duration = defaultChaosDuration
 	}
+	defer c.stopAll()
 	if err := c.setup(ctx); err != nil {
 		return nil, true, err
 	}
-	defer c.stopAll()
 	client, err := herald.NewClient(herald.ClientConfig{URL: c.url, Token: c.token})
 	if err != nil {
 		return nil, true, err
@@ -213,17 +213,18 @@ func (c *chaosRun) run(ctx context.Context) (rows []row, keep bool, err error) {
 		c.log.Warn("chaos: runs did not all finish", "err", drainErr)
 	}
 	// Workers stop before their records are read; the engine stays up for the accounting.
-	var stopErrs []error
+	// Each must stop cleanly on SIGTERM (a worker built with -race, in the tests, exits
+	// with a failure if it saw a data race).
+	var unclean []string
 	c.mu.Lock()
 	for _, w := range c.workers {
 		if w != nil && !w.exited() {
-			stopErrs = append(stopErrs, w.terminate(30*time.Second))
+			if err := w.terminate(30 * time.Second); err != nil {
+				unclean = append(unclean, err.Error())
+			}
 		}
 	}
 	c.mu.Unlock()
-	if err := errors.Join(stopErrs...); err != nil {
-		c.log.Warn("chaos: stopping workers", "err", err)
-	}
 	files, err := filepath.Glob(filepath.Join(c.dir, "records", "*.jsonl"))
 	if err != nil {
 		return nil, true, err
@@ -236,7 +237,15 @@ func (c *chaosRun) run(ctx context.Context) (rows []row, keep bool, err error) {
 	if err != nil {
 		return nil, true, fmt.Errorf("accounting: %w", err)
 	}
-	rows = c.table(prod, acc, leases, pushEnd.Sub(start), drained, drainErr)
+	c.mu.Lock()
+	if err := c.engine.terminate(30 * time.Second); err != nil {
+		unclean = append(unclean, err.Error())
+	}
+	c.mu.Unlock()
+	for _, u := range unclean {
+		c.log.Error("chaos: a process did not stop cleanly", "err", u)
+	}
+	rows = c.table(prod, acc, leases, pushEnd.Sub(start), drained, drainErr, unclean)
 	return rows, len(failedInvariants(rows)) > 0, nil
 }
 
@@ -896,7 +905,7 @@ func firstFew(xs []string) string {
 }
 
 // table builds the report of a chaos run.
-func (c *chaosRun) table(p *chaosProducers, a *chaosAccount, l *leaseCheck, pushed, drained time.Duration, drainErr error) []row {
+func (c *chaosRun) table(p *chaosProducers, a *chaosAccount, l *leaseCheck, pushed, drained time.Duration, drainErr error, unclean []string) []row {
 	acked := float64(len(p.acks))
 	inv := func(metric string, v float64, unit string, want float64, note string) row {
 		if v != want {
@@ -936,6 +945,7 @@ func (c *chaosRun) table(p *chaosProducers, a *chaosAccount, l *leaseCheck, push
 		info("worker SIGKILLs", float64(c.n.workerKills.Load()), "", fmt.Sprintf("%d worker processes started, %d slots", c.n.workerStarts.Load(), len(c.workers))),
 		inv("processes that exited on their own", float64(c.n.engineDiedAlone.Load()+c.n.workerDiedAlone.Load()), "", 0,
 			fmt.Sprintf("engine %d, workers %d", c.n.engineDiedAlone.Load(), c.n.workerDiedAlone.Load())),
+		inv("processes that did not stop cleanly on SIGTERM at the end", float64(len(unclean)), "", 0, firstFew(unclean)),
 		info("producer errors, retried", float64(producerErrs), "", fmt.Sprintf("%d push attempts: %d connection, %d timeout, %d 503, %d 429, %d other 5xx, %d 4xx, %d undecodable",
 			p.attempts.Load(), p.errConn.Load(), p.errTimeout.Load(), p.err503.Load(), p.err429.Load(), p.err5xx.Load(), p.err4xx.Load(), p.errDecoding.Load())),
 	}

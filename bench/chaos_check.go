@@ -2,11 +2,11 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"cmp"
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -27,7 +27,8 @@ import (
 //   - a complete or fail reply 200 accepted L's result: L was the step-run's current
 //     lease when the result was written, after the request was sent, and that write
 //     released L. A reply of 409 or another 4xx changed nothing; a request with no reply
-//     or a 5xx/429 may or may not have released L, at some time after it was sent.
+//     (an error, or no reply recorded: the worker was killed while waiting for it) or a
+//     5xx/429 may or may not have released L, at some time after it was sent.
 //
 // From these, each lease gets an interval during which the engine's own replies prove it
 // held: from the moment its grant reply was read, to
@@ -120,7 +121,8 @@ type leaseCheck struct {
 	// Refused counts the results refused with 409 (stale lease): late results of
 	// re-leased steps.
 	Refused int
-	// Unknown counts the results whose outcome is unknown (no reply, 5xx).
+	// Unknown counts the results whose outcome is unknown (no reply, 5xx, or the worker
+	// killed before it recorded the reply).
 	Unknown int
 	// Executions counts step bodies that ran to their end; Rerun the attempts whose body
 	// ran more than once (re-executions after a lost lease: at-least-once delivery).
@@ -136,111 +138,153 @@ type leaseCheck struct {
 // violations is the number of double leases: overlapping pairs plus re-granted ids.
 func (c *leaseCheck) violations() int { return len(c.Overlaps) + len(c.RegrantedLeases) }
 
-// readRecords reads a worker's record file. A torn last line is skipped and counted.
-func readRecords(path string) (recs []chaosRecord, torn int, err error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, 0, err
+// recordSource calls visit with every record of every worker process, file by file in
+// a fixed order. The check reads the records twice, so a source must be repeatable.
+type recordSource func(visit func(file string, r chaosRecord)) error
+
+// fileRecords is the recordSource of record files, read line by line (a long run's files
+// hold hundreds of megabytes). A torn last line (a process killed mid-write) is skipped
+// and counted in *torn at each reading; a bad line elsewhere is an error.
+func fileRecords(files []string, torn *int) recordSource {
+	files = slices.Clone(files)
+	sort.Strings(files)
+	return func(visit func(string, chaosRecord)) error {
+		*torn = 0
+		for _, f := range files {
+			if err := readRecordFile(f, torn, visit); err != nil {
+				return err
+			}
+		}
+		return nil
 	}
-	r := bufio.NewReader(bytes.NewReader(b))
+}
+
+func readRecordFile(path string, torn *int, visit func(string, chaosRecord)) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	r := bufio.NewReaderSize(f, 1<<20)
 	for line := 1; ; line++ {
 		l, err := r.ReadBytes('\n')
 		if err == io.EOF {
 			if len(l) > 0 {
-				torn++ // written partly when the process died
+				*torn++ // written partly when the process died
 			}
-			return recs, torn, nil
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("%s: %w", path, err)
 		}
 		var rec chaosRecord
 		if err := json.Unmarshal(l, &rec); err != nil {
-			return nil, torn, fmt.Errorf("%s:%d: %w", path, line, err)
+			return fmt.Errorf("%s:%d: %w", path, line, err)
 		}
-		recs = append(recs, rec)
+		visit(path, rec)
+	}
+}
+
+// memRecords is the recordSource of records in memory, by file name.
+func memRecords(byFile map[string][]chaosRecord) recordSource {
+	files := slices.Sorted(maps.Keys(byFile))
+	return func(visit func(string, chaosRecord)) error {
+		for _, f := range files {
+			for _, r := range byFile[f] {
+				visit(f, r)
+			}
+		}
+		return nil
 	}
 }
 
 // checkLeases reads the record files and checks that no step-run was leased twice at once.
 func checkLeases(files []string) (*leaseCheck, error) {
-	byFile := map[string][]chaosRecord{}
 	c := &leaseCheck{}
-	for _, f := range files {
-		recs, torn, err := readRecords(f)
-		if err != nil {
-			return nil, err
-		}
-		byFile[f] = recs
-		c.TornLines += torn
+	if err := checkRecords(c, fileRecords(files, &c.TornLines)); err != nil {
+		return nil, err
 	}
-	checkRecords(c, byFile)
 	return c, nil
 }
 
-// checkRecords fills c from the records of each worker process.
-func checkRecords(c *leaseCheck, byFile map[string][]chaosRecord) {
+// checkRecords fills c from the records of the worker processes.
+func checkRecords(c *leaseCheck, src recordSource) error {
 	spans := map[string]*leaseSpan{} // by lease id
-	files := make([]string, 0, len(byFile))
-	for f := range byFile {
-		files = append(files, f)
-	}
-	sort.Strings(files)
 	// Grants first, so that every later record finds its lease whatever the file order.
-	for _, f := range files {
-		for _, r := range byFile[f] {
-			if r.Kind != "grant" {
-				continue
-			}
-			if s, ok := spans[r.Lease]; ok {
-				s.Grants++
-				continue
-			}
-			spans[r.Lease] = &leaseSpan{StepRun: r.StepRun, Lease: r.Lease, Worker: r.Worker, File: f, Asked: r.Sent, Granted: r.Received,
-				Promised: min(r.Expires, r.Deadline), Deadline: r.Deadline, Grants: 1}
+	err := src(func(f string, r chaosRecord) {
+		if r.Kind != "grant" {
+			return
 		}
+		if s, ok := spans[r.Lease]; ok {
+			s.Grants++
+			return
+		}
+		spans[r.Lease] = &leaseSpan{StepRun: r.StepRun, Lease: r.Lease, Worker: r.Worker, File: f, Asked: r.Sent, Granted: r.Received,
+			Promised: min(r.Expires, r.Deadline), Deadline: r.Deadline, Grants: 1}
+	})
+	if err != nil {
+		return err
 	}
 	execs := map[string]int{}
-	for _, f := range files {
-		for _, r := range byFile[f] {
-			switch r.Kind {
-			case "heartbeat":
-				cancelled := map[string]bool{}
-				for _, id := range r.Cancelled {
-					cancelled[id] = true
-				}
-				c.Revoked += len(r.Cancelled)
-				for _, l := range r.Leases {
-					s := spans[l.Lease]
-					if s == nil {
-						c.Orphans++
-						continue
-					}
-					if !cancelled[l.StepRun] {
-						s.Promised = max(s.Promised, min(r.Expires-leaseExpiryTolerance, s.Deadline))
-					}
-				}
-			case "result":
-				s := spans[r.Lease]
+	// A report whose result was never recorded (its process was killed in between) has an
+	// unknown outcome: it may have released the lease.
+	unanswered := map[string]chaosRecord{} // by lease and sending time
+	reportKey := func(r chaosRecord) string { return r.Lease + "/" + strconv.FormatInt(r.Sent, 10) }
+	err = src(func(_ string, r chaosRecord) {
+		switch r.Kind {
+		case "report":
+			unanswered[reportKey(r)] = r
+		case "heartbeat":
+			cancelled := map[string]bool{}
+			for _, id := range r.Cancelled {
+				cancelled[id] = true
+			}
+			c.Revoked += len(r.Cancelled)
+			for _, l := range r.Leases {
+				s := spans[l.Lease]
 				if s == nil {
 					c.Orphans++
 					continue
 				}
-				switch {
-				case r.Status >= 200 && r.Status < 300:
-					s.AcceptedResults++
-					s.Completed = s.Completed || r.Action == "complete"
-					if s.Accepted == 0 || r.Sent < s.Accepted {
-						s.Accepted = r.Sent
-					}
-				case r.Status == 409:
-					c.Refused++
-				case r.Status == 0 || r.Status >= 500 || r.Status == 429:
-					c.Unknown++
-					if s.MaybeReleased == 0 || r.Sent < s.MaybeReleased {
-						s.MaybeReleased = r.Sent
-					}
+				if !cancelled[l.StepRun] {
+					s.Promised = max(s.Promised, min(r.Expires-leaseExpiryTolerance, s.Deadline))
 				}
-			case "exec":
-				c.Executions++
-				execs[r.StepRun+"/"+strconv.Itoa(r.Attempt)]++
+			}
+		case "result":
+			delete(unanswered, reportKey(r))
+			s := spans[r.Lease]
+			if s == nil {
+				c.Orphans++
+				return
+			}
+			switch {
+			case r.Status >= 200 && r.Status < 300:
+				s.AcceptedResults++
+				s.Completed = s.Completed || r.Action == "complete"
+				if s.Accepted == 0 || r.Sent < s.Accepted {
+					s.Accepted = r.Sent
+				}
+			case r.Status == 409:
+				c.Refused++
+			case r.Status == 0 || r.Status >= 500 || r.Status == 429:
+				c.Unknown++
+				if s.MaybeReleased == 0 || r.Sent < s.MaybeReleased {
+					s.MaybeReleased = r.Sent
+				}
+			}
+		case "exec":
+			c.Executions++
+			execs[r.StepRun+"/"+strconv.Itoa(r.Attempt)]++
+		}
+	})
+	if err != nil {
+		return err
+	}
+	for _, r := range unanswered {
+		if s := spans[r.Lease]; s != nil {
+			c.Unknown++
+			if s.MaybeReleased == 0 || r.Sent < s.MaybeReleased {
+				s.MaybeReleased = r.Sent
 			}
 		}
 	}
@@ -293,4 +337,5 @@ func checkRecords(c *leaseCheck, byFile map[string][]chaosRecord) {
 	slices.SortFunc(c.Overlaps, func(a, b leaseOverlap) int {
 		return cmp.Or(cmp.Compare(a.A.StepRun, b.A.StepRun), cmp.Compare(a.A.Lease, b.A.Lease))
 	})
+	return nil
 }

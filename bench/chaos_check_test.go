@@ -100,6 +100,19 @@ func TestLeaseCheck(t *testing.T) {
 			b:    []chaosRecord{grant("B", sr, "L2", 550, 600, 3600)},
 		},
 		{
+			name: "a report whose worker was killed before the reply may have released it",
+			a: []chaosRecord{grant("A", sr, "L1", 0, 1, 3000),
+				{Kind: "report", Worker: "A", StepRun: sr, Lease: "L1", Action: "fail", Sent: ms(500)}},
+			b: []chaosRecord{grant("B", sr, "L2", 550, 600, 3600)},
+		},
+		{
+			name: "a report answered is not unanswered",
+			a: []chaosRecord{grant("A", sr, "L1", 0, 1, 3000),
+				{Kind: "report", Worker: "A", StepRun: sr, Lease: "L1", Action: "fail", Sent: ms(500)}, result("A", sr, "L1", "fail", 500, 409)},
+			b:        []chaosRecord{grant("B", sr, "L2", 550, 600, 3600)},
+			overlaps: 1,
+		},
+		{
 			name: "a 503 may have released it too",
 			a:    []chaosRecord{grant("A", sr, "L1", 0, 1, 3000), result("A", sr, "L1", "fail", 500, 503)},
 			b:    []chaosRecord{grant("B", sr, "L2", 550, 600, 3600)},
@@ -149,7 +162,9 @@ func TestLeaseCheck(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			c := &leaseCheck{}
-			checkRecords(c, map[string][]chaosRecord{"a.jsonl": tc.a, "b.jsonl": tc.b})
+			if err := checkRecords(c, memRecords(map[string][]chaosRecord{"a.jsonl": tc.a, "b.jsonl": tc.b})); err != nil {
+				t.Fatal(err)
+			}
 			if len(c.Overlaps) != tc.overlaps || len(c.RegrantedLeases) != tc.regranted || len(c.Recompleted) != tc.recompleted {
 				t.Fatalf("overlaps %d (want %d), regranted %d (want %d), recompleted %d (want %d): %v %v %v",
 					len(c.Overlaps), tc.overlaps, len(c.RegrantedLeases), tc.regranted, len(c.Recompleted), tc.recompleted,
@@ -169,13 +184,16 @@ func TestLeaseCheckCounts(t *testing.T) {
 		return chaosRecord{Kind: "exec", StepRun: sr, Attempt: attempt}
 	}
 	c := &leaseCheck{}
-	checkRecords(c, map[string][]chaosRecord{
+	err := checkRecords(c, memRecords(map[string][]chaosRecord{
 		"a": {grant("A", "s1", "L1", 0, 1, 3000), exec("s1", 1), result("A", "s1", "L1", "fail", 10, 200),
 			grant("A", "s1", "L2", 20, 21, 3021), exec("s1", 2), result("A", "s1", "L2", "complete", 30, 0),
 			grant("A", "s2", "L3", 0, 1, 3000), exec("s2", 1), result("A", "s2", "L3", "complete", 4000, 409),
 			heartbeat("A", 100, 101, 3100, map[string]string{"s9": "L9"})},
 		"b": {grant("B", "s2", "L4", 3001, 3002, 6002), exec("s2", 1), result("B", "s2", "L4", "complete", 3010, 200)},
-	})
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
 	if c.Leases != 4 || c.StepRuns != 2 || c.Executions != 4 || c.Rerun != 1 || c.Refused != 1 || c.Unknown != 1 || c.Orphans != 1 || c.violations() != 0 {
 		t.Fatalf("%+v", c)
 	}

@@ -67,14 +67,15 @@ func chaosWorkflows(run func(ctx context.Context, sc *herald.StepContext) (any, 
 type chaosRecord struct {
 	// Kind is "grant" (a poll reply handed a lease), "heartbeat" (a heartbeat reply),
 	// "report" (a complete or fail request is about to be sent), "result" (its reply or
-	// error), "exec" (a step body ran).
+	// error), "exec" (a step body ran to its end).
 	Kind string `json:"k"`
 	// Worker is the engine's id of the worker.
 	Worker string `json:"w,omitempty"`
 	// StepRun and Lease name the step-run and the lease.
 	StepRun string `json:"sr,omitempty"`
 	Lease   string `json:"l,omitempty"`
-	// Sent is when the request was sent; Received when its reply was read.
+	// Sent is when the request was sent; Received when its reply was read. For "exec",
+	// when the step body started and ended.
 	Sent     int64 `json:"s,omitempty"`
 	Received int64 `json:"r,omitempty"`
 	// Expires is the lease expiry the reply announced; Deadline the step's deadline.
