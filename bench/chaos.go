@@ -23,6 +23,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/heraldhq/herald"
+	"github.com/heraldhq/herald/internal/server"
 )
 
 // The chaos scenario: see docs/architecture.md, "Chaos scenario".
@@ -291,9 +292,9 @@ func (c *chaosRun) setup(ctx context.Context) error {
 	if err := c.startEngine(ctx); err != nil {
 		return err
 	}
-	tok, err := os.ReadFile(filepath.Join(c.dir, "data", "token"))
+	tok, err := os.ReadFile(filepath.Join(c.dir, "data", server.TokenFile))
 	if err != nil {
-		return fmt.Errorf("reading the admin token: %w", err)
+		return fmt.Errorf("reading the operator token: %w", err)
 	}
 	c.token = strings.TrimSpace(string(tok))
 	return nil
