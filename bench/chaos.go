@@ -45,9 +45,12 @@ const (
 	chaosProducerCount = 8
 	chaosBulk          = 10
 	// chaosResolve bounds how long, after the run, a producer keeps retrying the push it
-	// has in hand; chaosDrain how long the runs get to finish once the chaos stops.
+	// has in hand. Once the chaos stops, the runs get to finish as long as some run
+	// finishes every chaosStall (a backlog on a busy machine takes minutes), and at most
+	// chaosDrain in all.
 	chaosResolve = 2 * time.Minute
-	chaosDrain   = 3 * time.Minute
+	chaosStall   = 2 * time.Minute
+	chaosDrain   = 30 * time.Minute
 	// chaosStart bounds an engine start (healthy on /healthz).
 	chaosStart = time.Minute
 )
@@ -78,7 +81,7 @@ const (
 // chaosCounters are the faults injected and what they caused.
 type chaosCounters struct {
 	engineKills, engineStarts, workerKills, workerStarts atomic.Int64
-	pgTerminations, pgBackends                           atomic.Int64
+	pgTerminations, pgBackends, vacuums                  atomic.Int64
 	engineDiedAlone, workerDiedAlone                     atomic.Int64
 	engineDown                                           atomic.Int64 // ns the engine was down, killed to healthy
 }
@@ -96,8 +99,11 @@ type chaosRun struct {
 	// the controller connects to for pg_terminate_backend.
 	dbURL, dbName, pgBase string
 	dropDB                func()
-	masterKey             string
-	token                 string
+	// vacuum is set when the server's autovacuum is off: the controller then vacuums the
+	// engine's database itself (vacuumLoop).
+	vacuum    bool
+	masterKey string
+	token     string
 
 	mu       sync.Mutex // guards rnd, engine, workers
 	rnd      *rand.Rand
@@ -182,6 +188,15 @@ func (c *chaosRun) run(ctx context.Context) (rows []row, keep bool, err error) {
 		defer close(prodDone)
 		prod.run(pushCtx, resolveCtx)
 	}()
+	if c.vacuum {
+		vctx, stopVacuum := context.WithCancel(ctx)
+		vacuumDone := make(chan struct{})
+		go func() {
+			defer close(vacuumDone)
+			c.vacuumLoop(vctx)
+		}()
+		defer func() { stopVacuum(); <-vacuumDone }()
+	}
 	chaosCtx, stopChaos := context.WithTimeout(ctx, duration)
 	defer stopChaos()
 	chaosErr := c.chaos(chaosCtx)
@@ -283,6 +298,12 @@ func (c *chaosRun) setup(ctx context.Context) error {
 			return err
 		}
 		c.pgBase = base
+		if c.vacuum, err = autovacuumOff(ctx, base); err != nil {
+			return err
+		}
+		if c.vacuum {
+			c.log.Warn("chaos: autovacuum is off on this PostgreSQL server: the controller runs VACUUM ANALYZE on the engine's database every 30 s instead (without it, dead rows pile up and the engine slows down over a long run)")
+		}
 		u := c.dbURL
 		c.dbName = u[strings.LastIndex(u, "/")+1:]
 		if i := strings.IndexByte(c.dbName, '?'); i >= 0 {
@@ -474,6 +495,43 @@ func (c *chaosRun) terminateBackends(ctx context.Context) error {
 	return nil
 }
 
+// autovacuumOff reports whether the PostgreSQL server of url runs without autovacuum.
+func autovacuumOff(ctx context.Context, url string) (bool, error) {
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		return false, fmt.Errorf("connecting to --database-url: %w", err)
+	}
+	defer conn.Close(context.Background())
+	var on string
+	if err := conn.QueryRow(ctx, "SHOW autovacuum").Scan(&on); err != nil {
+		return false, fmt.Errorf("reading the autovacuum setting: %w", err)
+	}
+	return on != "on", nil
+}
+
+// vacuumLoop runs VACUUM ANALYZE on the engine's database every 30 s until ctx ends, as
+// autovacuum would (for a server that has it off). A round that fails (its connection
+// terminated by the chaos, say) is tried again at the next.
+func (c *chaosRun) vacuumLoop(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(30 * time.Second):
+		}
+		conn, err := pgx.Connect(ctx, c.dbURL)
+		if err != nil {
+			continue
+		}
+		if _, err := conn.Exec(ctx, "VACUUM (ANALYZE)"); err == nil {
+			c.n.vacuums.Add(1)
+		} else if ctx.Err() == nil {
+			c.log.Info("chaos: VACUUM failed, trying again later", "err", err)
+		}
+		conn.Close(context.Background())
+	}
+}
+
 // revive restarts the processes that exited without being killed (and counts them: the
 // engine and the workers are meant to survive everything but SIGKILL).
 func (c *chaosRun) revive(ctx context.Context) error {
@@ -518,9 +576,11 @@ func (c *chaosRun) stopAll() {
 	}
 }
 
-// drain waits, for up to chaosDrain, until no run is queued or running.
+// drain waits until no run is queued or running. It gives up when no run has ended for
+// chaosStall (work is stuck: the table then shows runs unfinished), or after chaosDrain.
 func (c *chaosRun) drain(ctx context.Context, client *herald.Client) error {
-	deadline := time.Now().Add(chaosDrain)
+	start, progress := time.Now(), time.Now()
+	ended := -1.0
 	for {
 		busy := false
 		for _, st := range []string{herald.StatusQueued, herald.StatusRunning} {
@@ -533,15 +593,54 @@ func (c *chaosRun) drain(ctx context.Context, client *herald.Client) error {
 		if !busy {
 			return nil
 		}
-		if time.Now().After(deadline) {
+		if n, err := c.runsEnded(ctx); err != nil {
+			return err
+		} else if n != ended {
+			ended, progress = n, time.Now()
+		}
+		switch {
+		case time.Since(progress) > chaosStall:
+			return fmt.Errorf("runs still queued or running, and none ended for %s", chaosStall)
+		case time.Since(start) > chaosDrain:
 			return fmt.Errorf("runs still queued or running %s after the chaos stopped", chaosDrain)
 		}
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-time.After(250 * time.Millisecond):
+		case <-time.After(time.Second):
 		}
 	}
+}
+
+// runsEnded reads the engine's count of ended runs (herald_runs_total, every status) from
+// its Prometheus metrics; it counts from the engine's last start.
+func (c *chaosRun) runsEnded(ctx context.Context) (float64, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.url+"/metrics", nil)
+	if err != nil {
+		return 0, err
+	}
+	req.Header.Set("Authorization", "Bearer "+c.token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, fmt.Errorf("reading metrics: %w", err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		return 0, fmt.Errorf("reading metrics: HTTP %d: %v", resp.StatusCode, err)
+	}
+	var n float64
+	for _, line := range strings.Split(string(body), "\n") {
+		if !strings.HasPrefix(line, "herald_runs_total{") {
+			continue
+		}
+		v, err := strconv.ParseFloat(line[strings.LastIndexByte(line, ' ')+1:], 64)
+		if err != nil {
+			return 0, fmt.Errorf("reading metrics: %q: %w", line, err)
+		}
+		n += v
+	}
+	return n, nil
 }
 
 // chaosAck is an acknowledged push: the event's idempotency key and the runs the reply
@@ -791,7 +890,7 @@ func (c *chaosRun) account(ctx context.Context, client *herald.Client, p *chaosP
 	eventRuns := map[string]string{} // run id → event id, from the events' triggers
 	storedIDs := map[string]bool{}
 	for cursor := ""; ; {
-		page, err := client.ListEvents(ctx, herald.ListEventsParams{Key: chaosKey, Cursor: cursor, Limit: 500})
+		page, err := client.ListEvents(ctx, herald.ListEventsParams{Cursor: cursor, Limit: 500}) // every event: the engine has only the scenario's
 		if err != nil {
 			return nil, err
 		}
@@ -854,7 +953,7 @@ func (c *chaosRun) account(ctx context.Context, client *herald.Client, p *chaosP
 		}
 	}
 	for cursor := ""; ; {
-		page, err := client.ListRuns(ctx, herald.ListRunsParams{KeyPrefix: "chaos.", Cursor: cursor, Limit: 500})
+		page, err := client.ListRuns(ctx, herald.ListRunsParams{Cursor: cursor, Limit: 500})
 		if err != nil {
 			return nil, err
 		}
@@ -951,7 +1050,11 @@ func (c *chaosRun) table(p *chaosProducers, a *chaosAccount, l *leaseCheck, push
 			p.attempts.Load(), p.errConn.Load(), p.errTimeout.Load(), p.err503.Load(), p.err429.Load(), p.err5xx.Load(), p.err4xx.Load(), p.errDecoding.Load())),
 	}
 	if c.dbURL != "" {
-		rows = append(rows, info("pg_terminate_backend rounds", float64(c.n.pgTerminations.Load()), "", fmt.Sprintf("%d engine backends terminated", c.n.pgBackends.Load())))
+		note := fmt.Sprintf("%d engine backends terminated", c.n.pgBackends.Load())
+		if c.vacuum {
+			note += fmt.Sprintf("; autovacuum is off on this server: %d VACUUM ANALYZE rounds by the controller", c.n.vacuums.Load())
+		}
+		rows = append(rows, info("pg_terminate_backend rounds", float64(c.n.pgTerminations.Load()), "", note))
 	}
 	if l.Orphans+l.TornLines > 0 {
 		rows = append(rows, info("worker records without their grant, torn", float64(l.Orphans), "", fmt.Sprintf("%d torn last lines", l.TornLines)))
