@@ -141,6 +141,14 @@ type Engine struct {
 	sched     *scheduler // wakes the delivery of delayed events (scheduled.go)
 	schedOnce sync.Once
 
+	// claimFor is how long a claim on delayed events or outbox entries lasts
+	// (deliveryClaim; tests that restart a process shorten it).
+	claimFor time.Duration
+	// beforeDelivery, when set, is called with the key of each delayed event and outbox
+	// entry just before it is pushed. Only tests set it, before Start: they make it panic
+	// or end the process to show that such an item is contained (delivery.go).
+	beforeDelivery func(key string)
+
 	closed   atomic.Bool
 	stop     context.CancelFunc
 	loops    sync.WaitGroup
@@ -165,6 +173,7 @@ func New(ctx context.Context, st store.Store, cfg Config) (*Engine, error) {
 		exprs:             exprs,
 		webhooks:          &webhookCache{ttl: cfg.WebhookCacheTTL, m: map[webhookKey]cachedWebhook{}},
 		deliveriesTouched: map[deliveryLogKey]struct{}{},
+		claimFor:          deliveryClaim,
 	}
 	if e.cfg.CommitLoops <= 0 {
 		e.cfg.CommitLoops = 1

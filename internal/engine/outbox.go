@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/heraldhq/herald/internal/store"
@@ -18,17 +19,8 @@ func (e *Engine) relayOutbox(ctx context.Context, ob store.Outbox, kicked <-chan
 	defer t.Stop()
 	tenants := map[string]string{} // name → id
 	for {
-		for {
-			n, err := e.relayOnce(ctx, ob, tenants)
-			if err != nil {
-				if ctx.Err() == nil {
-					e.log.Warn("relaying outbox", "err", err)
-				}
-				break
-			}
-			if n < outboxBatch {
-				break
-			}
+		if err := e.relayPending(ctx, ob, tenants); err != nil && ctx.Err() == nil {
+			e.log.Warn("relaying outbox", "err", err)
 		}
 		select {
 		case <-ctx.Done():
@@ -41,26 +33,72 @@ func (e *Engine) relayOutbox(ctx context.Context, ob store.Outbox, kicked <-chan
 
 const outboxBatch = 500
 
-// relayOnce relays one batch of outbox entries and returns how many it read.
-func (e *Engine) relayOnce(ctx context.Context, ob store.Outbox, tenants map[string]string) (int, error) {
-	entries, err := ob.ListOutbox(ctx, outboxBatch)
-	if err != nil || len(entries) == 0 {
-		return 0, err
+// relayPending relays every pending outbox entry as DeliverDue delivers delayed events:
+// first, one claim and one transaction each, the entries claimed before whose relay did
+// not complete, then the others, batch after batch.
+func (e *Engine) relayPending(ctx context.Context, ob store.Outbox, tenants map[string]string) error {
+	for _, retried := range []bool{true, false} {
+		limit := outboxBatch
+		if retried {
+			limit = 1
+		}
+		for {
+			at := now()
+			entries, err := ob.ClaimOutbox(ctx, store.DeliveryClaim{Now: at, Until: at.Add(e.claimFor), Limit: limit, Retried: retried})
+			if err != nil {
+				return fmt.Errorf("claiming outbox entries: %w", err)
+			}
+			if err := e.relayClaimed(ctx, ob, tenants, entries); err != nil {
+				return err
+			}
+			if len(entries) < limit {
+				break
+			}
+		}
+	}
+	return nil
+}
+
+// outboxKind ends outbox entries: a failed entry gets its error set and stays for
+// inspection.
+func outboxKind(ob store.Outbox) storedKind {
+	return storedKind{name: "outbox entry", fail: ob.RejectOutbox, release: ob.ReleaseOutbox}
+}
+
+// relayClaimed refuses the claimed entries that used up their attempts or name no
+// tenant, and relays the others, each tenant's in transactions of up to MaxBulk entries
+// (pushClaimed). When a relay is abandoned, the entries not tried yet give their
+// attempts back too.
+func (e *Engine) relayClaimed(ctx context.Context, ob store.Outbox, tenants map[string]string, entries []store.OutboxEntry) error {
+	k := outboxKind(ob)
+	abandon := func(err error) error {
+		ids := make([]string, len(entries))
+		for i, en := range entries {
+			ids[i] = en.ID // refused or relayed entries are left as they are
+		}
+		e.release(ctx, k.name, ids, k.release)
+		return err
 	}
 	byTenant := map[string][]EventInput{}
 	var order []string
 	for _, en := range entries {
+		if exhausted(en.Attempts) {
+			if err := e.failExhausted(ctx, k, en.ID, en.Key); err != nil {
+				return abandon(err)
+			}
+			continue
+		}
 		tid, ok := tenants[en.Tenant]
 		if !ok {
 			t, err := e.store.GetTenantByName(ctx, en.Tenant)
 			if errors.Is(err, store.ErrNotFound) {
 				if err := ob.RejectOutbox(ctx, en.ID, "no tenant named "+en.Tenant); err != nil {
-					return 0, err
+					return abandon(err)
 				}
 				continue
 			}
 			if err != nil {
-				return 0, err
+				return abandon(err)
 			}
 			tid = t.ID
 			tenants[en.Tenant] = tid
@@ -70,40 +108,31 @@ func (e *Engine) relayOnce(ctx context.Context, ob store.Outbox, tenants map[str
 		}
 		byTenant[tid] = append(byTenant[tid], EventInput{ID: en.ID, OutboxID: en.ID, Key: en.Key, Payload: en.Payload, Metadata: en.Metadata})
 	}
+	type chunk struct {
+		tenantID string
+		ins      []EventInput
+	}
+	var chunks []chunk
 	for _, tid := range order {
-		evs := byTenant[tid]
-		for len(evs) > 0 {
-			chunk := evs[:min(len(evs), MaxBulk)]
-			evs = evs[len(chunk):]
-			if _, err := e.Push(ctx, tid, chunk, true); err == nil || !e.relayEach(ctx, ob, tid, chunk, err) {
-				if err != nil && !isBadInput(err) && !errors.Is(err, store.ErrConflict) {
-					return 0, err
+		for evs := byTenant[tid]; len(evs) > 0; {
+			n := min(len(evs), MaxBulk)
+			chunks = append(chunks, chunk{tid, evs[:n]})
+			evs = evs[n:]
+		}
+	}
+	for i, c := range chunks {
+		if _, err := e.pushClaimed(ctx, k, c.tenantID, c.ins); err != nil {
+			var rest []string
+			for _, later := range chunks[i+1:] {
+				for _, in := range later.ins {
+					rest = append(rest, in.ID)
 				}
 			}
+			e.release(ctx, k.name, rest, k.release)
+			return err
 		}
 	}
-	return len(entries), nil
-}
-
-// relayEach retries a failed chunk one entry at a time, rejecting the invalid ones and
-// dropping those another replica already relayed. It reports whether it handled err.
-func (e *Engine) relayEach(ctx context.Context, ob store.Outbox, tenantID string, chunk []EventInput, err error) bool {
-	if !isBadInput(err) && !errors.Is(err, store.ErrConflict) {
-		return false
-	}
-	for _, in := range chunk {
-		_, err := e.Push(ctx, tenantID, []EventInput{in}, false)
-		switch {
-		case err == nil, errors.Is(err, store.ErrConflict):
-		case isBadInput(err):
-			if rerr := ob.RejectOutbox(ctx, in.OutboxID, err.Error()); rerr != nil {
-				e.log.Warn("rejecting outbox entry", "id", in.OutboxID, "err", rerr)
-			}
-		default:
-			e.log.Warn("relaying outbox entry", "id", in.OutboxID, "err", err)
-		}
-	}
-	return true
+	return nil
 }
 
 func isBadInput(err error) bool {

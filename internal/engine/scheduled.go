@@ -13,14 +13,9 @@ import (
 // MaxDelay is how far ahead an event may be delayed.
 const MaxDelay = 365 * 24 * time.Hour
 
-// Bounds of the delivery of delayed events.
-const (
-	// scheduledBatch is how many due events one claim takes.
-	scheduledBatch = 500
-	// scheduledClaim is how long a claim keeps other replicas off the claimed rows. A
-	// replica that dies holding a claim delays those events by up to this much.
-	scheduledClaim = 10 * time.Second
-)
+// scheduledBatch is how many due events one claim takes (see also deliveryClaim and
+// MaxDeliveryAttempts).
+const scheduledBatch = 500
 
 // scheduler wakes the delivery loop of delayed events: at the earliest due time it knows,
 // and at once when an event due earlier than that is scheduled through this engine.
@@ -207,79 +202,91 @@ func (e *Engine) pruneScheduled(ctx context.Context) {
 	}
 }
 
-// DeliverDue delivers every delayed event due now: it claims them, batch after batch, and
-// pushes each through the normal ingest path with its own id, matched against the
-// workflows as they are now. The transaction that stores an event deletes its scheduled
-// row, so an event cancelled meanwhile, or delivered by another replica, is dropped
-// (the commit conflicts). An event refused at delivery (say its payload no longer
-// conforms to its key's schema) is marked failed with the reason. It returns how many
-// events it delivered.
+// DeliverDue delivers every delayed event due now. It claims them and pushes each through
+// the normal ingest path with its own id, matched against the workflows as they are now:
+// first, one claim and one transaction each, the events claimed before whose delivery
+// did not complete (one of them may be what ended the process that claimed it: alone,
+// it counts its own attempts, not its neighbours'), then the others, batch after batch.
+// The transaction that stores an event deletes its scheduled row, so an event cancelled
+// meanwhile, or delivered by another replica, is dropped (the commit conflicts). An event
+// that cannot be delivered is marked failed with the reason: it was refused at delivery
+// (say its payload no longer conforms to its key's schema), its delivery panicked, or it
+// had been claimed MaxDeliveryAttempts times already. It returns how many events it
+// delivered.
 func (e *Engine) DeliverDue(ctx context.Context) (int, error) {
 	delivered := 0
-	for {
-		at := now()
-		due, err := e.store.ClaimScheduled(ctx, at, at.Add(scheduledClaim), scheduledBatch)
-		if err != nil {
-			return delivered, fmt.Errorf("claiming due events: %w", err)
+	for _, retried := range []bool{true, false} {
+		limit := scheduledBatch
+		if retried {
+			limit = 1
 		}
-		byTenant := map[string][]store.ScheduledEvent{}
-		var order []string
-		for _, s := range due {
-			if _, seen := byTenant[s.TenantID]; !seen {
-				order = append(order, s.TenantID)
+		for {
+			at := now()
+			due, err := e.store.ClaimScheduled(ctx, store.DeliveryClaim{Now: at, Until: at.Add(e.claimFor), Limit: limit, Retried: retried})
+			if err != nil {
+				return delivered, fmt.Errorf("claiming due events: %w", err)
 			}
-			byTenant[s.TenantID] = append(byTenant[s.TenantID], s)
-		}
-		for _, tid := range order {
-			n, err := e.deliver(ctx, tid, byTenant[tid])
+			n, err := e.deliverClaimed(ctx, due)
 			delivered += n
 			if err != nil {
 				return delivered, err
 			}
+			if len(due) < limit {
+				break
+			}
 		}
-		if len(due) < scheduledBatch {
-			return delivered, nil
-		}
+	}
+	return delivered, nil
+}
+
+// scheduledKind ends delayed events.
+func (e *Engine) scheduledKind() storedKind {
+	return storedKind{
+		name: "delayed event",
+		fail: func(ctx context.Context, id, reason string) error {
+			return e.store.FailScheduled(ctx, id, reason, now())
+		},
+		release: e.store.ReleaseScheduled,
 	}
 }
 
-// deliver pushes one tenant's due events in one transaction; if that fails for one of
-// them, each is pushed alone.
-func (e *Engine) deliver(ctx context.Context, tenantID string, due []store.ScheduledEvent) (int, error) {
-	ins := make([]EventInput, len(due))
+// deliverClaimed fails the claimed events that used up their attempts and delivers the
+// others, each tenant's in one transaction (pushClaimed). When a delivery is abandoned,
+// the events of the tenants not tried yet give their attempts back too.
+func (e *Engine) deliverClaimed(ctx context.Context, due []store.ScheduledEvent) (int, error) {
+	k := e.scheduledKind()
+	byTenant := map[string][]EventInput{}
+	var order []string
 	for i := range due {
 		s := due[i]
-		ins[i] = EventInput{ID: s.ID, Key: s.Key, Payload: s.Payload, Metadata: s.Metadata, Scope: s.Scope, scheduled: &s}
-	}
-	_, err := e.Push(ctx, tenantID, ins, true)
-	if err == nil {
-		return len(ins), nil
-	}
-	if !isBadInput(err) && !errors.Is(err, store.ErrConflict) {
-		return 0, err
-	}
-	n := 0
-	for i, in := range ins {
-		_, err := e.Push(ctx, tenantID, []EventInput{in}, false)
-		switch {
-		case err == nil:
-			n++
-		case errors.Is(err, store.ErrConflict):
-			// Cancelled meanwhile, or delivered by another replica.
-		case isBadInput(err):
-			// The message may quote payload values (a schema's pattern or const): the log
-			// gets the field only; the event keeps the whole error.
-			var fe *FieldError
-			errors.As(err, &fe)
-			e.log.Warn("delayed event refused at delivery", "event_id", in.ID, "key", in.Key, "field", fe.Field)
-			if ferr := e.store.FailScheduled(ctx, due[i].ID, err.Error(), now()); ferr != nil {
-				return n, fmt.Errorf("marking delayed event %s failed: %w", in.ID, ferr)
+		if exhausted(s.Attempts) {
+			if err := e.failExhausted(ctx, k, s.ID, s.Key); err != nil {
+				return 0, err
 			}
-		default:
-			return n, err
+			continue
+		}
+		if _, seen := byTenant[s.TenantID]; !seen {
+			order = append(order, s.TenantID)
+		}
+		byTenant[s.TenantID] = append(byTenant[s.TenantID],
+			EventInput{ID: s.ID, Key: s.Key, Payload: s.Payload, Metadata: s.Metadata, Scope: s.Scope, scheduled: &s})
+	}
+	delivered := 0
+	for i, tid := range order {
+		n, err := e.pushClaimed(ctx, k, tid, byTenant[tid])
+		delivered += n
+		if err != nil {
+			var rest []string
+			for _, later := range order[i+1:] {
+				for _, in := range byTenant[later] {
+					rest = append(rest, in.ID)
+				}
+			}
+			e.release(ctx, k.name, rest, k.release)
+			return delivered, err
 		}
 	}
-	return n, nil
+	return delivered, nil
 }
 
 // restoreOrigin gives an event delivered from a delayed one the origin it was pushed

@@ -14,11 +14,18 @@ import (
 // event with the same id and IngestItem.ScheduledID set: that transaction deletes the
 // scheduled row, so a scheduled event is delivered once, whichever replica delivers it.
 type ScheduleStore interface {
-	// ClaimScheduled returns up to limit scheduled events, of every tenant, due at now
-	// (DeliverAt ≤ now) and not claimed by someone else, earliest first, and marks them
-	// claimed until until: other callers skip them meanwhile. A claim is only a hint
-	// that avoids duplicate work; delivery itself is made exactly once by Ingest.
-	ClaimScheduled(ctx context.Context, now, until time.Time, limit int) ([]ScheduledEvent, error)
+	// ClaimScheduled returns up to p.Limit scheduled events, of every tenant, due at p.Now
+	// (DeliverAt ≤ p.Now) and not claimed by someone else, earliest first: those never
+	// claimed, or with p.Retried those claimed before. It marks them claimed until
+	// p.Until (other callers skip them meanwhile) and counts an attempt on each
+	// (Attempts, as returned, includes this claim), in the same statement. A claim is
+	// only a hint that avoids duplicate work; delivery itself is made exactly once by
+	// Ingest.
+	ClaimScheduled(ctx context.Context, p DeliveryClaim) ([]ScheduledEvent, error)
+	// ReleaseScheduled gives back the attempt of claimed events whose delivery the caller
+	// abandoned for a reason of its own (overloaded, shutting down, the store
+	// unavailable): their Attempts goes down by one. Their claims stay.
+	ReleaseScheduled(ctx context.Context, ids []string) error
 	// NextScheduled returns the earliest DeliverAt after after of a scheduled event of
 	// any tenant; ok is false when there is none.
 	NextScheduled(ctx context.Context, after time.Time) (at time.Time, ok bool, err error)
@@ -39,7 +46,8 @@ type ScheduleStore interface {
 	// the tenant has no event of that id.
 	CancelScheduled(ctx context.Context, tenantID, id string, at time.Time) (ScheduledEvent, error)
 	// FailScheduled marks a scheduled event that cannot be delivered (its event was
-	// refused) failed, with the reason; it is not retried.
+	// refused, its delivery panicked, or it was claimed too often without being
+	// delivered) failed, with the reason; it is not retried.
 	FailScheduled(ctx context.Context, id, reason string, at time.Time) error
 	// PruneScheduled deletes up to limit cancelled or failed delayed events that ended,
 	// and were due, before before, and returns how many it deleted. (Their idempotency
@@ -55,7 +63,7 @@ const (
 	ScheduledPending = "scheduled"
 	// ScheduledCancelled was cancelled before its delivery.
 	ScheduledCancelled = "cancelled"
-	// ScheduledFailed was due but refused at delivery (see ScheduledEvent.Error).
+	// ScheduledFailed was due but could not be delivered (see ScheduledEvent.Error).
 	ScheduledFailed = "failed"
 	// EventDelivered is the status of every event in the event log.
 	EventDelivered = "delivered"
@@ -88,4 +96,26 @@ type ScheduledEvent struct {
 	Error string
 	// EndedAt is when it was cancelled or failed.
 	EndedAt *time.Time
+	// Attempts is how many times it was claimed for delivery (ClaimScheduled) without
+	// being delivered, less the claims given back (ReleaseScheduled).
+	Attempts int
+}
+
+// DeliveryClaim selects the stored items that a claim takes for delivery: delayed events
+// (ScheduleStore.ClaimScheduled) or outbox entries (Outbox.ClaimOutbox). A claim counts an
+// attempt on each item it takes, in the statement that takes it. A delivered item leaves
+// its table, so an item claimed again is one whose delivery did not complete: the engine
+// takes such items one at a time (Retried) and gives up on one after a few attempts,
+// which ends the loop of an item whose delivery ends the process.
+type DeliveryClaim struct {
+	// Now is the time of the claim: items due by Now whose claim (if any) ended by Now
+	// are taken.
+	Now time.Time
+	// Until is when this claim ends.
+	Until time.Time
+	// Limit caps how many items are taken.
+	Limit int
+	// Retried takes only items claimed before (Attempts > 0); otherwise only items never
+	// claimed.
+	Retried bool
 }

@@ -460,12 +460,23 @@ type OutboxEntry struct {
 	Payload   json.RawMessage
 	Metadata  json.RawMessage
 	CreatedAt time.Time
+	// Attempts is how many times it was claimed (ClaimOutbox) without being relayed, less
+	// the claims given back (ReleaseOutbox).
+	Attempts int
 }
 
 // Outbox is implemented by stores with a transactional outbox (PostgreSQL).
 type Outbox interface {
-	// ListOutbox returns up to limit pending entries, oldest first.
-	ListOutbox(ctx context.Context, limit int) ([]OutboxEntry, error)
+	// ClaimOutbox returns up to p.Limit pending entries (not refused, not claimed by
+	// someone else), oldest first: those never claimed, or with p.Retried those claimed
+	// before. It marks them claimed until p.Until and counts an attempt on each
+	// (Attempts, as returned, includes this claim), in the same statement. Every pending
+	// entry is due (p.Now only ends earlier claims).
+	ClaimOutbox(ctx context.Context, p DeliveryClaim) ([]OutboxEntry, error)
+	// ReleaseOutbox gives back the attempt of claimed entries whose relay the caller
+	// abandoned for a reason of its own (overloaded, shutting down, the store
+	// unavailable). Their claims stay.
+	ReleaseOutbox(ctx context.Context, ids []string) error
 	// RejectOutbox marks an entry refused, with the reason; it is not retried.
 	RejectOutbox(ctx context.Context, id, reason string) error
 }

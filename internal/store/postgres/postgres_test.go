@@ -3,6 +3,7 @@ package postgres_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -245,4 +246,77 @@ func storeWithWorkflow(t *testing.T, url string) (*postgres.Store, store.Tenant,
 		t.Fatal(err)
 	}
 	return s, tenant, wf
+}
+
+// TestOutboxClaimsCountAttempts: claiming outbox entries counts an attempt on each, in the
+// claim; claimed entries are skipped until their claim ends; entries claimed before are
+// claimed apart from new ones (Retried); a release gives an attempt back; a refused entry
+// is claimed no more.
+func TestOutboxClaimsCountAttempts(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := open(t, pgtest.NewDatabase(t))
+	base := time.Date(2030, time.March, 4, 5, 6, 7, 0, time.UTC)
+	var ids []string
+	for i := 0; i < 3; i++ {
+		id := uuid.Must(uuid.NewV7()).String()
+		if _, err := s.Pool().Exec(ctx, `INSERT INTO herald_outbox (id, tenant, key, created_at) VALUES ($1, 'default', 'orders.paid', $2)`,
+			id, base.Add(time.Duration(i)*time.Second)); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	claim := func(now time.Time, limit int, retried bool, want ...string) {
+		t.Helper()
+		got, err := s.ClaimOutbox(ctx, store.DeliveryClaim{Now: now, Until: now.Add(10 * time.Second), Limit: limit, Retried: retried})
+		if err != nil {
+			t.Fatal(err)
+		}
+		list := []string{}
+		for _, e := range got {
+			list = append(list, fmt.Sprintf("%s:%d", e.ID, e.Attempts))
+		}
+		if fmt.Sprint(list) != fmt.Sprint(want) {
+			t.Fatalf("ClaimOutbox(%s, limit %d, retried %v) = %v, want %v", now.Sub(base), limit, retried, list, want)
+		}
+	}
+	id := func(i, attempts int) string { return fmt.Sprintf("%s:%d", ids[i], attempts) }
+	attempts := func(i int) int {
+		t.Helper()
+		var n int
+		if err := s.Pool().QueryRow(ctx, `SELECT attempts FROM herald_outbox WHERE id = $1`, ids[i]).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+
+	t0 := base.Add(time.Minute)
+	claim(t0, 10, true)
+	claim(t0, 10, false, id(0, 1), id(1, 1), id(2, 1)) // oldest first
+	claim(t0.Add(time.Second), 10, false)
+	claim(t0.Add(time.Second), 10, true)
+
+	t1 := t0.Add(10 * time.Second)
+	claim(t1, 10, false)
+	claim(t1, 1, true, id(0, 2))
+	claim(t1, 1, true, id(1, 2))
+	if err := s.ReleaseOutbox(ctx, []string{ids[1], ids[2]}); err != nil {
+		t.Fatal(err)
+	}
+	if a, c := attempts(1), attempts(2); a != 1 || c != 0 {
+		t.Errorf("attempts after release = %d, %d; want 1, 0", a, c)
+	}
+	claim(t1, 10, true) // ids[1] is still claimed, ids[2] is new again
+	claim(t1, 10, false, id(2, 1))
+
+	if err := s.RejectOutbox(ctx, ids[0], "relay was attempted 5 times"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.ReleaseOutbox(ctx, []string{ids[0]}); err != nil {
+		t.Fatal(err)
+	}
+	if n := attempts(0); n != 2 {
+		t.Errorf("release changed a refused entry's attempts to %d", n)
+	}
+	claim(t1.Add(time.Hour), 10, true, id(1, 2), id(2, 2))
 }

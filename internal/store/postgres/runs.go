@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sort"
 	"strings"
 	"time"
 
@@ -473,19 +474,41 @@ func endRun(ctx context.Context, tx pgx.Tx, runID, status, errMsg string, at tim
 	return err
 }
 
-// ListOutbox implements store.Outbox.
-func (s *Store) ListOutbox(ctx context.Context, limit int) ([]store.OutboxEntry, error) {
-	rows, err := s.pool.Query(ctx, `SELECT id, tenant, key, payload, metadata, created_at FROM herald_outbox
-		WHERE error IS NULL ORDER BY created_at, id LIMIT $1`, limit)
+// ClaimOutbox implements store.Outbox. Rows are taken FOR UPDATE SKIP LOCKED, so
+// replicas claiming at the same moment split the pending rows instead of waiting.
+func (s *Store) ClaimOutbox(ctx context.Context, p store.DeliveryClaim) ([]store.OutboxEntry, error) {
+	rows, err := s.pool.Query(ctx, `UPDATE herald_outbox o SET claimed_until = $1, attempts = o.attempts + 1 FROM (
+		SELECT id FROM herald_outbox WHERE error IS NULL AND (claimed_until IS NULL OR claimed_until <= $2)
+			AND `+attemptsCond(p.Retried)+` ORDER BY created_at, id LIMIT $3 FOR UPDATE SKIP LOCKED) c
+		WHERE o.id = c.id RETURNING o.id, o.tenant, o.key, o.payload, o.metadata, o.created_at, o.attempts`, p.Until, p.Now, p.Limit)
 	if err != nil {
-		return nil, mapErr("listing outbox", err)
+		return nil, mapErr("claiming outbox entries", err)
 	}
 	out, err := collect(rows, func(r pgx.Row) (store.OutboxEntry, error) {
 		var e store.OutboxEntry
-		err := r.Scan(&e.ID, &e.Tenant, &e.Key, &e.Payload, &e.Metadata, &e.CreatedAt)
+		err := r.Scan(&e.ID, &e.Tenant, &e.Key, &e.Payload, &e.Metadata, &e.CreatedAt, &e.Attempts)
 		return e, err
 	})
-	return out, mapErr("listing outbox", err)
+	if err != nil {
+		return nil, mapErr("claiming outbox entries", err)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if !out[i].CreatedAt.Equal(out[j].CreatedAt) {
+			return out[i].CreatedAt.Before(out[j].CreatedAt)
+		}
+		return out[i].ID < out[j].ID
+	})
+	return out, nil
+}
+
+// ReleaseOutbox implements store.Outbox.
+func (s *Store) ReleaseOutbox(ctx context.Context, ids []string) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	_, err := s.pool.Exec(ctx, `UPDATE herald_outbox SET attempts = attempts - 1
+		WHERE id = ANY($1) AND error IS NULL AND attempts > 0`, ids)
+	return mapErr("releasing outbox entries", err)
 }
 
 // RejectOutbox implements store.Outbox.

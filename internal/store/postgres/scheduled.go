@@ -13,13 +13,13 @@ import (
 )
 
 const scheduledCols = `id, tenant_id, key, payload, metadata, source, parent_run_id, parent_step_run_id, parent_step, scope,
-	idempotency_key, deliver_at, created_at, status, error, ended_at`
+	idempotency_key, deliver_at, created_at, status, error, ended_at, attempts`
 
 func scanScheduled(row pgx.Row) (store.ScheduledEvent, error) {
 	var e store.ScheduledEvent
 	var prun, pstep, pname, scope, idem *string
 	if err := row.Scan(&e.ID, &e.TenantID, &e.Key, &e.Payload, &e.Metadata, &e.Source, &prun, &pstep, &pname, &scope, &idem,
-		&e.DeliverAt, &e.CreatedAt, &e.Status, &e.Error, &e.EndedAt); err != nil {
+		&e.DeliverAt, &e.CreatedAt, &e.Status, &e.Error, &e.EndedAt, &e.Attempts); err != nil {
 		return e, err
 	}
 	e.ParentRunID, e.ParentStepRunID, e.ParentStep = deref(prun), deref(pstep), deref(pname)
@@ -63,13 +63,14 @@ func ingestScheduled(ctx context.Context, tx pgx.Tx, items []store.IngestItem) e
 
 // ClaimScheduled implements store.ScheduleStore. Rows are taken FOR UPDATE SKIP LOCKED,
 // so replicas claiming at the same moment split the due rows instead of waiting.
-func (s *Store) ClaimScheduled(ctx context.Context, now, until time.Time, limit int) ([]store.ScheduledEvent, error) {
+func (s *Store) ClaimScheduled(ctx context.Context, p store.DeliveryClaim) ([]store.ScheduledEvent, error) {
 	var out []store.ScheduledEvent
 	err := s.tx(ctx, "claiming scheduled events", func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, `UPDATE scheduled_events s SET claimed_until = $1 FROM (
+		rows, err := tx.Query(ctx, `UPDATE scheduled_events s SET claimed_until = $1, attempts = s.attempts + 1 FROM (
 			SELECT id FROM scheduled_events WHERE status = 'scheduled' AND deliver_at <= $2
-				AND (claimed_until IS NULL OR claimed_until <= $2) ORDER BY deliver_at, id LIMIT $3 FOR UPDATE SKIP LOCKED) c
-			WHERE s.id = c.id RETURNING `+prefixCols("s.", scheduledCols), until, now, limit)
+				AND (claimed_until IS NULL OR claimed_until <= $2) AND `+attemptsCond(p.Retried)+`
+				ORDER BY deliver_at, id LIMIT $3 FOR UPDATE SKIP LOCKED) c
+			WHERE s.id = c.id RETURNING `+prefixCols("s.", scheduledCols), p.Until, p.Now, p.Limit)
 		if err != nil {
 			return err
 		}
@@ -86,6 +87,24 @@ func (s *Store) ClaimScheduled(ctx context.Context, now, until time.Time, limit 
 		return out[i].ID < out[j].ID
 	})
 	return out, nil
+}
+
+// attemptsCond selects the rows claimed before (retried) or those never claimed.
+func attemptsCond(retried bool) string {
+	if retried {
+		return "attempts > 0"
+	}
+	return "attempts = 0"
+}
+
+// ReleaseScheduled implements store.ScheduleStore.
+func (s *Store) ReleaseScheduled(ctx context.Context, ids []string) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	_, err := s.pool.Exec(ctx, `UPDATE scheduled_events SET attempts = attempts - 1
+		WHERE id = ANY($1) AND status = 'scheduled' AND attempts > 0`, ids)
+	return mapErr("releasing scheduled events", err)
 }
 
 // prefixCols qualifies every column of a comma-separated list with prefix.

@@ -14,7 +14,7 @@ import (
 )
 
 const scheduledCols = `id, tenant_id, key, payload, metadata, source, parent_run_id, parent_step_run_id, parent_step, scope,
-	idempotency_key, deliver_at, created_at, status, error, ended_at`
+	idempotency_key, deliver_at, created_at, status, error, ended_at, attempts`
 
 func scanScheduled(row interface{ Scan(...any) error }) (store.ScheduledEvent, error) {
 	var e store.ScheduledEvent
@@ -23,7 +23,7 @@ func scanScheduled(row interface{ Scan(...any) error }) (store.ScheduledEvent, e
 	var deliver, created int64
 	var ended sql.NullInt64
 	if err := row.Scan(&e.ID, &e.TenantID, &e.Key, &payload, &meta, &e.Source, &prun, &pstep, &pname, &scope, &idem,
-		&deliver, &created, &e.Status, &e.Error, &ended); err != nil {
+		&deliver, &created, &e.Status, &e.Error, &ended, &e.Attempts); err != nil {
 		return e, err
 	}
 	e.Payload = json.RawMessage(payload)
@@ -70,14 +70,14 @@ func ingestScheduled(ctx context.Context, tx *wtx, items []store.IngestItem) err
 }
 
 // ClaimScheduled implements store.ScheduleStore.
-func (s *Store) ClaimScheduled(ctx context.Context, now, until time.Time, limit int) ([]store.ScheduledEvent, error) {
+func (s *Store) ClaimScheduled(ctx context.Context, p store.DeliveryClaim) ([]store.ScheduledEvent, error) {
 	var out []store.ScheduledEvent
 	err := s.write(ctx, "claiming scheduled events", func(tx *wtx) error {
 		out = out[:0]
-		rows, err := tx.QueryContext(ctx, `UPDATE scheduled_events SET claimed_until = ? WHERE id IN (
+		rows, err := tx.QueryContext(ctx, `UPDATE scheduled_events SET claimed_until = ?, attempts = attempts + 1 WHERE id IN (
 			SELECT id FROM scheduled_events WHERE status = 'scheduled' AND deliver_at <= ?
-				AND (claimed_until IS NULL OR claimed_until <= ?) ORDER BY deliver_at, id LIMIT ?)
-			RETURNING `+scheduledCols, ms64(until), ms64(now), ms64(now), limit)
+				AND (claimed_until IS NULL OR claimed_until <= ?) AND `+attemptsCond(p.Retried)+` ORDER BY deliver_at, id LIMIT ?)
+			RETURNING `+scheduledCols, ms64(p.Until), ms64(p.Now), ms64(p.Now), p.Limit)
 		if err != nil {
 			return err
 		}
@@ -94,6 +94,30 @@ func (s *Store) ClaimScheduled(ctx context.Context, now, until time.Time, limit 
 		return out[i].ID < out[j].ID
 	})
 	return out, nil
+}
+
+// attemptsCond selects the rows claimed before (retried) or those never claimed.
+func attemptsCond(retried bool) string {
+	if retried {
+		return "attempts > 0"
+	}
+	return "attempts = 0"
+}
+
+// ReleaseScheduled implements store.ScheduleStore.
+func (s *Store) ReleaseScheduled(ctx context.Context, ids []string) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	list, err := json.Marshal(ids)
+	if err != nil {
+		return fmt.Errorf("releasing scheduled events: %w", err)
+	}
+	return s.write(ctx, "releasing scheduled events", func(tx *wtx) error {
+		_, err := tx.ExecContext(ctx, `UPDATE scheduled_events SET attempts = attempts - 1
+			WHERE id IN (SELECT value FROM json_each(?)) AND status = 'scheduled' AND attempts > 0`, string(list))
+		return err
+	})
 }
 
 func collectScheduled(rows *sql.Rows) ([]store.ScheduledEvent, error) {

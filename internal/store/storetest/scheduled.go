@@ -29,6 +29,20 @@ func deliverScheduled(ev *store.Event, wf store.Workflow, t time.Time) (store.In
 	return store.IngestItem{Event: &d, Runs: []store.IngestRun{run}, ScheduledID: ev.ID}, run
 }
 
+// claimScheduled claims delayed events at now until until (see store.DeliveryClaim).
+func (b *bundle) claimScheduled(now, until time.Time, limit int, retried bool) ([]store.ScheduledEvent, error) {
+	return b.s.ClaimScheduled(b.ctx, store.DeliveryClaim{Now: now, Until: until, Limit: limit, Retried: retried})
+}
+
+// claimedIDs returns the ids and attempts of claimed events, as "id:attempts".
+func claimedIDs(evs []store.ScheduledEvent) []string {
+	out := []string{}
+	for _, e := range evs {
+		out = append(out, fmt.Sprintf("%s:%d", e.ID, e.Attempts))
+	}
+	return out
+}
+
 func testScheduled(t *testing.T, open Opener) {
 	t.Run("ScheduleClaimDeliverOnce", func(t *testing.T) {
 		t.Parallel()
@@ -72,22 +86,22 @@ func testScheduled(t *testing.T, open Opener) {
 		}
 
 		// Not due: nothing to claim. Due: claimed once until the claim ends.
-		cl, err := b.s.ClaimScheduled(b.ctx, due.Add(-ms), due.Add(time.Minute), 10)
+		cl, err := b.claimScheduled(due.Add(-ms), due.Add(time.Minute), 10, false)
 		noErr(t, err, "ClaimScheduled(early)")
 		if len(cl) != 0 {
 			t.Fatalf("ClaimScheduled(early) = %d events", len(cl))
 		}
-		cl, err = b.s.ClaimScheduled(b.ctx, due, due.Add(10*time.Second), 10)
+		cl, err = b.claimScheduled(due, due.Add(10*time.Second), 10, false)
 		noErr(t, err, "ClaimScheduled")
 		if len(cl) != 1 || cl[0].ID != ev.ID {
 			t.Fatalf("ClaimScheduled = %+v, want the event", cl)
 		}
-		cl, err = b.s.ClaimScheduled(b.ctx, due.Add(time.Second), due.Add(time.Minute), 10)
+		cl, err = b.claimScheduled(due.Add(time.Second), due.Add(time.Minute), 10, true)
 		noErr(t, err, "ClaimScheduled(claimed)")
 		if len(cl) != 0 {
 			t.Errorf("ClaimScheduled while claimed = %d events", len(cl))
 		}
-		cl, err = b.s.ClaimScheduled(b.ctx, due.Add(10*time.Second), due.Add(time.Minute), 10)
+		cl, err = b.claimScheduled(due.Add(10*time.Second), due.Add(time.Minute), 10, true)
 		noErr(t, err, "ClaimScheduled(claim ended)")
 		if len(cl) != 1 {
 			t.Errorf("ClaimScheduled after the claim ended = %d events, want 1", len(cl))
@@ -124,6 +138,90 @@ func testScheduled(t *testing.T, open Opener) {
 		wantErr(t, err, store.ErrConflict, "CancelScheduled(delivered)")
 	})
 
+	t.Run("ClaimsCountAttempts", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t, open)
+		wf := b.workflow("orders", stepDef("a"))
+		var evs []*store.Event
+		for i := 0; i < 3; i++ {
+			ev := newEvent(b.tenant.ID, "orders.created", base)
+			b.schedule(ev, at(time.Hour+time.Duration(i)*time.Minute), "")
+			evs = append(evs, ev)
+		}
+		id := func(i, attempts int) string { return fmt.Sprintf("%s:%d", evs[i].ID, attempts) }
+		claim := func(now time.Time, limit int, retried bool, want ...string) {
+			t.Helper()
+			cl, err := b.claimScheduled(now, now.Add(10*time.Second), limit, retried)
+			noErr(t, err, "ClaimScheduled")
+			if got := claimedIDs(cl); fmt.Sprint(got) != fmt.Sprint(want) {
+				t.Fatalf("ClaimScheduled(%s, limit %d, retried %v) = %v, want %v", now.Sub(base), limit, retried, got, want)
+			}
+		}
+		attempts := func(i int) int {
+			t.Helper()
+			got, err := b.s.GetScheduled(b.ctx, b.tenant.ID, evs[i].ID)
+			noErr(t, err, "GetScheduled")
+			return got.Attempts
+		}
+		if n := attempts(0); n != 0 {
+			t.Errorf("attempts before any claim = %d", n)
+		}
+
+		// The first claim counts one attempt on each event it takes, in the claim.
+		t0 := at(time.Hour + 2*time.Minute)
+		claim(t0, 10, true)                                // none was claimed before
+		claim(t0, 10, false, id(0, 1), id(1, 1), id(2, 1)) // earliest first
+		claim(t0.Add(time.Second), 10, false)              // claimed
+		claim(t0.Add(time.Second), 10, true)               // claimed
+		if n := attempts(1); n != 1 {
+			t.Errorf("attempts after one claim = %d, want 1", n)
+		}
+
+		// Their claims ended without a delivery: they are retried, no longer new, and
+		// each claim counts one more attempt.
+		t1 := t0.Add(10 * time.Second)
+		claim(t1, 10, false)
+		claim(t1, 1, true, id(0, 2))
+		claim(t1, 1, true, id(1, 2))
+		// A claim given back (the engine abandoned the delivery, say while shutting
+		// down) no longer counts; the claim itself stays.
+		noErr(t, b.s.ReleaseScheduled(b.ctx, []string{evs[1].ID, evs[2].ID}), "ReleaseScheduled")
+		if a, c := attempts(1), attempts(2); a != 1 || c != 0 {
+			t.Errorf("attempts after release = %d, %d; want 1, 0", a, c)
+		}
+		claim(t1, 10, true) // evs[1] is still claimed, evs[2] is new again
+		claim(t1, 10, false, id(2, 1))
+
+		// Claimed again and again, the count goes on.
+		for n := 3; n <= 7; n++ {
+			claim(t1.Add(time.Duration(n)*10*time.Second), 1, true, id(0, n))
+		}
+
+		// Failing a claimed event keeps its count; it is not claimed, delivered or
+		// released any more.
+		noErr(t, b.s.FailScheduled(b.ctx, evs[0].ID, "delivery was attempted 6 times", t1.Add(time.Minute)), "FailScheduled")
+		got, err := b.s.GetScheduled(b.ctx, b.tenant.ID, evs[0].ID)
+		noErr(t, err, "GetScheduled(failed)")
+		if got.Status != store.ScheduledFailed || got.Error != "delivery was attempted 6 times" || got.Attempts != 7 {
+			t.Errorf("failed event = %s %q, %d attempts", got.Status, got.Error, got.Attempts)
+		}
+		noErr(t, b.s.ReleaseScheduled(b.ctx, []string{evs[0].ID}), "ReleaseScheduled(failed)")
+		if n := attempts(0); n != 7 {
+			t.Errorf("release changed a failed event's attempts to %d", n)
+		}
+		later := t1.Add(time.Hour)
+		claim(later, 10, true, id(1, 2), id(2, 2))
+		item, _ := deliverScheduled(evs[0], wf, later)
+		wantErr(t, b.s.Ingest(b.ctx, []store.IngestItem{item}), store.ErrConflict, "Ingest(delivery of a failed event)")
+
+		// A retried event is delivered like any other.
+		item, run := deliverScheduled(evs[1], wf, later)
+		b.ingest(item)
+		b.getRun(run.Run.ID)
+		_, err = b.s.GetScheduled(b.ctx, b.tenant.ID, evs[1].ID)
+		wantErr(t, err, store.ErrNotFound, "GetScheduled(delivered)")
+	})
+
 	t.Run("Cancel", func(t *testing.T) {
 		t.Parallel()
 		b := setup(t, open)
@@ -145,7 +243,7 @@ func testScheduled(t *testing.T, open Opener) {
 		wantErr(t, err, store.ErrConflict, "CancelScheduled(again)")
 
 		// Neither claimed nor deliverable, nor next.
-		cl, err := b.s.ClaimScheduled(b.ctx, at(2*time.Hour), at(3*time.Hour), 10)
+		cl, err := b.claimScheduled(at(2*time.Hour), at(3*time.Hour), 10, false)
 		noErr(t, err, "ClaimScheduled")
 		if len(cl) != 0 {
 			t.Errorf("ClaimScheduled returned a cancelled event")
