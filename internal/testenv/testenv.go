@@ -21,6 +21,8 @@ type Env struct {
 	Token string
 	// DataDir is the engine's data directory.
 	DataDir string
+	// DatabaseURL is the engine's PostgreSQL database, "" on SQLite.
+	DatabaseURL string
 	// Server is the running server.
 	Server *server.Server
 }
@@ -142,5 +144,5 @@ func StartWith(t testing.TB, o Options) *Env {
 	if tok == "" {
 		tok = o.Token
 	}
-	return &Env{URL: srv.URL(), Token: tok, DataDir: cfg.DataDir, Server: srv}
+	return &Env{URL: srv.URL(), Token: tok, DataDir: cfg.DataDir, DatabaseURL: o.DatabaseURL, Server: srv}
 }
