@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/heraldhq/herald"
+	"github.com/heraldhq/herald/internal/testkit"
 )
 
 // TestDelayedPush: PushAfter and PushAt schedule events (also in bulk), CancelEvent
@@ -49,10 +50,9 @@ func TestDelayedPush(t *testing.T) {
 		t.Fatalf("second CancelEvent: %v, want a 409 APIError", err)
 	}
 
-	eventually(t, 5*time.Second, "the delayed event is delivered", func() bool {
-		ev, err := c.GetEvent(b.ctx, soon.Event.ID)
-		return err == nil && ev.Status == herald.EventDelivered && len(ev.Runs) == 1
-	})
+	if ev := testkit.WaitEvent(t, c, soon.Event.ID); ev.Status != herald.EventDelivered || len(ev.Runs) != 1 {
+		t.Fatalf("the delayed event is %s with %d runs, want delivered with 1", ev.Status, len(ev.Runs))
+	}
 	page, err := c.ListEvents(b.ctx, herald.ListEventsParams{Metadata: map[string]string{"user": "u1"}, Workflow: "remind"})
 	if err != nil || len(page.Items) != 1 || page.Items[0].ID != soon.Event.ID {
 		t.Fatalf("ListEvents by metadata and workflow = %+v, %v", page, err)

@@ -6,9 +6,9 @@ import (
 	"errors"
 	"net/http"
 	"testing"
-	"time"
 
 	"github.com/heraldhq/herald"
+	"github.com/heraldhq/herald/internal/testkit"
 )
 
 func TestEventSchemas(t *testing.T) {
@@ -91,7 +91,7 @@ func TestWorkerRegistersEventSchemas(t *testing.T) {
 		}
 	})
 	// Run stores the schema before the workflows: once greet exists, so does the schema.
-	eventually(t, 10*time.Second, "the worker to store greet", func() bool {
+	testkit.Eventually(t, "the worker to store greet", func() bool {
 		_, err := b.client.GetWorkflow(b.ctx, "greet")
 		return err == nil
 	})

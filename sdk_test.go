@@ -18,6 +18,7 @@ import (
 
 	"github.com/heraldhq/herald"
 	"github.com/heraldhq/herald/internal/testenv"
+	"github.com/heraldhq/herald/internal/testkit"
 )
 
 // These tests start a real engine (internal/testenv) and drive it through the
@@ -76,13 +77,8 @@ type runningWorker struct {
 func (rw *runningWorker) stop(t *testing.T) error {
 	t.Helper()
 	rw.cancel()
-	select {
-	case <-rw.done:
-		return rw.err
-	case <-time.After(runTimeout):
-		t.Fatalf("Worker.Run did not return %s after its context was cancelled", runTimeout)
-		return nil
-	}
+	testkit.Receive(t, "Worker.Run to return after its context was cancelled", rw.done)
+	return rw.err
 }
 
 // startWorker stores wfs and runs a worker for them until the test ends (or
@@ -124,47 +120,6 @@ func startWorker(t *testing.T, b bundle, cfg herald.WorkerConfig, wfs ...herald.
 		lw.close()
 	})
 	return rw
-}
-
-// eventually polls cond until it holds or timeout passes.
-func eventually(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	tick := time.NewTicker(10 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-		<-tick.C
-	}
-}
-
-// waitRun polls a run until it has ended and returns it.
-func waitRun(t *testing.T, b bundle, id string) *herald.Run {
-	t.Helper()
-	var run *herald.Run
-	eventually(t, runTimeout, "run "+id+" to end", func() bool {
-		var err error
-		run, err = b.client.GetRun(b.ctx, id)
-		if err != nil {
-			t.Fatalf("GetRun: %v", err)
-		}
-		return run.Done()
-	})
-	return run
-}
-
-// wantStatus fails the test unless run ended with status.
-func wantStatus(t *testing.T, run *herald.Run, status string) {
-	t.Helper()
-	if run.Status != status {
-		var steps []string
-		for _, s := range run.Steps {
-			steps = append(steps, fmt.Sprintf("%s=%s(attempt %d, error %q)", s.Name, s.Status, s.Attempt, s.Error))
-		}
-		t.Fatalf("run %s (%s) is %s, want %s; error %q; steps %s", run.ID, run.Workflow, run.Status, status, run.Error, strings.Join(steps, ", "))
-	}
 }
 
 // stepOutput decodes the output of a run's step.
@@ -287,8 +242,7 @@ func TestPushRunsBothQuickstartWorkflows(t *testing.T) {
 	}
 	runs := map[string]*herald.Run{}
 	for _, ref := range res.Runs {
-		run := waitRun(t, b, ref.RunID)
-		wantStatus(t, run, herald.StatusSucceeded)
+		run := testkit.WaitRunStatus(t, b.client, ref.RunID, herald.StatusSucceeded)
 		if run.EventID != res.Event.ID || run.Workflow != ref.Workflow {
 			t.Fatalf("run %+v does not match its ref %+v", run.RunSummary, ref)
 		}
@@ -373,8 +327,7 @@ func TestParentOutputsReachChildren(t *testing.T) {
 	if err != nil {
 		t.Fatalf("RunWorkflow: %v", err)
 	}
-	run := waitRun(t, b, ref.RunID)
-	wantStatus(t, run, herald.StatusSucceeded)
+	run := testkit.WaitRunStatus(t, b.client, ref.RunID, herald.StatusSucceeded)
 	var d num
 	stepOutput(t, run, "d", &d)
 	if d.N != (10+1)+(10+10) {
@@ -418,8 +371,7 @@ func TestStepPushRecordsLineage(t *testing.T) {
 	if len(res.Runs) != 1 {
 		t.Fatalf("runs = %+v", res.Runs)
 	}
-	run := waitRun(t, b, res.Runs[0].RunID)
-	wantStatus(t, run, herald.StatusSucceeded)
+	run := testkit.WaitRunStatus(t, b.client, res.Runs[0].RunID, herald.StatusSucceeded)
 	var out struct {
 		EventID string `json:"event_id"`
 		Runs    int    `json:"runs"`
@@ -438,7 +390,7 @@ func TestStepPushRecordsLineage(t *testing.T) {
 	if out.Runs != 1 || len(ev.Runs) != 1 {
 		t.Fatalf("the pushed event started %d runs (GetEvent: %d), want 1", out.Runs, len(ev.Runs))
 	}
-	wantStatus(t, waitRun(t, b, ev.Runs[0].ID), herald.StatusSucceeded)
+	testkit.WaitRunStatus(t, b.client, ev.Runs[0].ID, herald.StatusSucceeded)
 	if !childRunSeen.Load() {
 		t.Fatal("the child workflow's step did not run")
 	}
@@ -467,8 +419,7 @@ func TestFailingStepRetriesThenSucceeds(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Push: %v", err)
 	}
-	run := waitRun(t, b, res.Runs[0].RunID)
-	wantStatus(t, run, herald.StatusSucceeded)
+	run := testkit.WaitRunStatus(t, b.client, res.Runs[0].RunID, herald.StatusSucceeded)
 	s := run.Step("call-api")
 	if s.Attempt != 3 || s.MaxAttempts != 4 || calls.Load() != 3 {
 		t.Fatalf("step attempt %d/%d after %d calls, want 3/4 after 3", s.Attempt, s.MaxAttempts, calls.Load())
@@ -505,8 +456,7 @@ func TestNonRetryableFailsTheRunAtOnce(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Push: %v", err)
 	}
-	run := waitRun(t, b, res.Runs[0].RunID)
-	wantStatus(t, run, herald.StatusFailed)
+	run := testkit.WaitRunStatus(t, b.client, res.Runs[0].RunID, herald.StatusFailed)
 	s := run.Step("charge-card")
 	if s.Status != herald.StatusFailed || s.Attempt != 1 || calls.Load() != 1 || !strings.Contains(s.Error, "card declined") {
 		t.Fatalf("step = %s attempt %d error %q after %d calls; want failed at attempt 1 with the error", s.Status, s.Attempt, s.Error, calls.Load())
@@ -539,8 +489,7 @@ func TestStepPanicsAndBadOutputsFail(t *testing.T) {
 	if err != nil {
 		t.Fatalf("RunWorkflow: %v", err)
 	}
-	run := waitRun(t, b, ref.RunID)
-	wantStatus(t, run, herald.StatusFailed)
+	run := testkit.WaitRunStatus(t, b.client, ref.RunID, herald.StatusFailed)
 	if e := run.Step("boom").Error; !strings.Contains(e, "panicked") || !strings.Contains(e, "kaboom") {
 		t.Fatalf("panic reported as %q", e)
 	}
@@ -549,8 +498,7 @@ func TestStepPanicsAndBadOutputsFail(t *testing.T) {
 	if err != nil {
 		t.Fatalf("RunWorkflow: %v", err)
 	}
-	run = waitRun(t, b, ref.RunID)
-	wantStatus(t, run, herald.StatusFailed)
+	run = testkit.WaitRunStatus(t, b.client, ref.RunID, herald.StatusFailed)
 	if s := run.Step("list"); !strings.Contains(s.Error, "must be a JSON object") || s.Attempt != 1 || badCalls.Load() != 1 {
 		t.Fatalf("bad output reported as %q at attempt %d after %d calls; want a non-retried failure", s.Error, s.Attempt, badCalls.Load())
 	}
@@ -577,11 +525,7 @@ func TestWorkerLetsRunningStepsFinishOnShutdown(t *testing.T) {
 	if err != nil {
 		t.Fatalf("RunWorkflow: %v", err)
 	}
-	select {
-	case <-started:
-	case <-time.After(runTimeout):
-		t.Fatal("the step did not start")
-	}
+	testkit.Receive(t, "the step to start", started)
 
 	rw.cancel() // shut down while the step runs
 	select {
@@ -593,7 +537,7 @@ func TestWorkerLetsRunningStepsFinishOnShutdown(t *testing.T) {
 	if err := rw.stop(t); err != nil {
 		t.Fatalf("Run after shutdown = %v, want nil", err)
 	}
-	wantStatus(t, waitRun(t, b, ref.RunID), herald.StatusSucceeded)
+	testkit.WaitRunStatus(t, b.client, ref.RunID, herald.StatusSucceeded)
 }
 
 func TestClientErrors(t *testing.T) {
@@ -829,7 +773,7 @@ func TestCancelRunCancelsTheRunningStep(t *testing.T) {
 	if err := <-stepErr; !errors.Is(err, context.Canceled) {
 		t.Fatalf("step context ended with %v, want context.Canceled", err)
 	}
-	wantStatus(t, waitRun(t, b, ref.RunID), herald.StatusCancelled)
+	testkit.WaitRunStatus(t, b.client, ref.RunID, herald.StatusCancelled)
 }
 
 func TestStepContextEndsAtTheDeadline(t *testing.T) {
@@ -858,8 +802,7 @@ func TestStepContextEndsAtTheDeadline(t *testing.T) {
 	if err != nil {
 		t.Fatalf("RunWorkflow: %v", err)
 	}
-	run := waitRun(t, b, ref.RunID)
-	wantStatus(t, run, herald.StatusFailed)
+	run := testkit.WaitRunStatus(t, b.client, ref.RunID, herald.StatusFailed)
 	if e := run.Step("sleepy").Error; strings.Contains(e, "outlived") || strings.Contains(e, "no deadline") {
 		t.Fatalf("step error = %q", e)
 	}
@@ -898,7 +841,7 @@ func TestWorkerNeverRunsMoreThanItsSlots(t *testing.T) {
 		t.Fatalf("BulkPush: %v", err)
 	}
 	for _, r := range results {
-		wantStatus(t, waitRun(t, b, r.Runs[0].RunID), herald.StatusSucceeded)
+		testkit.WaitRunStatus(t, b.client, r.Runs[0].RunID, herald.StatusSucceeded)
 	}
 	if p := peak.Load(); p > slots || p < 1 {
 		t.Fatalf("peak concurrency %d, want 1..%d", p, slots)
@@ -1009,8 +952,7 @@ func TestWorkerRetriesAFailedHeartbeatSoon(t *testing.T) {
 	if err != nil {
 		t.Fatalf("RunWorkflow: %v", err)
 	}
-	run := waitRun(t, b, ref.RunID)
-	wantStatus(t, run, herald.StatusSucceeded)
+	run := testkit.WaitRunStatus(t, b.client, ref.RunID, herald.StatusSucceeded)
 	if s := run.Step("work"); s == nil || s.Attempt != 1 || runs.Load() != 1 || !hung.Load() {
 		t.Fatalf("the step ran %d times (attempt %v); a heartbeat hung: %v", runs.Load(), s, hung.Load())
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -13,6 +12,7 @@ import (
 	"github.com/heraldhq/herald/heraldpg"
 	"github.com/heraldhq/herald/internal/pgtest"
 	"github.com/heraldhq/herald/internal/testenv"
+	"github.com/heraldhq/herald/internal/testkit"
 )
 
 type bundle struct {
@@ -77,42 +77,22 @@ func (rollback) Error() string { return "rollback" }
 
 var errRollback error = rollback{}
 
-// waitRefused waits (10 s at most) until the relay refused outbox entry id, and checks
-// that the reason it kept contains want.
+// waitRefused waits until the relay refused outbox entry id, and checks that the reason
+// it kept contains want.
 func (b *bundle) waitRefused(t *testing.T, id, want string) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	reason := testkit.Poll(t, "entry "+id+" to be refused", func() (string, bool) {
 		var reason *string
 		if err := b.pool.QueryRow(context.Background(), `SELECT error FROM herald_outbox WHERE id = $1`, id).Scan(&reason); err != nil {
 			t.Fatal(err)
 		}
-		if reason != nil {
-			if !strings.Contains(*reason, want) {
-				t.Fatalf("entry %s refused for %q, want a reason naming %q", id, *reason, want)
-			}
-			return
+		if reason == nil {
+			return "", false
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("entry %s was never refused", id)
-		}
-		time.Sleep(10 * time.Millisecond) // polling with a deadline
-	}
-}
-
-// waitEvent polls until the event exists, or fails after the deadline.
-func (b *bundle) waitEvent(t *testing.T, id string) *herald.EventInfo {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		ev, err := b.c.GetEvent(context.Background(), id)
-		if err == nil {
-			return ev
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("event %s never appeared: %v", id, err)
-		}
-		time.Sleep(10 * time.Millisecond) // polling with a deadline
+		return *reason, true
+	})
+	if !strings.Contains(reason, want) {
+		t.Fatalf("entry %s refused for %q, want a reason naming %q", id, reason, want)
 	}
 }
 
@@ -122,7 +102,7 @@ func TestEventExistsIfAndOnlyIfTheTransactionCommits(t *testing.T) {
 	rolledBack := b.placeOrder(t, "o-1", false)
 	committed := b.placeOrder(t, "o-2", true)
 
-	ev := b.waitEvent(t, committed)
+	ev := testkit.WaitEvent(t, b.c, committed)
 	if ev.Key != "order:placed" || !strings.Contains(string(ev.Payload), "o-2") || ev.AdditionalMetadata["source"] != "checkout" {
 		t.Fatalf("event = %+v", ev)
 	}
@@ -150,7 +130,7 @@ func TestManyCommitsRelayOnceEach(t *testing.T) {
 		ids = append(ids, b.placeOrder(t, "o-"+string(rune('a'+i%26))+string(rune('a'+i/26)), true))
 	}
 	for _, id := range ids {
-		if ev := b.waitEvent(t, id); len(ev.Runs) != 1 {
+		if ev := testkit.WaitEvent(t, b.c, id); len(ev.Runs) != 1 {
 			t.Fatalf("event %s has %d runs", id, len(ev.Runs))
 		}
 	}
@@ -181,7 +161,7 @@ func TestBadEntriesAreRefusedNotLost(t *testing.T) {
 	}
 	b.waitRefused(t, "order-17", "UUID")
 	// A refused entry does not block the ones after it.
-	b.waitEvent(t, b.placeOrder(t, "o-after", true))
+	testkit.WaitEvent(t, b.c, b.placeOrder(t, "o-after", true))
 }
 
 // TestAmplifyingExpressionIsRelayedOnce: an outbox entry whose event meets a trigger
@@ -201,7 +181,7 @@ func TestAmplifyingExpressionIsRelayedOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ev := b.waitEvent(t, id)
+	ev := testkit.WaitEvent(t, b.c, id)
 	decisions := map[string]herald.TriggerDecision{}
 	for _, d := range ev.Triggers {
 		decisions[d.Workflow] = d

@@ -7,6 +7,7 @@ import (
 
 	"github.com/heraldhq/herald"
 	"github.com/heraldhq/herald/heraldpg"
+	"github.com/heraldhq/herald/internal/testkit"
 )
 
 // TestSchemaViolationsAreRefusedNotLost: an outbox entry whose payload does not conform to
@@ -27,5 +28,5 @@ func TestSchemaViolationsAreRefusedNotLost(t *testing.T) {
 	if _, err := b.c.GetEvent(ctx, id); err == nil {
 		t.Fatal("the violating entry became an event")
 	}
-	b.waitEvent(t, b.placeOrder(t, "o-after", true))
+	testkit.WaitEvent(t, b.c, b.placeOrder(t, "o-after", true))
 }
