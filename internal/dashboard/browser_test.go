@@ -22,6 +22,7 @@ import (
 
 	"github.com/heraldhq/herald"
 	"github.com/heraldhq/herald/internal/testenv"
+	"github.com/heraldhq/herald/internal/testkit"
 )
 
 // These tests drive the real dashboard in headless Chromium (Debian's chromium package).
@@ -218,7 +219,7 @@ func TestBrowserLiveEvents(t *testing.T) {
 		last = br.push("order.created", `{"n":1}`, "").Event.ID
 	}
 	greet := runOf(t, res, "greet")
-	br.waitRun(greet)
+	testkit.WaitRun(t, br.sdk, greet)
 	br.do("waiting for more events", chromedp.WaitVisible(chromedp.CSS(`tr[data-id="`+last+`"]`)))
 	br.screenshot("events-live")
 
@@ -254,7 +255,7 @@ func TestBrowserToggle(t *testing.T) {
 	br := newBrowser(t)
 	br.worker(echo("greet", "user.created"))
 	br.workflow("audit", "user.created")
-	br.waitRun(runOf(t, br.push("user.created", `{}`, ""), "greet"))
+	testkit.WaitRun(t, br.sdk, runOf(t, br.push("user.created", `{}`, ""), "greet"))
 	br.signInUI()
 	br.do("disabling greet",
 		chromedp.Navigate(br.env.URL+"/workflows"),
@@ -340,8 +341,7 @@ func TestBrowserNextStaysOnSite(t *testing.T) {
 	// origin, and fails the test unless it stayed on the engine's origin.
 	wantOnSite := func(what string) {
 		t.Helper()
-		deadline := time.Now().Add(20 * time.Second)
-		for {
+		testkit.Poll(t, what+": the tab to land on this site", func() (string, bool) {
 			mu.Lock()
 			off := slices.Clone(offsite)
 			mu.Unlock()
@@ -351,13 +351,10 @@ func TestBrowserNextStaysOnSite(t *testing.T) {
 			}
 			loc, err := chromedp.Run(br.ctx, chromedp.Location())
 			if err == nil && strings.HasPrefix(loc, br.env.URL+"/") && !strings.HasPrefix(loc, br.env.URL+"/login") {
-				return
+				return "", true
 			}
-			if time.Now().After(deadline) {
-				t.Fatalf("%s: did not land on this site; still at %q (%v)", what, loc, err)
-			}
-			time.Sleep(20 * time.Millisecond) // polling with a deadline
-		}
+			return fmt.Sprintf("still at %q (%v)", loc, err), false
+		})
 	}
 	// The server's Location, resolved by Chromium's own URL parser against the page it
 	// answers, is on this site for every bad next, on both paths.

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/heraldhq/herald"
+	"github.com/heraldhq/herald/internal/testkit"
 )
 
 func TestSignIn(t *testing.T) {
@@ -273,7 +274,7 @@ func TestRunPage(t *testing.T) {
 				idle = r.RunID
 			}
 		}
-		if st := b.waitRun(greet); st != "succeeded" {
+		if st := testkit.WaitRun(t, b.sdk, greet).Status; st != "succeeded" {
 			t.Fatalf("greet run %s", st)
 		}
 		b.signIn("")
@@ -303,7 +304,7 @@ func TestRunPage(t *testing.T) {
 		}
 		newID := strings.TrimPrefix(p.header.Get("Location"), "/runs/")
 		newID = newID[:strings.IndexByte(newID, '?')]
-		if st := b.waitRun(newID); st != "succeeded" {
+		if st := testkit.WaitRun(t, b.sdk, newID).Status; st != "succeeded" {
 			t.Errorf("replayed run %s", st)
 		}
 		r, err := b.sdk.GetRun(ctx, newID)
@@ -319,7 +320,7 @@ func TestWorkflowsPage(t *testing.T) {
 		b.worker(echo("greet", "user.created"))
 		for i := 0; i < 3; i++ {
 			res := b.push("user.created", `{}`, "")
-			b.waitRun(res.Runs[0].RunID)
+			testkit.WaitRun(t, b.sdk, res.Runs[0].RunID)
 		}
 		b.signIn("")
 		body := b.mustGet("/workflows")
@@ -344,7 +345,7 @@ func TestWorkflowsPage(t *testing.T) {
 		}
 		runID := strings.TrimPrefix(p.header.Get("Location"), "/runs/")
 		runID = runID[:strings.IndexByte(runID, '?')]
-		b.waitRun(runID)
+		testkit.WaitRun(t, b.sdk, runID)
 		wantContains(t, b.mustGet("/runs/"+runID), "succeeded", "&#34;debug&#34;")
 
 		// The toggle disables it: the next event skips it.
@@ -370,7 +371,7 @@ func TestStatsPage(t *testing.T) {
 	forEachStore(t, func(t *testing.T, b *bundle) {
 		b.worker(echo("greet", "user.created"))
 		for i := 0; i < 3; i++ {
-			b.waitRun(b.push("user.created", `{}`, "").Runs[0].RunID)
+			testkit.WaitRun(t, b.sdk, b.push("user.created", `{}`, "").Runs[0].RunID)
 		}
 		b.signIn("")
 		for _, rg := range []string{"1h", "24h"} {

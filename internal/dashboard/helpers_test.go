@@ -15,7 +15,6 @@ import (
 
 	"github.com/heraldhq/herald"
 	"github.com/heraldhq/herald/internal/dashboard"
-	"github.com/heraldhq/herald/internal/pgtest"
 	"github.com/heraldhq/herald/internal/testenv"
 )
 
@@ -32,20 +31,17 @@ type bundle struct {
 // forEachStore runs a test against an engine on SQLite, and on PostgreSQL when
 // HERALD_TEST_DATABASE_URL is set.
 func forEachStore(t *testing.T, test func(t *testing.T, b *bundle)) {
-	t.Parallel()
-	t.Run("sqlite", func(t *testing.T) {
-		t.Parallel()
-		test(t, setup(t, testenv.Options{}))
-	})
-	t.Run("postgres", func(t *testing.T) {
-		t.Parallel()
-		test(t, setup(t, testenv.Options{DatabaseURL: pgtest.NewDatabase(t)}))
-	})
+	testenv.ForEachStore(t, testenv.Options{}, func(t *testing.T, env *testenv.Env) { test(t, bundleOf(t, env)) })
 }
 
 func setup(t *testing.T, o testenv.Options) *bundle {
 	t.Helper()
-	env := testenv.StartWith(t, o)
+	return bundleOf(t, testenv.StartWith(t, o))
+}
+
+// bundleOf makes the clients of a running engine.
+func bundleOf(t *testing.T, env *testenv.Env) *bundle {
+	t.Helper()
 	c, err := herald.NewClient(herald.ClientConfig{URL: env.URL, Token: env.Token})
 	if err != nil {
 		t.Fatal(err)
@@ -215,25 +211,6 @@ func (b *bundle) push(key, payload, meta string) *herald.PushResult {
 		b.t.Fatalf("Push(%s): %v", key, err)
 	}
 	return res
-}
-
-// waitRun waits (bounded) until a run ends and returns its status.
-func (b *bundle) waitRun(id string) string {
-	b.t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		r, err := b.sdk.GetRun(context.Background(), id)
-		if err != nil {
-			b.t.Fatalf("GetRun: %v", err)
-		}
-		if r.Done() {
-			return r.Status
-		}
-		if time.Now().After(deadline) {
-			b.t.Fatalf("run %s still %s after 20s", id, r.Status)
-		}
-		time.Sleep(20 * time.Millisecond) // polling interval with a deadline, not synchronization
-	}
 }
 
 func wantContains(t *testing.T, body string, subs ...string) {

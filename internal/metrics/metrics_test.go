@@ -13,6 +13,7 @@ import (
 	"github.com/heraldhq/herald"
 	"github.com/heraldhq/herald/internal/pgtest"
 	"github.com/heraldhq/herald/internal/testenv"
+	"github.com/heraldhq/herald/internal/testkit"
 )
 
 // scrape fetches a metrics page with an optional bearer token.
@@ -95,20 +96,7 @@ func testPrometheus(t *testing.T, env *testenv.Env) {
 			}
 		}
 	}
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		r, err := c.GetRun(ctx, greet)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if r.Done() {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("run still %s", r.Status)
-		}
-		time.Sleep(20 * time.Millisecond) // polling interval with a deadline, not synchronization
-	}
+	testkit.WaitRun(t, c, greet)
 	if _, err := c.CancelRun(ctx, idle); err != nil {
 		t.Fatal(err)
 	}

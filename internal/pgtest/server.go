@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/heraldhq/herald/internal/testkit"
 )
 
 // Server is a private PostgreSQL instance owned by one test, for tests that stop and
@@ -190,20 +192,19 @@ func (s *Server) start() error {
 		return fmt.Errorf("pg_ctl start: %v\n%s\n%s", err, out, tail(string(log), 2000))
 	}
 	s.running = true
-	// pg_ctl -w waits for the server; check that TCP connections work too.
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	for {
+	// pg_ctl -w waits for the server; check that TCP connections work too (the test fails
+	// if they never do).
+	testkit.Poll(s.t, "the started server to accept connections", func() (string, bool) {
+		ctx, cancel := context.WithTimeout(context.Background(), testkit.Timeout())
+		defer cancel()
 		conn, err := pgx.Connect(ctx, s.URL())
-		if err == nil {
-			conn.Close(ctx)
-			return nil
+		if err != nil {
+			return err.Error(), false
 		}
-		if ctx.Err() != nil {
-			return fmt.Errorf("server started but refuses connections: %w", err)
-		}
-		time.Sleep(20 * time.Millisecond) // polling with a deadline
-	}
+		conn.Close(ctx)
+		return "", true
+	})
+	return nil
 }
 
 // Stop stops the server with an immediate shutdown: every server process exits at once,
