@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/heraldhq/herald/internal/testenv"
 )
@@ -335,12 +334,12 @@ func TestWorkflowVersionsAndRunsKeepTheirVersion(t *testing.T) {
 		// The worker gets the old run's single step and finishes it; the old run succeeds
 		// under version 1's definition.
 		w := b.c.registerWorker("w")
-		a := b.c.pollOne(w, 5*time.Second)
+		a := b.c.pollOne(w)
 		if a["run_id"] != old || a["version"].(float64) != 1 {
 			t.Fatalf("first assignment %v, want the version-1 run first (FIFO)", a)
 		}
 		b.c.must(200, "POST", fmt.Sprintf("/api/v1/workers/%s/step-runs/%s/complete", w, a["step_run_id"]), map[string]any{"lease_id": a["lease_id"]})
-		b.c.waitRun(old, "succeeded", 5*time.Second)
+		b.c.waitRun(old, "succeeded")
 	})
 }
 

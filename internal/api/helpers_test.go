@@ -8,10 +8,9 @@ import (
 	"net/http"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/heraldhq/herald/internal/pgtest"
 	"github.com/heraldhq/herald/internal/testenv"
+	"github.com/heraldhq/herald/internal/testkit"
 )
 
 // bundle is what each test needs: a running engine and a client for it.
@@ -25,24 +24,22 @@ type bundle struct {
 // forEachStore runs a test against an engine on each store: SQLite, and PostgreSQL when
 // HERALD_TEST_DATABASE_URL is set. Switching stores must change nothing a user can see.
 func forEachStore(t *testing.T, test func(t *testing.T, b *bundle)) {
-	t.Parallel()
-	t.Run("sqlite", func(t *testing.T) {
-		t.Parallel()
-		test(t, start(t, testenv.Options{}))
-	})
-	t.Run("postgres", func(t *testing.T) {
-		t.Parallel()
-		url := pgtest.NewDatabase(t)
-		b := start(t, testenv.Options{DatabaseURL: url})
-		b.dbURL = url
-		test(t, b)
-	})
+	forEachStoreWith(t, testenv.Options{}, test)
+}
+
+// forEachStoreWith is forEachStore with engine options.
+func forEachStoreWith(t *testing.T, o testenv.Options, test func(t *testing.T, b *bundle)) {
+	testenv.ForEachStore(t, o, func(t *testing.T, env *testenv.Env) { test(t, bundleOf(t, env)) })
 }
 
 func start(t *testing.T, o testenv.Options) *bundle {
 	t.Helper()
-	env := testenv.StartWith(t, o)
-	return &bundle{env: env, c: &client{t: t, url: env.URL, token: env.Token}}
+	return bundleOf(t, testenv.StartWith(t, o))
+}
+
+// bundleOf makes the client of a running engine.
+func bundleOf(t *testing.T, env *testenv.Env) *bundle {
+	return &bundle{env: env, c: &client{t: t, url: env.URL, token: env.Token}, dbURL: env.DatabaseURL}
 }
 
 // client is a raw HTTP client: these tests pin the wire format itself.
@@ -171,17 +168,15 @@ func (c *client) poll(worker string, max int, wait string) []map[string]any {
 	return out
 }
 
-// pollOne polls until one assignment arrives or the deadline passes.
-func (c *client) pollOne(worker string, within time.Duration) map[string]any {
+// pollOne polls until one assignment arrives.
+func (c *client) pollOne(worker string) map[string]any {
 	c.t.Helper()
-	deadline := time.Now().Add(within)
-	for time.Now().Before(deadline) {
+	return testkit.Poll(c.t, "an assignment for worker "+worker, func() (map[string]any, bool) {
 		if as := c.poll(worker, 1, "1s"); len(as) > 0 {
-			return as[0]
+			return as[0], true
 		}
-	}
-	c.t.Fatalf("no assignment for worker %s within %s", worker, within)
-	return nil
+		return nil, false
+	})
 }
 
 func (c *client) complete(worker string, a map[string]any, output any) resp {
@@ -202,19 +197,12 @@ func (c *client) run(id string) map[string]any {
 }
 
 // waitRun polls a run until its status is want.
-func (c *client) waitRun(id, want string, within time.Duration) map[string]any {
+func (c *client) waitRun(id, want string) map[string]any {
 	c.t.Helper()
-	deadline := time.Now().Add(within)
-	for {
+	return testkit.Poll(c.t, fmt.Sprintf("run %s to be %s", id, want), func() (map[string]any, bool) {
 		r := c.run(id)
-		if r["status"] == want {
-			return r
-		}
-		if time.Now().After(deadline) {
-			c.t.Fatalf("run %s is %v, want %s: %v", id, r["status"], want, r)
-		}
-		time.Sleep(20 * time.Millisecond) // polling interval with a deadline, not synchronization
-	}
+		return r, r["status"] == want
+	})
 }
 
 func runIDs(push map[string]any) map[string]string {

@@ -3,7 +3,6 @@ package api_test
 import (
 	"strings"
 	"testing"
-	"time"
 	"unicode/utf8"
 )
 
@@ -50,7 +49,7 @@ func TestNULIsRefusedAlike(t *testing.T) {
 		run := runIDs(ok)["w"]
 
 		worker := c.registerWorker("w")
-		a := c.pollOne(worker, 10*time.Second)
+		a := c.pollOne(worker)
 		r = c.complete(worker, a, map[string]any{"out": "\x00"})
 		if _, field := r.errCodeField(t); r.status != 400 || field != "output" {
 			t.Fatalf("complete with U+0000: status %d field %q, want 400 output: %s", r.status, field, r.body)
@@ -59,7 +58,7 @@ func TestNULIsRefusedAlike(t *testing.T) {
 		if r := c.fail(worker, a, msg, false); r.status != 200 {
 			t.Fatalf("fail with U+0000 and a long message: status %d: %s", r.status, r.body)
 		}
-		got := steps(c.waitRun(run, "failed", 10*time.Second))["s"]
+		got := steps(c.waitRun(run, "failed"))["s"]
 		stored, _ := got["error"].(string)
 		if len(stored) > 8192 || !utf8.ValidString(stored) || strings.Contains(stored, "\x00") || !strings.HasPrefix(stored, "aaaa") {
 			t.Errorf("stored failure message: %d bytes, valid UTF-8 %v, starts %.10q", len(stored), utf8.ValidString(stored), stored)

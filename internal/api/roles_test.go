@@ -6,7 +6,6 @@ import (
 	"os"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/heraldhq/herald/internal/engine"
 	"github.com/heraldhq/herald/internal/store"
@@ -403,7 +402,7 @@ func (f *roleEnv) lease(c *client) (worker string, a map[string]any) {
 	wf := f.workflow(c)
 	c.must(201, "POST", "/api/v1/workflows/"+wf+"/runs", nil)
 	worker = c.registerWorker(wf)
-	return worker, c.pollOne(worker, 10*time.Second)
+	return worker, c.pollOne(worker)
 }
 
 func roleWebhook(name string) map[string]any {

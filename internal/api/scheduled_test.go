@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/heraldhq/herald/internal/testenv"
+	"github.com/heraldhq/herald/internal/testkit"
 )
 
 func parseTime(t *testing.T, v any) time.Time {
@@ -24,19 +25,12 @@ func parseTime(t *testing.T, v any) time.Time {
 }
 
 // waitDelivered polls an event until it is delivered.
-func (c *client) waitDelivered(id string, within time.Duration) map[string]any {
+func (c *client) waitDelivered(id string) map[string]any {
 	c.t.Helper()
-	deadline := time.Now().Add(within)
-	for {
+	return testkit.Poll(c.t, "event "+id+" to be delivered", func() (map[string]any, bool) {
 		ev := c.must(200, "GET", "/api/v1/events/"+id, nil)
-		if ev["status"] == "delivered" {
-			return ev
-		}
-		if time.Now().After(deadline) {
-			c.t.Fatalf("event %s is %v after %s: %v", id, ev["status"], within, ev)
-		}
-		time.Sleep(10 * time.Millisecond) // polling interval with a deadline, not synchronization
-	}
+		return ev, ev["status"] == "delivered"
+	})
 }
 
 func eventIDs(m map[string]any) []string {
@@ -79,7 +73,7 @@ func TestDelayedEventTriggersWhenDue(t *testing.T) {
 			t.Errorf("delivered events = %v, want none yet", ids)
 		}
 
-		delivered := c.waitDelivered(id, 5*time.Second)
+		delivered := c.waitDelivered(id)
 		at := parseTime(t, delivered["created_at"])
 		if at.Before(due) || at.Sub(due) > time.Second {
 			t.Errorf("delivered at %s, due %s: want within a second after", at, due)

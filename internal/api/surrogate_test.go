@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"strings"
 	"testing"
-	"time"
 )
 
 // rawPost posts body as it is, with contentType and extra headers, and the bundle's token.
@@ -120,7 +119,7 @@ func TestLoneSurrogatesAreRefusedAlike(t *testing.T) {
 			t.Errorf("payload read back as %v, want the emoji and the text \\ud800", p)
 		}
 		worker := c.registerWorker("w")
-		a := c.pollOne(worker, 10*time.Second)
+		a := c.pollOne(worker)
 		r = rawPost(t, b, "/api/v1/workers/"+worker+"/step-runs/"+a["step_run_id"].(string)+"/complete", json, nil,
 			`{"lease_id":"`+a["lease_id"].(string)+`","output":{"s":"\ud800"}}`)
 		if code, field := r.errCodeField(t); r.status != 400 || code != "invalid_argument" || field != "output" {

@@ -21,7 +21,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/heraldhq/herald/internal/pgtest"
 	"github.com/heraldhq/herald/internal/testenv"
 )
 
@@ -799,22 +798,5 @@ func TestWebhookSecretsAreEncryptedAtRestAndNeverLogged(t *testing.T) {
 		if len(logs.Bytes()) == 0 {
 			t.Fatal("no logs captured; the check above would prove nothing")
 		}
-	})
-}
-
-// forEachStoreWith is forEachStore with engine options.
-func forEachStoreWith(t *testing.T, o testenv.Options, test func(t *testing.T, b *bundle)) {
-	t.Parallel()
-	t.Run("sqlite", func(t *testing.T) {
-		t.Parallel()
-		test(t, start(t, o))
-	})
-	t.Run("postgres", func(t *testing.T) {
-		t.Parallel()
-		po := o
-		po.DatabaseURL = pgtest.NewDatabase(t)
-		b := start(t, po)
-		b.dbURL = po.DatabaseURL
-		test(t, b)
 	})
 }

@@ -20,7 +20,7 @@ func TestDAGRunsStepsWhenParentsSucceed(t *testing.T) {
 		w := b.c.registerWorker("diamond")
 		runID := runIDs(b.c.push("go", map[string]any{"n": 1}))["diamond"]
 
-		a := b.c.pollOne(w, 5*time.Second)
+		a := b.c.pollOne(w)
 		if a["step"] != "a" || a["attempt"].(float64) != 1 || a["input"].(map[string]any)["n"].(float64) != 1 {
 			t.Fatalf("first assignment = %v", a)
 		}
@@ -47,13 +47,13 @@ func TestDAGRunsStepsWhenParentsSucceed(t *testing.T) {
 			t.Fatalf("d dispatched before c finished: %v", as)
 		}
 		b.c.complete(w, got["c"], map[string]any{"v": "c"})
-		d := b.c.pollOne(w, 5*time.Second)
+		d := b.c.pollOne(w)
 		parents := d["parents"].(map[string]any)
 		if d["step"] != "d" || len(parents) != 2 || parents["b"].(map[string]any)["v"] != "b" || parents["c"].(map[string]any)["v"] != "c" {
 			t.Fatalf("d = %v", d)
 		}
 		b.c.complete(w, d, nil)
-		r := b.c.waitRun(runID, "succeeded", 5*time.Second)
+		r := b.c.waitRun(runID, "succeeded")
 		for name, s := range steps(r) {
 			if s["status"] != "succeeded" || s["worker_id"] != w || s["started_at"] == nil || s["finished_at"] == nil {
 				t.Fatalf("step %s = %v", name, s)
@@ -71,7 +71,7 @@ func TestRetryWithBackoffThenSuccess(t *testing.T) {
 		w := b.c.registerWorker("flaky")
 		runID := runIDs(b.c.push("k", nil))["flaky"]
 		for attempt := 1; attempt <= 2; attempt++ {
-			a := b.c.pollOne(w, 5*time.Second)
+			a := b.c.pollOne(w)
 			if a["attempt"].(float64) != float64(attempt) {
 				t.Fatalf("attempt %v, want %d", a["attempt"], attempt)
 			}
@@ -83,12 +83,12 @@ func TestRetryWithBackoffThenSuccess(t *testing.T) {
 				t.Fatalf("after failure %d: %v", attempt, s)
 			}
 		}
-		a := b.c.pollOne(w, 5*time.Second)
+		a := b.c.pollOne(w)
 		if a["attempt"].(float64) != 3 {
 			t.Fatalf("third attempt = %v", a["attempt"])
 		}
 		b.c.complete(w, a, map[string]any{"ok": true})
-		s := steps(b.c.waitRun(runID, "succeeded", 5*time.Second))["s"]
+		s := steps(b.c.waitRun(runID, "succeeded"))["s"]
 		if s["attempt"].(float64) != 3 || s["error"] != "" {
 			t.Fatalf("step = %v", s)
 		}
@@ -103,9 +103,9 @@ func TestExhaustedOrNonRetryableFailureFailsTheRun(t *testing.T) {
 		w := b.c.registerWorker("w")
 
 		run1 := runIDs(b.c.push("k", nil))["w"]
-		b.c.fail(w, b.c.pollOne(w, 5*time.Second), "e1", true)
-		b.c.fail(w, b.c.pollOne(w, 5*time.Second), "e2", true)
-		r := b.c.waitRun(run1, "failed", 5*time.Second)
+		b.c.fail(w, b.c.pollOne(w), "e1", true)
+		b.c.fail(w, b.c.pollOne(w), "e2", true)
+		r := b.c.waitRun(run1, "failed")
 		st := steps(r)
 		if st["first"]["status"] != "failed" || st["first"]["error"] != "e2" || st["second"]["status"] != "cancelled" {
 			t.Fatalf("steps = %v", st)
@@ -115,8 +115,8 @@ func TestExhaustedOrNonRetryableFailureFailsTheRun(t *testing.T) {
 		}
 
 		run2 := runIDs(b.c.push("k", nil))["w"]
-		b.c.fail(w, b.c.pollOne(w, 5*time.Second), "bad input", false)
-		if s := steps(b.c.waitRun(run2, "failed", 5*time.Second))["first"]; s["attempt"].(float64) != 1 {
+		b.c.fail(w, b.c.pollOne(w), "bad input", false)
+		if s := steps(b.c.waitRun(run2, "failed"))["first"]; s["attempt"].(float64) != 1 {
 			t.Fatalf("non-retryable failure was retried: %v", s)
 		}
 	})
@@ -128,9 +128,9 @@ func TestWorkerDeathMovesStepToAnotherWorker(t *testing.T) {
 		dead := b.c.registerWorker("w")
 		alive := b.c.registerWorker("w")
 		runID := runIDs(b.c.push("k", nil))["w"]
-		a1 := b.c.pollOne(dead, 5*time.Second)
+		a1 := b.c.pollOne(dead)
 		// The dead worker never heartbeats. The live one receives the step once the lease expires.
-		a2 := b.c.pollOne(alive, 15*time.Second)
+		a2 := b.c.pollOne(alive)
 		if a2["step_run_id"] != a1["step_run_id"] || a2["lease_id"] == a1["lease_id"] {
 			t.Fatalf("reassignment = %v (first %v)", a2, a1)
 		}
@@ -145,7 +145,7 @@ func TestWorkerDeathMovesStepToAnotherWorker(t *testing.T) {
 		if r := b.c.complete(alive, a2, map[string]any{"by": "alive"}); r.status != 200 {
 			t.Fatalf("completion: %d %s", r.status, r.body)
 		}
-		s := steps(b.c.waitRun(runID, "succeeded", 5*time.Second))["s"]
+		s := steps(b.c.waitRun(runID, "succeeded"))["s"]
 		if s["output"].(map[string]any)["by"] != "alive" || s["worker_id"] != alive {
 			t.Fatalf("step = %v", s)
 		}
@@ -162,7 +162,7 @@ func TestHeartbeatKeepsTheLease(t *testing.T) {
 		holder := b.c.registerWorker("w")
 		other := b.c.registerWorker("w")
 		runID := runIDs(b.c.push("k", nil))["w"]
-		a := b.c.pollOne(holder, 5*time.Second)
+		a := b.c.pollOne(holder)
 		lease := []any{map[string]any{"step_run_id": a["step_run_id"], "lease_id": a["lease_id"]}}
 		// Heartbeat for twice the lease duration while the other worker polls.
 		stop := make(chan struct{})
@@ -190,7 +190,7 @@ func TestHeartbeatKeepsTheLease(t *testing.T) {
 		if r := b.c.complete(holder, a, nil); r.status != 200 {
 			t.Fatalf("completion after heartbeats: %d %s", r.status, r.body)
 		}
-		b.c.waitRun(runID, "succeeded", 5*time.Second)
+		b.c.waitRun(runID, "succeeded")
 		// Unknown worker: 404.
 		if r := b.c.do("POST", "/api/v1/workers/nope/heartbeat", map[string]any{}); r.status != 404 {
 			t.Fatalf("unknown worker heartbeat: %d", r.status)
@@ -205,14 +205,14 @@ func TestStepTimeoutFailsTheAttempt(t *testing.T) {
 		}})
 		w := b.c.registerWorker("slow")
 		runID := runIDs(b.c.push("k", nil))["slow"]
-		a1 := b.c.pollOne(w, 5*time.Second)
+		a1 := b.c.pollOne(w)
 		lease := []any{map[string]any{"step_run_id": a1["step_run_id"], "lease_id": a1["lease_id"]}}
 		// Heartbeats cannot extend a step past its deadline.
 		hb := b.c.must(200, "POST", "/api/v1/workers/"+w+"/heartbeat", map[string]any{"step_runs": lease})
 		if len(hb["cancelled"].([]any)) != 0 {
 			t.Fatalf("heartbeat = %v", hb)
 		}
-		a2 := b.c.pollOne(w, 10*time.Second)
+		a2 := b.c.pollOne(w)
 		if a2["step_run_id"] != a1["step_run_id"] || a2["attempt"].(float64) != 2 {
 			t.Fatalf("after timeout = %v", a2)
 		}
@@ -227,7 +227,7 @@ func TestStepTimeoutFailsTheAttempt(t *testing.T) {
 			t.Fatalf("step = %v", s)
 		}
 		// The second attempt times out too: the run fails with a timeout error.
-		r := b.c.waitRun(runID, "failed", 10*time.Second)
+		r := b.c.waitRun(runID, "failed")
 		if s := steps(r)["s"]; s["status"] != "failed" || s["error"] == "" {
 			t.Fatalf("step = %v", s)
 		}
@@ -239,7 +239,7 @@ func TestCancelRun(t *testing.T) {
 		b.c.putWorkflow(simpleWorkflow("w", "k", "a", "b"))
 		w := b.c.registerWorker("w")
 		runID := runIDs(b.c.push("k", nil))["w"]
-		a := b.c.pollOne(w, 5*time.Second)
+		a := b.c.pollOne(w)
 		r := b.c.must(200, "POST", "/api/v1/runs/"+runID+"/cancel", nil)
 		if r["status"] != "cancelled" {
 			t.Fatalf("cancel = %v", r)
@@ -306,7 +306,7 @@ func TestEventChainingRecordsLineage(t *testing.T) {
 		b.c.putWorkflow(simpleWorkflow("child", "order:charged", "ship"))
 		w := b.c.registerWorker("parent", "child")
 		parentRun := runIDs(b.c.push("order:placed", map[string]any{"order": 7}))["parent"]
-		a := b.c.pollOne(w, 5*time.Second)
+		a := b.c.pollOne(w)
 		p := b.c.must(201, "POST", "/api/v1/events", map[string]any{
 			"key": "order:charged", "payload": map[string]any{"order": 7},
 			"parent_run_id": a["run_id"], "parent_step_run_id": a["step_run_id"],
@@ -383,7 +383,7 @@ func TestTenantIsolation(t *testing.T) {
 			t.Fatalf("B's worker got A's steps: %v", as)
 		}
 		wa := a.registerWorker("secret-flow")
-		asg := a.pollOne(wa, 5*time.Second)
+		asg := a.pollOne(wa)
 		if r := tb.complete(wb, asg, nil); r.status != 404 && r.status != 409 {
 			t.Fatalf("B completed A's step: %d", r.status)
 		}
@@ -421,7 +421,7 @@ func TestFailureReportsAndStaleLeases(t *testing.T) {
 		b.c.putWorkflow(def)
 		w := b.c.registerWorker("w")
 		runID := runIDs(b.c.push("k", nil))["w"]
-		a := b.c.pollOne(w, 5*time.Second)
+		a := b.c.pollOne(w)
 		failPath := fmt.Sprintf("/api/v1/workers/%s/step-runs/%s/fail", w, a["step_run_id"])
 
 		// A body over the limit is refused and changes nothing: the lease is still ours.
@@ -440,7 +440,7 @@ func TestFailureReportsAndStaleLeases(t *testing.T) {
 		if r := b.c.fail(w, a, trace, false); r.status != 200 {
 			t.Fatalf("fail with a %d-byte message: %d %s, want 200", len(trace), r.status, r.body)
 		}
-		st := steps(b.c.waitRun(runID, "failed", 5*time.Second))["s"]
+		st := steps(b.c.waitRun(runID, "failed"))["s"]
 		if msg, _ := st["error"].(string); len(msg) != 8192 || !strings.HasPrefix(trace, msg) {
 			t.Fatalf("stored message has %d bytes, want the first 8192 of the report", len(msg))
 		}

@@ -8,7 +8,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/heraldhq/herald/internal/pgtest"
 	"github.com/heraldhq/herald/internal/testenv"
 )
 
@@ -21,20 +20,16 @@ type bundle struct {
 // forEachStore runs a test against an engine on each store: SQLite, and PostgreSQL when
 // HERALD_TEST_DATABASE_URL is set.
 func forEachStore(t *testing.T, test func(t *testing.T, b *bundle)) {
-	t.Parallel()
-	t.Run("sqlite", func(t *testing.T) {
-		t.Parallel()
-		test(t, start(t, testenv.Options{}))
-	})
-	t.Run("postgres", func(t *testing.T) {
-		t.Parallel()
-		test(t, start(t, testenv.Options{DatabaseURL: pgtest.NewDatabase(t)}))
-	})
+	testenv.ForEachStore(t, testenv.Options{}, func(t *testing.T, env *testenv.Env) { test(t, bundleOf(t, env)) })
 }
 
 func start(t *testing.T, o testenv.Options) *bundle {
 	t.Helper()
-	env := testenv.StartWith(t, o)
+	return bundleOf(t, testenv.StartWith(t, o))
+}
+
+// bundleOf makes the clients of a running engine.
+func bundleOf(t *testing.T, env *testenv.Env) *bundle {
 	return &bundle{env: env, c: &client{t: t, url: env.URL, token: env.Token}}
 }
 
