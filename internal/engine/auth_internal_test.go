@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/heraldhq/herald/internal/store"
+	"github.com/heraldhq/herald/internal/testkit"
 )
 
 // hangingTokenReads is a real store whose token reads, while hang is set, wait until their
@@ -48,13 +49,8 @@ func TestHangingTokenReadIsBounded(t *testing.T) {
 	// The caller's own context never ends: only the bound can end the read.
 	done := make(chan error, 1)
 	go func() { _, err := e.Authenticate(ctx, secret); done <- err }()
-	select {
-	case err := <-done:
-		if !errors.Is(err, context.DeadlineExceeded) {
-			t.Fatalf("a hanging read answered %v, want it to end at its bound", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("a hanging token read did not end")
+	if err := testkit.Receive(t, "the hanging token read to end", done); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("a hanging read answered %v, want it to end at its bound", err)
 	}
 	st.hang.Store(false)
 	if p, err := e.Authenticate(ctx, secret); err != nil || p.TenantID == "" {

@@ -5,6 +5,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/heraldhq/herald/internal/testkit"
 )
 
 // testReq is a request of n items.
@@ -139,10 +141,7 @@ func TestSmallBatchesWaitForTheCommitInFlight(t *testing.T) {
 	b.submit(testReq{n: 1, name: "b"})
 	b.submit(testReq{n: 1, name: "c"})
 	// Both requests are taken by the idle loop (the queue empties).
-	deadline := time.Now().Add(5 * time.Second)
-	for len(b.in) > 0 && time.Now().Before(deadline) {
-		time.Sleep(time.Millisecond) // polling with a deadline
-	}
+	testkit.Eventually(t, "the idle loop to take b and c", func() bool { return len(b.in) == 0 })
 	close(release)
 	if !log.waitFor(t, "end b") || !log.waitFor(t, "end c") {
 		t.Fatal("b and c never committed")

@@ -17,6 +17,7 @@ import (
 	"github.com/heraldhq/herald/internal/store"
 	"github.com/heraldhq/herald/internal/store/postgres"
 	"github.com/heraldhq/herald/internal/store/sqlite"
+	"github.com/heraldhq/herald/internal/testkit"
 )
 
 func openStore(t *testing.T) store.Store {
@@ -94,14 +95,11 @@ func TestBackpressureRefusesInsteadOfQueueingWithoutBound(t *testing.T) {
 	eng.Start()
 	// The queued request commits first; until its bytes are released, pushes are refused.
 	var res []engine.PushResult
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	// A producer honouring Retry-After, compressed: it tries again every polling interval.
+	testkit.Eventually(t, "a push accepted once the loop runs", func() bool {
 		res, err = eng.Push(ctx, p.TenantID, []engine.EventInput{{Key: "k", Payload: big}}, false)
-		if !errors.Is(err, engine.ErrOverloaded) || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(time.Millisecond) // a producer honouring Retry-After, compressed
-	}
+		return !errors.Is(err, engine.ErrOverloaded)
+	})
 	if err != nil {
 		t.Fatalf("push once the loop runs: %v", err)
 	}

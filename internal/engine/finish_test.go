@@ -11,6 +11,7 @@ import (
 	"github.com/heraldhq/herald/internal/pgtest"
 	"github.com/heraldhq/herald/internal/store"
 	"github.com/heraldhq/herald/internal/store/postgres"
+	"github.com/heraldhq/herald/internal/testkit"
 )
 
 // TestRefusedResultDoesNotFailItsBatch commits, in one batch, step results of which the
@@ -47,13 +48,14 @@ func TestRefusedResultDoesNotFailItsBatch(t *testing.T) {
 		t.Fatal(err)
 	}
 	var as []store.Assignment
-	for deadline := time.Now().Add(10 * time.Second); len(as) < 3 && time.Now().Before(deadline); {
+	testkit.Eventually(t, "3 steps leased", func() bool {
 		got, err := e.Poll(ctx, tenant, w.ID, 3-len(as), time.Second)
 		if err != nil {
 			t.Fatal(err)
 		}
 		as = append(as, got...)
-	}
+		return len(as) >= 3
+	})
 	if len(as) != 3 {
 		t.Fatalf("leased %d steps, want 3", len(as))
 	}

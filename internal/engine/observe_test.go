@@ -11,6 +11,7 @@ import (
 
 	"github.com/heraldhq/herald/internal/engine"
 	"github.com/heraldhq/herald/internal/store"
+	"github.com/heraldhq/herald/internal/testkit"
 )
 
 // recorder is an engine.Observer that remembers what it was told.
@@ -258,20 +259,13 @@ func TestRetentionPrunesInBatches(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	testkit.Poll(t, "the old events pruned (events left)", func() (int, bool) {
 		evs, err := st.ListEvents(ctx, tenant, store.EventFilter{Limit: 100})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(evs) == 1 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d events left after 10s, want the old ones pruned", len(evs))
-		}
-		time.Sleep(10 * time.Millisecond) // polling interval with a deadline, not synchronization
-	}
+		return len(evs), len(evs) == 1
+	})
 	if _, err := st.GetEvent(ctx, tenant, recent[0].Event.ID); err != nil {
 		t.Errorf("the recent event was pruned: %v", err)
 	}

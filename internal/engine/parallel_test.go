@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/heraldhq/herald/internal/engine"
+	"github.com/heraldhq/herald/internal/testkit"
 )
 
 // TestSlowCommitDoesNotHoldOthersOnPostgres holds one push's ingest transaction on a row
@@ -34,39 +35,23 @@ func TestSlowCommitDoesNotHoldOthersOnPostgres(t *testing.T) {
 		held <- err
 	}()
 	// Wait until the held push's transaction waits for the lock.
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	testkit.Eventually(t, "the held push to wait for the lock", func() bool {
 		var n int
 		if err := st.Pool().QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`).Scan(&n); err != nil {
 			t.Fatal(err)
 		}
-		if n > 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the held push never waited for the lock")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+		return n > 0
+	})
 	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	if _, err := eng.Push(pctx, tenant, []engine.EventInput{{Key: "k", Payload: []byte(`{}`)}}, false); err != nil {
 		t.Fatalf("push while another commit is held: %v", err)
 	}
-	select {
-	case err := <-held:
-		t.Fatalf("held push returned before its lock was released: %v", err)
-	default:
-	}
+	testkit.Quiet(t, "held push returned before its lock was released", held)
 	if err := holder.Rollback(ctx); err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case err := <-held:
-		if err != nil {
-			t.Fatalf("held push after the lock was released: %v", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("held push did not commit after the lock was released")
+	if err := testkit.Receive(t, "the held push to commit after the lock was released", held); err != nil {
+		t.Fatalf("held push after the lock was released: %v", err)
 	}
 }

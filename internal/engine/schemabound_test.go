@@ -14,6 +14,7 @@ import (
 	"github.com/heraldhq/herald/internal/pgtest"
 	"github.com/heraldhq/herald/internal/store"
 	"github.com/heraldhq/herald/internal/store/postgres"
+	"github.com/heraldhq/herald/internal/testkit"
 )
 
 // issueSchema is the issue's recursive anyOf: validating a payload n levels deep takes
@@ -103,18 +104,14 @@ func TestStartCompilesNoStoredSchema(t *testing.T) {
 				}
 			}
 			// The warm-up compiles the rest; a push after it finds its schema compiled.
-			deadline := time.Now().Add(10 * time.Second)
-			for _, cs := range set.m {
-				for {
-					if ok := cs.started.Load(); ok {
-						break
+			testkit.Poll(t, "every schema compiled after the start (not yet)", func() (string, bool) {
+				for _, cs := range set.m {
+					if !cs.started.Load() {
+						return cs.key, false
 					}
-					if time.Now().After(deadline) {
-						t.Fatalf("%s not compiled 10 s after the start", cs.key)
-					}
-					time.Sleep(time.Millisecond)
 				}
-			}
+				return "", true
+			})
 			if err := push("legacy:deep", `{}`); err != nil {
 				t.Fatalf("legacy:deep, over the bounds, enforced: %v", err)
 			}
