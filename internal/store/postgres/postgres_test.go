@@ -15,6 +15,7 @@ import (
 	"github.com/heraldhq/herald/internal/store"
 	"github.com/heraldhq/herald/internal/store/postgres"
 	"github.com/heraldhq/herald/internal/store/storetest"
+	"github.com/heraldhq/herald/internal/testkit"
 )
 
 func open(t *testing.T, url string) *postgres.Store {
@@ -150,21 +151,14 @@ func TestFilterChangesLockTheWorkflowFirst(t *testing.T) {
 // statement mentioning table.
 func waitForLockWait(t *testing.T, s *postgres.Store, table string) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	testkit.Eventually(t, "a statement on "+table+" to wait for a lock", func() bool {
 		var waiting int
 		if err := s.Pool().QueryRow(context.Background(), `SELECT count(*) FROM pg_stat_activity
 			WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%' || $1 || '%'`, table).Scan(&waiting); err != nil {
 			t.Fatal(err)
 		}
-		if waiting > 0 {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("nothing waited for a lock on %s", table)
-		}
-		time.Sleep(5 * time.Millisecond) // polling with a deadline
-	}
+		return waiting > 0
+	})
 }
 
 // TestExpiryDoesNotOverrideAHeartbeatInFlight: the sweeper finds a lease expired while a
