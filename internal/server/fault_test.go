@@ -19,6 +19,7 @@ import (
 	"github.com/heraldhq/herald"
 	"github.com/heraldhq/herald/internal/server"
 	"github.com/heraldhq/herald/internal/testenv"
+	"github.com/heraldhq/herald/internal/testkit"
 )
 
 // The fault tests run the engine or a worker in a child process (this test binary,
@@ -123,22 +124,23 @@ func startChild(t *testing.T, env ...string) *child {
 }
 
 // expect waits for a stdout line starting with prefix and returns the rest.
-func (c *child) expect(t *testing.T, prefix string, within time.Duration) string {
+func (c *child) expect(t *testing.T, prefix string) string {
 	t.Helper()
-	timeout := time.After(within)
-	for {
-		select {
-		case l, ok := <-c.lines:
-			if !ok {
-				t.Fatalf("child exited before printing %q", prefix)
+	return testkit.Poll(t, fmt.Sprintf("the child to print %q", prefix), func() (string, bool) {
+		for {
+			select {
+			case l, ok := <-c.lines:
+				if !ok {
+					t.Fatalf("child exited before printing %q", prefix)
+				}
+				if rest, found := strings.CutPrefix(l, prefix); found {
+					return strings.TrimSpace(rest), true
+				}
+			default:
+				return "", false
 			}
-			if rest, found := strings.CutPrefix(l, prefix); found {
-				return strings.TrimSpace(rest)
-			}
-		case <-timeout:
-			t.Fatalf("child did not print %q within %s", prefix, within)
 		}
-	}
+	})
 }
 
 func (c *child) kill9(t *testing.T) {
@@ -152,7 +154,7 @@ func (c *child) kill9(t *testing.T) {
 func startServe(t *testing.T, dir string) (*child, *herald.Client) {
 	t.Helper()
 	ch := startChild(t, "HERALD_FAULT_MODE=serve", "HERALD_FAULT_DIR="+dir)
-	url := ch.expect(t, "URL ", 30*time.Second)
+	url := ch.expect(t, "URL ")
 	tok, err := os.ReadFile(filepath.Join(dir, server.TokenFile))
 	if err != nil {
 		t.Fatal(err)
@@ -228,10 +230,7 @@ func TestKill9LosesNoAcknowledgedEvent(t *testing.T) {
 			}
 		}(p)
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	for n.Load() < 400 && time.Now().Before(deadline) {
-		time.Sleep(5 * time.Millisecond) // polling a counter with a deadline
-	}
+	testkit.Eventually(t, "400 events acknowledged before the kill", func() bool { return n.Load() >= 400 })
 	srv.kill9(t)
 	wg.Wait()
 	if len(acked) < 100 {
@@ -300,18 +299,8 @@ func TestKill9LosesNoAcknowledgedEvent(t *testing.T) {
 			t.Errorf("worker: %v", err)
 		}
 	}()
-	deadline = time.Now().Add(90 * time.Second)
-	for {
-		succeeded := countRuns(t, c, "succeeded")
-		if succeeded == runs {
-			t.Logf("all runs succeeded after %s", time.Since(restarted))
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d of %d runs succeeded", succeeded, runs)
-		}
-		time.Sleep(200 * time.Millisecond) // polling with a deadline
-	}
+	testkit.WaitRuns(t, c, runs, herald.StatusSucceeded)
+	t.Logf("all runs succeeded after %s", time.Since(restarted))
 }
 
 // TestWorkerKilledMidStepRunsElsewhere kills a worker process with SIGKILL while it runs a
@@ -334,7 +323,7 @@ func TestWorkerKilledMidStepRunsElsewhere(t *testing.T) {
 	runID := res.Runs[0].RunID
 
 	doomed := startChild(t, "HERALD_FAULT_MODE=worker", "HERALD_URL="+env.URL, "HERALD_TOKEN="+env.Token)
-	stepRunID := doomed.expect(t, "STARTED ", 30*time.Second)
+	stepRunID := doomed.expect(t, "STARTED ")
 	doomed.kill9(t)
 
 	wctx, cancel := context.WithCancel(ctx)
@@ -352,21 +341,7 @@ func TestWorkerKilledMidStepRunsElsewhere(t *testing.T) {
 		cancel()
 		<-done
 	}()
-	deadline := time.Now().Add(30 * time.Second)
-	var run *herald.Run
-	for {
-		run, err = c.GetRun(ctx, runID)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if run.Status == "succeeded" {
-			break
-		}
-		if run.Status == "failed" || time.Now().After(deadline) {
-			t.Fatalf("run is %s: %+v", run.Status, run)
-		}
-		time.Sleep(50 * time.Millisecond) // polling with a deadline
-	}
+	run := testkit.WaitRunStatus(t, c, runID, herald.StatusSucceeded)
 	st := run.Steps[0]
 	if st.ID != stepRunID || ranHere.Load() != stepRunID {
 		t.Fatalf("step %s ran elsewhere than expected (killed worker had %s, survivor %v)", st.ID, stepRunID, ranHere.Load())

@@ -24,6 +24,7 @@ import (
 	"github.com/heraldhq/herald/internal/pgtest"
 	"github.com/heraldhq/herald/internal/server"
 	"github.com/heraldhq/herald/internal/testenv"
+	"github.com/heraldhq/herald/internal/testkit"
 )
 
 // ---------------------------------------------------------------------------
@@ -333,28 +334,6 @@ func verifyAcked(t *testing.T, c *herald.Client, acked *ackLog, workflows ...str
 	return len(stored), len(all)
 }
 
-// waitRunsSucceeded waits until n runs succeeded and none failed.
-func waitRunsSucceeded(t *testing.T, c *herald.Client, n int, within time.Duration) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for {
-		succeeded := countRuns(t, c, "succeeded")
-		if failed := countRuns(t, c, "failed"); failed > 0 {
-			t.Fatalf("%d runs failed", failed)
-		}
-		if succeeded == n {
-			return
-		}
-		if succeeded > n {
-			t.Fatalf("%d runs succeeded, only %d expected", succeeded, n)
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d of %d runs succeeded after %s", succeeded, n, within)
-		}
-		time.Sleep(100 * time.Millisecond) // polling with a deadline
-	}
-}
-
 // runWorker runs an SDK worker for wfs on c until the test ends.
 func runWorker(t *testing.T, c *herald.Client, name string, slots int, wfs ...herald.Workflow) {
 	t.Helper()
@@ -476,12 +455,7 @@ func TestReplicaWakesLongPollForWorkPushedElsewhere(t *testing.T) {
 			t.Fatal(err)
 		}
 		acked := time.Now()
-		var r result
-		select {
-		case r = <-done:
-		case <-time.After(40 * time.Second):
-			t.Fatalf("round %d: poll did not return", round)
-		}
+		r := testkit.Receive(t, fmt.Sprintf("round %d: the poll to return", round), done)
 		if r.err != nil {
 			t.Fatal(r.err)
 		}
@@ -535,7 +509,7 @@ func TestReplicasNeverLeaseAStepTwice(t *testing.T) {
 		wg        sync.WaitGroup
 	)
 	start := make(chan struct{})
-	deadline := time.Now().Add(2 * time.Minute)
+	deadline := time.Now().Add(4 * testkit.Timeout()) // the workers' bound: the checks below tell what was missed
 	for i := 0; i < 8; i++ {
 		env := a
 		if i%2 == 1 {
@@ -592,7 +566,7 @@ func TestReplicasNeverLeaseAStepTwice(t *testing.T) {
 	if byReplica[0] == 0 || byReplica[1] == 0 {
 		t.Fatalf("one replica handed out nothing (A %d, B %d): the test did not exercise concurrent claims", byReplica[0], byReplica[1])
 	}
-	waitRunsSucceeded(t, ca, total, 30*time.Second)
+	testkit.WaitRuns(t, ca, total, herald.StatusSucceeded)
 }
 
 // TestReplicaTakesOverExpiredLease: a worker on A claims a step and goes silent; after the
@@ -689,8 +663,7 @@ func TestReplicasRequeueExpiredLeasesOnce(t *testing.T) {
 	}
 	doomed := mustRegisterRaw(t, newRaw(a.URL, a.Token), "doomed", "burst")
 	first := map[string]assignment{}
-	deadline := time.Now().Add(30 * time.Second)
-	for len(first) < n && time.Now().Before(deadline) {
+	testkit.Poll(t, fmt.Sprintf("%d steps claimed (claimed so far)", n), func() (int, bool) {
 		as, err := doomed.poll(ctx, n, 5*time.Second)
 		if err != nil {
 			t.Fatal(err)
@@ -701,7 +674,8 @@ func TestReplicasRequeueExpiredLeasesOnce(t *testing.T) {
 			}
 			first[x.StepRunID] = x
 		}
-	}
+		return len(first), len(first) >= n
+	})
 	if len(first) != n {
 		t.Fatalf("claimed %d of %d", len(first), n)
 	}
@@ -713,6 +687,7 @@ func TestReplicasRequeueExpiredLeasesOnce(t *testing.T) {
 	}
 
 	// Two heirs, one per replica, take the requeued steps and complete them at once.
+	deadline := time.Now().Add(testkit.Timeout()) // the heirs' bound: the checks below tell what was missed
 	var (
 		mu     sync.Mutex
 		second = map[string][]assignment{}
@@ -780,7 +755,7 @@ func TestReplicasRequeueExpiredLeasesOnce(t *testing.T) {
 			t.Fatalf("left over after all completed: %v %+v", err, as)
 		}
 	}
-	waitRunsSucceeded(t, ca, n, 30*time.Second)
+	testkit.WaitRuns(t, ca, n, herald.StatusSucceeded)
 	runs := listAllRuns(t, ca, "")
 	for id := range runs {
 		run, err := ca.GetRun(ctx, id)
@@ -815,20 +790,15 @@ func TestReplicasSeeWorkflowChangesWithinASecond(t *testing.T) {
 	seen := func(replica string, cl *herald.Client, since time.Time, what string, ok func(*herald.PushResult) bool) {
 		t.Helper()
 		pushes := 0
-		for {
+		testkit.PollWithin(t, time.Until(since.Add(time.Second)), fmt.Sprintf("replica %s: %s, a second after the change", replica, what), func() ([]herald.TriggerDecision, bool) {
 			res, err := cl.Push(ctx, herald.Event{Key: "user:created"})
 			if err != nil {
 				t.Fatal(err)
 			}
 			pushes++
-			if ok(res) {
-				t.Logf("replica %s: %s after %s (%d pushes)", replica, what, time.Since(since).Round(time.Microsecond), pushes)
-				return
-			}
-			if time.Since(since) > time.Second {
-				t.Fatalf("replica %s: not %s a second after the change: %+v", replica, what, res.Event.Triggers)
-			}
-		}
+			return res.Event.Triggers, ok(res)
+		})
+		t.Logf("replica %s: %s after %s (%d pushes)", replica, what, time.Since(since).Round(time.Microsecond), pushes)
 	}
 
 	if _, err := ca.DisableWorkflow(ctx, "greet"); err != nil {
@@ -878,18 +848,13 @@ func TestReplicaStartingDuringWorkflowChangeSeesIt(t *testing.T) {
 		}
 		changed := time.Now()
 		cr := sdkClient(t, r.URL, r.Token)
-		for {
+		testkit.EventuallyWithin(t, time.Until(changed.Add(time.Second)), fmt.Sprintf("replica %d, started just before greet was set active=%v, to see the new state within 1s", i, active), func() bool {
 			res, err := cr.Push(ctx, herald.Event{Key: "user:created"})
 			if err != nil {
 				t.Fatal(err)
 			}
-			if (len(res.Runs) == 1) == active {
-				break
-			}
-			if time.Since(changed) > time.Second {
-				t.Fatalf("replica %d, started just before greet was set active=%v, still sees the old state after 1s", i, active)
-			}
-		}
+			return (len(res.Runs) == 1) == active
+		})
 	}
 }
 
@@ -908,7 +873,7 @@ func TestWorkerKilledOnOneReplicaRunsOnAnother(t *testing.T) {
 	runID := res.Runs[0].RunID
 
 	doomed := startChild(t, "HERALD_FAULT_MODE=worker", "HERALD_URL="+a.URL, "HERALD_TOKEN="+a.Token)
-	stepRunID := doomed.expect(t, "STARTED ", 30*time.Second)
+	stepRunID := doomed.expect(t, "STARTED ")
 	doomed.kill9(t)
 	killed := time.Now()
 
@@ -917,21 +882,7 @@ func TestWorkerKilledOnOneReplicaRunsOnAnother(t *testing.T) {
 		ranHere.Store(sc.StepRunID())
 		return map[string]any{"by": "survivor-on-b"}, nil
 	}))
-	deadline := time.Now().Add(30 * time.Second)
-	var run *herald.Run
-	for {
-		run, err = ca.GetRun(ctx, runID)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if run.Status == herald.StatusSucceeded {
-			break
-		}
-		if run.Status == herald.StatusFailed || time.Now().After(deadline) {
-			t.Fatalf("run is %s: %+v", run.Status, run)
-		}
-		time.Sleep(50 * time.Millisecond) // polling with a deadline
-	}
+	run := testkit.WaitRunStatus(t, ca, runID, herald.StatusSucceeded)
 	t.Logf("re-run on replica B %s after the worker on A was killed", time.Since(killed).Round(time.Millisecond))
 	st := run.Steps[0]
 	if st.ID != stepRunID || ranHere.Load() != stepRunID {
@@ -951,7 +902,7 @@ func startReplicaChild(t *testing.T, db, token string) (*child, *herald.Client, 
 	t.Helper()
 	dir := t.TempDir()
 	ch := startChild(t, "HERALD_FAULT_MODE=serve", "HERALD_FAULT_DIR="+dir, "HERALD_FAULT_DATABASE_URL="+db)
-	url := ch.expect(t, "URL ", 30*time.Second)
+	url := ch.expect(t, "URL ")
 	if token == "" {
 		b, err := os.ReadFile(filepath.Join(dir, server.TokenFile))
 		if err != nil {
@@ -1029,15 +980,13 @@ func TestKill9OneReplicaLosesNothing(t *testing.T) {
 	}
 	stopProducers := sync.OnceFunc(func() { close(stop); wg.Wait() })
 	t.Cleanup(stopProducers) // producers never outlive the test, even when it fails early
+	// waitFor waits for cond, giving up at once if a producer failed the test (the
+	// producers stop when it ends).
 	waitFor := func(what string, cond func() bool) {
 		t.Helper()
-		deadline := time.Now().Add(60 * time.Second)
-		for !cond() {
-			if time.Now().After(deadline) || t.Failed() {
-				stopProducers()
-				t.Fatalf("gave up waiting for %s", what)
-			}
-			time.Sleep(5 * time.Millisecond) // polling counters with a deadline
+		testkit.EventuallyWithin(t, 2*testkit.Timeout(), what, func() bool { return t.Failed() || cond() })
+		if t.Failed() {
+			t.Fatalf("gave up waiting for %s", what)
 		}
 	}
 	waitFor("pushes through both replicas", func() bool { return perReplica[0].Load() >= 100 && perReplica[1].Load() >= 100 })
@@ -1053,7 +1002,7 @@ func TestKill9OneReplicaLosesNothing(t *testing.T) {
 	t.Logf("stored: %d events (%d acknowledged), %d runs", events, len(acked.evs), runs)
 	started := time.Now()
 	runWorker(t, cb, "survivor", 100, wfs...)
-	waitRunsSucceeded(t, cb, runs, 90*time.Second)
+	testkit.WaitRuns(t, cb, runs, herald.StatusSucceeded)
 	t.Logf("a worker on the survivor completed all %d runs in %s", runs, time.Since(started).Round(time.Millisecond))
 }
 
@@ -1170,22 +1119,20 @@ func TestPostgresRestartLosesNoAcknowledgedEvent(t *testing.T) {
 	}
 	stopProducers := sync.OnceFunc(func() { close(stop); wg.Wait() })
 	t.Cleanup(stopProducers) // producers never outlive the test, even when it fails early
+	// waitFor waits for cond, giving up at once if a producer failed the test (the
+	// producers stop when it ends).
 	waitFor := func(what string, within time.Duration, cond func() bool) {
 		t.Helper()
-		deadline := time.Now().Add(within)
-		for !cond() {
-			if time.Now().After(deadline) || t.Failed() {
-				stopProducers()
-				t.Fatalf("gave up waiting for %s", what)
-			}
-			time.Sleep(5 * time.Millisecond) // polling counters with a deadline
+		testkit.EventuallyWithin(t, within, what, func() bool { return t.Failed() || cond() })
+		if t.Failed() {
+			t.Fatalf("gave up waiting for %s", what)
 		}
 	}
-	waitFor("pushes before the outage", 30*time.Second, func() bool { return ackedIn[before].Load() >= 100 })
+	waitFor("pushes before the outage", testkit.Timeout(), func() bool { return ackedIn[before].Load() >= 100 })
 	phase.Store(down)
 	stopped := time.Now()
 	pg.Stop()
-	waitFor("503s during the outage", 30*time.Second, func() bool { return unavail[down].Load() >= 20 })
+	waitFor("503s during the outage", testkit.Timeout(), func() bool { return unavail[down].Load() >= 20 })
 	// Authentication that needs the store answers 503 too (not 401, not 500).
 	rep, err := newRaw(b.URL, fresh).do(ctx, http.MethodPost, "/events", map[string]any{"key": "item:added"})
 	if err != nil || rep.status != http.StatusServiceUnavailable || rep.header.Get("Retry-After") == "" {
@@ -1196,7 +1143,7 @@ func TestPostgresRestartLosesNoAcknowledgedEvent(t *testing.T) {
 	restarted = time.Now()
 	phase.Store(up)
 	t.Logf("outage lasted %s", restarted.Sub(stopped).Round(time.Millisecond))
-	waitFor("pushes after the restart", 60*time.Second, func() bool { return ackedIn[up].Load() >= 100 })
+	waitFor("pushes after the restart", 2*testkit.Timeout(), func() bool { return ackedIn[up].Load() >= 100 })
 	stopProducers()
 	if t.Failed() {
 		return
@@ -1243,7 +1190,7 @@ func TestPostgresRestartLosesNoAcknowledgedEvent(t *testing.T) {
 		t.Fatalf("probe completion: %v %v", rep, err)
 	}
 	// The worker that long-polled B through the outage completes every run.
-	waitRunsSucceeded(t, ca, runs+1, 60*time.Second)
+	testkit.WaitRuns(t, ca, runs+1, herald.StatusSucceeded)
 	t.Logf("all %d runs succeeded %s after the restart", runs+1, time.Since(restarted).Round(time.Millisecond))
 }
 
@@ -1282,37 +1229,30 @@ func TestPostgresNotAnsweringGets503(t *testing.T) {
 
 	pg.Freeze()
 	t.Cleanup(pg.Thaw) // before the engine shuts down, should the test fail while frozen
-	frozen := time.Now()
 	// The first push may fail at once on a dead pooled connection; the next ones wait for
 	// the connect timeout (5s). Push until one of those has been answered.
-	for i := 0; ; i++ {
+	i := 0
+	testkit.Eventually(t, "a push while frozen that waited for a connection timeout", func() bool {
 		began := time.Now()
 		rep := push()
 		took := time.Since(began)
 		t.Logf("push %d while frozen: %d after %s", i, rep.status, took.Round(time.Millisecond))
+		i++
 		if rep.status != http.StatusServiceUnavailable || rep.header.Get("Retry-After") == "" {
 			t.Fatalf("push while PostgreSQL does not answer: %s (Retry-After %q); want 503 with Retry-After",
 				rep, rep.header.Get("Retry-After"))
 		}
-		if took >= 3*time.Second {
-			break // a connect timeout was answered with 503
-		}
-		if time.Since(frozen) > 30*time.Second {
-			t.Fatal("no push waited for a connection timeout")
-		}
-	}
+		return took >= 3*time.Second // a connect timeout was answered with 503
+	})
 	pg.Thaw()
 	thawed := time.Now()
-	for {
+	testkit.Poll(t, "a push to succeed after the thaw", func() (rawReply, bool) {
 		rep := push()
-		if rep.status == http.StatusCreated {
-			break
-		}
-		if rep.status != http.StatusServiceUnavailable || time.Since(thawed) > 30*time.Second {
+		if rep.status != http.StatusCreated && rep.status != http.StatusServiceUnavailable {
 			t.Fatalf("push after the thaw: %s", rep)
 		}
-		time.Sleep(50 * time.Millisecond) // polling with a deadline
-	}
+		return rep, rep.status == http.StatusCreated
+	})
 	t.Logf("pushes succeed again %s after the thaw", time.Since(thawed).Round(time.Millisecond))
 	verifyAcked(t, ca, acked, "ingest")
 }

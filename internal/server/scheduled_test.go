@@ -11,6 +11,7 @@ import (
 	"github.com/heraldhq/herald/internal/pgtest"
 	"github.com/heraldhq/herald/internal/server"
 	"github.com/heraldhq/herald/internal/testenv"
+	"github.com/heraldhq/herald/internal/testkit"
 )
 
 // runningServer is a server started in this process that the test stops itself.
@@ -55,25 +56,6 @@ func (rs *runningServer) stop(t *testing.T) {
 	rs.done = nil
 }
 
-// waitDelivered polls an event until it is delivered.
-func waitDelivered(t *testing.T, c *herald.Client, id string, within time.Duration) *herald.EventInfo {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for {
-		ev, err := c.GetEvent(context.Background(), id)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if ev.Status == herald.EventDelivered {
-			return ev
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("event %s is %s after %s", id, ev.Status, within)
-		}
-		time.Sleep(20 * time.Millisecond) // polling interval with a deadline, not synchronization
-	}
-}
-
 // TestDelayedEventSurvivesRestart: an event delayed on one server, stopped before the
 // event is due, triggers its workflow when due on a new server on the same database.
 func TestDelayedEventSurvivesRestart(t *testing.T) {
@@ -105,7 +87,10 @@ func TestDelayedEventSurvivesRestart(t *testing.T) {
 
 			second := startDelayServer(t, dir, db)
 			c2 := sdkClient(t, second.srv.URL(), token)
-			ev := waitDelivered(t, c2, res.Event.ID, time.Until(due)+5*time.Second)
+			ev := testkit.WaitEvent(t, c2, res.Event.ID)
+			if ev.Status != herald.EventDelivered {
+				t.Fatalf("event %s is %s, want delivered", ev.ID, ev.Status)
+			}
 			if ev.CreatedAt.Before(due) || ev.CreatedAt.Sub(due) > time.Second {
 				t.Errorf("delivered at %s, due %s: want within a second after", ev.CreatedAt, due)
 			}
@@ -142,20 +127,13 @@ func TestReplicasDeliverDelayedEventsOnce(t *testing.T) {
 		}
 		ids[res.Event.ID] = true
 	}
-	deadline := due.Add(5 * time.Second)
-	for {
+	testkit.Poll(t, "no event still scheduled after they were due (scheduled)", func() (int, bool) {
 		page, err := cb.ListEvents(ctx, herald.ListEventsParams{Status: herald.EventScheduled, Limit: 500})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(page.Items) == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d events still scheduled 5s after they were due", len(page.Items))
-		}
-		time.Sleep(20 * time.Millisecond) // polling interval with a deadline, not synchronization
-	}
+		return len(page.Items), len(page.Items) == 0
+	})
 	events := listAllEvents(t, ca)
 	if len(events) != n {
 		t.Fatalf("%d events delivered, want %d", len(events), n)
