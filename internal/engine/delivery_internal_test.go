@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"path/filepath"
@@ -20,6 +21,7 @@ import (
 	"github.com/heraldhq/herald/internal/store"
 	"github.com/heraldhq/herald/internal/store/postgres"
 	"github.com/heraldhq/herald/internal/store/sqlite"
+	"github.com/heraldhq/herald/internal/testkit"
 )
 
 // The crash tests run an engine in a child process (this test binary, re-executed with
@@ -103,31 +105,29 @@ func storeDue(t *testing.T, st store.Store, tenantID string, keys ...string) []s
 
 // waitScheduled polls the delayed event id until it is no longer scheduled, and returns
 // it; ok is false when it was delivered.
-func waitScheduled(t *testing.T, st store.Store, tenantID, id string, within time.Duration) (s store.ScheduledEvent, ok bool) {
+func waitScheduled(t *testing.T, st store.Store, tenantID, id string) (s store.ScheduledEvent, ok bool) {
 	t.Helper()
-	deadline := time.Now().Add(within)
-	for {
+	type state struct {
+		s     store.ScheduledEvent
+		found bool
+	}
+	r := testkit.Poll(t, fmt.Sprintf("delayed event %s to be no longer scheduled", id), func() (state, bool) {
 		s, err := st.GetScheduled(context.Background(), tenantID, id)
 		if errors.Is(err, store.ErrNotFound) {
-			return s, false
+			return state{}, true
 		}
 		if err != nil {
 			t.Fatal(err)
 		}
-		if s.Status != store.ScheduledPending {
-			return s, true
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("delayed event %s is still scheduled after %s (%d attempts)", id, within, s.Attempts)
-		}
-		time.Sleep(20 * time.Millisecond) // polling with a deadline
-	}
+		return state{s, true}, s.Status != store.ScheduledPending
+	})
+	return r.s, r.found
 }
 
 // wantDelivered checks that the delayed event id was delivered with one run.
 func wantDelivered(t *testing.T, st store.Store, tenantID, id string) {
 	t.Helper()
-	if s, pending := waitScheduled(t, st, tenantID, id, 30*time.Second); pending {
+	if s, pending := waitScheduled(t, st, tenantID, id); pending {
 		t.Fatalf("delayed event %s is %s (%s), want delivered", id, s.Status, s.Error)
 	}
 	ev, err := st.GetEvent(context.Background(), tenantID, id)
@@ -167,7 +167,7 @@ func TestPanicAtDeliveryFailsTheEventAndTheEngineGoesOn(t *testing.T) {
 		ids := storeDue(t, st, tenant, "order:paid", "order:poison", "order:shipped")
 		e.Start()
 
-		s, _ := waitScheduled(t, st, tenant, ids[1], 30*time.Second)
+		s, _ := waitScheduled(t, st, tenant, ids[1])
 		if s.Status != store.ScheduledFailed || s.Error != "delivery panicked: a dependency failed" {
 			t.Fatalf("poisoned event is %s with error %q, want failed with the panic", s.Status, s.Error)
 		}
@@ -214,25 +214,25 @@ func writeOutbox(t *testing.T, pool *pgxpool.Pool, keys ...string) []string {
 // (its error is returned).
 func waitOutbox(t *testing.T, pool *pgxpool.Pool, id string) (reason string, ok bool) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		var reason *string
-		var attempts int
-		err := pool.QueryRow(context.Background(), `SELECT error, attempts FROM herald_outbox WHERE id = $1`, id).Scan(&reason, &attempts)
+	type state struct {
+		attempts int
+		reason   *string
+	}
+	r := testkit.Poll(t, fmt.Sprintf("outbox entry %s to be relayed or refused (attempts)", id), func() (state, bool) {
+		var r state
+		err := pool.QueryRow(context.Background(), `SELECT error, attempts FROM herald_outbox WHERE id = $1`, id).Scan(&r.reason, &r.attempts)
 		if errors.Is(err, pgx.ErrNoRows) {
-			return "", false
+			return state{}, true
 		}
 		if err != nil {
 			t.Fatal(err)
 		}
-		if reason != nil {
-			return *reason, true
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("outbox entry %s is still pending (%d attempts)", id, attempts)
-		}
-		time.Sleep(20 * time.Millisecond) // polling with a deadline
+		return r, r.reason != nil
+	})
+	if r.reason == nil {
+		return "", false
 	}
+	return *r.reason, true
 }
 
 // wantRelayed checks that the outbox entry id became an event with one run.

@@ -21,6 +21,7 @@ import (
 	"github.com/heraldhq/herald/internal/dashboard"
 	"github.com/heraldhq/herald/internal/engine"
 	"github.com/heraldhq/herald/internal/store"
+	"github.com/heraldhq/herald/internal/testkit"
 )
 
 // stuckReason is the error of an item claimed engine.MaxDeliveryAttempts times without
@@ -99,17 +100,10 @@ func TestDelayedEventWhoseDeliveryNeverCompletesFails(t *testing.T) {
 
 			eng.Start()
 			h := api.New(eng, api.Config{})
-			deadline := time.Now().Add(30 * time.Second)
-			for {
+			testkit.Poll(t, "the event due after the stuck one to be delivered (status)", func() (any, bool) {
 				ev := getJSON(t, h, token, "/api/v1/events/"+paid)
-				if ev["status"] == "delivered" {
-					break
-				}
-				if time.Now().After(deadline) {
-					t.Fatalf("the event due after the stuck one is %v", ev["status"])
-				}
-				time.Sleep(20 * time.Millisecond) // polling with a deadline
-			}
+				return ev["status"], ev["status"] == "delivered"
+			})
 			ev := getJSON(t, h, token, "/api/v1/events/"+stuck)
 			if ev["status"] != "failed" || ev["delivery_error"] != stuckReason || ev["runs"] != nil {
 				t.Fatalf("stuck event = %v, want failed with %q", ev, stuckReason)
@@ -178,34 +172,30 @@ func TestOutboxEntryWhoseRelayNeverCompletesIsRefused(t *testing.T) {
 	}
 
 	eng.Start()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	ev := testkit.Poll(t, "the entry after the stuck one to be relayed", func() (store.Event, bool) {
 		ev, err := st.GetEvent(ctx, tenant, paid)
-		if err == nil {
-			if len(ev.Triggers) != 1 {
-				t.Fatalf("relayed event has triggers %+v, want one run", ev.Triggers)
-			}
-			break
-		}
-		if !errors.Is(err, store.ErrNotFound) || time.Now().After(deadline) {
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
 			t.Fatalf("the entry after the stuck one: %v", err)
 		}
-		time.Sleep(20 * time.Millisecond) // polling with a deadline
+		return ev, err == nil
+	})
+	if len(ev.Triggers) != 1 {
+		t.Fatalf("relayed event has triggers %+v, want one run", ev.Triggers)
 	}
-	var reason *string
-	for {
+	reason := testkit.Poll(t, "the stuck entry to be refused", func() (string, bool) {
+		var reason *string
 		if err := pool.QueryRow(ctx, `SELECT error FROM herald_outbox WHERE id = $1`, stuck).Scan(&reason); err != nil {
 			if errors.Is(err, pgx.ErrNoRows) {
 				t.Fatal("the stuck entry was relayed")
 			}
 			t.Fatal(err)
 		}
-		if reason != nil || time.Now().After(deadline) {
-			break
+		if reason == nil {
+			return "", false
 		}
-		time.Sleep(20 * time.Millisecond) // polling with a deadline
-	}
-	if reason == nil || *reason != stuckReason {
+		return *reason, true
+	})
+	if reason != stuckReason {
 		t.Fatalf("stuck entry's error = %v, want %q", reason, stuckReason)
 	}
 	if _, err := st.GetEvent(ctx, tenant, stuck); !errors.Is(err, store.ErrNotFound) {
