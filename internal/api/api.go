@@ -5,6 +5,7 @@ package api
 import (
 	"bytes"
 	"context"
+	_ "embed"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -45,7 +46,17 @@ type API struct {
 	eng *engine.Engine
 	log *slog.Logger
 	mux *http.ServeMux
+	// patterns are the routes' patterns in the order routes registered them, so that a
+	// test can hold the OpenAPI document to the route table.
+	patterns []string
 }
+
+// openAPI is the OpenAPI 3.1 description of this API, served at GET
+// /api/v1/openapi.json. It is the one source of truth of the REST contract: the tests
+// hold every route, request and response to it.
+//
+//go:embed openapi.json
+var openAPI []byte
 
 // New returns the API over eng.
 func New(eng *engine.Engine, cfg Config) *API {
@@ -83,13 +94,21 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 type handler func(w http.ResponseWriter, r *http.Request, p engine.Principal) error
 
 func (a *API) routes() {
-	m := a.mux
-	m.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+	handle := func(pattern string, h http.Handler) {
+		a.patterns = append(a.patterns, pattern)
+		a.mux.Handle(pattern, h)
+	}
+	handle("GET /healthz", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
-	})
+	}))
+	// The API's contract needs no token: clients and code generators read it first.
+	handle("GET /api/v1/openapi.json", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(openAPI)
+	}))
 	// Each route names the least role it needs (docs/api.md, "Roles"); handlers of token
 	// calls refine it per target (engine.CreateToken, RevokeToken). A member is any token.
-	auth := func(pattern string, role store.Role, h handler) { m.Handle(pattern, a.authed(role, h)) }
+	auth := func(pattern string, role store.Role, h handler) { handle(pattern, a.authed(role, h)) }
 	const member, admin, operator = store.RoleMember, store.RoleAdmin, store.RoleOperator
 
 	auth("POST /api/v1/events", member, a.pushEvent)
@@ -132,7 +151,7 @@ func (a *API) routes() {
 	auth("DELETE /api/v1/webhooks/{name}", admin, a.deleteWebhook)
 	auth("GET /api/v1/webhooks/{name}/deliveries", member, a.listDeliveries)
 	// A webhook's receive URL: no token, the sender's signature authenticates it.
-	m.HandleFunc("POST /api/v1/tenants/{tenant_id}/webhooks/{name}", a.receiveWebhook)
+	handle("POST /api/v1/tenants/{tenant_id}/webhooks/{name}", http.HandlerFunc(a.receiveWebhook))
 
 	auth("POST /api/v1/workers", member, a.registerWorker)
 	auth("POST /api/v1/workers/{id}/poll", member, a.poll)
@@ -144,10 +163,14 @@ func (a *API) routes() {
 		auth("GET /metrics", operator, a.metrics)
 	}
 
-	m.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
+	// Any other path under /api/ (no method: every method) is not an endpoint.
+	handle(notFoundPattern, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not_found", "no such endpoint: "+r.Method+" "+r.URL.Path, "")
-	})
+	}))
 }
+
+// notFoundPattern answers every other path under /api/ with the error body (404).
+const notFoundPattern = "/api/"
 
 // authed checks the bearer token and that its role is role or above, and maps the
 // handler's error.

@@ -19,7 +19,7 @@ func ce(t *testing.T, c *client, h http.Header, body string) resp {
 		req.Header[k] = vs
 	}
 	req.Header.Set("Authorization", "Bearer "+c.token)
-	res, err := http.DefaultClient.Do(req)
+	res, err := validatingClient(t).Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -156,7 +156,7 @@ func (a *API) getEvent(w http.ResponseWriter, r *http.Request, p engine.Principa
 	}
 	if sched != nil { // a delayed event, not delivered
 		out := toScheduled(*sched)
-		out.Runs = []runJSON{}
+		out.Runs = &[]runJSON{}
 		writeJSON(w, http.StatusOK, out)
 		return nil
 	}
@@ -165,10 +165,11 @@ func (a *API) getEvent(w http.ResponseWriter, r *http.Request, p engine.Principa
 		return err
 	}
 	out := toEvent(e)
-	out.Runs = []runJSON{}
+	list := make([]runJSON, 0, len(runs))
 	for _, run := range runs {
-		out.Runs = append(out.Runs, toRun(run))
+		list = append(list, toRun(run))
 	}
+	out.Runs = &list
 	writeJSON(w, http.StatusOK, out)
 	return nil
 }

@@ -34,8 +34,9 @@ func TestIdempotentPush(t *testing.T) {
 				t.Fatal(err)
 			}
 			req.Header.Set("Authorization", "Bearer "+b.c.token)
+			req.Header.Set("Content-Type", "application/json")
 			req.Header.Set("Idempotency-Key", key)
-			res, err := http.DefaultClient.Do(req)
+			res, err := validatingClient(t).Do(req)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -116,7 +117,7 @@ func TestIdempotentPushRace(t *testing.T) {
 			go func() {
 				defer wg.Done()
 				// A client of its own: its own connection.
-				hc := &http.Client{Transport: &http.Transport{}}
+				hc := &http.Client{Transport: &validatingTransport{t: t, base: &http.Transport{}}}
 				defer hc.CloseIdleConnections()
 				req, err := http.NewRequest("POST", urls[i%len(urls)]+"/api/v1/events", bytes.NewReader([]byte(`{"key":"k","idempotency_key":"race"}`)))
 				if err != nil {
@@ -124,6 +125,7 @@ func TestIdempotentPushRace(t *testing.T) {
 					return
 				}
 				req.Header.Set("Authorization", "Bearer "+b.c.token)
+				req.Header.Set("Content-Type", "application/json")
 				res, err := hc.Do(req)
 				if err != nil {
 					t.Error(err)

@@ -63,7 +63,7 @@ func TestDelayedEventTriggersWhenDue(t *testing.T) {
 		}
 
 		got := c.must(200, "GET", "/api/v1/events/"+id, nil)
-		if got["status"] != "scheduled" || got["deliver_at"] == nil || got["runs"] != nil {
+		if runs, ok := got["runs"].([]any); got["status"] != "scheduled" || got["deliver_at"] == nil || !ok || len(runs) != 0 {
 			t.Errorf("GET scheduled event = %v", got)
 		}
 		if ids := eventIDs(c.must(200, "GET", "/api/v1/events?status=scheduled", nil)); len(ids) != 2 || ids[0] != id {
@@ -180,7 +180,8 @@ func TestDelayedEventIdempotentAndBulk(t *testing.T) {
 				body := strings.NewReader(`{"key": "order:raced", "delay": "1h", "idempotency_key": "race"}`)
 				req, _ := http.NewRequest("POST", c.url+"/api/v1/events", body)
 				req.Header.Set("Authorization", "Bearer "+c.token)
-				res, err := http.DefaultClient.Do(req)
+				req.Header.Set("Content-Type", "application/json")
+				res, err := validatingClient(t).Do(req)
 				if err != nil {
 					t.Error(err)
 					return

@@ -81,7 +81,7 @@ func deliver(t *testing.T, rawURL string, h http.Header, contentType string, bod
 	if contentType != "" {
 		req.Header.Set("Content-Type", contentType)
 	}
-	res, err := http.DefaultClient.Do(req)
+	res, err := validatingClient(t).Do(req)
 	if err != nil {
 		t.Fatalf("POST %s: %v", rawURL, err)
 	}

@@ -24,7 +24,8 @@ type eventJSON struct {
 	ReplayOf           string                  `json:"replay_of,omitempty"`
 	CreatedAt          time.Time               `json:"created_at"`
 	Triggers           []store.TriggerDecision `json:"triggers"`
-	Runs               []runJSON               `json:"runs,omitempty"`
+	// Runs is shown by GET /api/v1/events/{id} only, always (an empty list too).
+	Runs *[]runJSON `json:"runs,omitempty"`
 	// Status is delivered (in the event log), or scheduled, cancelled or failed for a
 	// delayed event (scheduled.go); DeliverAt and DeliveryError belong to those.
 	Status        string     `json:"status"`
