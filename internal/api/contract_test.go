@@ -198,21 +198,28 @@ func notFoundBody(body []byte) string {
 	return ""
 }
 
+// describe says what mismatched: for a schema, each failing value's JSON path and why
+// (with the schema keyword that refused it); else the validator's message.
 func describe(errs []*verrors.ValidationError) string {
-	var b strings.Builder
-	for i, e := range errs {
-		if i > 0 {
-			b.WriteString("; ")
-		}
-		b.WriteString(e.Message)
-		if e.Reason != "" && e.Reason != e.Message {
-			b.WriteString(": " + e.Reason)
+	var parts []string
+	for _, e := range errs {
+		if len(e.SchemaValidationErrors) == 0 {
+			msg := e.Message
+			if e.Reason != "" && e.Reason != e.Message {
+				msg += ": " + e.Reason
+			}
+			parts = append(parts, msg)
+			continue
 		}
 		for _, f := range e.SchemaValidationErrors {
-			fmt.Fprintf(&b, " [%s at %s (schema %s)]", f.Reason, f.FieldPath, f.KeywordLocation)
+			path := f.FieldPath
+			if path == "" {
+				path = "$"
+			}
+			parts = append(parts, fmt.Sprintf("%s: %s (schema %s)", path, f.Reason, f.KeywordLocation))
 		}
 	}
-	return b.String()
+	return strings.Join(parts, "; ")
 }
 
 func snippet(b []byte) string {
