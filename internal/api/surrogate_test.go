@@ -20,7 +20,7 @@ func rawPost(t *testing.T, b *bundle, path, contentType string, h http.Header, b
 	}
 	req.Header.Set("Authorization", "Bearer "+b.env.Token)
 	req.Header.Set("Content-Type", contentType)
-	res, err := http.DefaultClient.Do(req)
+	res, err := validatingClient(t).Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,7 +84,7 @@ func TestLoneSurrogatesAreRefusedAlike(t *testing.T) {
 		c.must(201, "POST", "/api/v1/webhooks", map[string]any{"name": "gh", "source": "github", "secret": "s3cret", "event_key_expression": "'gh:push'"})
 		req, _ := http.NewRequest("PATCH", b.env.URL+"/api/v1/webhooks/gh", strings.NewReader(`{"static_payload":{"s":"\ud800"}}`))
 		req.Header.Set("Authorization", "Bearer "+b.env.Token)
-		res, err := http.DefaultClient.Do(req)
+		res, err := validatingClient(t).Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
