@@ -70,6 +70,10 @@ func TestEventSchemaCRUDAndValidation(t *testing.T) {
 		if g := c.must(200, "GET", "/api/v1/event-schemas/a/b:c", nil); g["key"] != "a/b:c" {
 			t.Fatalf("get of a key with a slash = %v", g)
 		}
+		// The form the OpenAPI document writes: the slash percent-encoded in one segment.
+		if g := c.must(200, "GET", "/api/v1/event-schemas/a%2Fb:c", nil); g["key"] != "a/b:c" {
+			t.Fatalf("get of a key with an encoded slash = %v", g)
+		}
 		list := items(c.must(200, "GET", "/api/v1/event-schemas", nil))
 		if len(list) != 2 || list[0]["key"] != "a/b:c" || list[1]["key"] != "order:paid" {
 			t.Fatalf("list = %v", list)
