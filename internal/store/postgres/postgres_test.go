@@ -224,6 +224,58 @@ func TestExpiryDoesNotOverrideAHeartbeatInFlight(t *testing.T) {
 	}
 }
 
+// TestExpirySkipsARunAnotherTransactionHolds: a lease sweep on one replica does not wait
+// for a run another transaction holds (a completion, or another replica's sweep): it
+// leaves that run's expired steps for the next sweep, which expires them.
+func TestExpirySkipsARunAnotherTransactionHolds(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s, tenant, wf := storeWithWorkflow(t, pgtest.NewDatabase(t))
+	base := time.Now().UTC().Truncate(time.Millisecond)
+	run := store.IngestRun{Run: store.Run{ID: uuid.NewString(), TenantID: tenant.ID, WorkflowID: wf.ID, WorkflowName: "orders",
+		Version: wf.Version, Status: store.RunQueued, Input: []byte(`{}`), CreatedAt: base}}
+	run.Steps = []store.StepRun{{ID: uuid.NewString(), TenantID: tenant.ID, RunID: run.Run.ID, WorkflowName: "orders", Step: "s",
+		Status: store.StepQueued, MaxAttempts: 3, TimeoutMS: 600000, QueuedAt: &base}}
+	if err := s.Ingest(ctx, []store.IngestItem{{Runs: []store.IngestRun{run}}}); err != nil {
+		t.Fatal(err)
+	}
+	worker := store.Worker{ID: uuid.NewString(), TenantID: tenant.ID, Name: "w", Workflows: []string{"orders"}, Slots: 1, CreatedAt: base, LastHeartbeatAt: base}
+	if err := s.RegisterWorker(ctx, worker); err != nil {
+		t.Fatal(err)
+	}
+	if as, err := s.Claim(ctx, store.ClaimParams{TenantID: tenant.ID, WorkerID: worker.ID, Workflows: []string{"orders"}, Max: 1, Now: base,
+		LeaseFor: 10 * time.Second, NewLeaseID: uuid.NewString}); err != nil || len(as) != 1 {
+		t.Fatalf("claimed %d steps (%v), want 1", len(as), err)
+	}
+	holder, err := s.Pool().Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer holder.Rollback(ctx)
+	if _, err := holder.Exec(ctx, `SELECT 1 FROM runs WHERE id = $1 FOR UPDATE`, run.Run.ID); err != nil {
+		t.Fatal(err)
+	}
+	// Waiting for the holder would run into this bound (it never lets go while the
+	// sweep runs).
+	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	outs, err := s.ExpireLeases(wctx, base.Add(20*time.Second), 10)
+	if err != nil || len(outs) != 0 {
+		t.Fatalf("ExpireLeases while another transaction holds the run = %+v, %v; want nothing, at once", outs, err)
+	}
+	if err := holder.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+	outs, err = s.ExpireLeases(ctx, base.Add(20*time.Second), 10)
+	if err != nil || len(outs) != 1 || outs[0].StepRunID != run.Steps[0].ID || outs[0].RunStatus != store.RunRunning {
+		t.Fatalf("ExpireLeases once the run is free = %+v, %v; want its step requeued", outs, err)
+	}
+	_, steps, err := s.GetRun(ctx, tenant.ID, run.Run.ID)
+	if err != nil || steps[0].Status != store.StepQueued || steps[0].LeaseLosses != 1 {
+		t.Fatalf("the step after the sweep = %+v (%v), want queued after one lease loss", steps, err)
+	}
+}
+
 // storeWithWorkflow opens a store on the database url (migrating it) and creates a tenant
 // and its workflow "orders" (one step, "s").
 func storeWithWorkflow(t *testing.T, url string) (*postgres.Store, store.Tenant, store.Workflow) {

@@ -439,41 +439,6 @@ func (s *Store) ListRuns(ctx context.Context, tenantID string, f store.RunFilter
 	return out, mapErr("listing runs", err)
 }
 
-// CancelRun implements store.Store.
-func (s *Store) CancelRun(ctx context.Context, tenantID, id string, at time.Time) (store.Run, error) {
-	var r store.Run
-	if !store.ValidID(id) {
-		return r, store.ErrNotFound
-	}
-	err := s.tx(ctx, "cancelling run", func(tx pgx.Tx) error {
-		var err error
-		r, err = scanRun(tx.QueryRow(ctx, `SELECT `+runCols+` FROM runs WHERE tenant_id = $1 AND id = $2 FOR UPDATE`, tenantID, id))
-		if err != nil {
-			return err
-		}
-		if r.Status != store.RunQueued && r.Status != store.RunRunning {
-			return fmt.Errorf("run %s already %s: %w", id, r.Status, store.ErrConflict)
-		}
-		return endRun(ctx, tx, id, store.RunCancelled, "cancelled", at)
-	})
-	if err != nil {
-		return r, err
-	}
-	r.Status, r.Error, r.FinishedAt = store.RunCancelled, "cancelled", &at
-	return r, nil
-}
-
-// endRun sets a run's final status and cancels its unfinished steps (which takes the
-// queued ones out of the ready queue). The caller holds the run's row lock.
-func endRun(ctx context.Context, tx pgx.Tx, runID, status, errMsg string, at time.Time) error {
-	if _, err := tx.Exec(ctx, `UPDATE runs SET status = $1, error = $2, finished_at = $3 WHERE id = $4`, status, errMsg, at, runID); err != nil {
-		return err
-	}
-	_, err := tx.Exec(ctx, `UPDATE step_runs SET status = 'cancelled', finished_at = $1, lease_id = NULL
-		WHERE run_id = $2 AND status IN ('pending', 'queued', 'running')`, at, runID)
-	return err
-}
-
 // ClaimOutbox implements store.Outbox. Rows are taken FOR UPDATE SKIP LOCKED, so
 // replicas claiming at the same moment split the pending rows instead of waiting.
 func (s *Store) ClaimOutbox(ctx context.Context, p store.DeliveryClaim) ([]store.OutboxEntry, error) {
