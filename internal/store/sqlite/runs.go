@@ -330,38 +330,3 @@ func (s *Store) ListRuns(ctx context.Context, tenantID string, f store.RunFilter
 	}
 	return out, mapErr("listing runs", rows.Err())
 }
-
-// CancelRun implements store.Store.
-func (s *Store) CancelRun(ctx context.Context, tenantID, id string, at time.Time) (store.Run, error) {
-	var r store.Run
-	err := s.write(ctx, "cancelling run", func(tx *wtx) error {
-		var err error
-		r, err = scanRun(tx.QueryRowContext(ctx, `SELECT `+runCols+` FROM runs WHERE tenant_id = ? AND id = ?`, tenantID, id))
-		if err != nil {
-			return err
-		}
-		if r.Status != store.RunQueued && r.Status != store.RunRunning {
-			return fmt.Errorf("run %s already %s: %w", id, r.Status, store.ErrConflict)
-		}
-		return endRun(ctx, tx, id, store.RunCancelled, "cancelled", at)
-	})
-	if err != nil {
-		return r, err
-	}
-	r.Status, r.Error, r.FinishedAt = store.RunCancelled, "cancelled", &at
-	return r, nil
-}
-
-// endRun sets a run's final status and cancels its unfinished steps.
-func endRun(ctx context.Context, tx *wtx, runID, status, errMsg string, at time.Time) error {
-	if _, err := tx.ExecContext(ctx, `UPDATE runs SET status = ?, error = ?, finished_at = ? WHERE id = ?`, status, errMsg, ms64(at), runID); err != nil {
-		return err
-	}
-	if _, err := tx.ExecContext(ctx, `DELETE FROM step_queue WHERE step_run_id IN
-		(SELECT id FROM step_runs WHERE run_id = ? AND status = 'queued')`, runID); err != nil {
-		return err
-	}
-	_, err := tx.ExecContext(ctx, `UPDATE step_runs SET status = 'cancelled', finished_at = ?, lease_id = NULL
-		WHERE run_id = ? AND status IN ('pending', 'queued', 'running')`, ms64(at), runID)
-	return err
-}

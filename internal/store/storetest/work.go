@@ -602,6 +602,39 @@ func testFinishSteps(t *testing.T, open Opener) {
 		b.wantStatus(r3.Run.ID, store.RunFailed, nil)
 	})
 
+	t.Run("ResultsOfOneBatchSeeEachOther", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t, open)
+		wf := b.workflow("orders", stepDef("a"), stepDef("b"))
+		run := b.startRun(wf, base)
+		as := b.claim(base, 2, "orders")
+		if len(as) != 2 {
+			t.Fatalf("claimed %d, want 2", len(as))
+		}
+		first, second := as[0], as[1]
+		// The first result fails the run, which cancels the second's step: in the same
+		// batch, the second result is stale.
+		outs, err := b.s.FinishSteps(b.ctx, []store.StepResult{
+			{TenantID: b.tenant.ID, StepRunID: first.StepRunID, LeaseID: first.LeaseID, Error: "no", Retryable: false, At: at(time1)},
+			{TenantID: b.tenant.ID, StepRunID: second.StepRunID, LeaseID: second.LeaseID, Succeeded: true, Output: json.RawMessage(`{}`), At: at(time1)},
+		})
+		noErr(t, err, "FinishSteps")
+		if len(outs) != 2 || outs[0].Err != nil || outs[0].RunStatus != store.RunFailed {
+			t.Fatalf("FinishSteps = %+v, want the first result to fail the run", outs)
+		}
+		wantErr(t, outs[1].Err, store.ErrStaleLease, "the second result, after the first failed its run")
+		r, steps := b.getRun(run.Run.ID)
+		if r.Status != store.RunFailed || r.Error != "step "+first.Step+" failed: no" {
+			t.Errorf("run = %q error %q, want failed by step %s", r.Status, r.Error, first.Step)
+		}
+		for _, st := range steps {
+			want := map[string]string{first.Step: store.StepFailed, second.Step: store.StepCancelled}[st.Step]
+			if st.Status != want || len(st.Output) != 0 {
+				t.Errorf("step %s = %q output %s, want %q without output", st.Step, st.Status, st.Output, want)
+			}
+		}
+	})
+
 	t.Run("OtherTenantCannotFinish", func(t *testing.T) {
 		t.Parallel()
 		b := setup(t, open)
@@ -858,6 +891,48 @@ func testExpireLeases(t *testing.T, open Opener) {
 		b.wantStatus(run.Run.ID, store.RunFailed, map[string]string{"a": store.StepFailed, "b": store.StepCancelled})
 		if got := b.claim(now.Add(time.Hour), 10, "orders"); len(got) != 0 {
 			t.Errorf("claimed %v after the step failed", stepIDs(got))
+		}
+	})
+
+	t.Run("TwoTimeoutsOfARunWhoseFirstFailsIt", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t, open)
+		sa, sb := stepDef("a"), stepDef("b")
+		for _, sd := range []*store.StepDef{&sa, &sb} {
+			sd.TimeoutMS, sd.Retry.MaxAttempts = 5000, 1
+		}
+		wf := b.putWorkflow(b.tenant.ID, def("orders", sa, sb))
+		run := b.startRun(wf, base)
+		if as := b.claim(base, 2, "orders"); len(as) != 2 {
+			t.Fatalf("claimed %d, want 2", len(as))
+		}
+		// Both attempts time out; the first expiry fails the run, which cancels the other
+		// step: it is not expired (nor failed, nor its error given to the run) after that.
+		outs := b.expire(at(5*time.Second + ms))
+		if len(outs) != 1 || outs[0].RunStatus != store.RunFailed {
+			t.Fatalf("ExpireLeases = %+v, want one outcome failing the run", outs)
+		}
+		r, steps := b.getRun(run.Run.ID)
+		var failed, cancelled []string
+		for _, st := range steps {
+			switch st.Status {
+			case store.StepFailed:
+				failed = append(failed, st.Step)
+			case store.StepCancelled:
+				cancelled = append(cancelled, st.Step)
+			}
+		}
+		if len(failed) != 1 || len(cancelled) != 1 {
+			t.Fatalf("steps failed %v and cancelled %v, want one of each", failed, cancelled)
+		}
+		if outs[0].StepRunID != b.stepRun(run.Run.ID, failed[0]).ID {
+			t.Errorf("the outcome names step-run %s, want the failed step %s's", outs[0].StepRunID, failed[0])
+		}
+		if want := "step " + failed[0] + " failed: timeout: the step did not finish within 5s"; r.Status != store.RunFailed || r.Error != want {
+			t.Errorf("run = %q error %q, want failed with %q", r.Status, r.Error, want)
+		}
+		if outs := b.expire(at(time.Hour)); len(outs) != 0 {
+			t.Errorf("ExpireLeases after the run failed = %+v, want nothing", outs)
 		}
 	})
 
