@@ -131,17 +131,6 @@ func TestNormalizeWorkflowHashIgnoresDefaults(t *testing.T) {
 	}
 }
 
-func TestBackoffGrowsAndCaps(t *testing.T) {
-	t.Parallel()
-	r := store.RetryDef{InitialBackoffMS: 100, MaxBackoffMS: 1000, Multiplier: 3}
-	want := []int64{100, 300, 900, 1000, 1000}
-	for i, w := range want {
-		if got := r.Backoff(i + 1).Milliseconds(); got != w {
-			t.Fatalf("backoff after attempt %d = %dms, want %d", i+1, got, w)
-		}
-	}
-}
-
 // TestEventSchemaCap: a tenant may register MaxEventSchemas payload schemas; one more key
 // is refused naming the key and stores nothing, while replacing a registered key and other
 // tenants are unaffected.

@@ -59,10 +59,6 @@ const (
 	SourceReplay = "replay"
 )
 
-// MaxLeaseLosses is how many times a step may lose its worker (lease expiry without a
-// result) before it fails; lease losses do not count against the retry policy.
-const MaxLeaseLosses = 10
-
 // ParallelWriter is implemented by stores whose write transactions run in parallel
 // (PostgreSQL: one backend process each) rather than one at a time (SQLite's single
 // writer). WriteParallelism is how many group commits the engine should run at once.
@@ -253,27 +249,12 @@ const (
 	RoleMember Role = "member"
 )
 
-// RetryDef is a step's retry policy.
+// RetryDef is a step's retry policy (lifecycle.Backoff computes its waits).
 type RetryDef struct {
 	MaxAttempts      int     `json:"max_attempts"`
 	InitialBackoffMS int64   `json:"initial_backoff_ms"`
 	MaxBackoffMS     int64   `json:"max_backoff_ms"`
 	Multiplier       float64 `json:"multiplier"`
-}
-
-// Backoff returns the wait before attempt+1 after attempt failed (attempt starts at 1).
-func (r RetryDef) Backoff(attempt int) time.Duration {
-	d := float64(r.InitialBackoffMS)
-	for i := 1; i < attempt; i++ {
-		d *= r.Multiplier
-		if d >= float64(r.MaxBackoffMS) {
-			break
-		}
-	}
-	if d > float64(r.MaxBackoffMS) {
-		d = float64(r.MaxBackoffMS)
-	}
-	return time.Duration(d) * time.Millisecond
 }
 
 // StepDef is one step of a workflow definition.

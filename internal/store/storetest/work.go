@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/heraldhq/herald/internal/lifecycle"
 	"github.com/heraldhq/herald/internal/store"
 )
 
@@ -169,8 +170,8 @@ func testClaim(t *testing.T, open Opener) {
 		if !as[0].Deadline.Equal(at(5 * time.Second)) {
 			t.Errorf("deadline = %s, want %s", as[0].Deadline, at(5*time.Second))
 		}
-		if as[0].LeaseExpiresAt.After(as[0].Deadline) {
-			t.Errorf("lease expires at %s, after the deadline %s", as[0].LeaseExpiresAt, as[0].Deadline)
+		if want := lifecycle.LeaseUntil(base, time.Minute, as[0].Deadline); !as[0].LeaseExpiresAt.Equal(want) {
+			t.Errorf("lease expires at %s, want %s (never after the deadline %s)", as[0].LeaseExpiresAt, want, as[0].Deadline)
 		}
 	})
 
@@ -458,7 +459,7 @@ func testFinishSteps(t *testing.T, open Opener) {
 			failAt := now.Add(time1)
 			msg := fmt.Sprintf("boom %d", attempt)
 			o := b.fail(a, failAt, msg, true)
-			avail := failAt.Add(sd.Retry.Backoff(attempt))
+			avail := failAt.Add(lifecycle.Backoff(sd.Retry, attempt))
 			if o.RunStatus != store.RunRunning {
 				t.Errorf("attempt %d: run status = %q, want running", attempt, o.RunStatus)
 			}
@@ -668,8 +669,9 @@ func testHeartbeat(t *testing.T, open Opener) {
 			}
 		}
 
+		deadline := at(defaultTimeout)
 		hb(at(5 * time.Second))
-		wantTime(t, b.stepRun(run.Run.ID, "a").LeaseExpiresAt, at(15*time.Second), "lease after heartbeat")
+		wantTime(t, b.stepRun(run.Run.ID, "a").LeaseExpiresAt, lifecycle.LeaseUntil(at(5*time.Second), 10*time.Second, deadline), "lease after heartbeat")
 		if outs := b.expire(at(12 * time.Second)); len(outs) != 0 {
 			t.Errorf("ExpireLeases after a heartbeat extended the lease = %+v, want nothing", outs)
 		}
@@ -683,8 +685,8 @@ func testHeartbeat(t *testing.T, open Opener) {
 			hb(at(time.Duration(s) * time.Second))
 		}
 		hb(at(55 * time.Second)) // would extend to 65s, past the 60s deadline
-		deadline := at(defaultTimeout)
-		wantTime(t, b.stepRun(run.Run.ID, "a").LeaseExpiresAt, deadline, "lease after a heartbeat near the deadline")
+		wantTime(t, b.stepRun(run.Run.ID, "a").LeaseExpiresAt, lifecycle.LeaseUntil(at(55*time.Second), 10*time.Second, deadline),
+			"lease after a heartbeat near the deadline")
 		outs := b.expire(deadline.Add(ms))
 		if len(outs) != 1 || outs[0].StepRunID != a.StepRunID {
 			t.Fatalf("ExpireLeases just past the deadline = %+v, want the step timed out", outs)
@@ -865,7 +867,7 @@ func testExpireLeases(t *testing.T, open Opener) {
 		wf := b.workflow("orders", stepDef("a"), stepDef("b", "a"))
 		run := b.startRun(wf, base)
 		now := base
-		for loss := 1; loss <= store.MaxLeaseLosses; loss++ {
+		for loss := 1; loss <= lifecycle.MaxLeaseLosses; loss++ {
 			a := b.claimWith(store.ClaimParams{Workflows: []string{"orders"}, Now: now, LeaseFor: time.Second})
 			if len(a) != 1 {
 				t.Fatalf("loss %d: claim = %d steps, want 1", loss, len(a))
@@ -878,7 +880,7 @@ func testExpireLeases(t *testing.T, open Opener) {
 			if len(outs) != 1 {
 				t.Fatalf("loss %d: ExpireLeases = %d outcomes, want 1", loss, len(outs))
 			}
-			if loss < store.MaxLeaseLosses {
+			if loss < lifecycle.MaxLeaseLosses {
 				if outs[0].RunStatus != store.RunRunning {
 					t.Fatalf("loss %d: run status = %q, want running", loss, outs[0].RunStatus)
 				}
