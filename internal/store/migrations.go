@@ -6,7 +6,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"time"
 )
 
 // Migration is one numbered schema change, from a file named NNNN_name.sql.
@@ -40,23 +39,4 @@ func LoadMigrations(fsys fs.FS, dir string) ([]Migration, error) {
 		}
 	}
 	return out, nil
-}
-
-// AddLatency records v, the value at rank rn of n in latency bucket b, when that rank is
-// the 50th, 95th or 99th percentile (nearest rank). Rows must arrive ordered by bucket.
-func AddLatency(out []LatencyBucket, b, n, rn int, v time.Duration) []LatencyBucket {
-	if len(out) == 0 || out[len(out)-1].Bucket != b {
-		out = append(out, LatencyBucket{Bucket: b, Count: n})
-	}
-	lb := &out[len(out)-1]
-	if rn == NearestRank(50, n) {
-		lb.P50 = v
-	}
-	if rn == NearestRank(95, n) {
-		lb.P95 = v
-	}
-	if rn == NearestRank(99, n) {
-		lb.P99 = v
-	}
-	return out
 }

@@ -3,8 +3,6 @@ package postgres
 import (
 	"context"
 	"sort"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -67,16 +65,6 @@ func prefixEnd(prefix string) (string, bool) {
 	return prefix[:len(prefix)-1] + string(rune(last+1)), true
 }
 
-// percentileRanks selects, from a query numbering rows per group (rn of n), the rows at
-// the nearest ranks of the given percentiles.
-func percentileRanks(ps ...int) string {
-	var conds []string
-	for _, p := range ps {
-		conds = append(conds, "rn = (n * "+strconv.Itoa(p)+" + 99) / 100")
-	}
-	return strings.Join(conds, " OR ")
-}
-
 // msExpr is a timestamptz column as unix milliseconds.
 func msExpr(col string) string { return "(extract(epoch from " + col + ") * 1000)::bigint" }
 
@@ -124,7 +112,7 @@ func (s *Store) WorkflowStats(ctx context.Context, tenantID string, since time.T
 				ROW_NUMBER() OVER (PARTITION BY workflow_name ORDER BY finished_at - started_at) AS rn,
 				COUNT(*) OVER (PARTITION BY workflow_name) AS n
 			FROM runs WHERE tenant_id = $1 AND created_at >= $2 AND status IN ('succeeded', 'failed') AND started_at IS NOT NULL
-		) x WHERE `+percentileRanks(50, 95), tenantID, since)
+		) x WHERE `+store.PercentileRanks(50, 95), tenantID, since)
 	if err != nil {
 		return nil, mapErr("run duration percentiles", err)
 	}
@@ -184,7 +172,7 @@ func (s *Store) Activity(ctx context.Context, p store.ActivityParams) (store.Act
 					ROW_NUMBER() OVER (PARTITION BY `+bucketExpr+` ORDER BY started_at - created_at) AS rn,
 					COUNT(*) OVER (PARTITION BY `+bucketExpr+`) AS n
 				FROM runs WHERE tenant_id = $3 AND created_at >= $4 AND created_at < $5 AND started_at IS NOT NULL
-			) x WHERE `+percentileRanks(50, 95, 99)+` ORDER BY b, rn`, p.Since.UnixMilli(), bucket, p.TenantID, p.Since, p.Until)
+			) x WHERE `+store.PercentileRanks(50, 95, 99)+` ORDER BY b, rn`, p.Since.UnixMilli(), bucket, p.TenantID, p.Since, p.Until)
 		if err != nil {
 			return nil, err
 		}

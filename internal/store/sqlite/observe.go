@@ -4,8 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"sort"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/heraldhq/herald/internal/store"
@@ -46,16 +44,6 @@ func eventFilter(tenantID string, f store.EventFilter, indexed bool) ([]string, 
 		where, args = append(where, "id > ?"), append(args, f.After)
 	}
 	return where, args
-}
-
-// percentileRanks selects, from a query numbering rows per group (rn of n), the rows
-// at the nearest ranks of the given percentiles.
-func percentileRanks(ps ...int) string {
-	var conds []string
-	for _, p := range ps {
-		conds = append(conds, "rn = (n * "+strconv.Itoa(p)+" + 99) / 100")
-	}
-	return strings.Join(conds, " OR ")
 }
 
 // WorkflowStats implements store.Store.
@@ -102,7 +90,7 @@ func (s *Store) WorkflowStats(ctx context.Context, tenantID string, since time.T
 				ROW_NUMBER() OVER (PARTITION BY workflow_name ORDER BY finished_at - started_at) AS rn,
 				COUNT(*) OVER (PARTITION BY workflow_name) AS n
 			FROM runs WHERE tenant_id = ? AND created_at >= ? AND status IN ('succeeded', 'failed') AND started_at IS NOT NULL
-		) WHERE `+percentileRanks(50, 95), tenantID, ms64(since))
+		) WHERE `+store.PercentileRanks(50, 95), tenantID, ms64(since))
 	if err != nil {
 		return nil, mapErr("run duration percentiles", err)
 	}
@@ -166,7 +154,7 @@ func (s *Store) Activity(ctx context.Context, p store.ActivityParams) (store.Act
 					ROW_NUMBER() OVER (PARTITION BY (created_at - ?1) / ?2 ORDER BY started_at - created_at) AS rn,
 					COUNT(*) OVER (PARTITION BY (created_at - ?1) / ?2) AS n
 				FROM runs WHERE tenant_id = ?3 AND created_at >= ?1 AND created_at < ?4 AND started_at IS NOT NULL
-			) WHERE `+percentileRanks(50, 95, 99)+` ORDER BY b, rn`, since, bucket, p.TenantID, until)
+			) WHERE `+store.PercentileRanks(50, 95, 99)+` ORDER BY b, rn`, since, bucket, p.TenantID, until)
 		if err != nil {
 			return nil, err
 		}
