@@ -1,6 +1,7 @@
 package store
 
 import (
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -36,5 +37,61 @@ func AddLatency(out []LatencyBucket, b, n, rn int, v time.Duration) []LatencyBuc
 	if rn == NearestRank(99, n) {
 		lb.P99 = v
 	}
+	return out
+}
+
+// WorkflowStatsBuilder makes the answer of Store.WorkflowStats from a store's rows: the
+// counts of runs by workflow and status, and the rows of the duration percentiles query.
+// The zero value is ready to use.
+type WorkflowStatsBuilder struct {
+	stats map[string]*WorkflowStats
+}
+
+func (b *WorkflowStatsBuilder) get(workflow string) *WorkflowStats {
+	if b.stats == nil {
+		b.stats = map[string]*WorkflowStats{}
+	}
+	st := b.stats[workflow]
+	if st == nil {
+		st = &WorkflowStats{Workflow: workflow}
+		b.stats[workflow] = st
+	}
+	return st
+}
+
+// Count adds n runs of workflow in status (queued and running ones are unfinished).
+func (b *WorkflowStatsBuilder) Count(workflow, status string, n int) {
+	st := b.get(workflow)
+	switch status {
+	case RunSucceeded:
+		st.Succeeded += n
+	case RunFailed:
+		st.Failed += n
+	case RunCancelled:
+		st.Cancelled += n
+	default:
+		st.Unfinished += n
+	}
+}
+
+// Duration records d, the run duration at rank rn of the n of workflow, when that rank is
+// the 50th or 95th percentile (nearest rank).
+func (b *WorkflowStatsBuilder) Duration(workflow string, n, rn int, d time.Duration) {
+	st := b.get(workflow)
+	if rn == NearestRank(50, n) {
+		st.P50 = d
+	}
+	if rn == NearestRank(95, n) {
+		st.P95 = d
+	}
+}
+
+// Result returns the statistics of every workflow seen, by workflow name.
+func (b *WorkflowStatsBuilder) Result() []WorkflowStats {
+	out := make([]WorkflowStats, 0, len(b.stats))
+	for _, st := range b.stats {
+		out = append(out, *st)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Workflow < out[j].Workflow })
 	return out
 }

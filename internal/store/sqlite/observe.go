@@ -3,7 +3,6 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"sort"
 	"time"
 
 	"github.com/heraldhq/herald/internal/store"
@@ -48,15 +47,7 @@ func eventFilter(tenantID string, f store.EventFilter, indexed bool) ([]string, 
 
 // WorkflowStats implements store.Store.
 func (s *Store) WorkflowStats(ctx context.Context, tenantID string, since time.Time) ([]store.WorkflowStats, error) {
-	stats := map[string]*store.WorkflowStats{}
-	get := func(name string) *store.WorkflowStats {
-		st := stats[name]
-		if st == nil {
-			st = &store.WorkflowStats{Workflow: name}
-			stats[name] = st
-		}
-		return st
-	}
+	var b store.WorkflowStatsBuilder
 	rows, err := s.r.QueryContext(ctx, `SELECT workflow_name, status, COUNT(*) FROM runs WHERE tenant_id = ? AND created_at >= ?
 		GROUP BY workflow_name, status`, tenantID, ms64(since))
 	if err != nil {
@@ -69,17 +60,7 @@ func (s *Store) WorkflowStats(ctx context.Context, tenantID string, since time.T
 			rows.Close()
 			return nil, mapErr("counting runs", err)
 		}
-		st := get(name)
-		switch status {
-		case store.RunSucceeded:
-			st.Succeeded += n
-		case store.RunFailed:
-			st.Failed += n
-		case store.RunCancelled:
-			st.Cancelled += n
-		default:
-			st.Unfinished += n
-		}
+		b.Count(name, status, n)
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
@@ -102,24 +83,12 @@ func (s *Store) WorkflowStats(ctx context.Context, tenantID string, since time.T
 		if err := rows.Scan(&name, &n, &rn, &d); err != nil {
 			return nil, mapErr("run duration percentiles", err)
 		}
-		st := get(name)
-		dur := time.Duration(d) * time.Millisecond
-		if rn == store.NearestRank(50, n) {
-			st.P50 = dur
-		}
-		if rn == store.NearestRank(95, n) {
-			st.P95 = dur
-		}
+		b.Duration(name, n, rn, time.Duration(d)*time.Millisecond)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, mapErr("run duration percentiles", err)
 	}
-	out := make([]store.WorkflowStats, 0, len(stats))
-	for _, st := range stats {
-		out = append(out, *st)
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Workflow < out[j].Workflow })
-	return out, nil
+	return b.Result(), nil
 }
 
 // Activity implements store.Store.
