@@ -95,3 +95,19 @@ func (b *WorkflowStatsBuilder) Result() []WorkflowStats {
 	sort.Slice(out, func(i, j int) bool { return out[i].Workflow < out[j].Workflow })
 	return out
 }
+
+// CollectLatency reads the rows of a start latency percentiles query, (bucket, n, rn,
+// latency in milliseconds) ordered by bucket, into latency buckets (AddLatency); it does
+// not close rows.
+func CollectLatency(rows Rows) ([]LatencyBucket, error) {
+	var out []LatencyBucket
+	for rows.Next() {
+		var b, n, rn int
+		var lat int64
+		if err := rows.Scan(&b, &n, &rn, &lat); err != nil {
+			return nil, err
+		}
+		out = AddLatency(out, b, n, rn, time.Duration(lat)*time.Millisecond)
+	}
+	return out, rows.Err()
+}

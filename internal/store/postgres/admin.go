@@ -47,18 +47,10 @@ func (s *Store) ListTenants(ctx context.Context) ([]store.Tenant, error) {
 	return out, mapErr("listing tenants", err)
 }
 
-// collect scans every row with scan.
+// collect reads every row of rows with scan (store.CollectRows) and closes rows.
 func collect[T any](rows pgx.Rows, scan func(pgx.Row) (T, error)) ([]T, error) {
 	defer rows.Close()
-	var out []T
-	for rows.Next() {
-		v, err := scan(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, v)
-	}
-	return out, rows.Err()
+	return store.CollectRows(rows, func(r store.Scanner) (T, error) { return scan(r) })
 }
 
 // CreateToken implements store.Store.

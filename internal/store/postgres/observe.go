@@ -135,7 +135,6 @@ func (s *Store) Activity(ctx context.Context, p store.ActivityParams) (store.Act
 		})
 	}
 	latency := func() ([]store.LatencyBucket, error) {
-		var out []store.LatencyBucket
 		rows, err := s.pool.Query(ctx, `SELECT b, n, rn, lat FROM (
 				SELECT `+bucketExpr+` AS b, `+msExpr("started_at - created_at")+` AS lat,
 					ROW_NUMBER() OVER (PARTITION BY `+bucketExpr+` ORDER BY started_at - created_at) AS rn,
@@ -146,15 +145,7 @@ func (s *Store) Activity(ctx context.Context, p store.ActivityParams) (store.Act
 			return nil, err
 		}
 		defer rows.Close()
-		for rows.Next() {
-			var b, n, rn int
-			var lat int64
-			if err := rows.Scan(&b, &n, &rn, &lat); err != nil {
-				return nil, err
-			}
-			out = store.AddLatency(out, b, n, rn, time.Duration(lat)*time.Millisecond)
-		}
-		return out, rows.Err()
+		return store.CollectLatency(rows)
 	}
 	a, what, err := store.GatherActivity(counts, latency)
 	return a, mapErr(what, err)
@@ -167,16 +158,8 @@ func (s *Store) QueueDepths(ctx context.Context) (map[string]int, error) {
 		return nil, mapErr("counting queued steps", err)
 	}
 	defer rows.Close()
-	out := map[string]int{}
-	for rows.Next() {
-		var t string
-		var n int
-		if err := rows.Scan(&t, &n); err != nil {
-			return nil, mapErr("counting queued steps", err)
-		}
-		out[t] = n
-	}
-	return out, mapErr("counting queued steps", rows.Err())
+	out, err := store.CollectCounts(rows)
+	return out, mapErr("counting queued steps", err)
 }
 
 // Prune implements store.Store. Each kind is deleted in its own short transaction, oldest

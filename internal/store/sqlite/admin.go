@@ -19,7 +19,7 @@ func (s *Store) CreateTenant(ctx context.Context, t store.Tenant) error {
 	})
 }
 
-func scanTenant(row interface{ Scan(...any) error }) (store.Tenant, error) {
+func scanTenant(row store.Scanner) (store.Tenant, error) {
 	var t store.Tenant
 	var created int64
 	if err := row.Scan(&t.ID, &t.Name, &created); err != nil {
@@ -47,16 +47,8 @@ func (s *Store) ListTenants(ctx context.Context) ([]store.Tenant, error) {
 	if err != nil {
 		return nil, mapErr("listing tenants", err)
 	}
-	defer rows.Close()
-	var out []store.Tenant
-	for rows.Next() {
-		t, err := scanTenant(rows)
-		if err != nil {
-			return nil, mapErr("listing tenants", err)
-		}
-		out = append(out, t)
-	}
-	return out, mapErr("listing tenants", rows.Err())
+	out, err := collect(rows, scanTenant)
+	return out, mapErr("listing tenants", err)
 }
 
 // CreateToken implements store.Store.
@@ -70,7 +62,7 @@ func (s *Store) CreateToken(ctx context.Context, t store.Token) error {
 
 const tokenCols = `k.id, k.tenant_id, t.name, k.name, k.hash, k.role, k.created_at, k.revoked_at`
 
-func scanToken(row interface{ Scan(...any) error }) (store.Token, error) {
+func scanToken(row store.Scanner) (store.Token, error) {
 	var k store.Token
 	var created int64
 	var revoked sql.NullInt64
@@ -103,16 +95,8 @@ func (s *Store) ListTokens(ctx context.Context, tenantID string) ([]store.Token,
 	if err != nil {
 		return nil, mapErr("listing tokens", err)
 	}
-	defer rows.Close()
-	var out []store.Token
-	for rows.Next() {
-		k, err := scanToken(rows)
-		if err != nil {
-			return nil, mapErr("listing tokens", err)
-		}
-		out = append(out, k)
-	}
-	return out, mapErr("listing tokens", rows.Err())
+	out, err := collect(rows, scanToken)
+	return out, mapErr("listing tokens", err)
 }
 
 // RevokeToken implements store.Store.
@@ -182,7 +166,7 @@ func (s *Store) PutWorkflow(ctx context.Context, p store.PutWorkflowParams) (sto
 
 const workflowCols = `w.id, w.tenant_id, w.name, w.active, v.version, v.definition, w.created_at, w.updated_at, w.change_mark`
 
-func scanWorkflow(row interface{ Scan(...any) error }) (store.Workflow, error) {
+func scanWorkflow(row store.Scanner) (store.Workflow, error) {
 	var wf store.Workflow
 	var def string
 	var created, updated, mark int64
@@ -229,16 +213,8 @@ func (s *Store) listWorkflows(ctx context.Context, db queryer, where string, arg
 	if err != nil {
 		return nil, mapErr("listing workflows", err)
 	}
-	defer rows.Close()
-	var out []store.Workflow
-	for rows.Next() {
-		wf, err := scanWorkflow(rows)
-		if err != nil {
-			return nil, mapErr("listing workflows", err)
-		}
-		out = append(out, wf)
-	}
-	return out, mapErr("listing workflows", rows.Err())
+	out, err := collect(rows, scanWorkflow)
+	return out, mapErr("listing workflows", err)
 }
 
 // ListWorkflows implements store.Store.

@@ -11,7 +11,7 @@ import (
 
 const filterCols = `f.id, f.tenant_id, f.workflow_id, w.name, f.scope, f.expression, f.payload, f.created_at`
 
-func scanFilter(row interface{ Scan(...any) error }) (store.Filter, error) {
+func scanFilter(row store.Scanner) (store.Filter, error) {
 	var f store.Filter
 	var payload sql.NullString
 	var created int64
@@ -87,16 +87,11 @@ func (s *Store) queryFilters(ctx context.Context, db queryer, what, q string, ar
 	if err != nil {
 		return nil, mapErr(what, err)
 	}
-	defer rows.Close()
-	out := []store.Filter{}
-	for rows.Next() {
-		f, err := scanFilter(rows)
-		if err != nil {
-			return nil, mapErr(what, err)
-		}
-		out = append(out, f)
+	out, err := collect(rows, scanFilter)
+	if out == nil {
+		out = []store.Filter{}
 	}
-	return out, mapErr(what, rows.Err())
+	return out, mapErr(what, err)
 }
 
 // DeleteFilter implements store.Store.

@@ -36,19 +36,14 @@ func (s *Store) ExpireLeases(ctx context.Context, now time.Time, limit int) ([]s
 		if err != nil {
 			return err
 		}
-		defer rows.Close()
-		var cands []lifecycle.Candidate
-		for rows.Next() {
+		cands, err := collect(rows, func(r store.Scanner) (lifecycle.Candidate, error) {
 			var c lifecycle.Candidate
-			if err := rows.Scan(&c.StepRunID, &c.RunID); err != nil {
-				return err
-			}
-			cands = append(cands, c)
-		}
-		if err := rows.Err(); err != nil || len(cands) == 0 {
+			err := r.Scan(&c.StepRunID, &c.RunID)
+			return c, err
+		})
+		if err != nil || len(cands) == 0 {
 			return err
 		}
-		rows.Close()
 		out, err = lifecycle.ExpireMany(ctx, sqliteTx{tx}, now, cands)
 		return err
 	})

@@ -105,19 +105,13 @@ func (s *Store) Activity(ctx context.Context, p store.ActivityParams) (store.Act
 		if err != nil {
 			return nil, err
 		}
-		defer rows.Close()
-		var out []store.BucketCount
-		for rows.Next() {
+		return collect(rows, func(r store.Scanner) (store.BucketCount, error) {
 			var c store.BucketCount
-			if err := rows.Scan(&c.Bucket, &c.Label, &c.Count); err != nil {
-				return nil, err
-			}
-			out = append(out, c)
-		}
-		return out, rows.Err()
+			err := r.Scan(&c.Bucket, &c.Label, &c.Count)
+			return c, err
+		})
 	}
 	latency := func() ([]store.LatencyBucket, error) {
-		var out []store.LatencyBucket
 		rows, err := s.r.QueryContext(ctx, `SELECT b, n, rn, lat FROM (
 				SELECT (created_at - ?1) / ?2 AS b, started_at - created_at AS lat,
 					ROW_NUMBER() OVER (PARTITION BY (created_at - ?1) / ?2 ORDER BY started_at - created_at) AS rn,
@@ -128,15 +122,7 @@ func (s *Store) Activity(ctx context.Context, p store.ActivityParams) (store.Act
 			return nil, err
 		}
 		defer rows.Close()
-		for rows.Next() {
-			var b, n, rn int
-			var lat int64
-			if err := rows.Scan(&b, &n, &rn, &lat); err != nil {
-				return nil, err
-			}
-			out = store.AddLatency(out, b, n, rn, time.Duration(lat)*time.Millisecond)
-		}
-		return out, rows.Err()
+		return store.CollectLatency(rows)
 	}
 	a, what, err := store.GatherActivity(counts, latency)
 	return a, mapErr(what, err)
@@ -149,16 +135,8 @@ func (s *Store) QueueDepths(ctx context.Context) (map[string]int, error) {
 		return nil, mapErr("counting queued steps", err)
 	}
 	defer rows.Close()
-	out := map[string]int{}
-	for rows.Next() {
-		var t string
-		var n int
-		if err := rows.Scan(&t, &n); err != nil {
-			return nil, mapErr("counting queued steps", err)
-		}
-		out[t] = n
-	}
-	return out, mapErr("counting queued steps", rows.Err())
+	out, err := store.CollectCounts(rows)
+	return out, mapErr("counting queued steps", err)
 }
 
 // Prune implements store.Store. Each kind is deleted in its own short write transaction,
@@ -193,17 +171,12 @@ func (s *Store) Prune(ctx context.Context, p store.PruneParams) (store.PruneResu
 		if err != nil {
 			return err
 		}
-		var ids []any
-		for rows.Next() {
+		ids, err := collect(rows, func(r store.Scanner) (any, error) {
 			var id string
-			if err := rows.Scan(&id); err != nil {
-				rows.Close()
-				return err
-			}
-			ids = append(ids, id)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil || len(ids) == 0 {
+			err := r.Scan(&id)
+			return id, err
+		})
+		if err != nil || len(ids) == 0 {
 			return err
 		}
 		// Their width varies with each batch: run once, not cached (see ExecOnce).

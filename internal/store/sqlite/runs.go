@@ -165,7 +165,7 @@ func (s *Store) RunStep(ctx context.Context, tenantID, runID, stepRunID string) 
 const eventCols = `id, tenant_id, key, payload, metadata, source, parent_run_id, parent_step_run_id, parent_step, triggers, created_at,
 	scope, webhook, dedupe_id, replay_of`
 
-func scanEvent(row interface{ Scan(...any) error }) (store.Event, error) {
+func scanEvent(row store.Scanner) (store.Event, error) {
 	var e store.Event
 	var payload, trig string
 	var meta, prun, pstep, pname, scope, webhook, dedupe, replayOf sql.NullString
@@ -204,21 +204,13 @@ func (s *Store) ListEvents(ctx context.Context, tenantID string, f store.EventFi
 	if err != nil {
 		return nil, mapErr("listing events", err)
 	}
-	defer rows.Close()
-	var out []store.Event
-	for rows.Next() {
-		e, err := scanEvent(rows)
-		if err != nil {
-			return nil, mapErr("listing events", err)
-		}
-		out = append(out, e)
-	}
-	return out, mapErr("listing events", rows.Err())
+	out, err := collect(rows, scanEvent)
+	return out, mapErr("listing events", err)
 }
 
 const runCols = `id, tenant_id, workflow_id, workflow_name, version, event_id, status, input, error, created_at, started_at, finished_at`
 
-func scanRun(row interface{ Scan(...any) error }) (store.Run, error) {
+func scanRun(row store.Scanner) (store.Run, error) {
 	var r store.Run
 	var event sql.NullString
 	var input string
@@ -236,7 +228,7 @@ func scanRun(row interface{ Scan(...any) error }) (store.Run, error) {
 const stepCols = `id, tenant_id, run_id, workflow_name, step, position, parents, pending_parents, status, attempt, max_attempts,
 	timeout_ms, retry, lease_id, worker_id, lease_expires_at, deadline_at, output, error, lease_losses, queued_at, started_at, finished_at`
 
-func scanStep(row interface{ Scan(...any) error }) (store.StepRun, error) {
+func scanStep(row store.Scanner) (store.StepRun, error) {
 	var st store.StepRun
 	var parents, retry string
 	var lease, worker, output sql.NullString
@@ -270,16 +262,7 @@ func runSteps(ctx context.Context, q queryer, runID string) ([]store.StepRun, er
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
-	var out []store.StepRun
-	for rows.Next() {
-		st, err := scanStep(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, st)
-	}
-	return out, rows.Err()
+	return collect(rows, scanStep)
 }
 
 // GetRun implements store.Store.
@@ -319,14 +302,6 @@ func (s *Store) ListRuns(ctx context.Context, tenantID string, f store.RunFilter
 	if err != nil {
 		return nil, mapErr("listing runs", err)
 	}
-	defer rows.Close()
-	var out []store.Run
-	for rows.Next() {
-		r, err := scanRun(rows)
-		if err != nil {
-			return nil, mapErr("listing runs", err)
-		}
-		out = append(out, r)
-	}
-	return out, mapErr("listing runs", rows.Err())
+	out, err := collect(rows, scanRun)
+	return out, mapErr("listing runs", err)
 }

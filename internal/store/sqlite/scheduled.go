@@ -16,7 +16,7 @@ import (
 const scheduledCols = `id, tenant_id, key, payload, metadata, source, parent_run_id, parent_step_run_id, parent_step, scope,
 	idempotency_key, deliver_at, created_at, status, error, ended_at, attempts`
 
-func scanScheduled(row interface{ Scan(...any) error }) (store.ScheduledEvent, error) {
+func scanScheduled(row store.Scanner) (store.ScheduledEvent, error) {
 	var e store.ScheduledEvent
 	var payload string
 	var meta, prun, pstep, pname, scope, idem sql.NullString
@@ -81,7 +81,7 @@ func (s *Store) ClaimScheduled(ctx context.Context, p store.DeliveryClaim) ([]st
 		if err != nil {
 			return err
 		}
-		out, err = collectScheduled(rows)
+		out, err = collect(rows, scanScheduled)
 		return err
 	})
 	if err != nil {
@@ -118,19 +118,6 @@ func (s *Store) ReleaseScheduled(ctx context.Context, ids []string) error {
 			WHERE id IN (SELECT value FROM json_each(?)) AND status = 'scheduled' AND attempts > 0`, string(list))
 		return err
 	})
-}
-
-func collectScheduled(rows *sql.Rows) ([]store.ScheduledEvent, error) {
-	defer rows.Close()
-	var out []store.ScheduledEvent
-	for rows.Next() {
-		e, err := scanScheduled(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, e)
-	}
-	return out, rows.Err()
 }
 
 // NextScheduled implements store.ScheduleStore.
@@ -173,7 +160,7 @@ func (s *Store) ListScheduled(ctx context.Context, tenantID, status string, f st
 	if err != nil {
 		return nil, mapErr("listing scheduled events", err)
 	}
-	out, err := collectScheduled(rows)
+	out, err := collect(rows, scanScheduled)
 	return out, mapErr("listing scheduled events", err)
 }
 

@@ -12,7 +12,7 @@ import (
 
 const schemaCols = `tenant_id, key, schema, created_at, updated_at`
 
-func scanSchema(row interface{ Scan(...any) error }) (store.EventSchema, error) {
+func scanSchema(row store.Scanner) (store.EventSchema, error) {
 	var s store.EventSchema
 	var doc string
 	var created, updated int64
@@ -82,16 +82,8 @@ func (s *Store) listSchemas(ctx context.Context, q string, args ...any) ([]store
 	if err != nil {
 		return nil, mapErr("listing event schemas", err)
 	}
-	defer rows.Close()
-	var out []store.EventSchema
-	for rows.Next() {
-		sc, err := scanSchema(rows)
-		if err != nil {
-			return nil, mapErr("listing event schemas", err)
-		}
-		out = append(out, sc)
-	}
-	return out, mapErr("listing event schemas", rows.Err())
+	out, err := collect(rows, scanSchema)
+	return out, mapErr("listing event schemas", err)
 }
 
 // DeleteEventSchema implements store.Store.

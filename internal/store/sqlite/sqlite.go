@@ -302,6 +302,12 @@ func boolInt(b bool) int {
 	return 0
 }
 
+// collect reads every row of rows with scan (store.CollectRows) and closes rows.
+func collect[T any](rows *sql.Rows, scan func(store.Scanner) (T, error)) ([]T, error) {
+	defer rows.Close()
+	return store.CollectRows(rows, scan)
+}
+
 // placeholders returns "?, ?, ?" for n.
 func placeholders(n int) string {
 	return strings.TrimSuffix(strings.Repeat("?, ", n), ", ")

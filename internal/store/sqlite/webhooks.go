@@ -12,7 +12,7 @@ import (
 const webhookCols = `id, tenant_id, name, source, event_key_expression, scope_expression, dedupe_expression,
 	static_payload, auth, secret, created_at, updated_at`
 
-func scanWebhook(row interface{ Scan(...any) error }) (store.Webhook, error) {
+func scanWebhook(row store.Scanner) (store.Webhook, error) {
 	var w store.Webhook
 	var static sql.NullString
 	var auth string
@@ -70,16 +70,8 @@ func (s *Store) ListWebhooks(ctx context.Context, tenantID string) ([]store.Webh
 	if err != nil {
 		return nil, mapErr("listing webhooks", err)
 	}
-	defer rows.Close()
-	var out []store.Webhook
-	for rows.Next() {
-		w, err := scanWebhook(rows)
-		if err != nil {
-			return nil, mapErr("listing webhooks", err)
-		}
-		out = append(out, w)
-	}
-	return out, mapErr("listing webhooks", rows.Err())
+	out, err := collect(rows, scanWebhook)
+	return out, mapErr("listing webhooks", err)
 }
 
 // UpdateWebhook implements store.Store.
@@ -167,20 +159,16 @@ func (s *Store) ListWebhookDeliveries(ctx context.Context, tenantID, webhookID s
 	if err != nil {
 		return nil, mapErr("listing deliveries", err)
 	}
-	defer rows.Close()
-	var out []store.WebhookDelivery
-	for rows.Next() {
+	out, err := collect(rows, func(r store.Scanner) (store.WebhookDelivery, error) {
 		var d store.WebhookDelivery
 		var received int64
 		var event, dedupe sql.NullString
-		if err := rows.Scan(&d.ID, &d.TenantID, &d.WebhookID, &received, &d.Verification, &d.Outcome, &d.StatusCode, &d.Error,
-			&event, &dedupe, &d.BodyBytes); err != nil {
-			return nil, mapErr("listing deliveries", err)
-		}
+		err := r.Scan(&d.ID, &d.TenantID, &d.WebhookID, &received, &d.Verification, &d.Outcome, &d.StatusCode, &d.Error,
+			&event, &dedupe, &d.BodyBytes)
 		d.ReceivedAt, d.EventID, d.DedupeID = fromMS(received), event.String, dedupe.String
-		out = append(out, d)
-	}
-	return out, mapErr("listing deliveries", rows.Err())
+		return d, err
+	})
+	return out, mapErr("listing deliveries", err)
 }
 
 // PruneWebhookDeliveries implements store.Store.

@@ -197,14 +197,10 @@ func (s *Store) ReadySince(ctx context.Context, after, upTo time.Time) ([]store.
 	if err != nil {
 		return nil, mapErr("listing ready queues", err)
 	}
-	defer rows.Close()
-	var out []store.WorkKey
-	for rows.Next() {
+	out, err := collect(rows, func(r store.Scanner) (store.WorkKey, error) {
 		var k store.WorkKey
-		if err := rows.Scan(&k.TenantID, &k.Workflow); err != nil {
-			return nil, mapErr("listing ready queues", err)
-		}
-		out = append(out, k)
-	}
-	return out, mapErr("listing ready queues", rows.Err())
+		err := r.Scan(&k.TenantID, &k.Workflow)
+		return k, err
+	})
+	return out, mapErr("listing ready queues", err)
 }
