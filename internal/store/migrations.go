@@ -40,3 +40,12 @@ func LoadMigrations(fsys fs.FS, dir string) ([]Migration, error) {
 	}
 	return out, nil
 }
+
+// LatestVersion is the version of the last of ms (in version order, as LoadMigrations
+// returns them): the schema version they migrate to; 0 when there is none.
+func LatestVersion(ms []Migration) int {
+	if len(ms) == 0 {
+		return 0
+	}
+	return ms[len(ms)-1].Version
+}

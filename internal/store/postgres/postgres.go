@@ -123,10 +123,10 @@ func migrations() ([]store.Migration, error) { return store.LoadMigrations(migra
 // LatestVersion is the schema version this build migrates to.
 func LatestVersion() int {
 	ms, err := migrations()
-	if err != nil || len(ms) == 0 {
+	if err != nil {
 		return 0
 	}
-	return ms[len(ms)-1].Version
+	return store.LatestVersion(ms)
 }
 
 // Migrate applies pending migrations while holding a session advisory lock.

@@ -174,10 +174,10 @@ func migrations() ([]store.Migration, error) { return store.LoadMigrations(migra
 // LatestVersion is the schema version this build migrates to.
 func LatestVersion() int {
 	ms, err := migrations()
-	if err != nil || len(ms) == 0 {
+	if err != nil {
 		return 0
 	}
-	return ms[len(ms)-1].Version
+	return store.LatestVersion(ms)
 }
 
 // migrate applies pending migrations in one write transaction (SQLite's write lock
