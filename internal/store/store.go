@@ -301,6 +301,20 @@ type Workflow struct {
 	Mark string
 }
 
+// WorkflowVersionDecision decides what PutWorkflow does with a definition whose content
+// hash is newHash, given the workflow's current version and its hash as read (found is
+// false for a new name): skip when the hash is unchanged (no new version); otherwise the
+// definition becomes version next, of a workflow to insert first when insert is set.
+func WorkflowVersionDecision(found bool, version int, curHash, newHash string) (next int, insert, skip bool) {
+	switch {
+	case !found:
+		return 1, true, false
+	case curHash == newHash:
+		return version, false, true
+	}
+	return version + 1, false, false
+}
+
 // WorkflowChangeSet is the answer of WorkflowChanges.
 type WorkflowChangeSet struct {
 	// Mark is the change mark the set brings a trigger index to.

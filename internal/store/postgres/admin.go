@@ -149,19 +149,21 @@ func (s *Store) PutWorkflow(ctx context.Context, p store.PutWorkflowParams) (sto
 		err := tx.QueryRow(ctx, `SELECT w.id, w.current_version, v.hash FROM workflows w
 			JOIN workflow_versions v ON v.workflow_id = w.id AND v.version = w.current_version
 			WHERE w.tenant_id = $1 AND w.name = $2`, p.TenantID, p.Def.Name).Scan(&id, &version, &hash)
-		switch {
-		case err == pgx.ErrNoRows:
-			id, version = p.NewID, 1
+		if err != nil && err != pgx.ErrNoRows {
+			return err
+		}
+		next, insert, skip := store.WorkflowVersionDecision(err == nil, version, hash, p.Hash)
+		if skip {
+			return nil
+		}
+		version = next
+		if insert {
+			id = p.NewID
 			if _, err := tx.Exec(ctx, `INSERT INTO workflows (id, tenant_id, name, active, current_version, created_at, updated_at)
 				VALUES ($1, $2, $3, true, 1, $4, $4)`, id, p.TenantID, p.Def.Name, p.At); err != nil {
 				return err
 			}
-		case err != nil:
-			return err
-		case hash == p.Hash:
-			return nil
-		default:
-			version++
+		} else {
 			if _, err := tx.Exec(ctx, `UPDATE workflows SET current_version = $1, updated_at = $2 WHERE id = $3`, version, p.At, id); err != nil {
 				return err
 			}

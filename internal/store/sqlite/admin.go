@@ -127,19 +127,21 @@ func (s *Store) PutWorkflow(ctx context.Context, p store.PutWorkflowParams) (sto
 		err := tx.QueryRowContext(ctx, `SELECT w.id, w.current_version, v.hash FROM workflows w
 			JOIN workflow_versions v ON v.workflow_id = w.id AND v.version = w.current_version
 			WHERE w.tenant_id = ? AND w.name = ?`, p.TenantID, p.Def.Name).Scan(&id, &version, &hash)
-		switch {
-		case err == sql.ErrNoRows:
-			id, version = p.NewID, 1
+		if err != nil && err != sql.ErrNoRows {
+			return err
+		}
+		next, insert, skip := store.WorkflowVersionDecision(err == nil, version, hash, p.Hash)
+		if skip {
+			return nil
+		}
+		version = next
+		if insert {
+			id = p.NewID
 			if _, err := tx.ExecContext(ctx, `INSERT INTO workflows (id, tenant_id, name, active, current_version, created_at, updated_at)
 				VALUES (?, ?, ?, 1, 1, ?, ?)`, id, p.TenantID, p.Def.Name, ms64(p.At), ms64(p.At)); err != nil {
 				return err
 			}
-		case err != nil:
-			return err
-		case hash == p.Hash:
-			return nil
-		default:
-			version++
+		} else {
 			if _, err := tx.ExecContext(ctx, `UPDATE workflows SET current_version = ?, updated_at = ? WHERE id = ?`, version, ms64(p.At), id); err != nil {
 				return err
 			}
