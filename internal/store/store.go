@@ -339,6 +339,17 @@ func ParseChangeMark(mark string) (int64, error) {
 	return n, nil
 }
 
+// PutMark is the Mark a write of a workflow or a filter answers with: the change mark
+// its transaction committed when it changed something, "" when it did not (a put of an
+// unchanged definition). It is not the mark read back with the row, which may already be
+// a later change's.
+func PutMark(changed bool, mark int64) string {
+	if !changed {
+		return ""
+	}
+	return strconv.FormatInt(mark, 10)
+}
+
 // TriggerDecision records what an event did to one workflow whose trigger matched.
 type TriggerDecision struct {
 	Workflow string `json:"workflow"`

@@ -23,3 +23,17 @@ func TestWorkflowVersionDecision(t *testing.T) {
 		}
 	}
 }
+
+// TestPutMark: a write that changed something answers the mark it committed; one that
+// did not answers none.
+func TestPutMark(t *testing.T) {
+	if got := PutMark(true, 42); got != "42" {
+		t.Errorf("PutMark(changed, 42) = %q, want \"42\"", got)
+	}
+	if n, err := ParseChangeMark(PutMark(true, 0)); err != nil || n != 0 {
+		t.Errorf("ParseChangeMark(PutMark(changed, 0)) = %d, %v; want 0", n, err)
+	}
+	if got := PutMark(false, 42); got != "" {
+		t.Errorf("PutMark(unchanged, 42) = %q, want \"\"", got)
+	}
+}

@@ -180,11 +180,7 @@ func (s *Store) PutWorkflow(ctx context.Context, p store.PutWorkflowParams) (sto
 		return store.Workflow{}, false, err
 	}
 	wf, err := s.GetWorkflow(ctx, p.TenantID, p.Def.Name, 0)
-	// The mark this put committed, not the row's: a later change may have been read.
-	wf.Mark = ""
-	if created {
-		wf.Mark = strconv.FormatInt(mark, 10)
-	}
+	wf.Mark = store.PutMark(created, mark)
 	return wf, created, err
 }
 

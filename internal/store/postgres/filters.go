@@ -51,7 +51,7 @@ func (s *Store) CreateFilter(ctx context.Context, f store.Filter) (store.Filter,
 		return store.Filter{}, err
 	}
 	out, err := s.GetFilter(ctx, f.TenantID, f.Workflow, f.ID)
-	out.Mark = strconv.FormatInt(mark, 10)
+	out.Mark = store.PutMark(true, mark)
 	return out, err
 }
 

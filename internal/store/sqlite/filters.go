@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
-	"strconv"
 
 	"github.com/heraldhq/herald/internal/store"
 )
@@ -49,7 +48,7 @@ func (s *Store) CreateFilter(ctx context.Context, f store.Filter) (store.Filter,
 		return store.Filter{}, err
 	}
 	out, err := s.GetFilter(ctx, f.TenantID, f.Workflow, f.ID)
-	out.Mark = strconv.FormatInt(mark, 10)
+	out.Mark = store.PutMark(true, mark)
 	return out, err
 }
 
