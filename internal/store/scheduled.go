@@ -3,6 +3,8 @@ package store
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"sort"
 	"time"
 )
 
@@ -118,4 +120,37 @@ type DeliveryClaim struct {
 	// Retried takes only items claimed before (Attempts > 0); otherwise only items never
 	// claimed.
 	Retried bool
+}
+
+// AttemptsCond is the SQL condition (the same in both dialects) selecting, by their
+// attempts column, the items the claim takes: those claimed before (Retried) or those
+// never claimed.
+func (c DeliveryClaim) AttemptsCond() string {
+	if c.Retried {
+		return "attempts > 0"
+	}
+	return "attempts = 0"
+}
+
+// SortScheduled puts delayed events in the order ClaimScheduled returns them: earliest
+// DeliverAt first, then by id.
+func SortScheduled(es []ScheduledEvent) {
+	sort.Slice(es, func(i, j int) bool {
+		if !es[i].DeliverAt.Equal(es[j].DeliverAt) {
+			return es[i].DeliverAt.Before(es[j].DeliverAt)
+		}
+		return es[i].ID < es[j].ID
+	})
+}
+
+// ScheduledCancelConflict is CancelScheduled's refusal of delayed event id, which ended
+// with status (cancelled or failed).
+func ScheduledCancelConflict(id, status string) error {
+	return fmt.Errorf("event %s is already %s: %w", id, status, ErrConflict)
+}
+
+// ScheduledDelivered is CancelScheduled's refusal of delayed event id, which was
+// delivered (it is an event now).
+func ScheduledDelivered(id string) error {
+	return fmt.Errorf("event %s is already delivered: %w", id, ErrConflict)
 }

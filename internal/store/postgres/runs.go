@@ -444,7 +444,7 @@ func (s *Store) ListRuns(ctx context.Context, tenantID string, f store.RunFilter
 func (s *Store) ClaimOutbox(ctx context.Context, p store.DeliveryClaim) ([]store.OutboxEntry, error) {
 	rows, err := s.pool.Query(ctx, `UPDATE herald_outbox o SET claimed_until = $1, attempts = o.attempts + 1 FROM (
 		SELECT id FROM herald_outbox WHERE error IS NULL AND (claimed_until IS NULL OR claimed_until <= $2)
-			AND `+attemptsCond(p.Retried)+` ORDER BY created_at, id LIMIT $3 FOR UPDATE SKIP LOCKED) c
+			AND `+p.AttemptsCond()+` ORDER BY created_at, id LIMIT $3 FOR UPDATE SKIP LOCKED) c
 		WHERE o.id = c.id RETURNING o.id, o.tenant, o.key, o.payload, o.metadata, o.created_at, o.attempts`, p.Until, p.Now, p.Limit)
 	if err != nil {
 		return nil, mapErr("claiming outbox entries", err)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sort"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -68,7 +67,7 @@ func (s *Store) ClaimScheduled(ctx context.Context, p store.DeliveryClaim) ([]st
 	err := s.tx(ctx, "claiming scheduled events", func(tx pgx.Tx) error {
 		rows, err := tx.Query(ctx, `UPDATE scheduled_events s SET claimed_until = $1, attempts = s.attempts + 1 FROM (
 			SELECT id FROM scheduled_events WHERE status = 'scheduled' AND deliver_at <= $2
-				AND (claimed_until IS NULL OR claimed_until <= $2) AND `+attemptsCond(p.Retried)+`
+				AND (claimed_until IS NULL OR claimed_until <= $2) AND `+p.AttemptsCond()+`
 				ORDER BY deliver_at, id LIMIT $3 FOR UPDATE SKIP LOCKED) c
 			WHERE s.id = c.id RETURNING `+prefixCols("s.", scheduledCols), p.Until, p.Now, p.Limit)
 		if err != nil {
@@ -80,21 +79,8 @@ func (s *Store) ClaimScheduled(ctx context.Context, p store.DeliveryClaim) ([]st
 	if err != nil {
 		return nil, err
 	}
-	sort.Slice(out, func(i, j int) bool {
-		if !out[i].DeliverAt.Equal(out[j].DeliverAt) {
-			return out[i].DeliverAt.Before(out[j].DeliverAt)
-		}
-		return out[i].ID < out[j].ID
-	})
+	store.SortScheduled(out)
 	return out, nil
-}
-
-// attemptsCond selects the rows claimed before (retried) or those never claimed.
-func attemptsCond(retried bool) string {
-	if retried {
-		return "attempts > 0"
-	}
-	return "attempts = 0"
 }
 
 // ReleaseScheduled implements store.ScheduleStore.
@@ -186,7 +172,7 @@ func (s *Store) CancelScheduled(ctx context.Context, tenantID, id string, at tim
 		var status string
 		err = tx.QueryRow(ctx, `SELECT status FROM scheduled_events WHERE tenant_id = $1 AND id = $2`, tenantID, id).Scan(&status)
 		if err == nil {
-			return fmt.Errorf("event %s is already %s: %w", id, status, store.ErrConflict)
+			return store.ScheduledCancelConflict(id, status)
 		}
 		if !errors.Is(err, pgx.ErrNoRows) {
 			return err
@@ -194,7 +180,7 @@ func (s *Store) CancelScheduled(ctx context.Context, tenantID, id string, at tim
 		var one int
 		err = tx.QueryRow(ctx, `SELECT 1 FROM events WHERE tenant_id = $1 AND id = $2`, tenantID, id).Scan(&one)
 		if err == nil {
-			return fmt.Errorf("event %s is already delivered: %w", id, store.ErrConflict)
+			return store.ScheduledDelivered(id)
 		}
 		return err
 	})

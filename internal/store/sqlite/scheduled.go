@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"sort"
 	"strings"
 	"time"
 
@@ -76,7 +75,7 @@ func (s *Store) ClaimScheduled(ctx context.Context, p store.DeliveryClaim) ([]st
 		out = out[:0]
 		rows, err := tx.QueryContext(ctx, `UPDATE scheduled_events SET claimed_until = ?, attempts = attempts + 1 WHERE id IN (
 			SELECT id FROM scheduled_events WHERE status = 'scheduled' AND deliver_at <= ?
-				AND (claimed_until IS NULL OR claimed_until <= ?) AND `+attemptsCond(p.Retried)+` ORDER BY deliver_at, id LIMIT ?)
+				AND (claimed_until IS NULL OR claimed_until <= ?) AND `+p.AttemptsCond()+` ORDER BY deliver_at, id LIMIT ?)
 			RETURNING `+scheduledCols, ms64(p.Until), ms64(p.Now), ms64(p.Now), p.Limit)
 		if err != nil {
 			return err
@@ -87,21 +86,8 @@ func (s *Store) ClaimScheduled(ctx context.Context, p store.DeliveryClaim) ([]st
 	if err != nil {
 		return nil, err
 	}
-	sort.Slice(out, func(i, j int) bool {
-		if !out[i].DeliverAt.Equal(out[j].DeliverAt) {
-			return out[i].DeliverAt.Before(out[j].DeliverAt)
-		}
-		return out[i].ID < out[j].ID
-	})
+	store.SortScheduled(out)
 	return out, nil
-}
-
-// attemptsCond selects the rows claimed before (retried) or those never claimed.
-func attemptsCond(retried bool) string {
-	if retried {
-		return "attempts > 0"
-	}
-	return "attempts = 0"
 }
 
 // ReleaseScheduled implements store.ScheduleStore.
@@ -177,7 +163,7 @@ func (s *Store) CancelScheduled(ctx context.Context, tenantID, id string, at tim
 		var status string
 		err = tx.QueryRowContext(ctx, `SELECT status FROM scheduled_events WHERE tenant_id = ? AND id = ?`, tenantID, id).Scan(&status)
 		if err == nil {
-			return fmt.Errorf("event %s is already %s: %w", id, status, store.ErrConflict)
+			return store.ScheduledCancelConflict(id, status)
 		}
 		if !errors.Is(err, sql.ErrNoRows) {
 			return err
@@ -185,7 +171,7 @@ func (s *Store) CancelScheduled(ctx context.Context, tenantID, id string, at tim
 		var one int
 		err = tx.QueryRowContext(ctx, `SELECT 1 FROM events WHERE tenant_id = ? AND id = ?`, tenantID, id).Scan(&one)
 		if err == nil {
-			return fmt.Errorf("event %s is already delivered: %w", id, store.ErrConflict)
+			return store.ScheduledDelivered(id)
 		}
 		return err
 	})
