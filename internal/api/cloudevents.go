@@ -173,7 +173,10 @@ func (a *API) ceStructured(body []byte, prefix string) (engine.EventInput, error
 	}
 	attrs := map[string]any{}
 	var data json.RawMessage
-	for name, raw := range members {
+	// In name order, so that an event with several bad attributes is always refused for
+	// the same one.
+	for _, name := range sortedKeys(members) {
+		raw := members[name]
 		switch name {
 		case "data":
 			data = raw
@@ -214,7 +217,8 @@ func (a *API) ceStructured(body []byte, prefix string) (engine.EventInput, error
 // (percent-decoded), datacontenttype from Content-Type, data from the body.
 func (a *API) ceBinary(w http.ResponseWriter, r *http.Request) (engine.EventInput, error) {
 	attrs := map[string]any{}
-	for h, vs := range r.Header {
+	for _, h := range sortedKeys(r.Header) {
+		vs := r.Header[h]
 		if len(h) <= 3 || !strings.EqualFold(h[:3], "ce-") {
 			continue
 		}
@@ -258,6 +262,16 @@ func (a *API) ceBinary(w http.ResponseWriter, r *http.Request) (engine.EventInpu
 		data = body
 	}
 	return a.ceEvent(attrs, data, "")
+}
+
+// sortedKeys returns the keys of m in order.
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
 }
 
 // ceAttrName checks an attribute name: lower-case a-z and 0-9.
@@ -332,12 +346,7 @@ func (a *API) ceEvent(attrs map[string]any, data json.RawMessage, prefix string)
 	}
 
 	meta := map[string]any{}
-	names := make([]string, 0, len(attrs))
-	for name := range attrs {
-		names = append(names, name)
-	}
-	sort.Strings(names)
-	for _, name := range names {
+	for _, name := range sortedKeys(attrs) {
 		if name == "specversion" || name == "type" {
 			continue // always "1.0"; the event key
 		}

@@ -109,7 +109,10 @@ func (a *API) cancelEvent(w http.ResponseWriter, r *http.Request, p engine.Princ
 
 // bracketMetadata reads metadata filters written metadata[NAME]=VALUE into m.
 func bracketMetadata(q url.Values, m *map[string]string) error {
-	for param, vals := range q {
+	// In name order, so that a listing with several bad filters is always refused for the
+	// same one.
+	for _, param := range sortedKeys(q) {
+		vals := q[param]
 		name, ok := strings.CutPrefix(param, "metadata[")
 		if !ok {
 			continue

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"time"
+	"unicode/utf8"
 
 	"github.com/heraldhq/herald/internal/store"
 )
@@ -71,11 +72,15 @@ type PushResult struct {
 // MaxIdempotencyKeyLen is the longest idempotency key, in bytes.
 const MaxIdempotencyKeyLen = 255
 
-// validateIdempotencyKey checks an idempotency key: 1–255 bytes without control
-// characters ("" means none).
+// validateIdempotencyKey checks an idempotency key: 1–255 bytes of UTF-8 without control
+// characters ("" means none). An Idempotency-Key header may carry any byte above 0x7f;
+// PostgreSQL's text refuses what is not UTF-8.
 func validateIdempotencyKey(field, key string) error {
 	if len(key) > MaxIdempotencyKeyLen {
 		return fieldErr(field, "is %d bytes long; the limit is %d", len(key), MaxIdempotencyKeyLen)
+	}
+	if !utf8.ValidString(key) {
+		return fieldErr(field, "is not valid UTF-8")
 	}
 	for i := 0; i < len(key); i++ {
 		if key[i] < 0x20 || key[i] == 0x7f {

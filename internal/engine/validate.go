@@ -7,8 +7,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sort"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/heraldhq/herald/internal/store"
 )
@@ -68,11 +70,15 @@ func ValidateKey(field, key string) error {
 // MaxScopeLen is the longest event or filter scope, in bytes.
 const MaxScopeLen = MaxScopeBytes
 
-// ValidateScope checks an event's scope: at most 1024 bytes without control characters
-// ("" is no scope).
+// ValidateScope checks an event's scope: at most 1024 bytes of UTF-8 without control
+// characters ("" is no scope). A webhook's scope expression may give any bytes (from a
+// header), and PostgreSQL's text refuses what is not UTF-8.
 func ValidateScope(field, scope string) error {
 	if len(scope) > MaxScopeLen {
 		return fieldErr(field, "is %d bytes long; the limit is %d", len(scope), MaxScopeLen)
+	}
+	if !utf8.ValidString(scope) {
+		return fieldErr(field, "is not valid UTF-8")
 	}
 	for i := 0; i < len(scope); i++ {
 		if scope[i] < 0x20 || scope[i] == 0x7f {
@@ -189,8 +195,15 @@ func metadataObject(field string, raw json.RawMessage) (json.RawMessage, error) 
 	if why := store.Unstorable(raw); why != "" {
 		return nil, fieldErr(field, "%s", why)
 	}
-	for k, v := range m {
-		switch v.(type) {
+	// In name order, so that metadata with several bad values is always refused for the
+	// same one.
+	names := make([]string, 0, len(m))
+	for k := range m {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	for _, k := range names {
+		switch m[k].(type) {
 		case string, float64, bool:
 		default:
 			return nil, fieldErr(field+"."+k, "must be a string, number or boolean")

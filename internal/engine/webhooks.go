@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/heraldhq/herald/internal/store"
 	"github.com/heraldhq/herald/internal/webhook"
@@ -525,6 +526,11 @@ func (e *Engine) ReceiveWebhook(ctx context.Context, r WebhookRequest) (WebhookR
 			return WebhookReply{}, refuse(http.StatusUnprocessableEntity, "expression_failed",
 				fmt.Sprintf("scope_expression gave %d bytes; the limit is %d", len(scope), MaxScopeBytes), "scope_expression")
 		}
+		if !utf8.ValidString(scope) {
+			// A header may carry any bytes; PostgreSQL's text refuses what is not UTF-8.
+			return WebhookReply{}, refuse(http.StatusUnprocessableEntity, "expression_failed",
+				"scope_expression gave text that is not valid UTF-8", "scope_expression")
+		}
 	}
 	dedupe := presetDedupeID(w.Source, r.Header, decoded.Input)
 	if w.DedupeExpression != "" {
@@ -535,6 +541,11 @@ func (e *Engine) ReceiveWebhook(ctx context.Context, r WebhookRequest) (WebhookR
 	if len(dedupe) > MaxDedupeIDBytes {
 		return WebhookReply{}, refuse(http.StatusUnprocessableEntity, "expression_failed",
 			fmt.Sprintf("the delivery id is %d bytes; the limit is %d", len(dedupe), MaxDedupeIDBytes), "dedupe_expression")
+	}
+	if !utf8.ValidString(dedupe) {
+		// A header may carry any bytes; PostgreSQL's text refuses what is not UTF-8.
+		return WebhookReply{}, refuse(http.StatusUnprocessableEntity, "expression_failed",
+			"the delivery id is not valid UTF-8", "dedupe_expression")
 	}
 	// A replay is found by the unique (tenant, webhook, dedupe id) index when its event is
 	// inserted, not by a lookup first: replays are rare, and the lookup would cost every

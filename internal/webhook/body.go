@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/heraldhq/herald/internal/store"
 )
@@ -78,6 +79,20 @@ func decodeForm(body []byte) (Body, error) {
 	vals, err := url.ParseQuery(string(body))
 	if err != nil {
 		return Body{}, &BodyError{Msg: "form body is malformed: " + err.Error()}
+	}
+	// Percent-escapes may decode to any byte. Text that is not UTF-8 is refused, as in a
+	// JSON body: encoding it as JSON would turn each bad byte into U+FFFD, so that the
+	// payload would differ from what the expressions saw (and two such names would
+	// collide), and PostgreSQL's text cannot hold it as an event's scope or delivery id.
+	for k, vs := range vals {
+		if !utf8.ValidString(k) {
+			return Body{}, &BodyError{Msg: fmt.Sprintf("form field name %q is not valid UTF-8", k)}
+		}
+		for _, v := range vs {
+			if !utf8.ValidString(v) {
+				return Body{}, &BodyError{Msg: fmt.Sprintf("form field %q is not valid UTF-8", k)}
+			}
+		}
 	}
 	if ps := vals["payload"]; len(ps) == 1 {
 		p := strings.TrimSpace(ps[0])

@@ -1,0 +1,102 @@
+package api_test
+
+import (
+	"net/http"
+	"testing"
+
+	"github.com/heraldhq/herald/internal/testenv"
+)
+
+// TestTextThatIsNotUTF8IsRefusedAlike: text that reaches the store without passing through
+// a JSON decoder (which would make it UTF-8) may hold any byte: a header value (the
+// Idempotency-Key, or one a webhook's scope or delivery-id expression reads) or a
+// percent-escape of a form body. PostgreSQL's text refuses what is not UTF-8 (SQLSTATE
+// 22021, which answered 500) while SQLite stored it; now both refuse it, naming the
+// field, and store no event. Found by FuzzPushEvent and FuzzWebhookDelivery.
+func TestTextThatIsNotUTF8IsRefusedAlike(t *testing.T) {
+	forEachStore(t, func(t *testing.T, b *bundle) {
+		c := b.c
+		w := c.must(201, "POST", "/api/v1/webhooks", `{"name":"hook","source":"generic","auth":{"type":"api_key","header":"X-Api-Key","key":"k_live_1"},
+			"event_key_expression":"'hook:' + (has(input.type) ? string(input.type) : 'none')",
+			"scope_expression":"has(input.customer) ? string(input.customer) : ('x-customer' in headers ? headers['x-customer'] : '')",
+			"dedupe_expression":"'x-delivery' in headers ? headers['x-delivery'] : ''"}`)
+		hook := "/api/v1/tenants/" + tenantOf(t, w["url"].(string)) + "/webhooks/hook"
+		const form = "application/x-www-form-urlencoded"
+		key := http.Header{"X-Api-Key": {"k_live_1"}}
+		with := func(name, value string) http.Header {
+			h := key.Clone()
+			h.Set(name, value)
+			return h
+		}
+		for _, tc := range []struct {
+			name, path, contentType string
+			header                  http.Header
+			body                    string
+			status                  int
+			code, field             string
+		}{
+			{"Idempotency-Key header", "/api/v1/events", "application/json", http.Header{"Idempotency-Key": {"k\x8a"}}, `{"key":"k"}`, 400, "invalid_argument", "idempotency_key"},
+			{"Idempotency-Key header, dry run", "/api/v1/events", "application/json", http.Header{"Idempotency-Key": {"\xff"}}, `{"key":"k","dry_run":true}`, 400, "invalid_argument", "idempotency_key"},
+			{"form value read as the scope", hook, form, key, "type=paid&customer=%ff", 400, "malformed_body", ""},
+			{"form value, not read", hook, form, key, "type=paid&note=caf%e9", 400, "malformed_body", ""},
+			{"form field name", hook, form, key, "%ff=1", 400, "malformed_body", ""},
+			{"header read as the scope", hook, "application/json", with("X-Customer", "caf\xe9"), `{"type":"paid"}`, 422, "expression_failed", "scope_expression"},
+			{"header read as the delivery id", hook, "application/json", with("X-Delivery", "\xfe\xff"), `{"type":"paid"}`, 422, "expression_failed", "dedupe_expression"},
+		} {
+			r := rawPost(t, b, tc.path, tc.contentType, tc.header, tc.body)
+			if r.status != tc.status {
+				t.Errorf("%s: status %d, want %d: %s", tc.name, r.status, tc.status, r.body)
+				continue
+			}
+			if code, field := r.errCodeField(t); code != tc.code || field != tc.field {
+				t.Errorf("%s: %s on %q, want %s on %q: %s", tc.name, code, field, tc.code, tc.field, r.body)
+			}
+		}
+		if n := len(items(c.must(200, "GET", "/api/v1/events", nil))); n != 0 {
+			t.Fatalf("%d events stored by refused requests", n)
+		}
+		// The same text in UTF-8 is accepted, as a scope and as a delivery id.
+		r := rawPost(t, b, hook, form, with("X-Delivery", "d\u00e9"), "type=paid&customer=caf%C3%A9")
+		if r.status != 200 {
+			t.Fatalf("UTF-8 form: %d %s", r.status, r.body)
+		}
+		if ev := r.json(t)["event"].(map[string]any); ev["scope"] != "caf\u00e9" || ev["dedupe_id"] != "d\u00e9" {
+			t.Fatalf("UTF-8 form: %v", ev)
+		}
+	})
+}
+
+// TestErrorsNameTheSameFieldEveryTime: input with several bad parts is refused for the same
+// one every time, whatever order Go's maps iterate in: CloudEvents attributes (structured
+// and binary), metadata values and metadata filters are checked in name order. Found by
+// FuzzCloudEventStructured, whose two stores blamed different attributes of one event.
+func TestErrorsNameTheSameFieldEveryTime(t *testing.T) {
+	t.Parallel()
+	b := start(t, testenv.Options{})
+	ce := http.Header{"Ce-Specversion": {"1.0"}, "Ce-Type": {"k"}, "Ce-Source": {"/s"}, "Ce-Id": {"1"},
+		"Ce-Zz_bad": {"x"}, "Ce-Aa_bad": {"x"}, "Ce-Mm_bad": {"x"}}
+	for _, tc := range []struct {
+		name, method, path, contentType string
+		header                          http.Header
+		body, field                     string
+	}{
+		{"structured attributes", "POST", "/api/v1/events", "application/cloudevents+json", nil,
+			`{"specversion":"1.0","type":"k","source":"/s","id":"1","z":{"a":1},"y":[1],"x":{},"Bad":"1"}`, "Bad"},
+		{"binary attributes", "POST", "/api/v1/events", "application/json", ce, `{}`, "aa_bad"},
+		{"metadata", "POST", "/api/v1/events", "application/json", nil,
+			`{"key":"k","additional_metadata":{"z":{},"y":[],"x":null,"b":{}}}`, "additional_metadata.b"},
+		{"metadata filters", "GET", "/api/v1/events?metadata[z]=1&metadata[y]=1&metadata[]=1&metadata[b=1", "", nil, "", "metadata[]"},
+	} {
+		for i := 0; i < 20; i++ {
+			var r resp
+			if tc.method == "GET" {
+				r = b.c.do("GET", tc.path, nil)
+			} else {
+				r = rawPost(t, b, tc.path, tc.contentType, tc.header, tc.body)
+			}
+			if _, field := r.errCodeField(t); r.status != 400 || field != tc.field {
+				t.Fatalf("%s, try %d: %d naming %q, want 400 naming %q: %s", tc.name, i, r.status, field, tc.field, r.body)
+			}
+		}
+	}
+}
