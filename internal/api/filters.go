@@ -49,12 +49,19 @@ func (a *API) listFilters(w http.ResponseWriter, r *http.Request, p engine.Princ
 	if err != nil {
 		return err
 	}
+	q := r.URL.Query()
+	if err := singleValued(q, "scope"); err != nil {
+		return err
+	}
+	if err := engine.ValidateScope("scope", q.Get("scope")); err != nil {
+		return err
+	}
 	name := r.PathValue("name")
 	if _, err := a.eng.Store().GetWorkflow(r.Context(), p.TenantID, name, 0); err != nil {
 		return err
 	}
 	fs, err := a.eng.Store().ListFilters(r.Context(), p.TenantID, name,
-		store.FilterListParams{Scope: r.URL.Query().Get("scope"), Before: before, Limit: limit + 1})
+		store.FilterListParams{Scope: q.Get("scope"), Before: before, Limit: limit + 1})
 	if err != nil {
 		return err
 	}

@@ -1,6 +1,7 @@
 package api_test
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -69,6 +70,69 @@ func TestOutOfRangeNumbersAreRefusedAlike(t *testing.T) {
 		}
 		if r := c.complete(wk, a, map[string]any{"a": 1e300}); r.status != 200 {
 			t.Fatalf("completing after the refusal: %d %s", r.status, r.body)
+		}
+	})
+}
+
+// TestMetadataNumbersAreFilteredAlike: metadata is filtered by the text of its numbers,
+// and PostgreSQL's jsonb keeps a number in its canonical form (1e2 as 100) where SQLite kept
+// it as pushed, so metadata[e]=100 found the event on PostgreSQL only and metadata[e]=1e2 on
+// SQLite only. Metadata numbers are now stored in the canonical form on both stores, read
+// back so, and found by it. Filter values (and the filters listing's scope) that are not
+// UTF-8, which PostgreSQL refused with a 500, are 400 naming the parameter. Found by
+// FuzzListQuery.
+func TestMetadataNumbersAreFilteredAlike(t *testing.T) {
+	forEachStore(t, func(t *testing.T, b *bundle) {
+		c := b.c
+		c.putWorkflow(simpleWorkflow("w", "k", "s"))
+		ev := rawPost(t, b, "/api/v1/events", "application/json", nil,
+			`{"key":"k","additional_metadata":{"e":1e2,"f":1.50,"g":1.5e1,"z":-0.0,"s":"1e2","d":1,"d":2}}`)
+		if ev.status != 201 {
+			t.Fatalf("push: %d %s", ev.status, ev.body)
+		}
+		want := map[string]any{"e": "100", "f": "1.50", "g": "15", "z": "0.0", "s": `"1e2"`, "d": "2"}
+		for _, path := range []string{"/api/v1/events", "/api/v1/runs"} {
+			for k, v := range want {
+				if n := len(items(c.must(200, "GET", path+"?metadata["+k+"]="+strings.Trim(v.(string), `"`), nil))); n != 1 {
+					t.Errorf("%s?metadata[%s]=%s: %d items, want 1", path, k, v, n)
+				}
+			}
+			for _, q := range []string{"metadata[e]=1e2", "metadata[f]=1.5", "metadata[g]=1.5e1", "metadata[z]=-0.0", "metadata[d]=1"} {
+				if n := len(items(c.must(200, "GET", path+"?"+q, nil))); n != 0 {
+					t.Errorf("%s?%s: %d items, want none", path, q, n)
+				}
+			}
+		}
+		var list struct {
+			Items []struct {
+				AdditionalMetadata json.RawMessage `json:"additional_metadata"`
+			} `json:"items"`
+		}
+		if err := json.Unmarshal(c.do("GET", "/api/v1/events", nil).body, &list); err != nil || len(list.Items) != 1 {
+			t.Fatalf("listing: %v", err)
+		}
+		dec := json.NewDecoder(bytes.NewReader(list.Items[0].AdditionalMetadata))
+		dec.UseNumber()
+		var meta map[string]any
+		if err := dec.Decode(&meta); err != nil || len(meta) != len(want) {
+			t.Fatalf("metadata reads back as %s", list.Items[0].AdditionalMetadata)
+		}
+		for k, v := range want {
+			if s := fmt.Sprint(meta[k]); s != strings.Trim(v.(string), `"`) {
+				t.Errorf("metadata %s reads back as %s, want %s", k, s, v)
+			}
+		}
+		for _, tc := range []struct{ path, field string }{
+			{"/api/v1/events?metadata[s]=%ff", "metadata[s]"},
+			{"/api/v1/events?metadata=s=caf%e9", "metadata"},
+			{"/api/v1/runs?metadata[%ff]=1", "metadata[\ufffd]"},
+			{"/api/v1/workflows/w/filters?scope=%ff", "scope"},
+			{"/api/v1/workflows/w/filters?scope=a&scope=b", "scope"},
+		} {
+			r := c.do("GET", tc.path, nil)
+			if code, field := r.errCodeField(t); r.status != 400 || code != "invalid_argument" || field != tc.field {
+				t.Errorf("%s: %d %s on %q, want 400 invalid_argument on %q: %s", tc.path, r.status, code, field, tc.field, r.body)
+			}
 		}
 	})
 }

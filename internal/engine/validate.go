@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -127,10 +128,15 @@ const (
 )
 
 // CheckMetadataFilter checks one metadata filter's value; field names the parameter it
-// came in.
+// came in. A query's percent-escapes may decode to any byte, and PostgreSQL's text refuses
+// what is not UTF-8 (as no stored metadata is anything else, such a value would match
+// nothing).
 func CheckMetadataFilter(field, name, value string) error {
 	if len(value) > MaxMetadataFilterValueLen {
 		return fieldErr(field, "the value compared with %q is %d bytes; the limit is %d", name, len(value), MaxMetadataFilterValueLen)
+	}
+	if !utf8.ValidString(name) || !utf8.ValidString(value) {
+		return fieldErr(field, "the filter on %q is not valid UTF-8", name)
 	}
 	return nil
 }
@@ -183,13 +189,17 @@ func jsonObject(field string, raw json.RawMessage) (json.RawMessage, error) {
 }
 
 // metadataObject checks additional_metadata: an object of strings, numbers and booleans.
+// It returns the object with each number in its canonical form (CanonicalNumber), a
+// name given twice once (the last value, as JSON readers take it), and names in order.
 func metadataObject(field string, raw json.RawMessage) (json.RawMessage, error) {
 	raw = bytes.TrimSpace(raw)
 	if len(raw) == 0 || bytes.Equal(raw, []byte("null")) {
 		return nil, nil
 	}
 	var m map[string]any
-	if err := json.Unmarshal(raw, &m); err != nil {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	if err := dec.Decode(&m); err != nil || dec.More() {
 		return nil, fieldErr(field, "must be a JSON object of strings, numbers and booleans")
 	}
 	if why := store.Unstorable(raw); why != "" {
@@ -203,8 +213,10 @@ func metadataObject(field string, raw json.RawMessage) (json.RawMessage, error) 
 	}
 	sort.Strings(names)
 	for _, k := range names {
-		switch m[k].(type) {
-		case string, float64, bool:
+		switch v := m[k].(type) {
+		case json.Number:
+			m[k] = json.Number(CanonicalNumber(string(v)))
+		case string, bool:
 		default:
 			return nil, fieldErr(field+"."+k, "must be a string, number or boolean")
 		}
@@ -212,7 +224,48 @@ func metadataObject(field string, raw json.RawMessage) (json.RawMessage, error) 
 	if len(m) == 0 {
 		return nil, nil
 	}
-	return jsonObject(field, raw)
+	out, err := json.Marshal(m)
+	if err != nil {
+		return nil, fmt.Errorf("encoding %s: %w", field, err)
+	}
+	return out, nil
+}
+
+// CanonicalNumber writes a JSON number (within store.NumberInRange) as PostgreSQL's
+// numeric does: in plain decimal, with as many digits after the point as it was written
+// with once its exponent is applied, and no sign on zero (1e2 is 100, 1.50e1 is 15.0, 1e-2
+// is 0.01, -0.0 is 0.0). Metadata is filtered by the text of its numbers
+// (metadata[n]=100), and jsonb keeps them in this form: metadata is stored so on every
+// store, so that a filter finds the same events on both.
+func CanonicalNumber(n string) string {
+	s, neg := strings.CutPrefix(n, "-")
+	exp := 0
+	if k := strings.IndexAny(s, "eE"); k >= 0 {
+		exp, _ = strconv.Atoi(s[k+1:])
+		s = s[:k]
+	}
+	intPart, frac, _ := strings.Cut(s, ".")
+	digits := intPart + frac
+	point := len(intPart) + exp // where the point goes in digits
+	scale := max(0, len(frac)-exp)
+	if point < 0 {
+		digits, point = strings.Repeat("0", -point)+digits, 0
+	}
+	if len(digits) < point+scale {
+		digits += strings.Repeat("0", point+scale-len(digits))
+	}
+	ip, fp := strings.TrimLeft(digits[:point], "0"), digits[point:]
+	if ip == "" {
+		ip = "0"
+	}
+	out := ip
+	if scale > 0 {
+		out += "." + fp
+	}
+	if neg && strings.Trim(digits, "0") != "" {
+		out = "-" + out
+	}
+	return out
 }
 
 // Step defaults.
