@@ -13,9 +13,11 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/heraldhq/herald/internal/engine"
 	"github.com/heraldhq/herald/internal/store"
@@ -88,7 +90,33 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			writeError(w, http.StatusInternalServerError, "internal", "internal error", "")
 		}
 	}()
+	// Percent-escapes in a path or query may decode to any byte. Everything Herald stores is
+	// UTF-8, so such a path names nothing, and PostgreSQL's text refuses it in a query
+	// (SQLSTATE 22021, which answered 500 where SQLite found nothing).
+	if !utf8.ValidString(r.URL.Path) {
+		writeError(w, http.StatusNotFound, "not_found", "not found: the path is not UTF-8", "")
+		return
+	}
+	if param, bad := QueryNotUTF8(r.URL.Query()); bad {
+		writeError(w, http.StatusBadRequest, "invalid_argument", param+": is not valid UTF-8", param)
+		return
+	}
 	a.mux.ServeHTTP(w, r)
+}
+
+// QueryNotUTF8 returns the first parameter of q, in name order, whose name or a value is
+// not UTF-8.
+func QueryNotUTF8(q url.Values) (param string, bad bool) {
+	for _, k := range sortedKeys(q) {
+		ok := utf8.ValidString(k)
+		for _, v := range q[k] {
+			ok = ok && utf8.ValidString(v)
+		}
+		if !ok {
+			return k, true
+		}
+	}
+	return "", false
 }
 
 type handler func(w http.ResponseWriter, r *http.Request, p engine.Principal) error

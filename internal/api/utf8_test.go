@@ -100,3 +100,45 @@ func TestErrorsNameTheSameFieldEveryTime(t *testing.T) {
 		}
 	}
 }
+
+// TestPathsAndQueriesNotUTF8AreRefusedAlike: a path or query whose percent-escapes decode to
+// bytes that are not UTF-8 (%FF) reached the store as a name or a filter: PostgreSQL refused
+// it (SQLSTATE 22021) with a 500 at most endpoints, where SQLite found nothing. Everything
+// stored is UTF-8, so such a path names nothing (404) and such a query parameter is refused
+// (400 naming it), on both stores. Found by FuzzDashboardPages and FuzzDashboardForms.
+func TestPathsAndQueriesNotUTF8AreRefusedAlike(t *testing.T) {
+	forEachStore(t, func(t *testing.T, b *bundle) {
+		c := b.c
+		c.putWorkflow(simpleWorkflow("w", "k", "s"))
+		for _, tc := range []struct {
+			method, path string
+			status       int
+			field        string
+		}{
+			{"GET", "/api/v1/workflows/%FF", 404, ""},
+			{"POST", "/api/v1/workflows/%FF/enable", 404, ""},
+			{"POST", "/api/v1/workflows/%FF/runs", 404, ""},
+			{"GET", "/api/v1/workflows/%FF/filters", 404, ""},
+			{"DELETE", "/api/v1/workflows/w/filters/%FF", 404, ""},
+			{"GET", "/api/v1/webhooks/%FF", 404, ""},
+			{"GET", "/api/v1/webhooks/%FF/deliveries", 404, ""},
+			{"DELETE", "/api/v1/webhooks/%FF", 404, ""},
+			{"GET", "/api/v1/events/%FF", 404, ""},
+			{"POST", "/api/v1/events/%FF/cancel", 404, ""},
+			{"DELETE", "/api/v1/tokens/%FF", 404, ""},
+			{"GET", "/api/v1/event-schemas/%FF", 404, ""},
+			{"POST", "/api/v1/tenants/%FF/webhooks/%FF", 404, ""},
+			{"GET", "/api/v1/tokens?tenant=%FF", 400, "tenant"},
+			{"GET", "/api/v1/runs?workflow=w&event_id=caf%E9", 400, "event_id"},
+		} {
+			r := c.do(tc.method, tc.path, nil)
+			if r.status != tc.status {
+				t.Errorf("%s %s: status %d, want %d: %s", tc.method, tc.path, r.status, tc.status, r.body)
+				continue
+			}
+			if _, field := r.errCodeField(t); field != tc.field {
+				t.Errorf("%s %s: field %q, want %q", tc.method, tc.path, field, tc.field)
+			}
+		}
+	})
+}

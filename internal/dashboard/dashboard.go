@@ -20,7 +20,9 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
+	"github.com/heraldhq/herald/internal/api"
 	"github.com/heraldhq/herald/internal/engine"
 	"github.com/heraldhq/herald/internal/store"
 )
@@ -118,7 +120,30 @@ func (d *Dashboard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.Set("Referrer-Policy", "same-origin")
 	h.Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "+
 		"connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+	// Percent-escapes in a path or query may decode to any byte. Everything Herald stores is
+	// UTF-8, so such a path names nothing, and PostgreSQL's text refuses it in a query
+	// (SQLSTATE 22021, which answered 500 where SQLite found nothing).
+	if !utf8.ValidString(r.URL.Path) {
+		d.renderError(w, r, nil, http.StatusNotFound, "No such page.")
+		return
+	}
+	if param, bad := api.QueryNotUTF8(r.URL.Query()); bad {
+		d.renderError(w, r, nil, http.StatusBadRequest, fmt.Sprintf("The address's %q is not valid UTF-8.", param))
+		return
+	}
 	d.mux.ServeHTTP(w, r)
+}
+
+// formNotUTF8 refuses a posted form with a field that is not UTF-8 (browsers send this
+// page's forms in UTF-8; anything else would reach the store as it is).
+func formNotUTF8(r *http.Request) error {
+	if err := r.ParseForm(); err != nil {
+		return nil // the handler reads what it can, as before
+	}
+	if param, bad := api.QueryNotUTF8(r.PostForm); bad {
+		return &engine.FieldError{Field: param, Message: "is not valid UTF-8"}
+	}
+	return nil
 }
 
 // handler is a page handler of a signed-in session.
@@ -275,6 +300,10 @@ func (d *Dashboard) authed(h handler, mutating bool) http.Handler {
 		if mutating {
 			if err := checkCSRF(r, s); err != nil {
 				d.renderError(w, r, s, http.StatusForbidden, err.Error())
+				return
+			}
+			if err := formNotUTF8(r); err != nil {
+				d.handleErr(w, r, s, err)
 				return
 			}
 		}

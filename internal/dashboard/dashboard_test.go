@@ -587,3 +587,52 @@ func TestFormsRefuseLoneSurrogates(t *testing.T) {
 		}
 	})
 }
+
+// TestTextNotUTF8IsRefusedAlike: a path, query or form field whose percent-escapes decode
+// to bytes that are not UTF-8 reached the store: PostgreSQL refused it (SQLSTATE 22021) with
+// a 500 where SQLite found nothing or stored it (a webhook's expression). Now a path names
+// nothing (404), and a query or form field is refused (400), on both stores, changing
+// nothing. Found by FuzzDashboardPages and FuzzDashboardForms.
+func TestTextNotUTF8IsRefusedAlike(t *testing.T) {
+	forEachStore(t, func(t *testing.T, b *bundle) {
+		b.workflow("greet", "user.created")
+		b.signIn("")
+		for _, tc := range []struct {
+			path   string
+			status int
+		}{
+			{"/runs?workflow=%FF", http.StatusBadRequest},
+			{"/events?meta=a%3D%FF", http.StatusBadRequest},
+			{"/workflows/%FF", http.StatusNotFound},
+			{"/webhooks/%FE/edit", http.StatusNotFound},
+		} {
+			if p := b.get(tc.path); p.status != tc.status {
+				t.Errorf("GET %s = %d, want %d:\n%s", tc.path, p.status, tc.status, snippet(p.body))
+			}
+		}
+		csrf := b.csrf()
+		for _, tc := range []struct {
+			path string
+			form string
+		}{
+			{"/workflows/%FE/active", "active=false"},
+			{"/webhooks/new", "name=gh&source=github&secret=s&event_key_expression=%27gh%3A%FF%27"},
+			{"/workflows/greet/run", "input=%7B%22a%22%3A%22%FF%22%7D"},
+		} {
+			req, _ := http.NewRequest(http.MethodPost, b.env.URL+tc.path, strings.NewReader("csrf="+url.QueryEscape(csrf)+"&"+tc.form))
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			if p := b.do(req); p.status != http.StatusBadRequest && p.status != http.StatusNotFound {
+				t.Errorf("POST %s %s = %d, want 400 or 404:\n%s", tc.path, tc.form, p.status, snippet(p.body))
+			}
+		}
+		if hooks, err := b.sdk.ListWebhooks(context.Background()); err != nil || len(hooks) != 0 {
+			t.Errorf("webhooks after the refused form: %v %v, want none", hooks, err)
+		}
+		if runs, err := b.sdk.ListRuns(context.Background(), herald.ListRunsParams{}); err != nil || len(runs.Items) != 0 {
+			t.Errorf("runs after the refused form: %v %v, want none", runs, err)
+		}
+		if wf, err := b.sdk.GetWorkflow(context.Background(), "greet"); err != nil || !wf.Active {
+			t.Errorf("workflow after the refused form: %+v %v", wf, err)
+		}
+	})
+}

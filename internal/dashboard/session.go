@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/heraldhq/herald/internal/api"
 	"github.com/heraldhq/herald/internal/engine"
 	"github.com/heraldhq/herald/internal/store"
 )
@@ -141,6 +142,10 @@ func (d *Dashboard) login(w http.ResponseWriter, r *http.Request) {
 	form := r.PostFormValue("login_csrf")
 	if err != nil || form == "" || subtle.ConstantTimeCompare([]byte(c.Value), []byte(form)) != 1 {
 		d.showLogin(w, r, http.StatusForbidden, "The sign-in form expired; please try again.")
+		return
+	}
+	if param, bad := api.QueryNotUTF8(r.PostForm); bad { // the form is parsed: login_csrf was read
+		d.showLogin(w, r, http.StatusBadRequest, fmt.Sprintf("The form's %q is not valid UTF-8.", param))
 		return
 	}
 	secret := strings.TrimSpace(r.PostFormValue("token"))
