@@ -1,7 +1,9 @@
 package api_test
 
 import (
+	"fmt"
 	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/heraldhq/herald/internal/testenv"
@@ -139,6 +141,54 @@ func TestPathsAndQueriesNotUTF8AreRefusedAlike(t *testing.T) {
 			if _, field := r.errCodeField(t); field != tc.field {
 				t.Errorf("%s %s: field %q, want %q", tc.method, tc.path, field, tc.field)
 			}
+		}
+	})
+}
+
+// TestStoredTextIsCheckedAlike: text kept as it is — a webhook's expressions, a generic
+// webhook's username and signature prefix, a filter's expression — could hold U+0000,
+// which PostgreSQL's text cannot (500, where SQLite stored it); now 400 naming the field on
+// both stores, nothing stored. A heartbeat's lease id that is not an id (one with U+0000
+// answered 500 on PostgreSQL) is reported lost, and a heartbeat lists at most 1000
+// step-runs (each is a write in its transaction).
+func TestStoredTextIsCheckedAlike(t *testing.T) {
+	forEachStore(t, func(t *testing.T, b *bundle) {
+		c := b.c
+		c.putWorkflow(simpleWorkflow("w", "k", "s"))
+		for _, tc := range []struct{ name, path, body, field string }{
+			{"event key expression", "/api/v1/webhooks", `{"name":"h","source":"github","secret":"s","event_key_expression":"'a\u0000'"}`, "event_key_expression"},
+			{"scope expression", "/api/v1/webhooks", `{"name":"h","source":"github","secret":"s","event_key_expression":"'a'","scope_expression":"'\u0000'"}`, "scope_expression"},
+			{"username", "/api/v1/webhooks", `{"name":"h","source":"generic","auth":{"type":"basic","username":"a\u0000","password":"p"},"event_key_expression":"'a'"}`, "auth.username"},
+			{"prefix", "/api/v1/webhooks", `{"name":"h","source":"generic","auth":{"type":"hmac","header":"X-S","secret":"s","prefix":"a\u0000"},"event_key_expression":"'a'"}`, "auth.prefix"},
+			{"filter expression", "/api/v1/workflows/w/filters", `{"scope":"s","expression":"input.a == '\u0000'"}`, "expression"},
+		} {
+			r := rawPost(t, b, tc.path, "application/json", nil, tc.body)
+			if code, field := r.errCodeField(t); r.status != 400 || code != "invalid_argument" || field != tc.field {
+				t.Errorf("%s: %d %s on %q, want 400 invalid_argument on %q: %s", tc.name, r.status, code, field, tc.field, r.body)
+			}
+		}
+		if n := len(items(c.must(200, "GET", "/api/v1/webhooks", nil))); n != 0 {
+			t.Errorf("%d webhooks stored", n)
+		}
+		if n := len(items(c.must(200, "GET", "/api/v1/workflows/w/filters", nil))); n != 0 {
+			t.Errorf("%d filters stored", n)
+		}
+
+		wk := c.registerWorker("w")
+		c.push("k", map[string]any{})
+		a := c.pollOne(wk)
+		hb := c.must(200, "POST", "/api/v1/workers/"+wk+"/heartbeat", fmt.Sprintf(`{"step_runs":[{"step_run_id":%q,"lease_id":%q},{"step_run_id":%q,"lease_id":"\u0000"}]}`,
+			a["step_run_id"], a["lease_id"], "x"))
+		if lost := hb["cancelled"].([]any); len(lost) != 1 || lost[0] != "x" {
+			t.Errorf("heartbeat: cancelled %v, want [x]", lost)
+		}
+		many := make([]string, 1001)
+		for i := range many {
+			many[i] = `{"step_run_id":"x","lease_id":"y"}`
+		}
+		r := c.do("POST", "/api/v1/workers/"+wk+"/heartbeat", `{"step_runs":[`+strings.Join(many, ",")+`]}`)
+		if _, field := r.errCodeField(t); r.status != 400 || field != "step_runs" {
+			t.Errorf("heartbeat of 1001 step-runs: %d %s", r.status, r.body)
 		}
 	})
 }

@@ -30,6 +30,9 @@ func (e *Engine) CreateFilter(ctx context.Context, tenantID, workflow string, sp
 	if err := ValidateScope("scope", spec.Scope); err != nil {
 		return store.Filter{}, err
 	}
+	if err := CheckText("expression", spec.Expression); err != nil {
+		return store.Filter{}, err
+	}
 	if err := CheckExpression("expression", spec.Expression); err != nil {
 		return store.Filter{}, err
 	}

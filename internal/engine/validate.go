@@ -89,6 +89,19 @@ func ValidateScope(field, scope string) error {
 	return nil
 }
 
+// CheckText checks text stored as it is (an expression, a webhook's username or signature
+// prefix): UTF-8 without the character U+0000, which PostgreSQL's text cannot hold
+// (SQLSTATE 22021, which answered 500 where SQLite stored it).
+func CheckText(field, s string) error {
+	if !utf8.ValidString(s) {
+		return fieldErr(field, "is not valid UTF-8")
+	}
+	if i := strings.IndexByte(s, 0); i >= 0 {
+		return fieldErr(field, "contains the character U+0000 at byte %d", i)
+	}
+	return nil
+}
+
 // ValidateTrigger checks a trigger: an event key, or a pattern that is an event key
 // prefix followed by a final "*" ("user:*", or "*" alone for every key). A "*" anywhere
 // else is refused.

@@ -163,6 +163,9 @@ func (e *Engine) buildWebhook(tenantID string, cur *store.Webhook, spec WebhookS
 		if x.expr == "" {
 			continue
 		}
+		if err := CheckText(x.field, x.expr); err != nil {
+			return w, err
+		}
 		if err := e.exprs.Check(x.expr); err != nil {
 			return w, fieldErr(x.field, "%v", err)
 		}
@@ -293,6 +296,9 @@ func webhookSecret(w *store.Webhook, cur *store.Webhook, spec WebhookSpec, sourc
 		if len(a.Prefix) > 64 {
 			return nil, fieldErr("auth.prefix", "is longer than 64 bytes")
 		}
+		if err := CheckText("auth.prefix", a.Prefix); err != nil {
+			return nil, err
+		}
 		if err := errors.Join(notFor("username", a.Username), notFor("password", a.Password), notFor("key", a.Key)); err != nil {
 			return nil, firstErr(err)
 		}
@@ -304,6 +310,9 @@ func webhookSecret(w *store.Webhook, cur *store.Webhook, spec WebhookSpec, sourc
 		}
 		if strings.ContainsAny(a.Username, ":\r\n") || len(a.Username) > 256 {
 			return nil, fieldErr("auth.username", "must be at most 256 bytes without ':' or line breaks")
+		}
+		if err := CheckText("auth.username", a.Username); err != nil {
+			return nil, err
 		}
 		if err := errors.Join(notFor("header", a.Header), notFor("secret", a.Secret), notFor("algorithm", a.Algorithm),
 			notFor("encoding", a.Encoding), notFor("prefix", a.Prefix), notFor("key", a.Key)); err != nil {

@@ -149,13 +149,29 @@ const recheckMin = 50 * time.Millisecond
 
 // Heartbeat marks a worker alive and extends its listed leases; it returns the step-runs
 // whose leases are no longer the worker's.
+//
+// A worker holds at most MaxSlots leases, so a heartbeat lists at most that many: each is a
+// write in the heartbeat's transaction. A lease id that is not one Herald issued (an id) is
+// lost without asking the store, whose PostgreSQL text cannot hold some such strings
+// (U+0000).
 func (e *Engine) Heartbeat(ctx context.Context, tenantID, workerID string, leases []store.LeaseRef) (lost []string, until time.Time, err error) {
+	if len(leases) > MaxSlots {
+		return nil, time.Time{}, fieldErr("step_runs", "lists %d step-runs; a worker holds at most %d", len(leases), MaxSlots)
+	}
 	if _, err := e.worker(ctx, tenantID, workerID); err != nil {
 		return nil, time.Time{}, err
 	}
+	held := make([]store.LeaseRef, 0, len(leases))
+	for _, l := range leases {
+		if store.ValidID(l.LeaseID) {
+			held = append(held, l)
+		} else {
+			lost = append(lost, l.StepRunID)
+		}
+	}
 	at := now()
-	lost, err = e.store.Heartbeat(ctx, store.HeartbeatParams{TenantID: tenantID, WorkerID: workerID, Leases: leases, Now: at, LeaseFor: e.cfg.LeaseDuration})
-	return lost, at.Add(e.cfg.LeaseDuration), err
+	more, err := e.store.Heartbeat(ctx, store.HeartbeatParams{TenantID: tenantID, WorkerID: workerID, Leases: held, Now: at, LeaseFor: e.cfg.LeaseDuration})
+	return append(lost, more...), at.Add(e.cfg.LeaseDuration), err
 }
 
 // finishReq is one result waiting for the batched completion commit.
