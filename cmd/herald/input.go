@@ -162,7 +162,8 @@ func parseMetadata(pairs []string) (map[string]any, error) {
 		dec := json.NewDecoder(strings.NewReader(value))
 		dec.UseNumber()
 		var v any
-		if err := dec.Decode(&v); err != nil || dec.More() {
+		// Not dec.More, which reads a stray "}" or "]" after the value as the end.
+		if err := dec.Decode(&v); err != nil || strings.TrimSpace(value[dec.InputOffset():]) != "" {
 			return nil, fmt.Errorf("--metadata %q: %q is not a JSON number, boolean or string", pair, value)
 		}
 		switch v.(type) {

@@ -89,6 +89,8 @@ func TestParseMetadata(t *testing.T) {
 		{name: "duplicate", pairs: []string{"a=1", "a=2"}, wantErr: `key "a" given more than once`},
 		{name: "typed not JSON", pairs: []string{"n:=three"}, wantErr: `"three" is not a JSON number, boolean or string`},
 		{name: "typed trailing", pairs: []string{"n:=1 2"}, wantErr: "is not a JSON number"},
+		{name: "typed trailing brace", pairs: []string{"n:=1}"}, wantErr: "is not a JSON number"},
+		{name: "typed trailing bracket", pairs: []string{"n:=true ]"}, wantErr: "is not a JSON number"},
 		{name: "typed object", pairs: []string{`o:={"a":1}`}, wantErr: "value must be a number, boolean or string, not an object"},
 		{name: "typed null", pairs: []string{"o:=null"}, wantErr: "not null"},
 	}

@@ -367,7 +367,9 @@ func decode(r *http.Request, w http.ResponseWriter, limit int64, v any, allowEmp
 		}
 		return &statusError{status: http.StatusBadRequest, code: "malformed_json", msg: "request body is not valid JSON: " + err.Error()}
 	}
-	if dec.More() {
+	// Decoder.More says whether an array or object goes on, so it reads a stray "}" or "]"
+	// after the value as the end: what follows the value must be space.
+	if len(bytes.TrimSpace(data[dec.InputOffset():])) > 0 {
 		return &statusError{status: http.StatusBadRequest, code: "malformed_json", msg: "request body has data after the JSON value"}
 	}
 	return nil

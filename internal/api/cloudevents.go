@@ -168,7 +168,7 @@ func (a *API) ceStructured(body []byte, prefix string) (engine.EventInput, error
 		}
 		return engine.EventInput{}, &statusError{status: http.StatusBadRequest, code: "malformed_json", msg: msg}
 	}
-	if dec.More() {
+	if len(bytes.TrimSpace(body[dec.InputOffset():])) > 0 { // not dec.More, which stops at "}"
 		return engine.EventInput{}, &statusError{status: http.StatusBadRequest, code: "malformed_json", msg: "request body has data after the JSON value"}
 	}
 	attrs := map[string]any{}

@@ -212,7 +212,7 @@ func metadataObject(field string, raw json.RawMessage) (json.RawMessage, error) 
 	var m map[string]any
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.UseNumber()
-	if err := dec.Decode(&m); err != nil || dec.More() {
+	if err := dec.Decode(&m); err != nil || len(bytes.TrimSpace(raw[dec.InputOffset():])) > 0 {
 		return nil, fieldErr(field, "must be a JSON object of strings, numbers and booleans")
 	}
 	if why := store.Unstorable(raw); why != "" {
