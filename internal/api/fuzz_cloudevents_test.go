@@ -13,7 +13,7 @@ import (
 // checkCloudEvent checks an accepted CloudEvent: its type is the event key, its data the
 // payload, its source and id are kept as ce_source and ce_id, and it reads back as the
 // reply showed it.
-func checkCloudEvent(t *testing.T, fs *fuzzServer, r fuzzReply, typ, source, id string, data json.RawMessage, got pushOut) {
+func checkCloudEvent(t *testing.T, r fuzzReply, typ, source, id string, data json.RawMessage, got pushOut) {
 	t.Helper()
 	if got.Duplicate {
 		return
@@ -25,7 +25,7 @@ func checkCloudEvent(t *testing.T, fs *fuzzServer, r fuzzReply, typ, source, id 
 	if meta["ce_source"] != source || meta["ce_id"] != id {
 		t.Fatalf("%s: source %q id %q, metadata %s", r.store.name, source, id, got.Event.AdditionalMetadata)
 	}
-	checkPushed(t, fs, r, pushIn{Key: typ, Payload: data, AdditionalMetadata: got.Event.AdditionalMetadata}, got)
+	checkPushed(t, r, pushIn{Key: typ, Payload: data, AdditionalMetadata: got.Event.AdditionalMetadata}, got)
 }
 
 // ceAttr returns a string attribute of a structured CloudEvent.
@@ -79,7 +79,7 @@ func FuzzCloudEventStructured(f *testing.F) {
 			if got.Duplicate != (r.status == http.StatusOK) || got.Duplicate == r.stored {
 				t.Fatalf("%s: status %d, stored %v: %s", r.store.name, r.status, r.stored, r.body)
 			}
-			checkCloudEvent(t, fs, r, ceAttr(t, r, members, "type"), ceAttr(t, r, members, "source"), ceAttr(t, r, members, "id"), members["data"], got)
+			checkCloudEvent(t, r, ceAttr(t, r, members, "type"), ceAttr(t, r, members, "source"), ceAttr(t, r, members, "id"), members["data"], got)
 		}
 	})
 }
@@ -116,7 +116,7 @@ func FuzzCloudEventsBatch(f *testing.F) {
 			fresh := false
 			for i, it := range got.Items {
 				fresh = fresh || !it.Duplicate
-				checkCloudEvent(t, fs, r, ceAttr(t, r, in[i], "type"), ceAttr(t, r, in[i], "source"), ceAttr(t, r, in[i], "id"), in[i]["data"], it)
+				checkCloudEvent(t, r, ceAttr(t, r, in[i], "type"), ceAttr(t, r, in[i], "source"), ceAttr(t, r, in[i], "id"), in[i]["data"], it)
 			}
 			if fresh != r.stored {
 				t.Fatalf("%s: new events answered: %v, stored: %v", r.store.name, fresh, r.stored)
@@ -195,7 +195,7 @@ func FuzzCloudEventBinary(f *testing.F) {
 			if got.Duplicate != (r.status == http.StatusOK) || got.Duplicate == r.stored {
 				t.Fatalf("%s: status %d, stored %v: %s", r.store.name, r.status, r.stored, r.body)
 			}
-			checkCloudEvent(t, fs, r, attr("Ce-Type"), attr("Ce-Source"), attr("Ce-Id"), body, got)
+			checkCloudEvent(t, r, attr("Ce-Type"), attr("Ce-Source"), attr("Ce-Id"), body, got)
 		}
 	})
 }

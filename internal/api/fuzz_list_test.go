@@ -160,11 +160,16 @@ func FuzzListQuery(f *testing.F) {
 	})
 }
 
-// queryNames reports whether field names a parameter of q: itself, or the metadata
-// filters' "metadata" and "metadata[...]".
+// queryNames reports whether field names a parameter of q: itself (as JSON shows it: a
+// name that is not UTF-8 with U+FFFD for each bad byte), or the metadata filters'
+// "metadata" and "metadata[...]".
 func queryNames(q url.Values, field string) bool {
-	if _, ok := q[field]; ok {
-		return true
+	for k := range q {
+		shown, _ := json.Marshal(k)
+		var s string
+		if json.Unmarshal(shown, &s) == nil && s == field {
+			return true
+		}
 	}
 	if field == "until" { // must be after since
 		_, ok := q["since"]

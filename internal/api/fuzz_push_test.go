@@ -64,7 +64,7 @@ func emptyOr(raw json.RawMessage) []byte {
 
 // checkPushed checks an accepted event against what was pushed, and reads it back: the
 // stored event is what the reply said.
-func checkPushed(t *testing.T, fs *fuzzServer, r fuzzReply, in pushIn, got pushOut) {
+func checkPushed(t *testing.T, r fuzzReply, in pushIn, got pushOut) {
 	t.Helper()
 	ev := got.Event
 	if ev.Key != in.Key || ev.Scope != in.Scope || !sameJSON(ev.Payload, emptyOr(in.Payload)) {
@@ -168,7 +168,7 @@ func FuzzPushEvent(f *testing.F) {
 				if got.Duplicate || !r.stored {
 					t.Fatalf("%s: 201 (stored %v): %s", r.store.name, r.stored, r.body)
 				}
-				checkPushed(t, fs, r, in, got)
+				checkPushed(t, r, in, got)
 			default:
 				t.Fatalf("%s: status %d: %s", r.store.name, r.status, r.body)
 			}
@@ -226,7 +226,7 @@ func FuzzPushBulk(f *testing.F) {
 					continue
 				}
 				fresh++
-				checkPushed(t, fs, r, in.Events[i], it)
+				checkPushed(t, r, in.Events[i], it)
 			}
 			if r.stored != (fresh > 0) {
 				t.Fatalf("%s: %d new events answered, stored %v", r.store.name, fresh, r.stored)

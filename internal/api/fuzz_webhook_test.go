@@ -95,7 +95,7 @@ func FuzzWebhookDelivery(f *testing.F) {
 			}
 			mt, _, _ := mime.ParseMediaType(ct)
 			if mt != "application/x-www-form-urlencoded" {
-				checkPushed(t, fs, r, pushIn{Key: got.Event.Key, Scope: got.Event.Scope, Payload: body}, got)
+				checkPushed(t, r, pushIn{Key: got.Event.Key, Scope: got.Event.Scope, Payload: body}, got)
 				continue
 			}
 			vals, err := url.ParseQuery(string(body))
@@ -107,7 +107,7 @@ func FuzzWebhookDelivery(f *testing.F) {
 				t.Fatal(err)
 			}
 			if p := vals["payload"]; len(p) == 1 && strings.HasPrefix(strings.TrimSpace(p[0]), "{") {
-				checkPushed(t, fs, r, pushIn{Key: got.Event.Key, Scope: got.Event.Scope, Payload: json.RawMessage(p[0])}, got)
+				checkPushed(t, r, pushIn{Key: got.Event.Key, Scope: got.Event.Scope, Payload: json.RawMessage(p[0])}, got)
 				continue
 			}
 			if len(payload) != len(vals) {
@@ -126,7 +126,7 @@ func FuzzWebhookDelivery(f *testing.F) {
 					t.Fatalf("%s: form field %q %q became %v", r.store.name, k, vs, payload[k])
 				}
 			}
-			checkPushed(t, fs, r, pushIn{Key: got.Event.Key, Scope: got.Event.Scope, Payload: got.Event.Payload}, got)
+			checkPushed(t, r, pushIn{Key: got.Event.Key, Scope: got.Event.Scope, Payload: got.Event.Payload}, got)
 		}
 	})
 }
