@@ -67,6 +67,26 @@ type ParallelWriter interface {
 }
 
 // Store is the storage seam. Every method is safe for concurrent use.
+//
+// Tenant isolation is the store's to keep: a method that reads or writes one tenant's rows
+// takes the tenant (an argument, or a TenantID field of its parameters or of every item it
+// is given) and filters every statement by it, so an id of another tenant is ErrNotFound.
+// These methods are deliberately cross-tenant, and each says why:
+//
+//   - resolving a caller before the tenant is known: GetTokenByHash (a bearer token),
+//     GetSession (a dashboard cookie), DeleteSession (signing out by the cookie's hash),
+//     GetTenant and GetTenantByName (the tenant a principal or sign-in names);
+//   - the operator's view of the server: CreateTenant, ListTenants, QueueDepths (the
+//     server-wide metrics);
+//   - the engine's own duties, which serve every tenant: WorkflowsChangeMark and
+//     WorkflowChanges (the trigger index of all tenants), ListAllEventSchemas and
+//     EventSchemasChangeMark (the schema cache), ExpireLeases and ReadySince (the lease
+//     sweeper), Prune and PruneScheduled (retention), ClaimScheduled, ReleaseScheduled,
+//     NextScheduled and FailScheduled (delayed-event delivery; each claimed row carries its
+//     tenant), and the outbox relay's ClaimOutbox, ReleaseOutbox and RejectOutbox (the Outbox interface of a store that has one).
+//
+// Whatever such a method returns carries each row's tenant, and the engine acts on a row
+// only as that tenant.
 type Store interface {
 	// ScheduleStore keeps delayed events until they are due (scheduled.go).
 	ScheduleStore
