@@ -57,7 +57,7 @@ func (a *API) pushEvent(w http.ResponseWriter, r *http.Request, p engine.Princip
 		in.IdempotencyKey = h
 	}
 	ein := in.toEngine()
-	if err := withSchedule(&ein, "", in); err != nil {
+	if err := withSchedule(&ein, "", in, a.eng.Now()); err != nil {
 		return err
 	}
 	if in.DryRun {
@@ -110,7 +110,7 @@ func (a *API) pushBulk(w http.ResponseWriter, r *http.Request, p engine.Principa
 			return &engine.FieldError{Field: fmt.Sprintf("events[%d].dry_run", i), Message: "is allowed only on a single push"}
 		}
 		evs[i] = e.toEngine()
-		if err := withSchedule(&evs[i], fmt.Sprintf("events[%d].", i), e); err != nil {
+		if err := withSchedule(&evs[i], fmt.Sprintf("events[%d].", i), e, a.eng.Now()); err != nil {
 			return err
 		}
 	}

@@ -13,8 +13,8 @@ import (
 
 // withSchedule reads a push's deliver_at or delay into ev.DeliverAt. Both set is an error;
 // a time in the past, or a delay of zero or less, means now (a normal push). The engine
-// refuses a time more than engine.MaxDelay ahead.
-func withSchedule(ev *engine.EventInput, prefix string, in eventIn) error {
+// refuses a time more than engine.MaxDelay ahead. A delay counts from now, the engine's time.
+func withSchedule(ev *engine.EventInput, prefix string, in eventIn, now time.Time) error {
 	switch {
 	case in.DeliverAt != "" && in.Delay != "":
 		return &engine.FieldError{Field: prefix + "delay", Message: "set either deliver_at or delay, not both"}
@@ -33,7 +33,7 @@ func withSchedule(ev *engine.EventInput, prefix string, in eventIn) error {
 			return &engine.FieldError{Field: prefix + "delay", Message: fmt.Sprintf("is %s; an event can be delayed by at most %s (365 days)", d, engine.MaxDelay)}
 		}
 		if d > 0 {
-			ev.DeliverAt = time.Now().UTC().Add(d).Truncate(time.Millisecond)
+			ev.DeliverAt = now.Add(d).UTC().Truncate(time.Millisecond)
 		}
 	}
 	return nil

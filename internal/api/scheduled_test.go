@@ -99,10 +99,10 @@ func TestDelayedEventTriggersWhenDue(t *testing.T) {
 // cannot be cancelled twice; unknown ids are 404; a repeat of its idempotency key answers
 // it as a duplicate.
 func TestCancelDelayedEvent(t *testing.T) {
-	forEachStore(t, func(t *testing.T, b *bundle) {
+	forEachStoreWith(t, testenv.Options{ManualClock: true}, func(t *testing.T, b *bundle) {
 		c := b.c
 		c.putWorkflow(simpleWorkflow("fulfil", "order:*", "ship"))
-		due := time.Now().Add(300 * time.Millisecond)
+		due := b.env.Clock.Now().Add(time.Hour)
 		res := c.must(201, "POST", "/api/v1/events", map[string]any{"key": "order:paid", "deliver_at": due.UTC().Format(time.RFC3339Nano), "idempotency_key": "o-1"})
 		id := res["event"].(map[string]any)["id"].(string)
 
@@ -127,7 +127,7 @@ func TestCancelDelayedEvent(t *testing.T) {
 		}
 
 		// Past its due time, the dispatcher delivers nothing: no event, no run.
-		time.Sleep(time.Until(due.Add(10 * time.Millisecond))) // waiting for the clock, not for a goroutine
+		b.env.Clock.Set(due.Add(time.Second))
 		if _, err := b.env.Server.Engine().DeliverDue(t.Context()); err != nil {
 			t.Fatal(err)
 		}

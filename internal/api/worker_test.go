@@ -6,6 +6,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/heraldhq/herald/internal/testkit"
 )
 
 func TestDAGRunsStepsWhenParentsSucceed(t *testing.T) {
@@ -280,22 +282,18 @@ func TestLongPollWakesWhenWorkArrives(t *testing.T) {
 		b.c.putWorkflow(simpleWorkflow("w", "k", "s"))
 		w := b.c.registerWorker("w")
 		got := make(chan []map[string]any, 1)
-		started := time.Now()
 		go func() { got <- b.c.poll(w, 1, "30s") }()
-		// Push repeatedly until the poll returns (the first push may race the poll's start).
-		var as []map[string]any
-		for as == nil {
-			b.c.push("k", nil)
-			select {
-			case as = <-got:
-			case <-time.After(200 * time.Millisecond):
-			}
-		}
+		// Once the poll has parked (nothing to claim), one push must wake it.
+		b.env.WaitParked(t, w)
+		testkit.Quiet(t, "the poll with nothing queued", got)
+		started := time.Now()
+		b.c.push("k", nil)
+		as := testkit.Receive(t, "the long poll's reply", got)
 		if len(as) != 1 {
 			t.Fatalf("poll returned %v", as)
 		}
 		if d := time.Since(started); d > 10*time.Second {
-			t.Fatalf("long-poll returned after %s: it was not woken", d)
+			t.Fatalf("long-poll returned %s after the push: it was not woken", d)
 		}
 	})
 }

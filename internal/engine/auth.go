@@ -251,7 +251,7 @@ func (e *Engine) tokenTenant(ctx context.Context, p Principal, name string) (id,
 
 func (e *Engine) createToken(ctx context.Context, tenantID, tenantName, name string, role store.Role) (store.Token, string, error) {
 	secret := newSecret()
-	tok := store.Token{ID: NewID(), TenantID: tenantID, TenantName: tenantName, Name: name, Hash: HashToken(secret), Role: role, CreatedAt: now()}
+	tok := store.Token{ID: NewID(), TenantID: tenantID, TenantName: tenantName, Name: name, Hash: HashToken(secret), Role: role, CreatedAt: e.now()}
 	if err := e.store.CreateToken(ctx, tok); err != nil {
 		return store.Token{}, "", err
 	}
@@ -289,7 +289,7 @@ func (e *Engine) RevokeToken(ctx context.Context, p Principal, tenant, id string
 			return err
 		}
 	}
-	if err := e.store.RevokeToken(ctx, tenantID, id, now()); err != nil {
+	if err := e.store.RevokeToken(ctx, tenantID, id, e.now()); err != nil {
 		return err
 	}
 	e.tokens.mu.Lock()
@@ -311,7 +311,7 @@ func (e *Engine) CreateTenant(ctx context.Context, p Principal, name string) (st
 	if err := ValidateName("name", name); err != nil {
 		return store.Tenant{}, err
 	}
-	t := store.Tenant{ID: NewID(), Name: name, CreatedAt: now()}
+	t := store.Tenant{ID: NewID(), Name: name, CreatedAt: e.now()}
 	if err := e.store.CreateTenant(ctx, t); err != nil {
 		if errors.Is(err, store.ErrConflict) {
 			return t, fmt.Errorf("a tenant named %q exists: %w", name, store.ErrConflict)
@@ -342,7 +342,7 @@ func (e *Engine) Bootstrap(ctx context.Context) (string, error) {
 	if !errors.Is(err, store.ErrNotFound) {
 		return "", fmt.Errorf("looking up default tenant: %w", err)
 	}
-	t := store.Tenant{ID: NewID(), Name: DefaultTenant, CreatedAt: now()}
+	t := store.Tenant{ID: NewID(), Name: DefaultTenant, CreatedAt: e.now()}
 	if err := e.store.CreateTenant(ctx, t); err != nil {
 		if errors.Is(err, store.ErrConflict) { // another replica won the race
 			return "", nil

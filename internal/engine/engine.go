@@ -67,6 +67,12 @@ type Config struct {
 	// MaxEventSchemas bounds the payload schemas of a tenant, since every replica keeps
 	// every schema compiled in memory. Default 1000.
 	MaxEventSchemas int
+	// Clock tells the time of the world (default: the wall clock). Tests set one they move
+	// by hand.
+	Clock Clock
+	// Signals, when set, receives a signal after each pass of a background duty and each
+	// parked poll. Tests only.
+	Signals *Signals
 }
 
 func (c *Config) setDefaults() {
@@ -108,6 +114,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.IdempotencyWindow <= 0 {
 		c.IdempotencyWindow = 24 * time.Hour
+	}
+	if c.Clock == nil {
+		c.Clock = wallClock{}
 	}
 }
 
@@ -297,26 +306,25 @@ func NewID() string {
 	return uuid.Must(uuid.NewV7()).String()
 }
 
-// now is the engine's clock, in millisecond precision like the stores.
-func now() time.Time { return time.Now().UTC().Truncate(time.Millisecond) }
-
 // sweep runs the periodic duties: expired leases and retries that became due.
 func (e *Engine) sweep(ctx context.Context) {
 	t := time.NewTicker(e.cfg.SweepInterval)
 	defer t.Stop()
-	last := now()
+	last := e.now()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		}
-		n := now()
+		n := e.now()
 		if err := e.SweepOnce(ctx, last, n); err != nil && ctx.Err() == nil {
 			e.log.Warn("sweep failed", "err", err)
+			e.cfg.Signals.swept()
 			continue
 		}
 		last = n
+		e.cfg.Signals.swept()
 	}
 }
 

@@ -56,7 +56,7 @@ func (e *Engine) Explain(ctx context.Context, tenantID string, in EventInput) (E
 	}
 	var out Explanation
 	if in.IdempotencyKey != "" {
-		dup, ok, err := e.idempotentOriginal(ctx, tenantID, in.IdempotencyKey, now())
+		dup, ok, err := e.idempotentOriginal(ctx, tenantID, in.IdempotencyKey, e.now())
 		if err != nil {
 			return Explanation{}, err
 		}

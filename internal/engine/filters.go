@@ -51,7 +51,7 @@ func (e *Engine) CreateFilter(ctx context.Context, tenantID, workflow string, sp
 	}
 	f, err := e.store.CreateFilter(ctx, store.Filter{
 		ID: NewID(), TenantID: tenantID, Workflow: workflow, Scope: spec.Scope, Expression: spec.Expression,
-		Payload: payload, CreatedAt: now(),
+		Payload: payload, CreatedAt: e.now(),
 	})
 	if err != nil {
 		return f, err

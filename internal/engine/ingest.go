@@ -151,7 +151,7 @@ func (e *Engine) push(ctx context.Context, tenantID string, evs []EventInput, bu
 		return nil, fieldErr("events", "at most %d events per bulk push, got %d", MaxBulk, len(evs))
 	}
 	ix := e.index.Load()
-	at := now()
+	at := e.now()
 	items := make([]store.IngestItem, 0, len(evs))
 	results := make([]PushResult, len(evs))
 	var size int64
@@ -286,7 +286,7 @@ func (e *Engine) StartRun(ctx context.Context, tenantID, workflow string, input 
 	if err != nil {
 		return RunRef{}, err
 	}
-	run := newRun(&wf, "", payload, now())
+	run := newRun(&wf, "", payload, e.now())
 	if err := e.commit(ctx, []store.IngestItem{{Runs: []store.IngestRun{run}}}, int64(len(payload)+512)); err != nil {
 		return RunRef{}, err
 	}

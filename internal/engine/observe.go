@@ -106,9 +106,10 @@ func (e *Engine) retain(ctx context.Context) {
 	t := time.NewTicker(e.cfg.RetentionInterval)
 	defer t.Stop()
 	for {
-		if _, err := e.PruneOnce(ctx, now()); err != nil && ctx.Err() == nil {
+		if _, err := e.PruneOnce(ctx, e.now()); err != nil && ctx.Err() == nil {
 			e.log.Warn("pruning old data failed", "err", err)
 		}
+		e.cfg.Signals.pruned()
 		select {
 		case <-ctx.Done():
 			return

@@ -22,6 +22,7 @@ func (e *Engine) relayOutbox(ctx context.Context, ob store.Outbox, kicked <-chan
 		if err := e.relayPending(ctx, ob, tenants); err != nil && ctx.Err() == nil {
 			e.log.Warn("relaying outbox", "err", err)
 		}
+		e.cfg.Signals.relayed()
 		select {
 		case <-ctx.Done():
 			return
@@ -43,7 +44,7 @@ func (e *Engine) relayPending(ctx context.Context, ob store.Outbox, tenants map[
 			limit = 1
 		}
 		for {
-			at := now()
+			at := e.now()
 			entries, err := ob.ClaimOutbox(ctx, store.DeliveryClaim{Now: at, Until: at.Add(e.claimFor), Limit: limit, Retried: retried})
 			if err != nil {
 				return fmt.Errorf("claiming outbox entries: %w", err)

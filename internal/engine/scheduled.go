@@ -141,7 +141,7 @@ func (e *Engine) GetEvent(ctx context.Context, tenantID, id string) (ev store.Ev
 // store.ErrConflict when the event was already delivered, cancelled or failed, and with
 // store.ErrNotFound when the tenant has no such event.
 func (e *Engine) CancelScheduled(ctx context.Context, tenantID, id string) (store.ScheduledEvent, error) {
-	return e.store.CancelScheduled(ctx, tenantID, id, now())
+	return e.store.CancelScheduled(ctx, tenantID, id, e.now())
 }
 
 // dispatchScheduled is the delivery loop of delayed events. It sleeps until the earliest
@@ -160,7 +160,7 @@ func (e *Engine) dispatchScheduled(ctx context.Context) {
 		case <-timer.C:
 		case <-s.kick:
 		}
-		from := now()
+		from := e.now()
 		if _, err := e.DeliverDue(ctx); err != nil && ctx.Err() == nil {
 			e.log.Warn("delivering delayed events", "err", err)
 		}
@@ -182,6 +182,7 @@ func (e *Engine) dispatchScheduled(ctx context.Context) {
 			lastPrune = time.Now()
 			e.pruneScheduled(ctx)
 		}
+		e.cfg.Signals.delivered()
 		timer.Reset(wait)
 	}
 }
@@ -189,7 +190,7 @@ func (e *Engine) dispatchScheduled(ctx context.Context) {
 // pruneScheduled deletes cancelled and failed delayed events older than the retention.
 func (e *Engine) pruneScheduled(ctx context.Context) {
 	for ctx.Err() == nil {
-		n, err := e.store.PruneScheduled(ctx, now().Add(-e.cfg.Retention), e.cfg.RetentionBatch)
+		n, err := e.store.PruneScheduled(ctx, e.now().Add(-e.cfg.Retention), e.cfg.RetentionBatch)
 		if err != nil {
 			if ctx.Err() == nil {
 				e.log.Warn("pruning delayed events", "err", err)
@@ -221,7 +222,7 @@ func (e *Engine) DeliverDue(ctx context.Context) (int, error) {
 			limit = 1
 		}
 		for {
-			at := now()
+			at := e.now()
 			due, err := e.store.ClaimScheduled(ctx, store.DeliveryClaim{Now: at, Until: at.Add(e.claimFor), Limit: limit, Retried: retried})
 			if err != nil {
 				return delivered, fmt.Errorf("claiming due events: %w", err)
@@ -244,7 +245,7 @@ func (e *Engine) scheduledKind() storedKind {
 	return storedKind{
 		name: "delayed event",
 		fail: func(ctx context.Context, id, reason string) error {
-			return e.store.FailScheduled(ctx, id, reason, now())
+			return e.store.FailScheduled(ctx, id, reason, e.now())
 		},
 		release: e.store.ReleaseScheduled,
 	}

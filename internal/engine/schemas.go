@@ -196,7 +196,7 @@ func (e *Engine) PutEventSchema(ctx context.Context, tenantID, key string, doc j
 	if len(have) >= e.cfg.MaxEventSchemas && !slices.ContainsFunc(have, func(s store.EventSchema) bool { return s.Key == key }) {
 		return store.EventSchema{}, false, fieldErr("key", "the tenant has %d payload schemas, the limit; delete one first", len(have))
 	}
-	at := now()
+	at := e.now()
 	saved, created, err := e.store.PutEventSchema(ctx, store.EventSchema{TenantID: tenantID, Key: key, Schema: buf.Bytes(), CreatedAt: at, UpdatedAt: at})
 	if err != nil {
 		return saved, false, err

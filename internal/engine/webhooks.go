@@ -79,7 +79,7 @@ type WebhookAuthSpec struct {
 // CreateWebhook validates and stores a new webhook of the tenant. Its expressions are
 // compiled and type-checked first; its secret is stored encrypted.
 func (e *Engine) CreateWebhook(ctx context.Context, tenantID string, spec WebhookSpec) (store.Webhook, error) {
-	at := now()
+	at := e.now()
 	w, err := e.buildWebhook(tenantID, nil, spec, at)
 	if err != nil {
 		return store.Webhook{}, err
@@ -99,7 +99,7 @@ func (e *Engine) UpdateWebhook(ctx context.Context, tenantID, name string, spec 
 	if err != nil {
 		return store.Webhook{}, err
 	}
-	w, err := e.buildWebhook(tenantID, &cur, spec, now())
+	w, err := e.buildWebhook(tenantID, &cur, spec, e.now())
 	if err != nil {
 		return store.Webhook{}, err
 	}
@@ -446,7 +446,7 @@ func (e *Engine) ReceiveWebhook(ctx context.Context, r WebhookRequest) (WebhookR
 		}
 	}
 	rec := store.WebhookDelivery{
-		ID: NewID(), TenantID: w.TenantID, WebhookID: w.ID, ReceivedAt: now(),
+		ID: NewID(), TenantID: w.TenantID, WebhookID: w.ID, ReceivedAt: e.now(),
 		Verification: store.VerificationNotChecked, Outcome: store.DeliveryRefused,
 	}
 	// refuse records the refusal and returns the error the sender sees; an internal

@@ -55,7 +55,7 @@ func (e *Engine) RegisterWorker(ctx context.Context, tenantID, name string, work
 			wfs = append(wfs, wf)
 		}
 	}
-	at := now()
+	at := e.now()
 	w := store.Worker{ID: NewID(), TenantID: tenantID, Name: name, Workflows: wfs, Slots: slots, CreatedAt: at, LastHeartbeatAt: at}
 	if err := e.store.RegisterWorker(ctx, w); err != nil {
 		return store.Worker{}, err
@@ -106,7 +106,7 @@ func (e *Engine) Poll(ctx context.Context, tenantID, workerID string, max int, w
 		if e.closed.Load() {
 			return nil, nil
 		}
-		claimedAt := now()
+		claimedAt := e.now()
 		as, err := e.store.Claim(ctx, store.ClaimParams{
 			TenantID: tenantID, WorkerID: workerID, Workflows: w.Workflows, Max: max, Now: claimedAt,
 			LeaseFor: e.cfg.LeaseDuration, NewLeaseID: NewID,
@@ -132,6 +132,7 @@ func (e *Engine) Poll(ctx context.Context, tenantID, workerID string, max int, w
 			}
 			due = time.After(d) // collected once unreachable, fired or not
 		}
+		e.cfg.Signals.parked(workerID)
 		select {
 		case <-wt.ch:
 		case <-due:
@@ -169,7 +170,7 @@ func (e *Engine) Heartbeat(ctx context.Context, tenantID, workerID string, lease
 			lost = append(lost, l.StepRunID)
 		}
 	}
-	at := now()
+	at := e.now()
 	more, err := e.store.Heartbeat(ctx, store.HeartbeatParams{TenantID: tenantID, WorkerID: workerID, Leases: held, Now: at, LeaseFor: e.cfg.LeaseDuration})
 	return append(lost, more...), at.Add(e.cfg.LeaseDuration), err
 }
@@ -231,7 +232,7 @@ func (e *Engine) report(ctx context.Context, tenantID, workerID string, res stor
 	if _, err := e.worker(ctx, tenantID, workerID); err != nil {
 		return err
 	}
-	res.At = now()
+	res.At = e.now()
 	req := finishReq{res: res, done: make(chan finishResp, 1)}
 	ok, closed := e.finish.submit(req)
 	if !ok {

@@ -42,7 +42,7 @@ type sendResponseResolver struct{ *resolver }
 // SendCustomEvent pushes the event the input makes, like POST /api/v1/events.
 func (r mutationResolver) SendCustomEvent(ctx context.Context, in model.SendCustomEventInput) (*model.SendCustomEventResponse, error) {
 	p := principal(ctx)
-	ev, err := r.eventInput(in, time.Now())
+	ev, err := r.eventInput(in, r.eng.Now())
 	if err != nil {
 		return nil, err
 	}
@@ -173,7 +173,7 @@ func (r queryResolver) ExplainCustomEvent(ctx context.Context, in model.SendCust
 		return nil, inInput(&engine.FieldError{Field: field,
 			Message: "cannot be explained: what a delayed event does depends on the workflows when it is due"})
 	}
-	ev, err := r.eventInput(in, time.Now())
+	ev, err := r.eventInput(in, r.eng.Now())
 	if err != nil {
 		return nil, inInput(err)
 	}

@@ -442,12 +442,13 @@ func TestReplicaWakesLongPollForWorkPushedElsewhere(t *testing.T) {
 			as, err := w.poll(ctx, 1, 30*time.Second)
 			done <- result{as, err, time.Now()}
 		}()
-		// Nothing is queued, so the poll must stay parked; this also lets it register as a
-		// waiter before the push (otherwise its first claim would find the work).
+		// Nothing is queued, so the poll parks; it is registered as a waiter by then, so
+		// the push below wakes it (rather than its first claim finding the work).
+		a.WaitParked(t, w.id)
 		select {
 		case r := <-done:
 			t.Fatalf("round %d: poll returned with nothing queued: %+v", round, r)
-		case <-time.After(300 * time.Millisecond):
+		default:
 		}
 		pushed := time.Now()
 		res, err := cb.Push(ctx, herald.Event{Key: "wake:up", Payload: map[string]any{"round": round}})
@@ -1167,10 +1168,11 @@ func TestPostgresRestartLosesNoAcknowledgedEvent(t *testing.T) {
 		as, err := w.poll(ctx, 1, 30*time.Second)
 		done <- result{as, err}
 	}()
+	b.WaitParked(t, w.id)
 	select {
 	case r := <-done:
 		t.Fatalf("probe poll returned with nothing queued: %+v", r)
-	case <-time.After(300 * time.Millisecond):
+	default:
 	}
 	pushed := time.Now()
 	res, err := ca.Push(ctx, herald.Event{Key: "probe:ping"})

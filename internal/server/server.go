@@ -87,6 +87,10 @@ type Config struct {
 	ShutdownTimeout time.Duration
 	// Logger receives logs. Default slog.Default().
 	Logger *slog.Logger
+	// Clock, when set, is the engine's clock instead of the wall clock. Tests only.
+	Clock engine.Clock
+	// Signals, when set, receives the engine's test signals (engine.Signals). Tests only.
+	Signals *engine.Signals
 }
 
 // Defaults returns the default configuration.
@@ -245,7 +249,8 @@ func (s *Server) start(ctx context.Context, box *secrets.Box) error {
 	met := metrics.New(s.store.QueueDepths, s.log)
 	eng, err := engine.New(ctx, s.store, engine.Config{LeaseDuration: s.cfg.LeaseDuration, SweepInterval: s.cfg.SweepInterval,
 		Secrets: box, WebhookDeliveryLog: s.cfg.WebhookDeliveryLog, Logger: s.log,
-		Observer: met, Retention: s.cfg.Retention, IdempotencyWindow: s.cfg.IdempotencyWindow})
+		Observer: met, Retention: s.cfg.Retention, IdempotencyWindow: s.cfg.IdempotencyWindow,
+		Clock: s.cfg.Clock, Signals: s.cfg.Signals})
 	if err != nil {
 		return err
 	}

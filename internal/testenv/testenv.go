@@ -10,7 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/heraldhq/herald/internal/engine"
 	"github.com/heraldhq/herald/internal/server"
+	"github.com/heraldhq/herald/internal/testkit"
 )
 
 // Env is a running engine.
@@ -25,6 +27,11 @@ type Env struct {
 	DatabaseURL string
 	// Server is the running server.
 	Server *server.Server
+	// Signals receives the engine's signals: a test waits on them for a duty's pass or a
+	// parked poll instead of sleeping (see engine.Signals).
+	Signals *engine.Signals
+	// Clock is the engine's clock when Options.ManualClock is set, nil otherwise.
+	Clock *testkit.Clock
 }
 
 // Options tune Start; the zero value is fine.
@@ -62,6 +69,9 @@ type Options struct {
 	IdempotencyWindow time.Duration
 	// ReadTimeout overrides the server default (30s) time to read a request.
 	ReadTimeout time.Duration
+	// ManualClock gives the engine a clock that stands still until the test moves it
+	// (Env.Clock), starting at the wall clock's time.
+	ManualClock bool
 }
 
 // SharedMasterKey is the fixed master key test engines on PostgreSQL use, so that every
@@ -104,6 +114,12 @@ func StartWith(t testing.TB, o Options) *Env {
 	if o.ReadTimeout > 0 {
 		cfg.ReadTimeout = o.ReadTimeout
 	}
+	cfg.Signals = engine.NewSignals()
+	var clock *testkit.Clock
+	if o.ManualClock {
+		clock = testkit.NewClock(time.Now())
+		cfg.Clock = clock
+	}
 	if o.MaxEventBytes > 0 {
 		cfg.MaxEventBytes = o.MaxEventBytes
 	}
@@ -144,5 +160,42 @@ func StartWith(t testing.TB, o Options) *Env {
 	if tok == "" {
 		tok = o.Token
 	}
-	return &Env{URL: srv.URL(), Token: tok, DataDir: cfg.DataDir, DatabaseURL: o.DatabaseURL, Server: srv}
+	return &Env{URL: srv.URL(), Token: tok, DataDir: cfg.DataDir, DatabaseURL: o.DatabaseURL, Server: srv, Signals: cfg.Signals, Clock: clock}
+}
+
+// WaitParked waits until a poll of worker workerID found nothing to claim and waits for a
+// wake-up, so that work made ready after it returns wakes that poll. It fails the test
+// after testkit.Timeout.
+func (e *Env) WaitParked(t testing.TB, workerID string) {
+	t.Helper()
+	deadline := time.After(testkit.Timeout())
+	for {
+		select {
+		case id := <-e.Signals.Parked:
+			if id == workerID {
+				return
+			}
+		case <-deadline:
+			t.Fatalf("worker %s: no poll parked within %s", workerID, testkit.Timeout())
+		}
+	}
+}
+
+// WaitPass waits for the next pass of a background duty that starts after the call: ch is
+// one of Signals' duty channels (Swept, Delivered, Relayed, Pruned). A test that asserts
+// that a duty does nothing waits for its pass this way instead of sleeping. It fails the
+// test after testkit.Timeout.
+func (e *Env) WaitPass(t testing.TB, what string, ch chan struct{}) {
+	t.Helper()
+	deadline := time.After(testkit.Timeout())
+	// A pass that was running when the call was made may have read the state before the
+	// test's action: drain what was sent, then wait for two passes.
+	engine.Drain(ch)
+	for range 2 {
+		select {
+		case <-ch:
+		case <-deadline:
+			t.Fatalf("no %s pass within %s", what, testkit.Timeout())
+		}
+	}
 }
