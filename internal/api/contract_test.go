@@ -20,7 +20,10 @@ package api_test
 //
 // Two readings are made for the validator, never for the server: a payload schema's key
 // with "/" in the path is validated in its percent-encoded form (%2F), the form the
-// document describes (the server takes both); nothing else is rewritten.
+// document describes (the server takes both); a request body sent without a Content-Type
+// is validated as application/octet-stream, what RFC 9110 (8.3) lets a recipient assume
+// (the document's */* entries describe it; the server reads it as JSON). Nothing else is
+// rewritten.
 //
 // Requests go through client.do or validatingClient(t); TestMain makes
 // http.DefaultTransport refuse every request, so that a test that bypasses the check
@@ -133,6 +136,9 @@ func checkExchange(req *http.Request, reqBody []byte, res *http.Response, resBod
 		body = nil // only the route matters (see the rule above)
 	}
 	vreq.Body = io.NopCloser(bytes.NewReader(body))
+	if len(reqBody) > 0 && vreq.Header.Get("Content-Type") == "" {
+		vreq.Header.Set("Content-Type", "application/octet-stream")
+	}
 	if rest, ok := strings.CutPrefix(vreq.URL.Path, "/api/v1/event-schemas/"); ok && strings.Contains(rest, "/") {
 		vreq.URL.RawPath = "/api/v1/event-schemas/" + strings.ReplaceAll(rest, "/", "%2F")
 	}

@@ -230,3 +230,29 @@ func items(m map[string]any) []map[string]any {
 	}
 	return out
 }
+
+// doAs is do with the body sent as is under the given Content-Type ("" sends none), as a
+// client that does not say application/json would send it.
+func (c *client) doAs(method, path, contentType, body string) resp {
+	c.t.Helper()
+	req, err := http.NewRequest(method, c.url+path, strings.NewReader(body))
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	res, err := validatingClient(c.t).Do(req)
+	if err != nil {
+		c.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer res.Body.Close()
+	data, err := io.ReadAll(res.Body)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	return resp{status: res.StatusCode, header: res.Header, body: data}
+}
