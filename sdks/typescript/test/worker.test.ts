@@ -321,6 +321,53 @@ describe("worker", () => {
     }
   });
 
+  test("a pattern trigger and a CEL trigger expression start runs; a false expression is recorded as skipped", async (t) => {
+    // Distinct key prefixes per test run: the engine is shared by the file's tests.
+    const ns = unique("orders");
+    const seen: Array<{ workflow: string; eventId: string | undefined }> = [];
+    const anyOrder = new Workflow({ name: unique("any-order"), triggers: [`${ns}:*`] });
+    anyOrder.step({ name: "note", run: (ctx) => ({ order: ctx.input.order_id }) });
+    interface Order {
+      order_id: string;
+      amount: number;
+    }
+    const bigOrder = new Workflow<Order>({ name: unique("big-order"), triggers: [{ key: `${ns}:placed`, expression: "input.amount > 100" }] });
+    bigOrder.step({
+      name: "review",
+      run: (ctx) => {
+        seen.push({ workflow: ctx.workflow, eventId: ctx.eventId });
+        return { reviewed: ctx.input.order_id };
+      },
+    });
+    await startWorker(t, [anyOrder, bigOrder]);
+
+    // A key under the pattern, and an expression that holds: both start, both run.
+    const big = await client.push<Order>(`${ns}:placed`, { order_id: "o-big", amount: 500 });
+    assert.deepEqual(big.runs.map((r) => r.workflow).sort(), [anyOrder.name, bigOrder.name].sort());
+    for (const r of big.runs) assert.equal((await waitRun(r.runId)).status, "succeeded");
+    const bigInfo = await client.getEvent(big.event.id);
+    assert.deepEqual(
+      bigInfo.triggers.map((d) => [d.workflow, d.skipped, typeof d.runId]).sort(),
+      [[anyOrder.name, undefined, "string"], [bigOrder.name, undefined, "string"]].sort(),
+    );
+    assert.deepEqual(seen, [{ workflow: bigOrder.name, eventId: big.event.id }]);
+
+    // The pattern matches any key under it; the expression's key is not this one.
+    const shipped = await client.push(`${ns}:shipped`, { order_id: "o-big" });
+    assert.deepEqual(shipped.runs.map((r) => r.workflow), [anyOrder.name]);
+
+    // The key matches but the expression is false: no run, and the event says why.
+    const small = await client.push<Order>(`${ns}:placed`, { order_id: "o-small", amount: 5 });
+    assert.deepEqual(small.runs.map((r) => r.workflow), [anyOrder.name]);
+    const smallInfo = await client.getEvent(small.event.id);
+    const skipped = smallInfo.triggers.find((d) => d.workflow === bigOrder.name);
+    assert.deepEqual(skipped, { workflow: bigOrder.name, version: skipped?.version, skipped: "expression_false" });
+    assert.equal(smallInfo.runs?.some((r) => r.workflow === bigOrder.name), false);
+    assert.equal((smallInfo.triggers.find((d) => d.workflow === anyOrder.name)?.runId), small.runs[0]!.runId);
+    for (const r of [...shipped.runs, ...small.runs]) assert.equal((await waitRun(r.runId)).status, "succeeded");
+    assert.equal(seen.length, 1, "the skipped event started no review step");
+  });
+
   test("register refuses a workflow registered twice or with a missing parent", () => {
     const wf = new Workflow({ name: "twice" });
     wf.step({ name: "a", run: () => ({}) });
