@@ -461,24 +461,34 @@ export class Client {
       authorization: `Bearer ${this.#token}`,
     };
     if (body !== undefined) headers["content-type"] = "application/json";
+    // fetch keeps its abort listener on the signal it is given until the request is
+    // garbage-collected, so a long-lived signal (a worker's, or a caller's reused for many
+    // calls) would gather one per request. fetch gets a signal of its own, linked to the
+    // caller's for this request only.
+    const link = linkSignal(spec.signal);
+    let text: string;
     let resp: Response;
     try {
-      resp = await this.#fetch(u, { method: spec.method, headers, body, signal: spec.signal ?? null });
-    } catch (err) {
-      if (spec.signal?.aborted) throw spec.signal.reason;
-      throw new HeraldError({
-        status: 0,
-        code: "unreachable",
-        message: `cannot reach ${this.url}: ${networkCause(err)}`,
-        method: spec.method,
-        path: spec.path,
-        cause: err,
+      try {
+        resp = await this.#fetch(u, { method: spec.method, headers, body, signal: link.signal });
+      } catch (err) {
+        if (spec.signal?.aborted) throw spec.signal.reason;
+        throw new HeraldError({
+          status: 0,
+          code: "unreachable",
+          message: `cannot reach ${this.url}: ${networkCause(err)}`,
+          method: spec.method,
+          path: spec.path,
+          cause: err,
+        });
+      }
+      text = await resp.text().catch((err: unknown) => {
+        if (spec.signal?.aborted) throw spec.signal.reason;
+        throw new HeraldError({ status: 0, code: "unreachable", message: `reading the reply: ${networkCause(err)}`, method: spec.method, path: spec.path, cause: err });
       });
+    } finally {
+      link.unlink();
     }
-    const text = await resp.text().catch((err: unknown) => {
-      if (spec.signal?.aborted) throw spec.signal.reason;
-      throw new HeraldError({ status: 0, code: "unreachable", message: `reading the reply: ${networkCause(err)}`, method: spec.method, path: spec.path, cause: err });
-    });
     if (resp.status < 200 || resp.status > 299) throw apiError(resp, text, spec);
     if (resp.status === 204 || text === "") return undefined as T;
     try {
@@ -633,6 +643,23 @@ export function backoff(attempt: number, base: number, max: number): number {
   for (let i = 0; i < attempt && d < max; i++) d *= 2;
   d = Math.min(d, max);
   return d - Math.random() * (d / 5);
+}
+
+/**
+ * linkSignal returns a signal of one request's own that aborts when parent does, and
+ * unlink, which removes the one listener it added to parent (call it once the request
+ * is over). Without a parent the signal is null.
+ */
+function linkSignal(parent: AbortSignal | undefined): { signal: AbortSignal | null; unlink: () => void } {
+  if (!parent) return { signal: null, unlink: () => {} };
+  const own = new AbortController();
+  if (parent.aborted) {
+    own.abort(parent.reason);
+    return { signal: own.signal, unlink: () => {} };
+  }
+  const onAbort = () => own.abort(parent.reason);
+  parent.addEventListener("abort", onAbort, { once: true });
+  return { signal: own.signal, unlink: () => parent.removeEventListener("abort", onAbort) };
 }
 
 /** sleep waits ms, or rejects with the signal's reason when it aborts first. */
