@@ -3,6 +3,7 @@
  * sendEvent shapes), reads events and runs, starts runs by hand. It speaks the engine's
  * HTTP API (docs/api.md) through Node's global fetch.
  */
+import { EventEmitter, getMaxListeners, setMaxListeners } from "node:events";
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 
@@ -645,10 +646,15 @@ export function backoff(attempt: number, base: number, max: number): number {
   return d - Math.random() * (d / 5);
 }
 
+/** The listener limit linkSignal gives a signal still at Node's default, as fetch does. */
+const sharedSignalListeners = 1500;
+
 /**
  * linkSignal returns a signal of one request's own that aborts when parent does, and
  * unlink, which removes the one listener it added to parent (call it once the request
- * is over). Without a parent the signal is null.
+ * is over). Without a parent the signal is null. parent then holds one listener per
+ * request in flight; many requests in flight under one signal are no leak, so, like
+ * fetch, it raises the listener limit of a signal still at Node's default.
  */
 function linkSignal(parent: AbortSignal | undefined): { signal: AbortSignal | null; unlink: () => void } {
   if (!parent) return { signal: null, unlink: () => {} };
@@ -657,6 +663,7 @@ function linkSignal(parent: AbortSignal | undefined): { signal: AbortSignal | nu
     own.abort(parent.reason);
     return { signal: own.signal, unlink: () => {} };
   }
+  if (getMaxListeners(parent) === EventEmitter.defaultMaxListeners) setMaxListeners(sharedSignalListeners, parent);
   const onAbort = () => own.abort(parent.reason);
   parent.addEventListener("abort", onAbort, { once: true });
   return { signal: own.signal, unlink: () => parent.removeEventListener("abort", onAbort) };
