@@ -15,6 +15,10 @@ func TestHeadAnswersAsGet(t *testing.T) {
 		push := b.c.push("user:created", map[string]any{"user_id": "u_1"})
 		event := push["event"].(map[string]any)["id"].(string)
 		run := runIDs(push)["greet"]
+		b.c.must(201, "PUT", "/api/v1/event-schemas/user:created", map[string]any{"schema": map[string]any{"type": "object"}})
+		filter := b.c.must(201, "POST", "/api/v1/workflows/greet/filters", map[string]any{"scope": "acme"})["id"].(string)
+		b.c.must(201, "POST", "/api/v1/webhooks", map[string]any{"name": "hook", "source": "generic",
+			"auth": map[string]any{"type": "api_key", "header": "X-Api-Key", "key": "k"}, "event_key_expression": "'hook:x'"})
 
 		anon := b.c.with("")
 		for _, tc := range []struct {
@@ -28,7 +32,21 @@ func TestHeadAnswersAsGet(t *testing.T) {
 			{b.c, "/api/v1/events/" + event, 200},
 			{b.c, "/api/v1/runs?workflow=greet", 200},
 			{b.c, "/api/v1/runs/" + run, 200},
+			{b.c, "/api/v1/workflows", 200},
 			{b.c, "/api/v1/workflows/greet", 200},
+			{b.c, "/api/v1/workflows/greet/filters", 200},
+			{b.c, "/api/v1/workflows/greet/filters/" + filter, 200},
+			{b.c, "/api/v1/event-schemas", 200},
+			{b.c, "/api/v1/event-schemas/user:created", 200},
+			{b.c, "/api/v1/tokens", 200},
+			{b.c, "/api/v1/tenants", 200},
+			{b.c, "/api/v1/webhooks", 200},
+			{b.c, "/api/v1/webhooks/hook", 200},
+			{b.c, "/api/v1/webhooks/hook/deliveries", 200},
+			{b.c, "/metrics", 200},
+			{b.c, "/api/v1/workflows/nope", 404},
+			{b.c, "/api/v1/webhooks/nope", 404},
+			{b.c, "/api/v1/event-schemas/nope", 404},
 			{b.c, "/api/v1/runs/0193a000-0000-7000-8000-000000000000", 404},
 			{b.c, "/api/v1/runs?limit=0", 400},
 			{anon, "/api/v1/events", 401},
