@@ -3,6 +3,7 @@ package api_test
 import (
 	"context"
 	"errors"
+	"net/http"
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	"github.com/heraldhq/herald/internal/api"
 	"github.com/heraldhq/herald/internal/engine"
 	"github.com/heraldhq/herald/internal/pgtest"
+	"github.com/heraldhq/herald/internal/secrets"
 	"github.com/heraldhq/herald/internal/store"
 	"github.com/heraldhq/herald/internal/store/postgres"
 	"github.com/heraldhq/herald/internal/store/sqlite"
@@ -18,7 +20,7 @@ import (
 )
 
 // TestOverloadedIs429WithRetryAfter fills the ingest queue of an engine whose commit loop
-// does not run yet: a single push, a bulk push and a manual run are each answered 429
+// does not run yet: a single push, a bulk push, a manual run and a webhook delivery are each answered 429
 // overloaded with Retry-After, as openapi.json says (the validating client checks the
 // status, the header and the body), and none of them stores anything.
 func TestOverloadedIs429WithRetryAfter(t *testing.T) {
@@ -38,8 +40,12 @@ func TestOverloadedIs429WithRetryAfter(t *testing.T) {
 				t.Fatal(err)
 			}
 			t.Cleanup(func() { st.Close() })
+			box, err := secrets.NewBox(secrets.NewKey()) // webhooks keep their secrets sealed
+			if err != nil {
+				t.Fatal(err)
+			}
 			// The queue holds 4 KiB and the commit loop is not started.
-			eng, err := engine.New(ctx, st, engine.Config{MaxQueuedBytes: 4096})
+			eng, err := engine.New(ctx, st, engine.Config{MaxQueuedBytes: 4096, Secrets: box})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -74,6 +80,24 @@ func TestOverloadedIs429WithRetryAfter(t *testing.T) {
 				if code, _ := r.errCodeField(t); r.status != 429 || code != "overloaded" || r.header.Get("Retry-After") != "1" {
 					t.Errorf("%s %s: %d Retry-After %q %s", call.method, call.path, r.status, r.header.Get("Retry-After"), r.body)
 				}
+			}
+
+			// A webhook delivery too (its sender's retries are what Retry-After is for).
+			c.must(201, "POST", "/api/v1/webhooks", map[string]any{"name": "hook", "source": "generic",
+				"auth": map[string]any{"type": "api_key", "header": "X-Api-Key", "key": "k"}, "event_key_expression": "'hook:x'"})
+			req, err := http.NewRequest("POST", srv.URL+"/api/v1/tenants/"+p.TenantID+"/webhooks/hook", strings.NewReader(big))
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("X-Api-Key", "k")
+			res, err := validatingClient(t).Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			res.Body.Close()
+			if res.StatusCode != 429 || res.Header.Get("Retry-After") == "" {
+				t.Errorf("webhook delivery: %d Retry-After %q", res.StatusCode, res.Header.Get("Retry-After"))
 			}
 
 			// Nothing refused was stored: once the loop runs, the filler alone commits.
