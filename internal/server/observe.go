@@ -36,8 +36,13 @@ func (s *Server) listenMetrics(m *metrics.Metrics) error {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", m.Handler())
 	s.metricsLn = ln
-	s.metricsHTTP = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}
+	// The same bounds as the main listener (Start): a client that sends slowly, or holds
+	// an idle connection, is cut off.
+	s.metricsHTTP = &http.Server{Handler: mux,
+		ReadHeaderTimeout: min(10*time.Second, s.cfg.ReadTimeout),
+		ReadTimeout:       s.cfg.ReadTimeout,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}
 	go func() {
 		if err := s.metricsHTTP.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			s.log.Error("serving metrics", "addr", s.cfg.MetricsAddr, "err", err)

@@ -190,3 +190,26 @@ func TestReadTimeoutValidation(t *testing.T) {
 		t.Errorf("default read timeout %s does not validate: %v", cfg.ReadTimeout, cfg.Validate())
 	}
 }
+
+// TestMetricsListenerCutsOffSlowClients: the token-free listener of --metrics-addr has the
+// main listener's bounds. It had only a fixed 10 s for headers and no read or idle bound,
+// so a client trickling its headers held a connection past --read-timeout. (The store
+// plays no part: SQLite only.)
+func TestMetricsListenerCutsOffSlowClients(t *testing.T) {
+	t.Parallel()
+	env := testenv.StartWith(t, testenv.Options{ReadTimeout: readTimeout, MetricsAddr: "127.0.0.1:0"})
+	u := env.Server.MetricsURL()
+	addr := strings.TrimSuffix(strings.TrimPrefix(u, "http://"), "/metrics")
+
+	// A whole request is served.
+	res, rb, _ := slowRequest(t, addr, "GET /metrics HTTP/1.1\r\nHost: "+addr+"\r\nConnection: close\r\n\r\n", nil)
+	if res == nil || res.StatusCode != http.StatusOK || !bytes.Contains(rb, []byte("herald_")) {
+		t.Fatalf("GET /metrics: %v %.200s", status(res), rb)
+	}
+	// Headers that arrive slower than the bound (200 bytes at one per 20 ms, 4 s in all):
+	// the connection is closed before they are all sent.
+	res, _, sentAll := slowRequest(t, addr, "GET /metrics HTTP/1.1\r\nHost: "+addr+"\r\n", []byte("X-Slow: "+strings.Repeat("a", 192)))
+	if res != nil || sentAll {
+		t.Fatalf("slow headers on the metrics listener: response %v (all sent: %v), want the connection closed first", status(res), sentAll)
+	}
+}
