@@ -164,3 +164,31 @@ func TestRegexFormatOfPayloadsIsBounded(t *testing.T) {
 		}
 	})
 }
+
+// TestSchemaNumbersOutOfRangeAreRefusedAtPut: a schema number the schema library cannot
+// read answered 500 (multipleOf 1e999999999 crashed its compiler) or was saved and then
+// silently ignored (minimum 1e-999999999). Every number of a schema is held to the range of
+// every stored number: 400 naming schema, the message giving the number's pointer, nothing
+// saved, on both stores.
+func TestSchemaNumbersOutOfRangeAreRefusedAtPut(t *testing.T) {
+	forEachStore(t, func(t *testing.T, b *bundle) {
+		c := b.c
+		for _, tc := range []struct{ schema, at string }{
+			{`{"type":"object","properties":{"n":{"multipleOf":1e999999999}}}`, "#/properties/n/multipleOf"},
+			{`{"properties":{"n":{"multipleOf":1e-999999999}}}`, "#/properties/n/multipleOf"},
+			{`{"properties":{"n":{"minimum":1e-999999999}}}`, "#/properties/n/minimum"},
+			{`{"properties":{"n":{"maximum":1e400}}}`, "#/properties/n/maximum"},
+			{`{"items":{"exclusiveMaximum":-1e99999}}`, "#/items/exclusiveMaximum"},
+			{`{"properties":{"n":{"enum":["a",1e9999999]}}}`, "#/properties/n/enum/1"},
+		} {
+			r := c.do("PUT", "/api/v1/event-schemas/order:paid", `{"schema":`+tc.schema+`}`)
+			code, field := r.errCodeField(t)
+			if r.status != 400 || code != "invalid_argument" || field != "schema" || !strings.Contains(string(r.body), "out of range") || !strings.Contains(string(r.body), tc.at) {
+				t.Errorf("%s: %d %s field %q: %.300s; want 400 invalid_argument naming schema and %s", tc.schema, r.status, code, field, r.body, tc.at)
+			}
+		}
+		if n := len(items(c.must(200, "GET", "/api/v1/event-schemas", nil))); n != 0 {
+			t.Fatalf("%d schemas saved by refused puts", n)
+		}
+	})
+}

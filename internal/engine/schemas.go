@@ -7,7 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -118,6 +120,23 @@ func compileSchema(doc json.RawMessage) (*jsonschema.Schema, *schemaBound, error
 	if err := checkSchemaDoc(v); err != nil {
 		return nil, nil, err
 	}
+	if err := checkSchemaNumbers(v); err != nil {
+		return nil, nil, err
+	}
+	return compileDoc(v)
+}
+
+// compileDoc compiles a decoded document that passed the document checks, and analyses
+// it (analyseSchema). The library was not written for hostile documents: a panic of its
+// is recovered into an error naming the schema, so that no document can take the engine
+// down, whether it comes with a request or from the store at start.
+func compileDoc(v any) (sch *jsonschema.Schema, bound *schemaBound, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			sch, bound = nil, nil
+			err = fmt.Errorf("could not be compiled: the schema compiler failed on it (%v)", r)
+		}
+	}()
 	c := jsonschema.NewCompiler()
 	c.UseLoader(noLoader{})
 	c.AssertFormat()
@@ -127,14 +146,14 @@ func compileSchema(doc json.RawMessage) (*jsonschema.Schema, *schemaBound, error
 	if err := c.AddResource(loc, v); err != nil {
 		return nil, nil, err
 	}
-	sch, err := c.Compile(loc)
+	sch, err = c.Compile(loc)
 	if err != nil {
 		if rc.err != nil {
 			return nil, nil, rc.err // one line, rather than the compiler's list of every pattern
 		}
 		return nil, nil, errors.New(strings.ReplaceAll(err.Error(), loc, "schema"))
 	}
-	bound, err := analyseSchema(sch, v, func(ptr string) (*jsonschema.Schema, error) {
+	bound, err = analyseSchema(sch, v, func(ptr string) (*jsonschema.Schema, error) {
 		return c.Compile(loc + "#" + fragmentOf(ptr))
 	})
 	if err != nil {
@@ -147,6 +166,47 @@ func compileSchema(doc json.RawMessage) (*jsonschema.Schema, *schemaBound, error
 	// payload strings ("format": "regex"): the budget of the schema's own expressions ends.
 	rc.compiling = false
 	return sch, bound, nil
+}
+
+// checkSchemaNumbers refuses a document holding a number out of the range every stored
+// number keeps (store.NumberInRange: a double's range). The library reads a schema's
+// numbers as exact rationals, and one math/big cannot read (1e999999999) it takes for
+// nil: under multipleOf the compiler's own meta-schema check crashed on it, and under
+// minimum or maximum the keyword was silently dropped.
+func checkSchemaNumbers(doc any) error {
+	var path []string
+	var walk func(v any) error
+	walk = func(v any) error {
+		switch v := v.(type) {
+		case json.Number:
+			if !store.NumberInRange([]byte(v)) {
+				n := string(v)
+				if len(n) > 40 {
+					n = n[:40] + "…"
+				}
+				return fmt.Errorf("holds the number %s at #%s, which is out of range: numbers must be within a double's range "+
+					"(about ±1.8e308) and have at most %d digits after the decimal point once written out", n, jsonPointer(path), store.MaxNumberScale)
+			}
+		case map[string]any:
+			for _, k := range slices.Sorted(maps.Keys(v)) {
+				path = append(path, k)
+				if err := walk(v[k]); err != nil {
+					return err
+				}
+				path = path[:len(path)-1]
+			}
+		case []any:
+			for i, m := range v {
+				path = append(path, strconv.Itoa(i))
+				if err := walk(m); err != nil {
+					return err
+				}
+				path = path[:len(path)-1]
+			}
+		}
+		return nil
+	}
+	return walk(doc)
 }
 
 // noLoader refuses every external reference: a schema is one self-contained document, and

@@ -108,3 +108,68 @@ func (l *lockedBuffer) String() string {
 	defer l.mu.Unlock()
 	return l.b.String()
 }
+
+// TestStoredSchemaTheCompilerCannotReadIsNotEnforced: a stored schema holding a number the
+// schema library cannot read (multipleOf 1e999999999, which the API refuses now, written
+// here into the store as an older engine could have) crashed the process in the
+// background compile at every start. Now the start survives it: the schema is logged and
+// not enforced, and the other schemas are.
+func TestStoredSchemaTheCompilerCannotReadIsNotEnforced(t *testing.T) {
+	t.Parallel()
+	for _, name := range []string{"sqlite", "postgres"} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			var o testenv.Options
+			if name == "postgres" {
+				o.DatabaseURL = pgtest.NewDatabase(t)
+			}
+			first := testenv.StartWith(t, o)
+			cfg := server.Defaults()
+			cfg.DataDir, cfg.DatabaseURL = first.DataDir, o.DatabaseURL
+			st, err := server.OpenStore(ctx, cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			tn, err := st.GetTenantByName(ctx, engine.DefaultTenant)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for key, doc := range map[string]string{
+				"legacy:number": `{"type":"object","properties":{"n":{"multipleOf":1e999999999}}}`,
+				"order:paid":    `{"type":"object","required":["amount"]}`,
+			} {
+				at := time.Now()
+				if _, _, err := st.PutEventSchema(ctx, store.EventSchema{TenantID: tn.ID, Key: key, Schema: json.RawMessage(doc), CreatedAt: at, UpdatedAt: at}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			st.Close()
+
+			logs := &lockedBuffer{}
+			o.DataDir, o.Token, o.Log = first.DataDir, first.Token, logs
+			second := testenv.StartWith(t, o)
+			cl := sdkClient(t, second.URL, second.Token)
+			// The first push of the key compiles the schema if the warm-up has not yet.
+			if _, err := cl.Push(ctx, herald.Event{Key: "legacy:number", Payload: map[string]any{"n": 3}}); err != nil {
+				t.Fatalf("a push under the stored schema the compiler cannot read: %v; want it accepted, the schema not enforced", err)
+			}
+			if !strings.Contains(logs.String(), "legacy:number") || !strings.Contains(logs.String(), "not enforced") || !strings.Contains(logs.String(), "out of range") {
+				t.Fatalf("the unreadable schema was not logged:\n%s", logs.String())
+			}
+			_, err = cl.Push(ctx, herald.Event{Key: "order:paid", Payload: map[string]any{}})
+			var apiErr *herald.APIError
+			if !errors.As(err, &apiErr) || apiErr.StatusCode != 422 || apiErr.Field != "payload/amount" {
+				t.Fatalf("order:paid: %v; want 422 naming payload/amount", err)
+			}
+			res, err := http.Get(second.URL + "/healthz")
+			if err != nil {
+				t.Fatal(err)
+			}
+			res.Body.Close()
+			if res.StatusCode != http.StatusOK {
+				t.Fatalf("/healthz: %d", res.StatusCode)
+			}
+		})
+	}
+}
