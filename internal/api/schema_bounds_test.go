@@ -192,3 +192,41 @@ func TestSchemaNumbersOutOfRangeAreRefusedAtPut(t *testing.T) {
 		}
 	})
 }
+
+// TestSchemasThatValidateNoEventAreRefusedAtPut: an event's payload is always a JSON
+// object, so a schema that no object can pass would refuse every push of its key; such a
+// schema was saved. It is refused with 400 naming schema and saying why, nothing saved, on
+// both stores; a schema some object passes is saved.
+func TestSchemasThatValidateNoEventAreRefusedAtPut(t *testing.T) {
+	forEachStore(t, func(t *testing.T, b *bundle) {
+		c := b.c
+		for _, tc := range []struct{ schema, msg string }{
+			{`{"not":{}}`, `\"not\" at #`},
+			{`{"not":true}`, `\"not\" at #`},
+			{`{"allOf":[false]}`, `#/allOf/0 is false`},
+			{`{"type":"array"}`, `\"type\" at # allows array`},
+			{`{"type":["string","null"]}`, `allows null, string`},
+			{`{"enum":[1,2]}`, `lists no object`},
+			{`{"const":"x"}`, `is not an object`},
+			{`{"anyOf":[false,{"type":"string"}]}`, `no member of \"anyOf\"`},
+			{`{"$ref":"#/$defs/list","$defs":{"list":{"type":"array"}}}`, `the $ref at #`},
+			{`{"type":"object","required":["id"],"properties":{"id":false}}`, `\"id\" is required`},
+		} {
+			r := c.do("PUT", "/api/v1/event-schemas/order:paid", `{"schema":`+tc.schema+`}`)
+			code, field := r.errCodeField(t)
+			if r.status != 400 || code != "invalid_argument" || field != "schema" || !strings.Contains(string(r.body), "validates no event") || !strings.Contains(string(r.body), tc.msg) {
+				t.Errorf("%s: %d %s field %q: %.300s; want 400 invalid_argument naming schema, mentioning %s", tc.schema, r.status, code, field, r.body, tc.msg)
+			}
+		}
+		// false is no object: refused as before.
+		if r := c.do("PUT", "/api/v1/event-schemas/order:paid", `{"schema":false}`); r.status != 400 {
+			t.Errorf("schema false: %d %s", r.status, r.body)
+		}
+		if n := len(items(c.must(200, "GET", "/api/v1/event-schemas", nil))); n != 0 {
+			t.Fatalf("%d schemas saved by refused puts", n)
+		}
+		for i, s := range []string{`{"type":["object","null"]}`, `{"not":{"type":"string"}}`, `{"anyOf":[false,{"type":"object"}]}`, `{"enum":[{"a":1},2]}`} {
+			c.must(201, "PUT", fmt.Sprintf("/api/v1/event-schemas/ok:%d", i), `{"schema":`+s+`}`)
+		}
+	})
+}

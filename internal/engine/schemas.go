@@ -247,6 +247,11 @@ func (e *Engine) PutEventSchema(ctx context.Context, tenantID, key string, doc j
 	if cs.err != nil {
 		return store.EventSchema{}, false, fieldErr("schema", "%v", cs.err)
 	}
+	// Checked here, not in compileSchema: a stored schema that validates nothing keeps
+	// refusing every payload, as its author wrote it.
+	if why := refusesEveryObject(cs.sch); why != "" {
+		return store.EventSchema{}, false, fieldErr("schema", "validates no event: a payload is always a JSON object, and %s", why)
+	}
 	// Every replica holds every schema compiled: a tenant's count is capped. (Concurrent
 	// first puts of different keys may pass the check together: the cap is approximate.)
 	have, err := e.store.ListEventSchemas(ctx, tenantID)
