@@ -91,17 +91,47 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}()
 	// Percent-escapes in a path or query may decode to any byte. Everything Herald stores is
-	// UTF-8, so such a path names nothing, and PostgreSQL's text refuses it in a query
-	// (SQLSTATE 22021, which answered 500 where SQLite found nothing).
-	if !utf8.ValidString(r.URL.Path) {
-		writeError(w, http.StatusNotFound, "not_found", "not found: the path is not UTF-8", "")
+	// UTF-8 without U+0000, so such a path names nothing, and PostgreSQL's text refuses it
+	// in a query (SQLSTATE 22021, which answered 500 where SQLite found nothing).
+	if why := PathUnstorable(r.URL.Path); why != "" {
+		writeError(w, http.StatusNotFound, "not_found", "not found: the path "+why, "")
 		return
 	}
-	if param, bad := QueryNotUTF8(r.URL.Query()); bad {
-		writeError(w, http.StatusBadRequest, "invalid_argument", param+": is not valid UTF-8", param)
+	if param, why := QueryUnstorable(r.URL.Query()); why != "" {
+		writeError(w, http.StatusBadRequest, "invalid_argument", param+": "+why, param)
 		return
 	}
 	a.mux.ServeHTTP(w, r)
+}
+
+// PathUnstorable says why a request's decoded path can name nothing Herald stores — it is
+// not UTF-8, or it holds U+0000 (%00) — or returns "".
+func PathUnstorable(path string) string {
+	switch {
+	case !utf8.ValidString(path):
+		return "is not UTF-8"
+	case strings.IndexByte(path, 0) >= 0:
+		return "holds the character U+0000"
+	}
+	return ""
+}
+
+// QueryUnstorable returns the first parameter of q, in name order, whose name or a value is
+// not UTF-8 or holds U+0000, and why; why is "" when there is none.
+func QueryUnstorable(q url.Values) (param, why string) {
+	if param, bad := QueryNotUTF8(q); bad {
+		return param, "is not valid UTF-8"
+	}
+	for _, k := range sortedKeys(q) {
+		bad := strings.IndexByte(k, 0) >= 0
+		for _, v := range q[k] {
+			bad = bad || strings.IndexByte(v, 0) >= 0
+		}
+		if bad {
+			return k, "must not contain the character U+0000"
+		}
+	}
+	return "", ""
 }
 
 // QueryNotUTF8 returns the first parameter of q, in name order, whose name or a value is

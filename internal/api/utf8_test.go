@@ -192,3 +192,70 @@ func TestStoredTextIsCheckedAlike(t *testing.T) {
 		}
 	})
 }
+
+// TestPathsAndQueriesWithNULAreRefusedAlike: a path segment or query value holding U+0000
+// (%00) reached the store as an id, a name or a filter: PostgreSQL's text refuses it
+// (SQLSTATE 22021, a 500) where SQLite found nothing. Such a path names nothing (404) and
+// such a query parameter is refused (400 naming it) on every id-taking route, on both
+// stores; invalid UTF-8 keeps its answers alongside.
+func TestPathsAndQueriesWithNULAreRefusedAlike(t *testing.T) {
+	forEachStore(t, func(t *testing.T, b *bundle) {
+		c := b.c
+		c.putWorkflow(simpleWorkflow("w", "k", "s"))
+		wk := c.registerWorker("w")
+		for _, bad := range []string{"%00", "a%00b", "%FF%00"} {
+			for _, tc := range []struct{ method, path string }{
+				{"GET", "/api/v1/events/" + bad},
+				{"POST", "/api/v1/events/" + bad + "/replay"},
+				{"POST", "/api/v1/events/" + bad + "/cancel"},
+				{"PUT", "/api/v1/workflows/" + bad},
+				{"GET", "/api/v1/workflows/" + bad},
+				{"POST", "/api/v1/workflows/" + bad + "/enable"},
+				{"POST", "/api/v1/workflows/" + bad + "/disable"},
+				{"POST", "/api/v1/workflows/" + bad + "/runs"},
+				{"GET", "/api/v1/workflows/" + bad + "/filters"},
+				{"POST", "/api/v1/workflows/" + bad + "/filters"},
+				{"GET", "/api/v1/workflows/w/filters/" + bad},
+				{"DELETE", "/api/v1/workflows/w/filters/" + bad},
+				{"GET", "/api/v1/runs/" + bad},
+				{"POST", "/api/v1/runs/" + bad + "/cancel"},
+				{"DELETE", "/api/v1/tokens/" + bad},
+				{"PUT", "/api/v1/event-schemas/" + bad},
+				{"GET", "/api/v1/event-schemas/" + bad},
+				{"DELETE", "/api/v1/event-schemas/" + bad},
+				{"GET", "/api/v1/webhooks/" + bad},
+				{"PATCH", "/api/v1/webhooks/" + bad},
+				{"DELETE", "/api/v1/webhooks/" + bad},
+				{"GET", "/api/v1/webhooks/" + bad + "/deliveries"},
+				{"POST", "/api/v1/tenants/" + bad + "/webhooks/h"},
+				{"POST", "/api/v1/workers/" + bad + "/poll"},
+				{"POST", "/api/v1/workers/" + bad + "/heartbeat"},
+				{"POST", "/api/v1/workers/" + wk + "/step-runs/" + bad + "/complete"},
+				{"POST", "/api/v1/workers/" + wk + "/step-runs/" + bad + "/fail"},
+			} {
+				r := c.do(tc.method, tc.path, `{}`)
+				if code, _ := r.errCodeField(t); r.status != 404 || code != "not_found" {
+					t.Errorf("%s %s: %d %s, want 404 not_found", tc.method, tc.path, r.status, r.body)
+				}
+			}
+			for _, tc := range []struct{ path, param string }{
+				{"/api/v1/events?key=" + bad, "key"},
+				{"/api/v1/events?workflow=" + bad, "workflow"},
+				{"/api/v1/events?metadata[a]=" + bad, "metadata[a]"},
+				{"/api/v1/events?cursor=" + bad, "cursor"},
+				{"/api/v1/runs?workflow=" + bad, "workflow"},
+				{"/api/v1/runs?event_id=" + bad, "event_id"},
+				{"/api/v1/tokens?tenant=" + bad, "tenant"},
+				{"/api/v1/webhooks/h/deliveries?cursor=" + bad, "cursor"},
+			} {
+				r := c.do("GET", tc.path, nil)
+				if code, field := r.errCodeField(t); r.status != 400 || code != "invalid_argument" || field != tc.param {
+					t.Errorf("GET %s: %d %s, want 400 invalid_argument naming %s", tc.path, r.status, r.body, tc.param)
+				}
+			}
+		}
+		if n := len(items(c.must(200, "GET", "/api/v1/workflows", nil))); n != 1 {
+			t.Errorf("%d workflows, want only w", n)
+		}
+	})
+}

@@ -20,7 +20,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-	"unicode/utf8"
 
 	"github.com/heraldhq/herald/internal/api"
 	"github.com/heraldhq/herald/internal/engine"
@@ -121,14 +120,14 @@ func (d *Dashboard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "+
 		"connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
 	// Percent-escapes in a path or query may decode to any byte. Everything Herald stores is
-	// UTF-8, so such a path names nothing, and PostgreSQL's text refuses it in a query
+	// UTF-8 without U+0000, so such a path names nothing, and PostgreSQL's text refuses it in a query
 	// (SQLSTATE 22021, which answered 500 where SQLite found nothing).
-	if !utf8.ValidString(r.URL.Path) {
+	if api.PathUnstorable(r.URL.Path) != "" {
 		d.renderError(w, r, nil, http.StatusNotFound, "No such page.")
 		return
 	}
-	if param, bad := api.QueryNotUTF8(r.URL.Query()); bad {
-		d.renderError(w, r, nil, http.StatusBadRequest, fmt.Sprintf("The address's %q is not valid UTF-8.", param))
+	if param, why := api.QueryUnstorable(r.URL.Query()); why != "" {
+		d.renderError(w, r, nil, http.StatusBadRequest, fmt.Sprintf("The address's %q %s.", param, why))
 		return
 	}
 	d.mux.ServeHTTP(w, r)

@@ -636,3 +636,32 @@ func TestTextNotUTF8IsRefusedAlike(t *testing.T) {
 		}
 	})
 }
+
+// TestPagesWithNULAreRefusedAlike: a page address holding U+0000 (%00) in a path segment or
+// a query value reached the store, whose PostgreSQL text refuses it (a 500 where SQLite
+// found nothing). Such a path is no page (404) and such a query is refused (400), on both
+// stores.
+func TestPagesWithNULAreRefusedAlike(t *testing.T) {
+	forEachStore(t, func(t *testing.T, b *bundle) {
+		b.workflow("greet", "user.created")
+		b.signIn("")
+		for _, tc := range []struct {
+			path   string
+			status int
+		}{
+			{"/events/%00", http.StatusNotFound},
+			{"/runs/a%00b", http.StatusNotFound},
+			{"/runs/%00/live", http.StatusNotFound},
+			{"/workflows/%00", http.StatusNotFound},
+			{"/webhooks/%00", http.StatusNotFound},
+			{"/webhooks/%00/edit", http.StatusNotFound},
+			{"/runs?workflow=%00", http.StatusBadRequest},
+			{"/events?key=a%00", http.StatusBadRequest},
+			{"/events?meta=a%3D%00", http.StatusBadRequest},
+		} {
+			if p := b.get(tc.path); p.status != tc.status {
+				t.Errorf("GET %s = %d, want %d:\n%s", tc.path, p.status, tc.status, snippet(p.body))
+			}
+		}
+	})
+}

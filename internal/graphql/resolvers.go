@@ -196,6 +196,9 @@ func (r queryResolver) ExplainCustomEvent(ctx context.Context, in model.SendCust
 // Event finds an event of the tenant, delivered or delayed.
 func (r queryResolver) Event(ctx context.Context, id string) (*model.Event, error) {
 	p := principal(ctx)
+	if api.PathUnstorable(id) != "" {
+		return nil, store.ErrNotFound // names nothing stored; PostgreSQL's text refuses it
+	}
 	ev, sched, err := r.eng.GetEvent(ctx, p.TenantID, id)
 	if err != nil {
 		return nil, err
@@ -455,6 +458,9 @@ func (r queryResolver) Workflow(ctx context.Context, name string, version *int) 
 			return nil, &engine.FieldError{Field: "version", Message: "must be a positive integer"}
 		}
 		v = *version
+	}
+	if api.PathUnstorable(name) != "" {
+		return nil, store.ErrNotFound // names nothing stored; PostgreSQL's text refuses it
 	}
 	w, err := r.eng.Store().GetWorkflow(ctx, p.TenantID, name, v)
 	if err != nil {
