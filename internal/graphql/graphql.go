@@ -11,6 +11,7 @@ package graphql
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	_ "embed"
 	"encoding/json"
@@ -18,8 +19,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"mime"
 	"net/http"
+	"slices"
 	"strings"
 	"sync/atomic"
 
@@ -265,6 +268,9 @@ func (h *Handler) readRequest(w http.ResponseWriter, r *http.Request) (*gqlgen.R
 				}
 			}
 		}
+		if err := loneSurrogates([]byte(`{"variables":`+cmp.Or(q.Get("variables"), "null")+`}`), query); err != nil {
+			return nil, err
+		}
 	} else {
 		mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 		if mt != mediaJSON {
@@ -288,12 +294,85 @@ func (h *Handler) readRequest(w http.ResponseWriter, r *http.Request) (*gqlgen.R
 		if in.Query == nil {
 			return nil, badRequest("invalid_argument", "query", "the body has no query (the GraphQL document)")
 		}
+		if err := loneSurrogates(body, *in.Query); err != nil {
+			return nil, err
+		}
 	}
 	params := &gqlgen.RawParams{Query: *in.Query, Variables: in.Variables, Extensions: in.Extensions, Headers: r.Header}
 	if in.OperationName != nil {
 		params.OperationName = *in.OperationName
 	}
 	return params, nil
+}
+
+// loneSurrogateMsg says what is wrong with a lone surrogate escape.
+const loneSurrogateMsg = `must not contain a lone UTF-16 surrogate escape such as "\ud800" (half of a pair, which names no character)`
+
+// loneSurrogates refuses a request whose variables (in body, a JSON object with
+// "variables") or document (query) hold a \u escape of a lone UTF-16 surrogate. JSON and
+// GraphQL allow them, but they name no character: Go's readers turn them into U+FFFD, so
+// a payload would be stored other than sent, where the HTTP API refuses the same payload
+// (store.Unstorable). Nothing runs. The field names the variable's value as the
+// validator's errors do ("$input.payload.data.s"), or "query" for a string of the document.
+func loneSurrogates(body []byte, query string) error {
+	if store.HasLoneSurrogate([]byte(query)) {
+		// The document is not JSON, but its strings escape as JSON's do.
+		return badRequest("invalid_argument", "query", "query: a string of the document "+loneSurrogateMsg)
+	}
+	if !store.HasLoneSurrogate(body) {
+		return nil
+	}
+	var in struct {
+		Variables json.RawMessage `json:"variables"`
+	}
+	if err := json.Unmarshal(body, &in); err != nil || !store.HasLoneSurrogate(in.Variables) {
+		return nil // elsewhere in the body (operationName, extensions): not read as data
+	}
+	var sb strings.Builder
+	for _, p := range surrogatePath(in.Variables) {
+		if sb.Len() > 0 && !strings.HasPrefix(p, "[") {
+			sb.WriteByte('.')
+		}
+		sb.WriteString(p)
+	}
+	field := "$" + sb.String()
+	if field == "$" {
+		field = "variables"
+	}
+	return badRequest("invalid_argument", field, field+": "+loneSurrogateMsg)
+}
+
+// surrogatePath returns the path, in name order, to the innermost value of raw (valid
+// JSON) that holds a lone surrogate escape: member names, and "[i]" for an array's items.
+// A name holding one ends the path at its object.
+func surrogatePath(raw json.RawMessage) []string {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 {
+		return nil
+	}
+	switch raw[0] {
+	case '{':
+		var m map[string]json.RawMessage
+		if json.Unmarshal(raw, &m) != nil {
+			return nil
+		}
+		for _, k := range slices.Sorted(maps.Keys(m)) {
+			if store.HasLoneSurrogate(m[k]) {
+				return append([]string{k}, surrogatePath(m[k])...)
+			}
+		}
+	case '[':
+		var l []json.RawMessage
+		if json.Unmarshal(raw, &l) != nil {
+			return nil
+		}
+		for i, v := range l {
+			if store.HasLoneSurrogate(v) {
+				return append([]string{fmt.Sprintf("[%d]", i)}, surrogatePath(v)...)
+			}
+		}
+	}
+	return nil
 }
 
 // jsonKind names what a request parameter must be.
