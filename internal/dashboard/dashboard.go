@@ -126,7 +126,15 @@ func (d *Dashboard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		d.renderError(w, r, nil, http.StatusNotFound, "No such page.")
 		return
 	}
-	if param, why := api.QueryUnstorable(r.URL.Query()); why != "" {
+	q := r.URL.Query()
+	if param, bad := api.QueryNotUTF8(q); bad {
+		d.renderError(w, r, nil, http.StatusBadRequest, fmt.Sprintf("The address's %q is not valid UTF-8.", param))
+		return
+	}
+	// next, where signing in goes on to, is never stored and is made safe on its own: one
+	// holding U+0000 goes to the events page, as any other unsafe next does.
+	delete(q, "next")
+	if param, why := api.QueryUnstorable(q); why != "" {
 		d.renderError(w, r, nil, http.StatusBadRequest, fmt.Sprintf("The address's %q %s.", param, why))
 		return
 	}
