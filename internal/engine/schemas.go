@@ -120,9 +120,6 @@ func compileSchema(doc json.RawMessage) (*jsonschema.Schema, *schemaBound, error
 	if err := checkSchemaDoc(v); err != nil {
 		return nil, nil, err
 	}
-	if err := checkSchemaNumbers(v); err != nil {
-		return nil, nil, err
-	}
 	return compileDoc(v)
 }
 
@@ -172,7 +169,9 @@ func compileDoc(v any) (sch *jsonschema.Schema, bound *schemaBound, err error) {
 // number keeps (store.NumberInRange: a double's range). The library reads a schema's
 // numbers as exact rationals, and one math/big cannot read (1e999999999) it takes for
 // nil: under multipleOf the compiler's own meta-schema check crashed on it, and under
-// minimum or maximum the keyword was silently dropped.
+// minimum or maximum the keyword was silently dropped. PutEventSchema checks it; a stored
+// schema is compiled as it is (compileDoc recovers from the crash), so that one an older
+// engine saved keeps the enforcement it had.
 func checkSchemaNumbers(doc any) error {
 	var path []string
 	var walk func(v any) error
@@ -239,6 +238,11 @@ func (e *Engine) PutEventSchema(ctx context.Context, tenantID, key string, doc j
 	var buf bytes.Buffer
 	if err := json.Compact(&buf, doc); err != nil {
 		return store.EventSchema{}, false, fieldErr("schema", "is not valid JSON: %v", err)
+	}
+	if v, err := jsonschema.UnmarshalJSON(bytes.NewReader(buf.Bytes())); err == nil {
+		if err := checkSchemaNumbers(v); err != nil {
+			return store.EventSchema{}, false, fieldErr("schema", "%v", err)
+		}
 	}
 	cs := newCompiledSchema(tenantID, key, buf.String())
 	cs.started.Store(true)
