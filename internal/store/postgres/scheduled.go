@@ -162,6 +162,11 @@ func (s *Store) ListScheduled(ctx context.Context, tenantID, status string, f st
 // the row lock; the UPDATE waits for it and then finds the row gone (delivered).
 func (s *Store) CancelScheduled(ctx context.Context, tenantID, id string, at time.Time) (store.ScheduledEvent, error) {
 	var e store.ScheduledEvent
+	if !store.ValidID(id) {
+		// Ids are UUIDs: another string names no event (and the events table's uuid column
+		// would refuse it with an error, not an empty result).
+		return e, store.ErrNotFound
+	}
 	err := s.tx(ctx, "cancelling scheduled event", func(tx pgx.Tx) error {
 		var err error
 		e, err = scanScheduled(tx.QueryRow(ctx, `UPDATE scheduled_events SET status = 'cancelled', ended_at = $1, claimed_until = NULL

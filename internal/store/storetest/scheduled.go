@@ -234,6 +234,11 @@ func testScheduled(t *testing.T, open Opener) {
 		wantErr(t, err, store.ErrNotFound, "CancelScheduled(other tenant)")
 		_, err = b.s.CancelScheduled(b.ctx, b.tenant.ID, newID(), at(time.Minute))
 		wantErr(t, err, store.ErrNotFound, "CancelScheduled(unknown)")
+		// Not a UUID: names nothing (PostgreSQL's uuid column refused it with an error).
+		_, err = b.s.CancelScheduled(b.ctx, b.tenant.ID, "0", at(time.Minute))
+		wantErr(t, err, store.ErrNotFound, "CancelScheduled(not a UUID)")
+		_, err = b.s.GetScheduled(b.ctx, b.tenant.ID, "0")
+		wantErr(t, err, store.ErrNotFound, "GetScheduled(not a UUID)")
 		got, err := b.s.CancelScheduled(b.ctx, b.tenant.ID, ev.ID, at(time.Minute))
 		noErr(t, err, "CancelScheduled")
 		if got.Status != store.ScheduledCancelled || got.EndedAt == nil || !got.EndedAt.Equal(at(time.Minute)) {
