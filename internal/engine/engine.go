@@ -10,12 +10,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
 
+	"github.com/heraldhq/herald/internal/expr"
 	"github.com/heraldhq/herald/internal/secrets"
 	"github.com/heraldhq/herald/internal/store"
 	"github.com/heraldhq/herald/internal/webhook"
@@ -73,6 +75,11 @@ type Config struct {
 	// Signals, when set, receives a signal after each pass of a background duty and each
 	// parked poll. Tests only.
 	Signals *Signals
+	// ExprSlots is how many CEL evaluations (trigger, filter and webhook expressions) run
+	// at once in the process; more wait for a slot, or for their request to end. Each may
+	// hold up to expr.MaxEvalBytes, so their memory together stays below ExprSlots times
+	// that. Default runtime.GOMAXPROCS(0) (evaluations are work for a CPU).
+	ExprSlots int
 }
 
 func (c *Config) setDefaults() {
@@ -118,6 +125,9 @@ func (c *Config) setDefaults() {
 	if c.Clock == nil {
 		c.Clock = wallClock{}
 	}
+	if c.ExprSlots <= 0 {
+		c.ExprSlots = runtime.GOMAXPROCS(0)
+	}
 }
 
 // Engine is Herald's core. Create it with New, start its loops with Start.
@@ -141,6 +151,7 @@ type Engine struct {
 	tokens  *tokenCache
 	workers sync.Map // worker id -> store.Worker
 
+	evals             *expr.Evaluator // runs every CEL evaluation (Config.ExprSlots at once)
 	exprs             *webhook.Exprs
 	webhooks          *webhookCache
 	deliveriesMu      sync.Mutex
@@ -168,7 +179,8 @@ type Engine struct {
 // New creates an engine on st and loads its trigger index.
 func New(ctx context.Context, st store.Store, cfg Config) (*Engine, error) {
 	cfg.setDefaults()
-	exprs, err := webhook.NewExprs()
+	evals := expr.NewEvaluator(cfg.ExprSlots)
+	exprs, err := webhook.NewExprs(evals)
 	if err != nil {
 		return nil, err
 	}
@@ -179,6 +191,7 @@ func New(ctx context.Context, st store.Store, cfg Config) (*Engine, error) {
 		waiters:           newNotifier(),
 		tokens:            newTokenCache(cfg.TokenCacheTTL),
 		timers:            map[*time.Timer]struct{}{},
+		evals:             evals,
 		exprs:             exprs,
 		webhooks:          &webhookCache{ttl: cfg.WebhookCacheTTL, m: map[webhookKey]cachedWebhook{}},
 		deliveriesTouched: map[deliveryLogKey]struct{}{},

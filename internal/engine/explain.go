@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/heraldhq/herald/internal/store"
 )
@@ -69,7 +70,7 @@ func (e *Engine) Explain(ctx context.Context, tenantID string, in EventInput) (E
 	schemaErr := e.checkPayload(ctx, tenantID, "payload", in.Key, payload)
 	wfs := e.index.Load().workflows(tenantID)
 	out.Decisions = make([]Decision, 0, len(wfs))
-	var act *evalEvent
+	es := e.newEventEval(ctx, ev)
 	for _, w := range wfs {
 		d := Decision{Workflow: w.wf.Name, Version: w.wf.Version, MatchedTriggers: []string{}}
 		var trigs []int
@@ -79,7 +80,7 @@ func (e *Engine) Explain(ctx context.Context, tenantID string, in EventInput) (E
 				d.MatchedTriggers = append(d.MatchedTriggers, t.Key)
 			}
 		}
-		v := decide(w, trigs, ev, &act)
+		v := decide(w, trigs, &es)
 		d.Trigger, d.Reason, d.Message = v.trigger, v.reason, v.message
 		if v.filter != nil {
 			d.FilterID = v.filter.ID
@@ -88,6 +89,9 @@ func (e *Engine) Explain(ctx context.Context, tenantID string, in EventInput) (E
 			d.Trigger, d.Reason, d.Message, d.FilterID = false, ReasonSchemaViolation, schemaErr.Error(), ""
 		}
 		out.Decisions = append(out.Decisions, d)
+	}
+	if err := ctx.Err(); err != nil {
+		return Explanation{}, fmt.Errorf("explaining: %w", err)
 	}
 	return out, nil
 }

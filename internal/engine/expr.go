@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 
@@ -57,12 +58,38 @@ func CheckExpression(field, src string) error {
 	return nil
 }
 
-// eval evaluates the program on an event, within the bounds of internal/expr.
-func (p *program) eval(ev *evalEvent) (bool, error) {
+// eventEval is what the expressions evaluated for one event share: the context of the
+// request (or of the duty delivering a stored item), which ends them; the engine's
+// evaluator, which bounds how many run at once; the event's budget (expr.EventBudget),
+// which bounds their total cost; and the event's activation. The budget and the
+// activation are made on first need, so an event that meets no expression costs nothing.
+// It is used by one goroutine.
+type eventEval struct {
+	ctx    context.Context
+	evals  *expr.Evaluator
+	ev     *store.Event
+	budget *expr.Budget
+	act    *evalEvent
+}
+
+// newEventEval returns the evaluation state of ev, evaluated within ctx.
+func (e *Engine) newEventEval(ctx context.Context, ev *store.Event) eventEval {
+	return eventEval{ctx: ctx, evals: e.evals, ev: ev}
+}
+
+// eval evaluates the program on the event, within the bounds of internal/expr and the
+// event's budget.
+func (p *program) eval(es *eventEval) (bool, error) {
 	if p.err != "" {
 		return false, fmt.Errorf("%s", p.err)
 	}
-	return p.prog.Bool(ev)
+	if es.budget == nil {
+		es.budget = expr.NewBudget(expr.EventBudget)
+	}
+	if es.act == nil {
+		es.act = &evalEvent{ev: es.ev}
+	}
+	return es.evals.Bool(es.ctx, es.budget, p.prog, es.act)
 }
 
 // evalEvent is the CEL activation of one event. The payload and metadata are decoded on

@@ -7,6 +7,10 @@ import (
 	"github.com/heraldhq/herald/internal/store"
 )
 
+// MaxFiltersPerScope is the most filters a workflow has for one scope: an event is
+// evaluated against every filter of its scope.
+const MaxFiltersPerScope = 100
+
 // FilterSpec is a runtime filter as a user gives it (docs/triggers.md).
 type FilterSpec struct {
 	// Scope is the event scope the filter applies to: required, at most 1024 bytes.
@@ -48,6 +52,15 @@ func (e *Engine) CreateFilter(ctx context.Context, tenantID, workflow string, sp
 		if string(obj) != "{}" {
 			payload = obj
 		}
+	}
+	// An event is evaluated against every filter of its scope: a scope's count is capped.
+	// (Concurrent creations may pass the check together: the cap is approximate.)
+	have, err := e.store.ListFilters(ctx, tenantID, workflow, store.FilterListParams{Scope: spec.Scope, Limit: MaxFiltersPerScope})
+	if err != nil {
+		return store.Filter{}, err
+	}
+	if len(have) >= MaxFiltersPerScope {
+		return store.Filter{}, fieldErr("scope", "the workflow has %d filters of this scope, the limit; delete one first", len(have))
 	}
 	f, err := e.store.CreateFilter(ctx, store.Filter{
 		ID: NewID(), TenantID: tenantID, Workflow: workflow, Scope: spec.Scope, Expression: spec.Expression,

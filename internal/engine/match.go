@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"context"
 	"fmt"
 	"time"
 
@@ -45,9 +46,9 @@ type verdict struct {
 	filter *indexedFilter
 }
 
-// decide decides what ev does to w, whose triggers at positions trigs match ev's key.
-// *act is the event's expression activation, created on first need and reused for the
-// next workflows, so that the payload is decoded at most once per event.
+// decide decides what es's event does to w, whose triggers at positions trigs match the
+// event's key. es is shared with the next workflows: the payload is decoded at most once
+// per event, and the expressions of all the workflows spend one budget.
 //
 // The rules, in order (docs/triggers.md): no triggers → no_triggers; no matching
 // trigger → key_mismatch; disabled → disabled; a matching trigger without an expression,
@@ -56,7 +57,8 @@ type verdict struct {
 // event's scope are tried oldest first and the first without an expression or with a
 // true one lets the event through (its payload goes to the run) — none of the scope is
 // scope_mismatch, and none true is expression_error or expression_false as above.
-func decide(w *indexedWorkflow, trigs []int, ev *store.Event, act **evalEvent) verdict {
+func decide(w *indexedWorkflow, trigs []int, es *eventEval) verdict {
+	ev := es.ev
 	switch {
 	case len(w.triggers) == 0:
 		return verdict{reason: ReasonNoTriggers}
@@ -75,7 +77,7 @@ func decide(w *indexedWorkflow, trigs []int, ev *store.Event, act **evalEvent) v
 	}
 	for j := 0; !fired && j < len(trigs); j++ {
 		i := trigs[j]
-		ok, err := w.triggers[i].prog.eval(activation(ev, act))
+		ok, err := w.triggers[i].prog.eval(es)
 		if err != nil {
 			if v.message == "" {
 				v.message = fmt.Sprintf("triggers[%d] (%s): %v", i, w.triggers[i].Key, err)
@@ -101,7 +103,7 @@ func decide(w *indexedWorkflow, trigs []int, ev *store.Event, act **evalEvent) v
 			v.trigger, v.filter = true, f
 			return v
 		}
-		ok, err := f.prog.eval(activation(ev, act))
+		ok, err := f.prog.eval(es)
 		if err != nil {
 			if v.message == "" {
 				v.message = fmt.Sprintf("filter %s: %v", f.ID, err)
@@ -126,23 +128,18 @@ func notFired(v verdict) verdict {
 	return v
 }
 
-func activation(ev *store.Event, act **evalEvent) *evalEvent {
-	if *act == nil {
-		*act = &evalEvent{ev: ev}
-	}
-	return *act
-}
-
 // matchEvent decides what ev does to every workflow of its tenant whose trigger matches
 // its key: it records a TriggerDecision per such workflow on ev and returns the runs to
-// create with the event, and references to them (never nil).
-func (e *Engine) matchEvent(ix *triggerIndex, ev *store.Event, at time.Time) ([]store.IngestRun, []RunRef) {
+// create with the event, and references to them (never nil). Its expressions are
+// evaluated within ctx and the event's budget: once that is spent, or ctx is done, each
+// expression left fails (expression_error) without being evaluated.
+func (e *Engine) matchEvent(ctx context.Context, ix *triggerIndex, ev *store.Event, at time.Time) ([]store.IngestRun, []RunRef) {
 	var runs []store.IngestRun
 	refs := []RunRef{}
-	var act *evalEvent
+	es := e.newEventEval(ctx, ev)
 	for _, m := range ix.match(ev.TenantID, ev.Key) {
 		wf := m.w.wf
-		v := decide(m.w, m.trigs, ev, &act)
+		v := decide(m.w, m.trigs, &es)
 		input := ev.Payload
 		if v.trigger && v.filter != nil && len(v.filter.Payload) > 0 {
 			merged, err := webhook.MergeStatic(ev.Payload, v.filter.Payload)

@@ -281,6 +281,10 @@ func CanonicalNumber(n string) string {
 	return out
 }
 
+// MaxTriggers is the most triggers a workflow has: an event may be evaluated against
+// each of them.
+const MaxTriggers = 100
+
 // Step defaults.
 const (
 	DefaultStepTimeout    = 60 * time.Second
@@ -299,6 +303,10 @@ func NormalizeWorkflow(def store.WorkflowDef) (store.WorkflowDef, string, error)
 	}
 	if len(def.Description) > 4096 {
 		return def, "", fieldErr("description", "is longer than 4096 bytes")
+	}
+	if len(def.Triggers) > MaxTriggers {
+		// Every trigger whose key an event matches may be evaluated on it.
+		return def, "", fieldErr("triggers", "a workflow has at most %d triggers, got %d", MaxTriggers, len(def.Triggers))
 	}
 	seenTrig := map[store.Trigger]bool{}
 	trig := []store.Trigger{}

@@ -516,7 +516,11 @@ func (e *Engine) ReceiveWebhook(ctx context.Context, r WebhookRequest) (WebhookR
 	}
 
 	headers := webhook.Headers(r.Header, scheme.CredentialHeaders())
-	key, err := e.exprs.Eval(w.EventKeyExpression, decoded.Input, headers)
+	key, err := e.exprs.Eval(ctx, w.EventKeyExpression, decoded.Input, headers)
+	if err != nil && ctx.Err() != nil {
+		// The sender went away: no answer, and nothing to record as its fault.
+		return WebhookReply{}, fmt.Errorf("evaluating event_key_expression: %w", ctx.Err())
+	}
 	if err != nil {
 		return WebhookReply{}, refuse(http.StatusUnprocessableEntity, "expression_failed", "event_key_expression: "+err.Error(), "event_key_expression")
 	}
@@ -528,7 +532,10 @@ func (e *Engine) ReceiveWebhook(ctx context.Context, r WebhookRequest) (WebhookR
 	}
 	var scope string
 	if w.ScopeExpression != "" {
-		if scope, err = e.exprs.Eval(w.ScopeExpression, decoded.Input, headers); err != nil {
+		if scope, err = e.exprs.Eval(ctx, w.ScopeExpression, decoded.Input, headers); err != nil {
+			if ctx.Err() != nil {
+				return WebhookReply{}, fmt.Errorf("evaluating scope_expression: %w", ctx.Err())
+			}
 			return WebhookReply{}, refuse(http.StatusUnprocessableEntity, "expression_failed", "scope_expression: "+err.Error(), "scope_expression")
 		}
 		if len(scope) > MaxScopeBytes {
@@ -543,7 +550,10 @@ func (e *Engine) ReceiveWebhook(ctx context.Context, r WebhookRequest) (WebhookR
 	}
 	dedupe := presetDedupeID(w.Source, r.Header, decoded.Input)
 	if w.DedupeExpression != "" {
-		if dedupe, err = e.exprs.Eval(w.DedupeExpression, decoded.Input, headers); err != nil {
+		if dedupe, err = e.exprs.Eval(ctx, w.DedupeExpression, decoded.Input, headers); err != nil {
+			if ctx.Err() != nil {
+				return WebhookReply{}, fmt.Errorf("evaluating dedupe_expression: %w", ctx.Err())
+			}
 			return WebhookReply{}, refuse(http.StatusUnprocessableEntity, "expression_failed", "dedupe_expression: "+err.Error(), "dedupe_expression")
 		}
 	}

@@ -648,11 +648,20 @@ func countValues(v ref.Val, limit uint64) uint64 {
 
 // runtimeCost charges calls whose overload CEL only chooses at run time (an operand typed
 // dyn, such as a field of `input`): CEL charges those 1, whatever they build. It charges
-// them as the overload the operands select.
+// them as the overload the operands select. It also charges the size of a string by its
+// length (CEL charges 1).
 type runtimeCost struct{}
 
 // CallCost implements cost.ActualCostEstimator.
 func (runtimeCost) CallCost(function, overloadID string, args []ref.Val, result ref.Val) *uint64 {
+	if function == overloads.Size && len(args) == 1 {
+		// CEL charges size() 1, but a string's size counts its code points: a read of the
+		// whole string, which a comprehension can repeat. (A list's, map's or bytes' size
+		// is stored: 1 is right.)
+		if s, ok := args[0].(types.String); ok {
+			return scan(int64(len(s)))
+		}
+	}
 	if overloadID != "" {
 		return nil
 	}

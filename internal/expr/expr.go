@@ -8,7 +8,7 @@
 //     charges what CEL leaves uncharged: the values built by a call whose overload is only
 //     chosen at run time (`input.s + input.t`, `bytes(input.s)`), list concatenation
 //     (which builds a new list), `format` and `strings.quote` (by the size of their
-//     result).
+//     result), and the size of a string (which counts its code points).
 //   - memory: a call that would build a string, bytes or list of more than MaxCallBytes
 //     (counting its scratch copies) is refused before it allocates anything — CEL only
 //     checks its cost limit after a call returns, so `replace` and `join` could otherwise
@@ -19,6 +19,11 @@
 //     equality and `in` are refused when they would compare more than CostLimit values;
 //     regular expressions are refused above MaxRegexBytes or MaxRegexProgram; and an
 //     evaluation that loops past EvalTimeout is interrupted.
+//
+// Beyond one evaluation (budget.go): a Budget bounds the total cost of the evaluations of
+// one event (EventBudget), and an Evaluator runs every evaluation, at most a fixed number
+// at once, so that the memory of all evaluations together stays below that number times
+// MaxEvalBytes; both stop at the end of the request (its context).
 //
 // A refused or interrupted evaluation fails with an *Error, like any other failing
 // expression, and the process goes on.
@@ -230,76 +235,91 @@ func hasComprehension(a *cel.Ast) bool {
 	return found
 }
 
-// Bool evaluates the program over vars (a map of the variables or an
-// interpreter.Activation); the result must be a bool.
-func (p *Program) Bool(vars any) (bool, error) {
-	out, err := p.eval(vars)
-	if err != nil {
-		return false, err
-	}
-	b, ok := out.(types.Bool)
-	if !ok {
-		return false, newError("expression gave %s, not a bool", out.Type().TypeName())
-	}
-	return bool(b), nil
-}
+// errTimedOut is the cause of an evaluation's own deadline (EvalTimeout).
+var errTimedOut = errors.New("the evaluation ran out of time")
 
-// String evaluates the program over vars; the result must be a string.
-func (p *Program) String(vars any) (string, error) {
-	out, err := p.eval(vars)
-	if err != nil {
-		return "", err
-	}
-	s, ok := out.(types.String)
-	if !ok {
-		return "", newError("expression gave %s, not a string", out.Type().TypeName())
-	}
-	return string(s), nil
-}
-
-// eval evaluates the program under the bounds; every failure is an *Error.
-func (p *Program) eval(vars any) (out ref.Val, err error) {
+// eval evaluates the program under the bounds, within ctx, and returns its cost: CEL's
+// actual cost, or at least the cost limit when the evaluation was stopped by it or by the
+// timeout. holding, when set (by tests), is called first. Every failure is an *Error.
+func (p *Program) eval(ctx context.Context, vars any, holding func()) (out ref.Val, spent uint64, err error) {
+	var det *cel.EvalDetails
 	defer func() {
 		// CEL turns panics of the evaluation into errors; this is for anything else.
 		if r := recover(); r != nil {
 			out, err = nil, newError("evaluation failed: %v", r)
+			spent = max(spent, p.limits.cost)
 		}
 	}()
-	if !p.loops {
-		out, _, err = p.prog.Eval(vars)
-		if err != nil {
-			return nil, evalError(err, p.limits)
-		}
-		return out, nil
+	if holding != nil {
+		holding()
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), p.limits.timeout)
+	if !p.loops {
+		out, det, err = p.prog.Eval(vars)
+		spent = actualCost(det)
+		if err != nil {
+			return nil, p.chargeStopped(spent, err), evalError(ctx, err, p.limits)
+		}
+		return out, spent, nil
+	}
+	ctx, cancel := context.WithTimeoutCause(ctx, p.limits.timeout, errTimedOut)
 	defer cancel()
-	out, _, err = p.prog.ContextEval(ctx, vars)
+	out, det, err = p.prog.ContextEval(ctx, vars)
+	spent = actualCost(det)
 	if err == nil && ctx.Err() != nil {
 		// An interrupted comprehension gives an error value, which `||` or `&&` may have
 		// absorbed: past the deadline, the evaluation failed all the same.
 		err = ctx.Err()
 	}
 	if err != nil {
-		return nil, evalError(err, p.limits)
+		return nil, p.chargeStopped(spent, err), evalError(ctx, err, p.limits)
 	}
-	return out, nil
+	return out, spent, nil
+}
+
+// actualCost is the cost CEL tracked for an evaluation (0 when it has none).
+func actualCost(det *cel.EvalDetails) uint64 {
+	if det == nil {
+		return 0
+	}
+	if c := det.ActualCost(); c != nil {
+		return *c
+	}
+	return 0
+}
+
+// chargeStopped is the cost of an evaluation that failed with err: at least the cost
+// limit when the cost limit or a deadline stopped it, since its tracked cost may say
+// less than the work it did.
+func (p *Program) chargeStopped(spent uint64, err error) uint64 {
+	var ce interpreter.EvalCancelledError
+	if (errors.As(err, &ce) && ce.Cause != interpreter.MemoryLimitExceeded) ||
+		errors.Is(err, interpreter.InterruptError{}) || errors.Is(err, context.DeadlineExceeded) {
+		return max(spent, p.limits.cost)
+	}
+	return spent
 }
 
 // evalError turns an evaluation failure into an *Error with a message that names the
-// bound when one stopped it.
-func evalError(err error, l limits) *Error {
+// bound when one stopped it; ctx is the evaluation's (its deadline's cause tells the
+// timeout from the end of the request).
+func evalError(ctx context.Context, err error, l limits) *Error {
+	interrupted := errors.Is(err, interpreter.InterruptError{}) || errors.Is(err, context.DeadlineExceeded) ||
+		errors.Is(err, context.Canceled)
 	var ce interpreter.EvalCancelledError
 	if errors.As(err, &ce) {
 		switch ce.Cause {
 		case interpreter.CostLimitExceeded:
 			return newError("the expression exceeded its cost limit (%d)", l.cost)
 		case interpreter.ContextCancelled:
-			return newError("the expression ran longer than %s", l.timeout)
+			interrupted = true
+		default:
+			return newError("%s", ce.Message)
 		}
-		return newError("%s", ce.Message)
 	}
-	if errors.Is(err, interpreter.InterruptError{}) || errors.Is(err, context.DeadlineExceeded) {
+	if interrupted {
+		if ctx.Err() != nil && !errors.Is(context.Cause(ctx), errTimedOut) {
+			return stoppedError(ctx, "the evaluation was stopped")
+		}
 		return newError("the expression ran longer than %s", l.timeout)
 	}
 	return newError("%s", err.Error())

@@ -1,6 +1,7 @@
 package expr
 
 import (
+	"context"
 	"fmt"
 	"regexp/syntax"
 	"runtime"
@@ -14,6 +15,16 @@ import (
 // event is the activation of a trigger expression over payload.
 func event(payload map[string]any) map[string]any {
 	return map[string]any{"input": payload, "additional_metadata": map[string]any{}, "key": "k", "scope": ""}
+}
+
+// evalBool evaluates p over vars alone: no event budget, a slot of its own.
+func evalBool(p *Program, vars any) (bool, error) {
+	return NewEvaluator(1).Bool(context.Background(), nil, p, vars)
+}
+
+// evalString evaluates p over vars like evalBool; the result must be a string.
+func evalString(p *Program, vars any) (string, error) {
+	return NewEvaluator(1).String(context.Background(), nil, p, vars)
 }
 
 func triggerEnv(t testing.TB) *Env {
@@ -93,7 +104,7 @@ func TestAmplificationIsRefusedBeforeItAllocates(t *testing.T) {
 		}
 		var got bool
 		var evalErr error
-		n := allocated(func() { got, evalErr = p.Bool(event(tc.input)) })
+		n := allocated(func() { got, evalErr = evalBool(p, event(tc.input)) })
 		if !IsError(evalErr) || !strings.Contains(evalErr.Error(), tc.want) {
 			t.Errorf("%s: got %v, %v; want an expression error containing %q", tc.name, got, evalErr, tc.want)
 		}
@@ -124,27 +135,66 @@ func TestConstantRegexOverTheBoundsIsRefusedAtCompile(t *testing.T) {
 	}
 }
 
-// TestDeadline: a comprehension that stays under the cost limit but does slow work in
-// each step (the size of a 1 MB string is counted anew each time) is interrupted at the
-// deadline.
+// TestDeadline: a comprehension that stays under the cost limit but runs past the
+// deadline (1 ms here: 200,000 steps take longer) is interrupted.
 func TestDeadline(t *testing.T) {
-	env, err := newEnv(cel.BoolType, limits{cost: CostLimit, callBytes: MaxCallBytes, timeout: 50 * time.Millisecond, regexLen: MaxRegexBytes, regexProg: MaxRegexProgram}, triggerVars()...)
+	env, err := newEnv(cel.BoolType, limits{cost: CostLimit, callBytes: MaxCallBytes, timeout: time.Millisecond, regexLen: MaxRegexBytes, regexProg: MaxRegexProgram}, triggerVars()...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	input := map[string]any{"s": strings.Repeat("é", 500_000), "items": numbers(200_000)}
+	input := map[string]any{"items": numbers(200_000)}
 	for _, src := range []string{
-		`input.items.all(x, input.s.size() > 0)`,
+		`input.items.all(x, x >= 0.0)`,
 		// The interruption is an error value inside the comprehension; || would absorb
 		// it, but the evaluation fails all the same.
-		`input.items.all(x, input.s.size() > 0) || true`,
+		`input.items.all(x, x >= 0.0) || true`,
 	} {
 		p, err := env.Compile(src)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := p.Bool(event(input)); !IsError(err) || !strings.Contains(err.Error(), "ran longer than 50ms") {
+		if _, err := evalBool(p, event(input)); !IsError(err) || !strings.Contains(err.Error(), "ran longer than 1ms") {
 			t.Errorf("%s: %v, want the deadline", src, err)
+		}
+	}
+}
+
+// TestSizeOfAStringIsChargedByItsLength: size() of a string counts its code points, a
+// read of the whole string that CEL charges 1; a comprehension repeating it over a 1 MB
+// string stops at the cost limit after a few steps (it ran to the 1 s deadline before,
+// each step reading the string anew). The size of a list, a map or bytes is stored and
+// still costs 1.
+func TestSizeOfAStringIsChargedByItsLength(t *testing.T) {
+	t.Parallel()
+	env := triggerEnv(t)
+	input := map[string]any{"s": strings.Repeat("é", 500_000), "items": numbers(200_000)}
+	p, err := env.Compile(`input.items.all(x, input.s.size() > 0)`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := evalBool(p, event(input)); !IsError(err) || !strings.Contains(err.Error(), "cost limit") {
+		t.Errorf("size of a 1 MB string in a comprehension: %v, want the cost limit", err)
+	}
+	for _, tc := range []struct {
+		src      string
+		min, max uint64
+	}{
+		{`size(input.s) > 0`, 100_000, 100_010},
+		{`input.s.size() > 0`, 100_000, 100_010},
+		{`"abc".size() == 3`, 0, 10},
+		{`input.items.size() > 0`, 0, 10},
+		{`size(input) > 0`, 0, 10},
+	} {
+		p, err := env.Compile(tc.src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b := NewBudget(EventBudget)
+		if ok, err := NewEvaluator(1).Bool(context.Background(), b, p, event(input)); err != nil || !ok {
+			t.Fatalf("%s: %v, %v", tc.src, ok, err)
+		}
+		if got := b.Spent() - EvalBaseCost; got < tc.min || got > tc.max {
+			t.Errorf("%s cost %d, want %d to %d", tc.src, got, tc.min, tc.max)
 		}
 	}
 }
@@ -190,7 +240,7 @@ func TestBoundedFunctionsKeepTheirResults(t *testing.T) {
 			t.Errorf("Compile(%s): %v", src, err)
 			continue
 		}
-		if got, err := p.Bool(event(input)); err != nil || !got {
+		if got, err := evalBool(p, event(input)); err != nil || !got {
 			t.Errorf("%s = %v, %v; want true", src, got, err)
 		}
 	}
@@ -212,7 +262,7 @@ func TestCostOfDynCallsIsCharged(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := p.Bool(event(input)); !IsError(err) || !strings.Contains(err.Error(), "cost limit") {
+		if _, err := evalBool(p, event(input)); !IsError(err) || !strings.Contains(err.Error(), "cost limit") {
 			t.Errorf("%s: %v, want the cost limit", src, err)
 		}
 	}
@@ -227,7 +277,7 @@ func TestErrorMessagesAreBounded(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = p.Bool(event(map[string]any{"s": strings.Repeat("é", 500_000)}))
+	_, err = evalBool(p, event(map[string]any{"s": strings.Repeat("é", 500_000)}))
 	if !IsError(err) || len(err.Error()) > maxErrorBytes+len("…") || !strings.Contains(err.Error(), "no such key") {
 		t.Fatalf("error of %d bytes: %.80s", len(err.Error()), err)
 	}
@@ -297,7 +347,8 @@ func TestRegexProgramIsAnUpperBound(t *testing.T) {
 func ExampleEnv_Compile() {
 	env, _ := NewWebhookEnv()
 	p, _ := env.Compile(`'stripe:' + input.type`)
-	key, err := p.String(map[string]any{"input": map[string]any{"type": "invoice.paid"}, "headers": map[string]string{}})
+	key, err := NewEvaluator(1).String(context.Background(), nil, p,
+		map[string]any{"input": map[string]any{"type": "invoice.paid"}, "headers": map[string]string{}})
 	fmt.Println(key, err)
 	// Output: stripe:invoice.paid <nil>
 }

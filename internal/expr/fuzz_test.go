@@ -71,9 +71,9 @@ func FuzzEval(f *testing.F) {
 			var evalErr error
 			peak := peakHeap(func() {
 				if env == trig {
-					_, evalErr = p.Bool(event(input))
+					_, evalErr = evalBool(p, event(input))
 				} else {
-					_, evalErr = p.String(map[string]any{"input": input, "headers": headers})
+					_, evalErr = evalString(p, map[string]any{"input": input, "headers": headers})
 				}
 			})
 			if evalErr != nil && !IsError(evalErr) {

@@ -2,6 +2,7 @@ package webhook_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"reflect"
@@ -91,10 +92,11 @@ func TestMergeStatic(t *testing.T) {
 
 func TestExpressions(t *testing.T) {
 	t.Parallel()
-	x, err := webhook.NewExprs()
+	x, err := webhook.NewExprs(expr.NewEvaluator(1))
 	if err != nil {
 		t.Fatal(err)
 	}
+	ctx := context.Background()
 	input := map[string]any{"type": "payment_intent.created", "action": "created", "customer_id": "cus_1", "n": 3.0,
 		"data": map[string]any{"object": map[string]any{"id": "pi_1"}}}
 	headers := map[string]string{"x-github-event": "star"}
@@ -113,7 +115,7 @@ func TestExpressions(t *testing.T) {
 			t.Errorf("Check(%s): %v", g.expr, err)
 			continue
 		}
-		got, err := x.Eval(g.expr, input, headers)
+		got, err := x.Eval(ctx, g.expr, input, headers)
 		if err != nil || got != g.want {
 			t.Errorf("Eval(%s) = %q, %v; want %q", g.expr, got, err, g.want)
 		}
@@ -126,7 +128,7 @@ func TestExpressions(t *testing.T) {
 	}
 	// Failing or non-string at run time.
 	for _, bad := range []string{`input.missing`, `input.n`, `input.data`, `headers['x-nope']`} {
-		if _, err := x.Eval(bad, input, headers); !expr.IsError(err) {
+		if _, err := x.Eval(ctx, bad, input, headers); !expr.IsError(err) {
 			t.Errorf("Eval(%s) = %v, want an expression error", bad, err)
 		}
 	}
@@ -136,7 +138,7 @@ func TestExpressions(t *testing.T) {
 		big[i] = "x"
 	}
 	quadratic := `input.items.map(a, input.items.map(b, a + b)).size() > 0 ? 'big' : 'small'`
-	if _, err := x.Eval(quadratic, map[string]any{"items": big}, nil); !expr.IsError(err) {
+	if _, err := x.Eval(ctx, quadratic, map[string]any{"items": big}, nil); !expr.IsError(err) {
 		t.Errorf("quadratic expression over 100,000 items: %v, want the cost limit", err)
 	}
 }

@@ -1,6 +1,7 @@
 package webhook
 
 import (
+	"context"
 	"fmt"
 	"sync"
 
@@ -15,19 +16,21 @@ const maxCached = 4096
 // internal/expr, which also bounds their evaluation (the body comes from whoever posts
 // it) — and caches the programs by their text. It is safe for concurrent use.
 type Exprs struct {
-	env *expr.Env
+	env   *expr.Env
+	evals *expr.Evaluator
 
 	mu    sync.RWMutex
 	progs map[string]*expr.Program
 }
 
-// NewExprs returns an expression compiler.
-func NewExprs() (*Exprs, error) {
+// NewExprs returns an expression compiler whose evaluations run on evals (shared with
+// the other expressions of the process, so that their number at once is bounded).
+func NewExprs(evals *expr.Evaluator) (*Exprs, error) {
 	env, err := expr.NewWebhookEnv()
 	if err != nil {
 		return nil, fmt.Errorf("creating the webhook CEL environment: %w", err)
 	}
-	return &Exprs{env: env, progs: map[string]*expr.Program{}}, nil
+	return &Exprs{env: env, evals: evals, progs: map[string]*expr.Program{}}, nil
 }
 
 // Check compiles and type-checks src and requires that it gives a string (or a dynamic
@@ -58,11 +61,13 @@ func (x *Exprs) program(src string) (*expr.Program, error) {
 }
 
 // Eval evaluates src over a delivery's input and headers; the result must be a string.
-// Every failure, a bound of internal/expr included, is an *expr.Error.
-func (x *Exprs) Eval(src string, input map[string]any, headers map[string]string) (string, error) {
+// Every failure, a bound of internal/expr or the end of ctx included, is an *expr.Error.
+// A delivery has at most three expressions, each bounded on its own, so it needs no
+// budget of its own.
+func (x *Exprs) Eval(ctx context.Context, src string, input map[string]any, headers map[string]string) (string, error) {
 	p, err := x.program(src)
 	if err != nil {
 		return "", err
 	}
-	return p.String(map[string]any{"input": input, "headers": headers})
+	return x.evals.String(ctx, nil, p, map[string]any{"input": input, "headers": headers})
 }
