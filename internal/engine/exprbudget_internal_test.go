@@ -76,10 +76,15 @@ func TestCancelledPushStopsEvaluating(t *testing.T) {
 // when its request is cancelled, storing nothing; the first push then completes.
 func TestEvaluationsWaitForASlot(t *testing.T) {
 	testStores(t, func(t *testing.T, st store.Store, _ string) {
-		if e, _ := exprEngine(t, st, Config{}, 0); e.evals.Slots() != runtime.GOMAXPROCS(0) {
-			t.Fatalf("default slots %d, want GOMAXPROCS %d", e.evals.Slots(), runtime.GOMAXPROCS(0))
+		var c Config
+		c.setDefaults()
+		if c.ExprSlots != runtime.GOMAXPROCS(0) {
+			t.Fatalf("default slots %d, want GOMAXPROCS %d", c.ExprSlots, runtime.GOMAXPROCS(0))
 		}
 		e, tenant := exprEngine(t, st, Config{ExprSlots: 1}, 1)
+		if e.evals.Slots() != 1 {
+			t.Fatalf("the engine's evaluator has %d slots; its config says 1", e.evals.Slots())
+		}
 		e.Start()
 		entered, release := make(chan struct{}), make(chan struct{})
 		var calls atomic.Int64
