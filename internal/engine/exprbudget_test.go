@@ -1,0 +1,164 @@
+package engine_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/heraldhq/herald/internal/engine"
+	"github.com/heraldhq/herald/internal/expr"
+	"github.com/heraldhq/herald/internal/store"
+)
+
+// TestOnePushSpendsOneBudget: a tenant puts 25 workflows whose trigger expression costs
+// near the cost limit over the event (a comprehension of 180,000 steps), and one more
+// with a plain trigger. One push evaluates about ten of the expressions — as many as the
+// event's budget (expr.EventBudget) pays for — and records each of the others as
+// expression_error with the budget's reason, without evaluating it; the event is stored
+// with every decision, the workflows whose expression was true start, and so does the
+// plain one. (Without the budget, the push evaluated all 25.) The same holds for a dry
+// run.
+func TestOnePushSpendsOneBudget(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, te triggerEngine) {
+		ctx := context.Background()
+		const n = 25
+		for i := range n {
+			def := store.WorkflowDef{Name: fmt.Sprintf("heavy-%02d", i), Steps: []store.StepDef{{Name: "s"}},
+				Triggers: []store.Trigger{{Key: "heavy:x", Expression: `input.items.all(x, x >= 0)`}}}
+			if _, _, err := te.eng.PutWorkflow(ctx, te.tenant, def); err != nil {
+				t.Fatal(err)
+			}
+		}
+		plainDef := store.WorkflowDef{Name: "plain", Triggers: plain("heavy:x"), Steps: []store.StepDef{{Name: "s"}}}
+		if _, _, err := te.eng.PutWorkflow(ctx, te.tenant, plainDef); err != nil {
+			t.Fatal(err)
+		}
+		payload, err := json.Marshal(map[string]any{"items": make([]int, 180_000)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		spent := fmt.Sprintf("the event's expression budget (%d) is spent", expr.EventBudget)
+
+		check := func(what string, decisions []decision) {
+			t.Helper()
+			var refused, evaluated int
+			plainRan := false
+			for _, d := range decisions {
+				switch {
+				case d.workflow == "plain":
+					plainRan = d.triggered
+				case d.reason == engine.ReasonExpressionError && strings.Contains(d.message, spent):
+					refused++
+				case d.triggered:
+					evaluated++
+				case d.reason == engine.ReasonExpressionError && strings.Contains(d.message, "ran longer than"):
+					// A loaded machine may stop an evaluation at its deadline: it was
+					// evaluated all the same (and charged the cost limit).
+					evaluated++
+				default:
+					t.Errorf("%s: %s: %+v", what, d.workflow, d)
+				}
+			}
+			if len(decisions) != n+1 || !plainRan {
+				t.Fatalf("%s: %d decisions (want %d), plain workflow triggered %v", what, len(decisions), n+1, plainRan)
+			}
+			// Each evaluation costs about 900,000 (at most the cost limit, at least half
+			// of it): 10 to 12 fit in the budget, the last one started with budget left.
+			if evaluated < 10 || evaluated > 12 || refused != n-evaluated {
+				t.Fatalf("%s: %d expressions evaluated, %d refused for the budget; want 10 to 12 evaluated, the rest refused", what, evaluated, refused)
+			}
+		}
+
+		res, err := te.eng.Push(ctx, te.tenant, []engine.EventInput{{Key: "heavy:x", Payload: payload}}, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		stored, err := te.st.GetEvent(ctx, te.tenant, res[0].Event.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ds []decision
+		for _, d := range stored.Triggers {
+			ds = append(ds, decision{workflow: d.Workflow, triggered: d.RunID != "", reason: d.Skipped, message: d.Error})
+		}
+		check("push", ds)
+		if len(res[0].Runs) != countTriggered(ds) {
+			t.Fatalf("the push answered %d runs; the stored event says %d", len(res[0].Runs), countTriggered(ds))
+		}
+
+		ex, err := te.eng.Explain(ctx, te.tenant, engine.EventInput{Key: "heavy:x", Payload: payload})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ds = nil
+		for _, d := range ex.Decisions {
+			ds = append(ds, decision{workflow: d.Workflow, triggered: d.Trigger, reason: d.Reason, message: d.Message})
+		}
+		check("dry run", ds)
+	})
+}
+
+// decision is what an event did (or a dry run says it would do) to one workflow.
+type decision struct {
+	workflow        string
+	triggered       bool
+	reason, message string
+}
+
+func countTriggered(ds []decision) int {
+	n := 0
+	for _, d := range ds {
+		if d.triggered {
+			n++
+		}
+	}
+	return n
+}
+
+// TestWorkflowTriggersAndScopeFiltersAreCapped: a workflow takes at most
+// engine.MaxTriggers triggers, and engine.MaxFiltersPerScope filters of one scope (other
+// scopes have their own count); more are refused naming the field, and nothing is saved.
+func TestWorkflowTriggersAndScopeFiltersAreCapped(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, te triggerEngine) {
+		ctx := context.Background()
+		many := make([]store.Trigger, engine.MaxTriggers+1)
+		for i := range many {
+			many[i] = store.Trigger{Key: fmt.Sprintf("cap:%d", i), Expression: "true"}
+		}
+		def := store.WorkflowDef{Name: "capped", Triggers: many, Steps: []store.StepDef{{Name: "s"}}}
+		_, _, err := te.eng.PutWorkflow(ctx, te.tenant, def)
+		wantField(t, err, "triggers")
+		if _, err := te.st.GetWorkflow(ctx, te.tenant, "capped", 0); err == nil {
+			t.Fatal("a refused workflow was saved")
+		}
+		def.Triggers = many[:engine.MaxTriggers]
+		if _, _, err := te.eng.PutWorkflow(ctx, te.tenant, def); err != nil {
+			t.Fatalf("%d triggers: %v", engine.MaxTriggers, err)
+		}
+
+		for i := range engine.MaxFiltersPerScope {
+			if _, err := te.eng.CreateFilter(ctx, te.tenant, "capped", engine.FilterSpec{Scope: "acme", Expression: fmt.Sprintf("input.n == %d", i)}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		_, err = te.eng.CreateFilter(ctx, te.tenant, "capped", engine.FilterSpec{Scope: "acme", Expression: "true"})
+		wantField(t, err, "scope")
+		if _, err := te.eng.CreateFilter(ctx, te.tenant, "capped", engine.FilterSpec{Scope: "other"}); err != nil {
+			t.Fatalf("another scope: %v", err)
+		}
+		fs, err := te.st.ListFilters(ctx, te.tenant, "capped", store.FilterListParams{Scope: "acme", Limit: 500})
+		if err != nil || len(fs) != engine.MaxFiltersPerScope {
+			t.Fatalf("%d filters of the scope stored (%v), want %d", len(fs), err, engine.MaxFiltersPerScope)
+		}
+	})
+}
+
+func wantField(t *testing.T, err error, field string) {
+	t.Helper()
+	fe, ok := err.(*engine.FieldError)
+	if !ok || fe.Field != field {
+		t.Fatalf("got %v, want a field error on %q", err, field)
+	}
+}
