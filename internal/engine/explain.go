@@ -68,9 +68,17 @@ func (e *Engine) Explain(ctx context.Context, tenantID string, in EventInput) (E
 	// The event as a push would store it, for the expressions.
 	ev := &store.Event{TenantID: tenantID, Key: in.Key, Payload: payload, Metadata: meta, Scope: in.Scope}
 	schemaErr := e.checkPayload(ctx, tenantID, "payload", in.Key, payload)
-	wfs := e.index.Load().workflows(tenantID)
+	ix := e.index.Load()
+	wfs := ix.workflows(tenantID)
 	out.Decisions = make([]Decision, 0, len(wfs))
 	es := e.newEventEval(ctx, ev)
+	// The workflows whose trigger matches the key are decided first, in the order a push
+	// decides them: their expressions share the event's budget, and must spend it as the
+	// push would.
+	matched := map[*indexedWorkflow]verdict{}
+	for _, m := range ix.match(tenantID, in.Key) {
+		matched[m.w] = decide(m.w, m.trigs, &es)
+	}
 	for _, w := range wfs {
 		d := Decision{Workflow: w.wf.Name, Version: w.wf.Version, MatchedTriggers: []string{}}
 		var trigs []int
@@ -80,7 +88,10 @@ func (e *Engine) Explain(ctx context.Context, tenantID string, in EventInput) (E
 				d.MatchedTriggers = append(d.MatchedTriggers, t.Key)
 			}
 		}
-		v := decide(w, trigs, &es)
+		v, ok := matched[w]
+		if !ok {
+			v = decide(w, trigs, &es) // no trigger matches: nothing is evaluated
+		}
 		d.Trigger, d.Reason, d.Message = v.trigger, v.reason, v.message
 		if v.filter != nil {
 			d.FilterID = v.filter.ID
