@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/heraldhq/herald/internal/expr"
+	"github.com/heraldhq/herald/internal/testkit"
 	"github.com/heraldhq/herald/internal/webhook"
 )
 
@@ -140,5 +141,47 @@ func TestExpressions(t *testing.T) {
 	quadratic := `input.items.map(a, input.items.map(b, a + b)).size() > 0 ? 'big' : 'small'`
 	if _, err := x.Eval(ctx, quadratic, map[string]any{"items": big}, nil); !expr.IsError(err) {
 		t.Errorf("quadratic expression over 100,000 items: %v, want the cost limit", err)
+	}
+}
+
+// TestExpressionsRunOnTheSharedEvaluator: a webhook expression takes a slot of the
+// evaluator it was given (shared with the engine's trigger expressions): with the only
+// slot held, it waits, and gives up when its request is cancelled; a request already over
+// evaluates nothing.
+func TestExpressionsRunOnTheSharedEvaluator(t *testing.T) {
+	t.Parallel()
+	evals := expr.NewEvaluator(1)
+	x, err := webhook.NewExprs(evals)
+	if err != nil {
+		t.Fatal(err)
+	}
+	entered, release := make(chan struct{}), make(chan struct{})
+	evals.OnSlot(func() {
+		entered <- struct{}{}
+		<-release
+	})
+	first := make(chan error, 1)
+	go func() {
+		_, err := x.Eval(context.Background(), `'k:' + input.type`, map[string]any{"type": "a"}, nil)
+		first <- err
+	}()
+	<-entered
+	ctx, cancel := context.WithCancel(context.Background())
+	second := make(chan error, 1)
+	go func() {
+		_, err := x.Eval(ctx, `'k:' + input.type`, map[string]any{"type": "b"}, nil)
+		second <- err
+	}()
+	testkit.Eventually(t, "the second evaluation waits for the slot", func() bool { return evals.Waiting() == 1 })
+	cancel()
+	if err := <-second; !expr.IsError(err) || !strings.Contains(err.Error(), "request was cancelled") {
+		t.Fatalf("waiting evaluation: %v", err)
+	}
+	if _, err := x.Eval(ctx, `'k:' + input.type`, map[string]any{"type": "c"}, nil); !expr.IsError(err) || !strings.Contains(err.Error(), "not evaluated") {
+		t.Fatalf("after the request: %v", err)
+	}
+	close(release)
+	if err := <-first; err != nil {
+		t.Fatal(err)
 	}
 }
