@@ -101,7 +101,7 @@ func (e *Engine) Explain(ctx context.Context, tenantID string, in EventInput) (E
 		}
 		out.Decisions = append(out.Decisions, d)
 	}
-	if err := ctx.Err(); err != nil {
+	if err := es.err(); err != nil {
 		return Explanation{}, fmt.Errorf("explaining: %w", err)
 	}
 	return out, nil

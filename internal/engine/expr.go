@@ -70,6 +70,17 @@ type eventEval struct {
 	ev     *store.Event
 	budget *expr.Budget
 	act    *evalEvent
+	// stopped is set when an evaluation failed because ctx was done: the decisions made
+	// are then not the event's, and must not be stored.
+	stopped bool
+}
+
+// err is the end of the request, when it stopped an evaluation.
+func (es *eventEval) err() error {
+	if !es.stopped {
+		return nil
+	}
+	return fmt.Errorf("evaluating expressions: %w", context.Cause(es.ctx))
 }
 
 // newEventEval returns the evaluation state of ev, evaluated within ctx.
@@ -89,7 +100,11 @@ func (p *program) eval(es *eventEval) (bool, error) {
 	if es.act == nil {
 		es.act = &evalEvent{ev: es.ev}
 	}
-	return es.evals.Bool(es.ctx, es.budget, p.prog, es.act)
+	ok, err := es.evals.Bool(es.ctx, es.budget, p.prog, es.act)
+	if err != nil && es.ctx.Err() != nil {
+		es.stopped = true
+	}
+	return ok, err
 }
 
 // evalEvent is the CEL activation of one event. The payload and metadata are decoded on

@@ -257,8 +257,8 @@ func (e *Engine) push(ctx context.Context, tenantID string, evs []EventInput, bu
 			size += int64(len(payload) + len(meta) + 512)
 			continue
 		}
-		runs, refs := e.matchEvent(ctx, ix, ev, at)
-		if err := ctx.Err(); err != nil {
+		runs, refs, err := e.matchEvent(ctx, ix, ev, at)
+		if err != nil {
 			// The request ended while its expressions ran: they stopped, and nothing is
 			// stored (a stored item's claim is given back, see abandoned).
 			return nil, fmt.Errorf("matching event %d: %w", i, err)

@@ -131,9 +131,10 @@ func notFired(v verdict) verdict {
 // matchEvent decides what ev does to every workflow of its tenant whose trigger matches
 // its key: it records a TriggerDecision per such workflow on ev and returns the runs to
 // create with the event, and references to them (never nil). Its expressions are
-// evaluated within ctx and the event's budget: once that is spent, or ctx is done, each
-// expression left fails (expression_error) without being evaluated.
-func (e *Engine) matchEvent(ctx context.Context, ix *triggerIndex, ev *store.Event, at time.Time) ([]store.IngestRun, []RunRef) {
+// evaluated within ctx and the event's budget: once that is spent, each expression left
+// fails (expression_error) without being evaluated. When ctx ends while expressions are
+// evaluated, the rest are not, and it returns the cause: such decisions are not stored.
+func (e *Engine) matchEvent(ctx context.Context, ix *triggerIndex, ev *store.Event, at time.Time) ([]store.IngestRun, []RunRef, error) {
 	var runs []store.IngestRun
 	refs := []RunRef{}
 	es := e.newEventEval(ctx, ev)
@@ -163,5 +164,5 @@ func (e *Engine) matchEvent(ctx context.Context, ix *triggerIndex, ev *store.Eve
 		ev.Triggers = append(ev.Triggers, d)
 		refs = append(refs, RunRef{Workflow: wf.Name, Version: wf.Version, RunID: run.Run.ID})
 	}
-	return runs, refs
+	return runs, refs, es.err()
 }
