@@ -80,6 +80,10 @@ type Config struct {
 	// hold up to expr.MaxEvalBytes, so their memory together stays below ExprSlots times
 	// that. Default runtime.GOMAXPROCS(0) (evaluations are work for a CPU).
 	ExprSlots int
+	// RequestExprBudget is the CEL cost that the expressions of all the events of one
+	// request may spend together (each event has expr.EventBudget within it). Default
+	// expr.RequestBudget.
+	RequestExprBudget uint64
 }
 
 func (c *Config) setDefaults() {
@@ -124,6 +128,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.Clock == nil {
 		c.Clock = wallClock{}
+	}
+	if c.RequestExprBudget == 0 {
+		c.RequestExprBudget = expr.RequestBudget
 	}
 	if c.ExprSlots <= 0 {
 		c.ExprSlots = runtime.GOMAXPROCS(0)

@@ -71,7 +71,7 @@ func (e *Engine) Explain(ctx context.Context, tenantID string, in EventInput) (E
 	ix := e.index.Load()
 	wfs := ix.workflows(tenantID)
 	out.Decisions = make([]Decision, 0, len(wfs))
-	es := e.newEventEval(ctx, ev)
+	es := e.newEventEval(ctx, ev, e.requestBudget([]EventInput{in}))
 	// The workflows whose trigger matches the key are decided first, in the order a push
 	// decides them: their expressions share the event's budget, and must spend it as the
 	// push would.

@@ -69,7 +69,10 @@ type eventEval struct {
 	evals  *expr.Evaluator
 	ev     *store.Event
 	budget *expr.Budget
-	act    *evalEvent
+	// request is the budget of the request's events together (nil for a stored item,
+	// which is decided on its own).
+	request *expr.Budget
+	act     *evalEvent
 	// stopped is set when an evaluation failed because ctx was done: the decisions made
 	// are then not the event's, and must not be stored.
 	stopped bool
@@ -83,9 +86,22 @@ func (es *eventEval) err() error {
 	return fmt.Errorf("evaluating expressions: %w", context.Cause(es.ctx))
 }
 
-// newEventEval returns the evaluation state of ev, evaluated within ctx.
-func (e *Engine) newEventEval(ctx context.Context, ev *store.Event) eventEval {
-	return eventEval{ctx: ctx, evals: e.evals, ev: ev}
+// newEventEval returns the evaluation state of ev, evaluated within ctx and, when it is
+// not nil, the request's budget.
+func (e *Engine) newEventEval(ctx context.Context, ev *store.Event, request *expr.Budget) eventEval {
+	return eventEval{ctx: ctx, evals: e.evals, ev: ev, request: request}
+}
+
+// requestBudget returns the budget that the events of one request share: a push of
+// events that came in one request (not stored items delivered or relayed, each decided
+// on its own, whatever its neighbours in the batch).
+func (e *Engine) requestBudget(evs []EventInput) *expr.Budget {
+	for _, in := range evs {
+		if in.scheduled != nil || in.OutboxID != "" {
+			return nil
+		}
+	}
+	return expr.NewRequestBudget(e.cfg.RequestExprBudget)
 }
 
 // eval evaluates the program on the event, within the bounds of internal/expr and the
@@ -95,7 +111,7 @@ func (p *program) eval(es *eventEval) (bool, error) {
 		return false, fmt.Errorf("%s", p.err)
 	}
 	if es.budget == nil {
-		es.budget = expr.NewBudget(expr.EventBudget)
+		es.budget = expr.NewBudgetWithin(expr.EventBudget, es.request)
 	}
 	if es.act == nil {
 		es.act = &evalEvent{ev: es.ev}

@@ -192,3 +192,74 @@ func wantField(t *testing.T, err error, field string) {
 		t.Fatalf("got %v, want a field error on %q", err, field)
 	}
 }
+
+// TestOneBulkPushSpendsOneRequestBudget: the events of one bulk push share the request's
+// budget (Config.RequestExprBudget, expr.RequestBudget by default) on top of each event's
+// own: with five workflows whose expression costs about a tenth of a million over each
+// event and a request budget of a million, a bulk push of six events evaluates about ten
+// expressions in all — not the thirty that six event budgets would pay for — and records
+// each of the others as expression_error with the request budget's reason. Every event is
+// stored with every decision. (Without the request budget, all thirty were evaluated.)
+func TestOneBulkPushSpendsOneRequestBudget(t *testing.T) {
+	t.Parallel()
+	const requestBudget = expr.CostLimit
+	for _, name := range []string{"sqlite", "postgres"} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			var st store.Store
+			if name == "sqlite" {
+				st = openStore(t)
+			} else {
+				st = openPostgres(t)
+			}
+			eng, tenant := startEngine(t, st, engine.Config{RequestExprBudget: requestBudget})
+			ctx := context.Background()
+			const workflows, events = 5, 6
+			for i := range workflows {
+				def := store.WorkflowDef{Name: fmt.Sprintf("costly-%d", i), Steps: []store.StepDef{{Name: "s"}},
+					Triggers: []store.Trigger{{Key: "bulk:x", Expression: `input.items.all(x, x >= 0)`}}}
+				if _, _, err := eng.PutWorkflow(ctx, tenant, def); err != nil {
+					t.Fatal(err)
+				}
+			}
+			payload, err := json.Marshal(map[string]any{"items": make([]int, 18_000)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			in := make([]engine.EventInput, events)
+			for i := range in {
+				in[i] = engine.EventInput{Key: "bulk:x", Payload: payload}
+			}
+			res, err := eng.Push(ctx, tenant, in, true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			spent := fmt.Sprintf("the request's expression budget (%d) is spent", requestBudget)
+			var evaluated, refused int
+			for _, r := range res {
+				ev, err := st.GetEvent(ctx, tenant, r.Event.ID)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(ev.Triggers) != workflows {
+					t.Fatalf("event %s: %d decisions, want %d", ev.ID, len(ev.Triggers), workflows)
+				}
+				for _, d := range ev.Triggers {
+					switch {
+					case d.RunID != "" || strings.Contains(d.Error, "ran longer than"):
+						evaluated++
+					case d.Skipped == engine.ReasonExpressionError && strings.Contains(d.Error, spent):
+						refused++
+					default:
+						t.Errorf("event %s, %s: %+v", ev.ID, d.Workflow, d)
+					}
+				}
+			}
+			// Each evaluation costs about 90,000 (and at least half that): 10 to 22 fit in
+			// the request's budget, far fewer than the 30 the events' own budgets allow.
+			if evaluated < 10 || evaluated > 22 || refused != workflows*events-evaluated {
+				t.Fatalf("%d expressions evaluated, %d refused for the request's budget; want 10 to 22 evaluated and the rest refused", evaluated, refused)
+			}
+		})
+	}
+}

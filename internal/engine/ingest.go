@@ -152,6 +152,7 @@ func (e *Engine) push(ctx context.Context, tenantID string, evs []EventInput, bu
 	}
 	ix := e.index.Load()
 	at := e.now()
+	request := e.requestBudget(evs)
 	items := make([]store.IngestItem, 0, len(evs))
 	results := make([]PushResult, len(evs))
 	var size int64
@@ -257,7 +258,7 @@ func (e *Engine) push(ctx context.Context, tenantID string, evs []EventInput, bu
 			size += int64(len(payload) + len(meta) + 512)
 			continue
 		}
-		runs, refs, err := e.matchEvent(ctx, ix, ev, at)
+		runs, refs, err := e.matchEvent(ctx, ix, ev, at, request)
 		if err != nil {
 			// The request ended while its expressions ran: they stopped, and nothing is
 			// stored (a stored item's claim is given back, see abandoned).

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/heraldhq/herald/internal/expr"
 	"github.com/heraldhq/herald/internal/store"
 	"github.com/heraldhq/herald/internal/webhook"
 )
@@ -131,13 +132,14 @@ func notFired(v verdict) verdict {
 // matchEvent decides what ev does to every workflow of its tenant whose trigger matches
 // its key: it records a TriggerDecision per such workflow on ev and returns the runs to
 // create with the event, and references to them (never nil). Its expressions are
-// evaluated within ctx and the event's budget: once that is spent, each expression left
+// evaluated within ctx, the event's budget and the request's (nil: none): once either is
+// spent, each expression left
 // fails (expression_error) without being evaluated. When ctx ends while expressions are
 // evaluated, the rest are not, and it returns the cause: such decisions are not stored.
-func (e *Engine) matchEvent(ctx context.Context, ix *triggerIndex, ev *store.Event, at time.Time) ([]store.IngestRun, []RunRef, error) {
+func (e *Engine) matchEvent(ctx context.Context, ix *triggerIndex, ev *store.Event, at time.Time, request *expr.Budget) ([]store.IngestRun, []RunRef, error) {
 	var runs []store.IngestRun
 	refs := []RunRef{}
-	es := e.newEventEval(ctx, ev)
+	es := e.newEventEval(ctx, ev, request)
 	for _, m := range ix.match(ev.TenantID, ev.Key) {
 		wf := m.w.wf
 		v := decide(m.w, m.trigs, &es)

@@ -73,7 +73,7 @@ func BenchmarkMatchEvent(b *testing.B) {
 				b.ReportAllocs()
 				for b.Loop() {
 					ev := &store.Event{ID: "e", TenantID: "t", Key: evd.key, Scope: evd.scope, Payload: payload, Metadata: meta}
-					runs, _, _ := e.matchEvent(b.Context(), ix, ev, at)
+					runs, _, _ := e.matchEvent(b.Context(), ix, ev, at, nil)
 					if evd.name != "none" && len(runs) != 1 {
 						b.Fatalf("%s: %d runs, want 1 (%+v)", evd.key, len(runs), ev.Triggers)
 					}

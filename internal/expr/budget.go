@@ -24,18 +24,54 @@ const (
 	// starting it. It bounds how many cheap expressions one event can run
 	// (EventBudget / EvalBaseCost).
 	EvalBaseCost = 100
+	// RequestBudget is the cost that the expressions evaluated for all the events of one
+	// request (a bulk push of up to 1,000 events, a CloudEvents batch) may spend together:
+	// ten events' budgets. Each event still has its own EventBudget within it.
+	RequestBudget = 10 * EventBudget
 )
 
 // Budget is the cost left to the evaluations of one event. A nil *Budget bounds nothing
 // beyond each evaluation's own limits. A Budget is used by one goroutine at a time.
 type Budget struct {
-	limit uint64
-	spent uint64
-	evals int
+	limit  uint64
+	spent  uint64
+	evals  int
+	of     string  // whose budget: "event" or "request"
+	parent *Budget // a budget this one is part of, charged with it
 }
 
-// NewBudget returns a budget of limit cost units.
-func NewBudget(limit uint64) *Budget { return &Budget{limit: limit} }
+// NewBudget returns an event's budget of limit cost units.
+func NewBudget(limit uint64) *Budget { return &Budget{limit: limit, of: "event"} }
+
+// NewRequestBudget returns the budget of a request's events together: give it to
+// NewBudgetWithin for each event.
+func NewRequestBudget(limit uint64) *Budget { return &Budget{limit: limit, of: "request"} }
+
+// NewBudgetWithin returns an event's budget of limit cost units within parent (which may
+// be nil): an evaluation charges both, and none starts once either is spent.
+func NewBudgetWithin(limit uint64, parent *Budget) *Budget {
+	b := NewBudget(limit)
+	b.parent = parent
+	return b
+}
+
+// exhausted returns the first budget of the chain that is spent, or nil.
+func (b *Budget) exhausted() *Budget {
+	for ; b != nil; b = b.parent {
+		if b.spent >= b.limit {
+			return b
+		}
+	}
+	return nil
+}
+
+// charge adds an evaluation of cost to b and to the budgets it is part of.
+func (b *Budget) charge(cost uint64) {
+	for ; b != nil; b = b.parent {
+		b.spent += cost + EvalBaseCost
+		b.evals++
+	}
+}
 
 // Spent is the cost charged so far, EvalBaseCost per evaluation included.
 func (b *Budget) Spent() uint64 { return b.spent }
@@ -46,7 +82,7 @@ func (b *Budget) Evaluations() int { return b.evals }
 
 // spentError is the error of an evaluation refused because the budget is spent.
 func (b *Budget) spentError() *Error {
-	return &Error{Msg: fmt.Sprintf("not evaluated: the event's expression budget (%d) is spent", b.limit)}
+	return &Error{Msg: fmt.Sprintf("not evaluated: the %s's expression budget (%d) is spent", b.of, b.limit)}
 }
 
 // Evaluator runs programs, at most a fixed number at once: one evaluation may hold up to
@@ -114,8 +150,8 @@ func (x *Evaluator) eval(ctx context.Context, b *Budget, p *Program, vars any) (
 	if ctx.Err() != nil {
 		return nil, stoppedError(ctx, "not evaluated")
 	}
-	if b != nil && b.spent >= b.limit {
-		return nil, b.spentError()
+	if spent := b.exhausted(); spent != nil {
+		return nil, spent.spentError()
 	}
 	if err := x.acquire(ctx); err != nil {
 		return nil, stoppedError(ctx, "not evaluated")
@@ -123,10 +159,7 @@ func (x *Evaluator) eval(ctx context.Context, b *Budget, p *Program, vars any) (
 	out, cost, err := p.eval(ctx, vars, x.holding)
 	x.running.Add(-1)
 	<-x.slots
-	if b != nil {
-		b.spent += cost + EvalBaseCost
-		b.evals++
-	}
+	b.charge(cost)
 	return out, err
 }
 
