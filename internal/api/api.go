@@ -21,6 +21,7 @@ import (
 
 	"github.com/heraldhq/herald/internal/engine"
 	"github.com/heraldhq/herald/internal/store"
+	"github.com/heraldhq/herald/internal/wire"
 )
 
 // Config configures the API.
@@ -157,7 +158,7 @@ func (a *API) routes() {
 		a.mux.Handle(pattern, h)
 	}
 	handle("GET /healthz", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+		writeJSON(w, http.StatusOK, wire.Status{Status: "ok"})
 	}))
 	// The API's contract needs no token: clients and code generators read it first.
 	handle("GET /api/v1/openapi.json", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -356,18 +357,8 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	_ = enc.Encode(v)
 }
 
-type errorBody struct {
-	Error errorDetail `json:"error"`
-}
-
-type errorDetail struct {
-	Code    string `json:"code"`
-	Message string `json:"message"`
-	Field   string `json:"field,omitempty"`
-}
-
 func writeError(w http.ResponseWriter, status int, code, msg, field string) {
-	writeJSON(w, status, errorBody{Error: errorDetail{Code: code, Message: msg, Field: field}})
+	writeJSON(w, status, wire.Error{Error: wire.ErrorDetail{Code: code, Message: msg, Field: field}})
 }
 
 // decode reads a JSON body of at most limit bytes into v, refusing unknown fields. An
@@ -431,17 +422,11 @@ func page(r *http.Request) (before string, limit int, err error) {
 
 func cursor(lastID string) string { return base64.RawURLEncoding.EncodeToString([]byte(lastID)) }
 
-// list is a page of items.
-type list[T any] struct {
-	Items      []T    `json:"items"`
-	NextCursor string `json:"next_cursor,omitempty"`
-}
-
 // writePage answers a listing with a page of rows, read with limit+1 rows so that a
 // further row means a next page (its cursor is the last shown row's id). Each row is
 // shown by conv and named by id.
 func writePage[R, J any](w http.ResponseWriter, rows []R, limit int, id func(R) string, conv func(R) J) {
-	out := list[J]{Items: make([]J, 0, min(len(rows), limit))}
+	out := wire.List[J]{Items: make([]J, 0, min(len(rows), limit))}
 	for i, r := range rows {
 		if i == limit {
 			out.NextCursor = cursor(id(rows[i-1]))

@@ -23,6 +23,7 @@ import (
 
 	"github.com/heraldhq/herald/internal/engine"
 	"github.com/heraldhq/herald/internal/store"
+	"github.com/heraldhq/herald/internal/wire"
 )
 
 // CloudEvents media types.
@@ -138,11 +139,11 @@ func (a *API) pushCloudEvents(w http.ResponseWriter, r *http.Request, p engine.P
 		return ceErr(err)
 	}
 	if mode == ceBatch {
-		out := make([]pushReply, len(res))
+		out := wire.BulkReply{Items: make([]wire.PushReply, len(res))}
 		for i, x := range res {
-			out[i] = toPushReply(x)
+			out.Items[i] = toPushReply(x)
 		}
-		writeJSON(w, http.StatusCreated, map[string]any{"items": out})
+		writeJSON(w, http.StatusCreated, out)
 		return nil
 	}
 	status := http.StatusCreated

@@ -1,37 +1,19 @@
 package api
 
 import (
-	"encoding/json"
 	"net/http"
-	"time"
 
 	"github.com/heraldhq/herald/internal/engine"
 	"github.com/heraldhq/herald/internal/store"
+	"github.com/heraldhq/herald/internal/wire"
 )
 
-// filterIn is a runtime filter as a user writes it.
-type filterIn struct {
-	Scope      string          `json:"scope"`
-	Expression string          `json:"expression"`
-	Payload    json.RawMessage `json:"payload"`
-}
-
-// filterJSON is a runtime filter as the API shows it.
-type filterJSON struct {
-	ID         string          `json:"id"`
-	Workflow   string          `json:"workflow"`
-	Scope      string          `json:"scope"`
-	Expression string          `json:"expression,omitempty"`
-	Payload    json.RawMessage `json:"payload,omitempty"`
-	CreatedAt  time.Time       `json:"created_at"`
-}
-
-func toFilter(f store.Filter) filterJSON {
-	return filterJSON{ID: f.ID, Workflow: f.Workflow, Scope: f.Scope, Expression: f.Expression, Payload: f.Payload, CreatedAt: f.CreatedAt}
+func toFilter(f store.Filter) wire.Filter {
+	return wire.Filter{ID: f.ID, Workflow: f.Workflow, Scope: f.Scope, Expression: f.Expression, Payload: f.Payload, CreatedAt: f.CreatedAt}
 }
 
 func (a *API) createFilter(w http.ResponseWriter, r *http.Request, p engine.Principal) error {
-	var in filterIn
+	var in wire.FilterCreate
 	if err := decode(r, w, a.cfg.MaxEventBytes, &in, false); err != nil {
 		return err
 	}

@@ -1,49 +1,26 @@
 package api
 
 import (
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"time"
 
 	"github.com/heraldhq/herald/internal/engine"
 	"github.com/heraldhq/herald/internal/store"
+	"github.com/heraldhq/herald/internal/wire"
 )
 
-type eventIn struct {
-	Key                string          `json:"key"`
-	Payload            json.RawMessage `json:"payload"`
-	AdditionalMetadata json.RawMessage `json:"additional_metadata"`
-	ParentRunID        string          `json:"parent_run_id"`
-	ParentStepRunID    string          `json:"parent_step_run_id"`
-	IdempotencyKey     string          `json:"idempotency_key"`
-	// Scope routes the event to the runtime filters of that scope (docs/triggers.md).
-	Scope string `json:"scope"`
-	// DeliverAt (RFC 3339) or Delay (a Go duration) delays the event (scheduled.go).
-	DeliverAt string `json:"deliver_at"`
-	Delay     string `json:"delay"`
-	// DryRun explains what the event would trigger and stores nothing (single push only).
-	DryRun bool `json:"dry_run"`
-}
-
-func (in eventIn) toEngine() engine.EventInput {
+// eventInput is a pushed event as the engine takes it.
+func eventInput(in wire.EventPush) engine.EventInput {
 	return engine.EventInput{Key: in.Key, Payload: in.Payload, Metadata: in.AdditionalMetadata, ParentRunID: in.ParentRunID,
 		ParentStepRunID: in.ParentStepRunID, IdempotencyKey: in.IdempotencyKey, Scope: in.Scope}
-}
-
-// dryRunReply answers a dry run.
-type dryRunReply struct {
-	DryRun      bool              `json:"dry_run"`
-	Key         string            `json:"key"`
-	DuplicateOf string            `json:"duplicate_of,omitempty"`
-	Workflows   []engine.Decision `json:"workflows"`
 }
 
 func (a *API) pushEvent(w http.ResponseWriter, r *http.Request, p engine.Principal) error {
 	if mode := cloudEventsMode(r); mode != "" {
 		return a.pushCloudEvents(w, r, p, mode) // cloudevents.go
 	}
-	var in eventIn
+	var in wire.EventPush
 	if err := decode(r, w, a.cfg.MaxEventBytes+4096, &in, false); err != nil {
 		return err
 	}
@@ -56,7 +33,7 @@ func (a *API) pushEvent(w http.ResponseWriter, r *http.Request, p engine.Princip
 		}
 		in.IdempotencyKey = h
 	}
-	ein := in.toEngine()
+	ein := eventInput(in)
 	if err := withSchedule(&ein, "", in, a.eng.Now()); err != nil {
 		return err
 	}
@@ -66,11 +43,11 @@ func (a *API) pushEvent(w http.ResponseWriter, r *http.Request, p engine.Princip
 			// depends on the workflows then.
 			return &engine.FieldError{Field: "dry_run", Message: "cannot be combined with delay or deliver_at"}
 		}
-		x, err := a.eng.Explain(r.Context(), p.TenantID, in.toEngine())
+		x, err := a.eng.Explain(r.Context(), p.TenantID, eventInput(in))
 		if err != nil {
 			return err
 		}
-		writeJSON(w, http.StatusOK, dryRunReply{DryRun: true, Key: in.Key, DuplicateOf: x.DuplicateOf, Workflows: x.Decisions})
+		writeJSON(w, http.StatusOK, wire.DryRunReply{DryRun: true, Key: in.Key, DuplicateOf: x.DuplicateOf, Workflows: toDecisions(x.Decisions)})
 		return nil
 	}
 	res, err := a.eng.Push(r.Context(), p.TenantID, []engine.EventInput{ein}, false)
@@ -86,7 +63,7 @@ func (a *API) pushEvent(w http.ResponseWriter, r *http.Request, p engine.Princip
 }
 
 // checkEventSize refuses an event whose payload and metadata exceed the limit (413).
-func (a *API) checkEventSize(prefix string, in eventIn) error {
+func (a *API) checkEventSize(prefix string, in wire.EventPush) error {
 	if n := int64(len(in.Payload) + len(in.AdditionalMetadata)); n > a.cfg.MaxEventBytes {
 		return &statusError{status: http.StatusRequestEntityTooLarge, code: "payload_too_large",
 			msg: fmt.Sprintf("event is %d bytes; the limit is %d", n, a.cfg.MaxEventBytes), field: prefix + "payload"}
@@ -95,9 +72,7 @@ func (a *API) checkEventSize(prefix string, in eventIn) error {
 }
 
 func (a *API) pushBulk(w http.ResponseWriter, r *http.Request, p engine.Principal) error {
-	var in struct {
-		Events []eventIn `json:"events"`
-	}
+	var in wire.BulkPush
 	if err := decode(r, w, a.cfg.MaxBulkBytes, &in, false); err != nil {
 		return err
 	}
@@ -109,7 +84,7 @@ func (a *API) pushBulk(w http.ResponseWriter, r *http.Request, p engine.Principa
 		if e.DryRun {
 			return &engine.FieldError{Field: fmt.Sprintf("events[%d].dry_run", i), Message: "is allowed only on a single push"}
 		}
-		evs[i] = e.toEngine()
+		evs[i] = eventInput(e)
 		if err := withSchedule(&evs[i], fmt.Sprintf("events[%d].", i), e, a.eng.Now()); err != nil {
 			return err
 		}
@@ -118,11 +93,11 @@ func (a *API) pushBulk(w http.ResponseWriter, r *http.Request, p engine.Principa
 	if err != nil {
 		return err
 	}
-	out := make([]pushReply, len(res))
+	out := wire.BulkReply{Items: make([]wire.PushReply, len(res))}
 	for i, x := range res {
-		out[i] = toPushReply(x)
+		out.Items[i] = toPushReply(x)
 	}
-	writeJSON(w, http.StatusCreated, map[string]any{"items": out})
+	writeJSON(w, http.StatusCreated, out)
 	return nil
 }
 
@@ -156,7 +131,7 @@ func (a *API) getEvent(w http.ResponseWriter, r *http.Request, p engine.Principa
 	}
 	if sched != nil { // a delayed event, not delivered
 		out := toScheduled(*sched)
-		out.Runs = &[]runJSON{}
+		out.Runs = &[]wire.Run{}
 		writeJSON(w, http.StatusOK, out)
 		return nil
 	}
@@ -165,7 +140,7 @@ func (a *API) getEvent(w http.ResponseWriter, r *http.Request, p engine.Principa
 		return err
 	}
 	out := toEvent(e)
-	list := make([]runJSON, 0, len(runs))
+	list := make([]wire.Run, 0, len(runs))
 	for _, run := range runs {
 		list = append(list, toRun(run))
 	}
@@ -175,7 +150,7 @@ func (a *API) getEvent(w http.ResponseWriter, r *http.Request, p engine.Principa
 }
 
 func (a *API) putWorkflow(w http.ResponseWriter, r *http.Request, p engine.Principal) error {
-	var in workflowDefJSON
+	var in wire.WorkflowDef
 	if err := decode(r, w, a.cfg.MaxEventBytes, &in, false); err != nil {
 		return err
 	}
@@ -185,11 +160,11 @@ func (a *API) putWorkflow(w http.ResponseWriter, r *http.Request, p engine.Princ
 	if in.Name != r.PathValue("name") {
 		return &engine.FieldError{Field: "name", Message: fmt.Sprintf("%q does not match the path's %q", in.Name, r.PathValue("name"))}
 	}
-	wf, created, err := a.eng.PutWorkflow(r.Context(), p.TenantID, in.toStore())
+	wf, created, err := a.eng.PutWorkflow(r.Context(), p.TenantID, toStoreDef(in))
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"workflow": toWorkflow(wf), "created_version": created})
+	writeJSON(w, http.StatusOK, wire.PutWorkflowReply{Workflow: toWorkflow(wf), CreatedVersion: created})
 	return nil
 }
 
@@ -198,7 +173,7 @@ func (a *API) listWorkflows(w http.ResponseWriter, r *http.Request, p engine.Pri
 	if err != nil {
 		return err
 	}
-	out := list[workflowJSON]{Items: []workflowJSON{}}
+	out := wire.List[wire.Workflow]{Items: []wire.Workflow{}}
 	for _, wf := range wfs {
 		out.Items = append(out.Items, toWorkflow(wf))
 	}
@@ -233,9 +208,7 @@ func (a *API) toggleWorkflow(active bool) handler {
 }
 
 func (a *API) startRun(w http.ResponseWriter, r *http.Request, p engine.Principal) error {
-	var in struct {
-		Input json.RawMessage `json:"input"`
-	}
+	var in wire.RunStart
 	if err := decode(r, w, a.cfg.MaxEventBytes+4096, &in, true); err != nil {
 		return err
 	}
@@ -243,7 +216,7 @@ func (a *API) startRun(w http.ResponseWriter, r *http.Request, p engine.Principa
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusCreated, ref)
+	writeJSON(w, http.StatusCreated, toRunRef(ref))
 	return nil
 }
 
@@ -285,9 +258,9 @@ func (a *API) getRun(w http.ResponseWriter, r *http.Request, p engine.Principal)
 	return nil
 }
 
-func runWithSteps(run store.Run, steps []store.StepRun) runJSON {
+func runWithSteps(run store.Run, steps []store.StepRun) wire.Run {
 	out := toRun(run)
-	out.Steps = []stepJSON{}
+	out.Steps = []wire.StepRun{}
 	for _, s := range steps {
 		out.Steps = append(out.Steps, toStep(s))
 	}
@@ -302,13 +275,7 @@ func (a *API) cancelRun(w http.ResponseWriter, r *http.Request, p engine.Princip
 }
 
 func (a *API) createToken(w http.ResponseWriter, r *http.Request, p engine.Principal) error {
-	var in struct {
-		Name   string `json:"name"`
-		Tenant string `json:"tenant"`
-		Role   string `json:"role"`
-		// Admin is the field before roles: true is role "admin".
-		Admin bool `json:"admin"`
-	}
+	var in wire.TokenCreate // Admin is the field before roles: true is role "admin"
 	if err := decode(r, w, 64<<10, &in, false); err != nil {
 		return err
 	}
@@ -322,7 +289,7 @@ func (a *API) createToken(w http.ResponseWriter, r *http.Request, p engine.Princ
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusCreated, map[string]any{"token": toToken(tok), "secret": secret})
+	writeJSON(w, http.StatusCreated, wire.TokenCreated{Token: toToken(tok), Secret: secret})
 	return nil
 }
 
@@ -331,7 +298,7 @@ func (a *API) listTokens(w http.ResponseWriter, r *http.Request, p engine.Princi
 	if err != nil {
 		return err
 	}
-	out := list[tokenJSON]{Items: []tokenJSON{}}
+	out := wire.List[wire.Token]{Items: []wire.Token{}}
 	for _, t := range toks {
 		out.Items = append(out.Items, toToken(t))
 	}
@@ -348,9 +315,7 @@ func (a *API) revokeToken(w http.ResponseWriter, r *http.Request, p engine.Princ
 }
 
 func (a *API) createTenant(w http.ResponseWriter, r *http.Request, p engine.Principal) error {
-	var in struct {
-		Name string `json:"name"`
-	}
+	var in wire.TenantCreate
 	if err := decode(r, w, 64<<10, &in, false); err != nil {
 		return err
 	}
@@ -358,7 +323,7 @@ func (a *API) createTenant(w http.ResponseWriter, r *http.Request, p engine.Prin
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusCreated, tenantJSON{ID: t.ID, Name: t.Name, CreatedAt: t.CreatedAt})
+	writeJSON(w, http.StatusCreated, toTenant(t))
 	return nil
 }
 
@@ -367,20 +332,16 @@ func (a *API) listTenants(w http.ResponseWriter, r *http.Request, p engine.Princ
 	if err != nil {
 		return err
 	}
-	out := list[tenantJSON]{Items: []tenantJSON{}}
+	out := wire.List[wire.Tenant]{Items: []wire.Tenant{}}
 	for _, t := range ts {
-		out.Items = append(out.Items, tenantJSON{ID: t.ID, Name: t.Name, CreatedAt: t.CreatedAt})
+		out.Items = append(out.Items, toTenant(t))
 	}
 	writeJSON(w, http.StatusOK, out)
 	return nil
 }
 
 func (a *API) registerWorker(w http.ResponseWriter, r *http.Request, p engine.Principal) error {
-	var in struct {
-		Name      string   `json:"name"`
-		Workflows []string `json:"workflows"`
-		Slots     int      `json:"slots"`
-	}
+	var in wire.WorkerRegister
 	if err := decode(r, w, 64<<10, &in, false); err != nil {
 		return err
 	}
@@ -389,17 +350,14 @@ func (a *API) registerWorker(w http.ResponseWriter, r *http.Request, p engine.Pr
 		return err
 	}
 	lease := a.eng.Config().LeaseDuration
-	writeJSON(w, http.StatusCreated, map[string]any{
-		"id": wk.ID, "lease_duration": duration(lease), "heartbeat_interval": duration(lease / 3),
+	writeJSON(w, http.StatusCreated, wire.WorkerRegistered{
+		ID: wk.ID, LeaseDuration: wire.Duration(lease), HeartbeatInterval: wire.Duration(lease / 3),
 	})
 	return nil
 }
 
 func (a *API) poll(w http.ResponseWriter, r *http.Request, p engine.Principal) error {
-	in := struct {
-		Max  int       `json:"max"`
-		Wait *duration `json:"wait"`
-	}{Max: 1}
+	in := wire.Poll{Max: 1}
 	if err := decode(r, w, 64<<10, &in, true); err != nil {
 		return err
 	}
@@ -411,21 +369,16 @@ func (a *API) poll(w http.ResponseWriter, r *http.Request, p engine.Principal) e
 	if err != nil {
 		return err
 	}
-	out := make([]assignmentJSON, len(as))
+	out := wire.Assignments{Assignments: make([]wire.Assignment, len(as))}
 	for i, x := range as {
-		out[i] = toAssignment(x)
+		out.Assignments[i] = toAssignment(x)
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"assignments": out})
+	writeJSON(w, http.StatusOK, out)
 	return nil
 }
 
 func (a *API) heartbeat(w http.ResponseWriter, r *http.Request, p engine.Principal) error {
-	var in struct {
-		StepRuns []struct {
-			StepRunID string `json:"step_run_id"`
-			LeaseID   string `json:"lease_id"`
-		} `json:"step_runs"`
-	}
+	var in wire.Heartbeat
 	if err := decode(r, w, 1<<20, &in, true); err != nil {
 		return err
 	}
@@ -440,15 +393,12 @@ func (a *API) heartbeat(w http.ResponseWriter, r *http.Request, p engine.Princip
 	if lost == nil {
 		lost = []string{}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"lease_expires_at": until, "cancelled": lost})
+	writeJSON(w, http.StatusOK, wire.HeartbeatReply{LeaseExpiresAt: until, Cancelled: lost})
 	return nil
 }
 
 func (a *API) complete(w http.ResponseWriter, r *http.Request, p engine.Principal) error {
-	var in struct {
-		LeaseID string          `json:"lease_id"`
-		Output  json.RawMessage `json:"output"`
-	}
+	var in wire.Complete
 	if err := decode(r, w, a.cfg.MaxEventBytes+4096, &in, false); err != nil {
 		return err
 	}
@@ -458,16 +408,12 @@ func (a *API) complete(w http.ResponseWriter, r *http.Request, p engine.Principa
 	if err := a.eng.Complete(r.Context(), p.TenantID, r.PathValue("id"), r.PathValue("step_run_id"), in.LeaseID, in.Output); err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"status": "accepted"})
+	writeJSON(w, http.StatusOK, wire.Status{Status: "accepted"})
 	return nil
 }
 
 func (a *API) fail(w http.ResponseWriter, r *http.Request, p engine.Principal) error {
-	in := struct {
-		LeaseID   string `json:"lease_id"`
-		Error     string `json:"error"`
-		Retryable *bool  `json:"retryable"`
-	}{}
+	var in wire.Fail
 	// A failure report takes the body limit of a completion: a long message (a stack trace)
 	// is cut to 8 KiB when stored, not refused, since a refused report leaves the step
 	// running until its lease expires (which costs no attempt, so it would be retried).
@@ -478,6 +424,6 @@ func (a *API) fail(w http.ResponseWriter, r *http.Request, p engine.Principal) e
 	if err := a.eng.Fail(r.Context(), p.TenantID, r.PathValue("id"), r.PathValue("step_run_id"), in.LeaseID, in.Error, retryable); err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"status": "accepted"})
+	writeJSON(w, http.StatusOK, wire.Status{Status: "accepted"})
 	return nil
 }

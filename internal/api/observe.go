@@ -9,6 +9,7 @@ import (
 
 	"github.com/heraldhq/herald/internal/engine"
 	"github.com/heraldhq/herald/internal/store"
+	"github.com/heraldhq/herald/internal/wire"
 )
 
 // eventFilter reads the filters of GET /api/v1/events: key, key_prefix, metadata
@@ -107,7 +108,7 @@ func (a *API) replayEvent(w http.ResponseWriter, r *http.Request, p engine.Princ
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusCreated, pushReply{Event: toEvent(res.Event), Runs: res.Runs})
+	writeJSON(w, http.StatusCreated, wire.PushReply{Event: toEvent(res.Event), Runs: toRunRefs(res.Runs)})
 	return nil
 }
 

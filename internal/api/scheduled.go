@@ -9,12 +9,13 @@ import (
 
 	"github.com/heraldhq/herald/internal/engine"
 	"github.com/heraldhq/herald/internal/store"
+	"github.com/heraldhq/herald/internal/wire"
 )
 
 // withSchedule reads a push's deliver_at or delay into ev.DeliverAt. Both set is an error;
 // a time in the past, or a delay of zero or less, means now (a normal push). The engine
 // refuses a time more than engine.MaxDelay ahead. A delay counts from now, the engine's time.
-func withSchedule(ev *engine.EventInput, prefix string, in eventIn, now time.Time) error {
+func withSchedule(ev *engine.EventInput, prefix string, in wire.EventPush, now time.Time) error {
 	switch {
 	case in.DeliverAt != "" && in.Delay != "":
 		return &engine.FieldError{Field: prefix + "delay", Message: "set either deliver_at or delay, not both"}
@@ -41,23 +42,23 @@ func withSchedule(ev *engine.EventInput, prefix string, in eventIn, now time.Tim
 
 // toPushReply is the reply to one pushed event: delivered, or delayed (status
 // scheduled, with deliver_at, and no runs).
-func toPushReply(x engine.PushResult) pushReply {
-	out := pushReply{Event: toEvent(x.Event), Runs: x.Runs, Duplicate: x.Duplicate}
+func toPushReply(x engine.PushResult) wire.PushReply {
+	out := wire.PushReply{Event: toEvent(x.Event), Runs: toRunRefs(x.Runs), Duplicate: x.Duplicate}
 	if s := x.Scheduled; s != nil {
 		out.Event = toScheduled(*s)
 	}
 	if out.Runs == nil {
-		out.Runs = []engine.RunRef{}
+		out.Runs = []wire.RunRef{}
 	}
 	return out
 }
 
 // toScheduled is a delayed event that has not been delivered, as an event.
-func toScheduled(s store.ScheduledEvent) eventJSON {
-	out := eventJSON{
+func toScheduled(s store.ScheduledEvent) wire.Event {
+	out := wire.Event{
 		ID: s.ID, Key: s.Key, Payload: s.Payload, AdditionalMetadata: s.Metadata, Source: s.Source,
 		ParentRunID: s.ParentRunID, ParentStepRunID: s.ParentStepRunID, ParentStep: s.ParentStep, Scope: s.Scope,
-		CreatedAt: s.CreatedAt, Triggers: []store.TriggerDecision{}, Status: s.Status, DeliveryError: s.Error,
+		CreatedAt: s.CreatedAt, Triggers: []wire.TriggerDecision{}, Status: s.Status, DeliveryError: s.Error,
 	}
 	at := s.DeliverAt
 	out.DeliverAt = &at

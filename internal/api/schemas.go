@@ -1,34 +1,23 @@
 package api
 
 import (
-	"encoding/json"
 	"errors"
 	"net/http"
 	"strings"
-	"time"
 
 	"github.com/heraldhq/herald/internal/engine"
 	"github.com/heraldhq/herald/internal/store"
+	"github.com/heraldhq/herald/internal/wire"
 )
 
-// eventSchemaJSON is a payload schema as the API shows it.
-type eventSchemaJSON struct {
-	Key       string          `json:"key"`
-	Schema    json.RawMessage `json:"schema"`
-	CreatedAt time.Time       `json:"created_at"`
-	UpdatedAt time.Time       `json:"updated_at"`
-}
-
-func toEventSchema(s store.EventSchema) eventSchemaJSON {
-	return eventSchemaJSON{Key: s.Key, Schema: s.Schema, CreatedAt: s.CreatedAt, UpdatedAt: s.UpdatedAt}
+func toEventSchema(s store.EventSchema) wire.EventSchema {
+	return wire.EventSchema{Key: s.Key, Schema: s.Schema, CreatedAt: s.CreatedAt, UpdatedAt: s.UpdatedAt}
 }
 
 // putEventSchema registers the JSON Schema of an event key: {"schema": {...}}. Reply 201
 // when the key had none, else 200.
 func (a *API) putEventSchema(w http.ResponseWriter, r *http.Request, p engine.Principal) error {
-	var in struct {
-		Schema json.RawMessage `json:"schema"`
-	}
+	var in wire.EventSchemaPut
 	if err := decode(r, w, a.cfg.MaxEventBytes+4096, &in, false); err != nil {
 		var se *statusError
 		if errors.As(err, &se) && se.code == "invalid_argument" && strings.HasPrefix(se.msg, "unknown field") {
@@ -62,7 +51,7 @@ func (a *API) listEventSchemas(w http.ResponseWriter, r *http.Request, p engine.
 	if err != nil {
 		return err
 	}
-	out := list[eventSchemaJSON]{Items: []eventSchemaJSON{}}
+	out := wire.List[wire.EventSchema]{Items: []wire.EventSchema{}}
 	for _, s := range all {
 		out.Items = append(out.Items, toEventSchema(s))
 	}

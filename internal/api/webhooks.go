@@ -9,6 +9,7 @@ import (
 
 	"github.com/heraldhq/herald/internal/engine"
 	"github.com/heraldhq/herald/internal/store"
+	"github.com/heraldhq/herald/internal/wire"
 )
 
 // webhookIn is a webhook as a user writes it; absent fields are nil (kept on update).
@@ -117,7 +118,7 @@ func (a *API) listWebhooks(w http.ResponseWriter, r *http.Request, p engine.Prin
 	if err != nil {
 		return err
 	}
-	out := list[webhookJSON]{Items: []webhookJSON{}}
+	out := wire.List[webhookJSON]{Items: []webhookJSON{}}
 	for _, wh := range whs {
 		out.Items = append(out.Items, a.toWebhook(r, wh))
 	}
@@ -185,13 +186,6 @@ func (a *API) listDeliveries(w http.ResponseWriter, r *http.Request, p engine.Pr
 	return nil
 }
 
-// webhookReply answers an accepted delivery: the push reply plus whether it was a replay.
-type webhookReply struct {
-	Event     eventJSON       `json:"event"`
-	Runs      []engine.RunRef `json:"runs"`
-	Duplicate bool            `json:"duplicate"`
-}
-
 // receiveWebhook is a third-party sender's delivery. It needs no token: the webhook's
 // signature or credentials authenticate it.
 func (a *API) receiveWebhook(w http.ResponseWriter, r *http.Request) {
@@ -207,5 +201,5 @@ func (a *API) receiveWebhook(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"challenge": *rep.Challenge})
 		return
 	}
-	writeJSON(w, http.StatusOK, webhookReply{Event: toEvent(rep.Event), Runs: rep.Runs, Duplicate: rep.Duplicate})
+	writeJSON(w, http.StatusOK, wire.PushReply{Event: toEvent(rep.Event), Runs: toRunRefs(rep.Runs), Duplicate: rep.Duplicate})
 }

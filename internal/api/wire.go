@@ -1,138 +1,78 @@
 package api
 
 import (
-	"encoding/json"
-	"fmt"
 	"time"
 
 	"github.com/heraldhq/herald/internal/engine"
 	"github.com/heraldhq/herald/internal/store"
+	"github.com/heraldhq/herald/internal/wire"
 )
 
-type eventJSON struct {
-	ID                 string                  `json:"id"`
-	Key                string                  `json:"key"`
-	Payload            json.RawMessage         `json:"payload"`
-	AdditionalMetadata json.RawMessage         `json:"additional_metadata,omitempty"`
-	Source             string                  `json:"source"`
-	ParentRunID        string                  `json:"parent_run_id,omitempty"`
-	ParentStepRunID    string                  `json:"parent_step_run_id,omitempty"`
-	ParentStep         string                  `json:"parent_step,omitempty"`
-	Webhook            string                  `json:"webhook,omitempty"`
-	Scope              string                  `json:"scope,omitempty"`
-	DedupeID           string                  `json:"dedupe_id,omitempty"`
-	ReplayOf           string                  `json:"replay_of,omitempty"`
-	CreatedAt          time.Time               `json:"created_at"`
-	Triggers           []store.TriggerDecision `json:"triggers"`
-	// Runs is shown by GET /api/v1/events/{id} only, always (an empty list too).
-	Runs *[]runJSON `json:"runs,omitempty"`
-	// Status is delivered (in the event log), or scheduled, cancelled or failed for a
-	// delayed event (scheduled.go); DeliverAt and DeliveryError belong to those.
-	Status        string     `json:"status"`
-	DeliverAt     *time.Time `json:"deliver_at,omitempty"`
-	DeliveryError string     `json:"delivery_error,omitempty"`
-}
+// The bodies of the API are the types of internal/wire; this file turns store and
+// engine rows into them. A nil list stays nil (JSON null), as it always was.
 
-func toEvent(e store.Event) eventJSON {
-	return eventJSON{
+func toEvent(e store.Event) wire.Event {
+	return wire.Event{
 		ID: e.ID, Key: e.Key, Payload: e.Payload, AdditionalMetadata: e.Metadata, Source: e.Source,
 		ParentRunID: e.ParentRunID, ParentStepRunID: e.ParentStepRunID, ParentStep: e.ParentStep,
-		Webhook: e.Webhook, Scope: e.Scope, DedupeID: e.DedupeID, ReplayOf: e.ReplayOf, CreatedAt: e.CreatedAt, Triggers: e.Triggers,
-		Status: store.EventDelivered,
+		Webhook: e.Webhook, Scope: e.Scope, DedupeID: e.DedupeID, ReplayOf: e.ReplayOf, CreatedAt: e.CreatedAt,
+		Triggers: toTriggerDecisions(e.Triggers), Status: store.EventDelivered,
 	}
 }
 
-type pushReply struct {
-	Event eventJSON       `json:"event"`
-	Runs  []engine.RunRef `json:"runs"`
-	// Duplicate means the push repeated a live idempotency key: Event and Runs are the
-	// original's.
-	Duplicate bool `json:"duplicate"`
+func toTriggerDecisions(ds []store.TriggerDecision) []wire.TriggerDecision {
+	if ds == nil {
+		return nil
+	}
+	out := make([]wire.TriggerDecision, len(ds))
+	for i, d := range ds {
+		out[i] = wire.TriggerDecision{Workflow: d.Workflow, Version: d.Version, RunID: d.RunID, Skipped: d.Skipped, Error: d.Error, FilterID: d.FilterID}
+	}
+	return out
 }
 
-type runJSON struct {
-	ID         string          `json:"id"`
-	Workflow   string          `json:"workflow"`
-	Version    int             `json:"version"`
-	Status     string          `json:"status"`
-	EventID    string          `json:"event_id,omitempty"`
-	Input      json.RawMessage `json:"input"`
-	Error      string          `json:"error"`
-	CreatedAt  time.Time       `json:"created_at"`
-	StartedAt  *time.Time      `json:"started_at"`
-	FinishedAt *time.Time      `json:"finished_at"`
-	Steps      []stepJSON      `json:"steps,omitempty"`
+func toRunRefs(rs []engine.RunRef) []wire.RunRef {
+	if rs == nil {
+		return nil
+	}
+	out := make([]wire.RunRef, len(rs))
+	for i, r := range rs {
+		out[i] = toRunRef(r)
+	}
+	return out
 }
 
-func toRun(r store.Run) runJSON {
-	return runJSON{
+func toRunRef(r engine.RunRef) wire.RunRef {
+	return wire.RunRef{Workflow: r.Workflow, Version: r.Version, RunID: r.RunID}
+}
+
+func toDecisions(ds []engine.Decision) []wire.Decision {
+	if ds == nil {
+		return nil
+	}
+	out := make([]wire.Decision, len(ds))
+	for i, d := range ds {
+		out[i] = wire.Decision{Workflow: d.Workflow, Version: d.Version, Trigger: d.Trigger, MatchedTriggers: d.MatchedTriggers,
+			Reason: d.Reason, Message: d.Message, FilterID: d.FilterID}
+	}
+	return out
+}
+
+func toRun(r store.Run) wire.Run {
+	return wire.Run{
 		ID: r.ID, Workflow: r.WorkflowName, Version: r.Version, Status: r.Status, EventID: r.EventID, Input: r.Input,
 		Error: r.Error, CreatedAt: r.CreatedAt, StartedAt: r.StartedAt, FinishedAt: r.FinishedAt,
 	}
 }
 
-type stepJSON struct {
-	ID          string          `json:"id"`
-	Name        string          `json:"name"`
-	Parents     []string        `json:"parents"`
-	Status      string          `json:"status"`
-	Attempt     int             `json:"attempt"`
-	MaxAttempts int             `json:"max_attempts"`
-	WorkerID    string          `json:"worker_id,omitempty"`
-	Output      json.RawMessage `json:"output,omitempty"`
-	Error       string          `json:"error"`
-	QueuedAt    *time.Time      `json:"queued_at"`
-	StartedAt   *time.Time      `json:"started_at"`
-	FinishedAt  *time.Time      `json:"finished_at"`
-}
-
-func toStep(s store.StepRun) stepJSON {
-	return stepJSON{
+func toStep(s store.StepRun) wire.StepRun {
+	return wire.StepRun{
 		ID: s.ID, Name: s.Step, Parents: s.Parents, Status: s.Status, Attempt: s.Attempt, MaxAttempts: s.MaxAttempts,
 		WorkerID: s.WorkerID, Output: s.Output, Error: s.Error, QueuedAt: s.QueuedAt, StartedAt: s.StartedAt, FinishedAt: s.FinishedAt,
 	}
 }
 
-// duration is a time.Duration written as a Go duration string ("30s").
-type duration time.Duration
-
-func (d duration) MarshalJSON() ([]byte, error) { return json.Marshal(time.Duration(d).String()) }
-
-func (d *duration) UnmarshalJSON(b []byte) error {
-	var s string
-	if err := json.Unmarshal(b, &s); err != nil {
-		return fmt.Errorf("a duration is a string like \"30s\"")
-	}
-	v, err := time.ParseDuration(s)
-	if err != nil {
-		return fmt.Errorf("a duration is a string like \"30s\": %w", err)
-	}
-	*d = duration(v)
-	return nil
-}
-
-type retryJSON struct {
-	MaxAttempts    int      `json:"max_attempts,omitempty"`
-	InitialBackoff duration `json:"initial_backoff,omitempty"`
-	MaxBackoff     duration `json:"max_backoff,omitempty"`
-	Multiplier     float64  `json:"multiplier,omitempty"`
-}
-
-type stepDefJSON struct {
-	Name    string    `json:"name"`
-	Parents []string  `json:"parents,omitempty"`
-	Timeout duration  `json:"timeout,omitempty"`
-	Retry   retryJSON `json:"retry"`
-}
-
-type workflowDefJSON struct {
-	Name        string          `json:"name"`
-	Description string          `json:"description,omitempty"`
-	Triggers    []store.Trigger `json:"triggers"` // "user:*" or {"key": "user:*", "expression": "..."}
-	Steps       []stepDefJSON   `json:"steps"`
-}
-
-func (d workflowDefJSON) toStore() store.WorkflowDef {
+func toStoreDef(d wire.WorkflowDef) store.WorkflowDef {
 	def := store.WorkflowDef{Name: d.Name, Description: d.Description, Triggers: d.Triggers}
 	for _, s := range d.Steps {
 		def.Steps = append(def.Steps, store.StepDef{
@@ -146,74 +86,38 @@ func (d workflowDefJSON) toStore() store.WorkflowDef {
 	return def
 }
 
-type workflowJSON struct {
-	Name        string          `json:"name"`
-	Description string          `json:"description"`
-	Active      bool            `json:"active"`
-	Version     int             `json:"version"`
-	Triggers    []store.Trigger `json:"triggers"`
-	Steps       []stepDefJSON   `json:"steps"`
-	CreatedAt   time.Time       `json:"created_at"`
-	UpdatedAt   time.Time       `json:"updated_at"`
-}
-
-func toWorkflow(w store.Workflow) workflowJSON {
-	out := workflowJSON{Name: w.Name, Description: w.Def.Description, Active: w.Active, Version: w.Version,
+func toWorkflow(w store.Workflow) wire.Workflow {
+	out := wire.Workflow{Name: w.Name, Description: w.Def.Description, Active: w.Active, Version: w.Version,
 		Triggers: w.Def.Triggers, CreatedAt: w.CreatedAt, UpdatedAt: w.UpdatedAt}
 	if out.Triggers == nil {
 		out.Triggers = []store.Trigger{}
 	}
 	for _, s := range w.Def.Steps {
-		out.Steps = append(out.Steps, stepDefJSON{
-			Name: s.Name, Parents: s.Parents, Timeout: duration(time.Duration(s.TimeoutMS) * time.Millisecond),
-			Retry: retryJSON{
-				MaxAttempts: s.Retry.MaxAttempts, InitialBackoff: duration(time.Duration(s.Retry.InitialBackoffMS) * time.Millisecond),
-				MaxBackoff: duration(time.Duration(s.Retry.MaxBackoffMS) * time.Millisecond), Multiplier: s.Retry.Multiplier,
+		out.Steps = append(out.Steps, wire.StepDef{
+			Name: s.Name, Parents: s.Parents, Timeout: ms(s.TimeoutMS),
+			Retry: wire.Retry{
+				MaxAttempts: s.Retry.MaxAttempts, InitialBackoff: ms(s.Retry.InitialBackoffMS),
+				MaxBackoff: ms(s.Retry.MaxBackoffMS), Multiplier: s.Retry.Multiplier,
 			},
 		})
 	}
 	return out
 }
 
-type tokenJSON struct {
-	ID        string     `json:"id"`
-	Name      string     `json:"name"`
-	Tenant    string     `json:"tenant"`
-	Role      store.Role `json:"role"`
-	Admin     bool       `json:"admin"` // the field from before roles: a tenant admin or an operator
-	CreatedAt time.Time  `json:"created_at"`
-	RevokedAt *time.Time `json:"revoked_at,omitempty"`
-}
+// ms is a number of milliseconds as a wire duration.
+func ms(n int64) wire.Duration { return wire.Duration(time.Duration(n) * time.Millisecond) }
 
-func toToken(t store.Token) tokenJSON {
-	return tokenJSON{ID: t.ID, Name: t.Name, Tenant: t.TenantName, Role: t.Role, Admin: t.Role == store.RoleAdmin || t.Role == store.RoleOperator,
+func toToken(t store.Token) wire.Token {
+	return wire.Token{ID: t.ID, Name: t.Name, Tenant: t.TenantName, Role: string(t.Role), Admin: t.Role == store.RoleAdmin || t.Role == store.RoleOperator,
 		CreatedAt: t.CreatedAt, RevokedAt: t.RevokedAt}
 }
 
-type tenantJSON struct {
-	ID        string    `json:"id"`
-	Name      string    `json:"name"`
-	CreatedAt time.Time `json:"created_at"`
+func toTenant(t store.Tenant) wire.Tenant {
+	return wire.Tenant{ID: t.ID, Name: t.Name, CreatedAt: t.CreatedAt}
 }
 
-type assignmentJSON struct {
-	StepRunID      string                     `json:"step_run_id"`
-	LeaseID        string                     `json:"lease_id"`
-	RunID          string                     `json:"run_id"`
-	Workflow       string                     `json:"workflow"`
-	Version        int                        `json:"version"`
-	Step           string                     `json:"step"`
-	Attempt        int                        `json:"attempt"`
-	MaxAttempts    int                        `json:"max_attempts"`
-	Input          json.RawMessage            `json:"input"`
-	Parents        map[string]json.RawMessage `json:"parents"`
-	EventID        string                     `json:"event_id,omitempty"`
-	Deadline       time.Time                  `json:"deadline"`
-	LeaseExpiresAt time.Time                  `json:"lease_expires_at"`
-}
-
-func toAssignment(a store.Assignment) assignmentJSON {
-	return assignmentJSON{
+func toAssignment(a store.Assignment) wire.Assignment {
+	return wire.Assignment{
 		StepRunID: a.StepRunID, LeaseID: a.LeaseID, RunID: a.RunID, Workflow: a.Workflow, Version: a.Version, Step: a.Step,
 		Attempt: a.Attempt, MaxAttempts: a.MaxAttempts, Input: a.Input, Parents: a.Parents, EventID: a.EventID,
 		Deadline: a.Deadline, LeaseExpiresAt: a.LeaseExpiresAt,

@@ -11,6 +11,7 @@ import (
 
 	"github.com/heraldhq/herald/internal/engine"
 	"github.com/heraldhq/herald/internal/store"
+	"github.com/heraldhq/herald/internal/wire"
 )
 
 var updateGolden = flag.Bool("update-wire-golden", false, "rewrite internal/wire/testdata from what the API writes")
@@ -57,9 +58,9 @@ func TestWireGolden(t *testing.T) {
 		DeliverAt: t2, CreatedAt: t0, Status: store.ScheduledFailed, Error: "workflow fulfil: no such key"}
 
 	eventWithRuns := toEvent(fullEvent)
-	eventWithRuns.Runs = &[]runJSON{toRun(fullRun)}
+	eventWithRuns.Runs = &[]wire.Run{toRun(fullRun)}
 	scheduledEvent := toScheduled(scheduled)
-	scheduledEvent.Runs = &[]runJSON{}
+	scheduledEvent.Runs = &[]wire.Run{}
 
 	cases := map[string]any{
 		"event_full.json":      eventWithRuns,
@@ -75,25 +76,25 @@ func TestWireGolden(t *testing.T) {
 		"token_min.json":       toToken(minToken),
 		"assignment_full.json": toAssignment(fullAssignment),
 		"assignment_min.json":  toAssignment(minAssignment),
-		"dry_run_reply.json": dryRunReply{DryRun: true, Key: "order:paid", DuplicateOf: "evt_00", Workflows: []engine.Decision{
+		"dry_run_reply.json": wire.DryRunReply{DryRun: true, Key: "order:paid", DuplicateOf: "evt_00", Workflows: toDecisions([]engine.Decision{
 			{Workflow: "fulfil", Version: 2, Trigger: true, MatchedTriggers: []string{"order:paid"}, FilterID: "flt_01"},
 			{Workflow: "audit", Version: 1, MatchedTriggers: []string{}, Reason: "expression_error", Message: "no such key: amount"},
-		}},
-		"error_full.json": errorBody{Error: errorDetail{Code: "invalid_argument", Message: "key: must not be empty", Field: "key"}},
-		"error_min.json":  errorBody{Error: errorDetail{Code: "not_found", Message: "not found"}},
+		})},
+		"error_full.json": wire.Error{Error: wire.ErrorDetail{Code: "invalid_argument", Message: "key: must not be empty", Field: "key"}},
+		"error_min.json":  wire.Error{Error: wire.ErrorDetail{Code: "not_found", Message: "not found"}},
 		"filter_full.json": toFilter(store.Filter{ID: "flt_01", Workflow: "fulfil", Scope: "acme", Expression: "input.amount > 100",
 			Payload: json.RawMessage(`{"tier":"gold"}`), CreatedAt: t0}),
 		"filter_min.json":         toFilter(store.Filter{ID: "flt_02", Workflow: "fulfil", Scope: "acme", CreatedAt: t0}),
 		"event_schema.json":       toEventSchema(store.EventSchema{Key: "order:paid", Schema: json.RawMessage(`{"type":"object"}`), CreatedAt: t0, UpdatedAt: t1}),
-		"put_workflow_reply.json": map[string]any{"workflow": toWorkflow(minWorkflow), "created_version": true},
-		"bulk_reply.json":         map[string]any{"items": []pushReply{toPushReply(engine.PushResult{Event: minEvent})}},
-		"assignments.json":        map[string]any{"assignments": []assignmentJSON{toAssignment(minAssignment)}},
-		"worker_registered.json":  map[string]any{"id": "wrk_01", "lease_duration": duration(30 * time.Second), "heartbeat_interval": duration(10 * time.Second)},
-		"heartbeat_reply.json":    map[string]any{"lease_expires_at": t1, "cancelled": []string{}},
-		"token_created.json":      map[string]any{"token": toToken(minToken), "secret": "hrld_secret"},
-		"accepted.json":           map[string]string{"status": "accepted"},
-		"tenant.json":             tenantJSON{ID: "ten_01", Name: "acme", CreatedAt: t0},
-		"list_workflows.json":     list[workflowJSON]{Items: []workflowJSON{toWorkflow(minWorkflow)}, NextCursor: "cnVuXzAx"},
+		"put_workflow_reply.json": wire.PutWorkflowReply{Workflow: toWorkflow(minWorkflow), CreatedVersion: true},
+		"bulk_reply.json":         wire.BulkReply{Items: []wire.PushReply{toPushReply(engine.PushResult{Event: minEvent})}},
+		"assignments.json":        wire.Assignments{Assignments: []wire.Assignment{toAssignment(minAssignment)}},
+		"worker_registered.json":  wire.WorkerRegistered{ID: "wrk_01", LeaseDuration: wire.Duration(30 * time.Second), HeartbeatInterval: wire.Duration(10 * time.Second)},
+		"heartbeat_reply.json":    wire.HeartbeatReply{LeaseExpiresAt: t1, Cancelled: []string{}},
+		"token_created.json":      wire.TokenCreated{Token: toToken(minToken), Secret: "hrld_secret"},
+		"accepted.json":           wire.Status{Status: "accepted"},
+		"tenant.json":             toTenant(store.Tenant{ID: "ten_01", Name: "acme", CreatedAt: t0}),
+		"list_workflows.json":     wire.List[wire.Workflow]{Items: []wire.Workflow{toWorkflow(minWorkflow)}, NextCursor: "cnVuXzAx"},
 	}
 	for name, v := range cases {
 		t.Run(name, func(t *testing.T) {
