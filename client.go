@@ -15,6 +15,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/heraldhq/herald/internal/wire"
 )
 
 // DefaultURL is the address of a local Herald engine, used when no URL is given.
@@ -225,12 +227,6 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 // pathEscape escapes one path segment.
 func pathEscape(s string) string { return url.PathEscape(s) }
 
-// listReply is the shape of every list reply: {"items": [...], "next_cursor": "..."}.
-type listReply[T any] struct {
-	Items      []T    `json:"items"`
-	NextCursor string `json:"next_cursor,omitempty"`
-}
-
 // pageQuery builds the query of a paginated list call.
 func pageQuery(cursor string, limit int) url.Values {
 	q := url.Values{}
@@ -272,14 +268,6 @@ type Event struct {
 	// Delay, when positive, delays the event by this long from its arrival at the
 	// engine (by the engine's clock). Set at most one of DeliverAt and Delay.
 	Delay time.Duration `json:"-"`
-}
-
-// pushRequest is an Event plus the lineage set when a step pushes it.
-type pushRequest struct {
-	Event
-	ParentRunID     string `json:"parent_run_id,omitempty"`
-	ParentStepRunID string `json:"parent_step_run_id,omitempty"`
-	DryRun          bool   `json:"dry_run,omitempty"`
 }
 
 // DryRunResult is the engine's answer to DryRun: what an event would trigger.
@@ -403,9 +391,27 @@ type EventInfo struct {
 // commit (503), Push waits as the engine asks and tries again a few times, for as
 // long as ctx allows.
 func (c *Client) Push(ctx context.Context, ev Event) (*PushResult, error) {
-	var res PushResult
-	if err := c.call(ctx, http.MethodPost, "/events", nil, pushRequest{Event: ev}, &res, pushRetries); err != nil {
+	res, err := c.push(ctx, ev, "", "")
+	if err != nil {
 		return nil, fmt.Errorf("herald: pushing event %q: %w", ev.Key, err)
+	}
+	return res, nil
+}
+
+// push stores one event, with the lineage of the step that pushes it when runID is set.
+func (c *Client) push(ctx context.Context, ev Event, runID, stepRunID string) (*PushResult, error) {
+	req, err := eventPush(ev)
+	if err != nil {
+		return nil, err
+	}
+	req.ParentRunID, req.ParentStepRunID = runID, stepRunID
+	var reply wire.PushReply
+	if err := c.call(ctx, http.MethodPost, "/events", nil, req, &reply, pushRetries); err != nil {
+		return nil, err
+	}
+	res, err := fromPushReply(reply)
+	if err != nil {
+		return nil, fmt.Errorf("decoding reply of POST /events: %w", err)
 	}
 	return &res, nil
 }
@@ -413,21 +419,25 @@ func (c *Client) Push(ctx context.Context, ev Event) (*PushResult, error) {
 // DryRun validates an event like Push and reports, for every workflow of the tenant,
 // whether the event would trigger it and if not why. It stores and triggers nothing.
 func (c *Client) DryRun(ctx context.Context, ev Event) (*DryRunResult, error) {
-	var res DryRunResult
-	if err := c.call(ctx, http.MethodPost, "/events", nil, pushRequest{Event: ev, DryRun: true}, &res, 0); err != nil {
-		return nil, fmt.Errorf("herald: explaining event %q: %w", ev.Key, err)
+	req, err := eventPush(ev)
+	if err == nil {
+		req.DryRun = true
+		var reply wire.DryRunReply
+		if err = c.call(ctx, http.MethodPost, "/events", nil, req, &reply, 0); err == nil {
+			res := fromDryRun(reply)
+			return &res, nil
+		}
 	}
-	return &res, nil
+	return nil, fmt.Errorf("herald: explaining event %q: %w", ev.Key, err)
 }
 
 // pushFromStep stores one event with the lineage of the step that pushes it.
 func (c *Client) pushFromStep(ctx context.Context, ev Event, runID, stepRunID string) (*PushResult, error) {
-	req := pushRequest{Event: ev, ParentRunID: runID, ParentStepRunID: stepRunID}
-	var res PushResult
-	if err := c.call(ctx, http.MethodPost, "/events", nil, req, &res, pushRetries); err != nil {
+	res, err := c.push(ctx, ev, runID, stepRunID)
+	if err != nil {
 		return nil, fmt.Errorf("herald: pushing event %q from step-run %s: %w", ev.Key, stepRunID, err)
 	}
-	return &res, nil
+	return res, nil
 }
 
 // BulkPush stores 1–1000 events at once, all or nothing, and returns one result
@@ -435,24 +445,39 @@ func (c *Client) pushFromStep(ctx context.Context, ev Event, runID, stepRunID st
 // error's Field names it (such as "events[3].key"). It retries on 429 and 503
 // like Push.
 func (c *Client) BulkPush(ctx context.Context, evs []Event) ([]PushResult, error) {
-	req := struct {
-		Events []pushRequest `json:"events"`
-	}{Events: make([]pushRequest, len(evs))}
+	req := wire.BulkPush{Events: make([]wire.EventPush, len(evs))}
 	for i, ev := range evs {
-		req.Events[i] = pushRequest{Event: ev}
+		var err error
+		if req.Events[i], err = eventPush(ev); err != nil {
+			return nil, fmt.Errorf("herald: pushing %d events: events[%d]: %w", len(evs), i, err)
+		}
 	}
-	var res listReply[PushResult]
-	if err := c.call(ctx, http.MethodPost, "/events/bulk", nil, req, &res, pushRetries); err != nil {
+	var reply wire.BulkReply
+	if err := c.call(ctx, http.MethodPost, "/events/bulk", nil, req, &reply, pushRetries); err != nil {
 		return nil, fmt.Errorf("herald: pushing %d events: %w", len(evs), err)
 	}
-	return res.Items, nil
+	if reply.Items == nil {
+		return nil, nil
+	}
+	out := make([]PushResult, len(reply.Items))
+	for i, r := range reply.Items {
+		var err error
+		if out[i], err = fromPushReply(r); err != nil {
+			return nil, fmt.Errorf("herald: pushing %d events: decoding reply: %w", len(evs), err)
+		}
+	}
+	return out, nil
 }
 
 // GetEvent returns one event with the runs it triggered and, when a step pushed
 // it, its lineage.
 func (c *Client) GetEvent(ctx context.Context, id string) (*EventInfo, error) {
-	var ev EventInfo
-	if err := c.call(ctx, http.MethodGet, "/events/"+pathEscape(id), nil, nil, &ev, 0); err != nil {
+	var reply wire.Event
+	if err := c.call(ctx, http.MethodGet, "/events/"+pathEscape(id), nil, nil, &reply, 0); err != nil {
+		return nil, fmt.Errorf("herald: getting event %s: %w", id, err)
+	}
+	ev, err := fromEvent(reply)
+	if err != nil {
 		return nil, fmt.Errorf("herald: getting event %s: %w", id, err)
 	}
 	return &ev, nil
@@ -490,11 +515,15 @@ func (c *Client) ListEvents(ctx context.Context, p ListEventsParams) (*EventPage
 		q.Set("key", p.Key)
 	}
 	p.search(q)
-	var res listReply[EventInfo]
+	var res wire.List[wire.Event]
 	if err := c.call(ctx, http.MethodGet, "/events", q, nil, &res, 0); err != nil {
 		return nil, fmt.Errorf("herald: listing events: %w", err)
 	}
-	return &EventPage{Items: res.Items, NextCursor: res.NextCursor}, nil
+	items, err := fromEvents(res.Items)
+	if err != nil {
+		return nil, fmt.Errorf("herald: listing events: %w", err)
+	}
+	return &EventPage{Items: items, NextCursor: res.NextCursor}, nil
 }
 
 // ---------------------------------------------------------------------------
@@ -597,10 +626,11 @@ type StepRun struct {
 
 // GetRun returns one run with its steps.
 func (c *Client) GetRun(ctx context.Context, id string) (*Run, error) {
-	var r Run
-	if err := c.call(ctx, http.MethodGet, "/runs/"+pathEscape(id), nil, nil, &r, 0); err != nil {
+	var reply wire.Run
+	if err := c.call(ctx, http.MethodGet, "/runs/"+pathEscape(id), nil, nil, &reply, 0); err != nil {
 		return nil, fmt.Errorf("herald: getting run %s: %w", id, err)
 	}
+	r := fromRun(reply)
 	return &r, nil
 }
 
@@ -653,21 +683,22 @@ func (c *Client) ListRuns(ctx context.Context, p ListRunsParams) (*RunPage, erro
 		q.Set("key_prefix", p.KeyPrefix)
 	}
 	setSearch(q, p.Metadata, p.Since, p.Until)
-	var res listReply[RunSummary]
+	var res wire.List[wire.Run]
 	if err := c.call(ctx, http.MethodGet, "/runs", q, nil, &res, 0); err != nil {
 		return nil, fmt.Errorf("herald: listing runs: %w", err)
 	}
-	return &RunPage{Items: res.Items, NextCursor: res.NextCursor}, nil
+	return &RunPage{Items: fromList(res.Items, fromRunSummary), NextCursor: res.NextCursor}, nil
 }
 
 // CancelRun cancels a run that has not ended and returns it. Workers holding its
 // steps learn it at their next heartbeat. Cancelling a run that already ended
 // fails with a 409 APIError.
 func (c *Client) CancelRun(ctx context.Context, id string) (*Run, error) {
-	var r Run
-	if err := c.call(ctx, http.MethodPost, "/runs/"+pathEscape(id)+"/cancel", nil, struct{}{}, &r, 0); err != nil {
+	var reply wire.Run
+	if err := c.call(ctx, http.MethodPost, "/runs/"+pathEscape(id)+"/cancel", nil, struct{}{}, &reply, 0); err != nil {
 		return nil, fmt.Errorf("herald: cancelling run %s: %w", id, err)
 	}
+	r := fromRun(reply)
 	return &r, nil
 }
 
@@ -675,13 +706,15 @@ func (c *Client) CancelRun(ctx context.Context, id string) (*Run, error) {
 // run), with input as the run's input (a value that encodes to a JSON object, or
 // nil). It works on disabled workflows too.
 func (c *Client) RunWorkflow(ctx context.Context, name string, input any) (*RunRef, error) {
-	req := struct {
-		Input any `json:"input,omitempty"`
-	}{Input: input}
-	var ref RunRef
-	if err := c.call(ctx, http.MethodPost, "/workflows/"+pathEscape(name)+"/runs", nil, req, &ref, 0); err != nil {
+	raw, err := marshalInput("input", input)
+	var reply wire.RunRef
+	if err == nil {
+		err = c.call(ctx, http.MethodPost, "/workflows/"+pathEscape(name)+"/runs", nil, wire.RunStart{Input: raw}, &reply, 0)
+	}
+	if err != nil {
 		return nil, fmt.Errorf("herald: running workflow %q: %w", name, err)
 	}
+	ref := RunRef(reply)
 	return &ref, nil
 }
 
@@ -740,14 +773,13 @@ type TokenInfo struct {
 // CreateToken creates an API token and returns it with its secret ("hrld_..."),
 // which is shown only this once.
 func (c *Client) CreateToken(ctx context.Context, p CreateTokenParams) (tok *TokenInfo, secret string, err error) {
-	var res struct {
-		Token  TokenInfo `json:"token"`
-		Secret string    `json:"secret"`
-	}
-	if err := c.call(ctx, http.MethodPost, "/tokens", nil, p, &res, 0); err != nil {
+	var res wire.TokenCreated
+	req := wire.TokenCreate{Name: p.Name, Tenant: p.Tenant, Role: string(p.Role), Admin: p.Admin}
+	if err := c.call(ctx, http.MethodPost, "/tokens", nil, req, &res, 0); err != nil {
 		return nil, "", fmt.Errorf("herald: creating token %q: %w", p.Name, err)
 	}
-	return &res.Token, res.Secret, nil
+	t := fromToken(res.Token)
+	return &t, res.Secret, nil
 }
 
 // ListTokens lists the tokens of the caller's tenant, without their secrets.
@@ -758,11 +790,11 @@ func (c *Client) ListTokens(ctx context.Context) ([]TokenInfo, error) {
 // ListTenantTokens lists the tokens of the tenant named (empty: the caller's),
 // without their secrets. Another tenant needs an operator token.
 func (c *Client) ListTenantTokens(ctx context.Context, tenant string) ([]TokenInfo, error) {
-	var res listReply[TokenInfo]
+	var res wire.List[wire.Token]
 	if err := c.call(ctx, http.MethodGet, "/tokens", tenantQuery(tenant), nil, &res, 0); err != nil {
 		return nil, fmt.Errorf("herald: listing tokens: %w", err)
 	}
-	return res.Items, nil
+	return fromList(res.Items, fromToken), nil
 }
 
 // RevokeToken revokes a token of the caller's tenant; requests carrying it then
@@ -801,21 +833,19 @@ type TenantInfo struct {
 
 // CreateTenant creates a tenant. It needs an operator token.
 func (c *Client) CreateTenant(ctx context.Context, name string) (*TenantInfo, error) {
-	req := struct {
-		Name string `json:"name"`
-	}{Name: name}
-	var t TenantInfo
-	if err := c.call(ctx, http.MethodPost, "/tenants", nil, req, &t, 0); err != nil {
+	var reply wire.Tenant
+	if err := c.call(ctx, http.MethodPost, "/tenants", nil, wire.TenantCreate{Name: name}, &reply, 0); err != nil {
 		return nil, fmt.Errorf("herald: creating tenant %q: %w", name, err)
 	}
+	t := TenantInfo(reply)
 	return &t, nil
 }
 
 // ListTenants lists all tenants. It needs an operator token.
 func (c *Client) ListTenants(ctx context.Context) ([]TenantInfo, error) {
-	var res listReply[TenantInfo]
+	var res wire.List[wire.Tenant]
 	if err := c.call(ctx, http.MethodGet, "/tenants", nil, nil, &res, 0); err != nil {
 		return nil, fmt.Errorf("herald: listing tenants: %w", err)
 	}
-	return res.Items, nil
+	return fromList(res.Items, func(t wire.Tenant) TenantInfo { return TenantInfo(t) }), nil
 }

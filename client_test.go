@@ -144,14 +144,11 @@ func TestClientFromEnv(t *testing.T) {
 
 func TestPushRequestJSON(t *testing.T) {
 	t.Parallel()
-	b, err := json.Marshal(pushRequest{Event: Event{Key: "k"}})
+	b, err := pushBody(Event{Key: "k"}, "", "")
 	if err != nil || string(b) != `{"key":"k"}` {
 		t.Fatalf("bare event = %s, %v", b, err)
 	}
-	b, err = json.Marshal(pushRequest{
-		Event:       Event{Key: "k", Payload: map[string]int{"n": 1}, AdditionalMetadata: map[string]any{"src": "x"}},
-		ParentRunID: "r", ParentStepRunID: "s",
-	})
+	b, err = pushBody(Event{Key: "k", Payload: map[string]int{"n": 1}, AdditionalMetadata: map[string]any{"src": "x"}}, "r", "s")
 	want := `{"key":"k","payload":{"n":1},"additional_metadata":{"src":"x"},"parent_run_id":"r","parent_step_run_id":"s"}`
 	if err != nil || string(b) != want {
 		t.Fatalf("event with lineage = %s, want %s (%v)", b, want, err)
@@ -160,10 +157,20 @@ func TestPushRequestJSON(t *testing.T) {
 
 func TestPushRequestIdempotencyKeyJSON(t *testing.T) {
 	t.Parallel()
-	b, err := json.Marshal(pushRequest{Event: Event{Key: "k", IdempotencyKey: "i-1"}})
+	b, err := pushBody(Event{Key: "k", IdempotencyKey: "i-1"}, "", "")
 	if want := `{"key":"k","idempotency_key":"i-1"}`; err != nil || string(b) != want {
 		t.Fatalf("event with idempotency key = %s, want %s (%v)", b, want, err)
 	}
+}
+
+// pushBody is the body Push (or a step's push, with runID and stepRunID) sends for ev.
+func pushBody(ev Event, runID, stepRunID string) ([]byte, error) {
+	req, err := eventPush(ev)
+	if err != nil {
+		return nil, err
+	}
+	req.ParentRunID, req.ParentStepRunID = runID, stepRunID
+	return json.Marshal(req)
 }
 
 func TestRunDecodesInline(t *testing.T) {

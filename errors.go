@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/heraldhq/herald/internal/wire"
 )
 
 // APIError is an error answered by the Herald engine. Every error reply of the
@@ -78,17 +80,13 @@ func parseAPIError(status int, header http.Header, body []byte) *APIError {
 	if header != nil {
 		e.RetryAfter = parseRetryAfter(header.Get("Retry-After"), time.Now())
 	}
-	var wire struct {
-		Error *struct {
-			Code    string `json:"code"`
-			Message string `json:"message"`
-			Field   string `json:"field"`
-		} `json:"error"`
+	var reply struct { // wire.Error, with the detail's absence seen
+		Error *wire.ErrorDetail `json:"error"`
 	}
-	if err := json.Unmarshal(body, &wire); err == nil && wire.Error != nil {
-		e.Code = wire.Error.Code
-		e.Message = wire.Error.Message
-		e.Field = wire.Error.Field
+	if err := json.Unmarshal(body, &reply); err == nil && reply.Error != nil {
+		e.Code = reply.Error.Code
+		e.Message = reply.Error.Message
+		e.Field = reply.Error.Field
 		return e
 	}
 	msg := strings.TrimSpace(string(body))

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net/http"
 	"time"
+
+	"github.com/heraldhq/herald/internal/wire"
 )
 
 // FilterSpec is a runtime filter to attach to a workflow (docs/triggers.md). Once a
@@ -61,10 +63,16 @@ type FilterPage struct {
 // CreateFilter attaches a runtime filter to the named workflow. A bad expression or
 // payload is refused with an *APIError naming the field.
 func (c *Client) CreateFilter(ctx context.Context, workflow string, spec FilterSpec) (*Filter, error) {
-	var f Filter
-	if err := c.call(ctx, http.MethodPost, "/workflows/"+pathEscape(workflow)+"/filters", nil, spec, &f, 0); err != nil {
+	payload, err := marshalInput("payload", spec.Payload)
+	var reply wire.Filter
+	if err == nil {
+		req := wire.FilterCreate{Scope: spec.Scope, Expression: spec.Expression, Payload: payload}
+		err = c.call(ctx, http.MethodPost, "/workflows/"+pathEscape(workflow)+"/filters", nil, req, &reply, 0)
+	}
+	if err != nil {
 		return nil, fmt.Errorf("herald: creating filter on workflow %q: %w", workflow, err)
 	}
+	f := Filter(reply)
 	return &f, nil
 }
 
@@ -74,19 +82,20 @@ func (c *Client) ListFilters(ctx context.Context, workflow string, p ListFilters
 	if p.Scope != "" {
 		q.Set("scope", p.Scope)
 	}
-	var res FilterPage
+	var res wire.List[wire.Filter]
 	if err := c.call(ctx, http.MethodGet, "/workflows/"+pathEscape(workflow)+"/filters", q, nil, &res, 0); err != nil {
 		return nil, fmt.Errorf("herald: listing filters of workflow %q: %w", workflow, err)
 	}
-	return &res, nil
+	return &FilterPage{Items: fromList(res.Items, func(f wire.Filter) Filter { return Filter(f) }), NextCursor: res.NextCursor}, nil
 }
 
 // GetFilter returns one filter of the named workflow.
 func (c *Client) GetFilter(ctx context.Context, workflow, id string) (*Filter, error) {
-	var f Filter
-	if err := c.call(ctx, http.MethodGet, "/workflows/"+pathEscape(workflow)+"/filters/"+pathEscape(id), nil, nil, &f, 0); err != nil {
+	var reply wire.Filter
+	if err := c.call(ctx, http.MethodGet, "/workflows/"+pathEscape(workflow)+"/filters/"+pathEscape(id), nil, nil, &reply, 0); err != nil {
 		return nil, fmt.Errorf("herald: getting filter %s of workflow %q: %w", id, workflow, err)
 	}
+	f := Filter(reply)
 	return &f, nil
 }
 

@@ -2,12 +2,13 @@ package herald
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
 	"sort"
 	"time"
+
+	"github.com/heraldhq/herald/internal/wire"
 )
 
 // Statuses of an event (EventInfo.Status). An event pushed without a delay is delivered
@@ -23,19 +24,6 @@ const (
 	// EventFailed is a delayed event refused when due (EventInfo.DeliveryError says why).
 	EventFailed = "failed"
 )
-
-// MarshalJSON writes a push: the event, its lineage, and Delay as a duration string.
-func (r pushRequest) MarshalJSON() ([]byte, error) {
-	type plain pushRequest // without this method
-	var delay string
-	if r.Delay != 0 {
-		delay = r.Delay.String()
-	}
-	return json.Marshal(struct {
-		plain
-		Delay string `json:"delay,omitempty"`
-	}{plain(r), delay})
-}
 
 // PushAt stores ev now and delivers it at t: it triggers the workflows active then. The
 // result's Event has Status "scheduled" and DeliverAt; its Runs are empty. A t in the
@@ -55,8 +43,12 @@ func (c *Client) PushAfter(ctx context.Context, ev Event, d time.Duration) (*Pus
 // "cancelled"). It fails with a 409 APIError when the event was already delivered,
 // cancelled or failed, and a 404 one when there is no such event.
 func (c *Client) CancelEvent(ctx context.Context, id string) (*EventInfo, error) {
-	var ev EventInfo
-	if err := c.call(ctx, http.MethodPost, "/events/"+pathEscape(id)+"/cancel", nil, struct{}{}, &ev, 0); err != nil {
+	var reply wire.Event
+	if err := c.call(ctx, http.MethodPost, "/events/"+pathEscape(id)+"/cancel", nil, struct{}{}, &reply, 0); err != nil {
+		return nil, fmt.Errorf("herald: cancelling event %s: %w", id, err)
+	}
+	ev, err := fromEvent(reply)
+	if err != nil {
 		return nil, fmt.Errorf("herald: cancelling event %s: %w", id, err)
 	}
 	return &ev, nil

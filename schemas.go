@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/heraldhq/herald/internal/wire"
 )
 
 // EventSchema is the JSON Schema registered for an event key of the caller's tenant:
@@ -39,29 +41,31 @@ func schemaPath(key string) string {
 // moment it returns, pushes of the key through any replica are checked (other replicas
 // within a second on PostgreSQL).
 func (c *Client) PutEventSchema(ctx context.Context, key string, schema json.RawMessage) (*EventSchema, error) {
-	var s EventSchema
-	if err := c.call(ctx, http.MethodPut, schemaPath(key), nil, map[string]json.RawMessage{"schema": schema}, &s, 0); err != nil {
+	var reply wire.EventSchema
+	if err := c.call(ctx, http.MethodPut, schemaPath(key), nil, wire.EventSchemaPut{Schema: schema}, &reply, 0); err != nil {
 		return nil, fmt.Errorf("herald: putting the schema of %q: %w", key, err)
 	}
+	s := EventSchema(reply)
 	return &s, nil
 }
 
 // GetEventSchema returns the schema registered for a key; a 404 APIError if none.
 func (c *Client) GetEventSchema(ctx context.Context, key string) (*EventSchema, error) {
-	var s EventSchema
-	if err := c.call(ctx, http.MethodGet, schemaPath(key), nil, nil, &s, 0); err != nil {
+	var reply wire.EventSchema
+	if err := c.call(ctx, http.MethodGet, schemaPath(key), nil, nil, &reply, 0); err != nil {
 		return nil, fmt.Errorf("herald: getting the schema of %q: %w", key, err)
 	}
+	s := EventSchema(reply)
 	return &s, nil
 }
 
 // ListEventSchemas lists the tenant's schemas by key.
 func (c *Client) ListEventSchemas(ctx context.Context) ([]EventSchema, error) {
-	var res listReply[EventSchema]
+	var res wire.List[wire.EventSchema]
 	if err := c.call(ctx, http.MethodGet, "/event-schemas", nil, nil, &res, 0); err != nil {
 		return nil, fmt.Errorf("herald: listing event schemas: %w", err)
 	}
-	return res.Items, nil
+	return fromList(res.Items, func(s wire.EventSchema) EventSchema { return EventSchema(s) }), nil
 }
 
 // DeleteEventSchema removes the schema of a key: its payloads are no longer checked.

@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"strings"
 	"testing"
+
+	"github.com/heraldhq/herald/internal/wire"
 )
 
 func testStepContext(a *assignment) *StepContext {
@@ -16,11 +18,11 @@ func testStepContext(a *assignment) *StepContext {
 
 func TestStepContextInputAndParents(t *testing.T) {
 	t.Parallel()
-	sc := testStepContext(&assignment{
+	sc := testStepContext(&assignment{Assignment: wire.Assignment{
 		StepRunID: "sr", RunID: "r", Workflow: "w", Step: "child", Attempt: 2, MaxAttempts: 3, EventID: "e",
 		Input:   json.RawMessage(`{"user_id":"u_1"}`),
 		Parents: map[string]json.RawMessage{"parent": json.RawMessage(`{"sent":true}`), "empty": nil},
-	})
+	}})
 	if sc.RunID() != "r" || sc.StepRunID() != "sr" || sc.Workflow() != "w" || sc.Step() != "child" ||
 		sc.Attempt() != 2 || sc.MaxAttempts() != 3 || sc.EventID() != "e" || sc.Logger() == nil {
 		t.Fatal("accessors do not match the assignment")
@@ -52,7 +54,7 @@ func TestStepContextInputAndParents(t *testing.T) {
 	}
 
 	// No input decodes as {}.
-	sc = testStepContext(&assignment{Step: "s"})
+	sc = testStepContext(&assignment{Assignment: wire.Assignment{Step: "s"}})
 	m = nil
 	if err := sc.Input(&m); err != nil || m == nil {
 		t.Fatalf("Input of a manual run without input = %v, %v", m, err)

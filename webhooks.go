@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net/http"
 	"time"
+
+	"github.com/heraldhq/herald/internal/wire"
 )
 
 // Webhook sources: the presets, which need only their signing secret, and generic,
@@ -149,7 +151,7 @@ func (c *Client) GetWebhook(ctx context.Context, name string) (*WebhookInfo, err
 
 // ListWebhooks lists the caller's tenant's webhooks by name.
 func (c *Client) ListWebhooks(ctx context.Context) ([]WebhookInfo, error) {
-	var res listReply[WebhookInfo]
+	var res wire.List[WebhookInfo]
 	if err := c.call(ctx, http.MethodGet, "/webhooks", nil, nil, &res, 0); err != nil {
 		return nil, fmt.Errorf("herald: listing webhooks: %w", err)
 	}
@@ -176,7 +178,7 @@ func (c *Client) DeleteWebhook(ctx context.Context, name string) error {
 // ListWebhookDeliveries lists a webhook's recent deliveries, newest first: what to look
 // at first when a webhook "did nothing".
 func (c *Client) ListWebhookDeliveries(ctx context.Context, name string, p ListDeliveriesParams) (*DeliveryPage, error) {
-	var res listReply[WebhookDelivery]
+	var res wire.List[WebhookDelivery]
 	if err := c.call(ctx, http.MethodGet, "/webhooks/"+pathEscape(name)+"/deliveries", pageQuery(p.Cursor, p.Limit), nil, &res, 0); err != nil {
 		return nil, fmt.Errorf("herald: listing deliveries of webhook %q: %w", name, err)
 	}

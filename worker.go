@@ -2,7 +2,6 @@ package herald
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -12,6 +11,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/heraldhq/herald/internal/wire"
 )
 
 // WorkerConfig configures a Worker. Every field has a default.
@@ -279,19 +280,7 @@ func (w *Worker) step(workflow, step string) *Step {
 
 // assignment is one step-run handed to the worker by a poll.
 type assignment struct {
-	StepRunID      string                     `json:"step_run_id"`
-	LeaseID        string                     `json:"lease_id"`
-	RunID          string                     `json:"run_id"`
-	Workflow       string                     `json:"workflow"`
-	Version        int                        `json:"version"`
-	Step           string                     `json:"step"`
-	Attempt        int                        `json:"attempt"`
-	MaxAttempts    int                        `json:"max_attempts"`
-	Input          json.RawMessage            `json:"input"`
-	Parents        map[string]json.RawMessage `json:"parents"`
-	EventID        string                     `json:"event_id"`
-	Deadline       time.Time                  `json:"deadline"`
-	LeaseExpiresAt time.Time                  `json:"lease_expires_at"`
+	wire.Assignment
 
 	workerID string // the worker id that claimed it
 }
@@ -323,16 +312,8 @@ type workerRun struct {
 
 // register registers the worker with the engine and records its id and timings.
 func (r *workerRun) register(ctx context.Context) error {
-	req := struct {
-		Name      string   `json:"name"`
-		Workflows []string `json:"workflows"`
-		Slots     int      `json:"slots"`
-	}{Name: r.cfg.Name, Workflows: r.names, Slots: r.cfg.Slots}
-	var res struct {
-		ID                string       `json:"id"`
-		LeaseDuration     jsonDuration `json:"lease_duration"`
-		HeartbeatInterval jsonDuration `json:"heartbeat_interval"`
-	}
+	req := wire.WorkerRegister{Name: r.cfg.Name, Workflows: r.names, Slots: r.cfg.Slots}
+	var res wire.WorkerRegistered
 	if err := r.w.client.call(ctx, http.MethodPost, "/workers", nil, req, &res, pushRetries); err != nil {
 		return fmt.Errorf("herald: registering worker %q: %w", r.cfg.Name, err)
 	}
@@ -442,22 +423,19 @@ func (r *workerRun) pollLoop(ctx context.Context) error {
 // poll long-polls the engine for up to limit assignments.
 func (r *workerRun) poll(ctx context.Context, limit int) ([]*assignment, error) {
 	id := r.workerID()
-	req := struct {
-		Max  int          `json:"max"`
-		Wait jsonDuration `json:"wait"`
-	}{Max: limit, Wait: jsonDuration(r.cfg.PollWait)}
-	var res struct {
-		Assignments []*assignment `json:"assignments"`
-	}
+	wait := wire.Duration(r.cfg.PollWait)
+	req := wire.Poll{Max: limit, Wait: &wait}
+	var res wire.Assignments
 	pctx, cancel := context.WithTimeout(ctx, r.cfg.PollWait+30*time.Second)
 	defer cancel()
 	if err := r.w.client.call(pctx, http.MethodPost, "/workers/"+pathEscape(id)+"/poll", nil, req, &res, 0); err != nil {
 		return nil, fmt.Errorf("herald: polling for work: %w", err)
 	}
-	for _, a := range res.Assignments {
-		a.workerID = id
+	out := make([]*assignment, len(res.Assignments))
+	for i, a := range res.Assignments {
+		out[i] = &assignment{Assignment: a, workerID: id}
 	}
-	return res.Assignments, nil
+	return out, nil
 }
 
 // execute runs one assigned step-run and reports its result.
@@ -523,10 +501,7 @@ func (r *workerRun) execute(a *assignment) {
 		return
 	}
 	log.Debug("herald: step succeeded", "duration", elapsed)
-	r.report(a, log, "complete", struct {
-		LeaseID string          `json:"lease_id"`
-		Output  json.RawMessage `json:"output"`
-	}{LeaseID: a.LeaseID, Output: output})
+	r.report(a, log, "complete", wire.Complete{LeaseID: a.LeaseID, Output: output})
 }
 
 // runStep calls fn, turning a panic into an error (and returning its stack).
@@ -548,11 +523,7 @@ func (r *workerRun) fail(a *assignment, log *slog.Logger, msg string, retryable 
 	if len(msg) > maxErrorMessage {
 		msg = truncateUTF8(msg, maxErrorMessage) + "…"
 	}
-	r.report(a, log, "fail", struct {
-		LeaseID   string `json:"lease_id"`
-		Error     string `json:"error"`
-		Retryable bool   `json:"retryable"`
-	}{LeaseID: a.LeaseID, Error: msg, Retryable: retryable})
+	r.report(a, log, "fail", wire.Fail{LeaseID: a.LeaseID, Error: msg, Retryable: &retryable})
 }
 
 // report sends a complete or fail report, retrying a few times on network
@@ -639,34 +610,23 @@ func (r *workerRun) heartbeatLoop(ctx context.Context) {
 	}
 }
 
-// leaseRef names one held lease in a heartbeat.
-type leaseRef struct {
-	StepRunID string `json:"step_run_id"`
-	LeaseID   string `json:"lease_id"`
-}
-
 // heartbeat extends the held leases and cancels the step-runs the engine says
 // are no longer ours. Leases claimed under an earlier worker id (before the
 // worker registered again) are sent under that id. Each call may take half the
 // interval. It reports whether every call succeeded.
 func (r *workerRun) heartbeat(ctx context.Context, interval time.Duration) bool {
 	r.mu.Lock()
-	groups := map[string][]leaseRef{r.id: {}}
+	groups := map[string][]wire.LeaseRef{r.id: {}}
 	for id, s := range r.active {
-		groups[s.workerID] = append(groups[s.workerID], leaseRef{StepRunID: id, LeaseID: s.leaseID})
+		groups[s.workerID] = append(groups[s.workerID], wire.LeaseRef{StepRunID: id, LeaseID: s.leaseID})
 	}
 	r.mu.Unlock()
 
 	ok := true
 	for wid, leases := range groups {
 		hctx, cancel := context.WithTimeout(ctx, interval/2)
-		var res struct {
-			LeaseExpiresAt time.Time `json:"lease_expires_at"`
-			Cancelled      []string  `json:"cancelled"`
-		}
-		req := struct {
-			StepRuns []leaseRef `json:"step_runs"`
-		}{StepRuns: leases}
+		var res wire.HeartbeatReply
+		req := wire.Heartbeat{StepRuns: leases}
 		err := r.w.client.call(hctx, http.MethodPost, "/workers/"+pathEscape(wid)+"/heartbeat", nil, req, &res, 0)
 		cancel()
 		if err != nil {

@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/heraldhq/herald/internal/wire"
 )
 
 // RetryPolicy says how often and how fast a failed step is tried again. A zero
@@ -206,50 +208,51 @@ func (c *Client) PutWorkflow(ctx context.Context, def WorkflowDefinition) (wf *W
 	if def.Steps == nil {
 		def.Steps = []StepDefinition{}
 	}
-	var res struct {
-		Workflow       WorkflowInfo `json:"workflow"`
-		CreatedVersion bool         `json:"created_version"`
-	}
-	if err := c.call(ctx, http.MethodPut, "/workflows/"+pathEscape(def.Name), nil, def, &res, pushRetries); err != nil {
+	var res wire.PutWorkflowReply
+	if err := c.call(ctx, http.MethodPut, "/workflows/"+pathEscape(def.Name), nil, toWorkflowDef(def), &res, pushRetries); err != nil {
 		return nil, false, fmt.Errorf("herald: putting workflow %q: %w", def.Name, err)
 	}
-	return &res.Workflow, res.CreatedVersion, nil
+	info := fromWorkflow(res.Workflow)
+	return &info, res.CreatedVersion, nil
 }
 
 // ListWorkflows lists the workflows of the caller's tenant.
 func (c *Client) ListWorkflows(ctx context.Context) ([]WorkflowInfo, error) {
-	var res listReply[WorkflowInfo]
+	var res wire.List[wire.Workflow]
 	if err := c.call(ctx, http.MethodGet, "/workflows", nil, nil, &res, 0); err != nil {
 		return nil, fmt.Errorf("herald: listing workflows: %w", err)
 	}
-	return res.Items, nil
+	return fromList(res.Items, fromWorkflow), nil
 }
 
 // GetWorkflow returns the current version of the named workflow.
 func (c *Client) GetWorkflow(ctx context.Context, name string) (*WorkflowInfo, error) {
-	var wf WorkflowInfo
-	if err := c.call(ctx, http.MethodGet, "/workflows/"+pathEscape(name), nil, nil, &wf, 0); err != nil {
+	var reply wire.Workflow
+	if err := c.call(ctx, http.MethodGet, "/workflows/"+pathEscape(name), nil, nil, &reply, 0); err != nil {
 		return nil, fmt.Errorf("herald: getting workflow %q: %w", name, err)
 	}
+	wf := fromWorkflow(reply)
 	return &wf, nil
 }
 
 // EnableWorkflow enables the named workflow: matching events start runs again.
 func (c *Client) EnableWorkflow(ctx context.Context, name string) (*WorkflowInfo, error) {
-	var wf WorkflowInfo
-	if err := c.call(ctx, http.MethodPost, "/workflows/"+pathEscape(name)+"/enable", nil, struct{}{}, &wf, 0); err != nil {
+	var reply wire.Workflow
+	if err := c.call(ctx, http.MethodPost, "/workflows/"+pathEscape(name)+"/enable", nil, struct{}{}, &reply, 0); err != nil {
 		return nil, fmt.Errorf("herald: enabling workflow %q: %w", name, err)
 	}
+	wf := fromWorkflow(reply)
 	return &wf, nil
 }
 
 // DisableWorkflow disables the named workflow: matching events record it as
 // skipped instead of starting a run. Manual runs still work.
 func (c *Client) DisableWorkflow(ctx context.Context, name string) (*WorkflowInfo, error) {
-	var wf WorkflowInfo
-	if err := c.call(ctx, http.MethodPost, "/workflows/"+pathEscape(name)+"/disable", nil, struct{}{}, &wf, 0); err != nil {
+	var reply wire.Workflow
+	if err := c.call(ctx, http.MethodPost, "/workflows/"+pathEscape(name)+"/disable", nil, struct{}{}, &reply, 0); err != nil {
 		return nil, fmt.Errorf("herald: disabling workflow %q: %w", name, err)
 	}
+	wf := fromWorkflow(reply)
 	return &wf, nil
 }
 
