@@ -133,37 +133,51 @@ type ListDeliveriesParams struct {
 // CreateWebhook creates a webhook of the caller's tenant. Its expressions are checked
 // first: a bad one fails with a 400 APIError naming the field.
 func (c *Client) CreateWebhook(ctx context.Context, p WebhookParams) (*WebhookInfo, error) {
-	var w WebhookInfo
-	if err := c.call(ctx, http.MethodPost, "/webhooks", nil, p, &w, 0); err != nil {
+	req := wire.WebhookSpec{Name: &p.Name, Source: &p.Source, EventKeyExpression: &p.EventKeyExpression,
+		Secret: nonEmpty(p.Secret), ScopeExpression: nonEmpty(p.ScopeExpression), DedupeExpression: nonEmpty(p.DedupeExpression),
+		Auth: toWebhookAuth(p.Auth)}
+	payload, err := marshalInput("static_payload", p.StaticPayload)
+	var reply wire.Webhook
+	if err == nil {
+		req.StaticPayload = payload
+		err = c.call(ctx, http.MethodPost, "/webhooks", nil, req, &reply, 0)
+	}
+	if err != nil {
 		return nil, fmt.Errorf("herald: creating webhook %q: %w", p.Name, err)
 	}
+	w := fromWebhook(reply)
 	return &w, nil
 }
 
 // GetWebhook returns a webhook of the caller's tenant.
 func (c *Client) GetWebhook(ctx context.Context, name string) (*WebhookInfo, error) {
-	var w WebhookInfo
-	if err := c.call(ctx, http.MethodGet, "/webhooks/"+pathEscape(name), nil, nil, &w, 0); err != nil {
+	var reply wire.Webhook
+	if err := c.call(ctx, http.MethodGet, "/webhooks/"+pathEscape(name), nil, nil, &reply, 0); err != nil {
 		return nil, fmt.Errorf("herald: getting webhook %q: %w", name, err)
 	}
+	w := fromWebhook(reply)
 	return &w, nil
 }
 
 // ListWebhooks lists the caller's tenant's webhooks by name.
 func (c *Client) ListWebhooks(ctx context.Context) ([]WebhookInfo, error) {
-	var res wire.List[WebhookInfo]
+	var res wire.List[wire.Webhook]
 	if err := c.call(ctx, http.MethodGet, "/webhooks", nil, nil, &res, 0); err != nil {
 		return nil, fmt.Errorf("herald: listing webhooks: %w", err)
 	}
-	return res.Items, nil
+	return fromList(res.Items, fromWebhook), nil
 }
 
 // UpdateWebhook changes a webhook and returns it.
 func (c *Client) UpdateWebhook(ctx context.Context, name string, u WebhookUpdate) (*WebhookInfo, error) {
-	var w WebhookInfo
-	if err := c.call(ctx, http.MethodPatch, "/webhooks/"+pathEscape(name), nil, u, &w, 0); err != nil {
+	req := wire.WebhookSpec{Source: u.Source, Secret: u.Secret, EventKeyExpression: u.EventKeyExpression,
+		ScopeExpression: u.ScopeExpression, DedupeExpression: u.DedupeExpression, StaticPayload: u.StaticPayload,
+		Auth: toWebhookAuth(u.Auth)}
+	var reply wire.Webhook
+	if err := c.call(ctx, http.MethodPatch, "/webhooks/"+pathEscape(name), nil, req, &reply, 0); err != nil {
 		return nil, fmt.Errorf("herald: updating webhook %q: %w", name, err)
 	}
+	w := fromWebhook(reply)
 	return &w, nil
 }
 
@@ -178,9 +192,10 @@ func (c *Client) DeleteWebhook(ctx context.Context, name string) error {
 // ListWebhookDeliveries lists a webhook's recent deliveries, newest first: what to look
 // at first when a webhook "did nothing".
 func (c *Client) ListWebhookDeliveries(ctx context.Context, name string, p ListDeliveriesParams) (*DeliveryPage, error) {
-	var res wire.List[WebhookDelivery]
+	var res wire.List[wire.WebhookDelivery]
 	if err := c.call(ctx, http.MethodGet, "/webhooks/"+pathEscape(name)+"/deliveries", pageQuery(p.Cursor, p.Limit), nil, &res, 0); err != nil {
 		return nil, fmt.Errorf("herald: listing deliveries of webhook %q: %w", name, err)
 	}
-	return &DeliveryPage{Items: res.Items, NextCursor: res.NextCursor}, nil
+	items := fromList(res.Items, func(d wire.WebhookDelivery) WebhookDelivery { return WebhookDelivery(d) })
+	return &DeliveryPage{Items: items, NextCursor: res.NextCursor}, nil
 }

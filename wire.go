@@ -199,3 +199,30 @@ func fromWorkflow(w wire.Workflow) WorkflowInfo {
 	}
 	return out
 }
+
+// nonEmpty is s as an optional field: nil when empty.
+func nonEmpty(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
+func toWebhookAuth(a *WebhookAuth) *wire.WebhookAuth {
+	if a == nil {
+		return nil
+	}
+	w := wire.WebhookAuth(*a)
+	return &w
+}
+
+func fromWebhook(w wire.Webhook) WebhookInfo {
+	out := WebhookInfo{Name: w.Name, Source: w.Source, URL: w.URL, EventKeyExpression: w.EventKeyExpression,
+		ScopeExpression: w.ScopeExpression, DedupeExpression: w.DedupeExpression, StaticPayload: w.StaticPayload,
+		CreatedAt: w.CreatedAt, UpdatedAt: w.UpdatedAt}
+	if w.Auth != nil {
+		a := WebhookAuth(*w.Auth)
+		out.Auth = &a
+	}
+	return out
+}

@@ -1,42 +1,17 @@
 package api
 
 import (
-	"encoding/json"
 	"net/http"
 	"net/url"
 	"strings"
-	"time"
 
 	"github.com/heraldhq/herald/internal/engine"
 	"github.com/heraldhq/herald/internal/store"
 	"github.com/heraldhq/herald/internal/wire"
 )
 
-// webhookIn is a webhook as a user writes it; absent fields are nil (kept on update).
-type webhookIn struct {
-	Name               *string         `json:"name"`
-	Source             *string         `json:"source"`
-	Secret             *string         `json:"secret"`
-	EventKeyExpression *string         `json:"event_key_expression"`
-	ScopeExpression    *string         `json:"scope_expression"`
-	DedupeExpression   *string         `json:"dedupe_expression"`
-	StaticPayload      json.RawMessage `json:"static_payload"`
-	Auth               *webhookAuthIn  `json:"auth"`
-}
-
-type webhookAuthIn struct {
-	Type      string `json:"type"`
-	Header    string `json:"header"`
-	Secret    string `json:"secret"`
-	Algorithm string `json:"algorithm"`
-	Encoding  string `json:"encoding"`
-	Prefix    string `json:"prefix"`
-	Username  string `json:"username"`
-	Password  string `json:"password"`
-	Key       string `json:"key"`
-}
-
-func (in webhookIn) toEngine() engine.WebhookSpec {
+// webhookSpec is a webhook as the engine takes it.
+func webhookSpec(in wire.WebhookSpec) engine.WebhookSpec {
 	s := engine.WebhookSpec{
 		Name: in.Name, Source: in.Source, Secret: in.Secret, EventKeyExpression: in.EventKeyExpression,
 		ScopeExpression: in.ScopeExpression, DedupeExpression: in.DedupeExpression, StaticPayload: in.StaticPayload,
@@ -50,37 +25,14 @@ func (in webhookIn) toEngine() engine.WebhookSpec {
 	return s
 }
 
-// webhookJSON is a webhook as the API shows it: never with its secret.
-type webhookJSON struct {
-	Name               string          `json:"name"`
-	Source             string          `json:"source"`
-	URL                string          `json:"url"`
-	EventKeyExpression string          `json:"event_key_expression"`
-	ScopeExpression    string          `json:"scope_expression,omitempty"`
-	DedupeExpression   string          `json:"dedupe_expression,omitempty"`
-	StaticPayload      json.RawMessage `json:"static_payload,omitempty"`
-	Auth               *webhookAuthOut `json:"auth,omitempty"`
-	CreatedAt          time.Time       `json:"created_at"`
-	UpdatedAt          time.Time       `json:"updated_at"`
-}
-
-type webhookAuthOut struct {
-	Type      string `json:"type"`
-	Header    string `json:"header,omitempty"`
-	Algorithm string `json:"algorithm,omitempty"`
-	Encoding  string `json:"encoding,omitempty"`
-	Prefix    string `json:"prefix,omitempty"`
-	Username  string `json:"username,omitempty"`
-}
-
-func (a *API) toWebhook(r *http.Request, w store.Webhook) webhookJSON {
-	out := webhookJSON{
+func (a *API) toWebhook(r *http.Request, w store.Webhook) wire.Webhook {
+	out := wire.Webhook{
 		Name: w.Name, Source: w.Source, URL: a.webhookURL(r, w.TenantID, w.Name), EventKeyExpression: w.EventKeyExpression,
 		ScopeExpression: w.ScopeExpression, DedupeExpression: w.DedupeExpression, StaticPayload: w.StaticPayload,
 		CreatedAt: w.CreatedAt, UpdatedAt: w.UpdatedAt,
 	}
 	if w.Auth.Type != "" {
-		out.Auth = &webhookAuthOut{Type: w.Auth.Type, Header: w.Auth.Header, Algorithm: w.Auth.Algorithm,
+		out.Auth = &wire.WebhookAuth{Type: w.Auth.Type, Header: w.Auth.Header, Algorithm: w.Auth.Algorithm,
 			Encoding: w.Auth.Encoding, Prefix: w.Auth.Prefix, Username: w.Auth.Username}
 	}
 	return out
@@ -101,11 +53,11 @@ func (a *API) webhookURL(r *http.Request, tenantID, name string) string {
 }
 
 func (a *API) createWebhook(w http.ResponseWriter, r *http.Request, p engine.Principal) error {
-	var in webhookIn
+	var in wire.WebhookSpec
 	if err := decode(r, w, 1<<20, &in, false); err != nil {
 		return err
 	}
-	wh, err := a.eng.CreateWebhook(r.Context(), p.TenantID, in.toEngine())
+	wh, err := a.eng.CreateWebhook(r.Context(), p.TenantID, webhookSpec(in))
 	if err != nil {
 		return err
 	}
@@ -118,7 +70,7 @@ func (a *API) listWebhooks(w http.ResponseWriter, r *http.Request, p engine.Prin
 	if err != nil {
 		return err
 	}
-	out := wire.List[webhookJSON]{Items: []webhookJSON{}}
+	out := wire.List[wire.Webhook]{Items: []wire.Webhook{}}
 	for _, wh := range whs {
 		out.Items = append(out.Items, a.toWebhook(r, wh))
 	}
@@ -136,11 +88,11 @@ func (a *API) getWebhook(w http.ResponseWriter, r *http.Request, p engine.Princi
 }
 
 func (a *API) updateWebhook(w http.ResponseWriter, r *http.Request, p engine.Principal) error {
-	var in webhookIn
+	var in wire.WebhookSpec
 	if err := decode(r, w, 1<<20, &in, false); err != nil {
 		return err
 	}
-	wh, err := a.eng.UpdateWebhook(r.Context(), p.TenantID, r.PathValue("name"), in.toEngine())
+	wh, err := a.eng.UpdateWebhook(r.Context(), p.TenantID, r.PathValue("name"), webhookSpec(in))
 	if err != nil {
 		return err
 	}
@@ -156,16 +108,11 @@ func (a *API) deleteWebhook(w http.ResponseWriter, r *http.Request, p engine.Pri
 	return nil
 }
 
-type deliveryJSON struct {
-	ID           string    `json:"id"`
-	ReceivedAt   time.Time `json:"received_at"`
-	Verification string    `json:"verification"`
-	Outcome      string    `json:"outcome"`
-	StatusCode   int       `json:"status_code"`
-	Error        string    `json:"error"`
-	EventID      string    `json:"event_id,omitempty"`
-	DedupeID     string    `json:"dedupe_id,omitempty"`
-	BodyBytes    int64     `json:"body_bytes"`
+func toDelivery(d store.WebhookDelivery) wire.WebhookDelivery {
+	return wire.WebhookDelivery{
+		ID: d.ID, ReceivedAt: d.ReceivedAt, Verification: d.Verification, Outcome: d.Outcome, StatusCode: d.StatusCode,
+		Error: d.Error, EventID: d.EventID, DedupeID: d.DedupeID, BodyBytes: d.BodyBytes,
+	}
 }
 
 func (a *API) listDeliveries(w http.ResponseWriter, r *http.Request, p engine.Principal) error {
@@ -177,12 +124,7 @@ func (a *API) listDeliveries(w http.ResponseWriter, r *http.Request, p engine.Pr
 	if err != nil {
 		return err
 	}
-	writePage(w, ds, limit, func(d store.WebhookDelivery) string { return d.ID }, func(d store.WebhookDelivery) deliveryJSON {
-		return deliveryJSON{
-			ID: d.ID, ReceivedAt: d.ReceivedAt, Verification: d.Verification, Outcome: d.Outcome, StatusCode: d.StatusCode,
-			Error: d.Error, EventID: d.EventID, DedupeID: d.DedupeID, BodyBytes: d.BodyBytes,
-		}
-	})
+	writePage(w, ds, limit, func(d store.WebhookDelivery) string { return d.ID }, toDelivery)
 	return nil
 }
 
@@ -198,7 +140,7 @@ func (a *API) receiveWebhook(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if rep.Challenge != nil {
-		writeJSON(w, http.StatusOK, map[string]string{"challenge": *rep.Challenge})
+		writeJSON(w, http.StatusOK, wire.WebhookChallenge{Challenge: *rep.Challenge})
 		return
 	}
 	writeJSON(w, http.StatusOK, wire.PushReply{Event: toEvent(rep.Event), Runs: toRunRefs(rep.Runs), Duplicate: rep.Duplicate})

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"flag"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"testing"
@@ -62,20 +64,35 @@ func TestWireGolden(t *testing.T) {
 	scheduledEvent := toScheduled(scheduled)
 	scheduledEvent.Runs = &[]wire.Run{}
 
+	hooks := &API{cfg: Config{PublicURL: "https://hooks.example.com"}}
+	req := httptest.NewRequest(http.MethodGet, "/api/v1/webhooks", nil)
+	fullHook := store.Webhook{TenantID: "ten_01", Name: "stripe", Source: "stripe", EventKeyExpression: `"stripe." + body.type`,
+		ScopeExpression: "body.account", DedupeExpression: "body.id", StaticPayload: json.RawMessage(`{"via":"stripe"}`),
+		Auth:      store.WebhookAuth{Type: "hmac", Header: "X-Sig", Algorithm: "sha256", Encoding: "hex", Prefix: "sha256=", Username: "u"},
+		CreatedAt: t0, UpdatedAt: t1}
+	minHook := store.Webhook{TenantID: "ten_01", Name: "plain", Source: "generic", EventKeyExpression: `"plain"`, CreatedAt: t0, UpdatedAt: t0}
+
 	cases := map[string]any{
-		"event_full.json":      eventWithRuns,
-		"event_min.json":       toEvent(minEvent),
-		"event_scheduled.json": scheduledEvent,
-		"push_reply_full.json": toPushReply(engine.PushResult{Event: fullEvent, Runs: []engine.RunRef{{Workflow: "fulfil", Version: 2, RunID: "run_01"}}, Duplicate: true}),
-		"push_reply_min.json":  toPushReply(engine.PushResult{Event: minEvent}),
-		"run_full.json":        runWithSteps(fullRun, []store.StepRun{fullStep, minStep}),
-		"run_min.json":         toRun(minRun),
-		"workflow_full.json":   toWorkflow(fullWorkflow),
-		"workflow_min.json":    toWorkflow(minWorkflow),
-		"token_full.json":      toToken(fullToken),
-		"token_min.json":       toToken(minToken),
-		"assignment_full.json": toAssignment(fullAssignment),
-		"assignment_min.json":  toAssignment(minAssignment),
+		"webhook_full.json": hooks.toWebhook(req, fullHook),
+		"webhook_min.json":  hooks.toWebhook(req, minHook),
+		"webhook_delivery_full.json": toDelivery(store.WebhookDelivery{ID: "whd_01", ReceivedAt: t0, Verification: "verified", Outcome: "accepted",
+			StatusCode: 200, EventID: "evt_01", DedupeID: "evt_stripe_1", BodyBytes: 512}),
+		"webhook_delivery_min.json": toDelivery(store.WebhookDelivery{ID: "whd_02", ReceivedAt: t0, Verification: "failed", Outcome: "rejected",
+			StatusCode: 401, Error: "bad signature", BodyBytes: 0}),
+		"webhook_challenge.json": wire.WebhookChallenge{Challenge: "abc"},
+		"event_full.json":        eventWithRuns,
+		"event_min.json":         toEvent(minEvent),
+		"event_scheduled.json":   scheduledEvent,
+		"push_reply_full.json":   toPushReply(engine.PushResult{Event: fullEvent, Runs: []engine.RunRef{{Workflow: "fulfil", Version: 2, RunID: "run_01"}}, Duplicate: true}),
+		"push_reply_min.json":    toPushReply(engine.PushResult{Event: minEvent}),
+		"run_full.json":          runWithSteps(fullRun, []store.StepRun{fullStep, minStep}),
+		"run_min.json":           toRun(minRun),
+		"workflow_full.json":     toWorkflow(fullWorkflow),
+		"workflow_min.json":      toWorkflow(minWorkflow),
+		"token_full.json":        toToken(fullToken),
+		"token_min.json":         toToken(minToken),
+		"assignment_full.json":   toAssignment(fullAssignment),
+		"assignment_min.json":    toAssignment(minAssignment),
 		"dry_run_reply.json": wire.DryRunReply{DryRun: true, Key: "order:paid", DuplicateOf: "evt_00", Workflows: toDecisions([]engine.Decision{
 			{Workflow: "fulfil", Version: 2, Trigger: true, MatchedTriggers: []string{"order:paid"}, FilterID: "flt_01"},
 			{Workflow: "audit", Version: 1, MatchedTriggers: []string{}, Reason: "expression_error", Message: "no such key: amount"},

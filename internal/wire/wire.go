@@ -457,3 +457,66 @@ type EventSchema struct {
 	CreatedAt time.Time       `json:"created_at"`
 	UpdatedAt time.Time       `json:"updated_at"`
 }
+
+// ---------------------------------------------------------------------------
+// Webhooks
+
+// WebhookAuth is how a webhook's deliveries authenticate (schema WebhookAuth). A reply
+// shows Type and the settings, never Secret, Password or Key.
+type WebhookAuth struct {
+	Type      string `json:"type"`
+	Header    string `json:"header,omitempty"`
+	Secret    string `json:"secret,omitempty"`
+	Algorithm string `json:"algorithm,omitempty"`
+	Encoding  string `json:"encoding,omitempty"`
+	Prefix    string `json:"prefix,omitempty"`
+	Username  string `json:"username,omitempty"`
+	Password  string `json:"password,omitempty"`
+	Key       string `json:"key,omitempty"`
+}
+
+// WebhookSpec is the body of POST /webhooks and PATCH /webhooks/{name} (schemas
+// WebhookCreate and WebhookUpdate): an absent field is nil, which an update keeps.
+type WebhookSpec struct {
+	Name               *string         `json:"name,omitempty"`
+	Source             *string         `json:"source,omitempty"`
+	Secret             *string         `json:"secret,omitempty"`
+	EventKeyExpression *string         `json:"event_key_expression,omitempty"`
+	ScopeExpression    *string         `json:"scope_expression,omitempty"`
+	DedupeExpression   *string         `json:"dedupe_expression,omitempty"`
+	StaticPayload      json.RawMessage `json:"static_payload,omitempty"`
+	Auth               *WebhookAuth    `json:"auth,omitempty"`
+}
+
+// Webhook is a webhook as the API shows it, never with its secret (schema Webhook).
+type Webhook struct {
+	Name               string          `json:"name"`
+	Source             string          `json:"source"`
+	URL                string          `json:"url"`
+	EventKeyExpression string          `json:"event_key_expression"`
+	ScopeExpression    string          `json:"scope_expression,omitempty"`
+	DedupeExpression   string          `json:"dedupe_expression,omitempty"`
+	StaticPayload      json.RawMessage `json:"static_payload,omitempty"`
+	Auth               *WebhookAuth    `json:"auth,omitempty"`
+	CreatedAt          time.Time       `json:"created_at"`
+	UpdatedAt          time.Time       `json:"updated_at"`
+}
+
+// WebhookDelivery is one request a webhook received and what came of it (schema
+// WebhookDelivery).
+type WebhookDelivery struct {
+	ID           string    `json:"id"`
+	ReceivedAt   time.Time `json:"received_at"`
+	Verification string    `json:"verification"`
+	Outcome      string    `json:"outcome"`
+	StatusCode   int       `json:"status_code"`
+	Error        string    `json:"error"`
+	EventID      string    `json:"event_id,omitempty"`
+	DedupeID     string    `json:"dedupe_id,omitempty"`
+	BodyBytes    int64     `json:"body_bytes"`
+}
+
+// WebhookChallenge answers a sender's URL verification (schema WebhookChallenge).
+type WebhookChallenge struct {
+	Challenge string `json:"challenge"`
+}
