@@ -1,8 +1,8 @@
 // Package wire is the JSON contract of Herald's HTTP API (/api/v1): the request and
 // reply bodies the server decodes and writes (internal/api) and the Go SDK (the root
-// package) sends and reads, defined once so the two cannot drift. Each type carries the
-// name of its schema in internal/api/openapi.json, and the tests hold both to that
-// document and to goldens of what the server writes.
+// package) sends and reads, defined once so the two cannot drift. A type is named after
+// its schema in internal/api/openapi.json where it has one; the tests hold each type to
+// its schema and to goldens of what the server writes.
 //
 // The package imports only the standard library, so the SDK that imports it still does.
 // In a body the server writes, a field without omitempty is always present (the OpenAPI
