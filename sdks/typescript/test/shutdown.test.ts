@@ -12,7 +12,9 @@ import { ChildWorker, Engine, Records, unique } from "./engine.js";
 
 let engine: Engine;
 before(async () => {
-  engine = await Engine.start({ leaseDuration: "2s" });
+  // Long enough that a loaded machine still sees the dropped attempt's lease held after
+  // the child exits (the first test reads it), short enough that it soon expires.
+  engine = await Engine.start({ leaseDuration: "6s" });
 });
 after(async () => {
   await engine.close();
