@@ -427,3 +427,12 @@ func (a *API) fail(w http.ResponseWriter, r *http.Request, p engine.Principal) e
 	writeJSON(w, http.StatusOK, wire.Status{Status: "accepted"})
 	return nil
 }
+
+func (a *API) replayEvent(w http.ResponseWriter, r *http.Request, p engine.Principal) error {
+	res, err := a.eng.Replay(r.Context(), p.TenantID, r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusCreated, wire.PushReply{Event: toEvent(res.Event), Runs: toRunRefs(res.Runs)})
+	return nil
+}

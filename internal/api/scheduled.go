@@ -3,8 +3,6 @@ package api
 import (
 	"fmt"
 	"net/http"
-	"net/url"
-	"strings"
 	"time"
 
 	"github.com/heraldhq/herald/internal/engine"
@@ -68,25 +66,6 @@ func toScheduled(s store.ScheduledEvent) wire.Event {
 // eventStatuses are the values of the status filter of an event listing.
 var eventStatuses = map[string]bool{store.EventDelivered: true, store.ScheduledPending: true, store.ScheduledCancelled: true, store.ScheduledFailed: true}
 
-// eventStatus reads the status filter of an event listing (default delivered: the event
-// log). The workflow filter applies only to delivered events.
-func eventStatus(q url.Values, f store.EventFilter) (string, error) {
-	if err := singleValued(q, "status"); err != nil {
-		return "", err
-	}
-	status := q.Get("status")
-	if status == "" {
-		return store.EventDelivered, nil
-	}
-	if !eventStatuses[status] {
-		return "", &engine.FieldError{Field: "status", Message: "must be one of delivered, scheduled, cancelled, failed"}
-	}
-	if status != store.EventDelivered && f.Workflow != "" {
-		return "", &engine.FieldError{Field: "workflow", Message: "applies only to delivered events (status delivered): a delayed event has started no run"}
-	}
-	return status, nil
-}
-
 // listScheduled answers an event listing of delayed events of one status.
 func (a *API) listScheduled(w http.ResponseWriter, r *http.Request, p engine.Principal, status string, f store.EventFilter, limit int) error {
 	evs, err := a.eng.Store().ListScheduled(r.Context(), p.TenantID, status, f)
@@ -105,50 +84,5 @@ func (a *API) cancelEvent(w http.ResponseWriter, r *http.Request, p engine.Princ
 		return err
 	}
 	writeJSON(w, http.StatusOK, toScheduled(s))
-	return nil
-}
-
-// bracketMetadata reads metadata filters written metadata[NAME]=VALUE into m.
-func bracketMetadata(q url.Values, m *map[string]string) error {
-	// In name order, so that a listing with several bad filters is always refused for the
-	// same one.
-	for _, param := range sortedKeys(q) {
-		vals := q[param]
-		name, ok := strings.CutPrefix(param, "metadata[")
-		if !ok {
-			continue
-		}
-		name, ok = strings.CutSuffix(name, "]")
-		if !ok {
-			return &engine.FieldError{Field: param, Message: "a metadata filter is metadata[NAME]=VALUE"}
-		}
-		if err := ValidMetadataName(name); err != nil {
-			return &engine.FieldError{Field: param, Message: err.Error()}
-		}
-		if len(vals) != 1 {
-			return &engine.FieldError{Field: param, Message: "is given more than once"}
-		}
-		if err := engine.CheckMetadataFilter(param, name, vals[0]); err != nil {
-			return err
-		}
-		if *m == nil {
-			*m = map[string]string{}
-		}
-		(*m)[name] = vals[0]
-		if err := engine.CheckMetadataFilterCount("metadata", len(*m)); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// runSearch reads a run listing's metadata (of the run's event) and time filters, with
-// the same syntax as an event listing's.
-func runSearch(q url.Values, f *store.RunFilter) error {
-	ef, err := eventFilter(q)
-	if err != nil {
-		return err
-	}
-	f.Metadata, f.Since, f.Until, f.Key, f.KeyPrefix = ef.Metadata, ef.Since, ef.Until, ef.Key, ef.KeyPrefix
 	return nil
 }

@@ -401,3 +401,11 @@ func (e *Engine) finishIngest(r ingestReq, err error) {
 	}
 	r.done <- err
 }
+
+// storeIngest runs one ingest transaction and observes its latency.
+func (e *Engine) storeIngest(ctx context.Context, items []store.IngestItem) error {
+	start := time.Now()
+	err := e.store.Ingest(ctx, items)
+	e.cfg.Observer.StoreCommit("ingest", time.Since(start), err)
+	return err
+}

@@ -4,6 +4,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -110,4 +111,77 @@ func CollectLatency(rows Rows) ([]LatencyBucket, error) {
 		out = AddLatency(out, b, n, rn, time.Duration(lat)*time.Millisecond)
 	}
 	return out, rows.Err()
+}
+
+// WorkflowStats summarizes a workflow's runs over a window.
+type WorkflowStats struct {
+	Workflow   string
+	Succeeded  int
+	Failed     int
+	Cancelled  int
+	Unfinished int // queued or running
+	// P50 and P95 are nearest-rank percentiles of the durations (finished − started) of the
+	// window's succeeded and failed runs that started; zero when there is none.
+	P50, P95 time.Duration
+}
+
+// ActivityParams select an activity window.
+type ActivityParams struct {
+	TenantID string
+	// Since and Until bound the window [Since, Until) by creation time.
+	Since, Until time.Time
+	// Bucket is the width of each bucket; bucket i starts at Since + i×Bucket.
+	Bucket time.Duration
+}
+
+// Activity is a tenant's activity over a window, in buckets. Buckets with nothing in them
+// are absent.
+type Activity struct {
+	// Events counts events created per bucket, labelled by source.
+	Events []BucketCount
+	// Runs counts runs created per bucket, labelled by their current status.
+	Runs []BucketCount
+	// StartLatency gives, per bucket of run creation, percentiles of the delay from a
+	// run's creation (its event's push) to the start of its first step.
+	StartLatency []LatencyBucket
+}
+
+// GatherActivity runs the three aggregates of an Activity at once (they read different
+// rows, so a store's read pool serves them in parallel): counts is called for
+// ("events", "source") and ("runs", "status"). On failure it returns the first error
+// with what failed ("counting events", "counting runs", "start latency percentiles").
+func GatherActivity(counts func(table, label string) ([]BucketCount, error), latency func() ([]LatencyBucket, error)) (a Activity, what string, err error) {
+	var errs [3]error
+	var wg sync.WaitGroup
+	wg.Add(3)
+	go func() { defer wg.Done(); a.Events, errs[0] = counts("events", "source") }()
+	go func() { defer wg.Done(); a.Runs, errs[1] = counts("runs", "status") }()
+	go func() { defer wg.Done(); a.StartLatency, errs[2] = latency() }()
+	wg.Wait()
+	for i, what := range []string{"counting events", "counting runs", "start latency percentiles"} {
+		if errs[i] != nil {
+			return Activity{}, what, errs[i]
+		}
+	}
+	return a, "", nil
+}
+
+// BucketCount is a count of one label in one bucket.
+type BucketCount struct {
+	Bucket int // index from ActivityParams.Since
+	Label  string
+	Count  int
+}
+
+// LatencyBucket holds nearest-rank percentiles of the latencies in one bucket.
+type LatencyBucket struct {
+	Bucket        int
+	Count         int
+	P50, P95, P99 time.Duration
+}
+
+// NearestRank returns the 1-based rank of the p-th percentile (0 < p ≤ 100) among n
+// sorted values: ⌈p×n/100⌉. Stores compute percentiles with it.
+func NearestRank(p, n int) int {
+	return (p*n + 99) / 100
 }

@@ -2,14 +2,12 @@ package api
 
 import (
 	"fmt"
-	"net/http"
 	"net/url"
 	"strings"
 	"time"
 
 	"github.com/heraldhq/herald/internal/engine"
 	"github.com/heraldhq/herald/internal/store"
-	"github.com/heraldhq/herald/internal/wire"
 )
 
 // eventFilter reads the filters of GET /api/v1/events: key, key_prefix, metadata
@@ -103,17 +101,66 @@ func ValidMetadataName(k string) error {
 	return nil
 }
 
-func (a *API) replayEvent(w http.ResponseWriter, r *http.Request, p engine.Principal) error {
-	res, err := a.eng.Replay(r.Context(), p.TenantID, r.PathValue("id"))
-	if err != nil {
-		return err
+// eventStatus reads the status filter of an event listing (default delivered: the event
+// log). The workflow filter applies only to delivered events.
+func eventStatus(q url.Values, f store.EventFilter) (string, error) {
+	if err := singleValued(q, "status"); err != nil {
+		return "", err
 	}
-	writeJSON(w, http.StatusCreated, wire.PushReply{Event: toEvent(res.Event), Runs: toRunRefs(res.Runs)})
+	status := q.Get("status")
+	if status == "" {
+		return store.EventDelivered, nil
+	}
+	if !eventStatuses[status] {
+		return "", &engine.FieldError{Field: "status", Message: "must be one of delivered, scheduled, cancelled, failed"}
+	}
+	if status != store.EventDelivered && f.Workflow != "" {
+		return "", &engine.FieldError{Field: "workflow", Message: "applies only to delivered events (status delivered): a delayed event has started no run"}
+	}
+	return status, nil
+}
+
+// bracketMetadata reads metadata filters written metadata[NAME]=VALUE into m.
+func bracketMetadata(q url.Values, m *map[string]string) error {
+	// In name order, so that a listing with several bad filters is always refused for the
+	// same one.
+	for _, param := range sortedKeys(q) {
+		vals := q[param]
+		name, ok := strings.CutPrefix(param, "metadata[")
+		if !ok {
+			continue
+		}
+		name, ok = strings.CutSuffix(name, "]")
+		if !ok {
+			return &engine.FieldError{Field: param, Message: "a metadata filter is metadata[NAME]=VALUE"}
+		}
+		if err := ValidMetadataName(name); err != nil {
+			return &engine.FieldError{Field: param, Message: err.Error()}
+		}
+		if len(vals) != 1 {
+			return &engine.FieldError{Field: param, Message: "is given more than once"}
+		}
+		if err := engine.CheckMetadataFilter(param, name, vals[0]); err != nil {
+			return err
+		}
+		if *m == nil {
+			*m = map[string]string{}
+		}
+		(*m)[name] = vals[0]
+		if err := engine.CheckMetadataFilterCount("metadata", len(*m)); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
-// metrics serves the server-wide metrics; its route needs an operator token.
-func (a *API) metrics(w http.ResponseWriter, r *http.Request, p engine.Principal) error {
-	a.cfg.Metrics.ServeHTTP(w, r)
+// runSearch reads a run listing's metadata (of the run's event) and time filters, with
+// the same syntax as an event listing's.
+func runSearch(q url.Values, f *store.RunFilter) error {
+	ef, err := eventFilter(q)
+	if err != nil {
+		return err
+	}
+	f.Metadata, f.Since, f.Until, f.Key, f.KeyPrefix = ef.Metadata, ef.Since, ef.Until, ef.Key, ef.KeyPrefix
 	return nil
 }

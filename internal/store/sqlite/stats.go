@@ -1,0 +1,102 @@
+package sqlite
+
+import (
+	"context"
+	"time"
+
+	"github.com/heraldhq/herald/internal/store"
+)
+
+// WorkflowStats implements store.Store.
+func (s *Store) WorkflowStats(ctx context.Context, tenantID string, since time.Time) ([]store.WorkflowStats, error) {
+	var b store.WorkflowStatsBuilder
+	rows, err := s.r.QueryContext(ctx, `SELECT workflow_name, status, COUNT(*) FROM runs WHERE tenant_id = ? AND created_at >= ?
+		GROUP BY workflow_name, status`, tenantID, ms64(since))
+	if err != nil {
+		return nil, mapErr("counting runs", err)
+	}
+	for rows.Next() {
+		var name, status string
+		var n int
+		if err := rows.Scan(&name, &status, &n); err != nil {
+			rows.Close()
+			return nil, mapErr("counting runs", err)
+		}
+		b.Count(name, status, n)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, mapErr("counting runs", err)
+	}
+	rows, err = s.r.QueryContext(ctx, `SELECT workflow_name, n, rn, d FROM (
+			SELECT workflow_name, finished_at - started_at AS d,
+				ROW_NUMBER() OVER (PARTITION BY workflow_name ORDER BY finished_at - started_at) AS rn,
+				COUNT(*) OVER (PARTITION BY workflow_name) AS n
+			FROM runs WHERE tenant_id = ? AND created_at >= ? AND status IN ('succeeded', 'failed') AND started_at IS NOT NULL
+		) WHERE `+store.PercentileRanks(50, 95), tenantID, ms64(since))
+	if err != nil {
+		return nil, mapErr("run duration percentiles", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var name string
+		var n, rn int
+		var d int64
+		if err := rows.Scan(&name, &n, &rn, &d); err != nil {
+			return nil, mapErr("run duration percentiles", err)
+		}
+		b.Duration(name, n, rn, time.Duration(d)*time.Millisecond)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, mapErr("run duration percentiles", err)
+	}
+	return b.Result(), nil
+}
+
+// Activity implements store.Store.
+func (s *Store) Activity(ctx context.Context, p store.ActivityParams) (store.Activity, error) {
+	var a store.Activity
+	since, until, bucket := ms64(p.Since), ms64(p.Until), p.Bucket.Milliseconds()
+	if bucket <= 0 {
+		bucket = 1
+	}
+	counts := func(table, label string) ([]store.BucketCount, error) {
+		rows, err := s.r.QueryContext(ctx, `SELECT (created_at - ?1) / ?2 AS b, `+label+`, COUNT(*) FROM `+table+`
+			WHERE tenant_id = ?3 AND created_at >= ?1 AND created_at < ?4 GROUP BY b, `+label+` ORDER BY b, `+label,
+			since, bucket, p.TenantID, until)
+		if err != nil {
+			return nil, err
+		}
+		return collect(rows, func(r store.Scanner) (store.BucketCount, error) {
+			var c store.BucketCount
+			err := r.Scan(&c.Bucket, &c.Label, &c.Count)
+			return c, err
+		})
+	}
+	latency := func() ([]store.LatencyBucket, error) {
+		rows, err := s.r.QueryContext(ctx, `SELECT b, n, rn, lat FROM (
+				SELECT (created_at - ?1) / ?2 AS b, started_at - created_at AS lat,
+					ROW_NUMBER() OVER (PARTITION BY (created_at - ?1) / ?2 ORDER BY started_at - created_at) AS rn,
+					COUNT(*) OVER (PARTITION BY (created_at - ?1) / ?2) AS n
+				FROM runs WHERE tenant_id = ?3 AND created_at >= ?1 AND created_at < ?4 AND started_at IS NOT NULL
+			) WHERE `+store.PercentileRanks(50, 95, 99)+` ORDER BY b, rn`, since, bucket, p.TenantID, until)
+		if err != nil {
+			return nil, err
+		}
+		defer rows.Close()
+		return store.CollectLatency(rows)
+	}
+	a, what, err := store.GatherActivity(counts, latency)
+	return a, mapErr(what, err)
+}
+
+// QueueDepths implements store.Store.
+func (s *Store) QueueDepths(ctx context.Context) (map[string]int, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT tenant_id, COUNT(*) FROM step_queue GROUP BY tenant_id`)
+	if err != nil {
+		return nil, mapErr("counting queued steps", err)
+	}
+	defer rows.Close()
+	out, err := store.CollectCounts(rows)
+	return out, mapErr("counting queued steps", err)
+}
