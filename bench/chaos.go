@@ -67,6 +67,10 @@ type chaosSettings struct {
 	Keep bool
 	// actions, when set (tests), is the chaos schedule: the actions in order, repeated.
 	actions []chaosAction
+	// minAcked, when set (tests), makes the run go on past its duration, chaos included,
+	// until that many events are acknowledged (at most four durations more): a loaded
+	// machine pushes more slowly, and a run that did too little proves nothing.
+	minAcked int
 }
 
 // chaosAction is one kind of fault the controller injects.
@@ -199,6 +203,28 @@ func (c *chaosRun) run(ctx context.Context) (rows []row, keep bool, err error) {
 	}
 	chaosCtx, stopChaos := context.WithTimeout(ctx, duration)
 	defer stopChaos()
+	if minAcked := cfg.Chaos.minAcked; minAcked > 0 {
+		stopChaos()
+		chaosCtx, stopChaos = context.WithTimeout(ctx, 5*duration)
+		defer stopChaos()
+		go func() {
+			defer stopChaos()
+			select {
+			case <-time.After(duration):
+			case <-chaosCtx.Done():
+				return
+			}
+			tick := time.NewTicker(100 * time.Millisecond)
+			defer tick.Stop()
+			for prod.ackCount() < minAcked {
+				select {
+				case <-tick.C:
+				case <-chaosCtx.Done():
+					return
+				}
+			}
+		}()
+	}
 	chaosErr := c.chaos(chaosCtx)
 	pushEnd := time.Now()
 	stopPushing()

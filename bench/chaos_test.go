@@ -41,7 +41,7 @@ func TestChaosScenario(t *testing.T) {
 			cfg := benchConfig{Rate: 30, Workers: 2, Duration: 12 * time.Second,
 				Store: storeOptions{SQLiteSynchronous: "FULL", masterKey: base64.StdEncoding.EncodeToString(key)},
 				Chaos: chaosSettings{Interval: 1500 * time.Millisecond, HeraldBin: bin,
-					actions: []chaosAction{chaosKillEngine, chaosKillWorker}}}
+					actions: []chaosAction{chaosKillEngine, chaosKillWorker}, minAcked: 120}}
 			if store == "postgres" {
 				cfg.Store.DatabaseURL = pgtest.NewDatabase(t) // the scenario makes its own database on that server
 				cfg.Chaos.actions = []chaosAction{chaosKillEngine, chaosTerminatePG, chaosKillWorker}
