@@ -12,8 +12,8 @@ import (
 
 // eventInput is a pushed event as the engine takes it.
 func eventInput(in wire.EventPush) engine.EventInput {
-	return engine.EventInput{Key: in.Key, Payload: in.Payload, Metadata: in.AdditionalMetadata, ParentRunID: in.ParentRunID,
-		ParentStepRunID: in.ParentStepRunID, IdempotencyKey: in.IdempotencyKey, Scope: in.Scope}
+	return engine.EventInput{Key: in.Key, Payload: in.Payload, Metadata: in.AdditionalMetadata,
+		IdempotencyKey: in.IdempotencyKey, Scope: in.Scope, Origin: engine.FromRun(in.ParentRunID, in.ParentStepRunID)}
 }
 
 func (a *API) pushEvent(w http.ResponseWriter, r *http.Request, p engine.Principal) error {

@@ -97,7 +97,7 @@ func (e *Engine) newEventEval(ctx context.Context, ev *store.Event, request *exp
 // on its own, whatever its neighbours in the batch).
 func (e *Engine) requestBudget(evs []EventInput) *expr.Budget {
 	for _, in := range evs {
-		if in.scheduled != nil || in.OutboxID != "" {
+		if in.Origin.stored() {
 			return nil
 		}
 	}

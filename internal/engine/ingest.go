@@ -11,17 +11,14 @@ import (
 	"github.com/heraldhq/herald/internal/store"
 )
 
-// EventInput is an event as pushed by a producer.
+// EventInput is an event as pushed by a producer, and how it came in (Origin).
 type EventInput struct {
-	// ID, when set, is the event's id (outbox entries carry theirs); else a new one.
-	ID string
-	// OutboxID names the outbox row the event comes from, deleted in the same transaction.
-	OutboxID        string
-	Key             string
-	Payload         json.RawMessage
-	Metadata        json.RawMessage
-	ParentRunID     string
-	ParentStepRunID string
+	// ID, when set, is the event's id (outbox entries and delayed events carry theirs);
+	// else a new one.
+	ID       string
+	Key      string
+	Payload  json.RawMessage
+	Metadata json.RawMessage
 	// IdempotencyKey, when set, makes the push idempotent: within the engine's
 	// IdempotencyWindow a second push with the same key (same tenant) stores and triggers
 	// nothing and returns the first event and its runs, marked Duplicate.
@@ -29,25 +26,11 @@ type EventInput struct {
 	// Scope routes the event to the runtime filters of that scope (docs/triggers.md); a
 	// webhook's scope expression gives it for webhook deliveries.
 	Scope string
-
-	// The fields below are set by the engine itself (webhook deliveries), never by a
-	// producer.
-
-	// Webhook names the webhook that received the event; its source is then "webhook".
-	Webhook string
-	// DedupeID is the delivery's deduplication id: a second event with the same id from
-	// the same webhook conflicts (store.ErrConflict) and nothing of it is stored.
-	DedupeID string
-	// Delivery is the delivery record to commit with the event (its EventID is filled in).
-	Delivery *store.WebhookDelivery
-	// ReplayOf names the stored event this one replays; its source is then "replay".
-	ReplayOf string
-
 	// DeliverAt, when after the push's time, delays the event: it is stored at once as
 	// scheduled and triggers when due (scheduled.go). Zero or past means now.
 	DeliverAt time.Time
-	// scheduled is the delayed event this input delivers (set by the delivery loop).
-	scheduled *store.ScheduledEvent
+	// Origin is how the event came in; the zero Origin is a producer's push.
+	Origin Origin
 }
 
 // RunRef names a run an event (or a manual start) created.
@@ -196,29 +179,11 @@ func (e *Engine) push(ctx context.Context, tenantID string, evs []EventInput, bu
 		}
 		ev := &store.Event{
 			ID: id, TenantID: tenantID, Key: in.Key, Payload: payload, Metadata: meta,
-			Source: store.SourceAPI, CreatedAt: at, Triggers: []store.TriggerDecision{},
-			Scope: in.Scope, Webhook: in.Webhook, DedupeID: in.DedupeID,
+			Source: store.SourceAPI, CreatedAt: at, Triggers: []store.TriggerDecision{}, Scope: in.Scope,
 		}
-		if in.Webhook != "" {
-			ev.Source = store.SourceWebhook
-		}
-		if in.ReplayOf != "" {
-			ev.Source, ev.ReplayOf = store.SourceReplay, in.ReplayOf
-		}
-		if in.scheduled != nil {
-			restoreOrigin(ev, in.scheduled)
-		} else if in.ParentRunID != "" || in.ParentStepRunID != "" {
-			if in.ParentRunID == "" {
-				return nil, fieldErr(prefix+"parent_run_id", "is required with parent_step_run_id")
-			}
-			step, err := e.store.RunStep(ctx, tenantID, in.ParentRunID, in.ParentStepRunID)
-			if errors.Is(err, store.ErrNotFound) {
-				return nil, fieldErr(prefix+"parent_run_id", "no such run or step-run")
-			}
-			if err != nil {
-				return nil, err
-			}
-			ev.Source, ev.ParentRunID, ev.ParentStepRunID, ev.ParentStep = store.SourceRun, in.ParentRunID, in.ParentStepRunID, step
+		item := store.IngestItem{Event: ev}
+		if err := in.Origin.apply(ctx, e.store, tenantID, prefix, &item); err != nil {
+			return nil, err
 		}
 		// Repeats are answered after every check, so that bad input is refused even then.
 		if k := in.IdempotencyKey; k != "" {
@@ -240,17 +205,8 @@ func (e *Engine) push(ctx context.Context, tenantID string, evs []EventInput, bu
 				continue
 			}
 		}
-		item := store.IngestItem{Event: ev, OutboxID: in.OutboxID}
 		if in.IdempotencyKey != "" {
 			item.IdempotencyKey, item.IdempotencyExpiresAt = in.IdempotencyKey, at.Add(e.cfg.IdempotencyWindow)
-		}
-		if in.Delivery != nil {
-			d := *in.Delivery
-			d.EventID = ev.ID
-			item.Delivery = &d
-		}
-		if in.scheduled != nil {
-			item.ScheduledID = in.scheduled.ID
 		}
 		if res, ok := e.delayItem(&item, in, at); ok {
 			items = append(items, item)

@@ -107,7 +107,7 @@ func (e *Engine) relayClaimed(ctx context.Context, ob store.Outbox, tenants map[
 		if _, seen := byTenant[tid]; !seen {
 			order = append(order, tid)
 		}
-		byTenant[tid] = append(byTenant[tid], EventInput{ID: en.ID, OutboxID: en.ID, Key: en.Key, Payload: en.Payload, Metadata: en.Metadata})
+		byTenant[tid] = append(byTenant[tid], EventInput{ID: en.ID, Origin: FromOutbox(en.ID), Key: en.Key, Payload: en.Payload, Metadata: en.Metadata})
 	}
 	type chunk struct {
 		tenantID string

@@ -14,7 +14,7 @@ func (e *Engine) Replay(ctx context.Context, tenantID, eventID string) (PushResu
 		return PushResult{}, err
 	}
 	res, err := e.Push(ctx, tenantID, []EventInput{{
-		Key: orig.Key, Payload: orig.Payload, Metadata: orig.Metadata, Scope: orig.Scope, ReplayOf: orig.ID,
+		Key: orig.Key, Payload: orig.Payload, Metadata: orig.Metadata, Scope: orig.Scope, Origin: FromReplay(orig.ID),
 	}}, false)
 	if err != nil {
 		return PushResult{}, fmt.Errorf("replaying event %s: %w", eventID, err)

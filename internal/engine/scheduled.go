@@ -64,9 +64,10 @@ func checkDeliverAt(field string, deliverAt, at time.Time) error {
 
 // delayItem makes item a delayed event when in asks for a delivery after at: the event is
 // stored as scheduled, without runs, and its idempotency key (if any) stays live for the
-// idempotency window after the delivery time. It reports whether it did.
+// idempotency window after the delivery time. It reports whether it did. The delivery of
+// a delayed event (its item has a ScheduledID) is never delayed again.
 func (e *Engine) delayItem(item *store.IngestItem, in EventInput, at time.Time) (PushResult, bool) {
-	if in.DeliverAt.IsZero() || !in.DeliverAt.After(at) || in.scheduled != nil {
+	if in.DeliverAt.IsZero() || !in.DeliverAt.After(at) || item.ScheduledID != "" {
 		return PushResult{}, false
 	}
 	item.DeliverAt = in.DeliverAt
@@ -270,7 +271,7 @@ func (e *Engine) deliverClaimed(ctx context.Context, due []store.ScheduledEvent)
 			order = append(order, s.TenantID)
 		}
 		byTenant[s.TenantID] = append(byTenant[s.TenantID],
-			EventInput{ID: s.ID, Key: s.Key, Payload: s.Payload, Metadata: s.Metadata, Scope: s.Scope, scheduled: &s})
+			EventInput{ID: s.ID, Key: s.Key, Payload: s.Payload, Metadata: s.Metadata, Scope: s.Scope, Origin: fromScheduled(&s)})
 	}
 	delivered := 0
 	for i, tid := range order {

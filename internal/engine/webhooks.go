@@ -577,7 +577,7 @@ func (e *Engine) ReceiveWebhook(ctx context.Context, r WebhookRequest) (WebhookR
 
 	rec.Outcome, rec.StatusCode = store.DeliveryAccepted, http.StatusOK
 	res, err := e.Push(ctx, w.TenantID, []EventInput{{
-		Key: key, Payload: payload, Webhook: w.Name, Scope: scope, DedupeID: dedupe, Delivery: &rec,
+		Key: key, Payload: payload, Scope: scope, Origin: FromWebhook(w.Name, dedupe, &rec),
 	}}, false)
 	var schemaErr *SchemaError
 	switch {
