@@ -322,6 +322,24 @@ func TestEventChainingRecordsLineage(t *testing.T) {
 		if r.status != 400 {
 			t.Fatalf("bad lineage: %d", r.status)
 		}
+		// A step-run without its run is refused, naming parent_run_id (in a bulk push, the
+		// event's); nothing is stored.
+		before := len(items(b.c.must(200, "GET", "/api/v1/events", nil)))
+		r = b.c.do("POST", "/api/v1/events", map[string]any{"key": "order:charged", "parent_step_run_id": a["step_run_id"]})
+		if code, field := r.errCodeField(t); r.status != 400 || code != "invalid_argument" || field != "parent_run_id" ||
+			!strings.Contains(string(r.body), "is required with parent_step_run_id") {
+			t.Fatalf("step-run without its run: %d %s", r.status, r.body)
+		}
+		r = b.c.do("POST", "/api/v1/events/bulk", map[string]any{"events": []any{
+			map[string]any{"key": "order:charged"},
+			map[string]any{"key": "order:charged", "parent_step_run_id": a["step_run_id"]},
+		}})
+		if _, field := r.errCodeField(t); r.status != 400 || field != "events[1].parent_run_id" {
+			t.Fatalf("bulk step-run without its run: %d %s", r.status, r.body)
+		}
+		if n := len(items(b.c.must(200, "GET", "/api/v1/events", nil))); n != before {
+			t.Fatalf("%d events stored after refused pushes, want %d", n, before)
+		}
 	})
 }
 
