@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/heraldhq/herald/internal/testenv"
 	"github.com/heraldhq/herald/internal/testkit"
 )
 
@@ -431,7 +432,9 @@ func TestTenantIsolation(t *testing.T) {
 // the completion's limit is (413, nothing changed), and a report on a lease that is no
 // longer the worker's answers 409 with the code stale_lease.
 func TestFailureReportsAndStaleLeases(t *testing.T) {
-	forEachStore(t, func(t *testing.T, b *bundle) {
+	// The lease must outlast the test's reports (a megabyte body under -race on a loaded
+	// machine took longer than the default 2 s lease, and the step was requeued).
+	forEachStoreWith(t, testenv.Options{LeaseDuration: time.Minute}, func(t *testing.T, b *bundle) {
 		def := simpleWorkflow("w", "k", "s")
 		def["steps"].([]map[string]any)[0]["retry"] = map[string]any{"max_attempts": 1}
 		b.c.putWorkflow(def)
