@@ -5,17 +5,13 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/heraldhq/herald/internal/api"
 	"github.com/heraldhq/herald/internal/engine"
-	"github.com/heraldhq/herald/internal/pgtest"
 	"github.com/heraldhq/herald/internal/secrets"
-	"github.com/heraldhq/herald/internal/store"
-	"github.com/heraldhq/herald/internal/store/postgres"
-	"github.com/heraldhq/herald/internal/store/sqlite"
+	"github.com/heraldhq/herald/internal/testenv"
 	"github.com/heraldhq/herald/internal/testkit"
 )
 
@@ -29,17 +25,7 @@ func TestOverloadedIs429WithRetryAfter(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			ctx := context.Background()
-			var st store.Store
-			var err error
-			if name == "sqlite" {
-				st, err = sqlite.Open(ctx, sqlite.Config{Path: filepath.Join(t.TempDir(), "h.db"), Synchronous: "NORMAL"})
-			} else {
-				st, err = postgres.Open(ctx, postgres.Config{URL: pgtest.NewDatabase(t)})
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { st.Close() })
+			st := testenv.OpenStore(t, name)
 			box, err := secrets.NewBox(secrets.NewKey()) // webhooks keep their secrets sealed
 			if err != nil {
 				t.Fatal(err)

@@ -4,16 +4,13 @@ import (
 	"context"
 	"errors"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/heraldhq/herald/internal/engine"
 	"github.com/heraldhq/herald/internal/graphql"
-	"github.com/heraldhq/herald/internal/pgtest"
 	"github.com/heraldhq/herald/internal/store"
-	"github.com/heraldhq/herald/internal/store/postgres"
-	"github.com/heraldhq/herald/internal/store/sqlite"
+	"github.com/heraldhq/herald/internal/testenv"
 )
 
 // TestOverloadedAndUnavailable: a full ingest queue is OVERLOADED and a closed engine
@@ -25,17 +22,7 @@ func TestOverloadedAndUnavailable(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			ctx := context.Background()
-			var st store.Store
-			var err error
-			if name == "sqlite" {
-				st, err = sqlite.Open(ctx, sqlite.Config{Path: filepath.Join(t.TempDir(), "h.db"), Synchronous: "NORMAL"})
-			} else {
-				st, err = postgres.Open(ctx, postgres.Config{URL: pgtest.NewDatabase(t)})
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { st.Close() })
+			st := testenv.OpenStore(t, name)
 			// The commit loop does not run yet, and the queue holds 4 KiB.
 			eng, err := engine.New(ctx, st, engine.Config{MaxQueuedBytes: 4096})
 			if err != nil {
