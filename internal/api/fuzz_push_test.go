@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/heraldhq/herald/internal/wire"
 )
 
 // pushWorld gives a fuzz target of pushes something to match: workflows on exact keys, a
@@ -22,36 +24,13 @@ func pushWorld(f *testing.F) *fuzzServer {
 	return fs
 }
 
-// pushIn is a native push as the API reads it (encoding/json, like the handler).
-type pushIn struct {
-	Key                string          `json:"key"`
-	Payload            json.RawMessage `json:"payload"`
-	AdditionalMetadata json.RawMessage `json:"additional_metadata"`
-	IdempotencyKey     string          `json:"idempotency_key"`
-	Scope              string          `json:"scope"`
-	DeliverAt          string          `json:"deliver_at"`
-	Delay              string          `json:"delay"`
-	DryRun             bool            `json:"dry_run"`
-}
-
-// pushedEvent is an event of a push reply.
-type pushedEvent struct {
-	ID                 string          `json:"id"`
-	Key                string          `json:"key"`
-	Payload            json.RawMessage `json:"payload"`
-	AdditionalMetadata json.RawMessage `json:"additional_metadata"`
-	Scope              string          `json:"scope"`
-	Status             string          `json:"status"`
-	DeliverAt          *time.Time      `json:"deliver_at"`
-}
-
-type pushOut struct {
-	Event     pushedEvent `json:"event"`
-	Duplicate bool        `json:"duplicate"`
-	Runs      []struct {
-		RunID string `json:"run_id"`
-	} `json:"runs"`
-}
+// The push bodies as the handler reads and writes them: a native push, its reply, and an
+// event of the reply.
+type (
+	pushIn      = wire.EventPush
+	pushOut     = wire.PushReply
+	pushedEvent = wire.Event
+)
 
 // emptyOr is a payload as stored: absent or null is {}.
 func emptyOr(raw json.RawMessage) []byte {
