@@ -39,10 +39,10 @@ func (a *API) listFilters(w http.ResponseWriter, r *http.Request, p engine.Princ
 		return err
 	}
 	name := r.PathValue("name")
-	if _, err := a.eng.Store().GetWorkflow(r.Context(), p.TenantID, name, 0); err != nil {
+	if _, err := a.eng.Store().WorkflowGet(r.Context(), p.TenantID, name, 0); err != nil {
 		return err
 	}
-	fs, err := a.eng.Store().ListFilters(r.Context(), p.TenantID, name,
+	fs, err := a.eng.Store().FilterList(r.Context(), p.TenantID, name,
 		store.FilterListParams{Scope: q.Get("scope"), Before: before, Limit: limit + 1})
 	if err != nil {
 		return err
@@ -52,7 +52,7 @@ func (a *API) listFilters(w http.ResponseWriter, r *http.Request, p engine.Princ
 }
 
 func (a *API) getFilter(w http.ResponseWriter, r *http.Request, p engine.Principal) error {
-	f, err := a.eng.Store().GetFilter(r.Context(), p.TenantID, r.PathValue("name"), r.PathValue("id"))
+	f, err := a.eng.Store().FilterGet(r.Context(), p.TenantID, r.PathValue("name"), r.PathValue("id"))
 	if err != nil {
 		return err
 	}

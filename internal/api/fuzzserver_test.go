@@ -202,14 +202,14 @@ func (s *fuzzStore) serve(ctx context.Context, req fuzzRequest) fuzzReply {
 func (s *fuzzStore) storedSince(marker string) bool {
 	ctx := context.Background()
 	st := s.eng.Store()
-	evs, err := st.ListEvents(ctx, s.tenant, store.EventFilter{After: marker, Limit: 1})
+	evs, err := st.EventList(ctx, s.tenant, store.EventFilter{After: marker, Limit: 1})
 	if err != nil {
 		panic(fmt.Sprintf("%s: listing events: %v", s.name, err))
 	}
 	if len(evs) > 0 {
 		return true
 	}
-	sch, err := st.ListScheduled(ctx, s.tenant, store.ScheduledPending, store.EventFilter{Limit: 1})
+	sch, err := st.ScheduledList(ctx, s.tenant, store.ScheduledPending, store.EventFilter{Limit: 1})
 	if err != nil {
 		panic(fmt.Sprintf("%s: listing delayed events: %v", s.name, err))
 	}

@@ -116,7 +116,7 @@ func (a *API) listEvents(w http.ResponseWriter, r *http.Request, p engine.Princi
 	} else if status != store.EventDelivered {
 		return a.listScheduled(w, r, p, status, f, limit)
 	}
-	evs, err := a.eng.Store().ListEvents(r.Context(), p.TenantID, f)
+	evs, err := a.eng.Store().EventList(r.Context(), p.TenantID, f)
 	if err != nil {
 		return err
 	}
@@ -135,7 +135,7 @@ func (a *API) getEvent(w http.ResponseWriter, r *http.Request, p engine.Principa
 		writeJSON(w, http.StatusOK, out)
 		return nil
 	}
-	runs, err := a.eng.Store().ListRuns(r.Context(), p.TenantID, store.RunFilter{EventID: e.ID, Limit: 1000})
+	runs, err := a.eng.Store().RunList(r.Context(), p.TenantID, store.RunFilter{EventID: e.ID, Limit: 1000})
 	if err != nil {
 		return err
 	}
@@ -169,7 +169,7 @@ func (a *API) putWorkflow(w http.ResponseWriter, r *http.Request, p engine.Princ
 }
 
 func (a *API) listWorkflows(w http.ResponseWriter, r *http.Request, p engine.Principal) error {
-	wfs, err := a.eng.Store().ListWorkflows(r.Context(), p.TenantID)
+	wfs, err := a.eng.Store().WorkflowList(r.Context(), p.TenantID)
 	if err != nil {
 		return err
 	}
@@ -188,7 +188,7 @@ func (a *API) getWorkflow(w http.ResponseWriter, r *http.Request, p engine.Princ
 			return &engine.FieldError{Field: "version", Message: "must be a positive integer"}
 		}
 	}
-	wf, err := a.eng.Store().GetWorkflow(r.Context(), p.TenantID, r.PathValue("name"), version)
+	wf, err := a.eng.Store().WorkflowGet(r.Context(), p.TenantID, r.PathValue("name"), version)
 	if err != nil {
 		return err
 	}
@@ -241,7 +241,7 @@ func (a *API) listRuns(w http.ResponseWriter, r *http.Request, p engine.Principa
 	if err := runSearch(q, &f); err != nil {
 		return err
 	}
-	runs, err := a.eng.Store().ListRuns(r.Context(), p.TenantID, f)
+	runs, err := a.eng.Store().RunList(r.Context(), p.TenantID, f)
 	if err != nil {
 		return err
 	}
@@ -250,7 +250,7 @@ func (a *API) listRuns(w http.ResponseWriter, r *http.Request, p engine.Principa
 }
 
 func (a *API) getRun(w http.ResponseWriter, r *http.Request, p engine.Principal) error {
-	run, steps, err := a.eng.Store().GetRun(r.Context(), p.TenantID, r.PathValue("id"))
+	run, steps, err := a.eng.Store().RunGet(r.Context(), p.TenantID, r.PathValue("id"))
 	if err != nil {
 		return err
 	}

@@ -92,7 +92,7 @@ func (d *Dashboard) Run(ctx context.Context) {
 }
 
 func (d *Dashboard) sampleDepth(ctx context.Context) {
-	m, err := d.st.QueueDepths(ctx)
+	m, err := d.st.StatsQueueDepths(ctx)
 	if err != nil {
 		if ctx.Err() == nil {
 			d.log.Warn("sampling queue depth", "err", err)

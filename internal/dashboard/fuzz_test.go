@@ -181,7 +181,7 @@ type snapshot struct {
 func (d *fuzzDash) snapshot(t *testing.T) snapshot {
 	t.Helper()
 	ctx := context.Background()
-	wfs, err := d.eng.Store().ListWorkflows(ctx, d.tenant)
+	wfs, err := d.eng.Store().WorkflowList(ctx, d.tenant)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -204,11 +204,11 @@ func (d *fuzzDash) snapshot(t *testing.T) snapshot {
 func (d *fuzzDash) newSince(t *testing.T, marker string) bool {
 	t.Helper()
 	ctx := context.Background()
-	evs, err := d.eng.Store().ListEvents(ctx, d.tenant, store.EventFilter{After: marker, Limit: 1})
+	evs, err := d.eng.Store().EventList(ctx, d.tenant, store.EventFilter{After: marker, Limit: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
-	runs, err := d.eng.Store().ListRuns(ctx, d.tenant, store.RunFilter{Limit: 1})
+	runs, err := d.eng.Store().RunList(ctx, d.tenant, store.RunFilter{Limit: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -401,7 +401,7 @@ func checkDebugRun(t *testing.T, d *fuzzDash, what string, w *httptest.ResponseR
 	if !ok {
 		t.Fatalf("%s: %s: a started run redirects to %q", d.name, what, loc)
 	}
-	run, _, err := d.eng.Store().GetRun(context.Background(), d.tenant, id)
+	run, _, err := d.eng.Store().RunGet(context.Background(), d.tenant, id)
 	if err != nil {
 		t.Fatalf("%s: %s: run %s: %v", d.name, what, id, err)
 	}

@@ -173,7 +173,7 @@ func (d *Dashboard) events(w http.ResponseWriter, r *http.Request, s *store.Sess
 		return nil
 	}
 	f.Before, f.Limit = before, pageSize+1
-	evs, err := d.st.ListEvents(r.Context(), s.TenantID, f)
+	evs, err := d.st.EventList(r.Context(), s.TenantID, f)
 	if err != nil {
 		return err
 	}
@@ -198,7 +198,7 @@ func (d *Dashboard) eventRows(w http.ResponseWriter, r *http.Request, s *store.S
 		return err
 	}
 	f.After, f.Limit = cursorParam(r, "after"), pageSize
-	evs, err := d.st.ListEvents(r.Context(), s.TenantID, f)
+	evs, err := d.st.EventList(r.Context(), s.TenantID, f)
 	if err != nil {
 		return err
 	}
@@ -230,7 +230,7 @@ func (d *Dashboard) event(w http.ResponseWriter, r *http.Request, s *store.Sessi
 		d.render(w, r, http.StatusOK, "scheduled_event", page{Title: "Delayed event " + sched.Key, Nav: "events", Session: s, Data: *sched})
 		return nil
 	}
-	runs, err := d.st.ListRuns(ctx, s.TenantID, store.RunFilter{EventID: ev.ID, Limit: 1000})
+	runs, err := d.st.RunList(ctx, s.TenantID, store.RunFilter{EventID: ev.ID, Limit: 1000})
 	if err != nil {
 		return err
 	}
@@ -257,7 +257,7 @@ func (d *Dashboard) event(w http.ResponseWriter, r *http.Request, s *store.Sessi
 		}
 	}
 	if ev.ParentRunID != "" {
-		if pr, _, err := d.st.GetRun(ctx, s.TenantID, ev.ParentRunID); err == nil {
+		if pr, _, err := d.st.RunGet(ctx, s.TenantID, ev.ParentRunID); err == nil {
 			data.ParentRun = &pr
 		}
 	}
@@ -273,7 +273,7 @@ type scheduledData struct {
 }
 
 func (d *Dashboard) scheduled(w http.ResponseWriter, r *http.Request, s *store.Session) error {
-	rows, err := d.st.ListScheduled(r.Context(), s.TenantID, store.ScheduledPending,
+	rows, err := d.st.ScheduledList(r.Context(), s.TenantID, store.ScheduledPending,
 		store.EventFilter{Before: cursorParam(r, "before"), Limit: pageSize + 1})
 	if err != nil {
 		return err
@@ -330,14 +330,14 @@ func (d *Dashboard) runs(w http.ResponseWriter, r *http.Request, s *store.Sessio
 	if data.Status != "" && !contains(runStatuses, data.Status) {
 		data.Status = ""
 	}
-	wfs, err := d.st.ListWorkflows(r.Context(), s.TenantID)
+	wfs, err := d.st.WorkflowList(r.Context(), s.TenantID)
 	if err != nil {
 		return err
 	}
 	for _, wf := range wfs {
 		data.Workflows = append(data.Workflows, wf.Name)
 	}
-	runs, err := d.st.ListRuns(r.Context(), s.TenantID, store.RunFilter{Workflow: data.Workflow, Status: data.Status,
+	runs, err := d.st.RunList(r.Context(), s.TenantID, store.RunFilter{Workflow: data.Workflow, Status: data.Status,
 		Before: cursorParam(r, "before"), Limit: pageSize + 1})
 	if err != nil {
 		return err
@@ -378,7 +378,7 @@ func terminal(status string) bool {
 }
 
 func (d *Dashboard) runData(r *http.Request, s *store.Session) (runData, error) {
-	run, steps, err := d.st.GetRun(r.Context(), s.TenantID, r.PathValue("id"))
+	run, steps, err := d.st.RunGet(r.Context(), s.TenantID, r.PathValue("id"))
 	if err != nil {
 		return runData{}, err
 	}
@@ -435,7 +435,7 @@ func (d *Dashboard) cancelRun(w http.ResponseWriter, r *http.Request, s *store.S
 }
 
 func (d *Dashboard) replayRun(w http.ResponseWriter, r *http.Request, s *store.Session) error {
-	run, _, err := d.st.GetRun(r.Context(), s.TenantID, r.PathValue("id"))
+	run, _, err := d.st.RunGet(r.Context(), s.TenantID, r.PathValue("id"))
 	if err != nil {
 		return err
 	}
@@ -492,11 +492,11 @@ func successRate(st store.WorkflowStats) string {
 
 func (d *Dashboard) workflows(w http.ResponseWriter, r *http.Request, s *store.Session) error {
 	key, win := windowParam(r)
-	wfs, err := d.st.ListWorkflows(r.Context(), s.TenantID)
+	wfs, err := d.st.WorkflowList(r.Context(), s.TenantID)
 	if err != nil {
 		return err
 	}
-	stats, err := d.st.WorkflowStats(r.Context(), s.TenantID, time.Now().Add(-win))
+	stats, err := d.st.StatsWorkflows(r.Context(), s.TenantID, time.Now().Add(-win))
 	if err != nil {
 		return err
 	}
@@ -533,14 +533,14 @@ type workflowData struct {
 func (d *Dashboard) workflowData(r *http.Request, s *store.Session) (workflowData, error) {
 	ctx := r.Context()
 	name := r.PathValue("name")
-	cur, err := d.st.GetWorkflow(ctx, s.TenantID, name, 0)
+	cur, err := d.st.WorkflowGet(ctx, s.TenantID, name, 0)
 	if err != nil {
 		return workflowData{}, err
 	}
 	key, win := windowParam(r)
 	data := workflowData{Workflow: cur, Current: cur.Version, Window: key, Windows: windows, Input: "{\n  \n}"}
 	if v, err := strconv.Atoi(r.URL.Query().Get("version")); err == nil && v >= 1 && v != cur.Version {
-		wf, err := d.st.GetWorkflow(ctx, s.TenantID, name, v)
+		wf, err := d.st.WorkflowGet(ctx, s.TenantID, name, v)
 		if err != nil {
 			return data, err
 		}
@@ -550,7 +550,7 @@ func (d *Dashboard) workflowData(r *http.Request, s *store.Session) (workflowDat
 	for v := cur.Version; v >= 1; v-- {
 		data.Versions = append(data.Versions, v)
 	}
-	stats, err := d.st.WorkflowStats(ctx, s.TenantID, time.Now().Add(-win))
+	stats, err := d.st.StatsWorkflows(ctx, s.TenantID, time.Now().Add(-win))
 	if err != nil {
 		return data, err
 	}
@@ -560,7 +560,7 @@ func (d *Dashboard) workflowData(r *http.Request, s *store.Session) (workflowDat
 		}
 	}
 	data.Rate = successRate(data.Stats)
-	data.Recent, err = d.st.ListRuns(ctx, s.TenantID, store.RunFilter{Workflow: name, Limit: 10})
+	data.Recent, err = d.st.RunList(ctx, s.TenantID, store.RunFilter{Workflow: name, Limit: 10})
 	return data, err
 }
 
@@ -673,11 +673,11 @@ func (d *Dashboard) stats(w http.ResponseWriter, r *http.Request, s *store.Sessi
 	now := time.Now().UTC()
 	n := int(rg.D / rg.Bucket)
 	since := now.Truncate(rg.Bucket).Add(rg.Bucket - rg.D)
-	act, err := d.st.Activity(r.Context(), store.ActivityParams{TenantID: s.TenantID, Since: since, Until: since.Add(rg.D), Bucket: rg.Bucket})
+	act, err := d.st.StatsActivity(r.Context(), store.ActivityParams{TenantID: s.TenantID, Since: since, Until: since.Add(rg.D), Bucket: rg.Bucket})
 	if err != nil {
 		return err
 	}
-	depths, err := d.st.QueueDepths(r.Context())
+	depths, err := d.st.StatsQueueDepths(r.Context())
 	if err != nil {
 		return err
 	}

@@ -54,7 +54,7 @@ func (d *Dashboard) session(r *http.Request) (*store.Session, error) {
 	if err != nil || c.Value == "" || len(c.Value) > 128 {
 		return nil, errNoSession
 	}
-	s, err := d.st.GetSession(r.Context(), hashID(c.Value), time.Now())
+	s, err := d.st.SessionGet(r.Context(), hashID(c.Value), time.Now())
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, errNoSession
 	}
@@ -166,7 +166,7 @@ func (d *Dashboard) login(w http.ResponseWriter, r *http.Request) {
 	}
 	id := randomToken()
 	now := time.Now().UTC().Truncate(time.Millisecond)
-	err = d.st.CreateSession(r.Context(), store.Session{
+	err = d.st.SessionCreate(r.Context(), store.Session{
 		Hash: hashID(id), TenantID: p.TenantID, TokenID: p.TokenID, CSRF: randomToken(), CreatedAt: now, ExpiresAt: now.Add(d.cfg.SessionTTL),
 	})
 	if err != nil {
@@ -181,7 +181,7 @@ func (d *Dashboard) login(w http.ResponseWriter, r *http.Request) {
 }
 
 func (d *Dashboard) logout(w http.ResponseWriter, r *http.Request, s *store.Session) error {
-	if err := d.st.DeleteSession(r.Context(), s.Hash); err != nil {
+	if err := d.st.SessionDelete(r.Context(), s.Hash); err != nil {
 		return err
 	}
 	http.SetCookie(w, &http.Cookie{Name: SessionCookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, Secure: secure(r),

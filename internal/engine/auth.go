@@ -144,7 +144,7 @@ func (e *Engine) Authenticate(ctx context.Context, secret string) (Principal, er
 		}
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), e.tokens.readFor)
 		defer cancel()
-		tok, err := e.store.GetTokenByHash(rctx, hash)
+		tok, err := e.store.TokenGetByHash(rctx, hash)
 		if err != nil {
 			return nil, err
 		}
@@ -239,7 +239,7 @@ func (e *Engine) tokenTenant(ctx context.Context, p Principal, name string) (id,
 	if err := p.Require(store.RoleOperator, "acting on another tenant's tokens"); err != nil {
 		return "", "", err
 	}
-	t, err := e.store.GetTenantByName(ctx, name)
+	t, err := e.store.TenantGetByName(ctx, name)
 	if errors.Is(err, store.ErrNotFound) {
 		return "", "", fieldErr("tenant", "no tenant named %q", name)
 	}
@@ -252,7 +252,7 @@ func (e *Engine) tokenTenant(ctx context.Context, p Principal, name string) (id,
 func (e *Engine) createToken(ctx context.Context, tenantID, tenantName, name string, role store.Role) (store.Token, string, error) {
 	secret := newSecret()
 	tok := store.Token{ID: NewID(), TenantID: tenantID, TenantName: tenantName, Name: name, Hash: HashToken(secret), Role: role, CreatedAt: e.now()}
-	if err := e.store.CreateToken(ctx, tok); err != nil {
+	if err := e.store.TokenCreate(ctx, tok); err != nil {
 		return store.Token{}, "", err
 	}
 	return tok, secret, nil
@@ -265,7 +265,7 @@ func (e *Engine) ListTokens(ctx context.Context, p Principal, tenant string) ([]
 	if err != nil {
 		return nil, err
 	}
-	return e.store.ListTokens(ctx, tenantID)
+	return e.store.TokenList(ctx, tenantID)
 }
 
 // RevokeToken revokes a token of the caller's tenant, or, for an operator, of the tenant
@@ -277,7 +277,7 @@ func (e *Engine) RevokeToken(ctx context.Context, p Principal, tenant, id string
 	if err != nil {
 		return err
 	}
-	tok, err := e.store.GetToken(ctx, tenantID, id)
+	tok, err := e.store.TokenGet(ctx, tenantID, id)
 	if err != nil {
 		return err
 	}
@@ -289,7 +289,7 @@ func (e *Engine) RevokeToken(ctx context.Context, p Principal, tenant, id string
 			return err
 		}
 	}
-	if err := e.store.RevokeToken(ctx, tenantID, id, e.now()); err != nil {
+	if err := e.store.TokenRevoke(ctx, tenantID, id, e.now()); err != nil {
 		return err
 	}
 	e.tokens.mu.Lock()
@@ -312,7 +312,7 @@ func (e *Engine) CreateTenant(ctx context.Context, p Principal, name string) (st
 		return store.Tenant{}, err
 	}
 	t := store.Tenant{ID: NewID(), Name: name, CreatedAt: e.now()}
-	if err := e.store.CreateTenant(ctx, t); err != nil {
+	if err := e.store.TenantCreate(ctx, t); err != nil {
 		if errors.Is(err, store.ErrConflict) {
 			return t, fmt.Errorf("a tenant named %q exists: %w", name, store.ErrConflict)
 		}
@@ -326,7 +326,7 @@ func (e *Engine) ListTenants(ctx context.Context, p Principal) ([]store.Tenant, 
 	if err := p.Require(store.RoleOperator, "listing tenants"); err != nil {
 		return nil, err
 	}
-	return e.store.ListTenants(ctx)
+	return e.store.TenantList(ctx)
 }
 
 // DefaultTenant is the tenant created on first start.
@@ -335,7 +335,7 @@ const DefaultTenant = "default"
 // Bootstrap creates the default tenant and an operator token in it on first start. It
 // returns the new token's secret, or "" when the default tenant already existed.
 func (e *Engine) Bootstrap(ctx context.Context) (string, error) {
-	_, err := e.store.GetTenantByName(ctx, DefaultTenant)
+	_, err := e.store.TenantGetByName(ctx, DefaultTenant)
 	if err == nil {
 		return "", nil
 	}
@@ -343,7 +343,7 @@ func (e *Engine) Bootstrap(ctx context.Context) (string, error) {
 		return "", fmt.Errorf("looking up default tenant: %w", err)
 	}
 	t := store.Tenant{ID: NewID(), Name: DefaultTenant, CreatedAt: e.now()}
-	if err := e.store.CreateTenant(ctx, t); err != nil {
+	if err := e.store.TenantCreate(ctx, t); err != nil {
 		if errors.Is(err, store.ErrConflict) { // another replica won the race
 			return "", nil
 		}

@@ -18,12 +18,12 @@ type hangingTokenReads struct {
 	hang atomic.Bool
 }
 
-func (s *hangingTokenReads) GetTokenByHash(ctx context.Context, hash []byte) (store.Token, error) {
+func (s *hangingTokenReads) TokenGetByHash(ctx context.Context, hash []byte) (store.Token, error) {
 	if s.hang.Load() {
 		<-ctx.Done()
 		return store.Token{}, ctx.Err()
 	}
-	return s.Store.GetTokenByHash(ctx, hash)
+	return s.Store.TokenGetByHash(ctx, hash)
 }
 
 // TestHangingTokenReadIsBounded: a token read runs on behalf of every request waiting for

@@ -42,8 +42,8 @@ func newTokenReads(st store.Store) *tokenReads {
 	return &tokenReads{Store: st, started: make(chan struct{}), release: make(chan struct{})}
 }
 
-func (s *tokenReads) GetTokenByHash(ctx context.Context, hash []byte) (store.Token, error) {
-	tok, err := s.Store.GetTokenByHash(ctx, hash)
+func (s *tokenReads) TokenGetByHash(ctx context.Context, hash []byte) (store.Token, error) {
+	tok, err := s.Store.TokenGetByHash(ctx, hash)
 	s.n.Add(1)
 	if s.armed.CompareAndSwap(true, false) {
 		close(s.started)

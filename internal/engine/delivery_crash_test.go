@@ -142,7 +142,7 @@ func TestCrashLoopOfADelayedEventEnds(t *testing.T) {
 		_, tenant := deliveryEngine(t, st)
 		ids := storeDue(t, st, tenant, "order:paid", "order:poison")
 		ended := func() bool {
-			s, err := st.GetScheduled(context.Background(), tenant, ids[1])
+			s, err := st.ScheduledGet(context.Background(), tenant, ids[1])
 			return err == nil && s.Status != store.ScheduledPending
 		}
 		alive, deaths := crashLoop(t, storeEnv, "order:poison", ended)

@@ -74,7 +74,7 @@ func deliveryEngine(t *testing.T, st store.Store) (*Engine, string) {
 	if _, err := e.Bootstrap(ctx); err != nil {
 		t.Fatal(err)
 	}
-	tn, err := st.GetTenantByName(ctx, DefaultTenant)
+	tn, err := st.TenantGetByName(ctx, DefaultTenant)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,7 +95,7 @@ func storeDue(t *testing.T, st store.Store, tenantID string, keys ...string) []s
 		id := NewID()
 		ev := &store.Event{ID: id, TenantID: tenantID, Key: key, Payload: []byte(`{}`), Source: store.SourceAPI, CreatedAt: due,
 			Triggers: []store.TriggerDecision{}}
-		if err := st.Ingest(context.Background(), []store.IngestItem{{Event: ev, DeliverAt: due.Add(time.Duration(i) * time.Millisecond)}}); err != nil {
+		if err := st.EventInsert(context.Background(), []store.IngestItem{{Event: ev, DeliverAt: due.Add(time.Duration(i) * time.Millisecond)}}); err != nil {
 			t.Fatal(err)
 		}
 		ids = append(ids, id)
@@ -112,7 +112,7 @@ func waitScheduled(t *testing.T, st store.Store, tenantID, id string) (s store.S
 		found bool
 	}
 	r := testkit.Poll(t, fmt.Sprintf("delayed event %s to be no longer scheduled", id), func() (state, bool) {
-		s, err := st.GetScheduled(context.Background(), tenantID, id)
+		s, err := st.ScheduledGet(context.Background(), tenantID, id)
 		if errors.Is(err, store.ErrNotFound) {
 			return state{}, true
 		}
@@ -130,7 +130,7 @@ func wantDelivered(t *testing.T, st store.Store, tenantID, id string) {
 	if s, pending := waitScheduled(t, st, tenantID, id); pending {
 		t.Fatalf("delayed event %s is %s (%s), want delivered", id, s.Status, s.Error)
 	}
-	ev, err := st.GetEvent(context.Background(), tenantID, id)
+	ev, err := st.EventGet(context.Background(), tenantID, id)
 	if err != nil {
 		t.Fatalf("delivered event %s: %v", id, err)
 	}
@@ -142,10 +142,10 @@ func wantDelivered(t *testing.T, st store.Store, tenantID, id string) {
 // wantNotDelivered checks that no event and no run exist for id.
 func wantNotDelivered(t *testing.T, st store.Store, tenantID, id string) {
 	t.Helper()
-	if _, err := st.GetEvent(context.Background(), tenantID, id); !errors.Is(err, store.ErrNotFound) {
+	if _, err := st.EventGet(context.Background(), tenantID, id); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("event %s was delivered (%v)", id, err)
 	}
-	runs, err := st.ListRuns(context.Background(), tenantID, store.RunFilter{EventID: id, Limit: 10})
+	runs, err := st.RunList(context.Background(), tenantID, store.RunFilter{EventID: id, Limit: 10})
 	if err != nil || len(runs) != 0 {
 		t.Errorf("event %s started runs %v (%v)", id, runs, err)
 	}
@@ -241,7 +241,7 @@ func wantRelayed(t *testing.T, st store.Store, pool *pgxpool.Pool, tenantID, id 
 	if reason, refused := waitOutbox(t, pool, id); refused {
 		t.Fatalf("outbox entry %s refused: %s", id, reason)
 	}
-	ev, err := st.GetEvent(context.Background(), tenantID, id)
+	ev, err := st.EventGet(context.Background(), tenantID, id)
 	if err != nil || len(ev.Triggers) != 1 || ev.Triggers[0].RunID == "" {
 		t.Fatalf("relayed event %s: %+v, %v; want one run", id, ev.Triggers, err)
 	}
@@ -292,7 +292,7 @@ func TestAbandonedDeliveryGivesItsAttemptBack(t *testing.T) {
 		due := now().Add(-time.Second)
 		ev := &store.Event{ID: id, TenantID: tenant, Key: "order:big", Payload: big, Source: store.SourceAPI, CreatedAt: due,
 			Triggers: []store.TriggerDecision{}}
-		if err := st.Ingest(ctx, []store.IngestItem{{Event: ev, DeliverAt: due}}); err != nil {
+		if err := st.EventInsert(ctx, []store.IngestItem{{Event: ev, DeliverAt: due}}); err != nil {
 			t.Fatal(err)
 		}
 		for i := 0; i < MaxDeliveryAttempts+2; i++ {
@@ -300,7 +300,7 @@ func TestAbandonedDeliveryGivesItsAttemptBack(t *testing.T) {
 				t.Fatalf("DeliverDue %d: %v, want ErrOverloaded", i+1, err)
 			}
 		}
-		s, err := st.GetScheduled(ctx, tenant, id)
+		s, err := st.ScheduledGet(ctx, tenant, id)
 		if err != nil || s.Status != store.ScheduledPending || s.Attempts != 0 {
 			t.Fatalf("after %d overloaded deliveries: %s %q, %d attempts (%v); want scheduled, 0 attempts",
 				MaxDeliveryAttempts+2, s.Status, s.Error, s.Attempts, err)

@@ -35,7 +35,7 @@ func stuckEngine(t *testing.T, st store.Store) (*engine.Engine, string, string) 
 	t.Helper()
 	ctx := context.Background()
 	eng, secret := bootstrapped(t, st, engine.Config{SweepInterval: 20 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	tn, err := st.GetTenantByName(ctx, engine.DefaultTenant)
+	tn, err := st.TenantGetByName(ctx, engine.DefaultTenant)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,7 +83,7 @@ func TestDelayedEventWhoseDeliveryNeverCompletesFails(t *testing.T) {
 				id := engine.NewID()
 				ev := &store.Event{ID: id, TenantID: tenant, Key: key, Payload: []byte(`{}`), Source: store.SourceAPI, CreatedAt: due,
 					Triggers: []store.TriggerDecision{}}
-				if err := st.Ingest(ctx, []store.IngestItem{{Event: ev, DeliverAt: due.Add(time.Duration(i) * time.Millisecond)}}); err != nil {
+				if err := st.EventInsert(ctx, []store.IngestItem{{Event: ev, DeliverAt: due.Add(time.Duration(i) * time.Millisecond)}}); err != nil {
 					t.Fatal(err)
 				}
 				ids = append(ids, id)
@@ -92,7 +92,7 @@ func TestDelayedEventWhoseDeliveryNeverCompletesFails(t *testing.T) {
 			// Claims that never completed; each ends at once.
 			for i := 0; i < engine.MaxDeliveryAttempts; i++ {
 				at := time.Now().UTC().Truncate(time.Millisecond)
-				cl, err := st.ClaimScheduled(ctx, store.DeliveryClaim{Now: at, Until: at, Limit: 1, Retried: i > 0})
+				cl, err := st.ScheduledClaim(ctx, store.DeliveryClaim{Now: at, Until: at, Limit: 1, Retried: i > 0})
 				if err != nil || len(cl) != 1 || cl[0].ID != stuck {
 					t.Fatalf("claim %d: %+v, %v", i+1, cl, err)
 				}
@@ -109,10 +109,10 @@ func TestDelayedEventWhoseDeliveryNeverCompletesFails(t *testing.T) {
 			if ev["status"] != "failed" || ev["delivery_error"] != stuckReason || len(runs) != 0 {
 				t.Fatalf("stuck event = %v, want failed with %q and no runs", ev, stuckReason)
 			}
-			if _, err := st.GetEvent(ctx, tenant, stuck); !errors.Is(err, store.ErrNotFound) {
+			if _, err := st.EventGet(ctx, tenant, stuck); !errors.Is(err, store.ErrNotFound) {
 				t.Errorf("the stuck event was delivered (%v)", err)
 			}
-			if runs, err := st.ListRuns(ctx, tenant, store.RunFilter{EventID: stuck, Limit: 10}); err != nil || len(runs) != 0 {
+			if runs, err := st.RunList(ctx, tenant, store.RunFilter{EventID: stuck, Limit: 10}); err != nil || len(runs) != 0 {
 				t.Errorf("the stuck event started runs %v (%v)", runs, err)
 			}
 			list := getJSON(t, h, token, "/api/v1/events?status=failed")
@@ -166,7 +166,7 @@ func TestOutboxEntryWhoseRelayNeverCompletesIsRefused(t *testing.T) {
 	stuck, paid := ids[0], ids[1]
 	for i := 0; i < engine.MaxDeliveryAttempts; i++ {
 		at := time.Now().UTC()
-		cl, err := st.ClaimOutbox(ctx, store.DeliveryClaim{Now: at, Until: at, Limit: 1, Retried: i > 0})
+		cl, err := st.OutboxClaim(ctx, store.DeliveryClaim{Now: at, Until: at, Limit: 1, Retried: i > 0})
 		if err != nil || len(cl) != 1 || cl[0].ID != stuck {
 			t.Fatalf("claim %d: %+v, %v", i+1, cl, err)
 		}
@@ -174,7 +174,7 @@ func TestOutboxEntryWhoseRelayNeverCompletesIsRefused(t *testing.T) {
 
 	eng.Start()
 	ev := testkit.Poll(t, "the entry after the stuck one to be relayed", func() (store.Event, bool) {
-		ev, err := st.GetEvent(ctx, tenant, paid)
+		ev, err := st.EventGet(ctx, tenant, paid)
 		if err != nil && !errors.Is(err, store.ErrNotFound) {
 			t.Fatalf("the entry after the stuck one: %v", err)
 		}
@@ -199,7 +199,7 @@ func TestOutboxEntryWhoseRelayNeverCompletesIsRefused(t *testing.T) {
 	if reason != stuckReason {
 		t.Fatalf("stuck entry's error = %v, want %q", reason, stuckReason)
 	}
-	if _, err := st.GetEvent(ctx, tenant, stuck); !errors.Is(err, store.ErrNotFound) {
+	if _, err := st.EventGet(ctx, tenant, stuck); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("the stuck entry became an event (%v)", err)
 	}
 }

@@ -354,7 +354,7 @@ func (e *Engine) sweep(ctx context.Context) {
 func (e *Engine) SweepOnce(ctx context.Context, after, upTo time.Time) error {
 	for {
 		start := time.Now()
-		outs, err := e.store.ExpireLeases(ctx, upTo, 500)
+		outs, err := e.store.StepExpireLeases(ctx, upTo, 500)
 		e.cfg.Observer.StoreCommit("expire", time.Since(start), err)
 		if err != nil {
 			return fmt.Errorf("expiring leases: %w", err)
@@ -368,7 +368,7 @@ func (e *Engine) SweepOnce(ctx context.Context, after, upTo time.Time) error {
 			break
 		}
 	}
-	keys, err := e.store.ReadySince(ctx, after.Add(-time.Millisecond), upTo)
+	keys, err := e.store.StepReadySince(ctx, after.Add(-time.Millisecond), upTo)
 	if err != nil {
 		return err
 	}

@@ -87,7 +87,7 @@ func TestBackpressureRefusesInsteadOfQueueingWithoutBound(t *testing.T) {
 	if rec.Code != http.StatusTooManyRequests || rec.Header().Get("Retry-After") == "" || !strings.Contains(rec.Body.String(), `"overloaded"`) {
 		t.Fatalf("HTTP: %d %q %s", rec.Code, rec.Header().Get("Retry-After"), rec.Body)
 	}
-	evs, err := st.ListEvents(ctx, p.TenantID, store.EventFilter{Limit: 10})
+	evs, err := st.EventList(ctx, p.TenantID, store.EventFilter{Limit: 10})
 	if err != nil || len(evs) != 0 {
 		t.Fatalf("events before the loop runs: %d, %v", len(evs), err)
 	}
@@ -104,7 +104,7 @@ func TestBackpressureRefusesInsteadOfQueueingWithoutBound(t *testing.T) {
 		t.Fatalf("push once the loop runs: %v", err)
 	}
 	// The abandoned request was committed before this one (FIFO); the refused ones never.
-	evs, err = st.ListEvents(ctx, p.TenantID, store.EventFilter{Limit: 10})
+	evs, err = st.EventList(ctx, p.TenantID, store.EventFilter{Limit: 10})
 	if err != nil || len(evs) != 2 || evs[0].ID != res[0].Event.ID {
 		t.Fatalf("events after: %d %v", len(evs), err)
 	}
@@ -144,7 +144,7 @@ func TestEventSchemaCap(t *testing.T) {
 	}
 	defer eng.Close()
 	for _, id := range []string{"t1", "t2"} {
-		if err := st.CreateTenant(ctx, store.Tenant{ID: id, Name: id, CreatedAt: time.Now()}); err != nil {
+		if err := st.TenantCreate(ctx, store.Tenant{ID: id, Name: id, CreatedAt: time.Now()}); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -28,7 +28,7 @@ func exprEngine(t *testing.T, st store.Store, cfg Config, n int) (*Engine, strin
 	if _, err := e.Bootstrap(ctx); err != nil {
 		t.Fatal(err)
 	}
-	tn, err := st.GetTenantByName(ctx, DefaultTenant)
+	tn, err := st.TenantGetByName(ctx, DefaultTenant)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,7 +64,7 @@ func TestCancelledPushStopsEvaluating(t *testing.T) {
 		if n := evaluated.Load(); n != 1 {
 			t.Fatalf("%d expressions were evaluated; the request was cancelled during the first", n)
 		}
-		if _, err := st.GetEvent(context.Background(), tenant, "0193a000-0000-7000-8000-000000000001"); !errors.Is(err, store.ErrNotFound) {
+		if _, err := st.EventGet(context.Background(), tenant, "0193a000-0000-7000-8000-000000000001"); !errors.Is(err, store.ErrNotFound) {
 			t.Fatalf("the cancelled push stored its event: %v", err)
 		}
 	})
@@ -117,7 +117,7 @@ func TestEvaluationsWaitForASlot(t *testing.T) {
 		if err := testkit.Receive(t, "the second push gives up", second); !errors.Is(err, context.Canceled) {
 			t.Fatalf("second push: %v, want the cancellation", err)
 		}
-		if _, err := st.GetEvent(context.Background(), tenant, "0193a000-0000-7000-8000-000000000002"); !errors.Is(err, store.ErrNotFound) {
+		if _, err := st.EventGet(context.Background(), tenant, "0193a000-0000-7000-8000-000000000002"); !errors.Is(err, store.ErrNotFound) {
 			t.Fatalf("the cancelled push stored its event: %v", err)
 		}
 		close(release)

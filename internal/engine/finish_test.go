@@ -33,7 +33,7 @@ func TestRefusedResultDoesNotFailItsBatch(t *testing.T) {
 	e.Start()
 	defer e.Close()
 	tenant := NewID()
-	if err := st.CreateTenant(ctx, store.Tenant{ID: tenant, Name: "acme", CreatedAt: now()}); err != nil {
+	if err := st.TenantCreate(ctx, store.Tenant{ID: tenant, Name: "acme", CreatedAt: now()}); err != nil {
 		t.Fatal(err)
 	}
 	def := store.WorkflowDef{Name: "w", Triggers: store.PlainTriggers("k"), Steps: []store.StepDef{{Name: "s"}}}
@@ -80,7 +80,7 @@ func TestRefusedResultDoesNotFailItsBatch(t *testing.T) {
 		if resp.err != nil || resp.out.Err != nil {
 			t.Errorf("result %d failed with its batch: %v / %v", i, resp.err, resp.out.Err)
 		}
-		run, _, err := st.GetRun(ctx, tenant, as[i].RunID)
+		run, _, err := st.RunGet(ctx, tenant, as[i].RunID)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -627,7 +627,7 @@ func (e *Engine) RefreshIndex(ctx context.Context, force bool) error {
 		since = ""
 	}
 	if since != "" {
-		mark, err := e.store.WorkflowsChangeMark(ctx)
+		mark, err := e.store.WorkflowChangeMark(ctx)
 		if err != nil {
 			return fmt.Errorf("reading workflow change mark: %w", err)
 		}

@@ -36,7 +36,7 @@ func sqliteEngine(t *testing.T) (*Engine, *sqlite.Store) {
 		t.Fatal(err)
 	}
 	t.Cleanup(e.Close)
-	if err := st.CreateTenant(ctx, store.Tenant{ID: "t", Name: "t", CreatedAt: time.Now()}); err != nil {
+	if err := st.TenantCreate(ctx, store.Tenant{ID: "t", Name: "t", CreatedAt: time.Now()}); err != nil {
 		t.Fatal(err)
 	}
 	return e, st
@@ -54,7 +54,7 @@ func TestPutWorkflowKeepsIndexMark(t *testing.T) {
 		e.indexMu.Lock()
 		index = e.indexMark
 		e.indexMu.Unlock()
-		stored, err := st.WorkflowsChangeMark(ctx)
+		stored, err := st.WorkflowChangeMark(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -81,7 +81,7 @@ func TestPutWorkflowKeepsIndexMark(t *testing.T) {
 	}
 	// A put straight into the store (another replica) leaves the index behind its mark.
 	def := store.WorkflowDef{Name: "other", Triggers: store.PlainTriggers("d"), Steps: []store.StepDef{{Name: "s"}}}
-	if _, _, err := st.PutWorkflow(ctx, store.PutWorkflowParams{TenantID: "t", NewID: NewID(), Def: def, Hash: "h", At: now()}); err != nil {
+	if _, _, err := st.WorkflowPut(ctx, store.PutWorkflowParams{TenantID: "t", NewID: NewID(), Def: def, Hash: "h", At: now()}); err != nil {
 		t.Fatal(err)
 	}
 	if index, stored := mark(); index == stored {
@@ -109,7 +109,7 @@ func TestRefreshReadsOnlyWhatChanged(t *testing.T) {
 			t.Fatal(err)
 		}
 		// Straight into the store: the engine learns of it only by refreshing.
-		if _, _, err := st.PutWorkflow(ctx, store.PutWorkflowParams{TenantID: "t", NewID: NewID(), Def: def, Hash: hash, At: now()}); err != nil {
+		if _, _, err := st.WorkflowPut(ctx, store.PutWorkflowParams{TenantID: "t", NewID: NewID(), Def: def, Hash: hash, At: now()}); err != nil {
 			t.Fatal(err)
 		}
 		return def
@@ -124,7 +124,7 @@ func TestRefreshReadsOnlyWhatChanged(t *testing.T) {
 	for i := range 50 {
 		put(fmt.Sprintf("w%02d", i), fmt.Sprintf("k%d", i), "all:*")
 	}
-	f, err := st.CreateFilter(ctx, store.Filter{ID: NewID(), TenantID: "t", Workflow: "w07", Scope: "acme", CreatedAt: now()})
+	f, err := st.FilterCreate(ctx, store.Filter{ID: NewID(), TenantID: "t", Workflow: "w07", Scope: "acme", CreatedAt: now()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -137,10 +137,10 @@ func TestRefreshReadsOnlyWhatChanged(t *testing.T) {
 	}
 
 	put("w03", "k3-new")
-	if _, err := st.SetWorkflowActive(ctx, "t", "w05", false, now()); err != nil {
+	if _, err := st.WorkflowSetActive(ctx, "t", "w05", false, now()); err != nil {
 		t.Fatal(err)
 	}
-	if err := st.DeleteFilter(ctx, "t", "w07", f.ID); err != nil {
+	if err := st.FilterDelete(ctx, "t", "w07", f.ID); err != nil {
 		t.Fatal(err)
 	}
 	put("w50", "k50")
@@ -275,11 +275,11 @@ func TestFilterDeletedElsewhereStaysDeleted(t *testing.T) {
 	}
 	// This engine's CreateFilter committed F, then, before it applied F to its index,
 	// another replica deleted F and this engine refreshed.
-	f, err := st.CreateFilter(ctx, store.Filter{ID: NewID(), TenantID: "t", Workflow: "w", Scope: "acme", CreatedAt: now()})
+	f, err := st.FilterCreate(ctx, store.Filter{ID: NewID(), TenantID: "t", Workflow: "w", Scope: "acme", CreatedAt: now()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := st.DeleteFilter(ctx, "t", "w", f.ID); err != nil {
+	if err := st.FilterDelete(ctx, "t", "w", f.ID); err != nil {
 		t.Fatal(err)
 	}
 	if err := e.RefreshIndex(ctx, false); err != nil {
@@ -295,7 +295,7 @@ func TestFilterDeletedElsewhereStaysDeleted(t *testing.T) {
 		t.Fatalf("the index holds the deleted filter: %+v", fs.byScope)
 	}
 	// A filter whose creation no refresh has seen yet is applied.
-	g, err := st.CreateFilter(ctx, store.Filter{ID: NewID(), TenantID: "t", Workflow: "w", Scope: "globex", CreatedAt: now()})
+	g, err := st.FilterCreate(ctx, store.Filter{ID: NewID(), TenantID: "t", Workflow: "w", Scope: "globex", CreatedAt: now()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -244,7 +244,7 @@ func (e *Engine) StartRun(ctx context.Context, tenantID, workflow string, input 
 	if err != nil {
 		return RunRef{}, err
 	}
-	wf, err := e.store.GetWorkflow(ctx, tenantID, workflow, 0)
+	wf, err := e.store.WorkflowGet(ctx, tenantID, workflow, 0)
 	if err != nil {
 		return RunRef{}, err
 	}
@@ -361,7 +361,7 @@ func (e *Engine) finishIngest(r ingestReq, err error) {
 // storeIngest runs one ingest transaction and observes its latency.
 func (e *Engine) storeIngest(ctx context.Context, items []store.IngestItem) error {
 	start := time.Now()
-	err := e.store.Ingest(ctx, items)
+	err := e.store.EventInsert(ctx, items)
 	e.cfg.Observer.StoreCommit("ingest", time.Since(start), err)
 	return err
 }

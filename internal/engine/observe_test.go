@@ -113,7 +113,7 @@ func TestObserverSeesEventsRunsAndSteps(t *testing.T) {
 	if _, err := eng.StartRun(ctx, tenant, "ok", nil); err != nil {
 		t.Fatal(err)
 	}
-	runs, err := eng.Store().ListRuns(ctx, tenant, store.RunFilter{Status: store.RunQueued, Limit: 10})
+	runs, err := eng.Store().RunList(ctx, tenant, store.RunFilter{Status: store.RunQueued, Limit: 10})
 	if err != nil || len(runs) != 1 {
 		t.Fatalf("queued runs: %v, %v", runs, err)
 	}
@@ -155,7 +155,7 @@ func bootstrapTenant(t *testing.T, eng *engine.Engine) string {
 	if _, err := eng.Bootstrap(ctx); err != nil {
 		t.Fatal(err)
 	}
-	tn, err := eng.Store().GetTenantByName(ctx, engine.DefaultTenant)
+	tn, err := eng.Store().TenantGetByName(ctx, engine.DefaultTenant)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -239,11 +239,11 @@ func TestRetentionPrunesInBatches(t *testing.T) {
 		items = append(items, store.IngestItem{Event: ev, Runs: []store.IngestRun{run}})
 	}
 	queuedRun := items[6].Runs[0].Run.ID
-	if err := st.Ingest(ctx, items); err != nil {
+	if err := st.EventInsert(ctx, items); err != nil {
 		t.Fatal(err)
 	}
 	for _, it := range items[:6] {
-		if _, err := st.CancelRun(ctx, tenant, it.Runs[0].Run.ID, old.Add(time.Second)); err != nil {
+		if _, err := st.RunCancel(ctx, tenant, it.Runs[0].Run.ID, old.Add(time.Second)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -260,16 +260,16 @@ func TestRetentionPrunesInBatches(t *testing.T) {
 		t.Fatal(err)
 	}
 	testkit.Poll(t, "the old events pruned (events left)", func() (int, bool) {
-		evs, err := st.ListEvents(ctx, tenant, store.EventFilter{Limit: 100})
+		evs, err := st.EventList(ctx, tenant, store.EventFilter{Limit: 100})
 		if err != nil {
 			t.Fatal(err)
 		}
 		return len(evs), len(evs) == 1
 	})
-	if _, err := st.GetEvent(ctx, tenant, recent[0].Event.ID); err != nil {
+	if _, err := st.EventGet(ctx, tenant, recent[0].Event.ID); err != nil {
 		t.Errorf("the recent event was pruned: %v", err)
 	}
-	runs, err := st.ListRuns(ctx, tenant, store.RunFilter{Limit: 100})
+	runs, err := st.RunList(ctx, tenant, store.RunFilter{Limit: 100})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -45,7 +45,7 @@ func (e *Engine) relayPending(ctx context.Context, ob store.Outbox, tenants map[
 		}
 		for {
 			at := e.now()
-			entries, err := ob.ClaimOutbox(ctx, store.DeliveryClaim{Now: at, Until: at.Add(e.claimFor), Limit: limit, Retried: retried})
+			entries, err := ob.OutboxClaim(ctx, store.DeliveryClaim{Now: at, Until: at.Add(e.claimFor), Limit: limit, Retried: retried})
 			if err != nil {
 				return fmt.Errorf("claiming outbox entries: %w", err)
 			}
@@ -63,7 +63,7 @@ func (e *Engine) relayPending(ctx context.Context, ob store.Outbox, tenants map[
 // outboxKind ends outbox entries: a failed entry gets its error set and stays for
 // inspection.
 func outboxKind(ob store.Outbox) storedKind {
-	return storedKind{name: "outbox entry", fail: ob.RejectOutbox, release: ob.ReleaseOutbox}
+	return storedKind{name: "outbox entry", fail: ob.OutboxReject, release: ob.OutboxRelease}
 }
 
 // relayClaimed refuses the claimed entries that used up their attempts or name no
@@ -91,9 +91,9 @@ func (e *Engine) relayClaimed(ctx context.Context, ob store.Outbox, tenants map[
 		}
 		tid, ok := tenants[en.Tenant]
 		if !ok {
-			t, err := e.store.GetTenantByName(ctx, en.Tenant)
+			t, err := e.store.TenantGetByName(ctx, en.Tenant)
 			if errors.Is(err, store.ErrNotFound) {
-				if err := ob.RejectOutbox(ctx, en.ID, "no tenant named "+en.Tenant); err != nil {
+				if err := ob.OutboxReject(ctx, en.ID, "no tenant named "+en.Tenant); err != nil {
 					return abandon(err)
 				}
 				continue

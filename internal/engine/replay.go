@@ -9,7 +9,7 @@ import (
 // metadata, matched against the workflows active now. The new event has source "replay"
 // and records the original's id in ReplayOf; the original is unchanged.
 func (e *Engine) Replay(ctx context.Context, tenantID, eventID string) (PushResult, error) {
-	orig, err := e.store.GetEvent(ctx, tenantID, eventID)
+	orig, err := e.store.EventGet(ctx, tenantID, eventID)
 	if err != nil {
 		return PushResult{}, err
 	}

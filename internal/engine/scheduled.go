@@ -101,14 +101,14 @@ func scheduledDuplicate(s store.ScheduledEvent) PushResult {
 // idempotentOriginal finds what holds a live idempotency key of the tenant at time at:
 // a stored event, or a delayed event not delivered yet. ok is false when the key is free.
 func (e *Engine) idempotentOriginal(ctx context.Context, tenantID, key string, at time.Time) (PushResult, bool, error) {
-	orig, err := e.store.GetIdempotentEvent(ctx, tenantID, key, at)
+	orig, err := e.store.EventGetIdempotent(ctx, tenantID, key, at)
 	if err == nil {
 		return duplicateResult(orig), true, nil
 	}
 	if !errors.Is(err, store.ErrNotFound) {
 		return PushResult{}, false, fmt.Errorf("looking up idempotency key: %w", err)
 	}
-	s, err := e.store.GetIdempotentScheduled(ctx, tenantID, key, at)
+	s, err := e.store.ScheduledGetIdempotent(ctx, tenantID, key, at)
 	if errors.Is(err, store.ErrNotFound) {
 		return PushResult{}, false, nil
 	}
@@ -123,18 +123,18 @@ func (e *Engine) idempotentOriginal(ctx context.Context, tenantID, key string, a
 // deletes its scheduled row in one transaction: when neither read finds it, it may have
 // been delivered between the two, so the event is read again.
 func (e *Engine) GetEvent(ctx context.Context, tenantID, id string) (ev store.Event, sched *store.ScheduledEvent, err error) {
-	ev, err = e.store.GetEvent(ctx, tenantID, id)
+	ev, err = e.store.EventGet(ctx, tenantID, id)
 	if !errors.Is(err, store.ErrNotFound) {
 		return ev, nil, err
 	}
-	s, err := e.store.GetScheduled(ctx, tenantID, id)
+	s, err := e.store.ScheduledGet(ctx, tenantID, id)
 	if err == nil {
 		return store.Event{}, &s, nil
 	}
 	if !errors.Is(err, store.ErrNotFound) {
 		return store.Event{}, nil, err
 	}
-	ev, err = e.store.GetEvent(ctx, tenantID, id)
+	ev, err = e.store.EventGet(ctx, tenantID, id)
 	return ev, nil, err
 }
 
@@ -142,7 +142,7 @@ func (e *Engine) GetEvent(ctx context.Context, tenantID, id string) (ev store.Ev
 // store.ErrConflict when the event was already delivered, cancelled or failed, and with
 // store.ErrNotFound when the tenant has no such event.
 func (e *Engine) CancelScheduled(ctx context.Context, tenantID, id string) (store.ScheduledEvent, error) {
-	return e.store.CancelScheduled(ctx, tenantID, id, e.now())
+	return e.store.ScheduledCancel(ctx, tenantID, id, e.now())
 }
 
 // dispatchScheduled is the delivery loop of delayed events. It sleeps until the earliest
@@ -166,7 +166,7 @@ func (e *Engine) dispatchScheduled(ctx context.Context) {
 			e.log.Warn("delivering delayed events", "err", err)
 		}
 		wait := e.cfg.SweepInterval
-		next, ok, err := e.store.NextScheduled(ctx, from)
+		next, ok, err := e.store.ScheduledNext(ctx, from)
 		if err != nil && ctx.Err() == nil {
 			e.log.Warn("finding the next delayed event", "err", err)
 		}
@@ -191,7 +191,7 @@ func (e *Engine) dispatchScheduled(ctx context.Context) {
 // pruneScheduled deletes cancelled and failed delayed events older than the retention.
 func (e *Engine) pruneScheduled(ctx context.Context) {
 	for ctx.Err() == nil {
-		n, err := e.store.PruneScheduled(ctx, e.now().Add(-e.cfg.Retention), e.cfg.RetentionBatch)
+		n, err := e.store.ScheduledPrune(ctx, e.now().Add(-e.cfg.Retention), e.cfg.RetentionBatch)
 		if err != nil {
 			if ctx.Err() == nil {
 				e.log.Warn("pruning delayed events", "err", err)
@@ -224,7 +224,7 @@ func (e *Engine) DeliverDue(ctx context.Context) (int, error) {
 		}
 		for {
 			at := e.now()
-			due, err := e.store.ClaimScheduled(ctx, store.DeliveryClaim{Now: at, Until: at.Add(e.claimFor), Limit: limit, Retried: retried})
+			due, err := e.store.ScheduledClaim(ctx, store.DeliveryClaim{Now: at, Until: at.Add(e.claimFor), Limit: limit, Retried: retried})
 			if err != nil {
 				return delivered, fmt.Errorf("claiming due events: %w", err)
 			}
@@ -246,9 +246,9 @@ func (e *Engine) scheduledKind() storedKind {
 	return storedKind{
 		name: "delayed event",
 		fail: func(ctx context.Context, id, reason string) error {
-			return e.store.FailScheduled(ctx, id, reason, e.now())
+			return e.store.ScheduledFail(ctx, id, reason, e.now())
 		},
-		release: e.store.ReleaseScheduled,
+		release: e.store.ScheduledRelease,
 	}
 }
 

@@ -53,12 +53,12 @@ func TestStartCompilesNoStoredSchema(t *testing.T) {
 			ctx := context.Background()
 			st := open(t)
 			tenant := NewID()
-			if err := st.CreateTenant(ctx, store.Tenant{ID: tenant, Name: "acme", CreatedAt: time.Now()}); err != nil {
+			if err := st.TenantCreate(ctx, store.Tenant{ID: tenant, Name: "acme", CreatedAt: time.Now()}); err != nil {
 				t.Fatal(err)
 			}
 			put := func(key, doc string) {
 				at := time.Now()
-				if _, _, err := st.PutEventSchema(ctx, store.EventSchema{TenantID: tenant, Key: key, Schema: json.RawMessage(doc), CreatedAt: at, UpdatedAt: at}); err != nil {
+				if _, _, err := st.SchemaPut(ctx, store.EventSchema{TenantID: tenant, Key: key, Schema: json.RawMessage(doc), CreatedAt: at, UpdatedAt: at}); err != nil {
 					t.Fatal(err)
 				}
 			}

@@ -258,7 +258,7 @@ func (e *Engine) PutEventSchema(ctx context.Context, tenantID, key string, doc j
 	}
 	// Every replica holds every schema compiled: a tenant's count is capped. (Concurrent
 	// first puts of different keys may pass the check together: the cap is approximate.)
-	have, err := e.store.ListEventSchemas(ctx, tenantID)
+	have, err := e.store.SchemaList(ctx, tenantID)
 	if err != nil {
 		return store.EventSchema{}, false, err
 	}
@@ -266,7 +266,7 @@ func (e *Engine) PutEventSchema(ctx context.Context, tenantID, key string, doc j
 		return store.EventSchema{}, false, fieldErr("key", "the tenant has %d payload schemas, the limit; delete one first", len(have))
 	}
 	at := e.now()
-	saved, created, err := e.store.PutEventSchema(ctx, store.EventSchema{TenantID: tenantID, Key: key, Schema: buf.Bytes(), CreatedAt: at, UpdatedAt: at})
+	saved, created, err := e.store.SchemaPut(ctx, store.EventSchema{TenantID: tenantID, Key: key, Schema: buf.Bytes(), CreatedAt: at, UpdatedAt: at})
 	if err != nil {
 		return saved, false, err
 	}
@@ -279,17 +279,17 @@ func (e *Engine) PutEventSchema(ctx context.Context, tenantID, key string, doc j
 
 // GetEventSchema returns the schema registered for a key of the tenant.
 func (e *Engine) GetEventSchema(ctx context.Context, tenantID, key string) (store.EventSchema, error) {
-	return e.store.GetEventSchema(ctx, tenantID, key)
+	return e.store.SchemaGet(ctx, tenantID, key)
 }
 
 // ListEventSchemas lists the tenant's schemas by key.
 func (e *Engine) ListEventSchemas(ctx context.Context, tenantID string) ([]store.EventSchema, error) {
-	return e.store.ListEventSchemas(ctx, tenantID)
+	return e.store.SchemaList(ctx, tenantID)
 }
 
 // DeleteEventSchema removes the schema of a key: its payloads are no longer checked.
 func (e *Engine) DeleteEventSchema(ctx context.Context, tenantID, key string) error {
-	if err := e.store.DeleteEventSchema(ctx, tenantID, key); err != nil {
+	if err := e.store.SchemaDelete(ctx, tenantID, key); err != nil {
 		return err
 	}
 	if err := e.refreshSchemas(ctx); err != nil {
@@ -308,7 +308,7 @@ func (e *Engine) refreshSchemasWith(ctx context.Context, fresh *compiledSchema) 
 	c := &e.schemas
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	mark, err := e.store.EventSchemasChangeMark(ctx)
+	mark, err := e.store.SchemaChangeMark(ctx)
 	if err != nil {
 		return fmt.Errorf("reading event schema change mark: %w", err)
 	}
@@ -316,7 +316,7 @@ func (e *Engine) refreshSchemasWith(ctx context.Context, fresh *compiledSchema) 
 	if cur != nil && cur.mark == mark {
 		return nil
 	}
-	all, err := e.store.ListAllEventSchemas(ctx)
+	all, err := e.store.SchemaListAll(ctx)
 	if err != nil {
 		return fmt.Errorf("loading event schemas: %w", err)
 	}

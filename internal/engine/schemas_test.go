@@ -37,7 +37,7 @@ func TestPayloadCheckStopsWithTheRequest(t *testing.T) {
 	if _, err := eng.Push(cancelled, tenant, []engine.EventInput{ev}, false); !errors.Is(err, context.Canceled) {
 		t.Fatalf("push with a cancelled request: %v, want context.Canceled", err)
 	}
-	if evs, err := eng.Store().ListEvents(ctx, tenant, store.EventFilter{Limit: 10}); err != nil || len(evs) != 0 {
+	if evs, err := eng.Store().EventList(ctx, tenant, store.EventFilter{Limit: 10}); err != nil || len(evs) != 0 {
 		t.Fatalf("events stored: %d, %v", len(evs), err)
 	}
 }

@@ -44,7 +44,7 @@ func TestPollClaimsWorkStampedByAClockAhead(t *testing.T) {
 		Status: store.RunQueued, Input: json.RawMessage(`{}`), CreatedAt: ahead}}
 	run.Steps = []store.StepRun{{ID: engine.NewID(), TenantID: tenant, RunID: run.Run.ID, WorkflowName: "w", Step: "s",
 		Status: store.StepQueued, MaxAttempts: 1, TimeoutMS: 60000, QueuedAt: &ahead}}
-	if err := other.Ingest(ctx, []store.IngestItem{{Runs: []store.IngestRun{run}}}); err != nil {
+	if err := other.EventInsert(ctx, []store.IngestItem{{Runs: []store.IngestRun{run}}}); err != nil {
 		t.Fatal(err)
 	}
 	as, err := eng.Poll(ctx, tenant, w.ID, 1, 10*time.Second)

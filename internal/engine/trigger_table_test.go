@@ -203,7 +203,7 @@ func TestTriggerTruthTable(t *testing.T) {
 						got = &res[0].Event.Triggers[i]
 					}
 				}
-				stored, err := te.st.GetEvent(ctx, te.tenant, res[0].Event.ID)
+				stored, err := te.st.EventGet(ctx, te.tenant, res[0].Event.ID)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -230,7 +230,7 @@ func TestTriggerTruthTable(t *testing.T) {
 				if !r.trigger {
 					return
 				}
-				run, _, err := te.st.GetRun(ctx, te.tenant, got.RunID)
+				run, _, err := te.st.RunGet(ctx, te.tenant, got.RunID)
 				if err != nil {
 					t.Fatal(err)
 				}

@@ -84,7 +84,7 @@ func (e *Engine) CreateWebhook(ctx context.Context, tenantID string, spec Webhoo
 	if err != nil {
 		return store.Webhook{}, err
 	}
-	if err := e.store.CreateWebhook(ctx, w); err != nil {
+	if err := e.store.WebhookCreate(ctx, w); err != nil {
 		if errors.Is(err, store.ErrConflict) {
 			return store.Webhook{}, fmt.Errorf("a webhook named %q exists: %w", w.Name, store.ErrConflict)
 		}
@@ -95,7 +95,7 @@ func (e *Engine) CreateWebhook(ctx context.Context, tenantID string, spec Webhoo
 
 // UpdateWebhook changes a webhook of the tenant; rotating its secret is an update.
 func (e *Engine) UpdateWebhook(ctx context.Context, tenantID, name string, spec WebhookSpec) (store.Webhook, error) {
-	cur, err := e.store.GetWebhook(ctx, tenantID, name)
+	cur, err := e.store.WebhookGet(ctx, tenantID, name)
 	if err != nil {
 		return store.Webhook{}, err
 	}
@@ -103,7 +103,7 @@ func (e *Engine) UpdateWebhook(ctx context.Context, tenantID, name string, spec 
 	if err != nil {
 		return store.Webhook{}, err
 	}
-	if err := e.store.UpdateWebhook(ctx, w); err != nil {
+	if err := e.store.WebhookUpdate(ctx, w); err != nil {
 		return store.Webhook{}, err
 	}
 	e.webhooks.forget(tenantID, name)
@@ -371,29 +371,29 @@ func validHeader(field, h string) error {
 
 // GetWebhook returns a webhook of the tenant.
 func (e *Engine) GetWebhook(ctx context.Context, tenantID, name string) (store.Webhook, error) {
-	return e.store.GetWebhook(ctx, tenantID, name)
+	return e.store.WebhookGet(ctx, tenantID, name)
 }
 
 // ListWebhooks lists the tenant's webhooks.
 func (e *Engine) ListWebhooks(ctx context.Context, tenantID string) ([]store.Webhook, error) {
-	return e.store.ListWebhooks(ctx, tenantID)
+	return e.store.WebhookList(ctx, tenantID)
 }
 
 // DeleteWebhook deletes a webhook of the tenant and its delivery log; its URL answers 404
 // from then on.
 func (e *Engine) DeleteWebhook(ctx context.Context, tenantID, name string) error {
-	err := e.store.DeleteWebhook(ctx, tenantID, name)
+	err := e.store.WebhookDelete(ctx, tenantID, name)
 	e.webhooks.forget(tenantID, name)
 	return err
 }
 
 // ListWebhookDeliveries lists a webhook's delivery records, newest first.
 func (e *Engine) ListWebhookDeliveries(ctx context.Context, tenantID, name string, f store.DeliveryFilter) ([]store.WebhookDelivery, error) {
-	w, err := e.store.GetWebhook(ctx, tenantID, name)
+	w, err := e.store.WebhookGet(ctx, tenantID, name)
 	if err != nil {
 		return nil, err
 	}
-	return e.store.ListWebhookDeliveries(ctx, tenantID, w.ID, f)
+	return e.store.WebhookDeliveryList(ctx, tenantID, w.ID, f)
 }
 
 // WebhookRequest is one request to a webhook's URL.
@@ -437,7 +437,7 @@ func (e *Engine) ReceiveWebhook(ctx context.Context, r WebhookRequest) (WebhookR
 	w, secret, cached, gen := e.webhooks.get(r.TenantID, r.Name)
 	if !cached {
 		var err error
-		w, err = e.store.GetWebhook(ctx, r.TenantID, r.Name)
+		w, err = e.store.WebhookGet(ctx, r.TenantID, r.Name)
 		if errors.Is(err, store.ErrNotFound) {
 			return WebhookReply{}, &WebhookError{Status: http.StatusNotFound, Code: "not_found", Message: "no such webhook"}
 		}
@@ -586,7 +586,7 @@ func (e *Engine) ReceiveWebhook(ctx context.Context, r WebhookRequest) (WebhookR
 		return WebhookReply{Event: res[0].Event, Runs: res[0].Runs}, nil
 	case errors.Is(err, store.ErrConflict) && dedupe != "":
 		// Another delivery with the same id committed first.
-		ev, gerr := e.store.GetWebhookEvent(ctx, w.TenantID, w.Name, dedupe)
+		ev, gerr := e.store.WebhookGetEvent(ctx, w.TenantID, w.Name, dedupe)
 		if gerr != nil {
 			return WebhookReply{}, errors.Join(err, gerr)
 		}
@@ -727,7 +727,7 @@ func (e *Engine) PruneDeliveryLogs(ctx context.Context) error {
 	e.deliveriesMu.Unlock()
 	var errs []error
 	for k := range touched {
-		if _, err := e.store.PruneWebhookDeliveries(ctx, k.tenantID, k.webhookID, e.cfg.WebhookDeliveryLog); err != nil {
+		if _, err := e.store.WebhookDeliveryPrune(ctx, k.tenantID, k.webhookID, e.cfg.WebhookDeliveryLog); err != nil {
 			errs = append(errs, err)
 			e.touchDeliveries(k.tenantID, k.webhookID) // try again next time
 		}

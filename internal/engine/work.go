@@ -45,7 +45,7 @@ func (e *Engine) RegisterWorker(ctx context.Context, tenantID, name string, work
 	seen := map[string]bool{}
 	var wfs []string
 	for i, wf := range workflows {
-		if _, err := e.store.GetWorkflow(ctx, tenantID, wf, 0); errors.Is(err, store.ErrNotFound) {
+		if _, err := e.store.WorkflowGet(ctx, tenantID, wf, 0); errors.Is(err, store.ErrNotFound) {
 			return store.Worker{}, fieldErr(fmt.Sprintf("workflows[%d]", i), "no workflow named %q (register it first)", wf)
 		} else if err != nil {
 			return store.Worker{}, err
@@ -57,7 +57,7 @@ func (e *Engine) RegisterWorker(ctx context.Context, tenantID, name string, work
 	}
 	at := e.now()
 	w := store.Worker{ID: NewID(), TenantID: tenantID, Name: name, Workflows: wfs, Slots: slots, CreatedAt: at, LastHeartbeatAt: at}
-	if err := e.store.RegisterWorker(ctx, w); err != nil {
+	if err := e.store.WorkerRegister(ctx, w); err != nil {
 		return store.Worker{}, err
 	}
 	e.workers.Store(w.ID, w)
@@ -73,7 +73,7 @@ func (e *Engine) worker(ctx context.Context, tenantID, id string) (store.Worker,
 		}
 		return store.Worker{}, store.ErrNotFound
 	}
-	w, err := e.store.GetWorker(ctx, tenantID, id)
+	w, err := e.store.WorkerGet(ctx, tenantID, id)
 	if err != nil {
 		return w, err
 	}
@@ -107,7 +107,7 @@ func (e *Engine) Poll(ctx context.Context, tenantID, workerID string, max int, w
 			return nil, nil
 		}
 		claimedAt := e.now()
-		as, err := e.store.Claim(ctx, store.ClaimParams{
+		as, err := e.store.StepClaim(ctx, store.ClaimParams{
 			TenantID: tenantID, WorkerID: workerID, Workflows: w.Workflows, Max: max, Now: claimedAt,
 			LeaseFor: e.cfg.LeaseDuration, NewLeaseID: NewID,
 		})
@@ -123,7 +123,7 @@ func (e *Engine) Poll(ctx context.Context, tenantID, workerID string, max int, w
 		// retry whose backoff ends soon. Claim again when it is due, rather than wait for
 		// a wake-up that will not come.
 		var due <-chan time.Time
-		if at, ok, err := e.store.NextAvailable(ctx, tenantID, w.Workflows); err != nil {
+		if at, ok, err := e.store.StepNextAvailable(ctx, tenantID, w.Workflows); err != nil {
 			e.log.Debug("reading when the next step is due", "err", err) // the wait still ends
 		} else if ok {
 			d := time.Until(at)
@@ -171,7 +171,7 @@ func (e *Engine) Heartbeat(ctx context.Context, tenantID, workerID string, lease
 		}
 	}
 	at := e.now()
-	more, err := e.store.Heartbeat(ctx, store.HeartbeatParams{TenantID: tenantID, WorkerID: workerID, Leases: held, Now: at, LeaseFor: e.cfg.LeaseDuration})
+	more, err := e.store.StepHeartbeat(ctx, store.HeartbeatParams{TenantID: tenantID, WorkerID: workerID, Leases: held, Now: at, LeaseFor: e.cfg.LeaseDuration})
 	return append(lost, more...), at.Add(e.cfg.LeaseDuration), err
 }
 
@@ -283,7 +283,7 @@ func (e *Engine) finishSteps(ctx context.Context, reqs []finishReq) error {
 		results[i] = r.res
 	}
 	start := time.Now()
-	outs, err := e.store.FinishSteps(ctx, results)
+	outs, err := e.store.StepFinish(ctx, results)
 	e.cfg.Observer.StoreCommit("finish", time.Since(start), err)
 	if err != nil {
 		e.log.Warn("step results commit failed", "results", len(results), "err", err)

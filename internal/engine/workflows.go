@@ -15,7 +15,7 @@ func (e *Engine) PutWorkflow(ctx context.Context, tenantID string, def store.Wor
 	if err != nil {
 		return store.Workflow{}, false, err
 	}
-	wf, created, err := e.store.PutWorkflow(ctx, store.PutWorkflowParams{TenantID: tenantID, NewID: NewID(), Def: def, Hash: hash, At: e.now()})
+	wf, created, err := e.store.WorkflowPut(ctx, store.PutWorkflowParams{TenantID: tenantID, NewID: NewID(), Def: def, Hash: hash, At: e.now()})
 	if err != nil {
 		return wf, false, err
 	}
@@ -27,7 +27,7 @@ func (e *Engine) PutWorkflow(ctx context.Context, tenantID string, def store.Wor
 
 // SetWorkflowActive enables or disables a workflow and refreshes the trigger index.
 func (e *Engine) SetWorkflowActive(ctx context.Context, tenantID, name string, active bool) (store.Workflow, error) {
-	wf, err := e.store.SetWorkflowActive(ctx, tenantID, name, active, e.now())
+	wf, err := e.store.WorkflowSetActive(ctx, tenantID, name, active, e.now())
 	if err != nil {
 		return wf, err
 	}
@@ -47,7 +47,7 @@ func (e *Engine) refreshAfterCommit(ctx context.Context, what string) {
 
 // CancelRun cancels a run that has not ended.
 func (e *Engine) CancelRun(ctx context.Context, tenantID, id string) (store.Run, error) {
-	r, err := e.store.CancelRun(ctx, tenantID, id, e.now())
+	r, err := e.store.RunCancel(ctx, tenantID, id, e.now())
 	if err == nil {
 		e.cfg.Observer.RunsFinished(store.RunCancelled, 1)
 	}

@@ -61,7 +61,7 @@ func TestOverloadedAndUnavailable(t *testing.T) {
 			if e := r.only(t); e.code() != "UNAVAILABLE" || e.Extensions["retryAfter"] != float64(2) {
 				t.Fatalf("closed engine: %d %s", r.status, r.raw)
 			}
-			evs, err := st.ListEvents(ctx, p.TenantID, store.EventFilter{Limit: 10})
+			evs, err := st.EventList(ctx, p.TenantID, store.EventFilter{Limit: 10})
 			if err != nil {
 				t.Fatal(err)
 			}

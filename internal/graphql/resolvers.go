@@ -243,7 +243,7 @@ func (r queryResolver) Events(ctx context.Context, key, keyPrefix, workflow *str
 		if f.Workflow != "" {
 			return nil, &engine.FieldError{Field: "workflow", Message: "applies only to delivered events (status delivered): a delayed event has started no run"}
 		}
-		evs, err := r.eng.Store().ListScheduled(ctx, p.TenantID, st, f)
+		evs, err := r.eng.Store().ScheduledList(ctx, p.TenantID, st, f)
 		if err != nil {
 			return nil, err
 		}
@@ -256,7 +256,7 @@ func (r queryResolver) Events(ctx context.Context, key, keyPrefix, workflow *str
 		}
 		return out, nil
 	}
-	evs, err := r.eng.Store().ListEvents(ctx, p.TenantID, f)
+	evs, err := r.eng.Store().EventList(ctx, p.TenantID, f)
 	if err != nil {
 		return nil, err
 	}
@@ -302,7 +302,7 @@ func (r queryResolver) Runs(ctx context.Context, workflow, status, eventID, key,
 		}
 		f.Status = *status
 	}
-	runs, err := r.eng.Store().ListRuns(ctx, p.TenantID, f)
+	runs, err := r.eng.Store().RunList(ctx, p.TenantID, f)
 	if err != nil {
 		return nil, err
 	}
@@ -423,7 +423,7 @@ func nextCursor(lastID string) *string {
 // Run finds a run of the tenant with its steps.
 func (r queryResolver) Run(ctx context.Context, id string) (*model.Run, error) {
 	p := principal(ctx)
-	run, steps, err := r.eng.Store().GetRun(ctx, p.TenantID, id)
+	run, steps, err := r.eng.Store().RunGet(ctx, p.TenantID, id)
 	if err != nil {
 		return nil, err
 	}
@@ -438,7 +438,7 @@ func (r queryResolver) Run(ctx context.Context, id string) (*model.Run, error) {
 // Workflows lists the tenant's workflows.
 func (r queryResolver) Workflows(ctx context.Context) ([]model.Workflow, error) {
 	p := principal(ctx)
-	wfs, err := r.eng.Store().ListWorkflows(ctx, p.TenantID)
+	wfs, err := r.eng.Store().WorkflowList(ctx, p.TenantID)
 	if err != nil {
 		return nil, err
 	}
@@ -462,7 +462,7 @@ func (r queryResolver) Workflow(ctx context.Context, name string, version *int) 
 	if api.PathUnstorable(name) != "" {
 		return nil, store.ErrNotFound // names nothing stored; PostgreSQL's text refuses it
 	}
-	w, err := r.eng.Store().GetWorkflow(ctx, p.TenantID, name, v)
+	w, err := r.eng.Store().WorkflowGet(ctx, p.TenantID, name, v)
 	if err != nil {
 		return nil, err
 	}
@@ -476,7 +476,7 @@ func (r eventResolver) Runs(ctx context.Context, ev *model.Event) ([]model.Run, 
 		return []model.Run{}, nil
 	}
 	p := principal(ctx)
-	runs, err := r.eng.Store().ListRuns(ctx, p.TenantID, store.RunFilter{EventID: ev.ID, Limit: 1000})
+	runs, err := r.eng.Store().RunList(ctx, p.TenantID, store.RunFilter{EventID: ev.ID, Limit: 1000})
 	if err != nil {
 		return nil, err
 	}
@@ -493,7 +493,7 @@ func (r runResolver) Steps(ctx context.Context, run *model.Run) ([]model.StepRun
 	if steps == nil {
 		p := principal(ctx)
 		var err error
-		if _, steps, err = r.eng.Store().GetRun(ctx, p.TenantID, run.ID); err != nil {
+		if _, steps, err = r.eng.Store().RunGet(ctx, p.TenantID, run.ID); err != nil {
 			return nil, err
 		}
 	}

@@ -88,7 +88,7 @@ func LeaseUntil(now time.Time, leaseFor time.Duration, deadline time.Time) time.
 // ReadyNow lists the queues to which the outcome of a change made at time at queued work
 // available at once (children of a succeeded step, steps requeued after a lost worker):
 // those whose workers a store wakes when the change commits. Work available later (a
-// retry's backoff) is found when it is due (store.Store.ReadySince).
+// retry's backoff) is found when it is due (store.Store.StepReadySince).
 func ReadyNow(o store.FinishOutcome, at time.Time) []store.WorkKey {
 	var keys []store.WorkKey
 	for _, q := range o.Queued {

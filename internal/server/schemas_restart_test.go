@@ -44,14 +44,14 @@ func TestRestartDoesNotWaitOnStoredSchemas(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			tn, err := st.GetTenantByName(ctx, engine.DefaultTenant)
+			tn, err := st.TenantGetByName(ctx, engine.DefaultTenant)
 			if err != nil {
 				t.Fatal(err)
 			}
 			deep := `{"required":["id"],"properties":{"a":` + strings.Repeat(`{"properties":{"a":`, 2500) + `{}` + strings.Repeat(`}}`, 2500) + `}}`
 			put := func(key, doc string) {
 				at := time.Now()
-				if _, _, err := st.PutEventSchema(ctx, store.EventSchema{TenantID: tn.ID, Key: key, Schema: json.RawMessage(doc), CreatedAt: at, UpdatedAt: at}); err != nil {
+				if _, _, err := st.SchemaPut(ctx, store.EventSchema{TenantID: tn.ID, Key: key, Schema: json.RawMessage(doc), CreatedAt: at, UpdatedAt: at}); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -131,7 +131,7 @@ func TestStoredSchemaTheCompilerCannotReadIsNotEnforced(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			tn, err := st.GetTenantByName(ctx, engine.DefaultTenant)
+			tn, err := st.TenantGetByName(ctx, engine.DefaultTenant)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -140,7 +140,7 @@ func TestStoredSchemaTheCompilerCannotReadIsNotEnforced(t *testing.T) {
 				"order:paid":    `{"type":"object","required":["amount"]}`,
 			} {
 				at := time.Now()
-				if _, _, err := st.PutEventSchema(ctx, store.EventSchema{TenantID: tn.ID, Key: key, Schema: json.RawMessage(doc), CreatedAt: at, UpdatedAt: at}); err != nil {
+				if _, _, err := st.SchemaPut(ctx, store.EventSchema{TenantID: tn.ID, Key: key, Schema: json.RawMessage(doc), CreatedAt: at, UpdatedAt: at}); err != nil {
 					t.Fatal(err)
 				}
 			}

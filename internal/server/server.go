@@ -246,7 +246,7 @@ func masterKey(cfg Config, log *slog.Logger) (*secrets.Box, error) {
 }
 
 func (s *Server) start(ctx context.Context, box *secrets.Box) error {
-	met := metrics.New(s.store.QueueDepths, s.log)
+	met := metrics.New(s.store.StatsQueueDepths, s.log)
 	eng, err := engine.New(ctx, s.store, engine.Config{LeaseDuration: s.cfg.LeaseDuration, SweepInterval: s.cfg.SweepInterval,
 		Secrets: box, WebhookDeliveryLog: s.cfg.WebhookDeliveryLog, Logger: s.log,
 		Observer: met, Retention: s.cfg.Retention, IdempotencyWindow: s.cfg.IdempotencyWindow,

@@ -7,19 +7,19 @@ import (
 )
 
 // FilterStore keeps runtime trigger filters attached to workflows (docs/triggers.md).
-// Every change to filters bumps the workflow change mark (WorkflowsChangeMark) and, on a
+// Every change to filters bumps the workflow change mark (WorkflowChangeMark) and, on a
 // shared store, notifies the other replicas like a workflow change, so that every trigger
 // index sees it.
 type FilterStore interface {
-	// CreateFilter inserts f on the tenant's workflow named f.Workflow; ErrNotFound if
+	// FilterCreate inserts f on the tenant's workflow named f.Workflow; ErrNotFound if
 	// there is no such workflow. It returns the filter as stored (WorkflowID filled in).
-	CreateFilter(ctx context.Context, f Filter) (Filter, error)
-	// GetFilter returns one filter of the tenant's workflow.
-	GetFilter(ctx context.Context, tenantID, workflow, id string) (Filter, error)
-	// ListFilters lists filters of the tenant's workflow, newest first.
-	ListFilters(ctx context.Context, tenantID, workflow string, f FilterListParams) ([]Filter, error)
-	// DeleteFilter deletes one filter of the tenant's workflow; ErrNotFound if none.
-	DeleteFilter(ctx context.Context, tenantID, workflow, id string) error
+	FilterCreate(ctx context.Context, f Filter) (Filter, error)
+	// FilterGet returns one filter of the tenant's workflow.
+	FilterGet(ctx context.Context, tenantID, workflow, id string) (Filter, error)
+	// FilterList lists filters of the tenant's workflow, newest first.
+	FilterList(ctx context.Context, tenantID, workflow string, f FilterListParams) ([]Filter, error)
+	// FilterDelete deletes one filter of the tenant's workflow; ErrNotFound if none.
+	FilterDelete(ctx context.Context, tenantID, workflow, id string) error
 }
 
 // Filter is a runtime trigger filter: a workflow that has filters is triggered by an
@@ -37,7 +37,7 @@ type Filter struct {
 	// Payload is a JSON object merged over the event payload into the run's input, or nil.
 	Payload   json.RawMessage
 	CreatedAt time.Time
-	// Mark, set by CreateFilter, is the workflows change mark its transaction committed
+	// Mark, set by FilterCreate, is the workflows change mark its transaction committed
 	// (see Workflow.Mark).
 	Mark string
 }

@@ -10,52 +10,52 @@ import (
 
 // ScheduleStore keeps delayed events until they are due.
 //
-// A delayed push is stored by Ingest (an IngestItem with DeliverAt set): its event goes
+// A delayed push is stored by EventInsert (an IngestItem with DeliverAt set): its event goes
 // into the scheduled events, not the event log, and its idempotency key is claimed at
-// once. When it is due, the engine claims it (ClaimScheduled) and ingests it as a normal
+// once. When it is due, the engine claims it (ScheduledClaim) and ingests it as a normal
 // event with the same id and IngestItem.ScheduledID set: that transaction deletes the
 // scheduled row, so a scheduled event is delivered once, whichever replica delivers it.
 type ScheduleStore interface {
-	// ClaimScheduled returns up to p.Limit scheduled events, of every tenant, due at p.Now
+	// ScheduledClaim returns up to p.Limit scheduled events, of every tenant, due at p.Now
 	// (DeliverAt ≤ p.Now) and not claimed by someone else, earliest first: those never
 	// claimed, or with p.Retried those claimed before. It marks them claimed until
 	// p.Until (other callers skip them meanwhile) and counts an attempt on each
 	// (Attempts, as returned, includes this claim), in the same statement. A claim is
 	// only a hint that avoids duplicate work; delivery itself is made exactly once by
-	// Ingest.
-	ClaimScheduled(ctx context.Context, p DeliveryClaim) ([]ScheduledEvent, error)
-	// ReleaseScheduled gives back the attempt of claimed events whose delivery the caller
+	// EventInsert.
+	ScheduledClaim(ctx context.Context, p DeliveryClaim) ([]ScheduledEvent, error)
+	// ScheduledRelease gives back the attempt of claimed events whose delivery the caller
 	// abandoned for a reason of its own (overloaded, shutting down, the store
 	// unavailable): their Attempts goes down by one. Their claims stay.
-	ReleaseScheduled(ctx context.Context, ids []string) error
-	// NextScheduled returns the earliest DeliverAt after after of a scheduled event of
+	ScheduledRelease(ctx context.Context, ids []string) error
+	// ScheduledNext returns the earliest DeliverAt after after of a scheduled event of
 	// any tenant; ok is false when there is none.
-	NextScheduled(ctx context.Context, after time.Time) (at time.Time, ok bool, err error)
-	// GetScheduled returns a tenant's scheduled, cancelled or failed delayed event.
-	// A delivered one is an event (GetEvent); here it is ErrNotFound.
-	GetScheduled(ctx context.Context, tenantID, id string) (ScheduledEvent, error)
-	// GetIdempotentScheduled returns the delayed event (not yet delivered) holding the
+	ScheduledNext(ctx context.Context, after time.Time) (at time.Time, ok bool, err error)
+	// ScheduledGet returns a tenant's scheduled, cancelled or failed delayed event.
+	// A delivered one is an event (EventGet); here it is ErrNotFound.
+	ScheduledGet(ctx context.Context, tenantID, id string) (ScheduledEvent, error)
+	// ScheduledGetIdempotent returns the delayed event (not yet delivered) holding the
 	// tenant's idempotency key, if the key has not expired at time at; ErrNotFound
 	// otherwise.
-	GetIdempotentScheduled(ctx context.Context, tenantID, key string, at time.Time) (ScheduledEvent, error)
-	// ListScheduled lists a tenant's delayed events of one status (ScheduledPending,
+	ScheduledGetIdempotent(ctx context.Context, tenantID, key string, at time.Time) (ScheduledEvent, error)
+	// ScheduledList lists a tenant's delayed events of one status (ScheduledPending,
 	// ScheduledCancelled or ScheduledFailed) newest first (by id). f's Key, KeyPrefix,
 	// Metadata, Since and Until (creation time: when it was pushed), Before and Limit
-	// apply as in ListEvents; its Workflow and After must be empty.
-	ListScheduled(ctx context.Context, tenantID, status string, f EventFilter) ([]ScheduledEvent, error)
-	// CancelScheduled cancels a scheduled event before its delivery and returns it.
+	// apply as in EventList; its Workflow and After must be empty.
+	ScheduledList(ctx context.Context, tenantID, status string, f EventFilter) ([]ScheduledEvent, error)
+	// ScheduledCancel cancels a scheduled event before its delivery and returns it.
 	// ErrConflict when it was already cancelled, failed or delivered; ErrNotFound when
 	// the tenant has no event of that id.
-	CancelScheduled(ctx context.Context, tenantID, id string, at time.Time) (ScheduledEvent, error)
-	// FailScheduled marks a scheduled event that cannot be delivered (its event was
+	ScheduledCancel(ctx context.Context, tenantID, id string, at time.Time) (ScheduledEvent, error)
+	// ScheduledFail marks a scheduled event that cannot be delivered (its event was
 	// refused, its delivery panicked, or it was claimed too often without being
 	// delivered) failed, with the reason; it is not retried.
-	FailScheduled(ctx context.Context, id, reason string, at time.Time) error
-	// PruneScheduled deletes up to limit cancelled or failed delayed events that ended,
+	ScheduledFail(ctx context.Context, id, reason string, at time.Time) error
+	// ScheduledPrune deletes up to limit cancelled or failed delayed events that ended,
 	// and were due, before before, and returns how many it deleted. (Their idempotency
 	// keys live until the window after the due time; with a window no longer than the
 	// retention, a live key always finds its event.)
-	PruneScheduled(ctx context.Context, before time.Time, limit int) (int, error)
+	ScheduledPrune(ctx context.Context, before time.Time, limit int) (int, error)
 }
 
 // Statuses of a delayed event. A delivered one leaves the scheduled events and is an
@@ -98,13 +98,13 @@ type ScheduledEvent struct {
 	Error string
 	// EndedAt is when it was cancelled or failed.
 	EndedAt *time.Time
-	// Attempts is how many times it was claimed for delivery (ClaimScheduled) without
-	// being delivered, less the claims given back (ReleaseScheduled).
+	// Attempts is how many times it was claimed for delivery (ScheduledClaim) without
+	// being delivered, less the claims given back (ScheduledRelease).
 	Attempts int
 }
 
 // DeliveryClaim selects the stored items that a claim takes for delivery: delayed events
-// (ScheduleStore.ClaimScheduled) or outbox entries (Outbox.ClaimOutbox). A claim counts an
+// (ScheduleStore.ScheduledClaim) or outbox entries (Outbox.OutboxClaim). A claim counts an
 // attempt on each item it takes, in the statement that takes it. A delivered item leaves
 // its table, so an item claimed again is one whose delivery did not complete: the engine
 // takes such items one at a time (Retried) and gives up on one after a few attempts,
@@ -132,7 +132,7 @@ func (c DeliveryClaim) AttemptsCond() string {
 	return "attempts = 0"
 }
 
-// SortScheduled puts delayed events in the order ClaimScheduled returns them: earliest
+// SortScheduled puts delayed events in the order ScheduledClaim returns them: earliest
 // DeliverAt first, then by id.
 func SortScheduled(es []ScheduledEvent) {
 	sort.Slice(es, func(i, j int) bool {
@@ -143,13 +143,13 @@ func SortScheduled(es []ScheduledEvent) {
 	})
 }
 
-// ScheduledCancelConflict is CancelScheduled's refusal of delayed event id, which ended
+// ScheduledCancelConflict is ScheduledCancel's refusal of delayed event id, which ended
 // with status (cancelled or failed).
 func ScheduledCancelConflict(id, status string) error {
 	return fmt.Errorf("event %s is already %s: %w", id, status, ErrConflict)
 }
 
-// ScheduledDelivered is CancelScheduled's refusal of delayed event id, which was
+// ScheduledDelivered is ScheduledCancel's refusal of delayed event id, which was
 // delivered (it is an event now).
 func ScheduledDelivered(id string) error {
 	return fmt.Errorf("event %s is already delivered: %w", id, ErrConflict)

@@ -20,22 +20,22 @@ type EventSchema struct {
 
 // SchemaStore keeps the JSON Schema registered for each event key of a tenant.
 type SchemaStore interface {
-	// PutEventSchema inserts the schema of (s.TenantID, s.Key), or replaces it, keeping
+	// SchemaPut inserts the schema of (s.TenantID, s.Key), or replaces it, keeping
 	// its CreatedAt, when the document differs. created reports an insert. A put that
-	// changes something bumps EventSchemasChangeMark (and on a shared store tells the
+	// changes something bumps SchemaChangeMark (and on a shared store tells the
 	// other replicas, as a workflow change does); a put of the same document changes
 	// nothing and returns the stored row.
-	PutEventSchema(ctx context.Context, s EventSchema) (saved EventSchema, created bool, err error)
-	// GetEventSchema returns the schema of a key; ErrNotFound if none.
-	GetEventSchema(ctx context.Context, tenantID, key string) (EventSchema, error)
-	// ListEventSchemas lists a tenant's schemas by key.
-	ListEventSchemas(ctx context.Context, tenantID string) ([]EventSchema, error)
-	// DeleteEventSchema deletes the schema of a key (ErrNotFound if none) and bumps
-	// EventSchemasChangeMark.
-	DeleteEventSchema(ctx context.Context, tenantID, key string) error
-	// ListAllEventSchemas lists every tenant's schemas: the engine's schema cache.
-	ListAllEventSchemas(ctx context.Context) ([]EventSchema, error)
-	// EventSchemasChangeMark returns a value that changes whenever any schema changes, so
+	SchemaPut(ctx context.Context, s EventSchema) (saved EventSchema, created bool, err error)
+	// SchemaGet returns the schema of a key; ErrNotFound if none.
+	SchemaGet(ctx context.Context, tenantID, key string) (EventSchema, error)
+	// SchemaList lists a tenant's schemas by key.
+	SchemaList(ctx context.Context, tenantID string) ([]EventSchema, error)
+	// SchemaDelete deletes the schema of a key (ErrNotFound if none) and bumps
+	// SchemaChangeMark.
+	SchemaDelete(ctx context.Context, tenantID, key string) error
+	// SchemaListAll lists every tenant's schemas: the engine's schema cache.
+	SchemaListAll(ctx context.Context) ([]EventSchema, error)
+	// SchemaChangeMark returns a value that changes whenever any schema changes, so
 	// a replica can tell cheaply that its schema cache is stale.
-	EventSchemasChangeMark(ctx context.Context) (string, error)
+	SchemaChangeMark(ctx context.Context) (string, error)
 }

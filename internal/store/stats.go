@@ -41,7 +41,7 @@ func AddLatency(out []LatencyBucket, b, n, rn int, v time.Duration) []LatencyBuc
 	return out
 }
 
-// WorkflowStatsBuilder makes the answer of Store.WorkflowStats from a store's rows: the
+// WorkflowStatsBuilder makes the answer of Store.StatsWorkflows from a store's rows: the
 // counts of runs by workflow and status, and the rows of the duration percentiles query.
 // The zero value is ready to use.
 type WorkflowStatsBuilder struct {

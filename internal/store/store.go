@@ -73,17 +73,17 @@ type ParallelWriter interface {
 // is given) and filters every statement by it, so an id of another tenant is ErrNotFound.
 // These methods are deliberately cross-tenant, and each says why:
 //
-//   - resolving a caller before the tenant is known: GetTokenByHash (a bearer token),
-//     GetSession (a dashboard cookie), DeleteSession (signing out by the cookie's hash),
-//     GetTenant and GetTenantByName (the tenant a principal or sign-in names);
-//   - the operator's view of the server: CreateTenant, ListTenants, QueueDepths (the
+//   - resolving a caller before the tenant is known: TokenGetByHash (a bearer token),
+//     SessionGet (a dashboard cookie), SessionDelete (signing out by the cookie's hash),
+//     TenantGet and TenantGetByName (the tenant a principal or sign-in names);
+//   - the operator's view of the server: CreateTenant, TenantList, StatsQueueDepths (the
 //     server-wide metrics);
-//   - the engine's own duties, which serve every tenant: WorkflowsChangeMark and
-//     WorkflowChanges (the trigger index of all tenants), ListAllEventSchemas and
-//     EventSchemasChangeMark (the schema cache), ExpireLeases and ReadySince (the lease
-//     sweeper), Prune and PruneScheduled (retention), ClaimScheduled, ReleaseScheduled,
-//     NextScheduled and FailScheduled (delayed-event delivery; each claimed row carries its
-//     tenant), and the outbox relay's ClaimOutbox, ReleaseOutbox and RejectOutbox (the Outbox interface of a store that has one).
+//   - the engine's own duties, which serve every tenant: WorkflowChangeMark and
+//     WorkflowChanges (the trigger index of all tenants), SchemaListAll and
+//     SchemaChangeMark (the schema cache), StepExpireLeases and StepReadySince (the lease
+//     sweeper), Prune and ScheduledPrune (retention), ScheduledClaim, ScheduledRelease,
+//     ScheduledNext and ScheduledFail (delayed-event delivery; each claimed row carries its
+//     tenant), and the outbox relay's OutboxClaim, OutboxRelease and OutboxReject (the Outbox interface of a store that has one).
 //
 // Whatever such a method returns carries each row's tenant, and the engine acts on a row
 // only as that tenant.
@@ -98,38 +98,38 @@ type Store interface {
 	// Close releases the store's connections.
 	Close() error
 
-	// CreateTenant inserts a tenant; ErrConflict if the name is taken.
-	CreateTenant(ctx context.Context, t Tenant) error
-	// GetTenantByName returns a tenant by name.
-	GetTenantByName(ctx context.Context, name string) (Tenant, error)
-	// GetTenant returns a tenant by id.
-	GetTenant(ctx context.Context, id string) (Tenant, error)
-	// ListTenants lists all tenants by name.
-	ListTenants(ctx context.Context) ([]Tenant, error)
+	// TenantCreate inserts a tenant; ErrConflict if the name is taken.
+	TenantCreate(ctx context.Context, t Tenant) error
+	// TenantGetByName returns a tenant by name.
+	TenantGetByName(ctx context.Context, name string) (Tenant, error)
+	// TenantGet returns a tenant by id.
+	TenantGet(ctx context.Context, id string) (Tenant, error)
+	// TenantList lists all tenants by name.
+	TenantList(ctx context.Context) ([]Tenant, error)
 
-	// CreateToken inserts an API token (its hash only).
-	CreateToken(ctx context.Context, t Token) error
-	// GetTokenByHash finds a live (not revoked) token by the SHA-256 of its secret.
-	GetTokenByHash(ctx context.Context, hash []byte) (Token, error)
-	// GetToken returns a token of the tenant by id, revoked or not.
-	GetToken(ctx context.Context, tenantID, id string) (Token, error)
-	// ListTokens lists a tenant's tokens, revoked ones included.
-	ListTokens(ctx context.Context, tenantID string) ([]Token, error)
-	// RevokeToken marks a token revoked.
-	RevokeToken(ctx context.Context, tenantID, id string, at time.Time) error
+	// TokenCreate inserts an API token (its hash only).
+	TokenCreate(ctx context.Context, t Token) error
+	// TokenGetByHash finds a live (not revoked) token by the SHA-256 of its secret.
+	TokenGetByHash(ctx context.Context, hash []byte) (Token, error)
+	// TokenGet returns a token of the tenant by id, revoked or not.
+	TokenGet(ctx context.Context, tenantID, id string) (Token, error)
+	// TokenList lists a tenant's tokens, revoked ones included.
+	TokenList(ctx context.Context, tenantID string) ([]Token, error)
+	// TokenRevoke marks a token revoked.
+	TokenRevoke(ctx context.Context, tenantID, id string, at time.Time) error
 
-	// PutWorkflow upserts a workflow by name; when def's hash differs from the current
+	// WorkflowPut upserts a workflow by name; when def's hash differs from the current
 	// version's, a new version is created and made current. created reports that.
-	PutWorkflow(ctx context.Context, p PutWorkflowParams) (wf Workflow, created bool, err error)
-	// GetWorkflow returns a workflow with its current version (version 0) or the given one.
-	GetWorkflow(ctx context.Context, tenantID, name string, version int) (Workflow, error)
-	// ListWorkflows lists a tenant's workflows with their current versions.
-	ListWorkflows(ctx context.Context, tenantID string) ([]Workflow, error)
-	// SetWorkflowActive enables or disables a workflow.
-	SetWorkflowActive(ctx context.Context, tenantID, name string, active bool, at time.Time) (Workflow, error)
-	// WorkflowsChangeMark returns a value that changes whenever any workflow changes, so a
+	WorkflowPut(ctx context.Context, p PutWorkflowParams) (wf Workflow, created bool, err error)
+	// WorkflowGet returns a workflow with its current version (version 0) or the given one.
+	WorkflowGet(ctx context.Context, tenantID, name string, version int) (Workflow, error)
+	// WorkflowList lists a tenant's workflows with their current versions.
+	WorkflowList(ctx context.Context, tenantID string) ([]Workflow, error)
+	// WorkflowSetActive enables or disables a workflow.
+	WorkflowSetActive(ctx context.Context, tenantID, name string, active bool, at time.Time) (Workflow, error)
+	// WorkflowChangeMark returns a value that changes whenever any workflow changes, so a
 	// replica can tell cheaply that its trigger index is stale.
-	WorkflowsChangeMark(ctx context.Context) (string, error)
+	WorkflowChangeMark(ctx context.Context) (string, error)
 	// WorkflowChanges returns what a trigger index at change mark since needs to catch
 	// up, read from one snapshot: the mark it brings the index to, the current versions
 	// of every tenant's workflows changed after since (given a new version, enabled or
@@ -138,84 +138,84 @@ type Store interface {
 	// index. A mark that is not one of this store's fails.
 	WorkflowChanges(ctx context.Context, since string) (WorkflowChangeSet, error)
 
-	// Ingest commits, in one transaction, every item's event (if any), runs and step-runs,
+	// EventInsert commits, in one transaction, every item's event (if any), runs and step-runs,
 	// queueing the steps that are ready. Either all items commit or none does.
-	Ingest(ctx context.Context, items []IngestItem) error
-	// RunStep checks that a run of the tenant exists and returns the step name of its
+	EventInsert(ctx context.Context, items []IngestItem) error
+	// RunStepName checks that a run of the tenant exists and returns the step name of its
 	// step-run stepRunID (empty when stepRunID is empty); ErrNotFound otherwise.
-	RunStep(ctx context.Context, tenantID, runID, stepRunID string) (step string, err error)
+	RunStepName(ctx context.Context, tenantID, runID, stepRunID string) (step string, err error)
 
-	// GetEvent returns one event.
-	GetEvent(ctx context.Context, tenantID, id string) (Event, error)
-	// ListEvents lists events newest first.
-	ListEvents(ctx context.Context, tenantID string, f EventFilter) ([]Event, error)
+	// EventGet returns one event.
+	EventGet(ctx context.Context, tenantID, id string) (Event, error)
+	// EventList lists events newest first.
+	EventList(ctx context.Context, tenantID string, f EventFilter) ([]Event, error)
 
-	// GetRun returns a run with its step-runs in definition order.
-	GetRun(ctx context.Context, tenantID, id string) (Run, []StepRun, error)
-	// ListRuns lists runs newest first.
-	ListRuns(ctx context.Context, tenantID string, f RunFilter) ([]Run, error)
-	// CancelRun cancels a run that has not ended; ErrConflict if it has.
-	CancelRun(ctx context.Context, tenantID, id string, at time.Time) (Run, error)
+	// RunGet returns a run with its step-runs in definition order.
+	RunGet(ctx context.Context, tenantID, id string) (Run, []StepRun, error)
+	// RunList lists runs newest first.
+	RunList(ctx context.Context, tenantID string, f RunFilter) ([]Run, error)
+	// RunCancel cancels a run that has not ended; ErrConflict if it has.
+	RunCancel(ctx context.Context, tenantID, id string, at time.Time) (Run, error)
 
-	// RegisterWorker inserts a worker.
-	RegisterWorker(ctx context.Context, w Worker) error
-	// GetWorker returns a worker.
-	GetWorker(ctx context.Context, tenantID, id string) (Worker, error)
-	// Claim leases up to p.Max ready step-runs of the given workflows to a worker.
-	Claim(ctx context.Context, p ClaimParams) ([]Assignment, error)
-	// Heartbeat marks a worker alive and extends the listed leases (never past their
+	// WorkerRegister inserts a worker.
+	WorkerRegister(ctx context.Context, w Worker) error
+	// WorkerGet returns a worker.
+	WorkerGet(ctx context.Context, tenantID, id string) (Worker, error)
+	// StepClaim leases up to p.Max ready step-runs of the given workflows to a worker.
+	StepClaim(ctx context.Context, p ClaimParams) ([]Assignment, error)
+	// StepHeartbeat marks a worker alive and extends the listed leases (never past their
 	// deadline). It returns the step-run ids whose leases are no longer the worker's: taken
 	// from it, or expired at p.Now (the sweeper may be requeueing the step that moment).
-	Heartbeat(ctx context.Context, p HeartbeatParams) (lost []string, err error)
-	// FinishSteps records step results (success or failure) in one transaction. Each
+	StepHeartbeat(ctx context.Context, p HeartbeatParams) (lost []string, err error)
+	// StepFinish records step results (success or failure) in one transaction. Each
 	// result gets its own outcome; a stale lease is reported as ErrStaleLease in Err.
-	FinishSteps(ctx context.Context, results []StepResult) ([]FinishOutcome, error)
-	// ExpireLeases handles up to limit running step-runs whose lease expired at now:
+	StepFinish(ctx context.Context, results []StepResult) ([]FinishOutcome, error)
+	// StepExpireLeases handles up to limit running step-runs whose lease expired at now:
 	// past the deadline it is a timeout (retry policy applies), otherwise the worker was
 	// lost and the step is queued again at once.
-	ExpireLeases(ctx context.Context, now time.Time, limit int) ([]FinishOutcome, error)
-	// ReadySince lists the (tenant, workflow) pairs with queued steps whose availability
+	StepExpireLeases(ctx context.Context, now time.Time, limit int) ([]FinishOutcome, error)
+	// StepReadySince lists the (tenant, workflow) pairs with queued steps whose availability
 	// was deferred past their queueing and came in (after, upTo]: retries whose backoff
 	// ended. Steps available when queued are not listed: their commit wakes their queue.
-	ReadySince(ctx context.Context, after, upTo time.Time) ([]WorkKey, error)
-	// NextAvailable returns when the earliest queued step-run of the tenant's workflows is
+	StepReadySince(ctx context.Context, after, upTo time.Time) ([]WorkKey, error)
+	// StepNextAvailable returns when the earliest queued step-run of the tenant's workflows is
 	// available (it may be past: a step taken meanwhile, or one a claim is about to
 	// take), and false when none is queued.
-	NextAvailable(ctx context.Context, tenantID string, workflows []string) (time.Time, bool, error)
+	StepNextAvailable(ctx context.Context, tenantID string, workflows []string) (time.Time, bool, error)
 
-	// CreateWebhook inserts a webhook; ErrConflict if the tenant has one of that name.
-	CreateWebhook(ctx context.Context, w Webhook) error
-	// GetWebhook returns a tenant's webhook by name.
-	GetWebhook(ctx context.Context, tenantID, name string) (Webhook, error)
-	// ListWebhooks lists a tenant's webhooks by name.
-	ListWebhooks(ctx context.Context, tenantID string) ([]Webhook, error)
-	// UpdateWebhook replaces every field of the webhook with w's id (its tenant, id, name
+	// WebhookCreate inserts a webhook; ErrConflict if the tenant has one of that name.
+	WebhookCreate(ctx context.Context, w Webhook) error
+	// WebhookGet returns a tenant's webhook by name.
+	WebhookGet(ctx context.Context, tenantID, name string) (Webhook, error)
+	// WebhookList lists a tenant's webhooks by name.
+	WebhookList(ctx context.Context, tenantID string) ([]Webhook, error)
+	// WebhookUpdate replaces every field of the webhook with w's id (its tenant, id, name
 	// and created_at stay); ErrNotFound if there is none.
-	UpdateWebhook(ctx context.Context, w Webhook) error
-	// DeleteWebhook deletes a webhook and its delivery log. The events it created stay,
+	WebhookUpdate(ctx context.Context, w Webhook) error
+	// WebhookDelete deletes a webhook and its delivery log. The events it created stay,
 	// with their deduplication ids.
-	DeleteWebhook(ctx context.Context, tenantID, name string) error
-	// GetWebhookEvent returns the event that the tenant's webhook of that name accepted
+	WebhookDelete(ctx context.Context, tenantID, name string) error
+	// WebhookGetEvent returns the event that the tenant's webhook of that name accepted
 	// with that deduplication id.
-	GetWebhookEvent(ctx context.Context, tenantID, webhook, dedupeID string) (Event, error)
-	// GetIdempotentEvent returns the event holding the tenant's idempotency key, if the
+	WebhookGetEvent(ctx context.Context, tenantID, webhook, dedupeID string) (Event, error)
+	// EventGetIdempotent returns the event holding the tenant's idempotency key, if the
 	// key has not expired at time at; ErrNotFound otherwise.
-	GetIdempotentEvent(ctx context.Context, tenantID, key string, at time.Time) (Event, error)
-	// ListWebhookDeliveries lists a webhook's delivery records newest first.
-	ListWebhookDeliveries(ctx context.Context, tenantID, webhookID string, f DeliveryFilter) ([]WebhookDelivery, error)
-	// PruneWebhookDeliveries deletes all but the newest keep delivery records of a webhook
+	EventGetIdempotent(ctx context.Context, tenantID, key string, at time.Time) (Event, error)
+	// WebhookDeliveryList lists a webhook's delivery records newest first.
+	WebhookDeliveryList(ctx context.Context, tenantID, webhookID string, f DeliveryFilter) ([]WebhookDelivery, error)
+	// WebhookDeliveryPrune deletes all but the newest keep delivery records of a webhook
 	// and returns how many it deleted.
-	PruneWebhookDeliveries(ctx context.Context, tenantID, webhookID string, keep int) (int, error)
+	WebhookDeliveryPrune(ctx context.Context, tenantID, webhookID string, keep int) (int, error)
 
-	// WorkflowStats summarizes, per workflow, the runs of the tenant created at or after
-	// since: counts by outcome and duration percentiles (see WorkflowStats).
-	WorkflowStats(ctx context.Context, tenantID string, since time.Time) ([]WorkflowStats, error)
-	// Activity returns the tenant's activity in [p.Since, p.Until) in buckets of p.Bucket:
+	// StatsWorkflows summarizes, per workflow, the runs of the tenant created at or after
+	// since: counts by outcome and duration percentiles (see StatsWorkflows).
+	StatsWorkflows(ctx context.Context, tenantID string, since time.Time) ([]WorkflowStats, error)
+	// StatsActivity returns the tenant's activity in [p.Since, p.Until) in buckets of p.Bucket:
 	// events by source, runs by status, and run start latency percentiles.
-	Activity(ctx context.Context, p ActivityParams) (Activity, error)
-	// QueueDepths counts each tenant's queued step-runs (ready, or waiting for a retry's
+	StatsActivity(ctx context.Context, p ActivityParams) (Activity, error)
+	// StatsQueueDepths counts each tenant's queued step-runs (ready, or waiting for a retry's
 	// backoff); tenants with none are absent.
-	QueueDepths(ctx context.Context) (map[string]int, error)
+	StatsQueueDepths(ctx context.Context) (map[string]int, error)
 	// Prune deletes, in short transactions, up to p.Limit rows of each kind created before
 	// p.Before: events, ended runs with their step-runs, and webhook delivery records; and
 	// every dashboard session expired at p.Now. Safe to call from several replicas at once.
@@ -224,13 +224,13 @@ type Store interface {
 	// only once the id's time is old enough too.
 	Prune(ctx context.Context, p PruneParams) (PruneResult, error)
 
-	// CreateSession inserts a dashboard session.
-	CreateSession(ctx context.Context, s Session) error
-	// GetSession returns the session with that id hash if it has not expired at now and
+	// SessionCreate inserts a dashboard session.
+	SessionCreate(ctx context.Context, s Session) error
+	// SessionGet returns the session with that id hash if it has not expired at now and
 	// its token is not revoked; ErrNotFound otherwise.
-	GetSession(ctx context.Context, hash []byte, now time.Time) (Session, error)
-	// DeleteSession deletes a session (signing out); deleting a missing one is no error.
-	DeleteSession(ctx context.Context, hash []byte) error
+	SessionGet(ctx context.Context, hash []byte, now time.Time) (Session, error)
+	// SessionDelete deletes a session (signing out); deleting a missing one is no error.
+	SessionDelete(ctx context.Context, hash []byte) error
 }
 
 // Tenant is an isolated namespace of data.
@@ -293,7 +293,7 @@ type WorkflowDef struct {
 	Steps       []StepDef `json:"steps"`
 }
 
-// PutWorkflowParams are the arguments of PutWorkflow.
+// PutWorkflowParams are the arguments of WorkflowPut.
 type PutWorkflowParams struct {
 	TenantID string
 	// NewID is used if the workflow does not exist yet.
@@ -314,14 +314,14 @@ type Workflow struct {
 	Def       WorkflowDef
 	CreatedAt time.Time
 	UpdatedAt time.Time
-	// Mark, set by PutWorkflow when it created a version, is the workflows change mark
-	// (WorkflowsChangeMark) its transaction committed: the mark before it was Mark - 1, so
+	// Mark, set by WorkflowPut when it created a version, is the workflows change mark
+	// (WorkflowChangeMark) its transaction committed: the mark before it was Mark - 1, so
 	// an engine whose index was at that mark is up to date once it applied this version.
 	// Other reads give the mark of the workflow's last change (to it or to its filters).
 	Mark string
 }
 
-// WorkflowVersionDecision decides what PutWorkflow does with a definition whose content
+// WorkflowVersionDecision decides what WorkflowPut does with a definition whose content
 // hash is newHash, given the workflow's current version and its hash as read (found is
 // false for a new name): skip when the hash is unchanged (no new version); otherwise the
 // definition becomes version next, of a workflow to insert first when insert is set.
@@ -452,11 +452,11 @@ type StepRun struct {
 	FinishedAt     *time.Time
 }
 
-// IngestItem is one unit of Ingest: an event (nil for a manual run) and the runs it starts.
+// IngestItem is one unit of EventInsert: an event (nil for a manual run) and the runs it starts.
 type IngestItem struct {
 	Event *Event
 	Runs  []IngestRun
-	// OutboxID, when set, names the outbox row this event comes from; Ingest deletes it in
+	// OutboxID, when set, names the outbox row this event comes from; EventInsert deletes it in
 	// the same transaction (stores with an outbox only).
 	OutboxID string
 	// Delivery, when set, is a webhook delivery record inserted in the same transaction
@@ -464,7 +464,7 @@ type IngestItem struct {
 	Delivery *WebhookDelivery
 	// IdempotencyKey, when set, is claimed for Event in the same transaction: if the
 	// tenant holds the key and it has not expired (its expiry is after Event.CreatedAt),
-	// Ingest fails with ErrConflict and stores nothing; an expired key is taken over.
+	// EventInsert fails with ErrConflict and stores nothing; an expired key is taken over.
 	IdempotencyKey string
 	// IdempotencyExpiresAt is when the claimed key expires.
 	IdempotencyExpiresAt time.Time
@@ -472,7 +472,7 @@ type IngestItem struct {
 	// ScheduleStore), not in the event log, and Runs must be empty. IdempotencyKey is
 	// claimed for it all the same.
 	DeliverAt time.Time
-	// ScheduledID, when set, names the scheduled event that Event delivers: Ingest deletes
+	// ScheduledID, when set, names the scheduled event that Event delivers: EventInsert deletes
 	// it in the same transaction, and fails with ErrConflict (storing nothing) when it is
 	// no longer scheduled (cancelled, or delivered by another replica).
 	ScheduledID string
@@ -486,25 +486,25 @@ type OutboxEntry struct {
 	Payload   json.RawMessage
 	Metadata  json.RawMessage
 	CreatedAt time.Time
-	// Attempts is how many times it was claimed (ClaimOutbox) without being relayed, less
-	// the claims given back (ReleaseOutbox).
+	// Attempts is how many times it was claimed (OutboxClaim) without being relayed, less
+	// the claims given back (OutboxRelease).
 	Attempts int
 }
 
 // Outbox is implemented by stores with a transactional outbox (PostgreSQL).
 type Outbox interface {
-	// ClaimOutbox returns up to p.Limit pending entries (not refused, not claimed by
+	// OutboxClaim returns up to p.Limit pending entries (not refused, not claimed by
 	// someone else), oldest first: those never claimed, or with p.Retried those claimed
 	// before. It marks them claimed until p.Until and counts an attempt on each
 	// (Attempts, as returned, includes this claim), in the same statement. Every pending
 	// entry is due (p.Now only ends earlier claims).
-	ClaimOutbox(ctx context.Context, p DeliveryClaim) ([]OutboxEntry, error)
-	// ReleaseOutbox gives back the attempt of claimed entries whose relay the caller
+	OutboxClaim(ctx context.Context, p DeliveryClaim) ([]OutboxEntry, error)
+	// OutboxRelease gives back the attempt of claimed entries whose relay the caller
 	// abandoned for a reason of its own (overloaded, shutting down, the store
 	// unavailable). Their claims stay.
-	ReleaseOutbox(ctx context.Context, ids []string) error
-	// RejectOutbox marks an entry refused, with the reason; it is not retried.
-	RejectOutbox(ctx context.Context, id, reason string) error
+	OutboxRelease(ctx context.Context, ids []string) error
+	// OutboxReject marks an entry refused, with the reason; it is not retried.
+	OutboxReject(ctx context.Context, id, reason string) error
 }
 
 // ListenHandlers receive a shared store's notifications from every replica.
@@ -645,7 +645,7 @@ type Worker struct {
 	LastHeartbeatAt time.Time
 }
 
-// ClaimParams are the arguments of Claim.
+// ClaimParams are the arguments of StepClaim.
 type ClaimParams struct {
 	TenantID  string
 	WorkerID  string
@@ -683,7 +683,7 @@ type LeaseRef struct {
 	LeaseID   string
 }
 
-// HeartbeatParams are the arguments of Heartbeat.
+// HeartbeatParams are the arguments of StepHeartbeat.
 type HeartbeatParams struct {
 	TenantID string
 	WorkerID string

@@ -12,8 +12,8 @@ import (
 	"github.com/heraldhq/herald/internal/store"
 )
 
-// CreateTenant implements store.Store.
-func (s *Store) CreateTenant(ctx context.Context, t store.Tenant) error {
+// TenantCreate implements store.Store.
+func (s *Store) TenantCreate(ctx context.Context, t store.Tenant) error {
 	_, err := s.pool.Exec(ctx, `INSERT INTO tenants (id, name, created_at) VALUES ($1, $2, $3)`, t.ID, t.Name, t.CreatedAt)
 	return mapErr("creating tenant", err)
 }
@@ -25,20 +25,20 @@ func scanTenant(row pgx.Row) (store.Tenant, error) {
 	return t, err
 }
 
-// GetTenantByName implements store.Store.
-func (s *Store) GetTenantByName(ctx context.Context, name string) (store.Tenant, error) {
+// TenantGetByName implements store.Store.
+func (s *Store) TenantGetByName(ctx context.Context, name string) (store.Tenant, error) {
 	t, err := scanTenant(s.pool.QueryRow(ctx, `SELECT id, name, created_at FROM tenants WHERE name = $1`, name))
 	return t, mapErr("getting tenant", err)
 }
 
-// GetTenant implements store.Store.
-func (s *Store) GetTenant(ctx context.Context, id string) (store.Tenant, error) {
+// TenantGet implements store.Store.
+func (s *Store) TenantGet(ctx context.Context, id string) (store.Tenant, error) {
 	t, err := scanTenant(s.pool.QueryRow(ctx, `SELECT id, name, created_at FROM tenants WHERE id = $1`, id))
 	return t, mapErr("getting tenant", err)
 }
 
-// ListTenants implements store.Store.
-func (s *Store) ListTenants(ctx context.Context) ([]store.Tenant, error) {
+// TenantList implements store.Store.
+func (s *Store) TenantList(ctx context.Context) ([]store.Tenant, error) {
 	rows, err := s.pool.Query(ctx, `SELECT id, name, created_at FROM tenants ORDER BY name`)
 	if err != nil {
 		return nil, mapErr("listing tenants", err)
@@ -53,8 +53,8 @@ func collect[T any](rows pgx.Rows, scan func(pgx.Row) (T, error)) ([]T, error) {
 	return store.CollectRows(rows, func(r store.Scanner) (T, error) { return scan(r) })
 }
 
-// CreateToken implements store.Store.
-func (s *Store) CreateToken(ctx context.Context, t store.Token) error {
+// TokenCreate implements store.Store.
+func (s *Store) TokenCreate(ctx context.Context, t store.Token) error {
 	_, err := s.pool.Exec(ctx, `INSERT INTO api_tokens (id, tenant_id, name, hash, role, created_at) VALUES ($1, $2, $3, $4, $5, $6)`,
 		t.ID, t.TenantID, t.Name, t.Hash, string(t.Role), t.CreatedAt)
 	return mapErr("creating token", err)
@@ -78,22 +78,22 @@ func utcPtr(t *time.Time) *time.Time {
 	return &u
 }
 
-// GetTokenByHash implements store.Store.
-func (s *Store) GetTokenByHash(ctx context.Context, hash []byte) (store.Token, error) {
+// TokenGetByHash implements store.Store.
+func (s *Store) TokenGetByHash(ctx context.Context, hash []byte) (store.Token, error) {
 	k, err := scanToken(s.pool.QueryRow(ctx, `SELECT `+tokenCols+` FROM api_tokens k JOIN tenants t ON t.id = k.tenant_id
 		WHERE k.hash = $1 AND k.revoked_at IS NULL`, hash))
 	return k, mapErr("getting token", err)
 }
 
-// GetToken implements store.Store.
-func (s *Store) GetToken(ctx context.Context, tenantID, id string) (store.Token, error) {
+// TokenGet implements store.Store.
+func (s *Store) TokenGet(ctx context.Context, tenantID, id string) (store.Token, error) {
 	k, err := scanToken(s.pool.QueryRow(ctx, `SELECT `+tokenCols+` FROM api_tokens k JOIN tenants t ON t.id = k.tenant_id
 		WHERE k.tenant_id = $1 AND k.id = $2`, tenantID, id))
 	return k, mapErr("getting token", err)
 }
 
-// ListTokens implements store.Store.
-func (s *Store) ListTokens(ctx context.Context, tenantID string) ([]store.Token, error) {
+// TokenList implements store.Store.
+func (s *Store) TokenList(ctx context.Context, tenantID string) ([]store.Token, error) {
 	rows, err := s.pool.Query(ctx, `SELECT `+tokenCols+` FROM api_tokens k JOIN tenants t ON t.id = k.tenant_id
 		WHERE k.tenant_id = $1 ORDER BY k.created_at, k.id`, tenantID)
 	if err != nil {
@@ -103,8 +103,8 @@ func (s *Store) ListTokens(ctx context.Context, tenantID string) ([]store.Token,
 	return out, mapErr("listing tokens", err)
 }
 
-// RevokeToken implements store.Store.
-func (s *Store) RevokeToken(ctx context.Context, tenantID, id string, at time.Time) error {
+// TokenRevoke implements store.Store.
+func (s *Store) TokenRevoke(ctx context.Context, tenantID, id string, at time.Time) error {
 	tag, err := s.pool.Exec(ctx, `UPDATE api_tokens SET revoked_at = COALESCE(revoked_at, $1) WHERE tenant_id = $2 AND id = $3`, at, tenantID, id)
 	if err != nil {
 		return mapErr("revoking token", err)
@@ -130,8 +130,8 @@ func bumpWorkflows(ctx context.Context, tx pgx.Tx, workflowID string) (int64, er
 	return mark, err
 }
 
-// PutWorkflow implements store.Store.
-func (s *Store) PutWorkflow(ctx context.Context, p store.PutWorkflowParams) (store.Workflow, bool, error) {
+// WorkflowPut implements store.Store.
+func (s *Store) WorkflowPut(ctx context.Context, p store.PutWorkflowParams) (store.Workflow, bool, error) {
 	def, err := json.Marshal(p.Def)
 	if err != nil {
 		return store.Workflow{}, false, fmt.Errorf("encoding workflow: %w", err)
@@ -179,7 +179,7 @@ func (s *Store) PutWorkflow(ctx context.Context, p store.PutWorkflowParams) (sto
 	if err != nil {
 		return store.Workflow{}, false, err
 	}
-	wf, err := s.GetWorkflow(ctx, p.TenantID, p.Def.Name, 0)
+	wf, err := s.WorkflowGet(ctx, p.TenantID, p.Def.Name, 0)
 	wf.Mark = store.PutMark(created, mark)
 	return wf, created, err
 }
@@ -201,8 +201,8 @@ func scanWorkflow(row pgx.Row) (store.Workflow, error) {
 	return wf, nil
 }
 
-// GetWorkflow implements store.Store.
-func (s *Store) GetWorkflow(ctx context.Context, tenantID, name string, version int) (store.Workflow, error) {
+// WorkflowGet implements store.Store.
+func (s *Store) WorkflowGet(ctx context.Context, tenantID, name string, version int) (store.Workflow, error) {
 	q := `SELECT ` + workflowCols + ` FROM workflows w JOIN workflow_versions v ON v.workflow_id = w.id
 		WHERE w.tenant_id = $1 AND w.name = $2 AND v.version = `
 	args := []any{tenantID, name}
@@ -226,13 +226,13 @@ func (s *Store) listWorkflows(ctx context.Context, q querier, where string, args
 	return out, mapErr("listing workflows", err)
 }
 
-// ListWorkflows implements store.Store.
-func (s *Store) ListWorkflows(ctx context.Context, tenantID string) ([]store.Workflow, error) {
+// WorkflowList implements store.Store.
+func (s *Store) WorkflowList(ctx context.Context, tenantID string) ([]store.Workflow, error) {
 	return s.listWorkflows(ctx, s.pool, `WHERE w.tenant_id = $1`, tenantID)
 }
 
-// SetWorkflowActive implements store.Store.
-func (s *Store) SetWorkflowActive(ctx context.Context, tenantID, name string, active bool, at time.Time) (store.Workflow, error) {
+// WorkflowSetActive implements store.Store.
+func (s *Store) WorkflowSetActive(ctx context.Context, tenantID, name string, active bool, at time.Time) (store.Workflow, error) {
 	err := s.tx(ctx, "toggling workflow", func(tx pgx.Tx) error {
 		var id string
 		if err := tx.QueryRow(ctx, `UPDATE workflows SET active = $1, updated_at = $2 WHERE tenant_id = $3 AND name = $4 RETURNING id`,
@@ -245,7 +245,7 @@ func (s *Store) SetWorkflowActive(ctx context.Context, tenantID, name string, ac
 	if err != nil {
 		return store.Workflow{}, err
 	}
-	return s.GetWorkflow(ctx, tenantID, name, 0)
+	return s.WorkflowGet(ctx, tenantID, name, 0)
 }
 
 // WorkflowChanges implements store.Store. A read-only repeatable-read transaction gives
@@ -273,8 +273,8 @@ func (s *Store) WorkflowChanges(ctx context.Context, since string) (store.Workfl
 	return cs, mapErr("reading workflow changes", err)
 }
 
-// WorkflowsChangeMark implements store.Store.
-func (s *Store) WorkflowsChangeMark(ctx context.Context) (string, error) {
+// WorkflowChangeMark implements store.Store.
+func (s *Store) WorkflowChangeMark(ctx context.Context) (string, error) {
 	var mark int64
 	err := s.pool.QueryRow(ctx, `SELECT mark FROM workflow_changes WHERE id = 1`).Scan(&mark)
 	return strconv.FormatInt(mark, 10), mapErr("reading workflow change mark", err)

@@ -25,8 +25,8 @@ func scanFilter(row pgx.Row) (store.Filter, error) {
 	return f, nil
 }
 
-// CreateFilter implements store.Store.
-func (s *Store) CreateFilter(ctx context.Context, f store.Filter) (store.Filter, error) {
+// FilterCreate implements store.Store.
+func (s *Store) FilterCreate(ctx context.Context, f store.Filter) (store.Filter, error) {
 	var payload any
 	if len(f.Payload) > 0 {
 		payload = f.Payload
@@ -50,21 +50,21 @@ func (s *Store) CreateFilter(ctx context.Context, f store.Filter) (store.Filter,
 	if err != nil {
 		return store.Filter{}, err
 	}
-	out, err := s.GetFilter(ctx, f.TenantID, f.Workflow, f.ID)
+	out, err := s.FilterGet(ctx, f.TenantID, f.Workflow, f.ID)
 	out.Mark = store.PutMark(true, mark)
 	return out, err
 }
 
-// GetFilter implements store.Store.
-func (s *Store) GetFilter(ctx context.Context, tenantID, workflow, id string) (store.Filter, error) {
+// FilterGet implements store.Store.
+func (s *Store) FilterGet(ctx context.Context, tenantID, workflow, id string) (store.Filter, error) {
 	f, err := scanFilter(s.pool.QueryRow(ctx, `SELECT `+filterCols+` FROM workflow_filters f
 		JOIN workflows w ON w.id = f.workflow_id WHERE f.tenant_id = $1 AND w.tenant_id = $1 AND w.name = $2 AND f.id = $3`,
 		tenantID, workflow, id))
 	return f, mapErr("getting filter", err)
 }
 
-// ListFilters implements store.Store.
-func (s *Store) ListFilters(ctx context.Context, tenantID, workflow string, p store.FilterListParams) ([]store.Filter, error) {
+// FilterList implements store.Store.
+func (s *Store) FilterList(ctx context.Context, tenantID, workflow string, p store.FilterListParams) ([]store.Filter, error) {
 	w := &where{}
 	w.add("f.tenant_id = ?", tenantID)
 	w.add("w.tenant_id = ?", tenantID)
@@ -95,10 +95,10 @@ func (s *Store) queryFilters(ctx context.Context, db querier, what, q string, ar
 	return out, mapErr(what, err)
 }
 
-// DeleteFilter implements store.Store.
-func (s *Store) DeleteFilter(ctx context.Context, tenantID, workflow, id string) error {
+// FilterDelete implements store.Store.
+func (s *Store) FilterDelete(ctx context.Context, tenantID, workflow, id string) error {
 	return s.tx(ctx, "deleting filter", func(tx pgx.Tx) error {
-		// The workflow's row first, as in CreateFilter.
+		// The workflow's row first, as in FilterCreate.
 		var workflowID string
 		if err := tx.QueryRow(ctx, `SELECT id FROM workflows WHERE tenant_id = $1 AND name = $2 FOR NO KEY UPDATE`,
 			tenantID, workflow).Scan(&workflowID); err != nil {

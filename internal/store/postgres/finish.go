@@ -11,12 +11,12 @@ import (
 	"github.com/heraldhq/herald/internal/store"
 )
 
-// FinishSteps implements store.Store in a fixed number of round trips whatever the batch
+// StepFinish implements store.Store in a fixed number of round trips whatever the batch
 // size: it locks the runs of every result in one statement (in id order, so concurrent
 // batches cannot deadlock on them), reads all their step-runs with a fresh snapshot, has
 // the lifecycle apply the results in order in memory (lifecycle.FinishMany), and writes
 // every change in one pipelined batch with the COMMIT and the wake-ups (txWake).
-func (s *Store) FinishSteps(ctx context.Context, results []store.StepResult) ([]store.FinishOutcome, error) {
+func (s *Store) StepFinish(ctx context.Context, results []store.StepResult) ([]store.FinishOutcome, error) {
 	var out []store.FinishOutcome
 	err := s.txWake(ctx, "finishing steps", func(tx pgx.Tx) (*pgx.Batch, []store.WorkKey, error) {
 		t := newPgTx(tx)
@@ -33,10 +33,10 @@ func (s *Store) FinishSteps(ctx context.Context, results []store.StepResult) ([]
 	return out, err
 }
 
-// ExpireLeases implements store.Store. It is safe on every replica at once: each run is
+// StepExpireLeases implements store.Store. It is safe on every replica at once: each run is
 // locked with SKIP LOCKED, so a run another replica (or a completion) holds is left for
 // the next sweep.
-func (s *Store) ExpireLeases(ctx context.Context, now time.Time, limit int) ([]store.FinishOutcome, error) {
+func (s *Store) StepExpireLeases(ctx context.Context, now time.Time, limit int) ([]store.FinishOutcome, error) {
 	rows, err := s.pool.Query(ctx, `SELECT id, run_id FROM step_runs WHERE status = 'running' AND lease_expires_at <= $1
 		ORDER BY lease_expires_at LIMIT $2`, now, limit)
 	if err != nil {
@@ -66,8 +66,8 @@ func (s *Store) ExpireLeases(ctx context.Context, now time.Time, limit int) ([]s
 	return out, err
 }
 
-// CancelRun implements store.Store.
-func (s *Store) CancelRun(ctx context.Context, tenantID, id string, at time.Time) (store.Run, error) {
+// RunCancel implements store.Store.
+func (s *Store) RunCancel(ctx context.Context, tenantID, id string, at time.Time) (store.Run, error) {
 	var r store.Run
 	if !store.ValidID(id) {
 		return r, store.ErrNotFound

@@ -80,13 +80,13 @@ func TestFinishBatchShape(t *testing.T) {
 
 	now := time.Now().UTC().Truncate(time.Millisecond)
 	tenant := store.Tenant{ID: uuid.NewString(), Name: "acme", CreatedAt: now}
-	if err := s.CreateTenant(ctx, tenant); err != nil {
+	if err := s.TenantCreate(ctx, tenant); err != nil {
 		t.Fatal(err)
 	}
 	retry := store.RetryDef{MaxAttempts: 3, InitialBackoffMS: 1000, MaxBackoffMS: 1000, Multiplier: 1}
 	def := store.WorkflowDef{Name: "orders", Triggers: store.PlainTriggers("order.paid"), Steps: []store.StepDef{
 		{Name: "a", TimeoutMS: 60000, Retry: retry}, {Name: "b", Parents: []string{"a"}, TimeoutMS: 60000, Retry: retry}}}
-	wf, _, err := s.PutWorkflow(ctx, store.PutWorkflowParams{TenantID: tenant.ID, NewID: uuid.NewString(), Def: def, Hash: "h", At: now})
+	wf, _, err := s.WorkflowPut(ctx, store.PutWorkflowParams{TenantID: tenant.ID, NewID: uuid.NewString(), Def: def, Hash: "h", At: now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,14 +105,14 @@ func TestFinishBatchShape(t *testing.T) {
 		}
 		items = append(items, store.IngestItem{Runs: []store.IngestRun{r}})
 	}
-	if err := s.Ingest(ctx, items); err != nil {
+	if err := s.EventInsert(ctx, items); err != nil {
 		t.Fatal(err)
 	}
 	worker := store.Worker{ID: uuid.NewString(), TenantID: tenant.ID, Name: "w", Workflows: []string{"orders"}, Slots: 51, CreatedAt: now, LastHeartbeatAt: now}
-	if err := s.RegisterWorker(ctx, worker); err != nil {
+	if err := s.WorkerRegister(ctx, worker); err != nil {
 		t.Fatal(err)
 	}
-	as, err := s.Claim(ctx, store.ClaimParams{TenantID: tenant.ID, WorkerID: worker.ID, Workflows: []string{"orders"}, Max: 51, Now: now,
+	as, err := s.StepClaim(ctx, store.ClaimParams{TenantID: tenant.ID, WorkerID: worker.ID, Workflows: []string{"orders"}, Max: 51, Now: now,
 		LeaseFor: time.Minute, NewLeaseID: uuid.NewString})
 	if err != nil || len(as) != 51 {
 		t.Fatalf("claimed %d steps (%v), want 51", len(as), err)
@@ -122,7 +122,7 @@ func TestFinishBatchShape(t *testing.T) {
 			Output: json.RawMessage(`{}`), Error: "no", At: now.Add(time.Second)}
 	}
 	// The first finish prepares the statements on the connection.
-	if outs, err := s.FinishSteps(ctx, []store.StepResult{result(as[0], true)}); err != nil || outs[0].Err != nil {
+	if outs, err := s.StepFinish(ctx, []store.StepResult{result(as[0], true)}); err != nil || outs[0].Err != nil {
 		t.Fatalf("finishing one step: %+v, %v", outs, err)
 	}
 
@@ -132,7 +132,7 @@ func TestFinishBatchShape(t *testing.T) {
 		results = append(results, result(a, i < 49))
 	}
 	tr.on.Store(true)
-	outs, err := s.FinishSteps(ctx, results)
+	outs, err := s.StepFinish(ctx, results)
 	tr.on.Store(false)
 	if err != nil {
 		t.Fatal(err)

@@ -90,22 +90,22 @@ func TestUpgradeFromVersion9KeepsData(t *testing.T) {
 
 	s := open(t, url) // applies versions 10 on
 	const tenant, eventID = "00000000-0000-7000-8000-000000000001", "00000000-0000-7000-8000-0000000000e1"
-	if e, err := s.GetEvent(ctx, tenant, eventID); err != nil || e.Key != "order:placed" || string(e.Metadata) != `{"region": "eu"}` {
+	if e, err := s.EventGet(ctx, tenant, eventID); err != nil || e.Key != "order:placed" || string(e.Metadata) != `{"region": "eu"}` {
 		t.Fatalf("event after the upgrade = %+v, %v", e, err)
 	}
-	if evs, err := s.ListEvents(ctx, tenant, store.EventFilter{Metadata: map[string]string{"region": "eu"}, Limit: 10}); err != nil || len(evs) != 1 {
+	if evs, err := s.EventList(ctx, tenant, store.EventFilter{Metadata: map[string]string{"region": "eu"}, Limit: 10}); err != nil || len(evs) != 1 {
 		t.Fatalf("events with region eu after the upgrade = %d, %v; want the event", len(evs), err)
 	}
-	if runs, err := s.ListRuns(ctx, tenant, store.RunFilter{EventID: eventID, Limit: 10}); err != nil || len(runs) != 1 || runs[0].ID != "00000000-0000-7000-8000-0000000000b1" {
+	if runs, err := s.RunList(ctx, tenant, store.RunFilter{EventID: eventID, Limit: 10}); err != nil || len(runs) != 1 || runs[0].ID != "00000000-0000-7000-8000-0000000000b1" {
 		t.Fatalf("runs of the event after the upgrade = %+v, %v", runs, err)
 	}
 	key := store.WorkKey{TenantID: tenant, Workflow: "orders"}
-	if ks, err := s.ReadySince(ctx, base.Add(5*time.Second), base.Add(10*time.Second)); err != nil || !reflect.DeepEqual(ks, []store.WorkKey{key}) {
+	if ks, err := s.StepReadySince(ctx, base.Add(5*time.Second), base.Add(10*time.Second)); err != nil || !reflect.DeepEqual(ks, []store.WorkKey{key}) {
 		t.Fatalf("ReadySince(+5s, +10s] = %v, %v, want [%v]", ks, err, key)
 	}
 	claim := func(at time.Time) []string {
 		t.Helper()
-		as, err := s.Claim(ctx, store.ClaimParams{TenantID: "00000000-0000-7000-8000-000000000001", WorkerID: "w", Workflows: []string{"orders"}, Max: 10, Now: at,
+		as, err := s.StepClaim(ctx, store.ClaimParams{TenantID: "00000000-0000-7000-8000-000000000001", WorkerID: "w", Workflows: []string{"orders"}, Max: 10, Now: at,
 			LeaseFor: time.Minute, NewLeaseID: func() string { return "lease-" + at.String() }})
 		if err != nil {
 			t.Fatal(err)
@@ -125,7 +125,7 @@ func TestUpgradeFromVersion9KeepsData(t *testing.T) {
 	if got := claim(base.Add(10 * time.Second)); !reflect.DeepEqual(got, []string{"00000000-0000-7000-8000-0000000000c2"}) {
 		t.Fatalf("claimed at +10s: %v, want the retry (the pending step stays out of the queue)", got)
 	}
-	if depths, err := s.QueueDepths(ctx); err != nil || depths["00000000-0000-7000-8000-000000000001"] != 0 {
+	if depths, err := s.StatsQueueDepths(ctx); err != nil || depths["00000000-0000-7000-8000-000000000001"] != 0 {
 		t.Fatalf("queue depths after claiming both = %v, %v, want none queued", depths, err)
 	}
 }
@@ -180,7 +180,7 @@ func TestUpgradeToRolesKeepsTokens(t *testing.T) {
 	s := open(t, url) // applies versions 14 on
 	got := map[string]store.Token{}
 	for _, tenant := range []string{dflt, acme} {
-		toks, err := s.ListTokens(ctx, tenant)
+		toks, err := s.TokenList(ctx, tenant)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -194,12 +194,12 @@ func TestUpgradeToRolesKeepsTokens(t *testing.T) {
 			t.Errorf("token %s after the upgrade = %+v, want role %s in %s (revoked %v)", tk.name, g, tk.wantRole, tk.wantTenantOfList, tk.revoked)
 		}
 		if !tk.revoked {
-			if a, err := s.GetTokenByHash(ctx, tokenHash(tk.name)); err != nil || a.Role != tk.wantRole {
+			if a, err := s.TokenGetByHash(ctx, tokenHash(tk.name)); err != nil || a.Role != tk.wantRole {
 				t.Errorf("token %s by its hash after the upgrade = %+v, %v; want it, role %s", tk.name, a, err, tk.wantRole)
 			}
 		}
 	}
-	if se, err := s.GetSession(ctx, tokenHash("session"), base); err != nil || se.Role != store.RoleAdmin || se.TenantName != "acme" {
+	if se, err := s.SessionGet(ctx, tokenHash("session"), base); err != nil || se.Role != store.RoleAdmin || se.TenantName != "acme" {
 		t.Errorf("session after the upgrade = %+v, %v; want acme's admin token's", se, err)
 	}
 }

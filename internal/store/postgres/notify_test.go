@@ -16,7 +16,7 @@ import (
 // TestIngestDoesNotWaitForANotifyingCommit: PostgreSQL serializes the commits of every
 // transaction that sent a NOTIFY (a database-wide lock, held through the commit), so an
 // ingest that notified inside its own transaction could not commit while another replica's
-// notifying commit was under way, flush by flush. Ingest commits its rows without NOTIFY
+// notifying commit was under way, flush by flush. EventInsert commits its rows without NOTIFY
 // and wakes the queues right after, in a transaction of its own.
 //
 // A private server with a synchronous standby that never connects holds a notifying commit
@@ -74,9 +74,9 @@ func TestIngestDoesNotWaitForANotifyingCommit(t *testing.T) {
 	run.Steps = []store.StepRun{{ID: uuid.NewString(), TenantID: tenant.ID, RunID: run.Run.ID, WorkflowName: "orders", Step: "s",
 		Status: store.StepQueued, MaxAttempts: 3, TimeoutMS: 60000, QueuedAt: &now}}
 	ingested := make(chan error, 1)
-	go func() { ingested <- s.Ingest(ctx, []store.IngestItem{{Runs: []store.IngestRun{run}}}) }()
+	go func() { ingested <- s.EventInsert(ctx, []store.IngestItem{{Runs: []store.IngestRun{run}}}) }()
 	testkit.Eventually(t, "the ingest to commit while another transaction's notifying commit was under way", func() bool {
-		_, _, err := s.GetRun(ctx, tenant.ID, run.Run.ID)
+		_, _, err := s.RunGet(ctx, tenant.ID, run.Run.ID)
 		return err == nil
 	})
 

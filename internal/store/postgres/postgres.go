@@ -45,7 +45,10 @@ type Store struct {
 	pool *pgxpool.Pool
 }
 
-var _ store.Store = (*Store)(nil)
+var (
+	_ store.Store  = (*Store)(nil)
+	_ store.Outbox = (*Store)(nil)
+)
 
 // Open connects, checks the connection and applies pending migrations under an advisory
 // lock, so replicas starting together never race.

@@ -119,8 +119,8 @@ func TestFilterChangesLockTheWorkflowFirst(t *testing.T) {
 	s, tenant, wf := storeWithWorkflow(t, pgtest.NewDatabase(t))
 	f := store.Filter{ID: uuid.NewString(), TenantID: tenant.ID, Workflow: "orders", Scope: "eu", CreatedAt: time.Now()}
 	changes := map[string]func() error{
-		"CreateFilter": func() error { _, err := s.CreateFilter(ctx, f); return err },
-		"DeleteFilter": func() error { return s.DeleteFilter(ctx, tenant.ID, "orders", f.ID) },
+		"CreateFilter": func() error { _, err := s.FilterCreate(ctx, f); return err },
+		"DeleteFilter": func() error { return s.FilterDelete(ctx, tenant.ID, "orders", f.ID) },
 	}
 	for _, name := range []string{"CreateFilter", "DeleteFilter"} {
 		holder, err := s.Pool().Begin(ctx)
@@ -174,14 +174,14 @@ func TestExpiryDoesNotOverrideAHeartbeatInFlight(t *testing.T) {
 		Version: wf.Version, Status: store.RunQueued, Input: []byte(`{}`), CreatedAt: base}}
 	run.Steps = []store.StepRun{{ID: uuid.NewString(), TenantID: tenant.ID, RunID: run.Run.ID, WorkflowName: "orders", Step: "s",
 		Status: store.StepQueued, MaxAttempts: 3, TimeoutMS: 600000, QueuedAt: &base}}
-	if err := s.Ingest(ctx, []store.IngestItem{{Runs: []store.IngestRun{run}}}); err != nil {
+	if err := s.EventInsert(ctx, []store.IngestItem{{Runs: []store.IngestRun{run}}}); err != nil {
 		t.Fatal(err)
 	}
 	worker := store.Worker{ID: uuid.NewString(), TenantID: tenant.ID, Name: "w", Workflows: []string{"orders"}, Slots: 1, CreatedAt: base, LastHeartbeatAt: base}
-	if err := s.RegisterWorker(ctx, worker); err != nil {
+	if err := s.WorkerRegister(ctx, worker); err != nil {
 		t.Fatal(err)
 	}
-	as, err := s.Claim(ctx, store.ClaimParams{TenantID: tenant.ID, WorkerID: worker.ID, Workflows: []string{"orders"}, Max: 1, Now: base,
+	as, err := s.StepClaim(ctx, store.ClaimParams{TenantID: tenant.ID, WorkerID: worker.ID, Workflows: []string{"orders"}, Max: 1, Now: base,
 		LeaseFor: 10 * time.Second, NewLeaseID: uuid.NewString})
 	if err != nil || len(as) != 1 {
 		t.Fatalf("claimed %d steps (%v), want 1", len(as), err)
@@ -201,7 +201,7 @@ func TestExpiryDoesNotOverrideAHeartbeatInFlight(t *testing.T) {
 	}
 	done := make(chan result, 1)
 	go func() {
-		outs, err := s.ExpireLeases(ctx, base.Add(20*time.Second), 10)
+		outs, err := s.StepExpireLeases(ctx, base.Add(20*time.Second), 10)
 		done <- result{outs, err}
 	}()
 	waitForLockWait(t, s, "step_runs")
@@ -215,7 +215,7 @@ func TestExpiryDoesNotOverrideAHeartbeatInFlight(t *testing.T) {
 	if len(res.outs) != 0 {
 		t.Errorf("ExpireLeases expired %+v over a heartbeat that extended the lease", res.outs)
 	}
-	_, steps, err := s.GetRun(ctx, tenant.ID, run.Run.ID)
+	_, steps, err := s.RunGet(ctx, tenant.ID, run.Run.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -236,14 +236,14 @@ func TestExpirySkipsARunAnotherTransactionHolds(t *testing.T) {
 		Version: wf.Version, Status: store.RunQueued, Input: []byte(`{}`), CreatedAt: base}}
 	run.Steps = []store.StepRun{{ID: uuid.NewString(), TenantID: tenant.ID, RunID: run.Run.ID, WorkflowName: "orders", Step: "s",
 		Status: store.StepQueued, MaxAttempts: 3, TimeoutMS: 600000, QueuedAt: &base}}
-	if err := s.Ingest(ctx, []store.IngestItem{{Runs: []store.IngestRun{run}}}); err != nil {
+	if err := s.EventInsert(ctx, []store.IngestItem{{Runs: []store.IngestRun{run}}}); err != nil {
 		t.Fatal(err)
 	}
 	worker := store.Worker{ID: uuid.NewString(), TenantID: tenant.ID, Name: "w", Workflows: []string{"orders"}, Slots: 1, CreatedAt: base, LastHeartbeatAt: base}
-	if err := s.RegisterWorker(ctx, worker); err != nil {
+	if err := s.WorkerRegister(ctx, worker); err != nil {
 		t.Fatal(err)
 	}
-	if as, err := s.Claim(ctx, store.ClaimParams{TenantID: tenant.ID, WorkerID: worker.ID, Workflows: []string{"orders"}, Max: 1, Now: base,
+	if as, err := s.StepClaim(ctx, store.ClaimParams{TenantID: tenant.ID, WorkerID: worker.ID, Workflows: []string{"orders"}, Max: 1, Now: base,
 		LeaseFor: 10 * time.Second, NewLeaseID: uuid.NewString}); err != nil || len(as) != 1 {
 		t.Fatalf("claimed %d steps (%v), want 1", len(as), err)
 	}
@@ -259,18 +259,18 @@ func TestExpirySkipsARunAnotherTransactionHolds(t *testing.T) {
 	// sweep runs).
 	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	outs, err := s.ExpireLeases(wctx, base.Add(20*time.Second), 10)
+	outs, err := s.StepExpireLeases(wctx, base.Add(20*time.Second), 10)
 	if err != nil || len(outs) != 0 {
 		t.Fatalf("ExpireLeases while another transaction holds the run = %+v, %v; want nothing, at once", outs, err)
 	}
 	if err := holder.Rollback(ctx); err != nil {
 		t.Fatal(err)
 	}
-	outs, err = s.ExpireLeases(ctx, base.Add(20*time.Second), 10)
+	outs, err = s.StepExpireLeases(ctx, base.Add(20*time.Second), 10)
 	if err != nil || len(outs) != 1 || outs[0].StepRunID != run.Steps[0].ID || outs[0].RunStatus != store.RunRunning {
 		t.Fatalf("ExpireLeases once the run is free = %+v, %v; want its step requeued", outs, err)
 	}
-	_, steps, err := s.GetRun(ctx, tenant.ID, run.Run.ID)
+	_, steps, err := s.RunGet(ctx, tenant.ID, run.Run.ID)
 	if err != nil || steps[0].Status != store.StepQueued || steps[0].LeaseLosses != 1 {
 		t.Fatalf("the step after the sweep = %+v (%v), want queued after one lease loss", steps, err)
 	}
@@ -283,11 +283,11 @@ func storeWithWorkflow(t *testing.T, url string) (*postgres.Store, store.Tenant,
 	ctx := context.Background()
 	s := open(t, url)
 	tenant := store.Tenant{ID: uuid.NewString(), Name: "acme", CreatedAt: time.Now()}
-	if err := s.CreateTenant(ctx, tenant); err != nil {
+	if err := s.TenantCreate(ctx, tenant); err != nil {
 		t.Fatal(err)
 	}
 	def := store.WorkflowDef{Name: "orders", Triggers: store.PlainTriggers("order.paid"), Steps: []store.StepDef{{Name: "s"}}}
-	wf, _, err := s.PutWorkflow(ctx, store.PutWorkflowParams{TenantID: tenant.ID, NewID: uuid.NewString(), Def: def, Hash: "h1", At: time.Now()})
+	wf, _, err := s.WorkflowPut(ctx, store.PutWorkflowParams{TenantID: tenant.ID, NewID: uuid.NewString(), Def: def, Hash: "h1", At: time.Now()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -314,7 +314,7 @@ func TestOutboxClaimsCountAttempts(t *testing.T) {
 	}
 	claim := func(now time.Time, limit int, retried bool, want ...string) {
 		t.Helper()
-		got, err := s.ClaimOutbox(ctx, store.DeliveryClaim{Now: now, Until: now.Add(10 * time.Second), Limit: limit, Retried: retried})
+		got, err := s.OutboxClaim(ctx, store.DeliveryClaim{Now: now, Until: now.Add(10 * time.Second), Limit: limit, Retried: retried})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -323,7 +323,7 @@ func TestOutboxClaimsCountAttempts(t *testing.T) {
 			list = append(list, fmt.Sprintf("%s:%d", e.ID, e.Attempts))
 		}
 		if fmt.Sprint(list) != fmt.Sprint(want) {
-			t.Fatalf("ClaimOutbox(%s, limit %d, retried %v) = %v, want %v", now.Sub(base), limit, retried, list, want)
+			t.Fatalf("OutboxClaim(%s, limit %d, retried %v) = %v, want %v", now.Sub(base), limit, retried, list, want)
 		}
 	}
 	id := func(i, attempts int) string { return fmt.Sprintf("%s:%d", ids[i], attempts) }
@@ -346,7 +346,7 @@ func TestOutboxClaimsCountAttempts(t *testing.T) {
 	claim(t1, 10, false)
 	claim(t1, 1, true, id(0, 2))
 	claim(t1, 1, true, id(1, 2))
-	if err := s.ReleaseOutbox(ctx, []string{ids[1], ids[2]}); err != nil {
+	if err := s.OutboxRelease(ctx, []string{ids[1], ids[2]}); err != nil {
 		t.Fatal(err)
 	}
 	if a, c := attempts(1), attempts(2); a != 1 || c != 0 {
@@ -355,10 +355,10 @@ func TestOutboxClaimsCountAttempts(t *testing.T) {
 	claim(t1, 10, true) // ids[1] is still claimed, ids[2] is new again
 	claim(t1, 10, false, id(2, 1))
 
-	if err := s.RejectOutbox(ctx, ids[0], "relay was attempted 5 times"); err != nil {
+	if err := s.OutboxReject(ctx, ids[0], "relay was attempted 5 times"); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.ReleaseOutbox(ctx, []string{ids[0]}); err != nil {
+	if err := s.OutboxRelease(ctx, []string{ids[0]}); err != nil {
 		t.Fatal(err)
 	}
 	if n := attempts(0); n != 2 {

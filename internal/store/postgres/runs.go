@@ -15,10 +15,10 @@ import (
 	"github.com/heraldhq/herald/internal/store"
 )
 
-// Ingest implements store.Store: every row in one transaction, as arrays in one pipelined
+// EventInsert implements store.Store: every row in one transaction, as arrays in one pipelined
 // round trip when the batch is small, else COPY; the queues of its ready steps are woken
 // right after the commit (commitAndWake).
-func (s *Store) Ingest(ctx context.Context, items []store.IngestItem) error {
+func (s *Store) EventInsert(ctx context.Context, items []store.IngestItem) error {
 	var events, runs, steps, deliveries [][]any
 	var keys []store.WorkKey
 	var outbox []string
@@ -131,7 +131,7 @@ func (s *Store) Ingest(ctx context.Context, items []store.IngestItem) error {
 	})
 }
 
-// unnestMaxRows is the most rows of one table Ingest writes with an INSERT of arrays;
+// unnestMaxRows is the most rows of one table EventInsert writes with an INSERT of arrays;
 // above it, COPY is cheaper.
 const unnestMaxRows = 256
 
@@ -258,8 +258,8 @@ func nullStr(s string) any {
 	return s
 }
 
-// RunStep implements store.Store.
-func (s *Store) RunStep(ctx context.Context, tenantID, runID, stepRunID string) (string, error) {
+// RunStepName implements store.Store.
+func (s *Store) RunStepName(ctx context.Context, tenantID, runID, stepRunID string) (string, error) {
 	if !store.ValidID(runID) || stepRunID != "" && !store.ValidID(stepRunID) {
 		return "", store.ErrNotFound
 	}
@@ -301,8 +301,8 @@ func deref(s *string) string {
 	return *s
 }
 
-// GetEvent implements store.Store.
-func (s *Store) GetEvent(ctx context.Context, tenantID, id string) (store.Event, error) {
+// EventGet implements store.Store.
+func (s *Store) EventGet(ctx context.Context, tenantID, id string) (store.Event, error) {
 	if !store.ValidID(id) {
 		return store.Event{}, store.ErrNotFound
 	}
@@ -323,15 +323,15 @@ func (w *where) add(cond string, arg any) {
 
 func (w *where) String() string { return strings.Join(w.conds, " AND ") }
 
-// listEventsSQL is the query of ListEvents.
+// listEventsSQL is the query of EventList.
 func listEventsSQL(tenantID string, f store.EventFilter) (string, []any) {
 	w := eventFilter(tenantID, f)
 	w.args = append(w.args, f.Limit)
 	return fmt.Sprintf(`SELECT `+eventCols+` FROM events WHERE %s ORDER BY id DESC LIMIT $%d`, w, len(w.args)), w.args
 }
 
-// ListEvents implements store.Store.
-func (s *Store) ListEvents(ctx context.Context, tenantID string, f store.EventFilter) ([]store.Event, error) {
+// EventList implements store.Store.
+func (s *Store) EventList(ctx context.Context, tenantID string, f store.EventFilter) ([]store.Event, error) {
 	if !validCursors(f.Before, f.After) {
 		return nil, fmt.Errorf("listing events: %w", errBadCursor)
 	}
@@ -394,8 +394,8 @@ func runSteps(ctx context.Context, q querier, runID string) ([]store.StepRun, er
 	return collect(rows, scanStep)
 }
 
-// GetRun implements store.Store.
-func (s *Store) GetRun(ctx context.Context, tenantID, id string) (store.Run, []store.StepRun, error) {
+// RunGet implements store.Store.
+func (s *Store) RunGet(ctx context.Context, tenantID, id string) (store.Run, []store.StepRun, error) {
 	if !store.ValidID(id) {
 		return store.Run{}, nil, store.ErrNotFound
 	}
@@ -407,8 +407,8 @@ func (s *Store) GetRun(ctx context.Context, tenantID, id string) (store.Run, []s
 	return r, steps, mapErr("getting run steps", err)
 }
 
-// ListRuns implements store.Store.
-func (s *Store) ListRuns(ctx context.Context, tenantID string, f store.RunFilter) ([]store.Run, error) {
+// RunList implements store.Store.
+func (s *Store) RunList(ctx context.Context, tenantID string, f store.RunFilter) ([]store.Run, error) {
 	if !validCursors(f.Before) {
 		return nil, fmt.Errorf("listing runs: %w", errBadCursor)
 	}
@@ -439,9 +439,9 @@ func (s *Store) ListRuns(ctx context.Context, tenantID string, f store.RunFilter
 	return out, mapErr("listing runs", err)
 }
 
-// ClaimOutbox implements store.Outbox. Rows are taken FOR UPDATE SKIP LOCKED, so
+// OutboxClaim implements store.Outbox. Rows are taken FOR UPDATE SKIP LOCKED, so
 // replicas claiming at the same moment split the pending rows instead of waiting.
-func (s *Store) ClaimOutbox(ctx context.Context, p store.DeliveryClaim) ([]store.OutboxEntry, error) {
+func (s *Store) OutboxClaim(ctx context.Context, p store.DeliveryClaim) ([]store.OutboxEntry, error) {
 	rows, err := s.pool.Query(ctx, `UPDATE herald_outbox o SET claimed_until = $1, attempts = o.attempts + 1 FROM (
 		SELECT id FROM herald_outbox WHERE error IS NULL AND (claimed_until IS NULL OR claimed_until <= $2)
 			AND `+p.AttemptsCond()+` ORDER BY created_at, id LIMIT $3 FOR UPDATE SKIP LOCKED) c
@@ -466,8 +466,8 @@ func (s *Store) ClaimOutbox(ctx context.Context, p store.DeliveryClaim) ([]store
 	return out, nil
 }
 
-// ReleaseOutbox implements store.Outbox.
-func (s *Store) ReleaseOutbox(ctx context.Context, ids []string) error {
+// OutboxRelease implements store.Outbox.
+func (s *Store) OutboxRelease(ctx context.Context, ids []string) error {
 	if len(ids) == 0 {
 		return nil
 	}
@@ -476,14 +476,14 @@ func (s *Store) ReleaseOutbox(ctx context.Context, ids []string) error {
 	return mapErr("releasing outbox entries", err)
 }
 
-// RejectOutbox implements store.Outbox.
-func (s *Store) RejectOutbox(ctx context.Context, id, reason string) error {
+// OutboxReject implements store.Outbox.
+func (s *Store) OutboxReject(ctx context.Context, id, reason string) error {
 	_, err := s.pool.Exec(ctx, `UPDATE herald_outbox SET error = $1 WHERE id = $2`, reason, id)
 	return mapErr("rejecting outbox entry", err)
 }
 
-// GetIdempotentEvent implements store.Store.
-func (s *Store) GetIdempotentEvent(ctx context.Context, tenantID, key string, at time.Time) (store.Event, error) {
+// EventGetIdempotent implements store.Store.
+func (s *Store) EventGetIdempotent(ctx context.Context, tenantID, key string, at time.Time) (store.Event, error) {
 	// events' ids are uuid, the key table's text (it also names delayed events).
 	e, err := scanEvent(s.pool.QueryRow(ctx, `SELECT `+eventCols+` FROM events WHERE tenant_id = $1 AND id =
 		(SELECT event_id::uuid FROM idempotency_keys WHERE tenant_id = $4 AND key = $2 AND expires_at > $3)`, tenantID, key, at, tenantID))

@@ -27,7 +27,7 @@ func scanScheduled(row pgx.Row) (store.ScheduledEvent, error) {
 	return e, nil
 }
 
-// ingestScheduled does Ingest's part for delayed events, inside its transaction: it
+// ingestScheduled does EventInsert's part for delayed events, inside its transaction: it
 // deletes the scheduled rows that items deliver (ErrConflict if one is no longer
 // scheduled: cancelled, or delivered by another replica — a concurrent cancel or delivery
 // holds the row lock, and this statement re-checks the status once it is released) and
@@ -60,9 +60,9 @@ func ingestScheduled(ctx context.Context, tx pgx.Tx, items []store.IngestItem) e
 	return nil
 }
 
-// ClaimScheduled implements store.ScheduleStore. Rows are taken FOR UPDATE SKIP LOCKED,
+// ScheduledClaim implements store.ScheduleStore. Rows are taken FOR UPDATE SKIP LOCKED,
 // so replicas claiming at the same moment split the due rows instead of waiting.
-func (s *Store) ClaimScheduled(ctx context.Context, p store.DeliveryClaim) ([]store.ScheduledEvent, error) {
+func (s *Store) ScheduledClaim(ctx context.Context, p store.DeliveryClaim) ([]store.ScheduledEvent, error) {
 	var out []store.ScheduledEvent
 	err := s.tx(ctx, "claiming scheduled events", func(tx pgx.Tx) error {
 		rows, err := tx.Query(ctx, `UPDATE scheduled_events s SET claimed_until = $1, attempts = s.attempts + 1 FROM (
@@ -83,8 +83,8 @@ func (s *Store) ClaimScheduled(ctx context.Context, p store.DeliveryClaim) ([]st
 	return out, nil
 }
 
-// ReleaseScheduled implements store.ScheduleStore.
-func (s *Store) ReleaseScheduled(ctx context.Context, ids []string) error {
+// ScheduledRelease implements store.ScheduleStore.
+func (s *Store) ScheduledRelease(ctx context.Context, ids []string) error {
 	if len(ids) == 0 {
 		return nil
 	}
@@ -115,8 +115,8 @@ func prefixCols(prefix, cols string) string {
 	return out
 }
 
-// NextScheduled implements store.ScheduleStore.
-func (s *Store) NextScheduled(ctx context.Context, after time.Time) (time.Time, bool, error) {
+// ScheduledNext implements store.ScheduleStore.
+func (s *Store) ScheduledNext(ctx context.Context, after time.Time) (time.Time, bool, error) {
 	var next *time.Time
 	err := s.pool.QueryRow(ctx, `SELECT MIN(deliver_at) FROM scheduled_events WHERE status = 'scheduled' AND deliver_at > $1`, after).Scan(&next)
 	if err != nil {
@@ -128,21 +128,21 @@ func (s *Store) NextScheduled(ctx context.Context, after time.Time) (time.Time, 
 	return next.UTC(), true, nil
 }
 
-// GetScheduled implements store.ScheduleStore.
-func (s *Store) GetScheduled(ctx context.Context, tenantID, id string) (store.ScheduledEvent, error) {
+// ScheduledGet implements store.ScheduleStore.
+func (s *Store) ScheduledGet(ctx context.Context, tenantID, id string) (store.ScheduledEvent, error) {
 	e, err := scanScheduled(s.pool.QueryRow(ctx, `SELECT `+scheduledCols+` FROM scheduled_events WHERE tenant_id = $1 AND id = $2`, tenantID, id))
 	return e, mapErr("getting scheduled event", err)
 }
 
-// GetIdempotentScheduled implements store.ScheduleStore.
-func (s *Store) GetIdempotentScheduled(ctx context.Context, tenantID, key string, at time.Time) (store.ScheduledEvent, error) {
+// ScheduledGetIdempotent implements store.ScheduleStore.
+func (s *Store) ScheduledGetIdempotent(ctx context.Context, tenantID, key string, at time.Time) (store.ScheduledEvent, error) {
 	e, err := scanScheduled(s.pool.QueryRow(ctx, `SELECT `+scheduledCols+` FROM scheduled_events WHERE tenant_id = $1 AND id =
 		(SELECT event_id FROM idempotency_keys WHERE tenant_id = $1 AND key = $2 AND expires_at > $3)`, tenantID, key, at))
 	return e, mapErr("getting idempotent scheduled event", err)
 }
 
-// ListScheduled implements store.ScheduleStore.
-func (s *Store) ListScheduled(ctx context.Context, tenantID, status string, f store.EventFilter) ([]store.ScheduledEvent, error) {
+// ScheduledList implements store.ScheduleStore.
+func (s *Store) ScheduledList(ctx context.Context, tenantID, status string, f store.EventFilter) ([]store.ScheduledEvent, error) {
 	if f.Workflow != "" || f.After != "" {
 		return nil, errors.New("listing scheduled events: workflow and after filters do not apply")
 	}
@@ -158,9 +158,9 @@ func (s *Store) ListScheduled(ctx context.Context, tenantID, status string, f st
 	return out, mapErr("listing scheduled events", err)
 }
 
-// CancelScheduled implements store.ScheduleStore. A delivery racing with the cancel holds
+// ScheduledCancel implements store.ScheduleStore. A delivery racing with the cancel holds
 // the row lock; the UPDATE waits for it and then finds the row gone (delivered).
-func (s *Store) CancelScheduled(ctx context.Context, tenantID, id string, at time.Time) (store.ScheduledEvent, error) {
+func (s *Store) ScheduledCancel(ctx context.Context, tenantID, id string, at time.Time) (store.ScheduledEvent, error) {
 	var e store.ScheduledEvent
 	if !store.ValidID(id) {
 		// Ids are UUIDs: another string names no event (and the events table's uuid column
@@ -192,15 +192,15 @@ func (s *Store) CancelScheduled(ctx context.Context, tenantID, id string, at tim
 	return e, err
 }
 
-// FailScheduled implements store.ScheduleStore.
-func (s *Store) FailScheduled(ctx context.Context, id, reason string, at time.Time) error {
+// ScheduledFail implements store.ScheduleStore.
+func (s *Store) ScheduledFail(ctx context.Context, id, reason string, at time.Time) error {
 	_, err := s.pool.Exec(ctx, `UPDATE scheduled_events SET status = 'failed', error = $1, ended_at = $2, claimed_until = NULL
 		WHERE id = $3 AND status = 'scheduled'`, reason, at, id)
 	return mapErr("failing scheduled event", err)
 }
 
-// PruneScheduled implements store.ScheduleStore.
-func (s *Store) PruneScheduled(ctx context.Context, before time.Time, limit int) (int, error) {
+// ScheduledPrune implements store.ScheduleStore.
+func (s *Store) ScheduledPrune(ctx context.Context, before time.Time, limit int) (int, error) {
 	tag, err := s.pool.Exec(ctx, `DELETE FROM scheduled_events WHERE id IN (SELECT id FROM scheduled_events
 		WHERE status <> 'scheduled' AND ended_at < $1 AND deliver_at < $1 LIMIT $2 FOR UPDATE SKIP LOCKED)`, before, limit)
 	if err != nil {
@@ -209,7 +209,7 @@ func (s *Store) PruneScheduled(ctx context.Context, before time.Time, limit int)
 	return int(tag.RowsAffected()), nil
 }
 
-// hasScheduled reports whether items delay or deliver a scheduled event: Ingest then
+// hasScheduled reports whether items delay or deliver a scheduled event: EventInsert then
 // needs a transaction that reads the rows its DELETE affected.
 func hasScheduled(items []store.IngestItem) bool {
 	for _, it := range items {

@@ -33,8 +33,8 @@ func bumpSchemas(ctx context.Context, tx pgx.Tx) error {
 	return err
 }
 
-// PutEventSchema implements store.Store.
-func (s *Store) PutEventSchema(ctx context.Context, sc store.EventSchema) (store.EventSchema, bool, error) {
+// SchemaPut implements store.Store.
+func (s *Store) SchemaPut(ctx context.Context, sc store.EventSchema) (store.EventSchema, bool, error) {
 	var saved store.EventSchema
 	var created bool
 	err := s.tx(ctx, "saving event schema", func(tx pgx.Tx) error {
@@ -72,14 +72,14 @@ func (s *Store) PutEventSchema(ctx context.Context, sc store.EventSchema) (store
 	return saved, created, nil
 }
 
-// GetEventSchema implements store.Store.
-func (s *Store) GetEventSchema(ctx context.Context, tenantID, key string) (store.EventSchema, error) {
+// SchemaGet implements store.Store.
+func (s *Store) SchemaGet(ctx context.Context, tenantID, key string) (store.EventSchema, error) {
 	sc, err := scanSchema(s.pool.QueryRow(ctx, `SELECT `+schemaCols+` FROM event_schemas WHERE tenant_id = $1 AND key = $2`, tenantID, key))
 	return sc, mapErr("getting event schema", err)
 }
 
-// ListEventSchemas implements store.Store.
-func (s *Store) ListEventSchemas(ctx context.Context, tenantID string) ([]store.EventSchema, error) {
+// SchemaList implements store.Store.
+func (s *Store) SchemaList(ctx context.Context, tenantID string) ([]store.EventSchema, error) {
 	rows, err := s.pool.Query(ctx, `SELECT `+schemaCols+` FROM event_schemas WHERE tenant_id = $1 ORDER BY key`, tenantID)
 	if err != nil {
 		return nil, mapErr("listing event schemas", err)
@@ -88,8 +88,8 @@ func (s *Store) ListEventSchemas(ctx context.Context, tenantID string) ([]store.
 	return out, mapErr("listing event schemas", err)
 }
 
-// ListAllEventSchemas implements store.Store.
-func (s *Store) ListAllEventSchemas(ctx context.Context) ([]store.EventSchema, error) {
+// SchemaListAll implements store.Store.
+func (s *Store) SchemaListAll(ctx context.Context) ([]store.EventSchema, error) {
 	rows, err := s.pool.Query(ctx, `SELECT `+schemaCols+` FROM event_schemas ORDER BY tenant_id, key`)
 	if err != nil {
 		return nil, mapErr("listing event schemas", err)
@@ -98,8 +98,8 @@ func (s *Store) ListAllEventSchemas(ctx context.Context) ([]store.EventSchema, e
 	return out, mapErr("listing event schemas", err)
 }
 
-// DeleteEventSchema implements store.Store.
-func (s *Store) DeleteEventSchema(ctx context.Context, tenantID, key string) error {
+// SchemaDelete implements store.Store.
+func (s *Store) SchemaDelete(ctx context.Context, tenantID, key string) error {
 	return s.tx(ctx, "deleting event schema", func(tx pgx.Tx) error {
 		tag, err := tx.Exec(ctx, `DELETE FROM event_schemas WHERE tenant_id = $1 AND key = $2`, tenantID, key)
 		if err != nil {
@@ -112,8 +112,8 @@ func (s *Store) DeleteEventSchema(ctx context.Context, tenantID, key string) err
 	})
 }
 
-// EventSchemasChangeMark implements store.Store.
-func (s *Store) EventSchemasChangeMark(ctx context.Context) (string, error) {
+// SchemaChangeMark implements store.Store.
+func (s *Store) SchemaChangeMark(ctx context.Context) (string, error) {
 	var mark int64
 	err := s.pool.QueryRow(ctx, `SELECT mark FROM event_schema_changes WHERE id = 1`).Scan(&mark)
 	return strconv.FormatInt(mark, 10), mapErr("reading event schema change mark", err)

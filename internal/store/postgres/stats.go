@@ -11,8 +11,8 @@ import (
 // msExpr is a timestamptz column as unix milliseconds.
 func msExpr(col string) string { return "(extract(epoch from " + col + ") * 1000)::bigint" }
 
-// WorkflowStats implements store.Store.
-func (s *Store) WorkflowStats(ctx context.Context, tenantID string, since time.Time) ([]store.WorkflowStats, error) {
+// StatsWorkflows implements store.Store.
+func (s *Store) StatsWorkflows(ctx context.Context, tenantID string, since time.Time) ([]store.WorkflowStats, error) {
 	var b store.WorkflowStatsBuilder
 	rows, err := s.pool.Query(ctx, `SELECT workflow_name, status, COUNT(*) FROM runs WHERE tenant_id = $1 AND created_at >= $2
 		GROUP BY workflow_name, status`, tenantID, since)
@@ -57,8 +57,8 @@ func (s *Store) WorkflowStats(ctx context.Context, tenantID string, since time.T
 	return b.Result(), nil
 }
 
-// Activity implements store.Store.
-func (s *Store) Activity(ctx context.Context, p store.ActivityParams) (store.Activity, error) {
+// StatsActivity implements store.Store.
+func (s *Store) StatsActivity(ctx context.Context, p store.ActivityParams) (store.Activity, error) {
 	var a store.Activity
 	bucket := p.Bucket.Milliseconds()
 	if bucket <= 0 {
@@ -95,8 +95,8 @@ func (s *Store) Activity(ctx context.Context, p store.ActivityParams) (store.Act
 	return a, mapErr(what, err)
 }
 
-// QueueDepths implements store.Store.
-func (s *Store) QueueDepths(ctx context.Context) (map[string]int, error) {
+// StatsQueueDepths implements store.Store.
+func (s *Store) StatsQueueDepths(ctx context.Context) (map[string]int, error) {
 	rows, err := s.pool.Query(ctx, `SELECT tenant_id, COUNT(*) FROM step_runs WHERE status = 'queued' GROUP BY tenant_id`)
 	if err != nil {
 		return nil, mapErr("counting queued steps", err)

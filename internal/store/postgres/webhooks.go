@@ -43,8 +43,8 @@ func webhookArgs(w store.Webhook) ([]any, error) {
 		w.UpdatedAt}, nil
 }
 
-// CreateWebhook implements store.Store.
-func (s *Store) CreateWebhook(ctx context.Context, w store.Webhook) error {
+// WebhookCreate implements store.Store.
+func (s *Store) WebhookCreate(ctx context.Context, w store.Webhook) error {
 	args, err := webhookArgs(w)
 	if err != nil {
 		return fmt.Errorf("creating webhook: %w", err)
@@ -55,14 +55,14 @@ func (s *Store) CreateWebhook(ctx context.Context, w store.Webhook) error {
 	return mapErr("creating webhook", err)
 }
 
-// GetWebhook implements store.Store.
-func (s *Store) GetWebhook(ctx context.Context, tenantID, name string) (store.Webhook, error) {
+// WebhookGet implements store.Store.
+func (s *Store) WebhookGet(ctx context.Context, tenantID, name string) (store.Webhook, error) {
 	w, err := scanWebhook(s.pool.QueryRow(ctx, `SELECT `+webhookCols+` FROM webhooks WHERE tenant_id = $1 AND name = $2`, tenantID, name))
 	return w, mapErr("getting webhook", err)
 }
 
-// ListWebhooks implements store.Store.
-func (s *Store) ListWebhooks(ctx context.Context, tenantID string) ([]store.Webhook, error) {
+// WebhookList implements store.Store.
+func (s *Store) WebhookList(ctx context.Context, tenantID string) ([]store.Webhook, error) {
 	rows, err := s.pool.Query(ctx, `SELECT `+webhookCols+` FROM webhooks WHERE tenant_id = $1 ORDER BY name`, tenantID)
 	if err != nil {
 		return nil, mapErr("listing webhooks", err)
@@ -71,8 +71,8 @@ func (s *Store) ListWebhooks(ctx context.Context, tenantID string) ([]store.Webh
 	return out, mapErr("listing webhooks", err)
 }
 
-// UpdateWebhook implements store.Store.
-func (s *Store) UpdateWebhook(ctx context.Context, w store.Webhook) error {
+// WebhookUpdate implements store.Store.
+func (s *Store) WebhookUpdate(ctx context.Context, w store.Webhook) error {
 	args, err := webhookArgs(w)
 	if err != nil {
 		return fmt.Errorf("updating webhook: %w", err)
@@ -89,8 +89,8 @@ func (s *Store) UpdateWebhook(ctx context.Context, w store.Webhook) error {
 	return nil
 }
 
-// DeleteWebhook implements store.Store.
-func (s *Store) DeleteWebhook(ctx context.Context, tenantID, name string) error {
+// WebhookDelete implements store.Store.
+func (s *Store) WebhookDelete(ctx context.Context, tenantID, name string) error {
 	return s.tx(ctx, "deleting webhook", func(tx pgx.Tx) error {
 		var id string
 		if err := tx.QueryRow(ctx, `DELETE FROM webhooks WHERE tenant_id = $1 AND name = $2 RETURNING id`, tenantID, name).Scan(&id); err != nil {
@@ -101,8 +101,8 @@ func (s *Store) DeleteWebhook(ctx context.Context, tenantID, name string) error 
 	})
 }
 
-// GetWebhookEvent implements store.Store.
-func (s *Store) GetWebhookEvent(ctx context.Context, tenantID, webhook, dedupeID string) (store.Event, error) {
+// WebhookGetEvent implements store.Store.
+func (s *Store) WebhookGetEvent(ctx context.Context, tenantID, webhook, dedupeID string) (store.Event, error) {
 	e, err := scanEvent(s.pool.QueryRow(ctx, `SELECT `+eventCols+` FROM events
 		WHERE tenant_id = $1 AND webhook = $2 AND dedupe_id = $3`, tenantID, webhook, dedupeID))
 	return e, mapErr("getting webhook event", err)
@@ -119,8 +119,8 @@ func deliveryRow(d *store.WebhookDelivery) []any {
 		nullStr(d.EventID), nullStr(d.DedupeID), d.BodyBytes}
 }
 
-// ListWebhookDeliveries implements store.Store.
-func (s *Store) ListWebhookDeliveries(ctx context.Context, tenantID, webhookID string, f store.DeliveryFilter) ([]store.WebhookDelivery, error) {
+// WebhookDeliveryList implements store.Store.
+func (s *Store) WebhookDeliveryList(ctx context.Context, tenantID, webhookID string, f store.DeliveryFilter) ([]store.WebhookDelivery, error) {
 	q := `SELECT id, tenant_id, webhook_id, received_at, verification, outcome, status_code, error, event_id, dedupe_id, body_bytes
 		FROM webhook_deliveries WHERE tenant_id = $1 AND webhook_id = $2`
 	args := []any{tenantID, webhookID}
@@ -144,8 +144,8 @@ func (s *Store) ListWebhookDeliveries(ctx context.Context, tenantID, webhookID s
 	return out, mapErr("listing deliveries", err)
 }
 
-// PruneWebhookDeliveries implements store.Store.
-func (s *Store) PruneWebhookDeliveries(ctx context.Context, tenantID, webhookID string, keep int) (int, error) {
+// WebhookDeliveryPrune implements store.Store.
+func (s *Store) WebhookDeliveryPrune(ctx context.Context, tenantID, webhookID string, keep int) (int, error) {
 	keep = max(keep, 1)
 	tag, err := s.pool.Exec(ctx, `DELETE FROM webhook_deliveries WHERE tenant_id = $1 AND webhook_id = $2 AND id <
 		(SELECT id FROM webhook_deliveries WHERE tenant_id = $1 AND webhook_id = $2 ORDER BY id DESC LIMIT 1 OFFSET $3)`,

@@ -11,8 +11,8 @@ import (
 	"github.com/heraldhq/herald/internal/store"
 )
 
-// RegisterWorker implements store.Store.
-func (s *Store) RegisterWorker(ctx context.Context, w store.Worker) error {
+// WorkerRegister implements store.Store.
+func (s *Store) WorkerRegister(ctx context.Context, w store.Worker) error {
 	wfs, err := json.Marshal(w.Workflows)
 	if err != nil {
 		return fmt.Errorf("encoding workflows: %w", err)
@@ -22,8 +22,8 @@ func (s *Store) RegisterWorker(ctx context.Context, w store.Worker) error {
 	return mapErr("registering worker", err)
 }
 
-// GetWorker implements store.Store.
-func (s *Store) GetWorker(ctx context.Context, tenantID, id string) (store.Worker, error) {
+// WorkerGet implements store.Store.
+func (s *Store) WorkerGet(ctx context.Context, tenantID, id string) (store.Worker, error) {
 	var w store.Worker
 	var wfs []byte
 	err := s.pool.QueryRow(ctx, `SELECT id, tenant_id, name, workflows, slots, created_at, last_heartbeat_at FROM workers
@@ -66,9 +66,9 @@ const claimSQL = `WITH picked AS MATERIALIZED (
 	FROM leased l JOIN runs r ON r.id = l.run_id
 	ORDER BY l.available_at, l.id`
 
-// Claim implements store.Store: one statement leases the step-runs (see claimSQL), and a
+// StepClaim implements store.Store: one statement leases the step-runs (see claimSQL), and a
 // second reads the outputs of their parents when any has parents.
-func (s *Store) Claim(ctx context.Context, p store.ClaimParams) ([]store.Assignment, error) {
+func (s *Store) StepClaim(ctx context.Context, p store.ClaimParams) ([]store.Assignment, error) {
 	if len(p.Workflows) == 0 || p.Max <= 0 {
 		return nil, nil
 	}
@@ -144,8 +144,8 @@ func (s *Store) Claim(ctx context.Context, p store.ClaimParams) ([]store.Assignm
 	return out, nil
 }
 
-// Heartbeat implements store.Store.
-func (s *Store) Heartbeat(ctx context.Context, p store.HeartbeatParams) ([]string, error) {
+// StepHeartbeat implements store.Store.
+func (s *Store) StepHeartbeat(ctx context.Context, p store.HeartbeatParams) ([]string, error) {
 	var lost []string
 	err := s.tx(ctx, "heartbeat", func(tx pgx.Tx) error {
 		lost = lost[:0]
@@ -197,9 +197,9 @@ func (s *Store) Heartbeat(ctx context.Context, p store.HeartbeatParams) ([]strin
 const readySinceSQL = `SELECT DISTINCT tenant_id, workflow_name FROM step_runs
 	WHERE status = 'queued' AND available_at > queued_at AND available_at > $1 AND available_at <= $2`
 
-// NextAvailable implements store.Store: the first entry of each workflow's part of the
+// StepNextAvailable implements store.Store: the first entry of each workflow's part of the
 // ready queue (the partial index step_runs_ready).
-func (s *Store) NextAvailable(ctx context.Context, tenantID string, workflows []string) (time.Time, bool, error) {
+func (s *Store) StepNextAvailable(ctx context.Context, tenantID string, workflows []string) (time.Time, bool, error) {
 	if !store.ValidID(tenantID) || len(workflows) == 0 {
 		return time.Time{}, false, nil
 	}
@@ -213,8 +213,8 @@ func (s *Store) NextAvailable(ctx context.Context, tenantID string, workflows []
 	return at.UTC(), true, nil
 }
 
-// ReadySince implements store.Store.
-func (s *Store) ReadySince(ctx context.Context, after, upTo time.Time) ([]store.WorkKey, error) {
+// StepReadySince implements store.Store.
+func (s *Store) StepReadySince(ctx context.Context, after, upTo time.Time) ([]store.WorkKey, error) {
 	rows, err := s.pool.Query(ctx, readySinceSQL, after, upTo)
 	if err != nil {
 		return nil, mapErr("listing ready queues", err)

@@ -11,8 +11,8 @@ import (
 	"github.com/heraldhq/herald/internal/store"
 )
 
-// CreateTenant implements store.Store.
-func (s *Store) CreateTenant(ctx context.Context, t store.Tenant) error {
+// TenantCreate implements store.Store.
+func (s *Store) TenantCreate(ctx context.Context, t store.Tenant) error {
 	return s.write(ctx, "creating tenant", func(tx *wtx) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO tenants (id, name, created_at) VALUES (?, ?, ?)`, t.ID, t.Name, ms64(t.CreatedAt))
 		return err
@@ -29,20 +29,20 @@ func scanTenant(row store.Scanner) (store.Tenant, error) {
 	return t, nil
 }
 
-// GetTenantByName implements store.Store.
-func (s *Store) GetTenantByName(ctx context.Context, name string) (store.Tenant, error) {
+// TenantGetByName implements store.Store.
+func (s *Store) TenantGetByName(ctx context.Context, name string) (store.Tenant, error) {
 	t, err := scanTenant(s.r.QueryRowContext(ctx, `SELECT id, name, created_at FROM tenants WHERE name = ?`, name))
 	return t, mapErr("getting tenant", err)
 }
 
-// GetTenant implements store.Store.
-func (s *Store) GetTenant(ctx context.Context, id string) (store.Tenant, error) {
+// TenantGet implements store.Store.
+func (s *Store) TenantGet(ctx context.Context, id string) (store.Tenant, error) {
 	t, err := scanTenant(s.r.QueryRowContext(ctx, `SELECT id, name, created_at FROM tenants WHERE id = ?`, id))
 	return t, mapErr("getting tenant", err)
 }
 
-// ListTenants implements store.Store.
-func (s *Store) ListTenants(ctx context.Context) ([]store.Tenant, error) {
+// TenantList implements store.Store.
+func (s *Store) TenantList(ctx context.Context) ([]store.Tenant, error) {
 	rows, err := s.r.QueryContext(ctx, `SELECT id, name, created_at FROM tenants ORDER BY name`)
 	if err != nil {
 		return nil, mapErr("listing tenants", err)
@@ -51,8 +51,8 @@ func (s *Store) ListTenants(ctx context.Context) ([]store.Tenant, error) {
 	return out, mapErr("listing tenants", err)
 }
 
-// CreateToken implements store.Store.
-func (s *Store) CreateToken(ctx context.Context, t store.Token) error {
+// TokenCreate implements store.Store.
+func (s *Store) TokenCreate(ctx context.Context, t store.Token) error {
 	return s.write(ctx, "creating token", func(tx *wtx) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO api_tokens (id, tenant_id, name, hash, role, created_at) VALUES (?, ?, ?, ?, ?, ?)`,
 			t.ID, t.TenantID, t.Name, t.Hash, string(t.Role), ms64(t.CreatedAt))
@@ -74,22 +74,22 @@ func scanToken(row store.Scanner) (store.Token, error) {
 	return k, nil
 }
 
-// GetTokenByHash implements store.Store.
-func (s *Store) GetTokenByHash(ctx context.Context, hash []byte) (store.Token, error) {
+// TokenGetByHash implements store.Store.
+func (s *Store) TokenGetByHash(ctx context.Context, hash []byte) (store.Token, error) {
 	k, err := scanToken(s.r.QueryRowContext(ctx, `SELECT `+tokenCols+` FROM api_tokens k JOIN tenants t ON t.id = k.tenant_id
 		WHERE k.hash = ? AND k.revoked_at IS NULL`, hash))
 	return k, mapErr("getting token", err)
 }
 
-// GetToken implements store.Store.
-func (s *Store) GetToken(ctx context.Context, tenantID, id string) (store.Token, error) {
+// TokenGet implements store.Store.
+func (s *Store) TokenGet(ctx context.Context, tenantID, id string) (store.Token, error) {
 	k, err := scanToken(s.r.QueryRowContext(ctx, `SELECT `+tokenCols+` FROM api_tokens k JOIN tenants t ON t.id = k.tenant_id
 		WHERE k.tenant_id = ? AND k.id = ?`, tenantID, id))
 	return k, mapErr("getting token", err)
 }
 
-// ListTokens implements store.Store.
-func (s *Store) ListTokens(ctx context.Context, tenantID string) ([]store.Token, error) {
+// TokenList implements store.Store.
+func (s *Store) TokenList(ctx context.Context, tenantID string) ([]store.Token, error) {
 	rows, err := s.r.QueryContext(ctx, `SELECT `+tokenCols+` FROM api_tokens k JOIN tenants t ON t.id = k.tenant_id
 		WHERE k.tenant_id = ? ORDER BY k.created_at, k.id`, tenantID)
 	if err != nil {
@@ -99,8 +99,8 @@ func (s *Store) ListTokens(ctx context.Context, tenantID string) ([]store.Token,
 	return out, mapErr("listing tokens", err)
 }
 
-// RevokeToken implements store.Store.
-func (s *Store) RevokeToken(ctx context.Context, tenantID, id string, at time.Time) error {
+// TokenRevoke implements store.Store.
+func (s *Store) TokenRevoke(ctx context.Context, tenantID, id string, at time.Time) error {
 	return s.write(ctx, "revoking token", func(tx *wtx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE api_tokens SET revoked_at = COALESCE(revoked_at, ?) WHERE tenant_id = ? AND id = ?`, ms64(at), tenantID, id)
 		if err != nil {
@@ -113,8 +113,8 @@ func (s *Store) RevokeToken(ctx context.Context, tenantID, id string, at time.Ti
 	})
 }
 
-// PutWorkflow implements store.Store.
-func (s *Store) PutWorkflow(ctx context.Context, p store.PutWorkflowParams) (store.Workflow, bool, error) {
+// WorkflowPut implements store.Store.
+func (s *Store) WorkflowPut(ctx context.Context, p store.PutWorkflowParams) (store.Workflow, bool, error) {
 	var created bool
 	var mark int64
 	def, err := json.Marshal(p.Def)
@@ -157,7 +157,7 @@ func (s *Store) PutWorkflow(ctx context.Context, p store.PutWorkflowParams) (sto
 	if err != nil {
 		return store.Workflow{}, false, err
 	}
-	wf, err := s.GetWorkflow(ctx, p.TenantID, p.Def.Name, 0)
+	wf, err := s.WorkflowGet(ctx, p.TenantID, p.Def.Name, 0)
 	wf.Mark = store.PutMark(created, mark)
 	return wf, created, err
 }
@@ -179,8 +179,8 @@ func scanWorkflow(row store.Scanner) (store.Workflow, error) {
 	return wf, nil
 }
 
-// GetWorkflow implements store.Store.
-func (s *Store) GetWorkflow(ctx context.Context, tenantID, name string, version int) (store.Workflow, error) {
+// WorkflowGet implements store.Store.
+func (s *Store) WorkflowGet(ctx context.Context, tenantID, name string, version int) (store.Workflow, error) {
 	q := `SELECT ` + workflowCols + ` FROM workflows w JOIN workflow_versions v ON v.workflow_id = w.id
 		WHERE w.tenant_id = ? AND w.name = ? AND v.version = `
 	args := []any{tenantID, name}
@@ -215,13 +215,13 @@ func (s *Store) listWorkflows(ctx context.Context, db queryer, where string, arg
 	return out, mapErr("listing workflows", err)
 }
 
-// ListWorkflows implements store.Store.
-func (s *Store) ListWorkflows(ctx context.Context, tenantID string) ([]store.Workflow, error) {
+// WorkflowList implements store.Store.
+func (s *Store) WorkflowList(ctx context.Context, tenantID string) ([]store.Workflow, error) {
 	return s.listWorkflows(ctx, s.r, `WHERE w.tenant_id = ?`, tenantID)
 }
 
-// SetWorkflowActive implements store.Store.
-func (s *Store) SetWorkflowActive(ctx context.Context, tenantID, name string, active bool, at time.Time) (store.Workflow, error) {
+// WorkflowSetActive implements store.Store.
+func (s *Store) WorkflowSetActive(ctx context.Context, tenantID, name string, active bool, at time.Time) (store.Workflow, error) {
 	err := s.write(ctx, "toggling workflow", func(tx *wtx) error {
 		var id string
 		if err := tx.QueryRowContext(ctx, `UPDATE workflows SET active = ?, updated_at = ? WHERE tenant_id = ? AND name = ? RETURNING id`,
@@ -234,7 +234,7 @@ func (s *Store) SetWorkflowActive(ctx context.Context, tenantID, name string, ac
 	if err != nil {
 		return store.Workflow{}, err
 	}
-	return s.GetWorkflow(ctx, tenantID, name, 0)
+	return s.WorkflowGet(ctx, tenantID, name, 0)
 }
 
 // WorkflowChanges implements store.Store. One read transaction gives the mark and the
@@ -263,8 +263,8 @@ func (s *Store) WorkflowChanges(ctx context.Context, since string) (store.Workfl
 	return cs, err
 }
 
-// WorkflowsChangeMark implements store.Store.
-func (s *Store) WorkflowsChangeMark(ctx context.Context) (string, error) {
+// WorkflowChangeMark implements store.Store.
+func (s *Store) WorkflowChangeMark(ctx context.Context) (string, error) {
 	var mark int64
 	err := s.r.QueryRowContext(ctx, `SELECT mark FROM workflow_changes WHERE id = 1`).Scan(&mark)
 	return strconv.FormatInt(mark, 10), mapErr("reading workflow change mark", err)

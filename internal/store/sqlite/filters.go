@@ -24,8 +24,8 @@ func scanFilter(row store.Scanner) (store.Filter, error) {
 	return f, nil
 }
 
-// CreateFilter implements store.Store.
-func (s *Store) CreateFilter(ctx context.Context, f store.Filter) (store.Filter, error) {
+// FilterCreate implements store.Store.
+func (s *Store) FilterCreate(ctx context.Context, f store.Filter) (store.Filter, error) {
 	var payload any
 	if len(f.Payload) > 0 {
 		payload = string(f.Payload)
@@ -47,21 +47,21 @@ func (s *Store) CreateFilter(ctx context.Context, f store.Filter) (store.Filter,
 	if err != nil {
 		return store.Filter{}, err
 	}
-	out, err := s.GetFilter(ctx, f.TenantID, f.Workflow, f.ID)
+	out, err := s.FilterGet(ctx, f.TenantID, f.Workflow, f.ID)
 	out.Mark = store.PutMark(true, mark)
 	return out, err
 }
 
-// GetFilter implements store.Store.
-func (s *Store) GetFilter(ctx context.Context, tenantID, workflow, id string) (store.Filter, error) {
+// FilterGet implements store.Store.
+func (s *Store) FilterGet(ctx context.Context, tenantID, workflow, id string) (store.Filter, error) {
 	f, err := scanFilter(s.r.QueryRowContext(ctx, `SELECT `+filterCols+` FROM workflow_filters f
 		JOIN workflows w ON w.id = f.workflow_id WHERE f.tenant_id = ? AND w.tenant_id = ? AND w.name = ? AND f.id = ?`,
 		tenantID, tenantID, workflow, id))
 	return f, mapErr("getting filter", err)
 }
 
-// ListFilters implements store.Store.
-func (s *Store) ListFilters(ctx context.Context, tenantID, workflow string, p store.FilterListParams) ([]store.Filter, error) {
+// FilterList implements store.Store.
+func (s *Store) FilterList(ctx context.Context, tenantID, workflow string, p store.FilterListParams) ([]store.Filter, error) {
 	q := `SELECT ` + filterCols + ` FROM workflow_filters f JOIN workflows w ON w.id = f.workflow_id
 		WHERE f.tenant_id = ? AND w.tenant_id = ? AND w.name = ?`
 	args := []any{tenantID, tenantID, workflow}
@@ -93,8 +93,8 @@ func (s *Store) queryFilters(ctx context.Context, db queryer, what, q string, ar
 	return out, mapErr(what, err)
 }
 
-// DeleteFilter implements store.Store.
-func (s *Store) DeleteFilter(ctx context.Context, tenantID, workflow, id string) error {
+// FilterDelete implements store.Store.
+func (s *Store) FilterDelete(ctx context.Context, tenantID, workflow, id string) error {
 	return s.write(ctx, "deleting filter", func(tx *wtx) error {
 		var workflowID string
 		if err := tx.QueryRowContext(ctx, `DELETE FROM workflow_filters WHERE tenant_id = ? AND id = ?

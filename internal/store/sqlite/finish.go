@@ -12,10 +12,10 @@ import (
 	"github.com/heraldhq/herald/internal/store"
 )
 
-// FinishSteps implements store.Store: in one write transaction, one statement reads the
+// StepFinish implements store.Store: in one write transaction, one statement reads the
 // runs of every result with their step-runs, the lifecycle applies the results in order
 // (lifecycle.FinishMany), and each changed step-run and ended run is written.
-func (s *Store) FinishSteps(ctx context.Context, results []store.StepResult) ([]store.FinishOutcome, error) {
+func (s *Store) StepFinish(ctx context.Context, results []store.StepResult) ([]store.FinishOutcome, error) {
 	var out []store.FinishOutcome
 	err := s.write(ctx, "finishing steps", func(tx *wtx) error {
 		var err error
@@ -25,10 +25,10 @@ func (s *Store) FinishSteps(ctx context.Context, results []store.StepResult) ([]
 	return out, err
 }
 
-// ExpireLeases implements store.Store: the step-runs whose leases expired, oldest lease
+// StepExpireLeases implements store.Store: the step-runs whose leases expired, oldest lease
 // first, are handled by the lifecycle (lifecycle.ExpireMany) in the same write
 // transaction.
-func (s *Store) ExpireLeases(ctx context.Context, now time.Time, limit int) ([]store.FinishOutcome, error) {
+func (s *Store) StepExpireLeases(ctx context.Context, now time.Time, limit int) ([]store.FinishOutcome, error) {
 	var out []store.FinishOutcome
 	err := s.write(ctx, "expiring leases", func(tx *wtx) error {
 		rows, err := tx.QueryContext(ctx, `SELECT id, run_id FROM step_runs WHERE status = 'running' AND lease_expires_at <= ?
@@ -50,8 +50,8 @@ func (s *Store) ExpireLeases(ctx context.Context, now time.Time, limit int) ([]s
 	return out, err
 }
 
-// CancelRun implements store.Store.
-func (s *Store) CancelRun(ctx context.Context, tenantID, id string, at time.Time) (store.Run, error) {
+// RunCancel implements store.Store.
+func (s *Store) RunCancel(ctx context.Context, tenantID, id string, at time.Time) (store.Run, error) {
 	var r store.Run
 	err := s.write(ctx, "cancelling run", func(tx *wtx) error {
 		var err error

@@ -47,7 +47,7 @@ func TestEventMetadataIndex(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "herald.db")
 	s := open(t, path)
 	tenant := store.Tenant{ID: "t1", Name: "t1", CreatedAt: time.Now()}
-	if err := s.CreateTenant(ctx, tenant); err != nil {
+	if err := s.TenantCreate(ctx, tenant); err != nil {
 		t.Fatal(err)
 	}
 	old := time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC)
@@ -70,7 +70,7 @@ func TestEventMetadataIndex(t *testing.T) {
 		if m != "" {
 			ev.Metadata = json.RawMessage(m)
 		}
-		if err := s.Ingest(ctx, []store.IngestItem{{Event: ev}}); err != nil {
+		if err := s.EventInsert(ctx, []store.IngestItem{{Event: ev}}); err != nil {
 			t.Fatal(err)
 		}
 		ids = append(ids, id)
@@ -112,7 +112,7 @@ func TestEventMetadataIndex(t *testing.T) {
 		{map[string]string{"vip": "true", "user": "u1"}, []string{ids[0]}},
 		{map[string]string{"vip": "true", "user": "u2"}, nil},
 	} {
-		evs, err := s.ListEvents(ctx, "t1", store.EventFilter{Metadata: c.m, Limit: 10})
+		evs, err := s.EventList(ctx, "t1", store.EventFilter{Metadata: c.m, Limit: 10})
 		if err != nil {
 			t.Fatal(err)
 		}

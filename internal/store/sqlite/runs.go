@@ -11,9 +11,9 @@ import (
 	"github.com/heraldhq/herald/internal/store"
 )
 
-// Ingest implements store.Store. Rows are written with multi-row INSERTs: one statement
+// EventInsert implements store.Store. Rows are written with multi-row INSERTs: one statement
 // per table and chunk instead of one per row, which is most of the cost of a bulk push.
-func (s *Store) Ingest(ctx context.Context, items []store.IngestItem) error {
+func (s *Store) EventInsert(ctx context.Context, items []store.IngestItem) error {
 	var events, metadata, runs, steps, queue [][]any
 	var deliveries []*store.WebhookDelivery
 	var idem []store.IngestItem
@@ -109,8 +109,8 @@ const claimIdempotencySQL = `INSERT INTO idempotency_keys (tenant_id, key, event
 	ON CONFLICT (tenant_id, key) DO UPDATE SET event_id = excluded.event_id, expires_at = excluded.expires_at
 	WHERE idempotency_keys.expires_at <= ?`
 
-// GetIdempotentEvent implements store.Store.
-func (s *Store) GetIdempotentEvent(ctx context.Context, tenantID, key string, at time.Time) (store.Event, error) {
+// EventGetIdempotent implements store.Store.
+func (s *Store) EventGetIdempotent(ctx context.Context, tenantID, key string, at time.Time) (store.Event, error) {
 	e, err := scanEvent(s.r.QueryRowContext(ctx, `SELECT `+eventCols+` FROM events WHERE tenant_id = ? AND id =
 		(SELECT event_id FROM idempotency_keys WHERE tenant_id = ? AND key = ? AND expires_at > ?)`, tenantID, tenantID, key, ms64(at)))
 	return e, mapErr("getting idempotent event", err)
@@ -150,8 +150,8 @@ func insertRows(ctx context.Context, tx *wtx, table string, cols []string, rows 
 	return nil
 }
 
-// RunStep implements store.Store.
-func (s *Store) RunStep(ctx context.Context, tenantID, runID, stepRunID string) (string, error) {
+// RunStepName implements store.Store.
+func (s *Store) RunStepName(ctx context.Context, tenantID, runID, stepRunID string) (string, error) {
 	if stepRunID == "" {
 		var one int
 		err := s.r.QueryRowContext(ctx, `SELECT 1 FROM runs WHERE tenant_id = ? AND id = ?`, tenantID, runID).Scan(&one)
@@ -187,14 +187,14 @@ func scanEvent(row store.Scanner) (store.Event, error) {
 	return e, nil
 }
 
-// GetEvent implements store.Store.
-func (s *Store) GetEvent(ctx context.Context, tenantID, id string) (store.Event, error) {
+// EventGet implements store.Store.
+func (s *Store) EventGet(ctx context.Context, tenantID, id string) (store.Event, error) {
 	e, err := scanEvent(s.r.QueryRowContext(ctx, `SELECT `+eventCols+` FROM events WHERE tenant_id = ? AND id = ?`, tenantID, id))
 	return e, mapErr("getting event", err)
 }
 
-// ListEvents implements store.Store.
-func (s *Store) ListEvents(ctx context.Context, tenantID string, f store.EventFilter) ([]store.Event, error) {
+// EventList implements store.Store.
+func (s *Store) EventList(ctx context.Context, tenantID string, f store.EventFilter) ([]store.Event, error) {
 	where, args := eventFilter(tenantID, f, true)
 	args = append(args, f.Limit)
 	// Pick the page's ids first, then read their rows: when a filter makes SQLite sort,
@@ -265,8 +265,8 @@ func runSteps(ctx context.Context, q queryer, runID string) ([]store.StepRun, er
 	return collect(rows, scanStep)
 }
 
-// GetRun implements store.Store.
-func (s *Store) GetRun(ctx context.Context, tenantID, id string) (store.Run, []store.StepRun, error) {
+// RunGet implements store.Store.
+func (s *Store) RunGet(ctx context.Context, tenantID, id string) (store.Run, []store.StepRun, error) {
 	r, err := scanRun(s.r.QueryRowContext(ctx, `SELECT `+runCols+` FROM runs WHERE tenant_id = ? AND id = ?`, tenantID, id))
 	if err != nil {
 		return r, nil, mapErr("getting run", err)
@@ -275,8 +275,8 @@ func (s *Store) GetRun(ctx context.Context, tenantID, id string) (store.Run, []s
 	return r, steps, mapErr("getting run steps", err)
 }
 
-// ListRuns implements store.Store.
-func (s *Store) ListRuns(ctx context.Context, tenantID string, f store.RunFilter) ([]store.Run, error) {
+// RunList implements store.Store.
+func (s *Store) RunList(ctx context.Context, tenantID string, f store.RunFilter) ([]store.Run, error) {
 	where, args := []string{"tenant_id = ?"}, []any{tenantID}
 	if f.EventID != "" {
 		// An event has few runs: find them through runs_event_workflow, not by scanning

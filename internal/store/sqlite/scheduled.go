@@ -35,7 +35,7 @@ func scanScheduled(row store.Scanner) (store.ScheduledEvent, error) {
 	return e, nil
 }
 
-// ingestScheduled does Ingest's part for delayed events, inside its transaction: it
+// ingestScheduled does EventInsert's part for delayed events, inside its transaction: it
 // deletes the scheduled rows that items deliver (ErrConflict if one is no longer
 // scheduled) and inserts the events that items delay.
 func ingestScheduled(ctx context.Context, tx *wtx, items []store.IngestItem) error {
@@ -68,8 +68,8 @@ func ingestScheduled(ctx context.Context, tx *wtx, items []store.IngestItem) err
 	return nil
 }
 
-// ClaimScheduled implements store.ScheduleStore.
-func (s *Store) ClaimScheduled(ctx context.Context, p store.DeliveryClaim) ([]store.ScheduledEvent, error) {
+// ScheduledClaim implements store.ScheduleStore.
+func (s *Store) ScheduledClaim(ctx context.Context, p store.DeliveryClaim) ([]store.ScheduledEvent, error) {
 	var out []store.ScheduledEvent
 	err := s.write(ctx, "claiming scheduled events", func(tx *wtx) error {
 		out = out[:0]
@@ -90,8 +90,8 @@ func (s *Store) ClaimScheduled(ctx context.Context, p store.DeliveryClaim) ([]st
 	return out, nil
 }
 
-// ReleaseScheduled implements store.ScheduleStore.
-func (s *Store) ReleaseScheduled(ctx context.Context, ids []string) error {
+// ScheduledRelease implements store.ScheduleStore.
+func (s *Store) ScheduledRelease(ctx context.Context, ids []string) error {
 	if len(ids) == 0 {
 		return nil
 	}
@@ -106,8 +106,8 @@ func (s *Store) ReleaseScheduled(ctx context.Context, ids []string) error {
 	})
 }
 
-// NextScheduled implements store.ScheduleStore.
-func (s *Store) NextScheduled(ctx context.Context, after time.Time) (time.Time, bool, error) {
+// ScheduledNext implements store.ScheduleStore.
+func (s *Store) ScheduledNext(ctx context.Context, after time.Time) (time.Time, bool, error) {
 	var next sql.NullInt64
 	err := s.r.QueryRowContext(ctx, `SELECT MIN(deliver_at) FROM scheduled_events WHERE status = 'scheduled' AND deliver_at > ?`,
 		ms64(after)).Scan(&next)
@@ -120,21 +120,21 @@ func (s *Store) NextScheduled(ctx context.Context, after time.Time) (time.Time, 
 	return fromMS(next.Int64), true, nil
 }
 
-// GetScheduled implements store.ScheduleStore.
-func (s *Store) GetScheduled(ctx context.Context, tenantID, id string) (store.ScheduledEvent, error) {
+// ScheduledGet implements store.ScheduleStore.
+func (s *Store) ScheduledGet(ctx context.Context, tenantID, id string) (store.ScheduledEvent, error) {
 	e, err := scanScheduled(s.r.QueryRowContext(ctx, `SELECT `+scheduledCols+` FROM scheduled_events WHERE tenant_id = ? AND id = ?`, tenantID, id))
 	return e, mapErr("getting scheduled event", err)
 }
 
-// GetIdempotentScheduled implements store.ScheduleStore.
-func (s *Store) GetIdempotentScheduled(ctx context.Context, tenantID, key string, at time.Time) (store.ScheduledEvent, error) {
+// ScheduledGetIdempotent implements store.ScheduleStore.
+func (s *Store) ScheduledGetIdempotent(ctx context.Context, tenantID, key string, at time.Time) (store.ScheduledEvent, error) {
 	e, err := scanScheduled(s.r.QueryRowContext(ctx, `SELECT `+scheduledCols+` FROM scheduled_events WHERE tenant_id = ? AND id =
 		(SELECT event_id FROM idempotency_keys WHERE tenant_id = ? AND key = ? AND expires_at > ?)`, tenantID, tenantID, key, ms64(at)))
 	return e, mapErr("getting idempotent scheduled event", err)
 }
 
-// ListScheduled implements store.ScheduleStore.
-func (s *Store) ListScheduled(ctx context.Context, tenantID, status string, f store.EventFilter) ([]store.ScheduledEvent, error) {
+// ScheduledList implements store.ScheduleStore.
+func (s *Store) ScheduledList(ctx context.Context, tenantID, status string, f store.EventFilter) ([]store.ScheduledEvent, error) {
 	if f.Workflow != "" || f.After != "" {
 		return nil, errors.New("listing scheduled events: workflow and after filters do not apply")
 	}
@@ -150,8 +150,8 @@ func (s *Store) ListScheduled(ctx context.Context, tenantID, status string, f st
 	return out, mapErr("listing scheduled events", err)
 }
 
-// CancelScheduled implements store.ScheduleStore.
-func (s *Store) CancelScheduled(ctx context.Context, tenantID, id string, at time.Time) (store.ScheduledEvent, error) {
+// ScheduledCancel implements store.ScheduleStore.
+func (s *Store) ScheduledCancel(ctx context.Context, tenantID, id string, at time.Time) (store.ScheduledEvent, error) {
 	var e store.ScheduledEvent
 	err := s.write(ctx, "cancelling scheduled event", func(tx *wtx) error {
 		var err error
@@ -178,8 +178,8 @@ func (s *Store) CancelScheduled(ctx context.Context, tenantID, id string, at tim
 	return e, err
 }
 
-// FailScheduled implements store.ScheduleStore.
-func (s *Store) FailScheduled(ctx context.Context, id, reason string, at time.Time) error {
+// ScheduledFail implements store.ScheduleStore.
+func (s *Store) ScheduledFail(ctx context.Context, id, reason string, at time.Time) error {
 	return s.write(ctx, "failing scheduled event", func(tx *wtx) error {
 		_, err := tx.ExecContext(ctx, `UPDATE scheduled_events SET status = 'failed', error = ?, ended_at = ?, claimed_until = NULL
 			WHERE id = ? AND status = 'scheduled'`, reason, ms64(at), id)
@@ -187,8 +187,8 @@ func (s *Store) FailScheduled(ctx context.Context, id, reason string, at time.Ti
 	})
 }
 
-// PruneScheduled implements store.ScheduleStore.
-func (s *Store) PruneScheduled(ctx context.Context, before time.Time, limit int) (int, error) {
+// ScheduledPrune implements store.ScheduleStore.
+func (s *Store) ScheduledPrune(ctx context.Context, before time.Time, limit int) (int, error) {
 	var n int64
 	err := s.write(ctx, "pruning scheduled events", func(tx *wtx) error {
 		res, err := tx.ExecContext(ctx, `DELETE FROM scheduled_events WHERE id IN (SELECT id FROM scheduled_events

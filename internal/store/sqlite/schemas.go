@@ -24,8 +24,8 @@ func scanSchema(row store.Scanner) (store.EventSchema, error) {
 	return s, nil
 }
 
-// PutEventSchema implements store.Store.
-func (s *Store) PutEventSchema(ctx context.Context, sc store.EventSchema) (store.EventSchema, bool, error) {
+// SchemaPut implements store.Store.
+func (s *Store) SchemaPut(ctx context.Context, sc store.EventSchema) (store.EventSchema, bool, error) {
 	var saved store.EventSchema
 	var created bool
 	err := s.write(ctx, "saving event schema", func(tx *wtx) error {
@@ -61,19 +61,19 @@ func (s *Store) PutEventSchema(ctx context.Context, sc store.EventSchema) (store
 	return saved, created, nil
 }
 
-// GetEventSchema implements store.Store.
-func (s *Store) GetEventSchema(ctx context.Context, tenantID, key string) (store.EventSchema, error) {
+// SchemaGet implements store.Store.
+func (s *Store) SchemaGet(ctx context.Context, tenantID, key string) (store.EventSchema, error) {
 	sc, err := scanSchema(s.r.QueryRowContext(ctx, `SELECT `+schemaCols+` FROM event_schemas WHERE tenant_id = ? AND key = ?`, tenantID, key))
 	return sc, mapErr("getting event schema", err)
 }
 
-// ListEventSchemas implements store.Store.
-func (s *Store) ListEventSchemas(ctx context.Context, tenantID string) ([]store.EventSchema, error) {
+// SchemaList implements store.Store.
+func (s *Store) SchemaList(ctx context.Context, tenantID string) ([]store.EventSchema, error) {
 	return s.listSchemas(ctx, `SELECT `+schemaCols+` FROM event_schemas WHERE tenant_id = ? ORDER BY key`, tenantID)
 }
 
-// ListAllEventSchemas implements store.Store.
-func (s *Store) ListAllEventSchemas(ctx context.Context) ([]store.EventSchema, error) {
+// SchemaListAll implements store.Store.
+func (s *Store) SchemaListAll(ctx context.Context) ([]store.EventSchema, error) {
 	return s.listSchemas(ctx, `SELECT `+schemaCols+` FROM event_schemas ORDER BY tenant_id, key`)
 }
 
@@ -86,8 +86,8 @@ func (s *Store) listSchemas(ctx context.Context, q string, args ...any) ([]store
 	return out, mapErr("listing event schemas", err)
 }
 
-// DeleteEventSchema implements store.Store.
-func (s *Store) DeleteEventSchema(ctx context.Context, tenantID, key string) error {
+// SchemaDelete implements store.Store.
+func (s *Store) SchemaDelete(ctx context.Context, tenantID, key string) error {
 	return s.write(ctx, "deleting event schema", func(tx *wtx) error {
 		res, err := tx.ExecContext(ctx, `DELETE FROM event_schemas WHERE tenant_id = ? AND key = ?`, tenantID, key)
 		if err != nil {
@@ -101,8 +101,8 @@ func (s *Store) DeleteEventSchema(ctx context.Context, tenantID, key string) err
 	})
 }
 
-// EventSchemasChangeMark implements store.Store.
-func (s *Store) EventSchemasChangeMark(ctx context.Context) (string, error) {
+// SchemaChangeMark implements store.Store.
+func (s *Store) SchemaChangeMark(ctx context.Context) (string, error) {
 	var mark int64
 	err := s.r.QueryRowContext(ctx, `SELECT mark FROM event_schema_changes WHERE id = 1`).Scan(&mark)
 	return strconv.FormatInt(mark, 10), mapErr("reading event schema change mark", err)

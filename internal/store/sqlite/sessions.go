@@ -7,8 +7,8 @@ import (
 	"github.com/heraldhq/herald/internal/store"
 )
 
-// CreateSession implements store.Store.
-func (s *Store) CreateSession(ctx context.Context, se store.Session) error {
+// SessionCreate implements store.Store.
+func (s *Store) SessionCreate(ctx context.Context, se store.Session) error {
 	return s.write(ctx, "creating session", func(tx *wtx) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO dashboard_sessions (hash, tenant_id, token_id, csrf, created_at, expires_at)
 			VALUES (?, ?, ?, ?, ?, ?)`, se.Hash, se.TenantID, se.TokenID, se.CSRF, ms64(se.CreatedAt), ms64(se.ExpiresAt))
@@ -16,8 +16,8 @@ func (s *Store) CreateSession(ctx context.Context, se store.Session) error {
 	})
 }
 
-// GetSession implements store.Store.
-func (s *Store) GetSession(ctx context.Context, hash []byte, now time.Time) (store.Session, error) {
+// SessionGet implements store.Store.
+func (s *Store) SessionGet(ctx context.Context, hash []byte, now time.Time) (store.Session, error) {
 	var se store.Session
 	var created, expires int64
 	err := s.r.QueryRowContext(ctx, `SELECT s.hash, s.tenant_id, t.name, s.token_id, k.role, s.csrf, s.created_at, s.expires_at
@@ -31,8 +31,8 @@ func (s *Store) GetSession(ctx context.Context, hash []byte, now time.Time) (sto
 	return se, nil
 }
 
-// DeleteSession implements store.Store.
-func (s *Store) DeleteSession(ctx context.Context, hash []byte) error {
+// SessionDelete implements store.Store.
+func (s *Store) SessionDelete(ctx context.Context, hash []byte) error {
 	return s.write(ctx, "deleting session", func(tx *wtx) error {
 		_, err := tx.ExecContext(ctx, `DELETE FROM dashboard_sessions WHERE hash = ?`, hash)
 		return err

@@ -74,12 +74,12 @@ func TestReopenKeepsData(t *testing.T) {
 		t.Fatal(err)
 	}
 	tn := store.Tenant{ID: "tenant-1", Name: "acme", CreatedAt: at}
-	if err := s.CreateTenant(ctx, tn); err != nil {
+	if err := s.TenantCreate(ctx, tn); err != nil {
 		t.Fatal(err)
 	}
 	d := store.WorkflowDef{Name: "orders", Triggers: store.PlainTriggers("orders.*"), Steps: []store.StepDef{{Name: "a", TimeoutMS: 1000,
 		Retry: store.RetryDef{MaxAttempts: 1, InitialBackoffMS: 1, MaxBackoffMS: 1, Multiplier: 1}}}}
-	if _, _, err := s.PutWorkflow(ctx, store.PutWorkflowParams{TenantID: tn.ID, NewID: "wf-1", Def: d, Hash: "h1", At: at}); err != nil {
+	if _, _, err := s.WorkflowPut(ctx, store.PutWorkflowParams{TenantID: tn.ID, NewID: "wf-1", Def: d, Hash: "h1", At: at}); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Close(); err != nil {
@@ -92,11 +92,11 @@ func TestReopenKeepsData(t *testing.T) {
 
 	for i := 0; i < 2; i++ {
 		s = open(t, path)
-		got, err := s.GetTenantByName(ctx, "acme")
+		got, err := s.TenantGetByName(ctx, "acme")
 		if err != nil || got.ID != tn.ID {
 			t.Fatalf("reopen %d: GetTenantByName = %+v, %v, want tenant-1", i+1, got, err)
 		}
-		wf, err := s.GetWorkflow(ctx, tn.ID, "orders", 0)
+		wf, err := s.WorkflowGet(ctx, tn.ID, "orders", 0)
 		if err != nil || wf.ID != "wf-1" || wf.Version != 1 {
 			t.Fatalf("reopen %d: GetWorkflow = %+v, %v, want wf-1 version 1", i+1, wf, err)
 		}
@@ -278,7 +278,7 @@ func TestUpgradeToRolesKeepsTokens(t *testing.T) {
 	s := open(t, path) // applies versions 10 on
 	got := map[string]store.Token{}
 	for _, tenant := range []string{dflt, acme} {
-		toks, err := s.ListTokens(ctx, tenant)
+		toks, err := s.TokenList(ctx, tenant)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -292,12 +292,12 @@ func TestUpgradeToRolesKeepsTokens(t *testing.T) {
 			t.Errorf("token %s after the upgrade = %+v, want role %s in %s (revoked %v)", tk.name, g, tk.wantRole, tk.wantTenant, tk.revoked)
 		}
 		if !tk.revoked {
-			if a, err := s.GetTokenByHash(ctx, tokenHash(tk.name)); err != nil || a.Role != tk.wantRole {
+			if a, err := s.TokenGetByHash(ctx, tokenHash(tk.name)); err != nil || a.Role != tk.wantRole {
 				t.Errorf("token %s by its hash after the upgrade = %+v, %v; want it, role %s", tk.name, a, err, tk.wantRole)
 			}
 		}
 	}
-	if se, err := s.GetSession(ctx, tokenHash("session"), base); err != nil || se.Role != store.RoleAdmin || se.TenantName != "acme" {
+	if se, err := s.SessionGet(ctx, tokenHash("session"), base); err != nil || se.Role != store.RoleAdmin || se.TenantName != "acme" {
 		t.Errorf("session after the upgrade = %+v, %v; want acme's admin token's", se, err)
 	}
 }
@@ -328,7 +328,7 @@ func TestFilesArePrivate(t *testing.T) {
 		}
 	}
 	s := open(t, path)
-	if err := s.CreateTenant(ctx, store.Tenant{ID: "0194a5c8-0000-7000-8000-000000000001", Name: "private", CreatedAt: time.Now()}); err != nil {
+	if err := s.TenantCreate(ctx, store.Tenant{ID: "0194a5c8-0000-7000-8000-000000000001", Name: "private", CreatedAt: time.Now()}); err != nil {
 		t.Fatal(err)
 	}
 	check("new database") // open: the -wal and -shm files exist while a store has it open

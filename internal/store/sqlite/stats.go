@@ -7,8 +7,8 @@ import (
 	"github.com/heraldhq/herald/internal/store"
 )
 
-// WorkflowStats implements store.Store.
-func (s *Store) WorkflowStats(ctx context.Context, tenantID string, since time.Time) ([]store.WorkflowStats, error) {
+// StatsWorkflows implements store.Store.
+func (s *Store) StatsWorkflows(ctx context.Context, tenantID string, since time.Time) ([]store.WorkflowStats, error) {
 	var b store.WorkflowStatsBuilder
 	rows, err := s.r.QueryContext(ctx, `SELECT workflow_name, status, COUNT(*) FROM runs WHERE tenant_id = ? AND created_at >= ?
 		GROUP BY workflow_name, status`, tenantID, ms64(since))
@@ -53,8 +53,8 @@ func (s *Store) WorkflowStats(ctx context.Context, tenantID string, since time.T
 	return b.Result(), nil
 }
 
-// Activity implements store.Store.
-func (s *Store) Activity(ctx context.Context, p store.ActivityParams) (store.Activity, error) {
+// StatsActivity implements store.Store.
+func (s *Store) StatsActivity(ctx context.Context, p store.ActivityParams) (store.Activity, error) {
 	var a store.Activity
 	since, until, bucket := ms64(p.Since), ms64(p.Until), p.Bucket.Milliseconds()
 	if bucket <= 0 {
@@ -90,8 +90,8 @@ func (s *Store) Activity(ctx context.Context, p store.ActivityParams) (store.Act
 	return a, mapErr(what, err)
 }
 
-// QueueDepths implements store.Store.
-func (s *Store) QueueDepths(ctx context.Context) (map[string]int, error) {
+// StatsQueueDepths implements store.Store.
+func (s *Store) StatsQueueDepths(ctx context.Context) (map[string]int, error) {
 	rows, err := s.r.QueryContext(ctx, `SELECT tenant_id, COUNT(*) FROM step_queue GROUP BY tenant_id`)
 	if err != nil {
 		return nil, mapErr("counting queued steps", err)

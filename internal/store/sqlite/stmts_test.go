@@ -118,19 +118,19 @@ func TestFinishStepsCachesFewStatements(t *testing.T) {
 	now := time.Date(2030, time.March, 4, 5, 6, 7, 0, time.UTC)
 	later := now.Add(time.Hour)
 	tenant := store.Tenant{ID: uuid.NewString(), Name: "acme", CreatedAt: now}
-	if err := s.CreateTenant(ctx, tenant); err != nil {
+	if err := s.TenantCreate(ctx, tenant); err != nil {
 		t.Fatal(err)
 	}
 	retry := store.RetryDef{MaxAttempts: 2, InitialBackoffMS: 1000, MaxBackoffMS: 1000, Multiplier: 1}
 	def := store.WorkflowDef{Name: "orders", Triggers: store.PlainTriggers("order.paid"), Steps: []store.StepDef{
 		{Name: "a", TimeoutMS: 60000, Retry: retry}, {Name: "b", Parents: []string{"a"}, TimeoutMS: 60000, Retry: retry},
 		{Name: "c", TimeoutMS: 60000, Retry: retry}}}
-	wf, _, err := s.PutWorkflow(ctx, store.PutWorkflowParams{TenantID: tenant.ID, NewID: uuid.NewString(), Def: def, Hash: "h", At: now})
+	wf, _, err := s.WorkflowPut(ctx, store.PutWorkflowParams{TenantID: tenant.ID, NewID: uuid.NewString(), Def: def, Hash: "h", At: now})
 	if err != nil {
 		t.Fatal(err)
 	}
 	worker := store.Worker{ID: uuid.NewString(), TenantID: tenant.ID, Name: "w", Workflows: []string{"orders"}, Slots: 1, CreatedAt: now, LastHeartbeatAt: now}
-	if err := s.RegisterWorker(ctx, worker); err != nil {
+	if err := s.WorkerRegister(ctx, worker); err != nil {
 		t.Fatal(err)
 	}
 	cached := func() map[string]bool {
@@ -163,10 +163,10 @@ func TestFinishStepsCachesFewStatements(t *testing.T) {
 			}
 			items = append(items, store.IngestItem{Runs: []store.IngestRun{r}})
 		}
-		if err := s.Ingest(ctx, items); err != nil {
+		if err := s.EventInsert(ctx, items); err != nil {
 			t.Fatal(err)
 		}
-		as, err := s.Claim(ctx, store.ClaimParams{TenantID: tenant.ID, WorkerID: worker.ID, Workflows: []string{"orders"}, Max: n, Now: now,
+		as, err := s.StepClaim(ctx, store.ClaimParams{TenantID: tenant.ID, WorkerID: worker.ID, Workflows: []string{"orders"}, Max: n, Now: now,
 			LeaseFor: time.Minute, NewLeaseID: uuid.NewString})
 		if err != nil || len(as) != n {
 			t.Fatalf("batch of %d: claimed %d (%v)", n, len(as), err)
@@ -184,7 +184,7 @@ func TestFinishStepsCachesFewStatements(t *testing.T) {
 			}
 		}
 		before := cached()
-		outs, err := s.FinishSteps(ctx, results)
+		outs, err := s.StepFinish(ctx, results)
 		if err != nil {
 			t.Fatalf("batch of %d: %v", n, err)
 		}
@@ -198,7 +198,7 @@ func TestFinishStepsCachesFewStatements(t *testing.T) {
 			if o.Err != nil || o.RunStatus != want || o.StepRunID != as[i].StepRunID {
 				t.Fatalf("batch of %d: outcome %d = %+v, want run %s", n, i, o, want)
 			}
-			_, steps, err := s.GetRun(ctx, tenant.ID, as[i].RunID)
+			_, steps, err := s.RunGet(ctx, tenant.ID, as[i].RunID)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -44,8 +44,8 @@ func webhookArgs(w store.Webhook) ([]any, error) {
 		ms64(w.UpdatedAt)}, nil
 }
 
-// CreateWebhook implements store.Store.
-func (s *Store) CreateWebhook(ctx context.Context, w store.Webhook) error {
+// WebhookCreate implements store.Store.
+func (s *Store) WebhookCreate(ctx context.Context, w store.Webhook) error {
 	args, err := webhookArgs(w)
 	if err != nil {
 		return fmt.Errorf("creating webhook: %w", err)
@@ -58,14 +58,14 @@ func (s *Store) CreateWebhook(ctx context.Context, w store.Webhook) error {
 	})
 }
 
-// GetWebhook implements store.Store.
-func (s *Store) GetWebhook(ctx context.Context, tenantID, name string) (store.Webhook, error) {
+// WebhookGet implements store.Store.
+func (s *Store) WebhookGet(ctx context.Context, tenantID, name string) (store.Webhook, error) {
 	w, err := scanWebhook(s.r.QueryRowContext(ctx, `SELECT `+webhookCols+` FROM webhooks WHERE tenant_id = ? AND name = ?`, tenantID, name))
 	return w, mapErr("getting webhook", err)
 }
 
-// ListWebhooks implements store.Store.
-func (s *Store) ListWebhooks(ctx context.Context, tenantID string) ([]store.Webhook, error) {
+// WebhookList implements store.Store.
+func (s *Store) WebhookList(ctx context.Context, tenantID string) ([]store.Webhook, error) {
 	rows, err := s.r.QueryContext(ctx, `SELECT `+webhookCols+` FROM webhooks WHERE tenant_id = ? ORDER BY name`, tenantID)
 	if err != nil {
 		return nil, mapErr("listing webhooks", err)
@@ -74,8 +74,8 @@ func (s *Store) ListWebhooks(ctx context.Context, tenantID string) ([]store.Webh
 	return out, mapErr("listing webhooks", err)
 }
 
-// UpdateWebhook implements store.Store.
-func (s *Store) UpdateWebhook(ctx context.Context, w store.Webhook) error {
+// WebhookUpdate implements store.Store.
+func (s *Store) WebhookUpdate(ctx context.Context, w store.Webhook) error {
 	args, err := webhookArgs(w)
 	if err != nil {
 		return fmt.Errorf("updating webhook: %w", err)
@@ -94,8 +94,8 @@ func (s *Store) UpdateWebhook(ctx context.Context, w store.Webhook) error {
 	})
 }
 
-// DeleteWebhook implements store.Store.
-func (s *Store) DeleteWebhook(ctx context.Context, tenantID, name string) error {
+// WebhookDelete implements store.Store.
+func (s *Store) WebhookDelete(ctx context.Context, tenantID, name string) error {
 	return s.write(ctx, "deleting webhook", func(tx *wtx) error {
 		var id string
 		if err := tx.QueryRowContext(ctx, `SELECT id FROM webhooks WHERE tenant_id = ? AND name = ?`, tenantID, name).Scan(&id); err != nil {
@@ -128,9 +128,9 @@ func (s *Store) hotStatements(ctx context.Context) (*hotStmts, error) {
 	return &s.hot, nil
 }
 
-// GetWebhookEvent implements store.Store. Every delivery with an id runs it, so its
+// WebhookGetEvent implements store.Store. Every delivery with an id runs it, so its
 // statement is prepared once.
-func (s *Store) GetWebhookEvent(ctx context.Context, tenantID, webhook, dedupeID string) (store.Event, error) {
+func (s *Store) WebhookGetEvent(ctx context.Context, tenantID, webhook, dedupeID string) (store.Event, error) {
 	hot, err := s.hotStatements(ctx)
 	if err != nil {
 		return store.Event{}, mapErr("getting webhook event", err)
@@ -147,8 +147,8 @@ func deliveryArgs(d *store.WebhookDelivery) []any {
 		nullStr(d.EventID), nullStr(d.DedupeID), d.BodyBytes}
 }
 
-// ListWebhookDeliveries implements store.Store.
-func (s *Store) ListWebhookDeliveries(ctx context.Context, tenantID, webhookID string, f store.DeliveryFilter) ([]store.WebhookDelivery, error) {
+// WebhookDeliveryList implements store.Store.
+func (s *Store) WebhookDeliveryList(ctx context.Context, tenantID, webhookID string, f store.DeliveryFilter) ([]store.WebhookDelivery, error) {
 	q := `SELECT id, tenant_id, webhook_id, received_at, verification, outcome, status_code, error, event_id, dedupe_id, body_bytes
 		FROM webhook_deliveries WHERE tenant_id = ? AND webhook_id = ?`
 	args := []any{tenantID, webhookID}
@@ -171,8 +171,8 @@ func (s *Store) ListWebhookDeliveries(ctx context.Context, tenantID, webhookID s
 	return out, mapErr("listing deliveries", err)
 }
 
-// PruneWebhookDeliveries implements store.Store.
-func (s *Store) PruneWebhookDeliveries(ctx context.Context, tenantID, webhookID string, keep int) (int, error) {
+// WebhookDeliveryPrune implements store.Store.
+func (s *Store) WebhookDeliveryPrune(ctx context.Context, tenantID, webhookID string, keep int) (int, error) {
 	keep = max(keep, 1)
 	var n int64
 	err := s.write(ctx, "pruning deliveries", func(tx *wtx) error {

@@ -10,8 +10,8 @@ import (
 	"github.com/heraldhq/herald/internal/store"
 )
 
-// RegisterWorker implements store.Store.
-func (s *Store) RegisterWorker(ctx context.Context, w store.Worker) error {
+// WorkerRegister implements store.Store.
+func (s *Store) WorkerRegister(ctx context.Context, w store.Worker) error {
 	wfs, err := json.Marshal(w.Workflows)
 	if err != nil {
 		return fmt.Errorf("encoding workflows: %w", err)
@@ -23,8 +23,8 @@ func (s *Store) RegisterWorker(ctx context.Context, w store.Worker) error {
 	})
 }
 
-// GetWorker implements store.Store.
-func (s *Store) GetWorker(ctx context.Context, tenantID, id string) (store.Worker, error) {
+// WorkerGet implements store.Store.
+func (s *Store) WorkerGet(ctx context.Context, tenantID, id string) (store.Worker, error) {
 	var w store.Worker
 	var wfs string
 	var created, hb int64
@@ -40,8 +40,8 @@ func (s *Store) GetWorker(ctx context.Context, tenantID, id string) (store.Worke
 	return w, nil
 }
 
-// Claim implements store.Store.
-func (s *Store) Claim(ctx context.Context, p store.ClaimParams) ([]store.Assignment, error) {
+// StepClaim implements store.Store.
+func (s *Store) StepClaim(ctx context.Context, p store.ClaimParams) ([]store.Assignment, error) {
 	if len(p.Workflows) == 0 || p.Max <= 0 {
 		return nil, nil
 	}
@@ -141,8 +141,8 @@ func (s *Store) Claim(ctx context.Context, p store.ClaimParams) ([]store.Assignm
 	return out, nil
 }
 
-// Heartbeat implements store.Store.
-func (s *Store) Heartbeat(ctx context.Context, p store.HeartbeatParams) ([]string, error) {
+// StepHeartbeat implements store.Store.
+func (s *Store) StepHeartbeat(ctx context.Context, p store.HeartbeatParams) ([]string, error) {
 	var lost []string
 	err := s.write(ctx, "heartbeat", func(tx *wtx) error {
 		lost = lost[:0]
@@ -170,9 +170,9 @@ func (s *Store) Heartbeat(ctx context.Context, p store.HeartbeatParams) ([]strin
 	return lost, err
 }
 
-// NextAvailable implements store.Store: the first entry of each workflow's part of the
+// StepNextAvailable implements store.Store: the first entry of each workflow's part of the
 // ready queue (the index step_queue_ready), the workflows passed as one JSON array.
-func (s *Store) NextAvailable(ctx context.Context, tenantID string, workflows []string) (time.Time, bool, error) {
+func (s *Store) StepNextAvailable(ctx context.Context, tenantID string, workflows []string) (time.Time, bool, error) {
 	if len(workflows) == 0 {
 		return time.Time{}, false, nil
 	}
@@ -189,8 +189,8 @@ func (s *Store) NextAvailable(ctx context.Context, tenantID string, workflows []
 	return fromMS(at.Int64), true, nil
 }
 
-// ReadySince implements store.Store.
-func (s *Store) ReadySince(ctx context.Context, after, upTo time.Time) ([]store.WorkKey, error) {
+// StepReadySince implements store.Store.
+func (s *Store) StepReadySince(ctx context.Context, after, upTo time.Time) ([]store.WorkKey, error) {
 	rows, err := s.r.QueryContext(ctx, `SELECT DISTINCT q.tenant_id, q.workflow_name FROM step_queue q JOIN step_runs s ON s.id = q.step_run_id
 		WHERE q.available_at > ? AND q.available_at <= ? AND q.available_at > s.queued_at`,
 		ms64(after), ms64(upTo))

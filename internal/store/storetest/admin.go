@@ -14,37 +14,37 @@ func testTenants(t *testing.T, open Opener) {
 		t.Parallel()
 		b := setup(t, open)
 		want := store.Tenant{ID: newID(), Name: "globex", CreatedAt: at(5 * ms)}
-		noErr(t, b.s.CreateTenant(b.ctx, want), "CreateTenant")
+		noErr(t, b.s.TenantCreate(b.ctx, want), "CreateTenant")
 
-		got, err := b.s.GetTenantByName(b.ctx, "globex")
+		got, err := b.s.TenantGetByName(b.ctx, "globex")
 		noErr(t, err, "GetTenantByName")
 		if got.ID != want.ID || got.Name != want.Name || !got.CreatedAt.Equal(want.CreatedAt) {
 			t.Errorf("GetTenantByName = %+v, want %+v", got, want)
 		}
-		got, err = b.s.GetTenant(b.ctx, want.ID)
+		got, err = b.s.TenantGet(b.ctx, want.ID)
 		noErr(t, err, "GetTenant")
 		if got.ID != want.ID || got.Name != want.Name || !got.CreatedAt.Equal(want.CreatedAt) {
 			t.Errorf("GetTenant = %+v, want %+v", got, want)
 		}
 
-		_, err = b.s.GetTenantByName(b.ctx, "initech")
+		_, err = b.s.TenantGetByName(b.ctx, "initech")
 		wantErr(t, err, store.ErrNotFound, "GetTenantByName(unknown)")
-		_, err = b.s.GetTenant(b.ctx, newID())
+		_, err = b.s.TenantGet(b.ctx, newID())
 		wantErr(t, err, store.ErrNotFound, "GetTenant(unknown)")
 	})
 
 	t.Run("NameIsUnique", func(t *testing.T) {
 		t.Parallel()
 		b := setup(t, open)
-		err := b.s.CreateTenant(b.ctx, store.Tenant{ID: newID(), Name: b.tenant.Name, CreatedAt: base})
+		err := b.s.TenantCreate(b.ctx, store.Tenant{ID: newID(), Name: b.tenant.Name, CreatedAt: base})
 		wantErr(t, err, store.ErrConflict, "CreateTenant(taken name)")
 
-		got, err := b.s.GetTenantByName(b.ctx, b.tenant.Name)
+		got, err := b.s.TenantGetByName(b.ctx, b.tenant.Name)
 		noErr(t, err, "GetTenantByName")
 		if got.ID != b.tenant.ID {
 			t.Errorf("tenant %q now has id %s, want the original %s", b.tenant.Name, got.ID, b.tenant.ID)
 		}
-		ts, err := b.s.ListTenants(b.ctx)
+		ts, err := b.s.TenantList(b.ctx)
 		noErr(t, err, "ListTenants")
 		if len(ts) != 1 {
 			t.Errorf("ListTenants = %d tenants, want 1", len(ts))
@@ -56,7 +56,7 @@ func testTenants(t *testing.T, open Opener) {
 		b := setup(t, open) // creates "acme"
 		zeta := b.newTenant("zeta")
 		beta := b.newTenant("beta")
-		ts, err := b.s.ListTenants(b.ctx)
+		ts, err := b.s.TenantList(b.ctx)
 		noErr(t, err, "ListTenants")
 		var got []string
 		for _, tn := range ts {
@@ -79,9 +79,9 @@ func testTokens(t *testing.T, open Opener) {
 		t.Parallel()
 		b := setup(t, open)
 		tok := newToken(b.tenant.ID, "ci", "s3cret", store.RoleOperator)
-		noErr(t, b.s.CreateToken(b.ctx, tok), "CreateToken")
+		noErr(t, b.s.TokenCreate(b.ctx, tok), "CreateToken")
 
-		got, err := b.s.GetTokenByHash(b.ctx, tok.Hash)
+		got, err := b.s.TokenGetByHash(b.ctx, tok.Hash)
 		noErr(t, err, "GetTokenByHash")
 		if got.ID != tok.ID || got.TenantID != b.tenant.ID || got.TenantName != b.tenant.Name || got.Name != "ci" ||
 			got.Role != store.RoleOperator || string(got.Hash) != string(tok.Hash) || !got.CreatedAt.Equal(base) || got.RevokedAt != nil {
@@ -89,7 +89,7 @@ func testTokens(t *testing.T, open Opener) {
 		}
 
 		other := sha256.Sum256([]byte("wrong"))
-		_, err = b.s.GetTokenByHash(b.ctx, other[:])
+		_, err = b.s.TokenGetByHash(b.ctx, other[:])
 		wantErr(t, err, store.ErrNotFound, "GetTokenByHash(unknown)")
 	})
 
@@ -97,20 +97,20 @@ func testTokens(t *testing.T, open Opener) {
 		t.Parallel()
 		b := setup(t, open)
 		tok := newToken(b.tenant.ID, "ci", "s3cret", store.RoleMember)
-		noErr(t, b.s.CreateToken(b.ctx, tok), "CreateToken")
-		noErr(t, b.s.RevokeToken(b.ctx, b.tenant.ID, tok.ID, at(time1)), "RevokeToken")
+		noErr(t, b.s.TokenCreate(b.ctx, tok), "CreateToken")
+		noErr(t, b.s.TokenRevoke(b.ctx, b.tenant.ID, tok.ID, at(time1)), "RevokeToken")
 
-		_, err := b.s.GetTokenByHash(b.ctx, tok.Hash)
+		_, err := b.s.TokenGetByHash(b.ctx, tok.Hash)
 		wantErr(t, err, store.ErrNotFound, "GetTokenByHash(revoked)")
-		// GetToken finds it by id, revoked, with its role.
-		got, err := b.s.GetToken(b.ctx, b.tenant.ID, tok.ID)
+		// TokenGet finds it by id, revoked, with its role.
+		got, err := b.s.TokenGet(b.ctx, b.tenant.ID, tok.ID)
 		noErr(t, err, "GetToken(revoked)")
 		if got.ID != tok.ID || got.TenantName != b.tenant.Name || got.Role != store.RoleMember || got.Name != "ci" {
 			t.Errorf("GetToken = %+v, want %+v", got, tok)
 		}
 		wantTime(t, got.RevokedAt, at(time1), "GetToken RevokedAt")
 
-		toks, err := b.s.ListTokens(b.ctx, b.tenant.ID)
+		toks, err := b.s.TokenList(b.ctx, b.tenant.ID)
 		noErr(t, err, "ListTokens")
 		if len(toks) != 1 || toks[0].ID != tok.ID {
 			t.Fatalf("ListTokens = %+v, want the revoked token", toks)
@@ -123,16 +123,16 @@ func testTokens(t *testing.T, open Opener) {
 		b := setup(t, open)
 		other := b.newTenant("globex")
 		tok := newToken(other.ID, "ci", "s3cret", store.RoleMember)
-		noErr(t, b.s.CreateToken(b.ctx, tok), "CreateToken")
+		noErr(t, b.s.TokenCreate(b.ctx, tok), "CreateToken")
 
-		_, err := b.s.GetToken(b.ctx, b.tenant.ID, tok.ID)
+		_, err := b.s.TokenGet(b.ctx, b.tenant.ID, tok.ID)
 		wantErr(t, err, store.ErrNotFound, "GetToken(other tenant's token)")
-		err = b.s.RevokeToken(b.ctx, b.tenant.ID, tok.ID, base)
+		err = b.s.TokenRevoke(b.ctx, b.tenant.ID, tok.ID, base)
 		wantErr(t, err, store.ErrNotFound, "RevokeToken(other tenant's token)")
-		err = b.s.RevokeToken(b.ctx, b.tenant.ID, newID(), base)
+		err = b.s.TokenRevoke(b.ctx, b.tenant.ID, newID(), base)
 		wantErr(t, err, store.ErrNotFound, "RevokeToken(unknown)")
 
-		if _, err := b.s.GetTokenByHash(b.ctx, tok.Hash); err != nil {
+		if _, err := b.s.TokenGetByHash(b.ctx, tok.Hash); err != nil {
 			t.Errorf("the other tenant's token no longer works: %v", err)
 		}
 	})
@@ -145,9 +145,9 @@ func testTokens(t *testing.T, open Opener) {
 		t2 := newToken(b.tenant.ID, "two", "s2", store.RoleAdmin)
 		t3 := newToken(other.ID, "three", "s3", store.RoleMember)
 		for _, tok := range []store.Token{t1, t2, t3} {
-			noErr(t, b.s.CreateToken(b.ctx, tok), "CreateToken")
+			noErr(t, b.s.TokenCreate(b.ctx, tok), "CreateToken")
 		}
-		toks, err := b.s.ListTokens(b.ctx, b.tenant.ID)
+		toks, err := b.s.TokenList(b.ctx, b.tenant.ID)
 		noErr(t, err, "ListTokens")
 		got := map[string]bool{}
 		for _, tok := range toks {
@@ -172,7 +172,7 @@ func testWorkflows(t *testing.T, open Opener) {
 		t.Parallel()
 		b := setup(t, open)
 		id := newID()
-		wf, created, err := b.s.PutWorkflow(b.ctx, store.PutWorkflowParams{TenantID: b.tenant.ID, NewID: id, Def: d1, Hash: hashDef(d1), At: at(time1)})
+		wf, created, err := b.s.WorkflowPut(b.ctx, store.PutWorkflowParams{TenantID: b.tenant.ID, NewID: id, Def: d1, Hash: hashDef(d1), At: at(time1)})
 		noErr(t, err, "PutWorkflow")
 		if !created {
 			t.Error("PutWorkflow(new) created = false")
@@ -187,15 +187,15 @@ func testWorkflows(t *testing.T, open Opener) {
 			t.Errorf("PutWorkflow times = %s, %s, want %s", wf.CreatedAt, wf.UpdatedAt, at(time1))
 		}
 		for _, v := range []int{0, 1} {
-			got, err := b.s.GetWorkflow(b.ctx, b.tenant.ID, "orders", v)
+			got, err := b.s.WorkflowGet(b.ctx, b.tenant.ID, "orders", v)
 			noErr(t, err, "GetWorkflow")
 			if got.ID != id || got.Version != 1 || !reflect.DeepEqual(got.Def, d1) {
 				t.Errorf("GetWorkflow(version %d) = %+v, want version 1", v, got)
 			}
 		}
-		_, err = b.s.GetWorkflow(b.ctx, b.tenant.ID, "orders", 2)
+		_, err = b.s.WorkflowGet(b.ctx, b.tenant.ID, "orders", 2)
 		wantErr(t, err, store.ErrNotFound, "GetWorkflow(version 2)")
-		_, err = b.s.GetWorkflow(b.ctx, b.tenant.ID, "refunds", 0)
+		_, err = b.s.WorkflowGet(b.ctx, b.tenant.ID, "refunds", 0)
 		wantErr(t, err, store.ErrNotFound, "GetWorkflow(unknown)")
 	})
 
@@ -203,10 +203,10 @@ func testWorkflows(t *testing.T, open Opener) {
 		t.Parallel()
 		b := setup(t, open)
 		first := b.putWorkflow(b.tenant.ID, d1)
-		mark, err := b.s.WorkflowsChangeMark(b.ctx)
+		mark, err := b.s.WorkflowChangeMark(b.ctx)
 		noErr(t, err, "WorkflowsChangeMark")
 
-		wf, created, err := b.s.PutWorkflow(b.ctx, store.PutWorkflowParams{TenantID: b.tenant.ID, NewID: newID(), Def: d1, Hash: hashDef(d1), At: at(time1)})
+		wf, created, err := b.s.WorkflowPut(b.ctx, store.PutWorkflowParams{TenantID: b.tenant.ID, NewID: newID(), Def: d1, Hash: hashDef(d1), At: at(time1)})
 		noErr(t, err, "PutWorkflow(same)")
 		if created {
 			t.Error("PutWorkflow(same hash) created = true")
@@ -217,7 +217,7 @@ func testWorkflows(t *testing.T, open Opener) {
 		if wf.Mark != "" {
 			t.Errorf("PutWorkflow(same hash) Mark = %q, want none (nothing changed)", wf.Mark)
 		}
-		after, err := b.s.WorkflowsChangeMark(b.ctx)
+		after, err := b.s.WorkflowChangeMark(b.ctx)
 		noErr(t, err, "WorkflowsChangeMark")
 		if after != mark {
 			t.Errorf("WorkflowsChangeMark changed after a no-op put: %q -> %q", mark, after)
@@ -228,15 +228,15 @@ func testWorkflows(t *testing.T, open Opener) {
 		t.Parallel()
 		b := setup(t, open)
 		first := b.putWorkflow(b.tenant.ID, d1)
-		before, err := b.s.WorkflowsChangeMark(b.ctx)
+		before, err := b.s.WorkflowChangeMark(b.ctx)
 		noErr(t, err, "WorkflowsChangeMark")
-		wf, created, err := b.s.PutWorkflow(b.ctx, store.PutWorkflowParams{TenantID: b.tenant.ID, NewID: newID(), Def: d2, Hash: hashDef(d2), At: at(time1)})
+		wf, created, err := b.s.WorkflowPut(b.ctx, store.PutWorkflowParams{TenantID: b.tenant.ID, NewID: newID(), Def: d2, Hash: hashDef(d2), At: at(time1)})
 		noErr(t, err, "PutWorkflow(v2)")
 		if !created {
 			t.Error("PutWorkflow(new hash) created = false")
 		}
 		// The put reports the change mark it committed, the one after the mark before it.
-		after, err := b.s.WorkflowsChangeMark(b.ctx)
+		after, err := b.s.WorkflowChangeMark(b.ctx)
 		noErr(t, err, "WorkflowsChangeMark")
 		if n, err := strconv.ParseInt(before, 10, 64); err != nil || wf.Mark != after || wf.Mark != strconv.FormatInt(n+1, 10) {
 			t.Errorf("PutWorkflow(new hash) Mark = %q; marks before %q and after %q", wf.Mark, before, after)
@@ -245,30 +245,30 @@ func testWorkflows(t *testing.T, open Opener) {
 			t.Errorf("PutWorkflow(new hash) = %+v, want id %s version 2 with the new def", wf, first.ID)
 		}
 
-		cur, err := b.s.GetWorkflow(b.ctx, b.tenant.ID, "orders", 0)
+		cur, err := b.s.WorkflowGet(b.ctx, b.tenant.ID, "orders", 0)
 		noErr(t, err, "GetWorkflow(current)")
 		if cur.Version != 2 || !reflect.DeepEqual(cur.Def, d2) {
 			t.Errorf("current version = %d %+v, want 2", cur.Version, cur.Def)
 		}
-		v1, err := b.s.GetWorkflow(b.ctx, b.tenant.ID, "orders", 1)
+		v1, err := b.s.WorkflowGet(b.ctx, b.tenant.ID, "orders", 1)
 		noErr(t, err, "GetWorkflow(version 1)")
 		if v1.Version != 1 || v1.ID != first.ID || !reflect.DeepEqual(v1.Def, d1) {
 			t.Errorf("version 1 = %d %+v, want the original definition", v1.Version, v1.Def)
 		}
-		v2, err := b.s.GetWorkflow(b.ctx, b.tenant.ID, "orders", 2)
+		v2, err := b.s.WorkflowGet(b.ctx, b.tenant.ID, "orders", 2)
 		noErr(t, err, "GetWorkflow(version 2)")
 		if v2.Version != 2 || !reflect.DeepEqual(v2.Def, d2) {
 			t.Errorf("version 2 = %d %+v, want the new definition", v2.Version, v2.Def)
 		}
 
 		// Putting version 1's definition back makes a third version, not a rollback.
-		wf, created, err = b.s.PutWorkflow(b.ctx, store.PutWorkflowParams{TenantID: b.tenant.ID, NewID: newID(), Def: d1, Hash: hashDef(d1), At: at(2 * time1)})
+		wf, created, err = b.s.WorkflowPut(b.ctx, store.PutWorkflowParams{TenantID: b.tenant.ID, NewID: newID(), Def: d1, Hash: hashDef(d1), At: at(2 * time1)})
 		noErr(t, err, "PutWorkflow(v1 again)")
 		if !created || wf.Version != 3 || !reflect.DeepEqual(wf.Def, d1) {
 			t.Errorf("PutWorkflow(v1's def again) = created %v version %d, want created version 3", created, wf.Version)
 		}
 
-		list, err := b.s.ListWorkflows(b.ctx, b.tenant.ID)
+		list, err := b.s.WorkflowList(b.ctx, b.tenant.ID)
 		noErr(t, err, "ListWorkflows")
 		if len(list) != 1 || list[0].Version != 3 {
 			t.Errorf("ListWorkflows = %+v, want one workflow at version 3", list)
@@ -280,12 +280,12 @@ func testWorkflows(t *testing.T, open Opener) {
 		b := setup(t, open)
 		b.putWorkflow(b.tenant.ID, d1)
 
-		wf, err := b.s.SetWorkflowActive(b.ctx, b.tenant.ID, "orders", false, at(time1))
+		wf, err := b.s.WorkflowSetActive(b.ctx, b.tenant.ID, "orders", false, at(time1))
 		noErr(t, err, "SetWorkflowActive(false)")
 		if wf.Active || wf.Version != 1 || wf.Name != "orders" {
 			t.Errorf("SetWorkflowActive(false) = %+v, want inactive version 1", wf)
 		}
-		got, err := b.s.GetWorkflow(b.ctx, b.tenant.ID, "orders", 0)
+		got, err := b.s.WorkflowGet(b.ctx, b.tenant.ID, "orders", 0)
 		noErr(t, err, "GetWorkflow")
 		if got.Active {
 			t.Error("GetWorkflow after disabling: still active")
@@ -295,18 +295,18 @@ func testWorkflows(t *testing.T, open Opener) {
 			t.Errorf("WorkflowChanges(\"\") = %+v, want the inactive workflow listed as inactive", all)
 		}
 
-		wf, err = b.s.SetWorkflowActive(b.ctx, b.tenant.ID, "orders", true, at(2*time1))
+		wf, err = b.s.WorkflowSetActive(b.ctx, b.tenant.ID, "orders", true, at(2*time1))
 		noErr(t, err, "SetWorkflowActive(true)")
 		if !wf.Active {
 			t.Error("SetWorkflowActive(true) returned an inactive workflow")
 		}
 
-		_, err = b.s.SetWorkflowActive(b.ctx, b.tenant.ID, "refunds", false, base)
+		_, err = b.s.WorkflowSetActive(b.ctx, b.tenant.ID, "refunds", false, base)
 		wantErr(t, err, store.ErrNotFound, "SetWorkflowActive(unknown)")
 		other := b.newTenant("globex")
-		_, err = b.s.SetWorkflowActive(b.ctx, other.ID, "orders", false, base)
+		_, err = b.s.WorkflowSetActive(b.ctx, other.ID, "orders", false, base)
 		wantErr(t, err, store.ErrNotFound, "SetWorkflowActive(other tenant)")
-		got, err = b.s.GetWorkflow(b.ctx, b.tenant.ID, "orders", 0)
+		got, err = b.s.WorkflowGet(b.ctx, b.tenant.ID, "orders", 0)
 		noErr(t, err, "GetWorkflow")
 		if !got.Active {
 			t.Error("another tenant disabled the workflow")
@@ -318,7 +318,7 @@ func testWorkflows(t *testing.T, open Opener) {
 		b := setup(t, open)
 		mark := func() string {
 			t.Helper()
-			m, err := b.s.WorkflowsChangeMark(b.ctx)
+			m, err := b.s.WorkflowChangeMark(b.ctx)
 			noErr(t, err, "WorkflowsChangeMark")
 			return m
 		}
@@ -340,14 +340,14 @@ func testWorkflows(t *testing.T, open Opener) {
 		if m2 == m1 {
 			t.Error("mark unchanged after a new version")
 		}
-		if _, err := b.s.SetWorkflowActive(b.ctx, b.tenant.ID, "orders", false, base); err != nil {
+		if _, err := b.s.WorkflowSetActive(b.ctx, b.tenant.ID, "orders", false, base); err != nil {
 			t.Fatal(err)
 		}
 		m3 := mark()
 		if m3 == m2 {
 			t.Error("mark unchanged after disabling a workflow")
 		}
-		if _, err := b.s.SetWorkflowActive(b.ctx, b.tenant.ID, "orders", true, base); err != nil {
+		if _, err := b.s.WorkflowSetActive(b.ctx, b.tenant.ID, "orders", true, base); err != nil {
 			t.Fatal(err)
 		}
 		if m := mark(); m == m3 {
@@ -363,7 +363,7 @@ func testWorkflows(t *testing.T, open Opener) {
 		b.putWorkflow(b.tenant.ID, def("refunds", stepDef("refund")))
 		b.putWorkflow(other.ID, def("orders", stepDef("pack")))
 		all := b.changes("")
-		if m, err := b.s.WorkflowsChangeMark(b.ctx); err != nil || all.Mark != m {
+		if m, err := b.s.WorkflowChangeMark(b.ctx); err != nil || all.Mark != m {
 			t.Errorf("WorkflowChanges(\"\").Mark = %q, want the change mark %q (err %v)", all.Mark, m, err)
 		}
 		if len(all.Workflows) != 3 {
@@ -403,7 +403,7 @@ func testWorkflows(t *testing.T, open Opener) {
 		f1 := store.Filter{ID: newID(), TenantID: b.tenant.ID, Workflow: "refunds", Scope: "eu", CreatedAt: at(ms)}
 		f2 := store.Filter{ID: newID(), TenantID: b.tenant.ID, Workflow: "refunds", Scope: "us", CreatedAt: at(2 * ms)}
 		for _, f := range []store.Filter{f1, f2} {
-			if _, err := b.s.CreateFilter(b.ctx, f); err != nil {
+			if _, err := b.s.FilterCreate(b.ctx, f); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -411,13 +411,13 @@ func testWorkflows(t *testing.T, open Opener) {
 		if len(withFilters.Filters) != 2 || withFilters.Filters[0].ID != f1.ID || withFilters.Filters[1].ID != f2.ID {
 			t.Errorf("WorkflowChanges lists filters %+v, want the workflow's two, oldest first", withFilters.Filters)
 		}
-		noErr(t, b.s.DeleteFilter(b.ctx, b.tenant.ID, "refunds", f1.ID), "DeleteFilter")
+		noErr(t, b.s.FilterDelete(b.ctx, b.tenant.ID, "refunds", f1.ID), "DeleteFilter")
 		left := changed("deleting a filter", withFilters.Mark, "acme/refunds")
 		if len(left.Filters) != 1 || left.Filters[0].ID != f2.ID {
 			t.Errorf("after deleting a filter, WorkflowChanges lists filters %+v, want only the one left", left.Filters)
 		}
 
-		if _, err := b.s.SetWorkflowActive(b.ctx, other.ID, "orders", false, base); err != nil {
+		if _, err := b.s.WorkflowSetActive(b.ctx, other.ID, "orders", false, base); err != nil {
 			t.Fatal(err)
 		}
 		off := changed("disabling a workflow", left.Mark, "globex/orders")
@@ -480,7 +480,7 @@ func testWorkflows(t *testing.T, open Opener) {
 			t.Errorf("workflow ids: acme/orders %s then %s, globex/orders %s", a1.ID, a1v2.ID, o1.ID)
 		}
 
-		mine, err := b.s.ListWorkflows(b.ctx, b.tenant.ID)
+		mine, err := b.s.WorkflowList(b.ctx, b.tenant.ID)
 		noErr(t, err, "ListWorkflows")
 		if len(mine) != 2 {
 			t.Errorf("ListWorkflows(acme) = %d workflows, want 2", len(mine))
@@ -498,23 +498,23 @@ func testWorkflows(t *testing.T, open Opener) {
 		other := b.newTenant("globex")
 		mine := b.putWorkflow(b.tenant.ID, d1)
 
-		_, err := b.s.GetWorkflow(b.ctx, other.ID, "orders", 0)
+		_, err := b.s.WorkflowGet(b.ctx, other.ID, "orders", 0)
 		wantErr(t, err, store.ErrNotFound, "GetWorkflow(other tenant's, current)")
-		_, err = b.s.GetWorkflow(b.ctx, other.ID, "orders", 1)
+		_, err = b.s.WorkflowGet(b.ctx, other.ID, "orders", 1)
 		wantErr(t, err, store.ErrNotFound, "GetWorkflow(other tenant's, version 1)")
-		list, err := b.s.ListWorkflows(b.ctx, other.ID)
+		list, err := b.s.WorkflowList(b.ctx, other.ID)
 		noErr(t, err, "ListWorkflows")
 		if len(list) != 0 {
 			t.Errorf("ListWorkflows(globex) = %+v, want none", list)
 		}
 
 		// The same name in another tenant is another workflow, starting at version 1.
-		theirs, created, err := b.s.PutWorkflow(b.ctx, store.PutWorkflowParams{TenantID: other.ID, NewID: newID(), Def: d2, Hash: hashDef(d2), At: base})
+		theirs, created, err := b.s.WorkflowPut(b.ctx, store.PutWorkflowParams{TenantID: other.ID, NewID: newID(), Def: d2, Hash: hashDef(d2), At: base})
 		noErr(t, err, "PutWorkflow(other tenant)")
 		if !created || theirs.Version != 1 || theirs.ID == mine.ID || theirs.TenantID != other.ID {
 			t.Errorf("PutWorkflow(other tenant, same name) = created %v %+v, want a new workflow at version 1", created, theirs)
 		}
-		got, err := b.s.GetWorkflow(b.ctx, b.tenant.ID, "orders", 0)
+		got, err := b.s.WorkflowGet(b.ctx, b.tenant.ID, "orders", 0)
 		noErr(t, err, "GetWorkflow")
 		if got.Version != 1 || !reflect.DeepEqual(got.Def, d1) {
 			t.Errorf("acme/orders changed by another tenant's put: version %d", got.Version)

@@ -46,7 +46,7 @@ func testEventFilters(t *testing.T, open Opener) {
 			if f.Limit == 0 {
 				f.Limit = 100
 			}
-			evs, err := b.s.ListEvents(b.ctx, b.tenant.ID, f)
+			evs, err := b.s.EventList(b.ctx, b.tenant.ID, f)
 			noErr(t, err, "ListEvents")
 			out := []string{}
 			for _, e := range evs {
@@ -99,17 +99,17 @@ func testEventFilters(t *testing.T, open Opener) {
 		rep.Source, rep.ReplayOf = store.SourceReplay, orig.ID
 		b.ingest(store.IngestItem{Event: rep})
 
-		got, err := b.s.GetEvent(b.ctx, b.tenant.ID, rep.ID)
+		got, err := b.s.EventGet(b.ctx, b.tenant.ID, rep.ID)
 		noErr(t, err, "GetEvent")
 		if got.ReplayOf != orig.ID || got.Source != store.SourceReplay {
 			t.Errorf("replay: ReplayOf = %q, Source = %q; want %q, %q", got.ReplayOf, got.Source, orig.ID, store.SourceReplay)
 		}
-		got, err = b.s.GetEvent(b.ctx, b.tenant.ID, orig.ID)
+		got, err = b.s.EventGet(b.ctx, b.tenant.ID, orig.ID)
 		noErr(t, err, "GetEvent(original)")
 		if got.ReplayOf != "" {
 			t.Errorf("original: ReplayOf = %q, want empty", got.ReplayOf)
 		}
-		evs, err := b.s.ListEvents(b.ctx, b.tenant.ID, store.EventFilter{Limit: 1})
+		evs, err := b.s.EventList(b.ctx, b.tenant.ID, store.EventFilter{Limit: 1})
 		noErr(t, err, "ListEvents")
 		if len(evs) != 1 || evs[0].ReplayOf != orig.ID {
 			t.Errorf("ListEvents: %+v, want the replay with ReplayOf %s", evs, orig.ID)

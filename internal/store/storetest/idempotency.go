@@ -19,7 +19,7 @@ func testIdempotency(t *testing.T, open Opener) {
 		ev.Triggers = []store.TriggerDecision{{Workflow: "orders", Version: 1, RunID: run.Run.ID}}
 		b.ingest(store.IngestItem{Event: ev, Runs: []store.IngestRun{run}, IdempotencyKey: "k1", IdempotencyExpiresAt: at(time.Hour)})
 
-		got, err := b.s.GetIdempotentEvent(b.ctx, b.tenant.ID, "k1", at(time.Minute))
+		got, err := b.s.EventGetIdempotent(b.ctx, b.tenant.ID, "k1", at(time.Minute))
 		noErr(t, err, "GetIdempotentEvent")
 		if got.ID != ev.ID || len(got.Triggers) != 1 || got.Triggers[0].RunID != run.Run.ID {
 			t.Errorf("GetIdempotentEvent = %+v, want event %s with its run", got, ev.ID)
@@ -28,17 +28,17 @@ func testIdempotency(t *testing.T, open Opener) {
 		// A second claim of the live key fails, and nothing of its item is stored.
 		ev2 := newEvent(b.tenant.ID, "orders.created", at(time.Minute))
 		run2 := newRun(wf, ev2.ID, ev2.Payload, at(time.Minute))
-		err = b.s.Ingest(b.ctx, []store.IngestItem{{Event: ev2, Runs: []store.IngestRun{run2}, IdempotencyKey: "k1", IdempotencyExpiresAt: at(time.Hour + time.Minute)}})
+		err = b.s.EventInsert(b.ctx, []store.IngestItem{{Event: ev2, Runs: []store.IngestRun{run2}, IdempotencyKey: "k1", IdempotencyExpiresAt: at(time.Hour + time.Minute)}})
 		wantErr(t, err, store.ErrConflict, "Ingest(live idempotency key)")
-		_, err = b.s.GetEvent(b.ctx, b.tenant.ID, ev2.ID)
+		_, err = b.s.EventGet(b.ctx, b.tenant.ID, ev2.ID)
 		wantErr(t, err, store.ErrNotFound, "GetEvent(refused event)")
-		_, _, err = b.s.GetRun(b.ctx, b.tenant.ID, run2.Run.ID)
+		_, _, err = b.s.RunGet(b.ctx, b.tenant.ID, run2.Run.ID)
 		wantErr(t, err, store.ErrNotFound, "GetRun(refused run)")
 
 		// Keys are per tenant, and unknown keys are not found.
 		other := b.newTenant("other")
 		b.ingest(store.IngestItem{Event: newEvent(other.ID, "orders.created", base), IdempotencyKey: "k1", IdempotencyExpiresAt: at(time.Hour)})
-		_, err = b.s.GetIdempotentEvent(b.ctx, b.tenant.ID, "nope", base)
+		_, err = b.s.EventGetIdempotent(b.ctx, b.tenant.ID, "nope", base)
 		wantErr(t, err, store.ErrNotFound, "GetIdempotentEvent(unknown key)")
 	})
 
@@ -47,12 +47,12 @@ func testIdempotency(t *testing.T, open Opener) {
 		b := setup(t, open)
 		ev := newEvent(b.tenant.ID, "k", base)
 		b.ingest(store.IngestItem{Event: ev, IdempotencyKey: "k1", IdempotencyExpiresAt: at(time.Hour)})
-		_, err := b.s.GetIdempotentEvent(b.ctx, b.tenant.ID, "k1", at(time.Hour))
+		_, err := b.s.EventGetIdempotent(b.ctx, b.tenant.ID, "k1", at(time.Hour))
 		wantErr(t, err, store.ErrNotFound, "GetIdempotentEvent(at expiry)")
 
 		ev2 := newEvent(b.tenant.ID, "k", at(time.Hour))
 		b.ingest(store.IngestItem{Event: ev2, IdempotencyKey: "k1", IdempotencyExpiresAt: at(2 * time.Hour)})
-		got, err := b.s.GetIdempotentEvent(b.ctx, b.tenant.ID, "k1", at(time.Hour+time.Minute))
+		got, err := b.s.EventGetIdempotent(b.ctx, b.tenant.ID, "k1", at(time.Hour+time.Minute))
 		noErr(t, err, "GetIdempotentEvent(after take-over)")
 		if got.ID != ev2.ID {
 			t.Errorf("GetIdempotentEvent = %s, want the new event %s", got.ID, ev2.ID)
@@ -69,7 +69,7 @@ func testIdempotency(t *testing.T, open Opener) {
 		if r.IdempotencyKeys != 1 || r.Events != 0 {
 			t.Errorf("Prune = %+v, want one idempotency key and no event", r)
 		}
-		_, err = b.s.GetIdempotentEvent(b.ctx, b.tenant.ID, "live", at(time.Hour))
+		_, err = b.s.EventGetIdempotent(b.ctx, b.tenant.ID, "live", at(time.Hour))
 		noErr(t, err, "GetIdempotentEvent(live key after prune)")
 	})
 
@@ -88,7 +88,7 @@ func testIdempotency(t *testing.T, open Opener) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				errs[i] = b.s.Ingest(b.ctx, []store.IngestItem{{Event: ev, Runs: []store.IngestRun{run}, IdempotencyKey: "race", IdempotencyExpiresAt: at(time.Hour)}})
+				errs[i] = b.s.EventInsert(b.ctx, []store.IngestItem{{Event: ev, Runs: []store.IngestRun{run}, IdempotencyKey: "race", IdempotencyExpiresAt: at(time.Hour)}})
 			}()
 		}
 		wg.Wait()
@@ -105,7 +105,7 @@ func testIdempotency(t *testing.T, open Opener) {
 		if winners != 1 {
 			t.Fatalf("%d concurrent claims succeeded, want 1", winners)
 		}
-		got, err := b.s.GetIdempotentEvent(b.ctx, b.tenant.ID, "race", base)
+		got, err := b.s.EventGetIdempotent(b.ctx, b.tenant.ID, "race", base)
 		noErr(t, err, "GetIdempotentEvent")
 		if got.ID != winner {
 			t.Errorf("key holds %s, want the winner %s", got.ID, winner)

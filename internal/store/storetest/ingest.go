@@ -27,12 +27,12 @@ func testIngest(t *testing.T, open Opener) {
 			{Workflow: "orders", Version: 1, RunID: run.Run.ID},
 			{Workflow: "legacy", Version: 3, Skipped: "disabled"},
 		}
-		// Steps are handed over out of definition order; GetRun must order by position.
+		// Steps are handed over out of definition order; RunGet must order by position.
 		want := append([]store.StepRun(nil), run.Steps...)
 		run.Steps = []store.StepRun{want[3], want[1], want[0], want[2]}
 		b.ingest(store.IngestItem{Event: ev, Runs: []store.IngestRun{run}})
 
-		gotEv, err := b.s.GetEvent(b.ctx, b.tenant.ID, ev.ID)
+		gotEv, err := b.s.EventGet(b.ctx, b.tenant.ID, ev.ID)
 		noErr(t, err, "GetEvent")
 		if gotEv.ID != ev.ID || gotEv.TenantID != b.tenant.ID || gotEv.Key != ev.Key || gotEv.Source != store.SourceAPI ||
 			!gotEv.CreatedAt.Equal(ev.CreatedAt) || gotEv.ParentRunID != "" || gotEv.ParentStepRunID != "" || gotEv.ParentStep != "" {
@@ -83,7 +83,7 @@ func testIngest(t *testing.T, open Opener) {
 		ev.ParentRunID, ev.ParentStepRunID, ev.ParentStep = parent.Run.ID, parent.Steps[0].ID, "a"
 		b.ingest(store.IngestItem{Event: ev})
 
-		got, err := b.s.GetEvent(b.ctx, b.tenant.ID, ev.ID)
+		got, err := b.s.EventGet(b.ctx, b.tenant.ID, ev.ID)
 		noErr(t, err, "GetEvent")
 		if got.Source != store.SourceRun || got.ParentRunID != parent.Run.ID || got.ParentStepRunID != parent.Steps[0].ID || got.ParentStep != "a" {
 			t.Errorf("GetEvent = source %q parent %q/%q/%q, want run %s/%s/a", got.Source, got.ParentRunID, got.ParentStepRunID, got.ParentStep,
@@ -108,23 +108,23 @@ func testIngest(t *testing.T, open Opener) {
 
 		// A second run of the same workflow for the same event is refused...
 		dup := newRun(wf, ev.ID, ev.Payload, at(time1))
-		err := b.s.Ingest(b.ctx, []store.IngestItem{{Runs: []store.IngestRun{dup}}})
+		err := b.s.EventInsert(b.ctx, []store.IngestItem{{Runs: []store.IngestRun{dup}}})
 		wantErr(t, err, store.ErrConflict, "Ingest(second run for the same event and workflow)")
-		_, _, err = b.s.GetRun(b.ctx, b.tenant.ID, dup.Run.ID)
+		_, _, err = b.s.RunGet(b.ctx, b.tenant.ID, dup.Run.ID)
 		wantErr(t, err, store.ErrNotFound, "GetRun(refused run)")
 
 		// ...and so is a duplicate inside one item.
 		ev2 := newEvent(b.tenant.ID, "orders.created", at(time1))
 		r1, r2 := newRun(wf, ev2.ID, ev2.Payload, at(time1)), newRun(wf, ev2.ID, ev2.Payload, at(time1))
-		err = b.s.Ingest(b.ctx, []store.IngestItem{{Event: ev2, Runs: []store.IngestRun{r1, r2}}})
+		err = b.s.EventInsert(b.ctx, []store.IngestItem{{Event: ev2, Runs: []store.IngestRun{r1, r2}}})
 		wantErr(t, err, store.ErrConflict, "Ingest(two runs of one workflow for one event)")
-		_, err = b.s.GetEvent(b.ctx, b.tenant.ID, ev2.ID)
+		_, err = b.s.EventGet(b.ctx, b.tenant.ID, ev2.ID)
 		wantErr(t, err, store.ErrNotFound, "GetEvent(event of the refused item)")
 
 		// A run of another workflow for the same event is fine.
 		b.ingest(store.IngestItem{Runs: []store.IngestRun{newRun(other, ev.ID, ev.Payload, at(time1))}})
 
-		runs, err := b.s.ListRuns(b.ctx, b.tenant.ID, store.RunFilter{EventID: ev.ID, Limit: 10})
+		runs, err := b.s.RunList(b.ctx, b.tenant.ID, store.RunFilter{EventID: ev.ID, Limit: 10})
 		noErr(t, err, "ListRuns")
 		if len(runs) != 2 {
 			t.Errorf("runs of the event = %d, want 2 (orders once, audit once)", len(runs))
@@ -145,28 +145,28 @@ func testIngest(t *testing.T, open Opener) {
 		good := newRun(wf, ev2.ID, ev2.Payload, at(time1))
 		manual := newRun(wf, "", json.RawMessage(`{}`), at(time1))
 		bad := newRun(wf, ev1.ID, ev1.Payload, at(time1))
-		err := b.s.Ingest(b.ctx, []store.IngestItem{
+		err := b.s.EventInsert(b.ctx, []store.IngestItem{
 			{Event: ev2, Runs: []store.IngestRun{good}},
 			{Runs: []store.IngestRun{manual}},
 			{Runs: []store.IngestRun{bad}},
 		})
 		wantErr(t, err, store.ErrConflict, "Ingest(batch with a duplicate run)")
 
-		_, err = b.s.GetEvent(b.ctx, b.tenant.ID, ev2.ID)
+		_, err = b.s.EventGet(b.ctx, b.tenant.ID, ev2.ID)
 		wantErr(t, err, store.ErrNotFound, "GetEvent(event of the failed batch)")
 		for _, r := range []store.IngestRun{good, manual, bad} {
-			_, _, err = b.s.GetRun(b.ctx, b.tenant.ID, r.Run.ID)
+			_, _, err = b.s.RunGet(b.ctx, b.tenant.ID, r.Run.ID)
 			wantErr(t, err, store.ErrNotFound, "GetRun(run of the failed batch)")
-			if _, err := b.s.RunStep(b.ctx, b.tenant.ID, r.Run.ID, r.Steps[0].ID); err == nil {
+			if _, err := b.s.RunStepName(b.ctx, b.tenant.ID, r.Run.ID, r.Steps[0].ID); err == nil {
 				t.Errorf("step-run %s of the failed batch exists", r.Steps[0].ID)
 			}
 		}
-		evs, err := b.s.ListEvents(b.ctx, b.tenant.ID, store.EventFilter{Limit: 10})
+		evs, err := b.s.EventList(b.ctx, b.tenant.ID, store.EventFilter{Limit: 10})
 		noErr(t, err, "ListEvents")
 		if len(evs) != 1 {
 			t.Errorf("events = %d, want 1", len(evs))
 		}
-		runs, err := b.s.ListRuns(b.ctx, b.tenant.ID, store.RunFilter{Limit: 10})
+		runs, err := b.s.RunList(b.ctx, b.tenant.ID, store.RunFilter{Limit: 10})
 		noErr(t, err, "ListRuns")
 		if len(runs) != 1 {
 			t.Errorf("runs = %d, want 1", len(runs))
@@ -176,7 +176,7 @@ func testIngest(t *testing.T, open Opener) {
 		if len(as) != 1 || as[0].RunID != orig.Run.ID {
 			t.Errorf("claimable after the failed batch: %+v, want only the original run's first step", as)
 		}
-		if ks, err := b.s.ReadySince(b.ctx, base, at(time1)); err != nil || len(ks) != 0 {
+		if ks, err := b.s.StepReadySince(b.ctx, base, at(time1)); err != nil || len(ks) != 0 {
 			t.Errorf("ReadySince over the failed batch = %v, %v, want nothing", ks, err)
 		}
 	})
@@ -210,23 +210,23 @@ func testIngest(t *testing.T, open Opener) {
 		r2 := b.startRun(wf, base)
 		other := b.newTenant("globex")
 
-		step, err := b.s.RunStep(b.ctx, b.tenant.ID, r.Run.ID, "")
+		step, err := b.s.RunStepName(b.ctx, b.tenant.ID, r.Run.ID, "")
 		noErr(t, err, "RunStep(run only)")
 		if step != "" {
 			t.Errorf("RunStep(run only) = %q, want empty", step)
 		}
-		step, err = b.s.RunStep(b.ctx, b.tenant.ID, r.Run.ID, r.Steps[1].ID)
+		step, err = b.s.RunStepName(b.ctx, b.tenant.ID, r.Run.ID, r.Steps[1].ID)
 		noErr(t, err, "RunStep")
 		if step != "b" {
 			t.Errorf("RunStep = %q, want b", step)
 		}
-		_, err = b.s.RunStep(b.ctx, b.tenant.ID, r.Run.ID, r2.Steps[1].ID)
+		_, err = b.s.RunStepName(b.ctx, b.tenant.ID, r.Run.ID, r2.Steps[1].ID)
 		wantErr(t, err, store.ErrNotFound, "RunStep(step-run of another run)")
-		_, err = b.s.RunStep(b.ctx, b.tenant.ID, newID(), "")
+		_, err = b.s.RunStepName(b.ctx, b.tenant.ID, newID(), "")
 		wantErr(t, err, store.ErrNotFound, "RunStep(unknown run)")
-		_, err = b.s.RunStep(b.ctx, other.ID, r.Run.ID, "")
+		_, err = b.s.RunStepName(b.ctx, other.ID, r.Run.ID, "")
 		wantErr(t, err, store.ErrNotFound, "RunStep(other tenant's run)")
-		_, err = b.s.RunStep(b.ctx, other.ID, r.Run.ID, r.Steps[0].ID)
+		_, err = b.s.RunStepName(b.ctx, other.ID, r.Run.ID, r.Steps[0].ID)
 		wantErr(t, err, store.ErrNotFound, "RunStep(other tenant's step-run)")
 	})
 }
@@ -250,7 +250,7 @@ func testEvents(t *testing.T, open Opener) {
 
 		list := func(f store.EventFilter) []string {
 			t.Helper()
-			evs, err := b.s.ListEvents(b.ctx, b.tenant.ID, f)
+			evs, err := b.s.EventList(b.ctx, b.tenant.ID, f)
 			noErr(t, err, "ListEvents")
 			var out []string
 			for _, e := range evs {
@@ -285,11 +285,11 @@ func testEvents(t *testing.T, open Opener) {
 		ev := newEvent(b.tenant.ID, "orders.created", base)
 		b.ingest(store.IngestItem{Event: ev})
 
-		_, err := b.s.GetEvent(b.ctx, other.ID, ev.ID)
+		_, err := b.s.EventGet(b.ctx, other.ID, ev.ID)
 		wantErr(t, err, store.ErrNotFound, "GetEvent(other tenant's)")
-		_, err = b.s.GetEvent(b.ctx, b.tenant.ID, newID())
+		_, err = b.s.EventGet(b.ctx, b.tenant.ID, newID())
 		wantErr(t, err, store.ErrNotFound, "GetEvent(unknown)")
-		evs, err := b.s.ListEvents(b.ctx, other.ID, store.EventFilter{Limit: 10})
+		evs, err := b.s.EventList(b.ctx, other.ID, store.EventFilter{Limit: 10})
 		noErr(t, err, "ListEvents")
 		if len(evs) != 0 {
 			t.Errorf("ListEvents(globex) = %d events, want 0", len(evs))
@@ -326,7 +326,7 @@ func testRuns(t *testing.T, open Opener) {
 			if f.Limit == 0 {
 				f.Limit = 10
 			}
-			runs, err := b.s.ListRuns(b.ctx, b.tenant.ID, f)
+			runs, err := b.s.RunList(b.ctx, b.tenant.ID, f)
 			noErr(t, err, "ListRuns")
 			var out []string
 			for _, r := range runs {
@@ -374,11 +374,11 @@ func testRuns(t *testing.T, open Opener) {
 		r := b.startRun(wf, base)
 		other := b.newTenant("globex")
 
-		_, _, err := b.s.GetRun(b.ctx, other.ID, r.Run.ID)
+		_, _, err := b.s.RunGet(b.ctx, other.ID, r.Run.ID)
 		wantErr(t, err, store.ErrNotFound, "GetRun(other tenant's)")
-		_, _, err = b.s.GetRun(b.ctx, b.tenant.ID, newID())
+		_, _, err = b.s.RunGet(b.ctx, b.tenant.ID, newID())
 		wantErr(t, err, store.ErrNotFound, "GetRun(unknown)")
-		runs, err := b.s.ListRuns(b.ctx, other.ID, store.RunFilter{Limit: 10})
+		runs, err := b.s.RunList(b.ctx, other.ID, store.RunFilter{Limit: 10})
 		noErr(t, err, "ListRuns")
 		if len(runs) != 0 {
 			t.Errorf("ListRuns(globex) = %d runs, want 0", len(runs))

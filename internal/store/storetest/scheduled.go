@@ -31,7 +31,7 @@ func deliverScheduled(ev *store.Event, wf store.Workflow, t time.Time) (store.In
 
 // claimScheduled claims delayed events at now until until (see store.DeliveryClaim).
 func (b *bundle) claimScheduled(now, until time.Time, limit int, retried bool) ([]store.ScheduledEvent, error) {
-	return b.s.ClaimScheduled(b.ctx, store.DeliveryClaim{Now: now, Until: until, Limit: limit, Retried: retried})
+	return b.s.ScheduledClaim(b.ctx, store.DeliveryClaim{Now: now, Until: until, Limit: limit, Retried: retried})
 }
 
 // claimedIDs returns the ids and attempts of claimed events, as "id:attempts".
@@ -54,9 +54,9 @@ func testScheduled(t *testing.T, open Opener) {
 		b.schedule(ev, due, "order-1")
 
 		// Stored as scheduled, not as an event; its idempotency key is held.
-		_, err := b.s.GetEvent(b.ctx, b.tenant.ID, ev.ID)
+		_, err := b.s.EventGet(b.ctx, b.tenant.ID, ev.ID)
 		wantErr(t, err, store.ErrNotFound, "GetEvent(scheduled)")
-		got, err := b.s.GetScheduled(b.ctx, b.tenant.ID, ev.ID)
+		got, err := b.s.ScheduledGet(b.ctx, b.tenant.ID, ev.ID)
 		noErr(t, err, "GetScheduled")
 		if got.Status != store.ScheduledPending || !got.DeliverAt.Equal(due) || !got.CreatedAt.Equal(base) || got.Key != ev.Key ||
 			got.IdempotencyKey != "order-1" || got.Source != store.SourceAPI {
@@ -64,24 +64,24 @@ func testScheduled(t *testing.T, open Opener) {
 		}
 		jsonEq(t, got.Metadata, ev.Metadata, "metadata")
 		jsonEq(t, got.Payload, ev.Payload, "payload")
-		idem, err := b.s.GetIdempotentScheduled(b.ctx, b.tenant.ID, "order-1", at(time.Minute))
+		idem, err := b.s.ScheduledGetIdempotent(b.ctx, b.tenant.ID, "order-1", at(time.Minute))
 		noErr(t, err, "GetIdempotentScheduled")
 		if idem.ID != ev.ID {
 			t.Errorf("GetIdempotentScheduled = %s, want %s", idem.ID, ev.ID)
 		}
-		_, err = b.s.GetIdempotentEvent(b.ctx, b.tenant.ID, "order-1", at(time.Minute))
+		_, err = b.s.EventGetIdempotent(b.ctx, b.tenant.ID, "order-1", at(time.Minute))
 		wantErr(t, err, store.ErrNotFound, "GetIdempotentEvent(scheduled)")
 		// A second claim of the key conflicts, scheduled or not.
-		err = b.s.Ingest(b.ctx, []store.IngestItem{{Event: newEvent(b.tenant.ID, "orders.created", at(time.Minute)),
+		err = b.s.EventInsert(b.ctx, []store.IngestItem{{Event: newEvent(b.tenant.ID, "orders.created", at(time.Minute)),
 			IdempotencyKey: "order-1", IdempotencyExpiresAt: at(2 * time.Hour), DeliverAt: at(2 * time.Hour)}})
 		wantErr(t, err, store.ErrConflict, "Ingest(scheduled, live key)")
 
-		next, ok, err := b.s.NextScheduled(b.ctx, base)
+		next, ok, err := b.s.ScheduledNext(b.ctx, base)
 		noErr(t, err, "NextScheduled")
 		if !ok || !next.Equal(due) {
 			t.Errorf("NextScheduled = %s, %v; want %s", next, ok, due)
 		}
-		if _, ok, _ := b.s.NextScheduled(b.ctx, due); ok {
+		if _, ok, _ := b.s.ScheduledNext(b.ctx, due); ok {
 			t.Errorf("NextScheduled(after due) found one")
 		}
 
@@ -110,14 +110,14 @@ func testScheduled(t *testing.T, open Opener) {
 		// Delivery: the event with its run, in the transaction that deletes the row.
 		item, run := deliverScheduled(ev, wf, due.Add(ms))
 		b.ingest(item)
-		gotEv, err := b.s.GetEvent(b.ctx, b.tenant.ID, ev.ID)
+		gotEv, err := b.s.EventGet(b.ctx, b.tenant.ID, ev.ID)
 		noErr(t, err, "GetEvent(delivered)")
 		if len(gotEv.Triggers) != 1 || !gotEv.CreatedAt.Equal(due.Add(ms)) {
 			t.Errorf("delivered event = %+v", gotEv)
 		}
-		_, err = b.s.GetScheduled(b.ctx, b.tenant.ID, ev.ID)
+		_, err = b.s.ScheduledGet(b.ctx, b.tenant.ID, ev.ID)
 		wantErr(t, err, store.ErrNotFound, "GetScheduled(delivered)")
-		idemEv, err := b.s.GetIdempotentEvent(b.ctx, b.tenant.ID, "order-1", due.Add(time.Minute))
+		idemEv, err := b.s.EventGetIdempotent(b.ctx, b.tenant.ID, "order-1", due.Add(time.Minute))
 		noErr(t, err, "GetIdempotentEvent(delivered)")
 		if idemEv.ID != ev.ID {
 			t.Errorf("GetIdempotentEvent = %s, want %s", idemEv.ID, ev.ID)
@@ -128,13 +128,13 @@ func testScheduled(t *testing.T, open Opener) {
 		again, run2 := deliverScheduled(ev, wf, due.Add(2*ms))
 		again.Event.ID = newID() // even under another event id
 		again.Runs[0].Run.EventID = again.Event.ID
-		err = b.s.Ingest(b.ctx, []store.IngestItem{again})
+		err = b.s.EventInsert(b.ctx, []store.IngestItem{again})
 		wantErr(t, err, store.ErrConflict, "Ingest(second delivery)")
-		_, _, err = b.s.GetRun(b.ctx, b.tenant.ID, run2.Run.ID)
+		_, _, err = b.s.RunGet(b.ctx, b.tenant.ID, run2.Run.ID)
 		wantErr(t, err, store.ErrNotFound, "GetRun(second delivery)")
-		_, err = b.s.GetEvent(b.ctx, b.tenant.ID, again.Event.ID)
+		_, err = b.s.EventGet(b.ctx, b.tenant.ID, again.Event.ID)
 		wantErr(t, err, store.ErrNotFound, "GetEvent(second delivery)")
-		_, err = b.s.CancelScheduled(b.ctx, b.tenant.ID, ev.ID, due.Add(time.Minute))
+		_, err = b.s.ScheduledCancel(b.ctx, b.tenant.ID, ev.ID, due.Add(time.Minute))
 		wantErr(t, err, store.ErrConflict, "CancelScheduled(delivered)")
 	})
 
@@ -159,7 +159,7 @@ func testScheduled(t *testing.T, open Opener) {
 		}
 		attempts := func(i int) int {
 			t.Helper()
-			got, err := b.s.GetScheduled(b.ctx, b.tenant.ID, evs[i].ID)
+			got, err := b.s.ScheduledGet(b.ctx, b.tenant.ID, evs[i].ID)
 			noErr(t, err, "GetScheduled")
 			return got.Attempts
 		}
@@ -185,7 +185,7 @@ func testScheduled(t *testing.T, open Opener) {
 		claim(t1, 1, true, id(1, 2))
 		// A claim given back (the engine abandoned the delivery, say while shutting
 		// down) no longer counts; the claim itself stays.
-		noErr(t, b.s.ReleaseScheduled(b.ctx, []string{evs[1].ID, evs[2].ID}), "ReleaseScheduled")
+		noErr(t, b.s.ScheduledRelease(b.ctx, []string{evs[1].ID, evs[2].ID}), "ReleaseScheduled")
 		if a, c := attempts(1), attempts(2); a != 1 || c != 0 {
 			t.Errorf("attempts after release = %d, %d; want 1, 0", a, c)
 		}
@@ -199,26 +199,26 @@ func testScheduled(t *testing.T, open Opener) {
 
 		// Failing a claimed event keeps its count; it is not claimed, delivered or
 		// released any more.
-		noErr(t, b.s.FailScheduled(b.ctx, evs[0].ID, "delivery was attempted 6 times", t1.Add(time.Minute)), "FailScheduled")
-		got, err := b.s.GetScheduled(b.ctx, b.tenant.ID, evs[0].ID)
+		noErr(t, b.s.ScheduledFail(b.ctx, evs[0].ID, "delivery was attempted 6 times", t1.Add(time.Minute)), "FailScheduled")
+		got, err := b.s.ScheduledGet(b.ctx, b.tenant.ID, evs[0].ID)
 		noErr(t, err, "GetScheduled(failed)")
 		if got.Status != store.ScheduledFailed || got.Error != "delivery was attempted 6 times" || got.Attempts != 7 {
 			t.Errorf("failed event = %s %q, %d attempts", got.Status, got.Error, got.Attempts)
 		}
-		noErr(t, b.s.ReleaseScheduled(b.ctx, []string{evs[0].ID}), "ReleaseScheduled(failed)")
+		noErr(t, b.s.ScheduledRelease(b.ctx, []string{evs[0].ID}), "ReleaseScheduled(failed)")
 		if n := attempts(0); n != 7 {
 			t.Errorf("release changed a failed event's attempts to %d", n)
 		}
 		later := t1.Add(time.Hour)
 		claim(later, 10, true, id(1, 2), id(2, 2))
 		item, _ := deliverScheduled(evs[0], wf, later)
-		wantErr(t, b.s.Ingest(b.ctx, []store.IngestItem{item}), store.ErrConflict, "Ingest(delivery of a failed event)")
+		wantErr(t, b.s.EventInsert(b.ctx, []store.IngestItem{item}), store.ErrConflict, "Ingest(delivery of a failed event)")
 
 		// A retried event is delivered like any other.
 		item, run := deliverScheduled(evs[1], wf, later)
 		b.ingest(item)
 		b.getRun(run.Run.ID)
-		_, err = b.s.GetScheduled(b.ctx, b.tenant.ID, evs[1].ID)
+		_, err = b.s.ScheduledGet(b.ctx, b.tenant.ID, evs[1].ID)
 		wantErr(t, err, store.ErrNotFound, "GetScheduled(delivered)")
 	})
 
@@ -230,21 +230,21 @@ func testScheduled(t *testing.T, open Opener) {
 		ev := newEvent(b.tenant.ID, "orders.created", base)
 		b.schedule(ev, at(time.Hour), "")
 
-		_, err := b.s.CancelScheduled(b.ctx, other.ID, ev.ID, at(time.Minute))
+		_, err := b.s.ScheduledCancel(b.ctx, other.ID, ev.ID, at(time.Minute))
 		wantErr(t, err, store.ErrNotFound, "CancelScheduled(other tenant)")
-		_, err = b.s.CancelScheduled(b.ctx, b.tenant.ID, newID(), at(time.Minute))
+		_, err = b.s.ScheduledCancel(b.ctx, b.tenant.ID, newID(), at(time.Minute))
 		wantErr(t, err, store.ErrNotFound, "CancelScheduled(unknown)")
 		// Not a UUID: names nothing (PostgreSQL's uuid column refused it with an error).
-		_, err = b.s.CancelScheduled(b.ctx, b.tenant.ID, "0", at(time.Minute))
+		_, err = b.s.ScheduledCancel(b.ctx, b.tenant.ID, "0", at(time.Minute))
 		wantErr(t, err, store.ErrNotFound, "CancelScheduled(not a UUID)")
-		_, err = b.s.GetScheduled(b.ctx, b.tenant.ID, "0")
+		_, err = b.s.ScheduledGet(b.ctx, b.tenant.ID, "0")
 		wantErr(t, err, store.ErrNotFound, "GetScheduled(not a UUID)")
-		got, err := b.s.CancelScheduled(b.ctx, b.tenant.ID, ev.ID, at(time.Minute))
+		got, err := b.s.ScheduledCancel(b.ctx, b.tenant.ID, ev.ID, at(time.Minute))
 		noErr(t, err, "CancelScheduled")
 		if got.Status != store.ScheduledCancelled || got.EndedAt == nil || !got.EndedAt.Equal(at(time.Minute)) {
 			t.Errorf("CancelScheduled = %+v", got)
 		}
-		_, err = b.s.CancelScheduled(b.ctx, b.tenant.ID, ev.ID, at(2*time.Minute))
+		_, err = b.s.ScheduledCancel(b.ctx, b.tenant.ID, ev.ID, at(2*time.Minute))
 		wantErr(t, err, store.ErrConflict, "CancelScheduled(again)")
 
 		// Neither claimed nor deliverable, nor next.
@@ -253,20 +253,20 @@ func testScheduled(t *testing.T, open Opener) {
 		if len(cl) != 0 {
 			t.Errorf("ClaimScheduled returned a cancelled event")
 		}
-		if _, ok, _ := b.s.NextScheduled(b.ctx, base); ok {
+		if _, ok, _ := b.s.ScheduledNext(b.ctx, base); ok {
 			t.Errorf("NextScheduled found a cancelled event")
 		}
 		item, run := deliverScheduled(ev, wf, at(time.Hour))
-		err = b.s.Ingest(b.ctx, []store.IngestItem{item})
+		err = b.s.EventInsert(b.ctx, []store.IngestItem{item})
 		wantErr(t, err, store.ErrConflict, "Ingest(delivery of a cancelled event)")
-		_, _, err = b.s.GetRun(b.ctx, b.tenant.ID, run.Run.ID)
+		_, _, err = b.s.RunGet(b.ctx, b.tenant.ID, run.Run.ID)
 		wantErr(t, err, store.ErrNotFound, "GetRun(cancelled delivery)")
-		got, err = b.s.GetScheduled(b.ctx, b.tenant.ID, ev.ID)
+		got, err = b.s.ScheduledGet(b.ctx, b.tenant.ID, ev.ID)
 		noErr(t, err, "GetScheduled(cancelled)")
 		if got.Status != store.ScheduledCancelled {
 			t.Errorf("status = %s, want cancelled", got.Status)
 		}
-		_, err = b.s.GetScheduled(b.ctx, other.ID, ev.ID)
+		_, err = b.s.ScheduledGet(b.ctx, other.ID, ev.ID)
 		wantErr(t, err, store.ErrNotFound, "GetScheduled(other tenant)")
 	})
 
@@ -282,10 +282,10 @@ func testScheduled(t *testing.T, open Opener) {
 			ids = append(ids, ev.ID)
 		}
 		b.schedule(newEvent(other.ID, "orders.created", base), at(time.Hour), "")
-		_, err := b.s.CancelScheduled(b.ctx, b.tenant.ID, ids[3], at(10*time.Minute))
+		_, err := b.s.ScheduledCancel(b.ctx, b.tenant.ID, ids[3], at(10*time.Minute))
 		noErr(t, err, "CancelScheduled")
-		noErr(t, b.s.FailScheduled(b.ctx, ids[4], "payload: does not conform", at(20*time.Minute)), "FailScheduled")
-		failed, err := b.s.GetScheduled(b.ctx, b.tenant.ID, ids[4])
+		noErr(t, b.s.ScheduledFail(b.ctx, ids[4], "payload: does not conform", at(20*time.Minute)), "FailScheduled")
+		failed, err := b.s.ScheduledGet(b.ctx, b.tenant.ID, ids[4])
 		noErr(t, err, "GetScheduled(failed)")
 		if failed.Status != store.ScheduledFailed || failed.Error != "payload: does not conform" {
 			t.Errorf("failed = %+v", failed)
@@ -296,7 +296,7 @@ func testScheduled(t *testing.T, open Opener) {
 			if f.Limit == 0 {
 				f.Limit = 100
 			}
-			evs, err := b.s.ListScheduled(b.ctx, b.tenant.ID, status, f)
+			evs, err := b.s.ScheduledList(b.ctx, b.tenant.ID, status, f)
 			noErr(t, err, "ListScheduled")
 			out := []string{}
 			for _, e := range evs {
@@ -338,17 +338,17 @@ func testScheduled(t *testing.T, open Opener) {
 		}
 
 		// Pruning deletes ended rows only, that ended and were due before the cutoff.
-		n, err := b.s.PruneScheduled(b.ctx, at(time.Hour), 100)
+		n, err := b.s.ScheduledPrune(b.ctx, at(time.Hour), 100)
 		noErr(t, err, "PruneScheduled")
 		if n != 0 {
 			t.Errorf("PruneScheduled(before they were due) = %d, want 0", n)
 		}
-		n, err = b.s.PruneScheduled(b.ctx, at(time.Hour+4*time.Minute), 100)
+		n, err = b.s.ScheduledPrune(b.ctx, at(time.Hour+4*time.Minute), 100)
 		noErr(t, err, "PruneScheduled")
 		if n != 1 {
 			t.Errorf("PruneScheduled = %d, want 1 (the cancelled one, due at 1h3m)", n)
 		}
-		n, err = b.s.PruneScheduled(b.ctx, at(2*time.Hour), 100)
+		n, err = b.s.ScheduledPrune(b.ctx, at(2*time.Hour), 100)
 		noErr(t, err, "PruneScheduled")
 		if n != 1 {
 			t.Errorf("PruneScheduled = %d, want 1 (the failed one)", n)
@@ -378,14 +378,14 @@ func testScheduled(t *testing.T, open Opener) {
 				go func() {
 					defer wg.Done()
 					item, _ := deliverScheduled(ev, wf, at(time.Minute))
-					results[i][j] = b.s.Ingest(b.ctx, []store.IngestItem{item})
+					results[i][j] = b.s.EventInsert(b.ctx, []store.IngestItem{item})
 				}()
 			}
 			if i%2 == 0 {
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
-					_, results[i][2] = b.s.CancelScheduled(b.ctx, b.tenant.ID, ev.ID, at(time.Minute))
+					_, results[i][2] = b.s.ScheduledCancel(b.ctx, b.tenant.ID, ev.ID, at(time.Minute))
 				}()
 			}
 		}
@@ -406,14 +406,14 @@ func testScheduled(t *testing.T, open Opener) {
 			if ok != 1 {
 				t.Errorf("event %d: %d of the racing deliveries and cancel succeeded, want exactly 1", i, ok)
 			}
-			runs, err := b.s.ListRuns(b.ctx, b.tenant.ID, store.RunFilter{EventID: ev.ID, Limit: 10})
+			runs, err := b.s.RunList(b.ctx, b.tenant.ID, store.RunFilter{EventID: ev.ID, Limit: 10})
 			noErr(t, err, "ListRuns")
-			_, gerr := b.s.GetEvent(b.ctx, b.tenant.ID, ev.ID)
+			_, gerr := b.s.EventGet(b.ctx, b.tenant.ID, ev.ID)
 			delivered := gerr == nil
 			if delivered && len(runs) != 1 || !delivered && len(runs) != 0 {
 				t.Errorf("event %d: delivered %v with %d runs", i, delivered, len(runs))
 			}
-			if s, err := b.s.GetScheduled(b.ctx, b.tenant.ID, ev.ID); delivered == (err == nil) {
+			if s, err := b.s.ScheduledGet(b.ctx, b.tenant.ID, ev.ID); delivered == (err == nil) {
 				t.Errorf("event %d: delivered %v but scheduled row %+v, %v", i, delivered, s, err)
 			}
 		}
@@ -457,7 +457,7 @@ func testSearch(t *testing.T, open Opener) {
 			var out []string
 			f.Limit = 2
 			for { // page by page
-				evs, err := b.s.ListEvents(b.ctx, b.tenant.ID, f)
+				evs, err := b.s.EventList(b.ctx, b.tenant.ID, f)
 				noErr(t, err, "ListEvents")
 				for _, e := range evs {
 					out = append(out, e.ID)
@@ -473,7 +473,7 @@ func testSearch(t *testing.T, open Opener) {
 			var out []string
 			f.Limit = 2
 			for {
-				rs, err := b.s.ListRuns(b.ctx, b.tenant.ID, f)
+				rs, err := b.s.RunList(b.ctx, b.tenant.ID, f)
 				noErr(t, err, "ListRuns")
 				for _, r := range rs {
 					out = append(out, r.ID)

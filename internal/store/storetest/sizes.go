@@ -36,7 +36,7 @@ func testIngestSizes(t *testing.T, open Opener) {
 			}
 			b.ingest(items...)
 			for i, it := range items {
-				got, err := b.s.GetEvent(b.ctx, b.tenant.ID, it.Event.ID)
+				got, err := b.s.EventGet(b.ctx, b.tenant.ID, it.Event.ID)
 				noErr(t, err, "GetEvent")
 				want := *it.Event
 				if got.Key != want.Key || got.Source != want.Source || got.Scope != want.Scope || got.ParentRunID != want.ParentRunID ||

@@ -35,7 +35,7 @@ func testWorkflowStats(t *testing.T, open Opener) {
 	}
 	runOnce(wf, 2*time.Second, false)
 	cancelled := b.startRun(wf, at(clock))
-	_, err := b.s.CancelRun(b.ctx, b.tenant.ID, cancelled.Run.ID, at(clock+time1))
+	_, err := b.s.RunCancel(b.ctx, b.tenant.ID, cancelled.Run.ID, at(clock+time1))
 	noErr(t, err, "CancelRun")
 	b.startRun(wf, at(clock)) // unfinished
 	// Before the window: not counted.
@@ -44,7 +44,7 @@ func testWorkflowStats(t *testing.T, open Opener) {
 	ob := &bundle{t: t, ctx: b.ctx, s: b.s, tenant: other, worker: b.newWorker(other.ID, "w")}
 	ob.startRun(owf, at(0))
 
-	stats, err := b.s.WorkflowStats(b.ctx, b.tenant.ID, base)
+	stats, err := b.s.StatsWorkflows(b.ctx, b.tenant.ID, base)
 	noErr(t, err, "WorkflowStats")
 	want := []store.WorkflowStats{{
 		Workflow: "checkout", Succeeded: 10, Failed: 1, Cancelled: 1, Unfinished: 1,
@@ -54,12 +54,12 @@ func testWorkflowStats(t *testing.T, open Opener) {
 		t.Errorf("WorkflowStats = %+v,\nwant %+v", stats, want)
 	}
 
-	stats, err = b.s.WorkflowStats(b.ctx, b.tenant.ID, at(-2*time.Hour))
+	stats, err = b.s.StatsWorkflows(b.ctx, b.tenant.ID, at(-2*time.Hour))
 	noErr(t, err, "WorkflowStats(wider window)")
 	if len(stats) != 1 || stats[0].Unfinished != 2 {
 		t.Errorf("WorkflowStats(wider window) = %+v, want checkout with 2 unfinished runs", stats)
 	}
-	stats, err = b.s.WorkflowStats(b.ctx, b.tenant.ID, at(24*time.Hour))
+	stats, err = b.s.StatsWorkflows(b.ctx, b.tenant.ID, at(24*time.Hour))
 	noErr(t, err, "WorkflowStats(empty window)")
 	if len(stats) != 0 {
 		t.Errorf("WorkflowStats(empty window) = %+v, want none", stats)
@@ -93,10 +93,10 @@ func testActivity(t *testing.T, open Opener) {
 	_ = a2
 	b.startRun(wf, at(70*time.Second))
 	r4 := b.startRun(wf, at(80*time.Second))
-	_, err := b.s.CancelRun(b.ctx, b.tenant.ID, r4.Run.ID, at(81*time.Second))
+	_, err := b.s.RunCancel(b.ctx, b.tenant.ID, r4.Run.ID, at(81*time.Second))
 	noErr(t, err, "CancelRun")
 
-	got, err := b.s.Activity(b.ctx, store.ActivityParams{TenantID: b.tenant.ID, Since: base, Until: at(5 * time.Minute), Bucket: time.Minute})
+	got, err := b.s.StatsActivity(b.ctx, store.ActivityParams{TenantID: b.tenant.ID, Since: base, Until: at(5 * time.Minute), Bucket: time.Minute})
 	noErr(t, err, "Activity")
 	wantEvents := []store.BucketCount{{Bucket: 0, Label: store.SourceAPI, Count: 2}, {Bucket: 1, Label: store.SourceRun, Count: 1}}
 	if !reflect.DeepEqual(got.Events, wantEvents) {
@@ -111,7 +111,7 @@ func testActivity(t *testing.T, open Opener) {
 		t.Errorf("Activity.StartLatency = %+v, want %+v", got.StartLatency, wantLat)
 	}
 
-	got, err = b.s.Activity(b.ctx, store.ActivityParams{TenantID: other.ID, Since: base, Until: at(5 * time.Minute), Bucket: time.Minute})
+	got, err = b.s.StatsActivity(b.ctx, store.ActivityParams{TenantID: other.ID, Since: base, Until: at(5 * time.Minute), Bucket: time.Minute})
 	noErr(t, err, "Activity(other tenant)")
 	if len(got.Events) != 1 || got.Events[0].Count != 1 || len(got.Runs) != 0 || len(got.StartLatency) != 0 {
 		t.Errorf("Activity(other tenant) = %+v, want one event and nothing else", got)
@@ -125,7 +125,7 @@ func testQueueDepth(t *testing.T, open Opener) {
 	owf := b.putWorkflow(other.ID, def("fanout", stepDef("a")))
 	depths := func() map[string]int {
 		t.Helper()
-		m, err := b.s.QueueDepths(b.ctx)
+		m, err := b.s.StatsQueueDepths(b.ctx)
 		noErr(t, err, "QueueDepths")
 		return m
 	}

@@ -122,7 +122,7 @@ func newID() string { return uuid.Must(uuid.NewV7()).String() }
 func (b *bundle) newTenant(name string) store.Tenant {
 	b.t.Helper()
 	tn := store.Tenant{ID: newID(), Name: name, CreatedAt: base}
-	noErr(b.t, b.s.CreateTenant(b.ctx, tn), "CreateTenant")
+	noErr(b.t, b.s.TenantCreate(b.ctx, tn), "CreateTenant")
 	return tn
 }
 
@@ -130,7 +130,7 @@ func (b *bundle) newTenant(name string) store.Tenant {
 func (b *bundle) newWorker(tenantID, name string) store.Worker {
 	b.t.Helper()
 	w := store.Worker{ID: newID(), TenantID: tenantID, Name: name, Workflows: []string{"*"}, Slots: 4, CreatedAt: base, LastHeartbeatAt: base}
-	noErr(b.t, b.s.RegisterWorker(b.ctx, w), "RegisterWorker")
+	noErr(b.t, b.s.WorkerRegister(b.ctx, w), "RegisterWorker")
 	return w
 }
 
@@ -157,7 +157,7 @@ func hashDef(d store.WorkflowDef) string {
 // putWorkflow stores d for the tenant and returns its current version.
 func (b *bundle) putWorkflow(tenantID string, d store.WorkflowDef) store.Workflow {
 	b.t.Helper()
-	wf, _, err := b.s.PutWorkflow(b.ctx, store.PutWorkflowParams{TenantID: tenantID, NewID: newID(), Def: d, Hash: hashDef(d), At: base})
+	wf, _, err := b.s.WorkflowPut(b.ctx, store.PutWorkflowParams{TenantID: tenantID, NewID: newID(), Def: d, Hash: hashDef(d), At: base})
 	noErr(b.t, err, "PutWorkflow")
 	return wf
 }
@@ -210,7 +210,7 @@ func (b *bundle) changes(mark string) store.WorkflowChangeSet {
 // ingest commits items and fails the test on error.
 func (b *bundle) ingest(items ...store.IngestItem) {
 	b.t.Helper()
-	noErr(b.t, b.s.Ingest(b.ctx, items), "Ingest")
+	noErr(b.t, b.s.EventInsert(b.ctx, items), "Ingest")
 }
 
 // startRun ingests a manual run (no event) of wf at t.
@@ -250,7 +250,7 @@ func (b *bundle) claim(t time.Time, max int, workflows ...string) []store.Assign
 // claimWith claims with p (zero fields defaulted).
 func (b *bundle) claimWith(p store.ClaimParams) []store.Assignment {
 	b.t.Helper()
-	as, err := b.s.Claim(b.ctx, b.claimParams(p))
+	as, err := b.s.StepClaim(b.ctx, b.claimParams(p))
 	noErr(b.t, err, "Claim")
 	return as
 }
@@ -271,7 +271,7 @@ func (b *bundle) finish(r store.StepResult) store.FinishOutcome {
 	if r.TenantID == "" {
 		r.TenantID = b.tenant.ID
 	}
-	outs, err := b.s.FinishSteps(b.ctx, []store.StepResult{r})
+	outs, err := b.s.StepFinish(b.ctx, []store.StepResult{r})
 	noErr(b.t, err, "FinishSteps")
 	if len(outs) != 1 {
 		b.t.Fatalf("FinishSteps: %d outcomes for 1 result", len(outs))
@@ -301,7 +301,7 @@ func (b *bundle) fail(a store.Assignment, t time.Time, msg string, retryable boo
 // getRun returns a run of b's tenant with its steps.
 func (b *bundle) getRun(id string) (store.Run, []store.StepRun) {
 	b.t.Helper()
-	r, steps, err := b.s.GetRun(b.ctx, b.tenant.ID, id)
+	r, steps, err := b.s.RunGet(b.ctx, b.tenant.ID, id)
 	noErr(b.t, err, "GetRun")
 	return r, steps
 }
@@ -333,10 +333,10 @@ func (b *bundle) wantStatus(runID, runStatus string, steps map[string]string) {
 	}
 }
 
-// expire calls ExpireLeases at t with a generous limit.
+// expire calls StepExpireLeases at t with a generous limit.
 func (b *bundle) expire(t time.Time) []store.FinishOutcome {
 	b.t.Helper()
-	outs, err := b.s.ExpireLeases(b.ctx, t, 1000)
+	outs, err := b.s.StepExpireLeases(b.ctx, t, 1000)
 	noErr(b.t, err, "ExpireLeases")
 	return outs
 }

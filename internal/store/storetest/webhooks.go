@@ -45,29 +45,29 @@ func testWebhooks(t *testing.T, open Opener) {
 		w := newWebhook(b.tenant.ID, "stripe")
 		w.ScopeExpression, w.DedupeExpression = "input.customer", "input.id"
 		w.StaticPayload = json.RawMessage(`{"env":"prod","n":1}`)
-		noErr(t, b.s.CreateWebhook(b.ctx, w), "CreateWebhook")
+		noErr(t, b.s.WebhookCreate(b.ctx, w), "CreateWebhook")
 		g := newWebhook(b.tenant.ID, "generic")
 		g.Source = "generic"
 		g.Auth = store.WebhookAuth{Type: "hmac", Header: "X-Signature", Algorithm: "sha512", Encoding: "base64url", Prefix: "sha512="}
-		noErr(t, b.s.CreateWebhook(b.ctx, g), "CreateWebhook(generic)")
+		noErr(t, b.s.WebhookCreate(b.ctx, g), "CreateWebhook(generic)")
 
-		got, err := b.s.GetWebhook(b.ctx, b.tenant.ID, "stripe")
+		got, err := b.s.WebhookGet(b.ctx, b.tenant.ID, "stripe")
 		noErr(t, err, "GetWebhook")
 		wantWebhook(t, got, w)
-		got, err = b.s.GetWebhook(b.ctx, b.tenant.ID, "generic")
+		got, err = b.s.WebhookGet(b.ctx, b.tenant.ID, "generic")
 		noErr(t, err, "GetWebhook(generic)")
 		wantWebhook(t, got, g)
 
 		// Names are unique per tenant, not across tenants.
-		wantErr(t, b.s.CreateWebhook(b.ctx, newWebhook(b.tenant.ID, "stripe")), store.ErrConflict, "CreateWebhook(taken name)")
-		noErr(t, b.s.CreateWebhook(b.ctx, newWebhook(other.ID, "stripe")), "CreateWebhook(same name, other tenant)")
+		wantErr(t, b.s.WebhookCreate(b.ctx, newWebhook(b.tenant.ID, "stripe")), store.ErrConflict, "CreateWebhook(taken name)")
+		noErr(t, b.s.WebhookCreate(b.ctx, newWebhook(other.ID, "stripe")), "CreateWebhook(same name, other tenant)")
 
-		list, err := b.s.ListWebhooks(b.ctx, b.tenant.ID)
+		list, err := b.s.WebhookList(b.ctx, b.tenant.ID)
 		noErr(t, err, "ListWebhooks")
 		if len(list) != 2 || list[0].Name != "generic" || list[1].Name != "stripe" {
 			t.Errorf("ListWebhooks = %d webhooks %v, want generic, stripe", len(list), names(list))
 		}
-		_, err = b.s.GetWebhook(b.ctx, other.ID, "generic")
+		_, err = b.s.WebhookGet(b.ctx, other.ID, "generic")
 		wantErr(t, err, store.ErrNotFound, "GetWebhook(other tenant)")
 
 		// Update replaces every field but the identity.
@@ -75,28 +75,28 @@ func testWebhooks(t *testing.T, open Opener) {
 		u.Source, u.EventKeyExpression, u.ScopeExpression, u.DedupeExpression = "github", "'gh'", "", ""
 		u.StaticPayload, u.SealedSecret, u.UpdatedAt = nil, []byte("new sealed"), at(time1)
 		u.Auth = store.WebhookAuth{}
-		noErr(t, b.s.UpdateWebhook(b.ctx, u), "UpdateWebhook")
-		got, err = b.s.GetWebhook(b.ctx, b.tenant.ID, "stripe")
+		noErr(t, b.s.WebhookUpdate(b.ctx, u), "UpdateWebhook")
+		got, err = b.s.WebhookGet(b.ctx, b.tenant.ID, "stripe")
 		noErr(t, err, "GetWebhook after update")
 		wantWebhook(t, got, u)
 		// The other tenant cannot update it, nor can an unknown id.
 		x := u
 		x.TenantID = other.ID
-		wantErr(t, b.s.UpdateWebhook(b.ctx, x), store.ErrNotFound, "UpdateWebhook(other tenant)")
+		wantErr(t, b.s.WebhookUpdate(b.ctx, x), store.ErrNotFound, "UpdateWebhook(other tenant)")
 		x = u
 		x.ID = newID()
-		wantErr(t, b.s.UpdateWebhook(b.ctx, x), store.ErrNotFound, "UpdateWebhook(unknown id)")
+		wantErr(t, b.s.WebhookUpdate(b.ctx, x), store.ErrNotFound, "UpdateWebhook(unknown id)")
 
-		wantErr(t, b.s.DeleteWebhook(b.ctx, other.ID, "generic"), store.ErrNotFound, "DeleteWebhook(other tenant)")
-		noErr(t, b.s.DeleteWebhook(b.ctx, b.tenant.ID, "stripe"), "DeleteWebhook")
-		_, err = b.s.GetWebhook(b.ctx, b.tenant.ID, "stripe")
+		wantErr(t, b.s.WebhookDelete(b.ctx, other.ID, "generic"), store.ErrNotFound, "DeleteWebhook(other tenant)")
+		noErr(t, b.s.WebhookDelete(b.ctx, b.tenant.ID, "stripe"), "DeleteWebhook")
+		_, err = b.s.WebhookGet(b.ctx, b.tenant.ID, "stripe")
 		wantErr(t, err, store.ErrNotFound, "GetWebhook after delete")
-		wantErr(t, b.s.DeleteWebhook(b.ctx, b.tenant.ID, "stripe"), store.ErrNotFound, "DeleteWebhook twice")
-		if _, err := b.s.GetWebhook(b.ctx, other.ID, "stripe"); err != nil {
+		wantErr(t, b.s.WebhookDelete(b.ctx, b.tenant.ID, "stripe"), store.ErrNotFound, "DeleteWebhook twice")
+		if _, err := b.s.WebhookGet(b.ctx, other.ID, "stripe"); err != nil {
 			t.Errorf("the other tenant's webhook of the same name is gone: %v", err)
 		}
 		// The name is free again.
-		noErr(t, b.s.CreateWebhook(b.ctx, newWebhook(b.tenant.ID, "stripe")), "CreateWebhook(after delete)")
+		noErr(t, b.s.WebhookCreate(b.ctx, newWebhook(b.tenant.ID, "stripe")), "CreateWebhook(after delete)")
 	})
 
 	t.Run("WebhookEventFieldsAndDedupe", func(t *testing.T) {
@@ -104,7 +104,7 @@ func testWebhooks(t *testing.T, open Opener) {
 		b := setup(t, open)
 		other := b.newTenant("other")
 		w := newWebhook(b.tenant.ID, "stripe")
-		noErr(t, b.s.CreateWebhook(b.ctx, w), "CreateWebhook")
+		noErr(t, b.s.WebhookCreate(b.ctx, w), "CreateWebhook")
 		wf := b.workflow("stripe", stepDef("a"))
 
 		ev := webhookEvent(b.tenant.ID, "stripe", "evt_1", base)
@@ -114,26 +114,26 @@ func testWebhooks(t *testing.T, open Opener) {
 		d.Verification, d.Outcome, d.Error, d.EventID, d.DedupeID = store.VerificationPassed, store.DeliveryAccepted, "", ev.ID, "evt_1"
 		b.ingest(store.IngestItem{Event: ev, Runs: []store.IngestRun{run}, Delivery: d})
 
-		got, err := b.s.GetEvent(b.ctx, b.tenant.ID, ev.ID)
+		got, err := b.s.EventGet(b.ctx, b.tenant.ID, ev.ID)
 		noErr(t, err, "GetEvent")
 		if got.Source != store.SourceWebhook || got.Webhook != "stripe" || got.DedupeID != "evt_1" || got.Scope != "cus_1" {
 			t.Errorf("GetEvent = source %q webhook %q dedupe %q scope %q, want webhook stripe evt_1 cus_1", got.Source, got.Webhook, got.DedupeID, got.Scope)
 		}
-		evs, err := b.s.ListEvents(b.ctx, b.tenant.ID, store.EventFilter{Limit: 10})
+		evs, err := b.s.EventList(b.ctx, b.tenant.ID, store.EventFilter{Limit: 10})
 		noErr(t, err, "ListEvents")
 		if len(evs) != 1 || evs[0].Scope != "cus_1" || evs[0].Webhook != "stripe" {
 			t.Errorf("ListEvents = %+v, want the webhook event with its scope", evs)
 		}
-		found, err := b.s.GetWebhookEvent(b.ctx, b.tenant.ID, "stripe", "evt_1")
+		found, err := b.s.WebhookGetEvent(b.ctx, b.tenant.ID, "stripe", "evt_1")
 		noErr(t, err, "GetWebhookEvent")
 		if found.ID != ev.ID || !reflect.DeepEqual(found.Triggers, ev.Triggers) {
 			t.Errorf("GetWebhookEvent = %s %+v, want %s %+v", found.ID, found.Triggers, ev.ID, ev.Triggers)
 		}
 		for _, q := range [][3]string{{other.ID, "stripe", "evt_1"}, {b.tenant.ID, "github", "evt_1"}, {b.tenant.ID, "stripe", "evt_2"}} {
-			_, err := b.s.GetWebhookEvent(b.ctx, q[0], q[1], q[2])
+			_, err := b.s.WebhookGetEvent(b.ctx, q[0], q[1], q[2])
 			wantErr(t, err, store.ErrNotFound, fmt.Sprintf("GetWebhookEvent(%v)", q))
 		}
-		ds, err := b.s.ListWebhookDeliveries(b.ctx, b.tenant.ID, w.ID, store.DeliveryFilter{Limit: 10})
+		ds, err := b.s.WebhookDeliveryList(b.ctx, b.tenant.ID, w.ID, store.DeliveryFilter{Limit: 10})
 		noErr(t, err, "ListWebhookDeliveries")
 		if len(ds) != 1 || !reflect.DeepEqual(ds[0], *d) {
 			t.Errorf("deliveries = %+v, want [%+v]", ds, *d)
@@ -142,13 +142,13 @@ func testWebhooks(t *testing.T, open Opener) {
 		// The same id again: the whole item is refused, delivery record and runs included.
 		dup := webhookEvent(b.tenant.ID, "stripe", "evt_1", at(time1))
 		dupRun := newRun(wf, dup.ID, dup.Payload, at(time1))
-		err = b.s.Ingest(b.ctx, []store.IngestItem{{Event: dup, Runs: []store.IngestRun{dupRun}, Delivery: delivery(w, at(time1), 200)}})
+		err = b.s.EventInsert(b.ctx, []store.IngestItem{{Event: dup, Runs: []store.IngestRun{dupRun}, Delivery: delivery(w, at(time1), 200)}})
 		wantErr(t, err, store.ErrConflict, "Ingest(repeated dedupe id)")
-		_, err = b.s.GetEvent(b.ctx, b.tenant.ID, dup.ID)
+		_, err = b.s.EventGet(b.ctx, b.tenant.ID, dup.ID)
 		wantErr(t, err, store.ErrNotFound, "GetEvent(refused duplicate)")
-		_, _, err = b.s.GetRun(b.ctx, b.tenant.ID, dupRun.Run.ID)
+		_, _, err = b.s.RunGet(b.ctx, b.tenant.ID, dupRun.Run.ID)
 		wantErr(t, err, store.ErrNotFound, "GetRun(run of the refused duplicate)")
-		if ds, _ := b.s.ListWebhookDeliveries(b.ctx, b.tenant.ID, w.ID, store.DeliveryFilter{Limit: 10}); len(ds) != 1 {
+		if ds, _ := b.s.WebhookDeliveryList(b.ctx, b.tenant.ID, w.ID, store.DeliveryFilter{Limit: 10}); len(ds) != 1 {
 			t.Errorf("deliveries after the refused duplicate = %d, want 1", len(ds))
 		}
 
@@ -171,7 +171,7 @@ func testWebhooks(t *testing.T, open Opener) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				errs[i] = b.s.Ingest(b.ctx, []store.IngestItem{{Event: webhookEvent(b.tenant.ID, "stripe", "evt_race", base)}})
+				errs[i] = b.s.EventInsert(b.ctx, []store.IngestItem{{Event: webhookEvent(b.tenant.ID, "stripe", "evt_race", base)}})
 			}()
 		}
 		wg.Wait()
@@ -194,9 +194,9 @@ func testWebhooks(t *testing.T, open Opener) {
 		b := setup(t, open)
 		other := b.newTenant("other")
 		w := newWebhook(b.tenant.ID, "stripe")
-		noErr(t, b.s.CreateWebhook(b.ctx, w), "CreateWebhook")
+		noErr(t, b.s.WebhookCreate(b.ctx, w), "CreateWebhook")
 		ow := newWebhook(other.ID, "stripe")
-		noErr(t, b.s.CreateWebhook(b.ctx, ow), "CreateWebhook(other)")
+		noErr(t, b.s.WebhookCreate(b.ctx, ow), "CreateWebhook(other)")
 
 		var ids []string // oldest first
 		for i := range 7 {
@@ -206,9 +206,9 @@ func testWebhooks(t *testing.T, open Opener) {
 		}
 		b.ingest(store.IngestItem{Delivery: delivery(ow, base, 401)})
 
-		page1, err := b.s.ListWebhookDeliveries(b.ctx, b.tenant.ID, w.ID, store.DeliveryFilter{Limit: 4})
+		page1, err := b.s.WebhookDeliveryList(b.ctx, b.tenant.ID, w.ID, store.DeliveryFilter{Limit: 4})
 		noErr(t, err, "ListWebhookDeliveries")
-		page2, err := b.s.ListWebhookDeliveries(b.ctx, b.tenant.ID, w.ID, store.DeliveryFilter{Limit: 4, Before: page1[len(page1)-1].ID})
+		page2, err := b.s.WebhookDeliveryList(b.ctx, b.tenant.ID, w.ID, store.DeliveryFilter{Limit: 4, Before: page1[len(page1)-1].ID})
 		noErr(t, err, "ListWebhookDeliveries(page 2)")
 		var got []string
 		for _, d := range append(page1, page2...) {
@@ -218,29 +218,29 @@ func testWebhooks(t *testing.T, open Opener) {
 		if !reflect.DeepEqual(got, want) {
 			t.Errorf("deliveries = %v, want newest first %v", got, want)
 		}
-		if ds, _ := b.s.ListWebhookDeliveries(b.ctx, other.ID, w.ID, store.DeliveryFilter{Limit: 10}); len(ds) != 0 {
+		if ds, _ := b.s.WebhookDeliveryList(b.ctx, other.ID, w.ID, store.DeliveryFilter{Limit: 10}); len(ds) != 0 {
 			t.Errorf("another tenant sees %d of the webhook's deliveries", len(ds))
 		}
 
-		n, err := b.s.PruneWebhookDeliveries(b.ctx, b.tenant.ID, w.ID, 3)
+		n, err := b.s.WebhookDeliveryPrune(b.ctx, b.tenant.ID, w.ID, 3)
 		noErr(t, err, "PruneWebhookDeliveries")
 		if n != 4 {
 			t.Errorf("pruned %d, want 4", n)
 		}
-		left, _ := b.s.ListWebhookDeliveries(b.ctx, b.tenant.ID, w.ID, store.DeliveryFilter{Limit: 10})
+		left, _ := b.s.WebhookDeliveryList(b.ctx, b.tenant.ID, w.ID, store.DeliveryFilter{Limit: 10})
 		if len(left) != 3 || left[0].ID != ids[6] || left[2].ID != ids[4] {
 			t.Errorf("after pruning to 3: %d left", len(left))
 		}
-		if n, err := b.s.PruneWebhookDeliveries(b.ctx, b.tenant.ID, w.ID, 3); err != nil || n != 0 {
+		if n, err := b.s.WebhookDeliveryPrune(b.ctx, b.tenant.ID, w.ID, 3); err != nil || n != 0 {
 			t.Errorf("pruning again = %d, %v, want 0", n, err)
 		}
-		if ds, _ := b.s.ListWebhookDeliveries(b.ctx, other.ID, ow.ID, store.DeliveryFilter{Limit: 10}); len(ds) != 1 {
+		if ds, _ := b.s.WebhookDeliveryList(b.ctx, other.ID, ow.ID, store.DeliveryFilter{Limit: 10}); len(ds) != 1 {
 			t.Errorf("pruning one webhook touched another's log: %d left", len(ds))
 		}
 
 		// Deleting the webhook deletes its log.
-		noErr(t, b.s.DeleteWebhook(b.ctx, b.tenant.ID, "stripe"), "DeleteWebhook")
-		if ds, _ := b.s.ListWebhookDeliveries(b.ctx, b.tenant.ID, w.ID, store.DeliveryFilter{Limit: 10}); len(ds) != 0 {
+		noErr(t, b.s.WebhookDelete(b.ctx, b.tenant.ID, "stripe"), "DeleteWebhook")
+		if ds, _ := b.s.WebhookDeliveryList(b.ctx, b.tenant.ID, w.ID, store.DeliveryFilter{Limit: 10}); len(ds) != 0 {
 			t.Errorf("deleted webhook still has %d deliveries", len(ds))
 		}
 	})

@@ -21,18 +21,18 @@ func testWorkers(t *testing.T, open Opener) {
 		b := setup(t, open)
 		w := store.Worker{ID: newID(), TenantID: b.tenant.ID, Name: "billing-1", Workflows: []string{"orders", "refunds"}, Slots: 8,
 			CreatedAt: at(time1), LastHeartbeatAt: at(2 * time1)}
-		noErr(t, b.s.RegisterWorker(b.ctx, w), "RegisterWorker")
+		noErr(t, b.s.WorkerRegister(b.ctx, w), "RegisterWorker")
 
-		got, err := b.s.GetWorker(b.ctx, b.tenant.ID, w.ID)
+		got, err := b.s.WorkerGet(b.ctx, b.tenant.ID, w.ID)
 		noErr(t, err, "GetWorker")
 		if got.ID != w.ID || got.TenantID != w.TenantID || got.Name != w.Name || !reflect.DeepEqual(got.Workflows, w.Workflows) ||
 			got.Slots != 8 || !got.CreatedAt.Equal(w.CreatedAt) || !got.LastHeartbeatAt.Equal(w.LastHeartbeatAt) {
 			t.Errorf("GetWorker = %+v, want %+v", got, w)
 		}
 		other := b.newTenant("globex")
-		_, err = b.s.GetWorker(b.ctx, other.ID, w.ID)
+		_, err = b.s.WorkerGet(b.ctx, other.ID, w.ID)
 		wantErr(t, err, store.ErrNotFound, "GetWorker(other tenant's)")
-		_, err = b.s.GetWorker(b.ctx, b.tenant.ID, newID())
+		_, err = b.s.WorkerGet(b.ctx, b.tenant.ID, newID())
 		wantErr(t, err, store.ErrNotFound, "GetWorker(unknown)")
 	})
 }
@@ -208,7 +208,7 @@ func testClaim(t *testing.T, open Opener) {
 						errs[i] = fmt.Errorf("still claiming after %d calls: the queue does not drain", n)
 						return
 					}
-					as, err := b.s.Claim(b.ctx, p)
+					as, err := b.s.StepClaim(b.ctx, p)
 					if err != nil {
 						errs[i] = err
 						return
@@ -473,7 +473,7 @@ func testFinishSteps(t *testing.T, open Opener) {
 			if got := b.claim(avail.Add(-ms), 10, "orders"); len(got) != 0 {
 				t.Fatalf("attempt %d: claimed before the backoff ended", attempt)
 			}
-			if ks, err := b.s.ReadySince(b.ctx, failAt, avail); err != nil || !reflect.DeepEqual(ks, []store.WorkKey{key}) {
+			if ks, err := b.s.StepReadySince(b.ctx, failAt, avail); err != nil || !reflect.DeepEqual(ks, []store.WorkKey{key}) {
 				t.Errorf("attempt %d: ReadySince(fail, available] = %v, %v, want [%v]", attempt, ks, err, key)
 			}
 			now = avail.Add(ms)
@@ -580,7 +580,7 @@ func testFinishSteps(t *testing.T, open Opener) {
 			{TenantID: b.tenant.ID, StepRunID: a2.StepRunID, LeaseID: newID(), Succeeded: true, At: at(time1)},
 			{TenantID: b.tenant.ID, StepRunID: a3.StepRunID, LeaseID: a3.LeaseID, Error: "no", Retryable: false, At: at(time1)},
 		}
-		outs, err := b.s.FinishSteps(b.ctx, results)
+		outs, err := b.s.StepFinish(b.ctx, results)
 		noErr(t, err, "FinishSteps")
 		if len(outs) != 3 {
 			t.Fatalf("FinishSteps = %d outcomes, want 3", len(outs))
@@ -615,7 +615,7 @@ func testFinishSteps(t *testing.T, open Opener) {
 		first, second := as[0], as[1]
 		// The first result fails the run, which cancels the second's step: in the same
 		// batch, the second result is stale.
-		outs, err := b.s.FinishSteps(b.ctx, []store.StepResult{
+		outs, err := b.s.StepFinish(b.ctx, []store.StepResult{
 			{TenantID: b.tenant.ID, StepRunID: first.StepRunID, LeaseID: first.LeaseID, Error: "no", Retryable: false, At: at(time1)},
 			{TenantID: b.tenant.ID, StepRunID: second.StepRunID, LeaseID: second.LeaseID, Succeeded: true, Output: json.RawMessage(`{}`), At: at(time1)},
 		})
@@ -643,7 +643,7 @@ func testFinishSteps(t *testing.T, open Opener) {
 		run := b.startRun(wf, base)
 		a := b.claimOne(base, "orders")
 		other := b.newTenant("globex")
-		outs, err := b.s.FinishSteps(b.ctx, []store.StepResult{{TenantID: other.ID, StepRunID: a.StepRunID, LeaseID: a.LeaseID, Succeeded: true, At: at(time1)}})
+		outs, err := b.s.StepFinish(b.ctx, []store.StepResult{{TenantID: other.ID, StepRunID: a.StepRunID, LeaseID: a.LeaseID, Succeeded: true, At: at(time1)}})
 		noErr(t, err, "FinishSteps")
 		if len(outs) != 1 || outs[0].Err == nil {
 			t.Errorf("FinishSteps(other tenant) = %+v, want the result refused", outs)
@@ -661,7 +661,7 @@ func testHeartbeat(t *testing.T, open Opener) {
 		a := b.claimWith(store.ClaimParams{Workflows: []string{"orders"}, Now: base, LeaseFor: 10 * time.Second})[0]
 		hb := func(now time.Time) {
 			t.Helper()
-			lost, err := b.s.Heartbeat(b.ctx, store.HeartbeatParams{TenantID: b.tenant.ID, WorkerID: b.worker.ID,
+			lost, err := b.s.StepHeartbeat(b.ctx, store.HeartbeatParams{TenantID: b.tenant.ID, WorkerID: b.worker.ID,
 				Leases: []store.LeaseRef{{StepRunID: a.StepRunID, LeaseID: a.LeaseID}}, Now: now, LeaseFor: 10 * time.Second})
 			noErr(t, err, "Heartbeat")
 			if len(lost) != 0 {
@@ -675,7 +675,7 @@ func testHeartbeat(t *testing.T, open Opener) {
 		if outs := b.expire(at(12 * time.Second)); len(outs) != 0 {
 			t.Errorf("ExpireLeases after a heartbeat extended the lease = %+v, want nothing", outs)
 		}
-		w, err := b.s.GetWorker(b.ctx, b.tenant.ID, b.worker.ID)
+		w, err := b.s.WorkerGet(b.ctx, b.tenant.ID, b.worker.ID)
 		noErr(t, err, "GetWorker")
 		if !w.LastHeartbeatAt.Equal(at(5 * time.Second)) {
 			t.Errorf("LastHeartbeatAt = %s, want %s", w.LastHeartbeatAt, at(5*time.Second))
@@ -703,7 +703,7 @@ func testHeartbeat(t *testing.T, open Opener) {
 		a := b.claimWith(store.ClaimParams{Workflows: []string{"orders"}, Now: base, LeaseFor: 10 * time.Second})[0]
 		// Past the lease's end, before any sweeper requeued the step: the sweeper may be
 		// requeueing it right now, so the lease is not extended but reported lost.
-		lost, err := b.s.Heartbeat(b.ctx, store.HeartbeatParams{TenantID: b.tenant.ID, WorkerID: b.worker.ID,
+		lost, err := b.s.StepHeartbeat(b.ctx, store.HeartbeatParams{TenantID: b.tenant.ID, WorkerID: b.worker.ID,
 			Leases: []store.LeaseRef{{StepRunID: a.StepRunID, LeaseID: a.LeaseID}}, Now: at(10 * time.Second), LeaseFor: 10 * time.Second})
 		noErr(t, err, "Heartbeat")
 		if len(lost) != 1 || lost[0] != a.StepRunID {
@@ -718,10 +718,10 @@ func testHeartbeat(t *testing.T, open Opener) {
 	t.Run("UnknownWorker", func(t *testing.T) {
 		t.Parallel()
 		b := setup(t, open)
-		_, err := b.s.Heartbeat(b.ctx, store.HeartbeatParams{TenantID: b.tenant.ID, WorkerID: newID(), Now: base, LeaseFor: time.Second})
+		_, err := b.s.StepHeartbeat(b.ctx, store.HeartbeatParams{TenantID: b.tenant.ID, WorkerID: newID(), Now: base, LeaseFor: time.Second})
 		wantErr(t, err, store.ErrNotFound, "Heartbeat(unknown worker)")
 		other := b.newTenant("globex")
-		_, err = b.s.Heartbeat(b.ctx, store.HeartbeatParams{TenantID: other.ID, WorkerID: b.worker.ID, Now: base, LeaseFor: time.Second})
+		_, err = b.s.StepHeartbeat(b.ctx, store.HeartbeatParams{TenantID: other.ID, WorkerID: b.worker.ID, Now: base, LeaseFor: time.Second})
 		wantErr(t, err, store.ErrNotFound, "Heartbeat(other tenant's worker)")
 	})
 
@@ -751,7 +751,7 @@ func testHeartbeat(t *testing.T, open Opener) {
 			t.Fatalf("re-claim = %d, want 1", len(re))
 		}
 		// cancelled: its run is cancelled.
-		if _, err := b.s.CancelRun(b.ctx, b.tenant.ID, cancelled.Run.ID, at(3*time1)); err != nil {
+		if _, err := b.s.RunCancel(b.ctx, b.tenant.ID, cancelled.Run.ID, at(3*time1)); err != nil {
 			t.Fatal(err)
 		}
 
@@ -761,7 +761,7 @@ func testHeartbeat(t *testing.T, open Opener) {
 			{StepRunID: byRun[cancelled.Run.ID].StepRunID, LeaseID: byRun[cancelled.Run.ID].LeaseID},
 			{StepRunID: byRun[moved.Run.ID].StepRunID, LeaseID: byRun[moved.Run.ID].LeaseID},
 		}
-		lost, err := b.s.Heartbeat(b.ctx, store.HeartbeatParams{TenantID: b.tenant.ID, WorkerID: b.worker.ID, Leases: leases,
+		lost, err := b.s.StepHeartbeat(b.ctx, store.HeartbeatParams{TenantID: b.tenant.ID, WorkerID: b.worker.ID, Leases: leases,
 			Now: at(4 * time1), LeaseFor: 30 * time.Second})
 		noErr(t, err, "Heartbeat")
 		want := sorted(leases[1].StepRunID, leases[2].StepRunID, leases[3].StepRunID)
@@ -951,7 +951,7 @@ func testExpireLeases(t *testing.T, open Opener) {
 		now := at(2 * time.Second)
 		seen := map[string]bool{}
 		for i, want := range []int{2, 1, 0} {
-			outs, err := b.s.ExpireLeases(b.ctx, now, 2)
+			outs, err := b.s.StepExpireLeases(b.ctx, now, 2)
 			noErr(t, err, "ExpireLeases")
 			if len(outs) != want {
 				t.Errorf("ExpireLeases call %d (limit 2) = %d outcomes, want %d", i+1, len(outs), want)
@@ -976,7 +976,7 @@ func testCancelRun(t *testing.T, open Opener) {
 		keep := b.startRun(audit, base)
 		a := b.claimOne(at(time1), "orders") // one step of run runs, the other stays queued
 
-		r, err := b.s.CancelRun(b.ctx, b.tenant.ID, run.Run.ID, at(2*time1))
+		r, err := b.s.RunCancel(b.ctx, b.tenant.ID, run.Run.ID, at(2*time1))
 		noErr(t, err, "CancelRun")
 		if r.ID != run.Run.ID || r.Status != store.RunCancelled {
 			t.Errorf("CancelRun = %+v, want run %s cancelled", r, run.Run.ID)
@@ -993,7 +993,7 @@ func testCancelRun(t *testing.T, open Opener) {
 		}
 
 		// The queued step left the queue: only audit's step is queued.
-		if depths, err := b.s.QueueDepths(b.ctx); err != nil || depths[b.tenant.ID] != 1 {
+		if depths, err := b.s.StatsQueueDepths(b.ctx); err != nil || depths[b.tenant.ID] != 1 {
 			t.Errorf("queued steps after the cancel = %v, %v, want 1 (audit's)", depths, err)
 		}
 		if left := b.claim(at(3*time1), 10, "orders"); len(left) != 0 {
@@ -1013,7 +1013,7 @@ func testCancelRun(t *testing.T, open Opener) {
 		if r, _ := b.getRun(run.Run.ID); r.Status != store.RunCancelled {
 			t.Errorf("run = %q after a late completion, want cancelled", r.Status)
 		}
-		lost, err := b.s.Heartbeat(b.ctx, store.HeartbeatParams{TenantID: b.tenant.ID, WorkerID: b.worker.ID,
+		lost, err := b.s.StepHeartbeat(b.ctx, store.HeartbeatParams{TenantID: b.tenant.ID, WorkerID: b.worker.ID,
 			Leases: []store.LeaseRef{{StepRunID: a.StepRunID, LeaseID: a.LeaseID}}, Now: at(3 * time1), LeaseFor: time.Minute})
 		noErr(t, err, "Heartbeat")
 		if !reflect.DeepEqual(lost, []string{a.StepRunID}) {
@@ -1023,12 +1023,12 @@ func testCancelRun(t *testing.T, open Opener) {
 			t.Errorf("ExpireLeases = %+v, want only the other run's step (not the cancelled one)", outs)
 		}
 
-		runs, err := b.s.ListRuns(b.ctx, b.tenant.ID, store.RunFilter{Status: store.RunCancelled, Limit: 10})
+		runs, err := b.s.RunList(b.ctx, b.tenant.ID, store.RunFilter{Status: store.RunCancelled, Limit: 10})
 		noErr(t, err, "ListRuns")
 		if len(runs) != 1 || runs[0].ID != run.Run.ID {
 			t.Errorf("ListRuns(cancelled) = %+v, want the cancelled run", runs)
 		}
-		_, err = b.s.CancelRun(b.ctx, b.tenant.ID, run.Run.ID, at(4*time1))
+		_, err = b.s.RunCancel(b.ctx, b.tenant.ID, run.Run.ID, at(4*time1))
 		wantErr(t, err, store.ErrConflict, "CancelRun(twice)")
 	})
 
@@ -1043,7 +1043,7 @@ func testCancelRun(t *testing.T, open Opener) {
 		for _, r := range []struct {
 			id, status string
 		}{{ok.Run.ID, store.RunSucceeded}, {bad.Run.ID, store.RunFailed}} {
-			_, err := b.s.CancelRun(b.ctx, b.tenant.ID, r.id, at(2*time1))
+			_, err := b.s.RunCancel(b.ctx, b.tenant.ID, r.id, at(2*time1))
 			wantErr(t, err, store.ErrConflict, "CancelRun("+r.status+" run)")
 			b.wantStatus(r.id, r.status, nil)
 		}
@@ -1056,9 +1056,9 @@ func testCancelRun(t *testing.T, open Opener) {
 		run := b.startRun(wf, base)
 		other := b.newTenant("globex")
 
-		_, err := b.s.CancelRun(b.ctx, other.ID, run.Run.ID, at(time1))
+		_, err := b.s.RunCancel(b.ctx, other.ID, run.Run.ID, at(time1))
 		wantErr(t, err, store.ErrNotFound, "CancelRun(other tenant's run)")
-		_, err = b.s.CancelRun(b.ctx, b.tenant.ID, newID(), at(time1))
+		_, err = b.s.RunCancel(b.ctx, b.tenant.ID, newID(), at(time1))
 		wantErr(t, err, store.ErrNotFound, "CancelRun(unknown run)")
 		b.wantStatus(run.Run.ID, store.RunQueued, map[string]string{"a": store.StepQueued})
 		if a := b.claimOne(at(time1), "orders"); a.RunID != run.Run.ID {
@@ -1076,7 +1076,7 @@ func testReadySince(t *testing.T, open Opener) {
 		refunds := b.workflow("refunds", stepDef("r"))
 		next := func(tenant string, workflows []string, want time.Duration, queued bool) {
 			t.Helper()
-			got, ok, err := b.s.NextAvailable(b.ctx, tenant, workflows)
+			got, ok, err := b.s.StepNextAvailable(b.ctx, tenant, workflows)
 			noErr(t, err, "NextAvailable")
 			if ok != queued || (queued && !got.Equal(at(want))) {
 				t.Errorf("NextAvailable(%v) = %s, %v; want +%s, %v", workflows, got, ok, want, queued)
@@ -1124,7 +1124,7 @@ func testReadySince(t *testing.T, open Opener) {
 		gOrders := store.WorkKey{TenantID: other.ID, Workflow: "orders"}
 		ready := func(after, upTo time.Duration, want ...store.WorkKey) {
 			t.Helper()
-			ks, err := b.s.ReadySince(b.ctx, at(after), at(upTo))
+			ks, err := b.s.StepReadySince(b.ctx, at(after), at(upTo))
 			noErr(t, err, "ReadySince")
 			got := map[store.WorkKey]bool{}
 			for _, k := range ks {
@@ -1161,28 +1161,28 @@ func testForeignIDs(t *testing.T, open Opener) {
 	run := b.startRun(wf, base)
 	a := b.claimOne(at(time1), "orders")
 	for _, id := range []string{"nope", strings.ToUpper(run.Run.ID), "'; DROP TABLE runs; --"} {
-		_, err := b.s.GetEvent(b.ctx, b.tenant.ID, id)
+		_, err := b.s.EventGet(b.ctx, b.tenant.ID, id)
 		wantErr(t, err, store.ErrNotFound, "GetEvent("+id+")")
-		_, _, err = b.s.GetRun(b.ctx, b.tenant.ID, id)
+		_, _, err = b.s.RunGet(b.ctx, b.tenant.ID, id)
 		wantErr(t, err, store.ErrNotFound, "GetRun("+id+")")
-		_, err = b.s.CancelRun(b.ctx, b.tenant.ID, id, at(time1))
+		_, err = b.s.RunCancel(b.ctx, b.tenant.ID, id, at(time1))
 		wantErr(t, err, store.ErrNotFound, "CancelRun("+id+")")
-		_, err = b.s.RunStep(b.ctx, b.tenant.ID, id, "")
+		_, err = b.s.RunStepName(b.ctx, b.tenant.ID, id, "")
 		wantErr(t, err, store.ErrNotFound, "RunStep("+id+")")
-		_, err = b.s.RunStep(b.ctx, b.tenant.ID, run.Run.ID, id)
+		_, err = b.s.RunStepName(b.ctx, b.tenant.ID, run.Run.ID, id)
 		wantErr(t, err, store.ErrNotFound, "RunStep(run, "+id+")")
-		runs, err := b.s.ListRuns(b.ctx, b.tenant.ID, store.RunFilter{EventID: id, Limit: 10})
+		runs, err := b.s.RunList(b.ctx, b.tenant.ID, store.RunFilter{EventID: id, Limit: 10})
 		if err != nil || len(runs) != 0 {
 			t.Errorf("ListRuns(event %s) = %d runs, %v; want none", id, len(runs), err)
 		}
 	}
-	lost, err := b.s.Heartbeat(b.ctx, store.HeartbeatParams{TenantID: b.tenant.ID, WorkerID: b.worker.ID, Now: at(2 * time1), LeaseFor: time.Minute,
+	lost, err := b.s.StepHeartbeat(b.ctx, store.HeartbeatParams{TenantID: b.tenant.ID, WorkerID: b.worker.ID, Now: at(2 * time1), LeaseFor: time.Minute,
 		Leases: []store.LeaseRef{{StepRunID: "nope", LeaseID: a.LeaseID}, {StepRunID: a.StepRunID, LeaseID: a.LeaseID}}})
 	noErr(t, err, "Heartbeat")
 	if !reflect.DeepEqual(lost, []string{"nope"}) {
 		t.Errorf("Heartbeat lost %v, want only the foreign id", lost)
 	}
-	outs, err := b.s.FinishSteps(b.ctx, []store.StepResult{
+	outs, err := b.s.StepFinish(b.ctx, []store.StepResult{
 		{TenantID: b.tenant.ID, StepRunID: "nope", LeaseID: a.LeaseID, Succeeded: true, At: at(3 * time1)},
 		{TenantID: b.tenant.ID, StepRunID: a.StepRunID, LeaseID: a.LeaseID, Succeeded: true, Output: json.RawMessage(`{}`), At: at(3 * time1)},
 	})
