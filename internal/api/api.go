@@ -21,6 +21,7 @@ import (
 
 	"github.com/heraldhq/herald/internal/engine"
 	"github.com/heraldhq/herald/internal/store"
+	"github.com/heraldhq/herald/internal/webhook"
 	"github.com/heraldhq/herald/internal/wire"
 )
 
@@ -283,7 +284,7 @@ func ProblemOf(err error) (p Problem, ok bool) {
 	var fe *engine.FieldError
 	var mbe *http.MaxBytesError
 	var se *statusError
-	var we *engine.WebhookError
+	var we *webhook.Refusal
 	var sv *engine.SchemaError
 	switch {
 	case errors.As(err, &se):

@@ -7,6 +7,7 @@ import (
 
 	"github.com/heraldhq/herald/internal/engine"
 	"github.com/heraldhq/herald/internal/store"
+	"github.com/heraldhq/herald/internal/webhook"
 	"github.com/heraldhq/herald/internal/wire"
 )
 
@@ -131,7 +132,7 @@ func (a *API) listDeliveries(w http.ResponseWriter, r *http.Request, p engine.Pr
 // receiveWebhook is a third-party sender's delivery. It needs no token: the webhook's
 // signature or credentials authenticate it.
 func (a *API) receiveWebhook(w http.ResponseWriter, r *http.Request) {
-	rep, err := a.eng.ReceiveWebhook(r.Context(), engine.WebhookRequest{
+	rep, err := a.eng.Webhooks().Receive(r.Context(), webhook.Request{
 		TenantID: r.PathValue("tenant_id"), Name: r.PathValue("name"), Header: r.Header,
 		Body: http.MaxBytesReader(w, r.Body, a.cfg.MaxWebhookBodyBytes), MaxBytes: a.cfg.MaxWebhookBodyBytes,
 	})

@@ -464,7 +464,7 @@ func TestWebhookBodyLimitAndDeliveryLogCap(t *testing.T) {
 				t.Fatalf("forged delivery: %d", r.status)
 			}
 		}
-		if err := b.env.Server.Engine().PruneDeliveryLogs(t.Context()); err != nil {
+		if err := b.env.Server.Engine().Webhooks().PruneDeliveryLogs(t.Context()); err != nil {
 			t.Fatal(err)
 		}
 		ds = deliveries(t, b.c, "gh")

@@ -149,7 +149,7 @@ func (d *Dashboard) saveWebhook(w http.ResponseWriter, r *http.Request, s *store
 		_, err = d.eng.CreateWebhook(r.Context(), s.TenantID, spec)
 	}
 	var fe *engine.FieldError
-	var we *engine.WebhookError
+	var we *webhook.Refusal
 	switch {
 	case errors.As(err, &fe):
 		f.Error, f.ErrorField = fe.Error(), fe.Field

@@ -10,7 +10,7 @@ import (
 	"github.com/heraldhq/herald/internal/store"
 )
 
-// This file holds what the delivery of delayed events (scheduled.go) and the relay of
+// This file holds what the delivery of delayed events (deliver.go) and the relay of
 // outbox entries (outbox.go) share: both push items that were stored earlier, and an item
 // whose processing ends the process must not be processed again after every restart.
 
@@ -51,18 +51,18 @@ func (p *panicError) Error() string { return fmt.Sprintf("panic: %v", p.value) }
 // Push, and turns a panic while doing so into a *panicError, so that one item cannot end
 // the process. (A panic in the group-commit loop, or running out of memory, still ends
 // it: MaxDeliveryAttempts bounds those.)
-func (e *Engine) pushStored(ctx context.Context, tenantID string, ins []EventInput, bulk bool) (err error) {
+func (ig *ingest) pushStored(ctx context.Context, tenantID string, ins []EventInput, bulk bool) (err error) {
 	defer func() {
 		if v := recover(); v != nil {
 			err = &panicError{value: v, stack: debug.Stack()}
 		}
 	}()
-	if e.beforeDelivery != nil {
+	if ig.beforeDelivery != nil {
 		for _, in := range ins {
-			e.beforeDelivery(in.Key)
+			ig.beforeDelivery(in.Key)
 		}
 	}
-	_, err = e.Push(ctx, tenantID, ins, bulk)
+	_, err = ig.Push(ctx, tenantID, ins, bulk)
 	return err
 }
 
@@ -76,14 +76,14 @@ func abandoned(err error) bool {
 
 // release gives back the attempts of claimed items whose delivery was abandoned. It runs
 // even when ctx is done (shutting down is one reason to abandon), within a few seconds.
-func (e *Engine) release(ctx context.Context, what string, ids []string, release func(context.Context, []string) error) {
+func (ig *ingest) release(ctx context.Context, what string, ids []string, release func(context.Context, []string) error) {
 	if len(ids) == 0 {
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
 	if err := release(ctx, ids); err != nil {
-		e.log.Warn("giving back delivery attempts", "items", what, "n", len(ids), "err", err)
+		ig.log.Warn("giving back delivery attempts", "items", what, "n", len(ids), "err", err)
 	}
 }
 
@@ -99,8 +99,8 @@ type storedKind struct {
 }
 
 // failExhausted fails the claimed item id (of key) that used up its attempts.
-func (e *Engine) failExhausted(ctx context.Context, k storedKind, id, key string) error {
-	e.log.Warn(k.name+" failed: its delivery never completed", "id", id, "key", key, "attempts", MaxDeliveryAttempts)
+func (ig *ingest) failExhausted(ctx context.Context, k storedKind, id, key string) error {
+	ig.log.Warn(k.name+" failed: its delivery never completed", "id", id, "key", key, "attempts", MaxDeliveryAttempts)
 	if err := k.fail(ctx, id, exhaustedReason()); err != nil {
 		return fmt.Errorf("marking %s %s failed: %w", k.name, id, err)
 	}
@@ -115,22 +115,22 @@ func (e *Engine) failExhausted(ctx context.Context, k storedKind, id, key string
 // again when the claim ends, at most MaxDeliveryAttempts times. When the delivery is
 // abandoned (see abandoned), the attempts of the items not delivered are given back and
 // the error is returned. It returns how many items it delivered.
-func (e *Engine) pushClaimed(ctx context.Context, k storedKind, tenantID string, ins []EventInput) (int, error) {
+func (ig *ingest) pushClaimed(ctx context.Context, k storedKind, tenantID string, ins []EventInput) (int, error) {
 	ids := make([]string, len(ins))
 	for i, in := range ins {
 		ids[i] = in.ID
 	}
-	err := e.pushStored(ctx, tenantID, ins, true)
+	err := ig.pushStored(ctx, tenantID, ins, true)
 	if err == nil {
 		return len(ins), nil
 	}
 	if abandoned(err) {
-		e.release(ctx, k.name, ids, k.release)
+		ig.release(ctx, k.name, ids, k.release)
 		return 0, err
 	}
 	n := 0
 	for i, in := range ins {
-		err := e.pushStored(ctx, tenantID, []EventInput{in}, false)
+		err := ig.pushStored(ctx, tenantID, []EventInput{in}, false)
 		var fe *FieldError
 		var pe *panicError
 		switch {
@@ -139,23 +139,23 @@ func (e *Engine) pushClaimed(ctx context.Context, k storedKind, tenantID string,
 		case errors.Is(err, store.ErrConflict):
 			// Cancelled meanwhile, or delivered by another replica.
 		case abandoned(err):
-			e.release(ctx, k.name, ids[i:], k.release)
+			ig.release(ctx, k.name, ids[i:], k.release)
 			return n, err
 		case errors.As(err, &fe):
 			// The message may quote payload values (a schema's pattern or const): the log
 			// gets the field only; the item keeps the whole error.
-			e.log.Warn(k.name+" refused at delivery", "id", in.ID, "key", in.Key, "field", fe.Field)
+			ig.log.Warn(k.name+" refused at delivery", "id", in.ID, "key", in.Key, "field", fe.Field)
 			if ferr := k.fail(ctx, in.ID, err.Error()); ferr != nil {
 				return n, fmt.Errorf("marking %s %s failed: %w", k.name, in.ID, ferr)
 			}
 		case errors.As(err, &pe):
-			e.log.Error(k.name+" panicked at delivery; it is failed, the engine goes on", "id", in.ID, "key", in.Key,
+			ig.log.Error(k.name+" panicked at delivery; it is failed, the engine goes on", "id", in.ID, "key", in.Key,
 				"panic", fmt.Sprint(pe.value), "stack", string(pe.stack))
 			if ferr := k.fail(ctx, in.ID, "delivery panicked: "+fmt.Sprint(pe.value)); ferr != nil {
 				return n, fmt.Errorf("marking %s %s failed: %w", k.name, in.ID, ferr)
 			}
 		default:
-			e.log.Warn("delivering "+k.name, "id", in.ID, "key", in.Key, "err", err)
+			ig.log.Warn("delivering "+k.name, "id", in.ID, "key", in.Key, "err", err)
 		}
 	}
 	return n, nil

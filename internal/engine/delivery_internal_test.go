@@ -315,7 +315,7 @@ func TestAbandonedDeliveryGivesItsAttemptBack(t *testing.T) {
 			t.Fatal(err)
 		}
 		for i := 0; i < MaxDeliveryAttempts+2; i++ {
-			if err := e.relayPending(ctx, ob, map[string]string{}); !errors.Is(err, ErrOverloaded) {
+			if err := e.relay.relayPending(ctx, ob, map[string]string{}); !errors.Is(err, ErrOverloaded) {
 				t.Fatalf("relay %d: %v, want ErrOverloaded", i+1, err)
 			}
 		}

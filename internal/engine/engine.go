@@ -8,10 +8,8 @@ package engine
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"runtime"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -138,81 +136,67 @@ func (c *Config) setDefaults() {
 }
 
 // Engine is Herald's core. Create it with New, start its loops with Start.
+//
+// It is a few services, each with its own type, state and loops, over one shared base
+// (configuration, store, clock, trigger index, payload schemas):
+//
+//   - ingest (ingest.go): Push, StartRun, Replay — validation, matching, idempotency and
+//     group commit;
+//   - dispatch (dispatch.go): workers, Poll, Heartbeat, Complete, Fail — leases, wake-ups
+//     and batched step results;
+//   - the duties, each on a timer of its own and with a test signal: the sweeper (sweep.go:
+//     lease expiry, due retries), the retainer (retention.go), the deliverer of delayed
+//     events (deliver.go) and the outbox relay (outbox.go);
+//   - webhook receiving, in internal/webhook, which reaches ingest through webhook.Ingest.
+//
+// Engine's own methods are the administration around them (tenants, tokens, workflows,
+// filters, schemas, webhooks) and the reads the API serves; the services' methods are
+// promoted through it.
 type Engine struct {
-	cfg   Config
-	store store.Store
-	log   *slog.Logger
+	*base
+	*ingest
+	*dispatch
+	*sweeper
+	*retainer
+	*deliverer
+	relay    *relay
+	receiver *webhook.Receiver
+	exprs    *webhook.Exprs
+	tokens   *tokenCache
 
-	index     atomic.Pointer[triggerIndex]
-	indexMu   sync.Mutex // serializes index rebuilds
-	indexMark string
-	indexSeq  rebuildSeq // coalesces concurrent forced rebuilds (index.go)
-
-	schemas schemaCache // compiled payload schemas (schemas.go)
-
-	ingest *batcher[ingestReq]
-	finish *batcher[finishReq]
-	queued atomic.Int64 // payload bytes waiting for ingest
-
-	waiters *notifier
-	tokens  *tokenCache
-	workers sync.Map // worker id -> store.Worker
-
-	evals             *expr.Evaluator // runs every CEL evaluation (Config.ExprSlots at once)
-	exprs             *webhook.Exprs
-	webhooks          *webhookCache
-	deliveriesMu      sync.Mutex
-	deliveriesTouched map[deliveryLogKey]struct{} // webhooks whose log grew since the last prune
-	pruneMu           sync.Mutex                  // serializes PruneDeliveryLogs
-
-	sched     *scheduler // wakes the delivery of delayed events (scheduled.go)
-	schedOnce sync.Once
-
-	// claimFor is how long a claim on delayed events or outbox entries lasts
-	// (deliveryClaim; tests that restart a process shorten it).
-	claimFor time.Duration
-	// beforeDelivery, when set, is called with the key of each delayed event and outbox
-	// entry just before it is pushed. Only tests set it, before Start: they make it panic
-	// or end the process to show that such an item is contained (delivery.go).
-	beforeDelivery func(key string)
-
-	closed   atomic.Bool
-	stop     context.CancelFunc
-	loops    sync.WaitGroup
-	timersMu sync.Mutex
-	timers   map[*time.Timer]struct{}
+	loops  loopGroup // the engine's own: keeping the trigger index and schemas current
+	closed atomic.Bool
 }
 
 // New creates an engine on st and loads its trigger index.
 func New(ctx context.Context, st store.Store, cfg Config) (*Engine, error) {
 	cfg.setDefaults()
-	evals := expr.NewEvaluator(cfg.ExprSlots)
-	exprs, err := webhook.NewExprs(evals)
+	if cfg.CommitLoops <= 0 {
+		cfg.CommitLoops = 1
+		if pw, ok := st.(store.ParallelWriter); ok {
+			cfg.CommitLoops = max(1, pw.WriteParallelism())
+		}
+	}
+	b := &base{cfg: cfg, store: st, log: cfg.Logger, evals: expr.NewEvaluator(cfg.ExprSlots), claimFor: deliveryClaim}
+	b.schemas.warm = make(chan struct{}, 1)
+	exprs, err := webhook.NewExprs(b.evals)
 	if err != nil {
 		return nil, err
 	}
-	e := &Engine{
-		cfg:               cfg,
-		store:             st,
-		log:               cfg.Logger,
-		waiters:           newNotifier(),
-		tokens:            newTokenCache(cfg.TokenCacheTTL),
-		timers:            map[*time.Timer]struct{}{},
-		evals:             evals,
-		exprs:             exprs,
-		webhooks:          &webhookCache{ttl: cfg.WebhookCacheTTL, m: map[webhookKey]cachedWebhook{}},
-		deliveriesTouched: map[deliveryLogKey]struct{}{},
-		claimFor:          deliveryClaim,
-	}
-	if e.cfg.CommitLoops <= 0 {
-		e.cfg.CommitLoops = 1
-		if pw, ok := st.(store.ParallelWriter); ok {
-			e.cfg.CommitLoops = max(1, pw.WriteParallelism())
-		}
-	}
-	e.schemas.warm = make(chan struct{}, 1)
-	e.ingest = newBatcher(cfg.MaxBatchEvents, e.commitIngest)
-	e.finish = newBatcher(500, e.commitFinish)
+	dp := newDispatch(b)
+	sched := &scheduler{kick: make(chan struct{}, 1)}
+	ig := newIngest(b, dp.notify, sched.note)
+	e := &Engine{base: b, ingest: ig, dispatch: dp, exprs: exprs, tokens: newTokenCache(cfg.TokenCacheTTL)}
+	e.receiver = webhook.NewReceiver(webhook.ReceiverConfig{
+		Store: st, Ingest: webhookIngest{ig}, Exprs: exprs, Secrets: cfg.Secrets,
+		CacheTTL: cfg.WebhookCacheTTL, DeliveryLog: cfg.WebhookDeliveryLog,
+		Now: b.now, NewID: NewID, Logger: cfg.Logger,
+	})
+	e.sweeper = &sweeper{base: b, dispatch: dp, receiver: e.receiver}
+	e.retainer = &retainer{base: b}
+	e.deliverer = &deliverer{base: b, ingest: ig, sched: sched}
+	e.relay = &relay{base: b, ingest: ig, kick: make(chan struct{}, 1)}
+	e.relay.outbox, _ = st.(store.Outbox)
 	if err := e.RefreshIndex(ctx, true); err != nil {
 		return nil, err
 	}
@@ -225,33 +209,26 @@ func (e *Engine) Config() Config { return e.cfg }
 // Store returns the engine's store.
 func (e *Engine) Store() store.Store { return e.store }
 
-// Start runs the engine's loops (group commit, sweeper) until Close.
+// Webhooks returns the engine's webhook receiver.
+func (e *Engine) Webhooks() *webhook.Receiver { return e.receiver }
+
+// services lists the engine's services in the order they start: each before those that
+// feed it. Close stops them in the reverse order.
+func (e *Engine) services() []service {
+	return []service{e.dispatch, e.ingest, e.sweeper, e.retainer, e.deliverer, e.relay}
+}
+
+// Start runs the engine's services and its own loops until Close.
 func (e *Engine) Start() {
-	ctx, cancel := context.WithCancel(context.Background())
-	e.stop = cancel
-	for range e.cfg.CommitLoops {
-		e.loops.Add(2)
-		go func() { defer e.loops.Done(); e.ingest.run(ctx) }()
-		go func() { defer e.loops.Done(); e.finish.run(ctx) }()
+	for _, s := range e.services() {
+		s.start()
 	}
-	e.loops.Add(1)
-	go func() { defer e.loops.Done(); e.sweep(ctx) }()
-	e.loops.Add(1)
-	go func() { defer e.loops.Done(); e.dispatchScheduled(ctx) }()
-	e.loops.Add(1)
-	go func() { defer e.loops.Done(); e.warmSchemas(ctx) }()
-	if e.cfg.Retention > 0 {
-		e.loops.Add(1)
-		go func() { defer e.loops.Done(); e.retain(ctx) }()
-	}
-	outboxKick := make(chan struct{}, 1)
+	loops := []func(context.Context){e.warmSchemas}
 	if l, ok := e.store.(listener); ok {
 		// Workflow changes are refreshed by a loop of their own: notifications that arrive
 		// during a refresh make one more, not one each (a burst of registrations).
 		workflowsKick := make(chan struct{}, 1)
-		e.loops.Add(1)
-		go func() {
-			defer e.loops.Done()
+		loops = append(loops, func(ctx context.Context) {
 			for {
 				select {
 				case <-ctx.Done():
@@ -262,29 +239,23 @@ func (e *Engine) Start() {
 					e.log.Warn("refreshing trigger index", "err", err)
 				}
 			}
-		}()
-		e.loops.Add(1)
-		go func() {
-			defer e.loops.Done()
+		}, func(ctx context.Context) {
 			l.Listen(ctx, store.ListenHandlers{
-				Work:      func(k store.WorkKey) { e.waiters.notify(k.TenantID, k.Workflow) },
+				Work:      func(k store.WorkKey) { e.dispatch.notify(k.TenantID, k.Workflow) },
 				Workflows: func() { kick(workflowsKick) },
-				Outbox:    func() { kick(outboxKick) },
+				Outbox:    func() { kick(e.relay.kick) },
 				Reconnected: func() {
 					// Notifications sent before LISTEN took effect (at start, or while
 					// disconnected) are lost: recheck everything.
 					e.log.Info("listening for store notifications")
 					e.waiters.wakeAll()
-					kick(outboxKick)
+					kick(e.relay.kick)
 					_ = e.RefreshIndex(ctx, false)
 				},
 			})
-		}()
+		})
 	}
-	if ob, ok := e.store.(store.Outbox); ok {
-		e.loops.Add(1)
-		go func() { defer e.loops.Done(); e.relayOutbox(ctx, ob, outboxKick) }()
-	}
+	e.loops.run(loops...)
 }
 
 // kick signals ch without blocking; one pending signal is enough.
@@ -301,115 +272,25 @@ type listener interface {
 	Listen(ctx context.Context, h store.ListenHandlers)
 }
 
-// Close stops accepting work, finishes queued commits and stops the loops. It does not
-// close the store.
+// Close stops the engine: its services in the reverse order of their start — the duties,
+// then ingest (which refuses new work and finishes its queued commits), then dispatch
+// (which wakes every parked poll). It does not close the store.
 func (e *Engine) Close() {
 	if e.closed.Swap(true) {
 		return
 	}
-	e.ingest.close()
-	e.finish.close()
-	if e.stop != nil {
-		e.stop()
+	svcs := e.services()
+	for i := len(svcs) - 1; i >= 0; i-- {
+		if svcs[i] == service(e.ingest) {
+			e.loops.halt() // the loops that feed ingest's matching stop before it
+		}
+		svcs[i].stop()
 	}
-	e.loops.Wait()
-	e.timersMu.Lock()
-	for t := range e.timers {
-		t.Stop()
-	}
-	e.timersMu.Unlock()
-	e.waiters.wakeAll()
 }
 
 // NewID returns a new time-ordered id (UUIDv7).
 func NewID() string {
 	return uuid.Must(uuid.NewV7()).String()
-}
-
-// sweep runs the periodic duties: expired leases and retries that became due.
-func (e *Engine) sweep(ctx context.Context) {
-	t := time.NewTicker(e.cfg.SweepInterval)
-	defer t.Stop()
-	last := e.now()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		n := e.now()
-		if err := e.SweepOnce(ctx, last, n); err != nil && ctx.Err() == nil {
-			e.log.Warn("sweep failed", "err", err)
-			e.cfg.Signals.swept()
-			continue
-		}
-		last = n
-		e.cfg.Signals.swept()
-	}
-}
-
-// SweepOnce expires leases due at upTo, wakes workers for retries that became due in
-// (after, upTo], prunes the delivery logs of webhooks that received deliveries, and
-// refreshes the trigger index if workflows changed elsewhere.
-func (e *Engine) SweepOnce(ctx context.Context, after, upTo time.Time) error {
-	for {
-		start := time.Now()
-		outs, err := e.store.StepExpireLeases(ctx, upTo, 500)
-		e.cfg.Observer.StoreCommit("expire", time.Since(start), err)
-		if err != nil {
-			return fmt.Errorf("expiring leases: %w", err)
-		}
-		e.observeRuns(outs, nil)
-		for _, o := range outs {
-			e.log.Info("lease expired", "step_run_id", o.StepRunID, "run_id", o.RunID, "run_status", o.RunStatus)
-		}
-		e.wake(outs)
-		if len(outs) < 500 {
-			break
-		}
-	}
-	keys, err := e.store.StepReadySince(ctx, after.Add(-time.Millisecond), upTo)
-	if err != nil {
-		return err
-	}
-	for _, k := range keys {
-		e.waiters.notify(k.TenantID, k.Workflow)
-	}
-	if err := e.PruneDeliveryLogs(ctx); err != nil {
-		return err
-	}
-	return e.RefreshIndex(ctx, false)
-}
-
-// wake notifies waiting workers about work that outcomes queued, at once or when due.
-func (e *Engine) wake(outs []store.FinishOutcome) {
-	n := time.Now()
-	for _, o := range outs {
-		for _, q := range o.Queued {
-			if d := q.AvailableAt.Sub(n); d > 0 {
-				e.notifyAt(d, q.WorkKey)
-				continue
-			}
-			e.waiters.notify(q.TenantID, q.Workflow)
-		}
-	}
-}
-
-// notifyAt wakes the workers of k after d (a retry's backoff).
-func (e *Engine) notifyAt(d time.Duration, k store.WorkKey) {
-	if e.closed.Load() {
-		return
-	}
-	var t *time.Timer
-	e.timersMu.Lock()
-	t = time.AfterFunc(d, func() {
-		e.timersMu.Lock()
-		delete(e.timers, t)
-		e.timersMu.Unlock()
-		e.waiters.notify(k.TenantID, k.Workflow)
-	})
-	e.timers[t] = struct{}{}
-	e.timersMu.Unlock()
 }
 
 // IsRetryable reports whether err means "try again later" (overload, store outage).

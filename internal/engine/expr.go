@@ -88,20 +88,20 @@ func (es *eventEval) err() error {
 
 // newEventEval returns the evaluation state of ev, evaluated within ctx and, when it is
 // not nil, the request's budget.
-func (e *Engine) newEventEval(ctx context.Context, ev *store.Event, request *expr.Budget) eventEval {
-	return eventEval{ctx: ctx, evals: e.evals, ev: ev, request: request}
+func (bs *base) newEventEval(ctx context.Context, ev *store.Event, request *expr.Budget) eventEval {
+	return eventEval{ctx: ctx, evals: bs.evals, ev: ev, request: request}
 }
 
 // requestBudget returns the budget that the events of one request share: a push of
 // events that came in one request (not stored items delivered or relayed, each decided
 // on its own, whatever its neighbours in the batch).
-func (e *Engine) requestBudget(evs []EventInput) *expr.Budget {
+func (bs *base) requestBudget(evs []EventInput) *expr.Budget {
 	for _, in := range evs {
 		if in.Origin.stored() {
 			return nil
 		}
 	}
-	return expr.NewRequestBudget(e.cfg.RequestExprBudget)
+	return expr.NewRequestBudget(bs.cfg.RequestExprBudget)
 }
 
 // eval evaluates the program on the event, within the bounds of internal/expr and the

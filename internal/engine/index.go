@@ -429,10 +429,10 @@ func (ix *triggerIndex) program(expr string) *program {
 // reports false when the index does not know the workflow (then the caller refreshes).
 // Other replicas, and this one at its next check of the change mark, read the change from
 // the store.
-func (e *Engine) changeFilter(f store.Filter, remove bool) bool {
-	e.indexMu.Lock()
-	defer e.indexMu.Unlock()
-	ix := e.index.Load()
+func (bs *base) changeFilter(f store.Filter, remove bool) bool {
+	bs.indexMu.Lock()
+	defer bs.indexMu.Unlock()
+	ix := bs.index.Load()
 	ti := ix.tenants[f.TenantID]
 	if ti == nil {
 		return false
@@ -452,7 +452,7 @@ func (e *Engine) changeFilter(f store.Filter, remove bool) bool {
 		w.filters.Store(w.filters.Load().with(&indexedFilter{Filter: f, prog: ix.program(f.Expression)}, false))
 		w.mark.Store(m)
 	}
-	e.advanceMark(f.Mark)
+	bs.advanceMark(f.Mark)
 	return true
 }
 
@@ -461,10 +461,10 @@ func (e *Engine) changeFilter(f store.Filter, remove bool) bool {
 // one's filters). It does nothing when the index already holds this version or a newer
 // one (a concurrent refresh saw it first). Other replicas, and this one at its next check
 // of the change mark, read the change from the store.
-func (e *Engine) changeWorkflow(wf store.Workflow) {
-	e.indexMu.Lock()
-	defer e.indexMu.Unlock()
-	ix := e.index.Load()
+func (bs *base) changeWorkflow(wf store.Workflow) {
+	bs.indexMu.Lock()
+	defer bs.indexMu.Unlock()
+	ix := bs.index.Load()
 	var prev *indexedWorkflow
 	if ti := ix.tenants[wf.TenantID]; ti != nil {
 		prev = ti.byName[wf.Name]
@@ -478,17 +478,17 @@ func (e *Engine) changeWorkflow(wf store.Workflow) {
 		w.filters.Store(prev.filters.Load())
 		w.mark.Store(max(w.mark.Load(), prev.mark.Load()))
 	}
-	e.index.Store(ix.with([]*indexedWorkflow{w}, pt.table()))
-	e.advanceMark(wf.Mark)
+	bs.index.Store(ix.with([]*indexedWorkflow{w}, pt.table()))
+	bs.advanceMark(wf.Mark)
 }
 
 // advanceMark records that the index now holds the change that committed mark: when the
 // index was at the mark just before it, it is now at this one, so the change's own
 // notification (PostgreSQL) and the sweep's check find nothing to rebuild. Otherwise
 // other changes came in between, and the next check rebuilds. The caller holds indexMu.
-func (e *Engine) advanceMark(mark string) {
-	if m, err := strconv.ParseInt(mark, 10, 64); err == nil && strconv.FormatInt(m-1, 10) == e.indexMark {
-		e.indexMark = mark
+func (bs *base) advanceMark(mark string) {
+	if m, err := strconv.ParseInt(mark, 10, 64); err == nil && strconv.FormatInt(m-1, 10) == bs.indexMark {
+		bs.indexMark = mark
 	}
 }
 
@@ -611,23 +611,23 @@ type rebuildSeq struct {
 // A forced rebuild is skipped when another one started after this call did and
 // succeeded while this call waited for it: that one read the store after the caller's
 // change.
-func (e *Engine) RefreshIndex(ctx context.Context, force bool) error {
-	if err := e.refreshSchemas(ctx); err != nil { // payload schemas share the refresh points
+func (bs *base) RefreshIndex(ctx context.Context, force bool) error {
+	if err := bs.refreshSchemas(ctx); err != nil { // payload schemas share the refresh points
 		return err
 	}
-	seen := e.indexSeq.started.Load()
-	e.indexMu.Lock()
-	defer e.indexMu.Unlock()
-	if force && e.indexSeq.good > seen {
+	seen := bs.indexSeq.started.Load()
+	bs.indexMu.Lock()
+	defer bs.indexMu.Unlock()
+	if force && bs.indexSeq.good > seen {
 		return nil
 	}
-	seq := e.indexSeq.started.Add(1)
-	since := e.indexMark
+	seq := bs.indexSeq.started.Add(1)
+	since := bs.indexMark
 	if force {
 		since = ""
 	}
 	if since != "" {
-		mark, err := e.store.WorkflowChangeMark(ctx)
+		mark, err := bs.store.WorkflowChangeMark(ctx)
 		if err != nil {
 			return fmt.Errorf("reading workflow change mark: %w", err)
 		}
@@ -638,17 +638,17 @@ func (e *Engine) RefreshIndex(ctx context.Context, force bool) error {
 			since = "" // the store went back (restored from a backup): read it all
 		}
 	}
-	cs, err := e.store.WorkflowChanges(ctx, since)
+	cs, err := bs.store.WorkflowChanges(ctx, since)
 	if err != nil {
 		return fmt.Errorf("loading trigger index: %w", err)
 	}
 	if since == "" {
-		e.index.Store(buildIndex(cs.Workflows, cs.Filters, e.index.Load()))
+		bs.index.Store(buildIndex(cs.Workflows, cs.Filters, bs.index.Load()))
 	} else {
-		e.index.Store(e.index.Load().apply(cs.Workflows, cs.Filters))
+		bs.index.Store(bs.index.Load().apply(cs.Workflows, cs.Filters))
 	}
-	e.indexMark = cs.Mark
-	e.indexSeq.good = seq
+	bs.indexMark = cs.Mark
+	bs.indexSeq.good = seq
 	return nil
 }
 

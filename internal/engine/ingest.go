@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -27,18 +28,14 @@ type EventInput struct {
 	// webhook's scope expression gives it for webhook deliveries.
 	Scope string
 	// DeliverAt, when after the push's time, delays the event: it is stored at once as
-	// scheduled and triggers when due (scheduled.go). Zero or past means now.
+	// scheduled and triggers when due (delayed.go, deliver.go). Zero or past means now.
 	DeliverAt time.Time
 	// Origin is how the event came in; the zero Origin is a producer's push.
 	Origin Origin
 }
 
 // RunRef names a run an event (or a manual start) created.
-type RunRef struct {
-	Workflow string `json:"workflow"`
-	Version  int    `json:"version"`
-	RunID    string `json:"run_id"`
-}
+type RunRef = store.RunRef
 
 // PushResult is one event as committed, with the runs it started.
 type PushResult struct {
@@ -76,17 +73,56 @@ func validateIdempotencyKey(field, key string) error {
 // duplicateResult answers a repeated idempotency key with the original event and the runs
 // it started.
 func duplicateResult(ev store.Event) PushResult {
-	refs := []RunRef{}
-	for _, t := range ev.Triggers {
-		if t.RunID != "" {
-			refs = append(refs, RunRef{Workflow: t.Workflow, Version: t.Version, RunID: t.RunID})
-		}
-	}
-	return PushResult{Event: ev, Runs: refs, Duplicate: true}
+	return PushResult{Event: ev, Runs: ev.Runs(), Duplicate: true}
 }
 
 // MaxBulk is the most events one bulk push may carry.
 const MaxBulk = 1000
+
+// ingest is the engine's way in. It validates pushes, matches each event against the
+// trigger index and commits it with its runs through group commit (Push, StartRun,
+// Replay); it pushes again items stored earlier (delayed events, outbox entries:
+// delivery.go); and it tells dispatch which queues got ready work and the deliverer
+// which delayed events were stored.
+type ingest struct {
+	*base
+	batch  *batcher[ingestReq]
+	queued atomic.Int64 // payload bytes waiting for ingest
+	closed atomic.Bool
+	loops  loopGroup
+
+	// ready is told of each queue a commit gave ready steps (dispatch wakes its workers).
+	ready func(tenantID, workflow string)
+	// delayed is told when each delayed event a commit stored is due (the deliverer wakes
+	// for it).
+	delayed func(at time.Time)
+	// beforeDelivery, when set, is called with the key of each delayed event and outbox
+	// entry just before it is pushed. Only tests set it, before Start: they make it panic
+	// or end the process to show that such an item is contained (delivery.go).
+	beforeDelivery func(key string)
+}
+
+func newIngest(b *base, ready func(tenantID, workflow string), delayed func(at time.Time)) *ingest {
+	ig := &ingest{base: b, ready: ready, delayed: delayed}
+	ig.batch = newBatcher(b.cfg.MaxBatchEvents, ig.commitIngest)
+	return ig
+}
+
+// start runs the group-commit loops.
+func (ig *ingest) start() {
+	loops := make([]func(context.Context), ig.cfg.CommitLoops)
+	for i := range loops {
+		loops[i] = ig.batch.run
+	}
+	ig.loops.run(loops...)
+}
+
+// stop refuses new work and waits for the commit loops to drain what was queued.
+func (ig *ingest) stop() {
+	ig.closed.Store(true)
+	ig.batch.close()
+	ig.loops.halt()
+}
 
 // ingestReq is one caller's request to the group-commit loop: all its items commit in the
 // same transaction.
@@ -107,9 +143,9 @@ func (r ingestReq) size() int { return len(r.items) }
 // answered with the original, marked Duplicate; an event repeating the key of an earlier
 // event of the same call is a duplicate of that one. When a concurrent push claims a key
 // first, the commit conflicts and the call is evaluated again, finding the winner.
-func (e *Engine) Push(ctx context.Context, tenantID string, evs []EventInput, bulk bool) ([]PushResult, error) {
+func (ig *ingest) Push(ctx context.Context, tenantID string, evs []EventInput, bulk bool) ([]PushResult, error) {
 	for attempt := 0; ; attempt++ {
-		res, err := e.push(ctx, tenantID, evs, bulk)
+		res, err := ig.push(ctx, tenantID, evs, bulk)
 		if errors.Is(err, store.ErrConflict) && attempt < 3 && hasIdempotencyKey(evs) {
 			continue
 		}
@@ -126,16 +162,16 @@ func hasIdempotencyKey(evs []EventInput) bool {
 	return false
 }
 
-func (e *Engine) push(ctx context.Context, tenantID string, evs []EventInput, bulk bool) ([]PushResult, error) {
+func (ig *ingest) push(ctx context.Context, tenantID string, evs []EventInput, bulk bool) ([]PushResult, error) {
 	if len(evs) == 0 {
 		return nil, fieldErr("events", "at least one event is required")
 	}
 	if len(evs) > MaxBulk {
 		return nil, fieldErr("events", "at most %d events per bulk push, got %d", MaxBulk, len(evs))
 	}
-	ix := e.index.Load()
-	at := e.now()
-	request := e.requestBudget(evs)
+	ix := ig.index.Load()
+	at := ig.now()
+	request := ig.requestBudget(evs)
 	items := make([]store.IngestItem, 0, len(evs))
 	results := make([]PushResult, len(evs))
 	var size int64
@@ -157,7 +193,7 @@ func (e *Engine) push(ctx context.Context, tenantID string, evs []EventInput, bu
 		if err != nil {
 			return nil, err
 		}
-		if err := e.checkPayload(ctx, tenantID, prefix+"payload", in.Key, payload); err != nil {
+		if err := ig.checkPayload(ctx, tenantID, prefix+"payload", in.Key, payload); err != nil {
 			return nil, err
 		}
 		meta, err := metadataObject(prefix+"additional_metadata", in.Metadata)
@@ -182,7 +218,7 @@ func (e *Engine) push(ctx context.Context, tenantID string, evs []EventInput, bu
 			Source: store.SourceAPI, CreatedAt: at, Triggers: []store.TriggerDecision{}, Scope: in.Scope,
 		}
 		item := store.IngestItem{Event: ev}
-		if err := in.Origin.apply(ctx, e.store, tenantID, prefix, &item); err != nil {
+		if err := in.Origin.apply(ctx, ig.store, tenantID, prefix, &item); err != nil {
 			return nil, err
 		}
 		// Repeats are answered after every check, so that bad input is refused even then.
@@ -198,7 +234,7 @@ func (e *Engine) push(ctx context.Context, tenantID string, evs []EventInput, bu
 				firstWithKey = map[string]int{}
 			}
 			firstWithKey[k] = i
-			if res, ok, err := e.idempotentOriginal(ctx, tenantID, k, at); err != nil {
+			if res, ok, err := ig.idempotentOriginal(ctx, tenantID, k, at); err != nil {
 				return nil, err
 			} else if ok {
 				results[i] = res
@@ -206,15 +242,15 @@ func (e *Engine) push(ctx context.Context, tenantID string, evs []EventInput, bu
 			}
 		}
 		if in.IdempotencyKey != "" {
-			item.IdempotencyKey, item.IdempotencyExpiresAt = in.IdempotencyKey, at.Add(e.cfg.IdempotencyWindow)
+			item.IdempotencyKey, item.IdempotencyExpiresAt = in.IdempotencyKey, at.Add(ig.cfg.IdempotencyWindow)
 		}
-		if res, ok := e.delayItem(&item, in, at); ok {
+		if res, ok := ig.delayItem(&item, in, at); ok {
 			items = append(items, item)
 			results[i] = res
 			size += int64(len(payload) + len(meta) + 512)
 			continue
 		}
-		runs, refs, err := e.matchEvent(ctx, ix, ev, at, request)
+		runs, refs, err := ig.matchEvent(ctx, ix, ev, at, request)
 		if err != nil {
 			// The request ended while its expressions ran: they stopped, and nothing is
 			// stored (a stored item's claim is given back, see abandoned).
@@ -226,7 +262,7 @@ func (e *Engine) push(ctx context.Context, tenantID string, evs []EventInput, bu
 		size += int64(len(payload) + len(meta) + 512)
 	}
 	if len(items) > 0 {
-		if err := e.commit(ctx, items, size); err != nil {
+		if err := ig.commit(ctx, items, size); err != nil {
 			return nil, err
 		}
 	}
@@ -239,17 +275,17 @@ func (e *Engine) push(ctx context.Context, tenantID string, evs []EventInput, bu
 
 // StartRun starts a run of a workflow (any version's current definition, active or not)
 // without an event: the manual and debug run.
-func (e *Engine) StartRun(ctx context.Context, tenantID, workflow string, input json.RawMessage) (RunRef, error) {
+func (ig *ingest) StartRun(ctx context.Context, tenantID, workflow string, input json.RawMessage) (RunRef, error) {
 	payload, err := jsonObject("input", input)
 	if err != nil {
 		return RunRef{}, err
 	}
-	wf, err := e.store.WorkflowGet(ctx, tenantID, workflow, 0)
+	wf, err := ig.store.WorkflowGet(ctx, tenantID, workflow, 0)
 	if err != nil {
 		return RunRef{}, err
 	}
-	run := newRun(&wf, "", payload, e.now())
-	if err := e.commit(ctx, []store.IngestItem{{Runs: []store.IngestRun{run}}}, int64(len(payload)+512)); err != nil {
+	run := newRun(&wf, "", payload, ig.now())
+	if err := ig.commit(ctx, []store.IngestItem{{Runs: []store.IngestRun{run}}}, int64(len(payload)+512)); err != nil {
 		return RunRef{}, err
 	}
 	return RunRef{Workflow: wf.Name, Version: wf.Version, RunID: run.Run.ID}, nil
@@ -280,18 +316,18 @@ func newRun(wf *store.Workflow, eventID string, input json.RawMessage, at time.T
 }
 
 // commit hands items to the group-commit loop and waits for their transaction.
-func (e *Engine) commit(ctx context.Context, items []store.IngestItem, size int64) error {
-	if e.closed.Load() {
+func (ig *ingest) commit(ctx context.Context, items []store.IngestItem, size int64) error {
+	if ig.closed.Load() {
 		return ErrClosed
 	}
-	if e.queued.Add(size) > e.cfg.MaxQueuedBytes {
-		e.queued.Add(-size)
+	if ig.queued.Add(size) > ig.cfg.MaxQueuedBytes {
+		ig.queued.Add(-size)
 		return ErrOverloaded
 	}
 	req := ingestReq{items: items, bytes: size, done: make(chan error, 1)}
-	ok, closed := e.ingest.submit(req)
+	ok, closed := ig.batch.submit(req)
 	if !ok {
-		e.queued.Add(-size)
+		ig.queued.Add(-size)
 		if closed {
 			return ErrClosed
 		}
@@ -310,20 +346,20 @@ func (e *Engine) commit(ctx context.Context, items []store.IngestItem, size int6
 // commitIngest is the group-commit step: one transaction for every waiting request. If
 // that fails, requests may be retried one by one (see retryAlone) so that one bad request
 // cannot fail its neighbours.
-func (e *Engine) commitIngest(ctx context.Context, reqs []ingestReq) {
+func (ig *ingest) commitIngest(ctx context.Context, reqs []ingestReq) {
 	var all []store.IngestItem
 	for _, r := range reqs {
 		all = append(all, r.items...)
 	}
-	err := e.storeIngest(ctx, all)
+	err := ig.storeIngest(ctx, all)
 	if retryAlone(err, len(reqs)) {
 		for _, r := range reqs {
-			e.finishIngest(r, e.storeIngest(ctx, r.items))
+			ig.finishIngest(r, ig.storeIngest(ctx, r.items))
 		}
 		return
 	}
 	for _, r := range reqs {
-		e.finishIngest(r, err)
+		ig.finishIngest(r, err)
 	}
 }
 
@@ -334,22 +370,24 @@ func retryAlone(err error, n int) bool {
 	return err != nil && n > 1 && !errors.Is(err, store.ErrUnavailable)
 }
 
-func (e *Engine) finishIngest(r ingestReq, err error) {
-	e.queued.Add(-r.bytes)
+func (ig *ingest) finishIngest(r ingestReq, err error) {
+	ig.queued.Add(-r.bytes)
 	if errors.Is(err, store.ErrConflict) {
 		// An expected race: a replayed webhook delivery or outbox entry that another
 		// request committed first; the caller answers with the original.
-		e.log.Debug("ingest commit conflicted", "events", len(r.items), "err", err)
+		ig.log.Debug("ingest commit conflicted", "events", len(r.items), "err", err)
 	} else if err != nil {
-		e.log.Warn("ingest commit failed", "events", len(r.items), "err", err)
+		ig.log.Warn("ingest commit failed", "events", len(r.items), "err", err)
 	} else {
-		e.observeIngest(r.items)
-		e.noteScheduled(r.items)
+		ig.observeIngest(r.items)
 		for _, it := range r.items {
+			if !it.DeliverAt.IsZero() {
+				ig.delayed(it.DeliverAt)
+			}
 			for _, run := range it.Runs {
 				for _, st := range run.Steps {
 					if st.Status == store.StepQueued {
-						e.waiters.notify(st.TenantID, st.WorkflowName)
+						ig.ready(st.TenantID, st.WorkflowName)
 					}
 				}
 			}
@@ -359,9 +397,9 @@ func (e *Engine) finishIngest(r ingestReq, err error) {
 }
 
 // storeIngest runs one ingest transaction and observes its latency.
-func (e *Engine) storeIngest(ctx context.Context, items []store.IngestItem) error {
+func (ig *ingest) storeIngest(ctx context.Context, items []store.IngestItem) error {
 	start := time.Now()
-	err := e.store.EventInsert(ctx, items)
-	e.cfg.Observer.StoreCommit("ingest", time.Since(start), err)
+	err := ig.store.EventInsert(ctx, items)
+	ig.cfg.Observer.StoreCommit("ingest", time.Since(start), err)
 	return err
 }

@@ -136,10 +136,10 @@ func notFired(v verdict) verdict {
 // spent, each expression left
 // fails (expression_error) without being evaluated. When ctx ends while expressions are
 // evaluated, the rest are not, and it returns the cause: such decisions are not stored.
-func (e *Engine) matchEvent(ctx context.Context, ix *triggerIndex, ev *store.Event, at time.Time, request *expr.Budget) ([]store.IngestRun, []RunRef, error) {
+func (bs *base) matchEvent(ctx context.Context, ix *triggerIndex, ev *store.Event, at time.Time, request *expr.Budget) ([]store.IngestRun, []RunRef, error) {
 	var runs []store.IngestRun
 	refs := []RunRef{}
-	es := e.newEventEval(ctx, ev, request)
+	es := bs.newEventEval(ctx, ev, request)
 	for _, m := range ix.match(ev.TenantID, ev.Key) {
 		wf := m.w.wf
 		v := decide(m.w, m.trigs, &es)

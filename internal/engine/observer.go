@@ -37,7 +37,7 @@ func (nopObserver) StoreCommit(string, time.Duration, error) {}
 func (nopObserver) WebhookVerificationFailed()               {}
 
 // observeIngest counts what a committed ingest request stored.
-func (e *Engine) observeIngest(items []store.IngestItem) {
+func (ig *ingest) observeIngest(items []store.IngestItem) {
 	var counts map[string]int
 	for _, it := range items {
 		if it.Event != nil && it.DeliverAt.IsZero() { // a delayed event counts when delivered
@@ -47,27 +47,27 @@ func (e *Engine) observeIngest(items []store.IngestItem) {
 			counts[it.Event.Source]++
 		}
 		if it.Delivery != nil && it.Delivery.Verification == store.VerificationFailed {
-			e.cfg.Observer.WebhookVerificationFailed()
+			ig.cfg.Observer.WebhookVerificationFailed()
 		}
 	}
 	for src, n := range counts {
-		e.cfg.Observer.EventsIngested(src, n)
+		ig.cfg.Observer.EventsIngested(src, n)
 	}
 }
 
 // observeRuns counts the runs that outcomes ended and, when results are given (one per
 // outcome), the execution time of each accepted attempt.
-func (e *Engine) observeRuns(outs []store.FinishOutcome, results []store.StepResult) {
+func (dp *dispatch) observeRuns(outs []store.FinishOutcome, results []store.StepResult) {
 	for i, o := range outs {
 		if o.Err != nil {
 			continue
 		}
 		switch o.RunStatus {
 		case store.RunSucceeded, store.RunFailed, store.RunCancelled:
-			e.cfg.Observer.RunsFinished(o.RunStatus, 1)
+			dp.cfg.Observer.RunsFinished(o.RunStatus, 1)
 		}
 		if i < len(results) && !o.StartedAt.IsZero() {
-			e.cfg.Observer.StepFinished(results[i].At.Sub(o.StartedAt), results[i].Succeeded)
+			dp.cfg.Observer.StepFinished(results[i].At.Sub(o.StartedAt), results[i].Succeeded)
 		}
 	}
 }

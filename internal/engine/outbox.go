@@ -9,20 +9,39 @@ import (
 	"github.com/heraldhq/herald/internal/store"
 )
 
+// relay is the outbox duty: it moves what applications wrote into a store's
+// transactional outbox into the event log (relayOutbox). It runs only on a store with an
+// outbox; each pass sends Signals.Relayed.
+type relay struct {
+	*base
+	ingest *ingest
+	outbox store.Outbox  // nil: the store has none
+	kick   chan struct{} // the store's notification that entries arrived
+	loops  loopGroup
+}
+
+func (rl *relay) start() {
+	if rl.outbox != nil {
+		rl.loops.run(func(ctx context.Context) { rl.relayOutbox(ctx, rl.outbox, rl.kick) })
+	}
+}
+
+func (rl *relay) stop() { rl.loops.halt() }
+
 // relayOutbox moves events that applications wrote into the transactional outbox (in
 // their own transactions) into the event log, triggering workflows like any push. Each
 // entry is moved in one transaction that deletes it and inserts the event and its runs;
 // the entry's id is the event's id, so two replicas relaying the same entry cannot
 // create it twice (the second insert conflicts and is dropped).
-func (e *Engine) relayOutbox(ctx context.Context, ob store.Outbox, kicked <-chan struct{}) {
-	t := time.NewTicker(e.cfg.SweepInterval)
+func (rl *relay) relayOutbox(ctx context.Context, ob store.Outbox, kicked <-chan struct{}) {
+	t := time.NewTicker(rl.cfg.SweepInterval)
 	defer t.Stop()
 	tenants := map[string]string{} // name → id
 	for {
-		if err := e.relayPending(ctx, ob, tenants); err != nil && ctx.Err() == nil {
-			e.log.Warn("relaying outbox", "err", err)
+		if err := rl.relayPending(ctx, ob, tenants); err != nil && ctx.Err() == nil {
+			rl.log.Warn("relaying outbox", "err", err)
 		}
-		e.cfg.Signals.relayed()
+		rl.cfg.Signals.relayed()
 		select {
 		case <-ctx.Done():
 			return
@@ -37,19 +56,19 @@ const outboxBatch = 500
 // relayPending relays every pending outbox entry as DeliverDue delivers delayed events:
 // first, one claim and one transaction each, the entries claimed before whose relay did
 // not complete, then the others, batch after batch.
-func (e *Engine) relayPending(ctx context.Context, ob store.Outbox, tenants map[string]string) error {
+func (rl *relay) relayPending(ctx context.Context, ob store.Outbox, tenants map[string]string) error {
 	for _, retried := range []bool{true, false} {
 		limit := outboxBatch
 		if retried {
 			limit = 1
 		}
 		for {
-			at := e.now()
-			entries, err := ob.OutboxClaim(ctx, store.DeliveryClaim{Now: at, Until: at.Add(e.claimFor), Limit: limit, Retried: retried})
+			at := rl.now()
+			entries, err := ob.OutboxClaim(ctx, store.DeliveryClaim{Now: at, Until: at.Add(rl.claimFor), Limit: limit, Retried: retried})
 			if err != nil {
 				return fmt.Errorf("claiming outbox entries: %w", err)
 			}
-			if err := e.relayClaimed(ctx, ob, tenants, entries); err != nil {
+			if err := rl.relayClaimed(ctx, ob, tenants, entries); err != nil {
 				return err
 			}
 			if len(entries) < limit {
@@ -70,28 +89,28 @@ func outboxKind(ob store.Outbox) storedKind {
 // tenant, and relays the others, each tenant's in transactions of up to MaxBulk entries
 // (pushClaimed). When a relay is abandoned, the entries not tried yet give their
 // attempts back too.
-func (e *Engine) relayClaimed(ctx context.Context, ob store.Outbox, tenants map[string]string, entries []store.OutboxEntry) error {
+func (rl *relay) relayClaimed(ctx context.Context, ob store.Outbox, tenants map[string]string, entries []store.OutboxEntry) error {
 	k := outboxKind(ob)
 	abandon := func(err error) error {
 		ids := make([]string, len(entries))
 		for i, en := range entries {
 			ids[i] = en.ID // refused or relayed entries are left as they are
 		}
-		e.release(ctx, k.name, ids, k.release)
+		rl.ingest.release(ctx, k.name, ids, k.release)
 		return err
 	}
 	byTenant := map[string][]EventInput{}
 	var order []string
 	for _, en := range entries {
 		if exhausted(en.Attempts) {
-			if err := e.failExhausted(ctx, k, en.ID, en.Key); err != nil {
+			if err := rl.ingest.failExhausted(ctx, k, en.ID, en.Key); err != nil {
 				return abandon(err)
 			}
 			continue
 		}
 		tid, ok := tenants[en.Tenant]
 		if !ok {
-			t, err := e.store.TenantGetByName(ctx, en.Tenant)
+			t, err := rl.store.TenantGetByName(ctx, en.Tenant)
 			if errors.Is(err, store.ErrNotFound) {
 				if err := ob.OutboxReject(ctx, en.ID, "no tenant named "+en.Tenant); err != nil {
 					return abandon(err)
@@ -122,14 +141,14 @@ func (e *Engine) relayClaimed(ctx context.Context, ob store.Outbox, tenants map[
 		}
 	}
 	for i, c := range chunks {
-		if _, err := e.pushClaimed(ctx, k, c.tenantID, c.ins); err != nil {
+		if _, err := rl.ingest.pushClaimed(ctx, k, c.tenantID, c.ins); err != nil {
 			var rest []string
 			for _, later := range chunks[i+1:] {
 				for _, in := range later.ins {
 					rest = append(rest, in.ID)
 				}
 			}
-			e.release(ctx, k.name, rest, k.release)
+			rl.ingest.release(ctx, k.name, rest, k.release)
 			return err
 		}
 	}

@@ -9,16 +9,31 @@ import (
 	"github.com/heraldhq/herald/internal/store"
 )
 
+// retainer is the retention duty: when Config.Retention is set, at start and every
+// RetentionInterval it prunes what is older. Each pass sends Signals.Pruned.
+type retainer struct {
+	*base
+	loops loopGroup
+}
+
+func (rt *retainer) start() {
+	if rt.cfg.Retention > 0 {
+		rt.loops.run(rt.retain)
+	}
+}
+
+func (rt *retainer) stop() { rt.loops.halt() }
+
 // retain runs the retention duty: at start and every RetentionInterval, it prunes what is
 // older than Retention.
-func (e *Engine) retain(ctx context.Context) {
-	t := time.NewTicker(e.cfg.RetentionInterval)
+func (rt *retainer) retain(ctx context.Context) {
+	t := time.NewTicker(rt.cfg.RetentionInterval)
 	defer t.Stop()
 	for {
-		if _, err := e.PruneOnce(ctx, e.now()); err != nil && ctx.Err() == nil {
-			e.log.Warn("pruning old data failed", "err", err)
+		if _, err := rt.PruneOnce(ctx, rt.now()); err != nil && ctx.Err() == nil {
+			rt.log.Warn("pruning old data failed", "err", err)
 		}
-		e.cfg.Signals.pruned()
+		rt.cfg.Signals.pruned()
 		select {
 		case <-ctx.Done():
 			return
@@ -31,14 +46,14 @@ func (e *Engine) retain(ctx context.Context) {
 // the events, ended runs and webhook deliveries created before at − Retention, and the
 // dashboard sessions expired at at. Ingest goes on between batches. It returns what it
 // deleted.
-func (e *Engine) PruneOnce(ctx context.Context, at time.Time) (store.PruneResult, error) {
+func (rt *retainer) PruneOnce(ctx context.Context, at time.Time) (store.PruneResult, error) {
 	var total store.PruneResult
-	if e.cfg.Retention <= 0 {
+	if rt.cfg.Retention <= 0 {
 		return total, nil
 	}
-	p := store.PruneParams{Before: at.Add(-e.cfg.Retention), Now: at, Limit: e.cfg.RetentionBatch}
+	p := store.PruneParams{Before: at.Add(-rt.cfg.Retention), Now: at, Limit: rt.cfg.RetentionBatch}
 	for ctx.Err() == nil {
-		r, err := e.store.Prune(ctx, p)
+		r, err := rt.store.Prune(ctx, p)
 		total.Events += r.Events
 		total.Runs += r.Runs
 		total.Deliveries += r.Deliveries
@@ -55,7 +70,7 @@ func (e *Engine) PruneOnce(ctx context.Context, at time.Time) (store.PruneResult
 		}
 	}
 	if total.Total() > 0 {
-		e.log.Info("pruned old data", "before", p.Before, "events", total.Events, "runs", total.Runs,
+		rt.log.Info("pruned old data", "before", p.Before, "events", total.Events, "runs", total.Runs,
 			"deliveries", total.Deliveries, "sessions", total.Sessions, "idempotency_keys", total.IdempotencyKeys)
 	}
 	return total, nil

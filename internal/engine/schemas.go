@@ -301,14 +301,14 @@ func (e *Engine) DeleteEventSchema(ctx context.Context, tenantID, key string) er
 // refreshSchemas reloads the schemas when the store's change mark moved (always the first
 // time). Documents that did not change keep their compiled form; the others are compiled
 // later (compiledSchema), so a reload reads the store and nothing more.
-func (e *Engine) refreshSchemas(ctx context.Context) error { return e.refreshSchemasWith(ctx, nil) }
+func (bs *base) refreshSchemas(ctx context.Context) error { return bs.refreshSchemasWith(ctx, nil) }
 
 // refreshSchemasWith is refreshSchemas, given the schema a put just compiled.
-func (e *Engine) refreshSchemasWith(ctx context.Context, fresh *compiledSchema) error {
-	c := &e.schemas
+func (bs *base) refreshSchemasWith(ctx context.Context, fresh *compiledSchema) error {
+	c := &bs.schemas
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	mark, err := e.store.SchemaChangeMark(ctx)
+	mark, err := bs.store.SchemaChangeMark(ctx)
 	if err != nil {
 		return fmt.Errorf("reading event schema change mark: %w", err)
 	}
@@ -316,7 +316,7 @@ func (e *Engine) refreshSchemasWith(ctx context.Context, fresh *compiledSchema) 
 	if cur != nil && cur.mark == mark {
 		return nil
 	}
-	all, err := e.store.SchemaListAll(ctx)
+	all, err := bs.store.SchemaListAll(ctx)
 	if err != nil {
 		return fmt.Errorf("loading event schemas: %w", err)
 	}
@@ -346,14 +346,14 @@ func (e *Engine) refreshSchemasWith(ctx context.Context, fresh *compiledSchema) 
 
 // warmSchemas compiles the schemas a reload left uncompiled, one at a time, whenever a
 // reload kicks it, until ctx ends, so that the first payload of a key seldom waits.
-func (e *Engine) warmSchemas(ctx context.Context) {
+func (bs *base) warmSchemas(ctx context.Context) {
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-e.schemas.warm:
+		case <-bs.schemas.warm:
 		}
-		set := e.schemas.set.Load()
+		set := bs.schemas.set.Load()
 		if set == nil {
 			continue
 		}
@@ -361,7 +361,7 @@ func (e *Engine) warmSchemas(ctx context.Context) {
 			if ctx.Err() != nil {
 				return
 			}
-			cs.compile(e.log)
+			cs.compile(bs.log)
 		}
 	}
 }
@@ -375,8 +375,8 @@ var schemaPrinter = message.NewPrinter(language.English)
 // first (schemaBound.check), and a payload whose validation would take more than
 // MaxValidationCost steps is refused without running it; a cancelled ctx stops the
 // estimate.
-func (e *Engine) checkPayload(ctx context.Context, tenantID, field, key string, payload json.RawMessage) error {
-	set := e.schemas.set.Load()
+func (bs *base) checkPayload(ctx context.Context, tenantID, field, key string, payload json.RawMessage) error {
+	set := bs.schemas.set.Load()
 	if set == nil || len(set.m) == 0 {
 		return nil
 	}
@@ -384,7 +384,7 @@ func (e *Engine) checkPayload(ctx context.Context, tenantID, field, key string, 
 	if cs == nil {
 		return nil
 	}
-	sch, bound, err := cs.get(ctx, e.log)
+	sch, bound, err := cs.get(ctx, bs.log)
 	if err != nil {
 		if ctx.Err() != nil {
 			return fmt.Errorf("compiling the schema of %q: %w", key, err)
@@ -421,7 +421,7 @@ func (e *Engine) checkPayload(ctx context.Context, tenantID, field, key string, 
 	var ve *jsonschema.ValidationError
 	if !errors.As(err, &ve) {
 		// The same payload would fail the same way again: bad input, not a passing fault.
-		e.log.Warn("the schema validator failed", "tenant_id", tenantID, "key", key, "err", err)
+		bs.log.Warn("the schema validator failed", "tenant_id", tenantID, "key", key, "err", err)
 		return &SchemaError{Key: key, Field: field, Message: fmt.Sprintf("could not be checked against the schema of %q: %v", key, err)}
 	}
 	leaf := deepestCause(ve)

@@ -18,11 +18,11 @@ type wallClock struct{}
 func (wallClock) Now() time.Time { return time.Now() }
 
 // now is the engine's clock, in UTC and millisecond precision like the stores.
-func (e *Engine) now() time.Time { return e.cfg.Clock.Now().UTC().Truncate(time.Millisecond) }
+func (bs *base) now() time.Time { return bs.cfg.Clock.Now().UTC().Truncate(time.Millisecond) }
 
 // Now returns the engine's time (its Config.Clock), in UTC and millisecond precision: what
 // a relative time such as a push's delay counts from.
-func (e *Engine) Now() time.Time { return e.now() }
+func (bs *base) Now() time.Time { return bs.now() }
 
 // Signals lets a test wait for the engine's background work instead of sleeping: each
 // duty sends on its channel when it has done one pass, and a poll sends when it found

@@ -44,12 +44,3 @@ func (e *Engine) refreshAfterCommit(ctx context.Context, what string) {
 		e.log.Warn("rebuilding the trigger index after a change", "change", what, "err", err)
 	}
 }
-
-// CancelRun cancels a run that has not ended.
-func (e *Engine) CancelRun(ctx context.Context, tenantID, id string) (store.Run, error) {
-	r, err := e.store.RunCancel(ctx, tenantID, id, e.now())
-	if err == nil {
-		e.cfg.Observer.RunsFinished(store.RunCancelled, 1)
-	}
-	return r, err
-}

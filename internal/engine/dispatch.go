@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -22,8 +24,56 @@ const (
 	MaxPollWait     = 60 * time.Second
 )
 
+// dispatch is the engine's way out. It registers workers, hands them ready steps under
+// leases (Poll, which parks until the notifier wakes it), extends leases (Heartbeat) and
+// commits step results in batches (Complete, Fail), waking the workers of the steps
+// they unblocked, at once or when a retry's backoff ends.
+type dispatch struct {
+	*base
+	waiters *notifier
+	workers sync.Map // worker id -> store.Worker
+	batch   *batcher[finishReq]
+	closed  atomic.Bool
+	loops   loopGroup
+
+	timersMu sync.Mutex
+	timers   map[*time.Timer]struct{} // wake-ups at the end of retries' backoffs
+}
+
+func newDispatch(b *base) *dispatch {
+	dp := &dispatch{base: b, waiters: newNotifier(), timers: map[*time.Timer]struct{}{}}
+	dp.batch = newBatcher(500, dp.commitFinish)
+	return dp
+}
+
+// start runs the loops that commit step results.
+func (dp *dispatch) start() {
+	loops := make([]func(context.Context), dp.cfg.CommitLoops)
+	for i := range loops {
+		loops[i] = dp.batch.run
+	}
+	dp.loops.run(loops...)
+}
+
+// stop refuses new results, waits for the commit loops to drain what was queued, drops
+// the pending wake-ups and wakes every parked poll, which then returns empty.
+func (dp *dispatch) stop() {
+	dp.closed.Store(true)
+	dp.batch.close()
+	dp.loops.halt()
+	dp.timersMu.Lock()
+	for t := range dp.timers {
+		t.Stop()
+	}
+	dp.timersMu.Unlock()
+	dp.waiters.wakeAll()
+}
+
+// notify wakes the workers of a tenant's workflow: it has ready steps.
+func (dp *dispatch) notify(tenantID, workflow string) { dp.waiters.notify(tenantID, workflow) }
+
 // RegisterWorker registers a worker for workflows that must exist in the tenant.
-func (e *Engine) RegisterWorker(ctx context.Context, tenantID, name string, workflows []string, slots int) (store.Worker, error) {
+func (dp *dispatch) RegisterWorker(ctx context.Context, tenantID, name string, workflows []string, slots int) (store.Worker, error) {
 	if name == "" {
 		name = "worker"
 	}
@@ -45,7 +95,7 @@ func (e *Engine) RegisterWorker(ctx context.Context, tenantID, name string, work
 	seen := map[string]bool{}
 	var wfs []string
 	for i, wf := range workflows {
-		if _, err := e.store.WorkflowGet(ctx, tenantID, wf, 0); errors.Is(err, store.ErrNotFound) {
+		if _, err := dp.store.WorkflowGet(ctx, tenantID, wf, 0); errors.Is(err, store.ErrNotFound) {
 			return store.Worker{}, fieldErr(fmt.Sprintf("workflows[%d]", i), "no workflow named %q (register it first)", wf)
 		} else if err != nil {
 			return store.Worker{}, err
@@ -55,35 +105,35 @@ func (e *Engine) RegisterWorker(ctx context.Context, tenantID, name string, work
 			wfs = append(wfs, wf)
 		}
 	}
-	at := e.now()
+	at := dp.now()
 	w := store.Worker{ID: NewID(), TenantID: tenantID, Name: name, Workflows: wfs, Slots: slots, CreatedAt: at, LastHeartbeatAt: at}
-	if err := e.store.WorkerRegister(ctx, w); err != nil {
+	if err := dp.store.WorkerRegister(ctx, w); err != nil {
 		return store.Worker{}, err
 	}
-	e.workers.Store(w.ID, w)
+	dp.workers.Store(w.ID, w)
 	return w, nil
 }
 
 // worker returns a tenant's worker, cached after its first lookup.
-func (e *Engine) worker(ctx context.Context, tenantID, id string) (store.Worker, error) {
-	if v, ok := e.workers.Load(id); ok {
+func (dp *dispatch) worker(ctx context.Context, tenantID, id string) (store.Worker, error) {
+	if v, ok := dp.workers.Load(id); ok {
 		w := v.(store.Worker)
 		if w.TenantID == tenantID {
 			return w, nil
 		}
 		return store.Worker{}, store.ErrNotFound
 	}
-	w, err := e.store.WorkerGet(ctx, tenantID, id)
+	w, err := dp.store.WorkerGet(ctx, tenantID, id)
 	if err != nil {
 		return w, err
 	}
-	e.workers.Store(id, w)
+	dp.workers.Store(id, w)
 	return w, nil
 }
 
 // Poll claims up to max ready steps for a worker; if none is ready it waits up to wait and
 // returns as soon as one is. An empty result means the wait ran out.
-func (e *Engine) Poll(ctx context.Context, tenantID, workerID string, max int, wait time.Duration) ([]store.Assignment, error) {
+func (dp *dispatch) Poll(ctx context.Context, tenantID, workerID string, max int, wait time.Duration) ([]store.Assignment, error) {
 	if max == 0 {
 		max = 1
 	}
@@ -93,26 +143,26 @@ func (e *Engine) Poll(ctx context.Context, tenantID, workerID string, max int, w
 	if wait < 0 || wait > MaxPollWait {
 		return nil, fieldErr("wait", "must be between 0s and %s", MaxPollWait)
 	}
-	w, err := e.worker(ctx, tenantID, workerID)
+	w, err := dp.worker(ctx, tenantID, workerID)
 	if err != nil {
 		return nil, err
 	}
 	// Register before the first claim, so that work made ready in between still wakes us.
-	wt := e.waiters.add(tenantID, w.Workflows)
-	defer e.waiters.remove(tenantID, wt)
+	wt := dp.waiters.add(tenantID, w.Workflows)
+	defer dp.waiters.remove(tenantID, wt)
 	timer := time.NewTimer(wait)
 	defer timer.Stop()
 	for {
-		if e.closed.Load() {
+		if dp.closed.Load() {
 			return nil, nil
 		}
-		claimedAt := e.now()
-		as, err := e.store.StepClaim(ctx, store.ClaimParams{
+		claimedAt := dp.now()
+		as, err := dp.store.StepClaim(ctx, store.ClaimParams{
 			TenantID: tenantID, WorkerID: workerID, Workflows: w.Workflows, Max: max, Now: claimedAt,
-			LeaseFor: e.cfg.LeaseDuration, NewLeaseID: NewID,
+			LeaseFor: dp.cfg.LeaseDuration, NewLeaseID: NewID,
 		})
 		for _, a := range as {
-			e.cfg.Observer.StepStarted(claimedAt.Sub(a.AvailableAt))
+			dp.cfg.Observer.StepStarted(claimedAt.Sub(a.AvailableAt))
 		}
 		if err != nil || len(as) > 0 {
 			return as, err
@@ -123,8 +173,8 @@ func (e *Engine) Poll(ctx context.Context, tenantID, workerID string, max int, w
 		// retry whose backoff ends soon. Claim again when it is due, rather than wait for
 		// a wake-up that will not come.
 		var due <-chan time.Time
-		if at, ok, err := e.store.StepNextAvailable(ctx, tenantID, w.Workflows); err != nil {
-			e.log.Debug("reading when the next step is due", "err", err) // the wait still ends
+		if at, ok, err := dp.store.StepNextAvailable(ctx, tenantID, w.Workflows); err != nil {
+			dp.log.Debug("reading when the next step is due", "err", err) // the wait still ends
 		} else if ok {
 			d := time.Until(at)
 			if d < recheckMin {
@@ -132,7 +182,7 @@ func (e *Engine) Poll(ctx context.Context, tenantID, workerID string, max int, w
 			}
 			due = time.After(d) // collected once unreachable, fired or not
 		}
-		e.cfg.Signals.parked(workerID)
+		dp.cfg.Signals.parked(workerID)
 		select {
 		case <-wt.ch:
 		case <-due:
@@ -155,11 +205,11 @@ const recheckMin = 50 * time.Millisecond
 // write in the heartbeat's transaction. A lease id that is not one Herald issued (an id) is
 // lost without asking the store, whose PostgreSQL text cannot hold some such strings
 // (U+0000).
-func (e *Engine) Heartbeat(ctx context.Context, tenantID, workerID string, leases []store.LeaseRef) (lost []string, until time.Time, err error) {
+func (dp *dispatch) Heartbeat(ctx context.Context, tenantID, workerID string, leases []store.LeaseRef) (lost []string, until time.Time, err error) {
 	if len(leases) > MaxSlots {
 		return nil, time.Time{}, fieldErr("step_runs", "lists %d step-runs; a worker holds at most %d", len(leases), MaxSlots)
 	}
-	if _, err := e.worker(ctx, tenantID, workerID); err != nil {
+	if _, err := dp.worker(ctx, tenantID, workerID); err != nil {
 		return nil, time.Time{}, err
 	}
 	held := make([]store.LeaseRef, 0, len(leases))
@@ -170,9 +220,9 @@ func (e *Engine) Heartbeat(ctx context.Context, tenantID, workerID string, lease
 			lost = append(lost, l.StepRunID)
 		}
 	}
-	at := e.now()
-	more, err := e.store.StepHeartbeat(ctx, store.HeartbeatParams{TenantID: tenantID, WorkerID: workerID, Leases: held, Now: at, LeaseFor: e.cfg.LeaseDuration})
-	return append(lost, more...), at.Add(e.cfg.LeaseDuration), err
+	at := dp.now()
+	more, err := dp.store.StepHeartbeat(ctx, store.HeartbeatParams{TenantID: tenantID, WorkerID: workerID, Leases: held, Now: at, LeaseFor: dp.cfg.LeaseDuration})
+	return append(lost, more...), at.Add(dp.cfg.LeaseDuration), err
 }
 
 // finishReq is one result waiting for the batched completion commit.
@@ -189,18 +239,18 @@ type finishResp struct {
 func (r finishReq) size() int { return 1 }
 
 // Complete records a step's success; store.ErrStaleLease if the lease is not current.
-func (e *Engine) Complete(ctx context.Context, tenantID, workerID, stepRunID, leaseID string, output json.RawMessage) error {
+func (dp *dispatch) Complete(ctx context.Context, tenantID, workerID, stepRunID, leaseID string, output json.RawMessage) error {
 	out, err := jsonObject("output", output)
 	if err != nil {
 		return err
 	}
-	return e.report(ctx, tenantID, workerID, store.StepResult{TenantID: tenantID, StepRunID: stepRunID, LeaseID: leaseID, Succeeded: true, Output: out})
+	return dp.report(ctx, tenantID, workerID, store.StepResult{TenantID: tenantID, StepRunID: stepRunID, LeaseID: leaseID, Succeeded: true, Output: out})
 }
 
 // Fail records a failed attempt; store.ErrStaleLease if the lease is not current.
-func (e *Engine) Fail(ctx context.Context, tenantID, workerID, stepRunID, leaseID, msg string, retryable bool) error {
+func (dp *dispatch) Fail(ctx context.Context, tenantID, workerID, stepRunID, leaseID, msg string, retryable bool) error {
 	msg = failureMessage(msg)
-	return e.report(ctx, tenantID, workerID, store.StepResult{TenantID: tenantID, StepRunID: stepRunID, LeaseID: leaseID, Error: msg, Retryable: retryable})
+	return dp.report(ctx, tenantID, workerID, store.StepResult{TenantID: tenantID, StepRunID: stepRunID, LeaseID: leaseID, Error: msg, Retryable: retryable})
 }
 
 // maxFailureMessage bounds a stored failure message, in bytes.
@@ -225,16 +275,16 @@ func failureMessage(msg string) string {
 	return msg
 }
 
-func (e *Engine) report(ctx context.Context, tenantID, workerID string, res store.StepResult) error {
+func (dp *dispatch) report(ctx context.Context, tenantID, workerID string, res store.StepResult) error {
 	if res.LeaseID == "" {
 		return fieldErr("lease_id", "is required")
 	}
-	if _, err := e.worker(ctx, tenantID, workerID); err != nil {
+	if _, err := dp.worker(ctx, tenantID, workerID); err != nil {
 		return err
 	}
-	res.At = e.now()
+	res.At = dp.now()
 	req := finishReq{res: res, done: make(chan finishResp, 1)}
-	ok, closed := e.finish.submit(req)
+	ok, closed := dp.batch.submit(req)
 	if !ok {
 		if closed {
 			return ErrClosed
@@ -256,14 +306,14 @@ func (e *Engine) report(ctx context.Context, tenantID, workerID string, res stor
 // the steps they unblocked. If that fails, results may be written one by one (see
 // retryAlone), so that one the store refuses cannot fail its neighbours (whose steps
 // would then run again once their leases expire).
-func (e *Engine) commitFinish(ctx context.Context, reqs []finishReq) {
-	err := e.finishSteps(ctx, reqs)
+func (dp *dispatch) commitFinish(ctx context.Context, reqs []finishReq) {
+	err := dp.finishSteps(ctx, reqs)
 	if err == nil {
 		return
 	}
 	if retryAlone(err, len(reqs)) {
 		for _, r := range reqs {
-			if err := e.finishSteps(ctx, []finishReq{r}); err != nil {
+			if err := dp.finishSteps(ctx, []finishReq{r}); err != nil {
 				r.done <- finishResp{err: err}
 			}
 		}
@@ -277,22 +327,53 @@ func (e *Engine) commitFinish(ctx context.Context, reqs []finishReq) {
 // finishSteps writes reqs' results in one transaction; when it commits, it wakes the
 // workers of the steps the results unblocked and answers every request. When it fails it
 // answers none.
-func (e *Engine) finishSteps(ctx context.Context, reqs []finishReq) error {
+func (dp *dispatch) finishSteps(ctx context.Context, reqs []finishReq) error {
 	results := make([]store.StepResult, len(reqs))
 	for i, r := range reqs {
 		results[i] = r.res
 	}
 	start := time.Now()
-	outs, err := e.store.StepFinish(ctx, results)
-	e.cfg.Observer.StoreCommit("finish", time.Since(start), err)
+	outs, err := dp.store.StepFinish(ctx, results)
+	dp.cfg.Observer.StoreCommit("finish", time.Since(start), err)
 	if err != nil {
-		e.log.Warn("step results commit failed", "results", len(results), "err", err)
+		dp.log.Warn("step results commit failed", "results", len(results), "err", err)
 		return err
 	}
-	e.observeRuns(outs, results)
-	e.wake(outs)
+	dp.observeRuns(outs, results)
+	dp.wake(outs)
 	for i, r := range reqs {
 		r.done <- finishResp{out: outs[i]}
 	}
 	return nil
+}
+
+// wake notifies waiting workers about work that outcomes queued, at once or when due.
+func (dp *dispatch) wake(outs []store.FinishOutcome) {
+	n := time.Now()
+	for _, o := range outs {
+		for _, q := range o.Queued {
+			if d := q.AvailableAt.Sub(n); d > 0 {
+				dp.notifyAt(d, q.WorkKey)
+				continue
+			}
+			dp.waiters.notify(q.TenantID, q.Workflow)
+		}
+	}
+}
+
+// notifyAt wakes the workers of k after d (a retry's backoff).
+func (dp *dispatch) notifyAt(d time.Duration, k store.WorkKey) {
+	if dp.closed.Load() {
+		return
+	}
+	var t *time.Timer
+	dp.timersMu.Lock()
+	t = time.AfterFunc(d, func() {
+		dp.timersMu.Lock()
+		delete(dp.timers, t)
+		dp.timersMu.Unlock()
+		dp.waiters.notify(k.TenantID, k.Workflow)
+	})
+	dp.timers[t] = struct{}{}
+	dp.timersMu.Unlock()
 }
