@@ -42,8 +42,9 @@ type service interface {
 
 // loopGroup runs a service's goroutines on a context of their own.
 type loopGroup struct {
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+	running atomic.Int32 // loops that have not returned
 }
 
 // run starts each loop on a new context.
@@ -52,8 +53,10 @@ func (l *loopGroup) run(loops ...func(ctx context.Context)) {
 	l.cancel = cancel
 	for _, f := range loops {
 		l.wg.Add(1)
+		l.running.Add(1)
 		go func() {
 			defer l.wg.Done()
+			defer l.running.Add(-1)
 			f(ctx)
 		}()
 	}
