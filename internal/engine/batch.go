@@ -41,6 +41,15 @@ func newBatcher[R interface{ size() int }](maxItems int, commit func(ctx context
 		in: make(chan R, 8192), idle: make(chan struct{}, 1)}
 }
 
+// loops returns n commit loops (run) for a service's loopGroup.
+func (b *batcher[R]) loops(n int) []func(ctx context.Context) {
+	loops := make([]func(context.Context), n)
+	for i := range loops {
+		loops[i] = b.run
+	}
+	return loops
+}
+
 // submit enqueues r; false when the queue is full or closed.
 func (b *batcher[R]) submit(r R) (ok, closed bool) {
 	b.mu.RLock()

@@ -118,28 +118,16 @@ func (dv *deliverer) pruneScheduled(ctx context.Context) {
 // delivered.
 func (dv *deliverer) DeliverDue(ctx context.Context) (int, error) {
 	delivered := 0
-	for _, retried := range []bool{true, false} {
-		limit := scheduledBatch
-		if retried {
-			limit = 1
+	err := dv.claimRounds(scheduledBatch, func(c store.DeliveryClaim) (int, error) {
+		due, err := dv.store.ScheduledClaim(ctx, c)
+		if err != nil {
+			return 0, fmt.Errorf("claiming due events: %w", err)
 		}
-		for {
-			at := dv.now()
-			due, err := dv.store.ScheduledClaim(ctx, store.DeliveryClaim{Now: at, Until: at.Add(dv.claimFor), Limit: limit, Retried: retried})
-			if err != nil {
-				return delivered, fmt.Errorf("claiming due events: %w", err)
-			}
-			n, err := dv.deliverClaimed(ctx, due)
-			delivered += n
-			if err != nil {
-				return delivered, err
-			}
-			if len(due) < limit {
-				break
-			}
-		}
-	}
-	return delivered, nil
+		n, err := dv.deliverClaimed(ctx, due)
+		delivered += n
+		return len(due), err
+	})
+	return delivered, err
 }
 
 // scheduledKind ends delayed events.

@@ -29,6 +29,32 @@ const MaxDeliveryAttempts = 5
 // claimed again.
 const deliveryClaim = 10 * time.Second
 
+// claimRounds claims stored items round after round, as the deliverer and the relay do:
+// first, one claim each, the items claimed before whose processing did not complete (one
+// of them may be what ended the process that claimed it: alone, it counts its own
+// attempts, not its neighbours'), then the others, batch items at a time, each round
+// until a claim comes back short. round makes the claim it is given, processes what it
+// got and returns how many items that was.
+func (bs *base) claimRounds(batch int, round func(store.DeliveryClaim) (claimed int, err error)) error {
+	for _, retried := range []bool{true, false} {
+		limit := batch
+		if retried {
+			limit = 1
+		}
+		for {
+			at := bs.now()
+			n, err := round(store.DeliveryClaim{Now: at, Until: at.Add(bs.claimFor), Limit: limit, Retried: retried})
+			if err != nil {
+				return err
+			}
+			if n < limit {
+				break
+			}
+		}
+	}
+	return nil
+}
+
 // exhaustedReason is the error of an item given up on after MaxDeliveryAttempts.
 func exhaustedReason() string {
 	return fmt.Sprintf("delivery was attempted %d times without completing (the process may have crashed while delivering it)",

@@ -48,11 +48,7 @@ func newDispatch(b *base) *dispatch {
 
 // start runs the loops that commit step results.
 func (dp *dispatch) start() {
-	loops := make([]func(context.Context), dp.cfg.CommitLoops)
-	for i := range loops {
-		loops[i] = dp.batch.run
-	}
-	dp.loops.run(loops...)
+	dp.loops.run(dp.batch.loops(dp.cfg.CommitLoops)...)
 }
 
 // stop refuses new results, waits for the commit loops to drain what was queued, drops

@@ -110,11 +110,7 @@ func newIngest(b *base, ready func(tenantID, workflow string), delayed func(at t
 
 // start runs the group-commit loops.
 func (ig *ingest) start() {
-	loops := make([]func(context.Context), ig.cfg.CommitLoops)
-	for i := range loops {
-		loops[i] = ig.batch.run
-	}
-	ig.loops.run(loops...)
+	ig.loops.run(ig.batch.loops(ig.cfg.CommitLoops)...)
 }
 
 // stop refuses new work and waits for the commit loops to drain what was queued.

@@ -57,26 +57,13 @@ const outboxBatch = 500
 // first, one claim and one transaction each, the entries claimed before whose relay did
 // not complete, then the others, batch after batch.
 func (rl *relay) relayPending(ctx context.Context, ob store.Outbox, tenants map[string]string) error {
-	for _, retried := range []bool{true, false} {
-		limit := outboxBatch
-		if retried {
-			limit = 1
+	return rl.claimRounds(outboxBatch, func(c store.DeliveryClaim) (int, error) {
+		entries, err := ob.OutboxClaim(ctx, c)
+		if err != nil {
+			return 0, fmt.Errorf("claiming outbox entries: %w", err)
 		}
-		for {
-			at := rl.now()
-			entries, err := ob.OutboxClaim(ctx, store.DeliveryClaim{Now: at, Until: at.Add(rl.claimFor), Limit: limit, Retried: retried})
-			if err != nil {
-				return fmt.Errorf("claiming outbox entries: %w", err)
-			}
-			if err := rl.relayClaimed(ctx, ob, tenants, entries); err != nil {
-				return err
-			}
-			if len(entries) < limit {
-				break
-			}
-		}
-	}
-	return nil
+		return len(entries), rl.relayClaimed(ctx, ob, tenants, entries)
+	})
 }
 
 // outboxKind ends outbox entries: a failed entry gets its error set and stays for

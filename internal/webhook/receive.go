@@ -253,13 +253,22 @@ func (rc *Receiver) Receive(ctx context.Context, r Request) (Reply, error) {
 	}
 
 	headers := Headers(r.Header, scheme.CredentialHeaders())
-	key, err := rc.cfg.Exprs.Eval(ctx, w.EventKeyExpression, decoded.Input, headers)
-	if err != nil && ctx.Err() != nil {
-		// The sender went away: no answer, and nothing to record as its fault.
-		return Reply{}, fmt.Errorf("evaluating event_key_expression: %w", ctx.Err())
+	// eval evaluates one of the webhook's expressions, named by its field. A failure
+	// refuses the delivery, unless the sender went away: then there is no answer, and
+	// nothing to record as its fault.
+	eval := func(src, field string) (string, error) {
+		v, err := rc.cfg.Exprs.Eval(ctx, src, decoded.Input, headers)
+		if err == nil {
+			return v, nil
+		}
+		if ctx.Err() != nil {
+			return "", fmt.Errorf("evaluating %s: %w", field, ctx.Err())
+		}
+		return "", refuse(http.StatusUnprocessableEntity, "expression_failed", field+": "+err.Error(), field)
 	}
+	key, err := eval(w.EventKeyExpression, "event_key_expression")
 	if err != nil {
-		return Reply{}, refuse(http.StatusUnprocessableEntity, "expression_failed", "event_key_expression: "+err.Error(), "event_key_expression")
+		return Reply{}, err
 	}
 	if err := rc.cfg.Ingest.CheckKey(key); err != nil {
 		return Reply{}, refuse(http.StatusUnprocessableEntity, "expression_failed",
@@ -267,11 +276,8 @@ func (rc *Receiver) Receive(ctx context.Context, r Request) (Reply, error) {
 	}
 	var scope string
 	if w.ScopeExpression != "" {
-		if scope, err = rc.cfg.Exprs.Eval(ctx, w.ScopeExpression, decoded.Input, headers); err != nil {
-			if ctx.Err() != nil {
-				return Reply{}, fmt.Errorf("evaluating scope_expression: %w", ctx.Err())
-			}
-			return Reply{}, refuse(http.StatusUnprocessableEntity, "expression_failed", "scope_expression: "+err.Error(), "scope_expression")
+		if scope, err = eval(w.ScopeExpression, "scope_expression"); err != nil {
+			return Reply{}, err
 		}
 		if len(scope) > MaxScopeBytes {
 			return Reply{}, refuse(http.StatusUnprocessableEntity, "expression_failed",
@@ -285,11 +291,8 @@ func (rc *Receiver) Receive(ctx context.Context, r Request) (Reply, error) {
 	}
 	dedupe := presetDedupeID(w.Source, r.Header, decoded.Input)
 	if w.DedupeExpression != "" {
-		if dedupe, err = rc.cfg.Exprs.Eval(ctx, w.DedupeExpression, decoded.Input, headers); err != nil {
-			if ctx.Err() != nil {
-				return Reply{}, fmt.Errorf("evaluating dedupe_expression: %w", ctx.Err())
-			}
-			return Reply{}, refuse(http.StatusUnprocessableEntity, "expression_failed", "dedupe_expression: "+err.Error(), "dedupe_expression")
+		if dedupe, err = eval(w.DedupeExpression, "dedupe_expression"); err != nil {
+			return Reply{}, err
 		}
 	}
 	if len(dedupe) > MaxDedupeIDBytes {
