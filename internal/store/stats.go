@@ -60,6 +60,35 @@ func (b *WorkflowStatsBuilder) get(workflow string) *WorkflowStats {
 	return st
 }
 
+// ReadCounts reads rows of (workflow, status, count) into b (Count); it does not close
+// rows.
+func (b *WorkflowStatsBuilder) ReadCounts(rows Rows) error {
+	for rows.Next() {
+		var name, status string
+		var n int
+		if err := rows.Scan(&name, &status, &n); err != nil {
+			return err
+		}
+		b.Count(name, status, n)
+	}
+	return rows.Err()
+}
+
+// ReadDurations reads rows of the duration percentiles query — (workflow, runs, rank,
+// duration in milliseconds) — into b (Duration); it does not close rows.
+func (b *WorkflowStatsBuilder) ReadDurations(rows Rows) error {
+	for rows.Next() {
+		var name string
+		var n, rn int
+		var d int64
+		if err := rows.Scan(&name, &n, &rn, &d); err != nil {
+			return err
+		}
+		b.Duration(name, n, rn, time.Duration(d)*time.Millisecond)
+	}
+	return rows.Err()
+}
+
 // Count adds n runs of workflow in status (queued and running ones are unfinished).
 func (b *WorkflowStatsBuilder) Count(workflow, status string, n int) {
 	st := b.get(workflow)
@@ -171,6 +200,13 @@ type BucketCount struct {
 	Bucket int // index from ActivityParams.Since
 	Label  string
 	Count  int
+}
+
+// ScanBucketCount reads one row of (bucket, label, count).
+func ScanBucketCount(r Scanner) (BucketCount, error) {
+	var c BucketCount
+	err := r.Scan(&c.Bucket, &c.Label, &c.Count)
+	return c, err
 }
 
 // LatencyBucket holds nearest-rank percentiles of the latencies in one bucket.

@@ -19,17 +19,9 @@ func (s *Store) StatsWorkflows(ctx context.Context, tenantID string, since time.
 	if err != nil {
 		return nil, mapErr("counting runs", err)
 	}
-	for rows.Next() {
-		var name, status string
-		var n int
-		if err := rows.Scan(&name, &status, &n); err != nil {
-			rows.Close()
-			return nil, mapErr("counting runs", err)
-		}
-		b.Count(name, status, n)
-	}
+	err = b.ReadCounts(rows)
 	rows.Close()
-	if err := rows.Err(); err != nil {
+	if err != nil {
 		return nil, mapErr("counting runs", err)
 	}
 	rows, err = s.pool.Query(ctx, `SELECT workflow_name, n, rn, d FROM (
@@ -42,16 +34,7 @@ func (s *Store) StatsWorkflows(ctx context.Context, tenantID string, since time.
 		return nil, mapErr("run duration percentiles", err)
 	}
 	defer rows.Close()
-	for rows.Next() {
-		var name string
-		var n, rn int
-		var d int64
-		if err := rows.Scan(&name, &n, &rn, &d); err != nil {
-			return nil, mapErr("run duration percentiles", err)
-		}
-		b.Duration(name, n, rn, time.Duration(d)*time.Millisecond)
-	}
-	if err := rows.Err(); err != nil {
+	if err := b.ReadDurations(rows); err != nil {
 		return nil, mapErr("run duration percentiles", err)
 	}
 	return b.Result(), nil
@@ -72,11 +55,7 @@ func (s *Store) StatsActivity(ctx context.Context, p store.ActivityParams) (stor
 		if err != nil {
 			return nil, err
 		}
-		return collect(rows, func(r pgx.Row) (store.BucketCount, error) {
-			var c store.BucketCount
-			err := r.Scan(&c.Bucket, &c.Label, &c.Count)
-			return c, err
-		})
+		return collect(rows, func(r pgx.Row) (store.BucketCount, error) { return store.ScanBucketCount(r) })
 	}
 	latency := func() ([]store.LatencyBucket, error) {
 		rows, err := s.pool.Query(ctx, `SELECT b, n, rn, lat FROM (
