@@ -272,18 +272,17 @@ type listener interface {
 	Listen(ctx context.Context, h store.ListenHandlers)
 }
 
-// Close stops the engine: its services in the reverse order of their start — the duties,
+// Close stops the engine: its own loops (index and schema refresh, the store's
+// notifications), then its services in the reverse order of their start — the duties,
 // then ingest (which refuses new work and finishes its queued commits), then dispatch
 // (which wakes every parked poll). It does not close the store.
 func (e *Engine) Close() {
 	if e.closed.Swap(true) {
 		return
 	}
+	e.loops.halt()
 	svcs := e.services()
 	for i := len(svcs) - 1; i >= 0; i-- {
-		if svcs[i] == service(e.ingest) {
-			e.loops.halt() // the loops that feed ingest's matching stop before it
-		}
 		svcs[i].stop()
 	}
 }
