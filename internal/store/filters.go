@@ -15,11 +15,11 @@ type FilterStore interface {
 	// there is no such workflow. It returns the filter as stored (WorkflowID filled in).
 	FilterCreate(ctx context.Context, f Filter) (Filter, error)
 	// FilterGet returns one filter of the tenant's workflow.
-	FilterGet(ctx context.Context, tenantID, workflow, id string) (Filter, error)
+	FilterGet(ctx context.Context, p FilterRef) (Filter, error)
 	// FilterList lists filters of the tenant's workflow, newest first.
-	FilterList(ctx context.Context, tenantID, workflow string, f FilterListParams) ([]Filter, error)
+	FilterList(ctx context.Context, p FilterListParams) ([]Filter, error)
 	// FilterDelete deletes one filter of the tenant's workflow; ErrNotFound if none.
-	FilterDelete(ctx context.Context, tenantID, workflow, id string) error
+	FilterDelete(ctx context.Context, p FilterRef) error
 }
 
 // Filter is a runtime trigger filter: a workflow that has filters is triggered by an
@@ -42,8 +42,21 @@ type Filter struct {
 	Mark string
 }
 
-// FilterListParams select and page filters.
+// FilterRef names one filter of a tenant's workflow.
+type FilterRef struct {
+	TenantID string
+	// Workflow is the workflow's name.
+	Workflow string
+	// ID is the filter's id.
+	ID string
+}
+
+// FilterListParams are the arguments of FilterList: the tenant's workflow, and what
+// selects and pages its filters.
 type FilterListParams struct {
+	TenantID string
+	// Workflow is the workflow's name.
+	Workflow string
 	// Scope, when set, selects the filters of that scope.
 	Scope string
 	// Before is a cursor: only ids strictly less than it.

@@ -35,27 +35,55 @@ type ScheduleStore interface {
 	// A delivered one is an event (EventGet); here it is ErrNotFound.
 	ScheduledGet(ctx context.Context, tenantID, id string) (ScheduledEvent, error)
 	// ScheduledGetIdempotent returns the delayed event (not yet delivered) holding the
-	// tenant's idempotency key, if the key has not expired at time at; ErrNotFound
+	// tenant's idempotency key, if the key has not expired at time p.At; ErrNotFound
 	// otherwise.
-	ScheduledGetIdempotent(ctx context.Context, tenantID, key string, at time.Time) (ScheduledEvent, error)
+	ScheduledGetIdempotent(ctx context.Context, p IdempotencyParams) (ScheduledEvent, error)
 	// ScheduledList lists a tenant's delayed events of one status (ScheduledPending,
-	// ScheduledCancelled or ScheduledFailed) newest first (by id). f's Key, KeyPrefix,
-	// Metadata, Since and Until (creation time: when it was pushed), Before and Limit
-	// apply as in EventList; its Workflow and After must be empty.
-	ScheduledList(ctx context.Context, tenantID, status string, f EventFilter) ([]ScheduledEvent, error)
+	// ScheduledCancelled or ScheduledFailed) newest first (by id). p.Filter's Key,
+	// KeyPrefix, Metadata, Since and Until (creation time: when it was pushed), Before
+	// and Limit apply as in EventList; its Workflow and After must be empty.
+	ScheduledList(ctx context.Context, p ScheduledListParams) ([]ScheduledEvent, error)
 	// ScheduledCancel cancels a scheduled event before its delivery and returns it.
 	// ErrConflict when it was already cancelled, failed or delivered; ErrNotFound when
 	// the tenant has no event of that id.
-	ScheduledCancel(ctx context.Context, tenantID, id string, at time.Time) (ScheduledEvent, error)
+	ScheduledCancel(ctx context.Context, p ScheduledCancelParams) (ScheduledEvent, error)
 	// ScheduledFail marks a scheduled event that cannot be delivered (its event was
 	// refused, its delivery panicked, or it was claimed too often without being
 	// delivered) failed, with the reason; it is not retried.
-	ScheduledFail(ctx context.Context, id, reason string, at time.Time) error
+	ScheduledFail(ctx context.Context, p ScheduledFailParams) error
 	// ScheduledPrune deletes up to limit cancelled or failed delayed events that ended,
 	// and were due, before before, and returns how many it deleted. (Their idempotency
 	// keys live until the window after the due time; with a window no longer than the
 	// retention, a live key always finds its event.)
 	ScheduledPrune(ctx context.Context, before time.Time, limit int) (int, error)
+}
+
+// ScheduledListParams are the arguments of ScheduledList.
+type ScheduledListParams struct {
+	TenantID string
+	// Status is ScheduledPending, ScheduledCancelled or ScheduledFailed.
+	Status string
+	// Filter selects and pages the delayed events (see ScheduledList for what applies).
+	Filter EventFilter
+}
+
+// ScheduledCancelParams are the arguments of ScheduledCancel.
+type ScheduledCancelParams struct {
+	TenantID string
+	// ID is the delayed event's id.
+	ID string
+	// At is when it is cancelled (its EndedAt).
+	At time.Time
+}
+
+// ScheduledFailParams are the arguments of ScheduledFail.
+type ScheduledFailParams struct {
+	// ID is the delayed event's id, of any tenant.
+	ID string
+	// Reason says why it cannot be delivered (its Error).
+	Reason string
+	// At is when it failed (its EndedAt).
+	At time.Time
 }
 
 // Statuses of a delayed event. A delivered one leaves the scheduled events and is an

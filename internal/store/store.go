@@ -116,17 +116,18 @@ type Store interface {
 	// TokenList lists a tenant's tokens, revoked ones included.
 	TokenList(ctx context.Context, tenantID string) ([]Token, error)
 	// TokenRevoke marks a token revoked.
-	TokenRevoke(ctx context.Context, tenantID, id string, at time.Time) error
+	TokenRevoke(ctx context.Context, p TokenRevokeParams) error
 
 	// WorkflowPut upserts a workflow by name; when def's hash differs from the current
 	// version's, a new version is created and made current. created reports that.
 	WorkflowPut(ctx context.Context, p PutWorkflowParams) (wf Workflow, created bool, err error)
-	// WorkflowGet returns a workflow with its current version (version 0) or the given one.
-	WorkflowGet(ctx context.Context, tenantID, name string, version int) (Workflow, error)
+	// WorkflowGet returns a workflow with its current version (p.Version 0) or the given
+	// one.
+	WorkflowGet(ctx context.Context, p WorkflowGetParams) (Workflow, error)
 	// WorkflowList lists a tenant's workflows with their current versions.
 	WorkflowList(ctx context.Context, tenantID string) ([]Workflow, error)
 	// WorkflowSetActive enables or disables a workflow.
-	WorkflowSetActive(ctx context.Context, tenantID, name string, active bool, at time.Time) (Workflow, error)
+	WorkflowSetActive(ctx context.Context, p WorkflowSetActiveParams) (Workflow, error)
 	// WorkflowChangeMark returns a value that changes whenever any workflow changes, so a
 	// replica can tell cheaply that its trigger index is stale.
 	WorkflowChangeMark(ctx context.Context) (string, error)
@@ -142,8 +143,8 @@ type Store interface {
 	// queueing the steps that are ready. Either all items commit or none does.
 	EventInsert(ctx context.Context, items []IngestItem) error
 	// RunStepName checks that a run of the tenant exists and returns the step name of its
-	// step-run stepRunID (empty when stepRunID is empty); ErrNotFound otherwise.
-	RunStepName(ctx context.Context, tenantID, runID, stepRunID string) (step string, err error)
+	// step-run p.StepRunID (empty when p.StepRunID is empty); ErrNotFound otherwise.
+	RunStepName(ctx context.Context, p RunStepNameParams) (step string, err error)
 
 	// EventGet returns one event.
 	EventGet(ctx context.Context, tenantID, id string) (Event, error)
@@ -155,7 +156,7 @@ type Store interface {
 	// RunList lists runs newest first.
 	RunList(ctx context.Context, tenantID string, f RunFilter) ([]Run, error)
 	// RunCancel cancels a run that has not ended; ErrConflict if it has.
-	RunCancel(ctx context.Context, tenantID, id string, at time.Time) (Run, error)
+	RunCancel(ctx context.Context, p RunCancelParams) (Run, error)
 
 	// WorkerRegister inserts a worker.
 	WorkerRegister(ctx context.Context, w Worker) error
@@ -195,17 +196,17 @@ type Store interface {
 	// WebhookDelete deletes a webhook and its delivery log. The events it created stay,
 	// with their deduplication ids.
 	WebhookDelete(ctx context.Context, tenantID, name string) error
-	// WebhookGetEvent returns the event that the tenant's webhook of that name accepted
-	// with that deduplication id.
-	WebhookGetEvent(ctx context.Context, tenantID, webhook, dedupeID string) (Event, error)
+	// WebhookGetEvent returns the event that the tenant's webhook named p.Webhook accepted
+	// with deduplication id p.DedupeID.
+	WebhookGetEvent(ctx context.Context, p WebhookGetEventParams) (Event, error)
 	// EventGetIdempotent returns the event holding the tenant's idempotency key, if the
-	// key has not expired at time at; ErrNotFound otherwise.
-	EventGetIdempotent(ctx context.Context, tenantID, key string, at time.Time) (Event, error)
+	// key has not expired at time p.At; ErrNotFound otherwise.
+	EventGetIdempotent(ctx context.Context, p IdempotencyParams) (Event, error)
 	// WebhookDeliveryList lists a webhook's delivery records newest first.
-	WebhookDeliveryList(ctx context.Context, tenantID, webhookID string, f DeliveryFilter) ([]WebhookDelivery, error)
-	// WebhookDeliveryPrune deletes all but the newest keep delivery records of a webhook
+	WebhookDeliveryList(ctx context.Context, p DeliveryListParams) ([]WebhookDelivery, error)
+	// WebhookDeliveryPrune deletes all but the newest p.Keep delivery records of a webhook
 	// and returns how many it deleted.
-	WebhookDeliveryPrune(ctx context.Context, tenantID, webhookID string, keep int) (int, error)
+	WebhookDeliveryPrune(ctx context.Context, p DeliveryPruneParams) (int, error)
 
 	// StatsWorkflows summarizes, per workflow, the runs of the tenant created at or after
 	// since: counts by outcome and duration percentiles (see StatsWorkflows).

@@ -104,8 +104,8 @@ func (s *Store) TokenList(ctx context.Context, tenantID string) ([]store.Token, 
 }
 
 // TokenRevoke implements store.Store.
-func (s *Store) TokenRevoke(ctx context.Context, tenantID, id string, at time.Time) error {
-	tag, err := s.pool.Exec(ctx, `UPDATE api_tokens SET revoked_at = COALESCE(revoked_at, $1) WHERE tenant_id = $2 AND id = $3`, at, tenantID, id)
+func (s *Store) TokenRevoke(ctx context.Context, p store.TokenRevokeParams) error {
+	tag, err := s.pool.Exec(ctx, `UPDATE api_tokens SET revoked_at = COALESCE(revoked_at, $1) WHERE tenant_id = $2 AND id = $3`, p.At, p.TenantID, p.ID)
 	if err != nil {
 		return mapErr("revoking token", err)
 	}
@@ -179,7 +179,7 @@ func (s *Store) WorkflowPut(ctx context.Context, p store.PutWorkflowParams) (sto
 	if err != nil {
 		return store.Workflow{}, false, err
 	}
-	wf, err := s.WorkflowGet(ctx, p.TenantID, p.Def.Name, 0)
+	wf, err := s.WorkflowGet(ctx, store.WorkflowGetParams{TenantID: p.TenantID, Name: p.Def.Name, Version: 0})
 	wf.Mark = store.PutMark(created, mark)
 	return wf, created, err
 }
@@ -202,13 +202,13 @@ func scanWorkflow(row pgx.Row) (store.Workflow, error) {
 }
 
 // WorkflowGet implements store.Store.
-func (s *Store) WorkflowGet(ctx context.Context, tenantID, name string, version int) (store.Workflow, error) {
+func (s *Store) WorkflowGet(ctx context.Context, p store.WorkflowGetParams) (store.Workflow, error) {
 	q := `SELECT ` + workflowCols + ` FROM workflows w JOIN workflow_versions v ON v.workflow_id = w.id
 		WHERE w.tenant_id = $1 AND w.name = $2 AND v.version = `
-	args := []any{tenantID, name}
-	if version > 0 {
+	args := []any{p.TenantID, p.Name}
+	if p.Version > 0 {
 		q += `$3`
-		args = append(args, version)
+		args = append(args, p.Version)
 	} else {
 		q += `w.current_version`
 	}
@@ -232,11 +232,11 @@ func (s *Store) WorkflowList(ctx context.Context, tenantID string) ([]store.Work
 }
 
 // WorkflowSetActive implements store.Store.
-func (s *Store) WorkflowSetActive(ctx context.Context, tenantID, name string, active bool, at time.Time) (store.Workflow, error) {
+func (s *Store) WorkflowSetActive(ctx context.Context, p store.WorkflowSetActiveParams) (store.Workflow, error) {
 	err := s.tx(ctx, "toggling workflow", func(tx pgx.Tx) error {
 		var id string
 		if err := tx.QueryRow(ctx, `UPDATE workflows SET active = $1, updated_at = $2 WHERE tenant_id = $3 AND name = $4 RETURNING id`,
-			active, at, tenantID, name).Scan(&id); err != nil {
+			p.Active, p.At, p.TenantID, p.Name).Scan(&id); err != nil {
 			return err
 		}
 		_, err := bumpWorkflows(ctx, tx, id)
@@ -245,7 +245,7 @@ func (s *Store) WorkflowSetActive(ctx context.Context, tenantID, name string, ac
 	if err != nil {
 		return store.Workflow{}, err
 	}
-	return s.WorkflowGet(ctx, tenantID, name, 0)
+	return s.WorkflowGet(ctx, store.WorkflowGetParams{TenantID: p.TenantID, Name: p.Name, Version: 0})
 }
 
 // WorkflowChanges implements store.Store. A read-only repeatable-read transaction gives

@@ -50,25 +50,25 @@ func (s *Store) FilterCreate(ctx context.Context, f store.Filter) (store.Filter,
 	if err != nil {
 		return store.Filter{}, err
 	}
-	out, err := s.FilterGet(ctx, f.TenantID, f.Workflow, f.ID)
+	out, err := s.FilterGet(ctx, store.FilterRef{TenantID: f.TenantID, Workflow: f.Workflow, ID: f.ID})
 	out.Mark = store.PutMark(true, mark)
 	return out, err
 }
 
 // FilterGet implements store.Store.
-func (s *Store) FilterGet(ctx context.Context, tenantID, workflow, id string) (store.Filter, error) {
+func (s *Store) FilterGet(ctx context.Context, p store.FilterRef) (store.Filter, error) {
 	f, err := scanFilter(s.pool.QueryRow(ctx, `SELECT `+filterCols+` FROM workflow_filters f
 		JOIN workflows w ON w.id = f.workflow_id WHERE f.tenant_id = $1 AND w.tenant_id = $1 AND w.name = $2 AND f.id = $3`,
-		tenantID, workflow, id))
+		p.TenantID, p.Workflow, p.ID))
 	return f, mapErr("getting filter", err)
 }
 
 // FilterList implements store.Store.
-func (s *Store) FilterList(ctx context.Context, tenantID, workflow string, p store.FilterListParams) ([]store.Filter, error) {
+func (s *Store) FilterList(ctx context.Context, p store.FilterListParams) ([]store.Filter, error) {
 	w := &where{}
-	w.add("f.tenant_id = ?", tenantID)
-	w.add("w.tenant_id = ?", tenantID)
-	w.add("w.name = ?", workflow)
+	w.add("f.tenant_id = ?", p.TenantID)
+	w.add("w.tenant_id = ?", p.TenantID)
+	w.add("w.name = ?", p.Workflow)
 	if p.Scope != "" {
 		w.add("f.scope = ?", p.Scope)
 	}
@@ -96,16 +96,16 @@ func (s *Store) queryFilters(ctx context.Context, db querier, what, q string, ar
 }
 
 // FilterDelete implements store.Store.
-func (s *Store) FilterDelete(ctx context.Context, tenantID, workflow, id string) error {
+func (s *Store) FilterDelete(ctx context.Context, p store.FilterRef) error {
 	return s.tx(ctx, "deleting filter", func(tx pgx.Tx) error {
 		// The workflow's row first, as in FilterCreate.
 		var workflowID string
 		if err := tx.QueryRow(ctx, `SELECT id FROM workflows WHERE tenant_id = $1 AND name = $2 FOR NO KEY UPDATE`,
-			tenantID, workflow).Scan(&workflowID); err != nil {
+			p.TenantID, p.Workflow).Scan(&workflowID); err != nil {
 			return err
 		}
 		tag, err := tx.Exec(ctx, `DELETE FROM workflow_filters WHERE tenant_id = $1 AND id = $2 AND workflow_id = $3`,
-			tenantID, id, workflowID)
+			p.TenantID, p.ID, workflowID)
 		if err != nil {
 			return err
 		}

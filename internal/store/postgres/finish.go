@@ -67,15 +67,15 @@ func (s *Store) StepExpireLeases(ctx context.Context, now time.Time, limit int) 
 }
 
 // RunCancel implements store.Store.
-func (s *Store) RunCancel(ctx context.Context, tenantID, id string, at time.Time) (store.Run, error) {
+func (s *Store) RunCancel(ctx context.Context, p store.RunCancelParams) (store.Run, error) {
 	var r store.Run
-	if !store.ValidID(id) {
+	if !store.ValidID(p.ID) {
 		return r, store.ErrNotFound
 	}
 	err := s.txWake(ctx, "cancelling run", func(tx pgx.Tx) (*pgx.Batch, []store.WorkKey, error) {
 		t := newPgTx(tx)
 		var err error
-		r, err = lifecycle.CancelRun(ctx, t, tenantID, id, at)
+		r, err = lifecycle.CancelRun(ctx, t, p.TenantID, p.ID, p.At)
 		return t.batch, nil, err
 	})
 	return r, err

@@ -120,7 +120,9 @@ func TestFilterChangesLockTheWorkflowFirst(t *testing.T) {
 	f := store.Filter{ID: uuid.NewString(), TenantID: tenant.ID, Workflow: "orders", Scope: "eu", CreatedAt: time.Now()}
 	changes := map[string]func() error{
 		"CreateFilter": func() error { _, err := s.FilterCreate(ctx, f); return err },
-		"DeleteFilter": func() error { return s.FilterDelete(ctx, tenant.ID, "orders", f.ID) },
+		"DeleteFilter": func() error {
+			return s.FilterDelete(ctx, store.FilterRef{TenantID: tenant.ID, Workflow: "orders", ID: f.ID})
+		},
 	}
 	for _, name := range []string{"CreateFilter", "DeleteFilter"} {
 		holder, err := s.Pool().Begin(ctx)

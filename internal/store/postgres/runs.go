@@ -259,17 +259,17 @@ func nullStr(s string) any {
 }
 
 // RunStepName implements store.Store.
-func (s *Store) RunStepName(ctx context.Context, tenantID, runID, stepRunID string) (string, error) {
-	if !store.ValidID(runID) || stepRunID != "" && !store.ValidID(stepRunID) {
+func (s *Store) RunStepName(ctx context.Context, p store.RunStepNameParams) (string, error) {
+	if !store.ValidID(p.RunID) || p.StepRunID != "" && !store.ValidID(p.StepRunID) {
 		return "", store.ErrNotFound
 	}
-	if stepRunID == "" {
+	if p.StepRunID == "" {
 		var one int
-		err := s.pool.QueryRow(ctx, `SELECT 1 FROM runs WHERE tenant_id = $1 AND id = $2`, tenantID, runID).Scan(&one)
+		err := s.pool.QueryRow(ctx, `SELECT 1 FROM runs WHERE tenant_id = $1 AND id = $2`, p.TenantID, p.RunID).Scan(&one)
 		return "", mapErr("getting run", err)
 	}
 	var step string
-	err := s.pool.QueryRow(ctx, `SELECT step FROM step_runs WHERE tenant_id = $1 AND run_id = $2 AND id = $3`, tenantID, runID, stepRunID).Scan(&step)
+	err := s.pool.QueryRow(ctx, `SELECT step FROM step_runs WHERE tenant_id = $1 AND run_id = $2 AND id = $3`, p.TenantID, p.RunID, p.StepRunID).Scan(&step)
 	return step, mapErr("getting step-run", err)
 }
 
@@ -483,9 +483,9 @@ func (s *Store) OutboxReject(ctx context.Context, id, reason string) error {
 }
 
 // EventGetIdempotent implements store.Store.
-func (s *Store) EventGetIdempotent(ctx context.Context, tenantID, key string, at time.Time) (store.Event, error) {
+func (s *Store) EventGetIdempotent(ctx context.Context, p store.IdempotencyParams) (store.Event, error) {
 	// events' ids are uuid, the key table's text (it also names delayed events).
 	e, err := scanEvent(s.pool.QueryRow(ctx, `SELECT `+eventCols+` FROM events WHERE tenant_id = $1 AND id =
-		(SELECT event_id::uuid FROM idempotency_keys WHERE tenant_id = $4 AND key = $2 AND expires_at > $3)`, tenantID, key, at, tenantID))
+		(SELECT event_id::uuid FROM idempotency_keys WHERE tenant_id = $4 AND key = $2 AND expires_at > $3)`, p.TenantID, p.Key, p.At, p.TenantID))
 	return e, mapErr("getting idempotent event", err)
 }

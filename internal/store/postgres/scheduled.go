@@ -135,20 +135,20 @@ func (s *Store) ScheduledGet(ctx context.Context, tenantID, id string) (store.Sc
 }
 
 // ScheduledGetIdempotent implements store.ScheduleStore.
-func (s *Store) ScheduledGetIdempotent(ctx context.Context, tenantID, key string, at time.Time) (store.ScheduledEvent, error) {
+func (s *Store) ScheduledGetIdempotent(ctx context.Context, p store.IdempotencyParams) (store.ScheduledEvent, error) {
 	e, err := scanScheduled(s.pool.QueryRow(ctx, `SELECT `+scheduledCols+` FROM scheduled_events WHERE tenant_id = $1 AND id =
-		(SELECT event_id FROM idempotency_keys WHERE tenant_id = $1 AND key = $2 AND expires_at > $3)`, tenantID, key, at))
+		(SELECT event_id FROM idempotency_keys WHERE tenant_id = $1 AND key = $2 AND expires_at > $3)`, p.TenantID, p.Key, p.At))
 	return e, mapErr("getting idempotent scheduled event", err)
 }
 
 // ScheduledList implements store.ScheduleStore.
-func (s *Store) ScheduledList(ctx context.Context, tenantID, status string, f store.EventFilter) ([]store.ScheduledEvent, error) {
-	if f.Workflow != "" || f.After != "" {
+func (s *Store) ScheduledList(ctx context.Context, p store.ScheduledListParams) ([]store.ScheduledEvent, error) {
+	if p.Filter.Workflow != "" || p.Filter.After != "" {
 		return nil, errors.New("listing scheduled events: workflow and after filters do not apply")
 	}
-	w := eventFilter(tenantID, f)
-	w.add("status = ?", status)
-	w.args = append(w.args, f.Limit)
+	w := eventFilter(p.TenantID, p.Filter)
+	w.add("status = ?", p.Status)
+	w.args = append(w.args, p.Filter.Limit)
 	rows, err := s.pool.Query(ctx, fmt.Sprintf(`SELECT `+scheduledCols+` FROM scheduled_events WHERE %s ORDER BY id DESC LIMIT $%d`,
 		w, len(w.args)), w.args...)
 	if err != nil {
@@ -160,9 +160,9 @@ func (s *Store) ScheduledList(ctx context.Context, tenantID, status string, f st
 
 // ScheduledCancel implements store.ScheduleStore. A delivery racing with the cancel holds
 // the row lock; the UPDATE waits for it and then finds the row gone (delivered).
-func (s *Store) ScheduledCancel(ctx context.Context, tenantID, id string, at time.Time) (store.ScheduledEvent, error) {
+func (s *Store) ScheduledCancel(ctx context.Context, p store.ScheduledCancelParams) (store.ScheduledEvent, error) {
 	var e store.ScheduledEvent
-	if !store.ValidID(id) {
+	if !store.ValidID(p.ID) {
 		// Ids are UUIDs: another string names no event (and the events table's uuid column
 		// would refuse it with an error, not an empty result).
 		return e, store.ErrNotFound
@@ -170,22 +170,22 @@ func (s *Store) ScheduledCancel(ctx context.Context, tenantID, id string, at tim
 	err := s.tx(ctx, "cancelling scheduled event", func(tx pgx.Tx) error {
 		var err error
 		e, err = scanScheduled(tx.QueryRow(ctx, `UPDATE scheduled_events SET status = 'cancelled', ended_at = $1, claimed_until = NULL
-			WHERE tenant_id = $2 AND id = $3 AND status = 'scheduled' RETURNING `+scheduledCols, at, tenantID, id))
+			WHERE tenant_id = $2 AND id = $3 AND status = 'scheduled' RETURNING `+scheduledCols, p.At, p.TenantID, p.ID))
 		if !errors.Is(err, pgx.ErrNoRows) {
 			return err
 		}
 		var status string
-		err = tx.QueryRow(ctx, `SELECT status FROM scheduled_events WHERE tenant_id = $1 AND id = $2`, tenantID, id).Scan(&status)
+		err = tx.QueryRow(ctx, `SELECT status FROM scheduled_events WHERE tenant_id = $1 AND id = $2`, p.TenantID, p.ID).Scan(&status)
 		if err == nil {
-			return store.ScheduledCancelConflict(id, status)
+			return store.ScheduledCancelConflict(p.ID, status)
 		}
 		if !errors.Is(err, pgx.ErrNoRows) {
 			return err
 		}
 		var one int
-		err = tx.QueryRow(ctx, `SELECT 1 FROM events WHERE tenant_id = $1 AND id = $2`, tenantID, id).Scan(&one)
+		err = tx.QueryRow(ctx, `SELECT 1 FROM events WHERE tenant_id = $1 AND id = $2`, p.TenantID, p.ID).Scan(&one)
 		if err == nil {
-			return store.ScheduledDelivered(id)
+			return store.ScheduledDelivered(p.ID)
 		}
 		return err
 	})
@@ -193,9 +193,9 @@ func (s *Store) ScheduledCancel(ctx context.Context, tenantID, id string, at tim
 }
 
 // ScheduledFail implements store.ScheduleStore.
-func (s *Store) ScheduledFail(ctx context.Context, id, reason string, at time.Time) error {
+func (s *Store) ScheduledFail(ctx context.Context, p store.ScheduledFailParams) error {
 	_, err := s.pool.Exec(ctx, `UPDATE scheduled_events SET status = 'failed', error = $1, ended_at = $2, claimed_until = NULL
-		WHERE id = $3 AND status = 'scheduled'`, reason, at, id)
+		WHERE id = $3 AND status = 'scheduled'`, p.Reason, p.At, p.ID)
 	return mapErr("failing scheduled event", err)
 }
 

@@ -102,9 +102,9 @@ func (s *Store) WebhookDelete(ctx context.Context, tenantID, name string) error 
 }
 
 // WebhookGetEvent implements store.Store.
-func (s *Store) WebhookGetEvent(ctx context.Context, tenantID, webhook, dedupeID string) (store.Event, error) {
+func (s *Store) WebhookGetEvent(ctx context.Context, p store.WebhookGetEventParams) (store.Event, error) {
 	e, err := scanEvent(s.pool.QueryRow(ctx, `SELECT `+eventCols+` FROM events
-		WHERE tenant_id = $1 AND webhook = $2 AND dedupe_id = $3`, tenantID, webhook, dedupeID))
+		WHERE tenant_id = $1 AND webhook = $2 AND dedupe_id = $3`, p.TenantID, p.Webhook, p.DedupeID))
 	return e, mapErr("getting webhook event", err)
 }
 
@@ -120,15 +120,15 @@ func deliveryRow(d *store.WebhookDelivery) []any {
 }
 
 // WebhookDeliveryList implements store.Store.
-func (s *Store) WebhookDeliveryList(ctx context.Context, tenantID, webhookID string, f store.DeliveryFilter) ([]store.WebhookDelivery, error) {
+func (s *Store) WebhookDeliveryList(ctx context.Context, p store.DeliveryListParams) ([]store.WebhookDelivery, error) {
 	q := `SELECT id, tenant_id, webhook_id, received_at, verification, outcome, status_code, error, event_id, dedupe_id, body_bytes
 		FROM webhook_deliveries WHERE tenant_id = $1 AND webhook_id = $2`
-	args := []any{tenantID, webhookID}
-	if f.Before != "" {
-		args = append(args, f.Before)
+	args := []any{p.TenantID, p.WebhookID}
+	if p.Filter.Before != "" {
+		args = append(args, p.Filter.Before)
 		q += fmt.Sprintf(` AND id < $%d`, len(args))
 	}
-	args = append(args, f.Limit)
+	args = append(args, p.Filter.Limit)
 	rows, err := s.pool.Query(ctx, q+fmt.Sprintf(` ORDER BY id DESC LIMIT $%d`, len(args)), args...)
 	if err != nil {
 		return nil, mapErr("listing deliveries", err)
@@ -145,11 +145,11 @@ func (s *Store) WebhookDeliveryList(ctx context.Context, tenantID, webhookID str
 }
 
 // WebhookDeliveryPrune implements store.Store.
-func (s *Store) WebhookDeliveryPrune(ctx context.Context, tenantID, webhookID string, keep int) (int, error) {
-	keep = max(keep, 1)
+func (s *Store) WebhookDeliveryPrune(ctx context.Context, p store.DeliveryPruneParams) (int, error) {
+	p.Keep = max(p.Keep, 1)
 	tag, err := s.pool.Exec(ctx, `DELETE FROM webhook_deliveries WHERE tenant_id = $1 AND webhook_id = $2 AND id <
 		(SELECT id FROM webhook_deliveries WHERE tenant_id = $1 AND webhook_id = $2 ORDER BY id DESC LIMIT 1 OFFSET $3)`,
-		tenantID, webhookID, keep-1)
+		p.TenantID, p.WebhookID, p.Keep-1)
 	if err != nil {
 		return 0, mapErr("pruning deliveries", err)
 	}

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
-	"time"
 
 	"github.com/heraldhq/herald/internal/store"
 )
@@ -100,9 +99,9 @@ func (s *Store) TokenList(ctx context.Context, tenantID string) ([]store.Token, 
 }
 
 // TokenRevoke implements store.Store.
-func (s *Store) TokenRevoke(ctx context.Context, tenantID, id string, at time.Time) error {
+func (s *Store) TokenRevoke(ctx context.Context, p store.TokenRevokeParams) error {
 	return s.write(ctx, "revoking token", func(tx *wtx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE api_tokens SET revoked_at = COALESCE(revoked_at, ?) WHERE tenant_id = ? AND id = ?`, ms64(at), tenantID, id)
+		res, err := tx.ExecContext(ctx, `UPDATE api_tokens SET revoked_at = COALESCE(revoked_at, ?) WHERE tenant_id = ? AND id = ?`, ms64(p.At), p.TenantID, p.ID)
 		if err != nil {
 			return err
 		}
@@ -157,7 +156,7 @@ func (s *Store) WorkflowPut(ctx context.Context, p store.PutWorkflowParams) (sto
 	if err != nil {
 		return store.Workflow{}, false, err
 	}
-	wf, err := s.WorkflowGet(ctx, p.TenantID, p.Def.Name, 0)
+	wf, err := s.WorkflowGet(ctx, store.WorkflowGetParams{TenantID: p.TenantID, Name: p.Def.Name, Version: 0})
 	wf.Mark = store.PutMark(created, mark)
 	return wf, created, err
 }
@@ -180,13 +179,13 @@ func scanWorkflow(row store.Scanner) (store.Workflow, error) {
 }
 
 // WorkflowGet implements store.Store.
-func (s *Store) WorkflowGet(ctx context.Context, tenantID, name string, version int) (store.Workflow, error) {
+func (s *Store) WorkflowGet(ctx context.Context, p store.WorkflowGetParams) (store.Workflow, error) {
 	q := `SELECT ` + workflowCols + ` FROM workflows w JOIN workflow_versions v ON v.workflow_id = w.id
 		WHERE w.tenant_id = ? AND w.name = ? AND v.version = `
-	args := []any{tenantID, name}
-	if version > 0 {
+	args := []any{p.TenantID, p.Name}
+	if p.Version > 0 {
 		q += `?`
-		args = append(args, version)
+		args = append(args, p.Version)
 	} else {
 		q += `w.current_version`
 	}
@@ -221,11 +220,11 @@ func (s *Store) WorkflowList(ctx context.Context, tenantID string) ([]store.Work
 }
 
 // WorkflowSetActive implements store.Store.
-func (s *Store) WorkflowSetActive(ctx context.Context, tenantID, name string, active bool, at time.Time) (store.Workflow, error) {
+func (s *Store) WorkflowSetActive(ctx context.Context, p store.WorkflowSetActiveParams) (store.Workflow, error) {
 	err := s.write(ctx, "toggling workflow", func(tx *wtx) error {
 		var id string
 		if err := tx.QueryRowContext(ctx, `UPDATE workflows SET active = ?, updated_at = ? WHERE tenant_id = ? AND name = ? RETURNING id`,
-			boolInt(active), ms64(at), tenantID, name).Scan(&id); err != nil {
+			boolInt(p.Active), ms64(p.At), p.TenantID, p.Name).Scan(&id); err != nil {
 			return err
 		}
 		_, err := bumpWorkflows(ctx, tx, id)
@@ -234,7 +233,7 @@ func (s *Store) WorkflowSetActive(ctx context.Context, tenantID, name string, ac
 	if err != nil {
 		return store.Workflow{}, err
 	}
-	return s.WorkflowGet(ctx, tenantID, name, 0)
+	return s.WorkflowGet(ctx, store.WorkflowGetParams{TenantID: p.TenantID, Name: p.Name, Version: 0})
 }
 
 // WorkflowChanges implements store.Store. One read transaction gives the mark and the

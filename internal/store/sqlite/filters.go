@@ -47,24 +47,24 @@ func (s *Store) FilterCreate(ctx context.Context, f store.Filter) (store.Filter,
 	if err != nil {
 		return store.Filter{}, err
 	}
-	out, err := s.FilterGet(ctx, f.TenantID, f.Workflow, f.ID)
+	out, err := s.FilterGet(ctx, store.FilterRef{TenantID: f.TenantID, Workflow: f.Workflow, ID: f.ID})
 	out.Mark = store.PutMark(true, mark)
 	return out, err
 }
 
 // FilterGet implements store.Store.
-func (s *Store) FilterGet(ctx context.Context, tenantID, workflow, id string) (store.Filter, error) {
+func (s *Store) FilterGet(ctx context.Context, p store.FilterRef) (store.Filter, error) {
 	f, err := scanFilter(s.r.QueryRowContext(ctx, `SELECT `+filterCols+` FROM workflow_filters f
 		JOIN workflows w ON w.id = f.workflow_id WHERE f.tenant_id = ? AND w.tenant_id = ? AND w.name = ? AND f.id = ?`,
-		tenantID, tenantID, workflow, id))
+		p.TenantID, p.TenantID, p.Workflow, p.ID))
 	return f, mapErr("getting filter", err)
 }
 
 // FilterList implements store.Store.
-func (s *Store) FilterList(ctx context.Context, tenantID, workflow string, p store.FilterListParams) ([]store.Filter, error) {
+func (s *Store) FilterList(ctx context.Context, p store.FilterListParams) ([]store.Filter, error) {
 	q := `SELECT ` + filterCols + ` FROM workflow_filters f JOIN workflows w ON w.id = f.workflow_id
 		WHERE f.tenant_id = ? AND w.tenant_id = ? AND w.name = ?`
-	args := []any{tenantID, tenantID, workflow}
+	args := []any{p.TenantID, p.TenantID, p.Workflow}
 	if p.Scope != "" {
 		q += ` AND f.scope = ?`
 		args = append(args, p.Scope)
@@ -94,12 +94,12 @@ func (s *Store) queryFilters(ctx context.Context, db queryer, what, q string, ar
 }
 
 // FilterDelete implements store.Store.
-func (s *Store) FilterDelete(ctx context.Context, tenantID, workflow, id string) error {
+func (s *Store) FilterDelete(ctx context.Context, p store.FilterRef) error {
 	return s.write(ctx, "deleting filter", func(tx *wtx) error {
 		var workflowID string
 		if err := tx.QueryRowContext(ctx, `DELETE FROM workflow_filters WHERE tenant_id = ? AND id = ?
 			AND workflow_id = (SELECT id FROM workflows WHERE tenant_id = ? AND name = ?) RETURNING workflow_id`,
-			tenantID, id, tenantID, workflow).Scan(&workflowID); err != nil {
+			p.TenantID, p.ID, p.TenantID, p.Workflow).Scan(&workflowID); err != nil {
 			return err
 		}
 		_, err := bumpWorkflows(ctx, tx, workflowID)

@@ -51,11 +51,11 @@ func (s *Store) StepExpireLeases(ctx context.Context, now time.Time, limit int) 
 }
 
 // RunCancel implements store.Store.
-func (s *Store) RunCancel(ctx context.Context, tenantID, id string, at time.Time) (store.Run, error) {
+func (s *Store) RunCancel(ctx context.Context, p store.RunCancelParams) (store.Run, error) {
 	var r store.Run
 	err := s.write(ctx, "cancelling run", func(tx *wtx) error {
 		var err error
-		r, err = lifecycle.CancelRun(ctx, sqliteTx{tx}, tenantID, id, at)
+		r, err = lifecycle.CancelRun(ctx, sqliteTx{tx}, p.TenantID, p.ID, p.At)
 		return err
 	})
 	return r, err

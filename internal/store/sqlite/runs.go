@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
-	"time"
 
 	"github.com/heraldhq/herald/internal/store"
 )
@@ -110,9 +109,9 @@ const claimIdempotencySQL = `INSERT INTO idempotency_keys (tenant_id, key, event
 	WHERE idempotency_keys.expires_at <= ?`
 
 // EventGetIdempotent implements store.Store.
-func (s *Store) EventGetIdempotent(ctx context.Context, tenantID, key string, at time.Time) (store.Event, error) {
+func (s *Store) EventGetIdempotent(ctx context.Context, p store.IdempotencyParams) (store.Event, error) {
 	e, err := scanEvent(s.r.QueryRowContext(ctx, `SELECT `+eventCols+` FROM events WHERE tenant_id = ? AND id =
-		(SELECT event_id FROM idempotency_keys WHERE tenant_id = ? AND key = ? AND expires_at > ?)`, tenantID, tenantID, key, ms64(at)))
+		(SELECT event_id FROM idempotency_keys WHERE tenant_id = ? AND key = ? AND expires_at > ?)`, p.TenantID, p.TenantID, p.Key, ms64(p.At)))
 	return e, mapErr("getting idempotent event", err)
 }
 
@@ -151,14 +150,14 @@ func insertRows(ctx context.Context, tx *wtx, table string, cols []string, rows 
 }
 
 // RunStepName implements store.Store.
-func (s *Store) RunStepName(ctx context.Context, tenantID, runID, stepRunID string) (string, error) {
-	if stepRunID == "" {
+func (s *Store) RunStepName(ctx context.Context, p store.RunStepNameParams) (string, error) {
+	if p.StepRunID == "" {
 		var one int
-		err := s.r.QueryRowContext(ctx, `SELECT 1 FROM runs WHERE tenant_id = ? AND id = ?`, tenantID, runID).Scan(&one)
+		err := s.r.QueryRowContext(ctx, `SELECT 1 FROM runs WHERE tenant_id = ? AND id = ?`, p.TenantID, p.RunID).Scan(&one)
 		return "", mapErr("getting run", err)
 	}
 	var step string
-	err := s.r.QueryRowContext(ctx, `SELECT step FROM step_runs WHERE tenant_id = ? AND run_id = ? AND id = ?`, tenantID, runID, stepRunID).Scan(&step)
+	err := s.r.QueryRowContext(ctx, `SELECT step FROM step_runs WHERE tenant_id = ? AND run_id = ? AND id = ?`, p.TenantID, p.RunID, p.StepRunID).Scan(&step)
 	return step, mapErr("getting step-run", err)
 }
 

@@ -127,20 +127,20 @@ func (s *Store) ScheduledGet(ctx context.Context, tenantID, id string) (store.Sc
 }
 
 // ScheduledGetIdempotent implements store.ScheduleStore.
-func (s *Store) ScheduledGetIdempotent(ctx context.Context, tenantID, key string, at time.Time) (store.ScheduledEvent, error) {
+func (s *Store) ScheduledGetIdempotent(ctx context.Context, p store.IdempotencyParams) (store.ScheduledEvent, error) {
 	e, err := scanScheduled(s.r.QueryRowContext(ctx, `SELECT `+scheduledCols+` FROM scheduled_events WHERE tenant_id = ? AND id =
-		(SELECT event_id FROM idempotency_keys WHERE tenant_id = ? AND key = ? AND expires_at > ?)`, tenantID, tenantID, key, ms64(at)))
+		(SELECT event_id FROM idempotency_keys WHERE tenant_id = ? AND key = ? AND expires_at > ?)`, p.TenantID, p.TenantID, p.Key, ms64(p.At)))
 	return e, mapErr("getting idempotent scheduled event", err)
 }
 
 // ScheduledList implements store.ScheduleStore.
-func (s *Store) ScheduledList(ctx context.Context, tenantID, status string, f store.EventFilter) ([]store.ScheduledEvent, error) {
-	if f.Workflow != "" || f.After != "" {
+func (s *Store) ScheduledList(ctx context.Context, p store.ScheduledListParams) ([]store.ScheduledEvent, error) {
+	if p.Filter.Workflow != "" || p.Filter.After != "" {
 		return nil, errors.New("listing scheduled events: workflow and after filters do not apply")
 	}
-	where, args := eventFilter(tenantID, f, false)
-	where, args = append(where, "status = ?"), append(args, status)
-	args = append(args, f.Limit)
+	where, args := eventFilter(p.TenantID, p.Filter, false)
+	where, args = append(where, "status = ?"), append(args, p.Status)
+	args = append(args, p.Filter.Limit)
 	rows, err := s.r.QueryContext(ctx, `SELECT `+scheduledCols+` FROM scheduled_events WHERE `+strings.Join(where, " AND ")+
 		` ORDER BY id DESC LIMIT ?`, args...)
 	if err != nil {
@@ -151,27 +151,27 @@ func (s *Store) ScheduledList(ctx context.Context, tenantID, status string, f st
 }
 
 // ScheduledCancel implements store.ScheduleStore.
-func (s *Store) ScheduledCancel(ctx context.Context, tenantID, id string, at time.Time) (store.ScheduledEvent, error) {
+func (s *Store) ScheduledCancel(ctx context.Context, p store.ScheduledCancelParams) (store.ScheduledEvent, error) {
 	var e store.ScheduledEvent
 	err := s.write(ctx, "cancelling scheduled event", func(tx *wtx) error {
 		var err error
 		e, err = scanScheduled(tx.QueryRowContext(ctx, `UPDATE scheduled_events SET status = 'cancelled', ended_at = ?, claimed_until = NULL
-			WHERE tenant_id = ? AND id = ? AND status = 'scheduled' RETURNING `+scheduledCols, ms64(at), tenantID, id))
+			WHERE tenant_id = ? AND id = ? AND status = 'scheduled' RETURNING `+scheduledCols, ms64(p.At), p.TenantID, p.ID))
 		if !errors.Is(err, sql.ErrNoRows) {
 			return err
 		}
 		var status string
-		err = tx.QueryRowContext(ctx, `SELECT status FROM scheduled_events WHERE tenant_id = ? AND id = ?`, tenantID, id).Scan(&status)
+		err = tx.QueryRowContext(ctx, `SELECT status FROM scheduled_events WHERE tenant_id = ? AND id = ?`, p.TenantID, p.ID).Scan(&status)
 		if err == nil {
-			return store.ScheduledCancelConflict(id, status)
+			return store.ScheduledCancelConflict(p.ID, status)
 		}
 		if !errors.Is(err, sql.ErrNoRows) {
 			return err
 		}
 		var one int
-		err = tx.QueryRowContext(ctx, `SELECT 1 FROM events WHERE tenant_id = ? AND id = ?`, tenantID, id).Scan(&one)
+		err = tx.QueryRowContext(ctx, `SELECT 1 FROM events WHERE tenant_id = ? AND id = ?`, p.TenantID, p.ID).Scan(&one)
 		if err == nil {
-			return store.ScheduledDelivered(id)
+			return store.ScheduledDelivered(p.ID)
 		}
 		return err
 	})
@@ -179,10 +179,10 @@ func (s *Store) ScheduledCancel(ctx context.Context, tenantID, id string, at tim
 }
 
 // ScheduledFail implements store.ScheduleStore.
-func (s *Store) ScheduledFail(ctx context.Context, id, reason string, at time.Time) error {
+func (s *Store) ScheduledFail(ctx context.Context, p store.ScheduledFailParams) error {
 	return s.write(ctx, "failing scheduled event", func(tx *wtx) error {
 		_, err := tx.ExecContext(ctx, `UPDATE scheduled_events SET status = 'failed', error = ?, ended_at = ?, claimed_until = NULL
-			WHERE id = ? AND status = 'scheduled'`, reason, ms64(at), id)
+			WHERE id = ? AND status = 'scheduled'`, p.Reason, ms64(p.At), p.ID)
 		return err
 	})
 }

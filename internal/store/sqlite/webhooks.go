@@ -130,12 +130,12 @@ func (s *Store) hotStatements(ctx context.Context) (*hotStmts, error) {
 
 // WebhookGetEvent implements store.Store. Every delivery with an id runs it, so its
 // statement is prepared once.
-func (s *Store) WebhookGetEvent(ctx context.Context, tenantID, webhook, dedupeID string) (store.Event, error) {
+func (s *Store) WebhookGetEvent(ctx context.Context, p store.WebhookGetEventParams) (store.Event, error) {
 	hot, err := s.hotStatements(ctx)
 	if err != nil {
 		return store.Event{}, mapErr("getting webhook event", err)
 	}
-	e, err := scanEvent(hot.webhookEvent.QueryRowContext(ctx, tenantID, webhook, dedupeID))
+	e, err := scanEvent(hot.webhookEvent.QueryRowContext(ctx, p.TenantID, p.Webhook, p.DedupeID))
 	return e, mapErr("getting webhook event", err)
 }
 
@@ -148,14 +148,14 @@ func deliveryArgs(d *store.WebhookDelivery) []any {
 }
 
 // WebhookDeliveryList implements store.Store.
-func (s *Store) WebhookDeliveryList(ctx context.Context, tenantID, webhookID string, f store.DeliveryFilter) ([]store.WebhookDelivery, error) {
+func (s *Store) WebhookDeliveryList(ctx context.Context, p store.DeliveryListParams) ([]store.WebhookDelivery, error) {
 	q := `SELECT id, tenant_id, webhook_id, received_at, verification, outcome, status_code, error, event_id, dedupe_id, body_bytes
 		FROM webhook_deliveries WHERE tenant_id = ? AND webhook_id = ?`
-	args := []any{tenantID, webhookID}
-	if f.Before != "" {
-		q, args = q+` AND id < ?`, append(args, f.Before)
+	args := []any{p.TenantID, p.WebhookID}
+	if p.Filter.Before != "" {
+		q, args = q+` AND id < ?`, append(args, p.Filter.Before)
 	}
-	rows, err := s.r.QueryContext(ctx, q+` ORDER BY id DESC LIMIT ?`, append(args, f.Limit)...)
+	rows, err := s.r.QueryContext(ctx, q+` ORDER BY id DESC LIMIT ?`, append(args, p.Filter.Limit)...)
 	if err != nil {
 		return nil, mapErr("listing deliveries", err)
 	}
@@ -172,13 +172,13 @@ func (s *Store) WebhookDeliveryList(ctx context.Context, tenantID, webhookID str
 }
 
 // WebhookDeliveryPrune implements store.Store.
-func (s *Store) WebhookDeliveryPrune(ctx context.Context, tenantID, webhookID string, keep int) (int, error) {
-	keep = max(keep, 1)
+func (s *Store) WebhookDeliveryPrune(ctx context.Context, p store.DeliveryPruneParams) (int, error) {
+	p.Keep = max(p.Keep, 1)
 	var n int64
 	err := s.write(ctx, "pruning deliveries", func(tx *wtx) error {
 		res, err := tx.ExecContext(ctx, `DELETE FROM webhook_deliveries WHERE tenant_id = ? AND webhook_id = ? AND id <
 			(SELECT id FROM webhook_deliveries WHERE tenant_id = ? AND webhook_id = ? ORDER BY id DESC LIMIT 1 OFFSET ?)`,
-			tenantID, webhookID, tenantID, webhookID, keep-1)
+			p.TenantID, p.WebhookID, p.TenantID, p.WebhookID, p.Keep-1)
 		if err != nil {
 			return err
 		}

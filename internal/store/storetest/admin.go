@@ -98,7 +98,7 @@ func testTokens(t *testing.T, open Opener) {
 		b := setup(t, open)
 		tok := newToken(b.tenant.ID, "ci", "s3cret", store.RoleMember)
 		noErr(t, b.s.TokenCreate(b.ctx, tok), "CreateToken")
-		noErr(t, b.s.TokenRevoke(b.ctx, b.tenant.ID, tok.ID, at(time1)), "RevokeToken")
+		noErr(t, b.s.TokenRevoke(b.ctx, store.TokenRevokeParams{TenantID: b.tenant.ID, ID: tok.ID, At: at(time1)}), "RevokeToken")
 
 		_, err := b.s.TokenGetByHash(b.ctx, tok.Hash)
 		wantErr(t, err, store.ErrNotFound, "GetTokenByHash(revoked)")
@@ -127,9 +127,9 @@ func testTokens(t *testing.T, open Opener) {
 
 		_, err := b.s.TokenGet(b.ctx, b.tenant.ID, tok.ID)
 		wantErr(t, err, store.ErrNotFound, "GetToken(other tenant's token)")
-		err = b.s.TokenRevoke(b.ctx, b.tenant.ID, tok.ID, base)
+		err = b.s.TokenRevoke(b.ctx, store.TokenRevokeParams{TenantID: b.tenant.ID, ID: tok.ID, At: base})
 		wantErr(t, err, store.ErrNotFound, "RevokeToken(other tenant's token)")
-		err = b.s.TokenRevoke(b.ctx, b.tenant.ID, newID(), base)
+		err = b.s.TokenRevoke(b.ctx, store.TokenRevokeParams{TenantID: b.tenant.ID, ID: newID(), At: base})
 		wantErr(t, err, store.ErrNotFound, "RevokeToken(unknown)")
 
 		if _, err := b.s.TokenGetByHash(b.ctx, tok.Hash); err != nil {
@@ -187,15 +187,15 @@ func testWorkflows(t *testing.T, open Opener) {
 			t.Errorf("PutWorkflow times = %s, %s, want %s", wf.CreatedAt, wf.UpdatedAt, at(time1))
 		}
 		for _, v := range []int{0, 1} {
-			got, err := b.s.WorkflowGet(b.ctx, b.tenant.ID, "orders", v)
+			got, err := b.s.WorkflowGet(b.ctx, store.WorkflowGetParams{TenantID: b.tenant.ID, Name: "orders", Version: v})
 			noErr(t, err, "GetWorkflow")
 			if got.ID != id || got.Version != 1 || !reflect.DeepEqual(got.Def, d1) {
 				t.Errorf("GetWorkflow(version %d) = %+v, want version 1", v, got)
 			}
 		}
-		_, err = b.s.WorkflowGet(b.ctx, b.tenant.ID, "orders", 2)
+		_, err = b.s.WorkflowGet(b.ctx, store.WorkflowGetParams{TenantID: b.tenant.ID, Name: "orders", Version: 2})
 		wantErr(t, err, store.ErrNotFound, "GetWorkflow(version 2)")
-		_, err = b.s.WorkflowGet(b.ctx, b.tenant.ID, "refunds", 0)
+		_, err = b.s.WorkflowGet(b.ctx, store.WorkflowGetParams{TenantID: b.tenant.ID, Name: "refunds", Version: 0})
 		wantErr(t, err, store.ErrNotFound, "GetWorkflow(unknown)")
 	})
 
@@ -245,17 +245,17 @@ func testWorkflows(t *testing.T, open Opener) {
 			t.Errorf("PutWorkflow(new hash) = %+v, want id %s version 2 with the new def", wf, first.ID)
 		}
 
-		cur, err := b.s.WorkflowGet(b.ctx, b.tenant.ID, "orders", 0)
+		cur, err := b.s.WorkflowGet(b.ctx, store.WorkflowGetParams{TenantID: b.tenant.ID, Name: "orders", Version: 0})
 		noErr(t, err, "GetWorkflow(current)")
 		if cur.Version != 2 || !reflect.DeepEqual(cur.Def, d2) {
 			t.Errorf("current version = %d %+v, want 2", cur.Version, cur.Def)
 		}
-		v1, err := b.s.WorkflowGet(b.ctx, b.tenant.ID, "orders", 1)
+		v1, err := b.s.WorkflowGet(b.ctx, store.WorkflowGetParams{TenantID: b.tenant.ID, Name: "orders", Version: 1})
 		noErr(t, err, "GetWorkflow(version 1)")
 		if v1.Version != 1 || v1.ID != first.ID || !reflect.DeepEqual(v1.Def, d1) {
 			t.Errorf("version 1 = %d %+v, want the original definition", v1.Version, v1.Def)
 		}
-		v2, err := b.s.WorkflowGet(b.ctx, b.tenant.ID, "orders", 2)
+		v2, err := b.s.WorkflowGet(b.ctx, store.WorkflowGetParams{TenantID: b.tenant.ID, Name: "orders", Version: 2})
 		noErr(t, err, "GetWorkflow(version 2)")
 		if v2.Version != 2 || !reflect.DeepEqual(v2.Def, d2) {
 			t.Errorf("version 2 = %d %+v, want the new definition", v2.Version, v2.Def)
@@ -280,12 +280,12 @@ func testWorkflows(t *testing.T, open Opener) {
 		b := setup(t, open)
 		b.putWorkflow(b.tenant.ID, d1)
 
-		wf, err := b.s.WorkflowSetActive(b.ctx, b.tenant.ID, "orders", false, at(time1))
+		wf, err := b.s.WorkflowSetActive(b.ctx, store.WorkflowSetActiveParams{TenantID: b.tenant.ID, Name: "orders", Active: false, At: at(time1)})
 		noErr(t, err, "SetWorkflowActive(false)")
 		if wf.Active || wf.Version != 1 || wf.Name != "orders" {
 			t.Errorf("SetWorkflowActive(false) = %+v, want inactive version 1", wf)
 		}
-		got, err := b.s.WorkflowGet(b.ctx, b.tenant.ID, "orders", 0)
+		got, err := b.s.WorkflowGet(b.ctx, store.WorkflowGetParams{TenantID: b.tenant.ID, Name: "orders", Version: 0})
 		noErr(t, err, "GetWorkflow")
 		if got.Active {
 			t.Error("GetWorkflow after disabling: still active")
@@ -295,18 +295,18 @@ func testWorkflows(t *testing.T, open Opener) {
 			t.Errorf("WorkflowChanges(\"\") = %+v, want the inactive workflow listed as inactive", all)
 		}
 
-		wf, err = b.s.WorkflowSetActive(b.ctx, b.tenant.ID, "orders", true, at(2*time1))
+		wf, err = b.s.WorkflowSetActive(b.ctx, store.WorkflowSetActiveParams{TenantID: b.tenant.ID, Name: "orders", Active: true, At: at(2 * time1)})
 		noErr(t, err, "SetWorkflowActive(true)")
 		if !wf.Active {
 			t.Error("SetWorkflowActive(true) returned an inactive workflow")
 		}
 
-		_, err = b.s.WorkflowSetActive(b.ctx, b.tenant.ID, "refunds", false, base)
+		_, err = b.s.WorkflowSetActive(b.ctx, store.WorkflowSetActiveParams{TenantID: b.tenant.ID, Name: "refunds", Active: false, At: base})
 		wantErr(t, err, store.ErrNotFound, "SetWorkflowActive(unknown)")
 		other := b.newTenant("globex")
-		_, err = b.s.WorkflowSetActive(b.ctx, other.ID, "orders", false, base)
+		_, err = b.s.WorkflowSetActive(b.ctx, store.WorkflowSetActiveParams{TenantID: other.ID, Name: "orders", Active: false, At: base})
 		wantErr(t, err, store.ErrNotFound, "SetWorkflowActive(other tenant)")
-		got, err = b.s.WorkflowGet(b.ctx, b.tenant.ID, "orders", 0)
+		got, err = b.s.WorkflowGet(b.ctx, store.WorkflowGetParams{TenantID: b.tenant.ID, Name: "orders", Version: 0})
 		noErr(t, err, "GetWorkflow")
 		if !got.Active {
 			t.Error("another tenant disabled the workflow")
@@ -340,14 +340,14 @@ func testWorkflows(t *testing.T, open Opener) {
 		if m2 == m1 {
 			t.Error("mark unchanged after a new version")
 		}
-		if _, err := b.s.WorkflowSetActive(b.ctx, b.tenant.ID, "orders", false, base); err != nil {
+		if _, err := b.s.WorkflowSetActive(b.ctx, store.WorkflowSetActiveParams{TenantID: b.tenant.ID, Name: "orders", Active: false, At: base}); err != nil {
 			t.Fatal(err)
 		}
 		m3 := mark()
 		if m3 == m2 {
 			t.Error("mark unchanged after disabling a workflow")
 		}
-		if _, err := b.s.WorkflowSetActive(b.ctx, b.tenant.ID, "orders", true, base); err != nil {
+		if _, err := b.s.WorkflowSetActive(b.ctx, store.WorkflowSetActiveParams{TenantID: b.tenant.ID, Name: "orders", Active: true, At: base}); err != nil {
 			t.Fatal(err)
 		}
 		if m := mark(); m == m3 {
@@ -411,13 +411,13 @@ func testWorkflows(t *testing.T, open Opener) {
 		if len(withFilters.Filters) != 2 || withFilters.Filters[0].ID != f1.ID || withFilters.Filters[1].ID != f2.ID {
 			t.Errorf("WorkflowChanges lists filters %+v, want the workflow's two, oldest first", withFilters.Filters)
 		}
-		noErr(t, b.s.FilterDelete(b.ctx, b.tenant.ID, "refunds", f1.ID), "DeleteFilter")
+		noErr(t, b.s.FilterDelete(b.ctx, store.FilterRef{TenantID: b.tenant.ID, Workflow: "refunds", ID: f1.ID}), "DeleteFilter")
 		left := changed("deleting a filter", withFilters.Mark, "acme/refunds")
 		if len(left.Filters) != 1 || left.Filters[0].ID != f2.ID {
 			t.Errorf("after deleting a filter, WorkflowChanges lists filters %+v, want only the one left", left.Filters)
 		}
 
-		if _, err := b.s.WorkflowSetActive(b.ctx, other.ID, "orders", false, base); err != nil {
+		if _, err := b.s.WorkflowSetActive(b.ctx, store.WorkflowSetActiveParams{TenantID: other.ID, Name: "orders", Active: false, At: base}); err != nil {
 			t.Fatal(err)
 		}
 		off := changed("disabling a workflow", left.Mark, "globex/orders")
@@ -498,9 +498,9 @@ func testWorkflows(t *testing.T, open Opener) {
 		other := b.newTenant("globex")
 		mine := b.putWorkflow(b.tenant.ID, d1)
 
-		_, err := b.s.WorkflowGet(b.ctx, other.ID, "orders", 0)
+		_, err := b.s.WorkflowGet(b.ctx, store.WorkflowGetParams{TenantID: other.ID, Name: "orders", Version: 0})
 		wantErr(t, err, store.ErrNotFound, "GetWorkflow(other tenant's, current)")
-		_, err = b.s.WorkflowGet(b.ctx, other.ID, "orders", 1)
+		_, err = b.s.WorkflowGet(b.ctx, store.WorkflowGetParams{TenantID: other.ID, Name: "orders", Version: 1})
 		wantErr(t, err, store.ErrNotFound, "GetWorkflow(other tenant's, version 1)")
 		list, err := b.s.WorkflowList(b.ctx, other.ID)
 		noErr(t, err, "ListWorkflows")
@@ -514,7 +514,7 @@ func testWorkflows(t *testing.T, open Opener) {
 		if !created || theirs.Version != 1 || theirs.ID == mine.ID || theirs.TenantID != other.ID {
 			t.Errorf("PutWorkflow(other tenant, same name) = created %v %+v, want a new workflow at version 1", created, theirs)
 		}
-		got, err := b.s.WorkflowGet(b.ctx, b.tenant.ID, "orders", 0)
+		got, err := b.s.WorkflowGet(b.ctx, store.WorkflowGetParams{TenantID: b.tenant.ID, Name: "orders", Version: 0})
 		noErr(t, err, "GetWorkflow")
 		if got.Version != 1 || !reflect.DeepEqual(got.Def, d1) {
 			t.Errorf("acme/orders changed by another tenant's put: version %d", got.Version)

@@ -41,12 +41,12 @@ func testFilters(t *testing.T, open Opener) {
 		_, err = b.s.FilterCreate(b.ctx, store.Filter{ID: newID(), TenantID: b.tenant.ID, Workflow: "nope", Scope: "x", CreatedAt: base})
 		wantErr(t, err, store.ErrNotFound, "CreateFilter on an unknown workflow")
 
-		g, err := b.s.FilterGet(b.ctx, b.tenant.ID, "orders", f2.ID)
+		g, err := b.s.FilterGet(b.ctx, store.FilterRef{TenantID: b.tenant.ID, Workflow: "orders", ID: f2.ID})
 		noErr(t, err, "GetFilter")
 		if g.Payload != nil || g.Expression != "" || g.Scope != "globex" {
 			t.Errorf("GetFilter = %+v, want no payload, no expression, scope globex", g)
 		}
-		_, err = b.s.FilterGet(b.ctx, other.ID, "orders", f2.ID)
+		_, err = b.s.FilterGet(b.ctx, store.FilterRef{TenantID: other.ID, Workflow: "orders", ID: f2.ID})
 		wantErr(t, err, store.ErrNotFound, "GetFilter from another tenant")
 
 		ids := func(fs []store.Filter) []string {
@@ -56,22 +56,22 @@ func testFilters(t *testing.T, open Opener) {
 			}
 			return out
 		}
-		all, err := b.s.FilterList(b.ctx, b.tenant.ID, "orders", store.FilterListParams{})
+		all, err := b.s.FilterList(b.ctx, store.FilterListParams{TenantID: b.tenant.ID, Workflow: "orders"})
 		noErr(t, err, "ListFilters")
 		if got, want := ids(all), []string{f3.ID, f2.ID, f1.ID}; !sameFilterIDs(got, want) {
 			t.Errorf("ListFilters = %v, want newest first %v", got, want)
 		}
-		acme, err := b.s.FilterList(b.ctx, b.tenant.ID, "orders", store.FilterListParams{Scope: "acme", Limit: 1})
+		acme, err := b.s.FilterList(b.ctx, store.FilterListParams{TenantID: b.tenant.ID, Workflow: "orders", Scope: "acme", Limit: 1})
 		noErr(t, err, "ListFilters(scope)")
 		if got, want := ids(acme), []string{f3.ID}; !sameFilterIDs(got, want) {
 			t.Errorf("ListFilters(scope acme, limit 1) = %v, want %v", got, want)
 		}
-		acme, err = b.s.FilterList(b.ctx, b.tenant.ID, "orders", store.FilterListParams{Scope: "acme", Before: f3.ID})
+		acme, err = b.s.FilterList(b.ctx, store.FilterListParams{TenantID: b.tenant.ID, Workflow: "orders", Scope: "acme", Before: f3.ID})
 		noErr(t, err, "ListFilters(cursor)")
 		if got, want := ids(acme), []string{f1.ID}; !sameFilterIDs(got, want) {
 			t.Errorf("ListFilters(scope acme, before f3) = %v, want %v", got, want)
 		}
-		none, err := b.s.FilterList(b.ctx, other.ID, "orders", store.FilterListParams{})
+		none, err := b.s.FilterList(b.ctx, store.FilterListParams{TenantID: other.ID, Workflow: "orders"})
 		noErr(t, err, "ListFilters(other tenant)")
 		if len(none) != 0 {
 			t.Errorf("another tenant lists %d filters, want 0", len(none))
@@ -81,17 +81,17 @@ func testFilters(t *testing.T, open Opener) {
 			t.Errorf("WorkflowChanges(\"\") lists filters %v, want oldest first %v", got, want)
 		}
 
-		wantErr(t, b.s.FilterDelete(b.ctx, other.ID, "orders", f1.ID), store.ErrNotFound, "DeleteFilter from another tenant")
+		wantErr(t, b.s.FilterDelete(b.ctx, store.FilterRef{TenantID: other.ID, Workflow: "orders", ID: f1.ID}), store.ErrNotFound, "DeleteFilter from another tenant")
 		mark2, err := b.s.WorkflowChangeMark(b.ctx)
 		noErr(t, err, "WorkflowsChangeMark")
-		noErr(t, b.s.FilterDelete(b.ctx, b.tenant.ID, "orders", f1.ID), "DeleteFilter")
+		noErr(t, b.s.FilterDelete(b.ctx, store.FilterRef{TenantID: b.tenant.ID, Workflow: "orders", ID: f1.ID}), "DeleteFilter")
 		mark3, err := b.s.WorkflowChangeMark(b.ctx)
 		noErr(t, err, "WorkflowsChangeMark")
 		if mark3 == mark2 {
 			t.Errorf("deleting a filter left the workflow change mark at %s", mark2)
 		}
-		wantErr(t, b.s.FilterDelete(b.ctx, b.tenant.ID, "orders", f1.ID), store.ErrNotFound, "DeleteFilter twice")
-		_, err = b.s.FilterGet(b.ctx, b.tenant.ID, "orders", f1.ID)
+		wantErr(t, b.s.FilterDelete(b.ctx, store.FilterRef{TenantID: b.tenant.ID, Workflow: "orders", ID: f1.ID}), store.ErrNotFound, "DeleteFilter twice")
+		_, err = b.s.FilterGet(b.ctx, store.FilterRef{TenantID: b.tenant.ID, Workflow: "orders", ID: f1.ID})
 		wantErr(t, err, store.ErrNotFound, "GetFilter after delete")
 	})
 }

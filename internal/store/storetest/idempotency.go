@@ -19,7 +19,7 @@ func testIdempotency(t *testing.T, open Opener) {
 		ev.Triggers = []store.TriggerDecision{{Workflow: "orders", Version: 1, RunID: run.Run.ID}}
 		b.ingest(store.IngestItem{Event: ev, Runs: []store.IngestRun{run}, IdempotencyKey: "k1", IdempotencyExpiresAt: at(time.Hour)})
 
-		got, err := b.s.EventGetIdempotent(b.ctx, b.tenant.ID, "k1", at(time.Minute))
+		got, err := b.s.EventGetIdempotent(b.ctx, store.IdempotencyParams{TenantID: b.tenant.ID, Key: "k1", At: at(time.Minute)})
 		noErr(t, err, "GetIdempotentEvent")
 		if got.ID != ev.ID || len(got.Triggers) != 1 || got.Triggers[0].RunID != run.Run.ID {
 			t.Errorf("GetIdempotentEvent = %+v, want event %s with its run", got, ev.ID)
@@ -38,7 +38,7 @@ func testIdempotency(t *testing.T, open Opener) {
 		// Keys are per tenant, and unknown keys are not found.
 		other := b.newTenant("other")
 		b.ingest(store.IngestItem{Event: newEvent(other.ID, "orders.created", base), IdempotencyKey: "k1", IdempotencyExpiresAt: at(time.Hour)})
-		_, err = b.s.EventGetIdempotent(b.ctx, b.tenant.ID, "nope", base)
+		_, err = b.s.EventGetIdempotent(b.ctx, store.IdempotencyParams{TenantID: b.tenant.ID, Key: "nope", At: base})
 		wantErr(t, err, store.ErrNotFound, "GetIdempotentEvent(unknown key)")
 	})
 
@@ -47,12 +47,12 @@ func testIdempotency(t *testing.T, open Opener) {
 		b := setup(t, open)
 		ev := newEvent(b.tenant.ID, "k", base)
 		b.ingest(store.IngestItem{Event: ev, IdempotencyKey: "k1", IdempotencyExpiresAt: at(time.Hour)})
-		_, err := b.s.EventGetIdempotent(b.ctx, b.tenant.ID, "k1", at(time.Hour))
+		_, err := b.s.EventGetIdempotent(b.ctx, store.IdempotencyParams{TenantID: b.tenant.ID, Key: "k1", At: at(time.Hour)})
 		wantErr(t, err, store.ErrNotFound, "GetIdempotentEvent(at expiry)")
 
 		ev2 := newEvent(b.tenant.ID, "k", at(time.Hour))
 		b.ingest(store.IngestItem{Event: ev2, IdempotencyKey: "k1", IdempotencyExpiresAt: at(2 * time.Hour)})
-		got, err := b.s.EventGetIdempotent(b.ctx, b.tenant.ID, "k1", at(time.Hour+time.Minute))
+		got, err := b.s.EventGetIdempotent(b.ctx, store.IdempotencyParams{TenantID: b.tenant.ID, Key: "k1", At: at(time.Hour + time.Minute)})
 		noErr(t, err, "GetIdempotentEvent(after take-over)")
 		if got.ID != ev2.ID {
 			t.Errorf("GetIdempotentEvent = %s, want the new event %s", got.ID, ev2.ID)
@@ -69,7 +69,7 @@ func testIdempotency(t *testing.T, open Opener) {
 		if r.IdempotencyKeys != 1 || r.Events != 0 {
 			t.Errorf("Prune = %+v, want one idempotency key and no event", r)
 		}
-		_, err = b.s.EventGetIdempotent(b.ctx, b.tenant.ID, "live", at(time.Hour))
+		_, err = b.s.EventGetIdempotent(b.ctx, store.IdempotencyParams{TenantID: b.tenant.ID, Key: "live", At: at(time.Hour)})
 		noErr(t, err, "GetIdempotentEvent(live key after prune)")
 	})
 
@@ -105,7 +105,7 @@ func testIdempotency(t *testing.T, open Opener) {
 		if winners != 1 {
 			t.Fatalf("%d concurrent claims succeeded, want 1", winners)
 		}
-		got, err := b.s.EventGetIdempotent(b.ctx, b.tenant.ID, "race", base)
+		got, err := b.s.EventGetIdempotent(b.ctx, store.IdempotencyParams{TenantID: b.tenant.ID, Key: "race", At: base})
 		noErr(t, err, "GetIdempotentEvent")
 		if got.ID != winner {
 			t.Errorf("key holds %s, want the winner %s", got.ID, winner)

@@ -157,7 +157,7 @@ func testIngest(t *testing.T, open Opener) {
 		for _, r := range []store.IngestRun{good, manual, bad} {
 			_, _, err = b.s.RunGet(b.ctx, b.tenant.ID, r.Run.ID)
 			wantErr(t, err, store.ErrNotFound, "GetRun(run of the failed batch)")
-			if _, err := b.s.RunStepName(b.ctx, b.tenant.ID, r.Run.ID, r.Steps[0].ID); err == nil {
+			if _, err := b.s.RunStepName(b.ctx, store.RunStepNameParams{TenantID: b.tenant.ID, RunID: r.Run.ID, StepRunID: r.Steps[0].ID}); err == nil {
 				t.Errorf("step-run %s of the failed batch exists", r.Steps[0].ID)
 			}
 		}
@@ -210,23 +210,23 @@ func testIngest(t *testing.T, open Opener) {
 		r2 := b.startRun(wf, base)
 		other := b.newTenant("globex")
 
-		step, err := b.s.RunStepName(b.ctx, b.tenant.ID, r.Run.ID, "")
+		step, err := b.s.RunStepName(b.ctx, store.RunStepNameParams{TenantID: b.tenant.ID, RunID: r.Run.ID, StepRunID: ""})
 		noErr(t, err, "RunStep(run only)")
 		if step != "" {
 			t.Errorf("RunStep(run only) = %q, want empty", step)
 		}
-		step, err = b.s.RunStepName(b.ctx, b.tenant.ID, r.Run.ID, r.Steps[1].ID)
+		step, err = b.s.RunStepName(b.ctx, store.RunStepNameParams{TenantID: b.tenant.ID, RunID: r.Run.ID, StepRunID: r.Steps[1].ID})
 		noErr(t, err, "RunStep")
 		if step != "b" {
 			t.Errorf("RunStep = %q, want b", step)
 		}
-		_, err = b.s.RunStepName(b.ctx, b.tenant.ID, r.Run.ID, r2.Steps[1].ID)
+		_, err = b.s.RunStepName(b.ctx, store.RunStepNameParams{TenantID: b.tenant.ID, RunID: r.Run.ID, StepRunID: r2.Steps[1].ID})
 		wantErr(t, err, store.ErrNotFound, "RunStep(step-run of another run)")
-		_, err = b.s.RunStepName(b.ctx, b.tenant.ID, newID(), "")
+		_, err = b.s.RunStepName(b.ctx, store.RunStepNameParams{TenantID: b.tenant.ID, RunID: newID(), StepRunID: ""})
 		wantErr(t, err, store.ErrNotFound, "RunStep(unknown run)")
-		_, err = b.s.RunStepName(b.ctx, other.ID, r.Run.ID, "")
+		_, err = b.s.RunStepName(b.ctx, store.RunStepNameParams{TenantID: other.ID, RunID: r.Run.ID, StepRunID: ""})
 		wantErr(t, err, store.ErrNotFound, "RunStep(other tenant's run)")
-		_, err = b.s.RunStepName(b.ctx, other.ID, r.Run.ID, r.Steps[0].ID)
+		_, err = b.s.RunStepName(b.ctx, store.RunStepNameParams{TenantID: other.ID, RunID: r.Run.ID, StepRunID: r.Steps[0].ID})
 		wantErr(t, err, store.ErrNotFound, "RunStep(other tenant's step-run)")
 	})
 }

@@ -24,7 +24,7 @@ func testPrune(t *testing.T, open Opener) {
 		store.IngestItem{Event: oldEvents[1], Runs: []store.IngestRun{oldRunning}, Delivery: delivery(hook, at(-2*time.Hour), 401)},
 		store.IngestItem{Event: newEv, Runs: []store.IngestRun{newRunning}, Delivery: delivery(hook, at(0), 401)},
 	)
-	_, err := b.s.RunCancel(b.ctx, b.tenant.ID, oldDone.Run.ID, at(-3*time.Hour+time1))
+	_, err := b.s.RunCancel(b.ctx, store.RunCancelParams{TenantID: b.tenant.ID, ID: oldDone.Run.ID, At: at(-3*time.Hour + time1)})
 	noErr(t, err, "CancelRun")
 	// Another tenant's old event is pruned too.
 	other := b.newTenant("globex")
@@ -71,11 +71,11 @@ func testPrune(t *testing.T, open Opener) {
 	noErr(t, err, "GetEvent(recent)")
 	_, _, err = b.s.RunGet(b.ctx, b.tenant.ID, oldDone.Run.ID)
 	wantErr(t, err, store.ErrNotFound, "GetRun(pruned)")
-	_, err = b.s.RunStepName(b.ctx, b.tenant.ID, oldDone.Run.ID, oldDone.Steps[0].ID)
+	_, err = b.s.RunStepName(b.ctx, store.RunStepNameParams{TenantID: b.tenant.ID, RunID: oldDone.Run.ID, StepRunID: oldDone.Steps[0].ID})
 	wantErr(t, err, store.ErrNotFound, "RunStep(step-run of a pruned run)")
 	b.wantStatus(oldRunning.Run.ID, store.RunQueued, map[string]string{"charge": store.StepQueued, "notify": store.StepPending})
 	b.wantStatus(newRunning.Run.ID, store.RunQueued, nil)
-	ds, err := b.s.WebhookDeliveryList(b.ctx, b.tenant.ID, hook.ID, store.DeliveryFilter{Limit: 10})
+	ds, err := b.s.WebhookDeliveryList(b.ctx, store.DeliveryListParams{TenantID: b.tenant.ID, WebhookID: hook.ID, Filter: store.DeliveryFilter{Limit: 10}})
 	noErr(t, err, "ListWebhookDeliveries")
 	if len(ds) != 1 || !ds[0].ReceivedAt.Equal(at(0)) {
 		t.Errorf("deliveries after pruning = %+v, want only the recent one", ds)

@@ -64,12 +64,12 @@ func testScheduled(t *testing.T, open Opener) {
 		}
 		jsonEq(t, got.Metadata, ev.Metadata, "metadata")
 		jsonEq(t, got.Payload, ev.Payload, "payload")
-		idem, err := b.s.ScheduledGetIdempotent(b.ctx, b.tenant.ID, "order-1", at(time.Minute))
+		idem, err := b.s.ScheduledGetIdempotent(b.ctx, store.IdempotencyParams{TenantID: b.tenant.ID, Key: "order-1", At: at(time.Minute)})
 		noErr(t, err, "GetIdempotentScheduled")
 		if idem.ID != ev.ID {
 			t.Errorf("GetIdempotentScheduled = %s, want %s", idem.ID, ev.ID)
 		}
-		_, err = b.s.EventGetIdempotent(b.ctx, b.tenant.ID, "order-1", at(time.Minute))
+		_, err = b.s.EventGetIdempotent(b.ctx, store.IdempotencyParams{TenantID: b.tenant.ID, Key: "order-1", At: at(time.Minute)})
 		wantErr(t, err, store.ErrNotFound, "GetIdempotentEvent(scheduled)")
 		// A second claim of the key conflicts, scheduled or not.
 		err = b.s.EventInsert(b.ctx, []store.IngestItem{{Event: newEvent(b.tenant.ID, "orders.created", at(time.Minute)),
@@ -117,7 +117,7 @@ func testScheduled(t *testing.T, open Opener) {
 		}
 		_, err = b.s.ScheduledGet(b.ctx, b.tenant.ID, ev.ID)
 		wantErr(t, err, store.ErrNotFound, "GetScheduled(delivered)")
-		idemEv, err := b.s.EventGetIdempotent(b.ctx, b.tenant.ID, "order-1", due.Add(time.Minute))
+		idemEv, err := b.s.EventGetIdempotent(b.ctx, store.IdempotencyParams{TenantID: b.tenant.ID, Key: "order-1", At: due.Add(time.Minute)})
 		noErr(t, err, "GetIdempotentEvent(delivered)")
 		if idemEv.ID != ev.ID {
 			t.Errorf("GetIdempotentEvent = %s, want %s", idemEv.ID, ev.ID)
@@ -134,7 +134,7 @@ func testScheduled(t *testing.T, open Opener) {
 		wantErr(t, err, store.ErrNotFound, "GetRun(second delivery)")
 		_, err = b.s.EventGet(b.ctx, b.tenant.ID, again.Event.ID)
 		wantErr(t, err, store.ErrNotFound, "GetEvent(second delivery)")
-		_, err = b.s.ScheduledCancel(b.ctx, b.tenant.ID, ev.ID, due.Add(time.Minute))
+		_, err = b.s.ScheduledCancel(b.ctx, store.ScheduledCancelParams{TenantID: b.tenant.ID, ID: ev.ID, At: due.Add(time.Minute)})
 		wantErr(t, err, store.ErrConflict, "CancelScheduled(delivered)")
 	})
 
@@ -199,7 +199,7 @@ func testScheduled(t *testing.T, open Opener) {
 
 		// Failing a claimed event keeps its count; it is not claimed, delivered or
 		// released any more.
-		noErr(t, b.s.ScheduledFail(b.ctx, evs[0].ID, "delivery was attempted 6 times", t1.Add(time.Minute)), "FailScheduled")
+		noErr(t, b.s.ScheduledFail(b.ctx, store.ScheduledFailParams{ID: evs[0].ID, Reason: "delivery was attempted 6 times", At: t1.Add(time.Minute)}), "FailScheduled")
 		got, err := b.s.ScheduledGet(b.ctx, b.tenant.ID, evs[0].ID)
 		noErr(t, err, "GetScheduled(failed)")
 		if got.Status != store.ScheduledFailed || got.Error != "delivery was attempted 6 times" || got.Attempts != 7 {
@@ -230,21 +230,21 @@ func testScheduled(t *testing.T, open Opener) {
 		ev := newEvent(b.tenant.ID, "orders.created", base)
 		b.schedule(ev, at(time.Hour), "")
 
-		_, err := b.s.ScheduledCancel(b.ctx, other.ID, ev.ID, at(time.Minute))
+		_, err := b.s.ScheduledCancel(b.ctx, store.ScheduledCancelParams{TenantID: other.ID, ID: ev.ID, At: at(time.Minute)})
 		wantErr(t, err, store.ErrNotFound, "CancelScheduled(other tenant)")
-		_, err = b.s.ScheduledCancel(b.ctx, b.tenant.ID, newID(), at(time.Minute))
+		_, err = b.s.ScheduledCancel(b.ctx, store.ScheduledCancelParams{TenantID: b.tenant.ID, ID: newID(), At: at(time.Minute)})
 		wantErr(t, err, store.ErrNotFound, "CancelScheduled(unknown)")
 		// Not a UUID: names nothing (PostgreSQL's uuid column refused it with an error).
-		_, err = b.s.ScheduledCancel(b.ctx, b.tenant.ID, "0", at(time.Minute))
+		_, err = b.s.ScheduledCancel(b.ctx, store.ScheduledCancelParams{TenantID: b.tenant.ID, ID: "0", At: at(time.Minute)})
 		wantErr(t, err, store.ErrNotFound, "CancelScheduled(not a UUID)")
 		_, err = b.s.ScheduledGet(b.ctx, b.tenant.ID, "0")
 		wantErr(t, err, store.ErrNotFound, "GetScheduled(not a UUID)")
-		got, err := b.s.ScheduledCancel(b.ctx, b.tenant.ID, ev.ID, at(time.Minute))
+		got, err := b.s.ScheduledCancel(b.ctx, store.ScheduledCancelParams{TenantID: b.tenant.ID, ID: ev.ID, At: at(time.Minute)})
 		noErr(t, err, "CancelScheduled")
 		if got.Status != store.ScheduledCancelled || got.EndedAt == nil || !got.EndedAt.Equal(at(time.Minute)) {
 			t.Errorf("CancelScheduled = %+v", got)
 		}
-		_, err = b.s.ScheduledCancel(b.ctx, b.tenant.ID, ev.ID, at(2*time.Minute))
+		_, err = b.s.ScheduledCancel(b.ctx, store.ScheduledCancelParams{TenantID: b.tenant.ID, ID: ev.ID, At: at(2 * time.Minute)})
 		wantErr(t, err, store.ErrConflict, "CancelScheduled(again)")
 
 		// Neither claimed nor deliverable, nor next.
@@ -282,9 +282,9 @@ func testScheduled(t *testing.T, open Opener) {
 			ids = append(ids, ev.ID)
 		}
 		b.schedule(newEvent(other.ID, "orders.created", base), at(time.Hour), "")
-		_, err := b.s.ScheduledCancel(b.ctx, b.tenant.ID, ids[3], at(10*time.Minute))
+		_, err := b.s.ScheduledCancel(b.ctx, store.ScheduledCancelParams{TenantID: b.tenant.ID, ID: ids[3], At: at(10 * time.Minute)})
 		noErr(t, err, "CancelScheduled")
-		noErr(t, b.s.ScheduledFail(b.ctx, ids[4], "payload: does not conform", at(20*time.Minute)), "FailScheduled")
+		noErr(t, b.s.ScheduledFail(b.ctx, store.ScheduledFailParams{ID: ids[4], Reason: "payload: does not conform", At: at(20 * time.Minute)}), "FailScheduled")
 		failed, err := b.s.ScheduledGet(b.ctx, b.tenant.ID, ids[4])
 		noErr(t, err, "GetScheduled(failed)")
 		if failed.Status != store.ScheduledFailed || failed.Error != "payload: does not conform" {
@@ -296,7 +296,7 @@ func testScheduled(t *testing.T, open Opener) {
 			if f.Limit == 0 {
 				f.Limit = 100
 			}
-			evs, err := b.s.ScheduledList(b.ctx, b.tenant.ID, status, f)
+			evs, err := b.s.ScheduledList(b.ctx, store.ScheduledListParams{TenantID: b.tenant.ID, Status: status, Filter: f})
 			noErr(t, err, "ListScheduled")
 			out := []string{}
 			for _, e := range evs {
@@ -385,7 +385,7 @@ func testScheduled(t *testing.T, open Opener) {
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
-					_, results[i][2] = b.s.ScheduledCancel(b.ctx, b.tenant.ID, ev.ID, at(time.Minute))
+					_, results[i][2] = b.s.ScheduledCancel(b.ctx, store.ScheduledCancelParams{TenantID: b.tenant.ID, ID: ev.ID, At: at(time.Minute)})
 				}()
 			}
 		}

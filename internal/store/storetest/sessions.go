@@ -53,7 +53,7 @@ func testSessions(t *testing.T, open Opener) {
 	_, err = b.s.SessionGet(b.ctx, bad.Hash, base)
 	wantErr(t, err, store.ErrNotFound, "GetSession(token of another tenant)")
 
-	noErr(t, b.s.TokenRevoke(b.ctx, b.tenant.ID, user.ID, at(time1)), "RevokeToken")
+	noErr(t, b.s.TokenRevoke(b.ctx, store.TokenRevokeParams{TenantID: b.tenant.ID, ID: user.ID, At: at(time1)}), "RevokeToken")
 	_, err = b.s.SessionGet(b.ctx, s2.Hash, at(2*time1))
 	wantErr(t, err, store.ErrNotFound, "GetSession(revoked token)")
 

@@ -35,7 +35,7 @@ func testWorkflowStats(t *testing.T, open Opener) {
 	}
 	runOnce(wf, 2*time.Second, false)
 	cancelled := b.startRun(wf, at(clock))
-	_, err := b.s.RunCancel(b.ctx, b.tenant.ID, cancelled.Run.ID, at(clock+time1))
+	_, err := b.s.RunCancel(b.ctx, store.RunCancelParams{TenantID: b.tenant.ID, ID: cancelled.Run.ID, At: at(clock + time1)})
 	noErr(t, err, "CancelRun")
 	b.startRun(wf, at(clock)) // unfinished
 	// Before the window: not counted.
@@ -93,7 +93,7 @@ func testActivity(t *testing.T, open Opener) {
 	_ = a2
 	b.startRun(wf, at(70*time.Second))
 	r4 := b.startRun(wf, at(80*time.Second))
-	_, err := b.s.RunCancel(b.ctx, b.tenant.ID, r4.Run.ID, at(81*time.Second))
+	_, err := b.s.RunCancel(b.ctx, store.RunCancelParams{TenantID: b.tenant.ID, ID: r4.Run.ID, At: at(81 * time.Second)})
 	noErr(t, err, "CancelRun")
 
 	got, err := b.s.StatsActivity(b.ctx, store.ActivityParams{TenantID: b.tenant.ID, Since: base, Until: at(5 * time.Minute), Bucket: time.Minute})

@@ -124,16 +124,16 @@ func testWebhooks(t *testing.T, open Opener) {
 		if len(evs) != 1 || evs[0].Scope != "cus_1" || evs[0].Webhook != "stripe" {
 			t.Errorf("ListEvents = %+v, want the webhook event with its scope", evs)
 		}
-		found, err := b.s.WebhookGetEvent(b.ctx, b.tenant.ID, "stripe", "evt_1")
+		found, err := b.s.WebhookGetEvent(b.ctx, store.WebhookGetEventParams{TenantID: b.tenant.ID, Webhook: "stripe", DedupeID: "evt_1"})
 		noErr(t, err, "GetWebhookEvent")
 		if found.ID != ev.ID || !reflect.DeepEqual(found.Triggers, ev.Triggers) {
 			t.Errorf("GetWebhookEvent = %s %+v, want %s %+v", found.ID, found.Triggers, ev.ID, ev.Triggers)
 		}
 		for _, q := range [][3]string{{other.ID, "stripe", "evt_1"}, {b.tenant.ID, "github", "evt_1"}, {b.tenant.ID, "stripe", "evt_2"}} {
-			_, err := b.s.WebhookGetEvent(b.ctx, q[0], q[1], q[2])
+			_, err := b.s.WebhookGetEvent(b.ctx, store.WebhookGetEventParams{TenantID: q[0], Webhook: q[1], DedupeID: q[2]})
 			wantErr(t, err, store.ErrNotFound, fmt.Sprintf("GetWebhookEvent(%v)", q))
 		}
-		ds, err := b.s.WebhookDeliveryList(b.ctx, b.tenant.ID, w.ID, store.DeliveryFilter{Limit: 10})
+		ds, err := b.s.WebhookDeliveryList(b.ctx, store.DeliveryListParams{TenantID: b.tenant.ID, WebhookID: w.ID, Filter: store.DeliveryFilter{Limit: 10}})
 		noErr(t, err, "ListWebhookDeliveries")
 		if len(ds) != 1 || !reflect.DeepEqual(ds[0], *d) {
 			t.Errorf("deliveries = %+v, want [%+v]", ds, *d)
@@ -148,7 +148,7 @@ func testWebhooks(t *testing.T, open Opener) {
 		wantErr(t, err, store.ErrNotFound, "GetEvent(refused duplicate)")
 		_, _, err = b.s.RunGet(b.ctx, b.tenant.ID, dupRun.Run.ID)
 		wantErr(t, err, store.ErrNotFound, "GetRun(run of the refused duplicate)")
-		if ds, _ := b.s.WebhookDeliveryList(b.ctx, b.tenant.ID, w.ID, store.DeliveryFilter{Limit: 10}); len(ds) != 1 {
+		if ds, _ := b.s.WebhookDeliveryList(b.ctx, store.DeliveryListParams{TenantID: b.tenant.ID, WebhookID: w.ID, Filter: store.DeliveryFilter{Limit: 10}}); len(ds) != 1 {
 			t.Errorf("deliveries after the refused duplicate = %d, want 1", len(ds))
 		}
 
@@ -206,9 +206,9 @@ func testWebhooks(t *testing.T, open Opener) {
 		}
 		b.ingest(store.IngestItem{Delivery: delivery(ow, base, 401)})
 
-		page1, err := b.s.WebhookDeliveryList(b.ctx, b.tenant.ID, w.ID, store.DeliveryFilter{Limit: 4})
+		page1, err := b.s.WebhookDeliveryList(b.ctx, store.DeliveryListParams{TenantID: b.tenant.ID, WebhookID: w.ID, Filter: store.DeliveryFilter{Limit: 4}})
 		noErr(t, err, "ListWebhookDeliveries")
-		page2, err := b.s.WebhookDeliveryList(b.ctx, b.tenant.ID, w.ID, store.DeliveryFilter{Limit: 4, Before: page1[len(page1)-1].ID})
+		page2, err := b.s.WebhookDeliveryList(b.ctx, store.DeliveryListParams{TenantID: b.tenant.ID, WebhookID: w.ID, Filter: store.DeliveryFilter{Limit: 4, Before: page1[len(page1)-1].ID}})
 		noErr(t, err, "ListWebhookDeliveries(page 2)")
 		var got []string
 		for _, d := range append(page1, page2...) {
@@ -218,29 +218,29 @@ func testWebhooks(t *testing.T, open Opener) {
 		if !reflect.DeepEqual(got, want) {
 			t.Errorf("deliveries = %v, want newest first %v", got, want)
 		}
-		if ds, _ := b.s.WebhookDeliveryList(b.ctx, other.ID, w.ID, store.DeliveryFilter{Limit: 10}); len(ds) != 0 {
+		if ds, _ := b.s.WebhookDeliveryList(b.ctx, store.DeliveryListParams{TenantID: other.ID, WebhookID: w.ID, Filter: store.DeliveryFilter{Limit: 10}}); len(ds) != 0 {
 			t.Errorf("another tenant sees %d of the webhook's deliveries", len(ds))
 		}
 
-		n, err := b.s.WebhookDeliveryPrune(b.ctx, b.tenant.ID, w.ID, 3)
+		n, err := b.s.WebhookDeliveryPrune(b.ctx, store.DeliveryPruneParams{TenantID: b.tenant.ID, WebhookID: w.ID, Keep: 3})
 		noErr(t, err, "PruneWebhookDeliveries")
 		if n != 4 {
 			t.Errorf("pruned %d, want 4", n)
 		}
-		left, _ := b.s.WebhookDeliveryList(b.ctx, b.tenant.ID, w.ID, store.DeliveryFilter{Limit: 10})
+		left, _ := b.s.WebhookDeliveryList(b.ctx, store.DeliveryListParams{TenantID: b.tenant.ID, WebhookID: w.ID, Filter: store.DeliveryFilter{Limit: 10}})
 		if len(left) != 3 || left[0].ID != ids[6] || left[2].ID != ids[4] {
 			t.Errorf("after pruning to 3: %d left", len(left))
 		}
-		if n, err := b.s.WebhookDeliveryPrune(b.ctx, b.tenant.ID, w.ID, 3); err != nil || n != 0 {
+		if n, err := b.s.WebhookDeliveryPrune(b.ctx, store.DeliveryPruneParams{TenantID: b.tenant.ID, WebhookID: w.ID, Keep: 3}); err != nil || n != 0 {
 			t.Errorf("pruning again = %d, %v, want 0", n, err)
 		}
-		if ds, _ := b.s.WebhookDeliveryList(b.ctx, other.ID, ow.ID, store.DeliveryFilter{Limit: 10}); len(ds) != 1 {
+		if ds, _ := b.s.WebhookDeliveryList(b.ctx, store.DeliveryListParams{TenantID: other.ID, WebhookID: ow.ID, Filter: store.DeliveryFilter{Limit: 10}}); len(ds) != 1 {
 			t.Errorf("pruning one webhook touched another's log: %d left", len(ds))
 		}
 
 		// Deleting the webhook deletes its log.
 		noErr(t, b.s.WebhookDelete(b.ctx, b.tenant.ID, "stripe"), "DeleteWebhook")
-		if ds, _ := b.s.WebhookDeliveryList(b.ctx, b.tenant.ID, w.ID, store.DeliveryFilter{Limit: 10}); len(ds) != 0 {
+		if ds, _ := b.s.WebhookDeliveryList(b.ctx, store.DeliveryListParams{TenantID: b.tenant.ID, WebhookID: w.ID, Filter: store.DeliveryFilter{Limit: 10}}); len(ds) != 0 {
 			t.Errorf("deleted webhook still has %d deliveries", len(ds))
 		}
 	})

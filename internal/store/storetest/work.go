@@ -751,7 +751,7 @@ func testHeartbeat(t *testing.T, open Opener) {
 			t.Fatalf("re-claim = %d, want 1", len(re))
 		}
 		// cancelled: its run is cancelled.
-		if _, err := b.s.RunCancel(b.ctx, b.tenant.ID, cancelled.Run.ID, at(3*time1)); err != nil {
+		if _, err := b.s.RunCancel(b.ctx, store.RunCancelParams{TenantID: b.tenant.ID, ID: cancelled.Run.ID, At: at(3 * time1)}); err != nil {
 			t.Fatal(err)
 		}
 
@@ -976,7 +976,7 @@ func testCancelRun(t *testing.T, open Opener) {
 		keep := b.startRun(audit, base)
 		a := b.claimOne(at(time1), "orders") // one step of run runs, the other stays queued
 
-		r, err := b.s.RunCancel(b.ctx, b.tenant.ID, run.Run.ID, at(2*time1))
+		r, err := b.s.RunCancel(b.ctx, store.RunCancelParams{TenantID: b.tenant.ID, ID: run.Run.ID, At: at(2 * time1)})
 		noErr(t, err, "CancelRun")
 		if r.ID != run.Run.ID || r.Status != store.RunCancelled {
 			t.Errorf("CancelRun = %+v, want run %s cancelled", r, run.Run.ID)
@@ -1028,7 +1028,7 @@ func testCancelRun(t *testing.T, open Opener) {
 		if len(runs) != 1 || runs[0].ID != run.Run.ID {
 			t.Errorf("ListRuns(cancelled) = %+v, want the cancelled run", runs)
 		}
-		_, err = b.s.RunCancel(b.ctx, b.tenant.ID, run.Run.ID, at(4*time1))
+		_, err = b.s.RunCancel(b.ctx, store.RunCancelParams{TenantID: b.tenant.ID, ID: run.Run.ID, At: at(4 * time1)})
 		wantErr(t, err, store.ErrConflict, "CancelRun(twice)")
 	})
 
@@ -1043,7 +1043,7 @@ func testCancelRun(t *testing.T, open Opener) {
 		for _, r := range []struct {
 			id, status string
 		}{{ok.Run.ID, store.RunSucceeded}, {bad.Run.ID, store.RunFailed}} {
-			_, err := b.s.RunCancel(b.ctx, b.tenant.ID, r.id, at(2*time1))
+			_, err := b.s.RunCancel(b.ctx, store.RunCancelParams{TenantID: b.tenant.ID, ID: r.id, At: at(2 * time1)})
 			wantErr(t, err, store.ErrConflict, "CancelRun("+r.status+" run)")
 			b.wantStatus(r.id, r.status, nil)
 		}
@@ -1056,9 +1056,9 @@ func testCancelRun(t *testing.T, open Opener) {
 		run := b.startRun(wf, base)
 		other := b.newTenant("globex")
 
-		_, err := b.s.RunCancel(b.ctx, other.ID, run.Run.ID, at(time1))
+		_, err := b.s.RunCancel(b.ctx, store.RunCancelParams{TenantID: other.ID, ID: run.Run.ID, At: at(time1)})
 		wantErr(t, err, store.ErrNotFound, "CancelRun(other tenant's run)")
-		_, err = b.s.RunCancel(b.ctx, b.tenant.ID, newID(), at(time1))
+		_, err = b.s.RunCancel(b.ctx, store.RunCancelParams{TenantID: b.tenant.ID, ID: newID(), At: at(time1)})
 		wantErr(t, err, store.ErrNotFound, "CancelRun(unknown run)")
 		b.wantStatus(run.Run.ID, store.RunQueued, map[string]string{"a": store.StepQueued})
 		if a := b.claimOne(at(time1), "orders"); a.RunID != run.Run.ID {
@@ -1165,11 +1165,11 @@ func testForeignIDs(t *testing.T, open Opener) {
 		wantErr(t, err, store.ErrNotFound, "GetEvent("+id+")")
 		_, _, err = b.s.RunGet(b.ctx, b.tenant.ID, id)
 		wantErr(t, err, store.ErrNotFound, "GetRun("+id+")")
-		_, err = b.s.RunCancel(b.ctx, b.tenant.ID, id, at(time1))
+		_, err = b.s.RunCancel(b.ctx, store.RunCancelParams{TenantID: b.tenant.ID, ID: id, At: at(time1)})
 		wantErr(t, err, store.ErrNotFound, "CancelRun("+id+")")
-		_, err = b.s.RunStepName(b.ctx, b.tenant.ID, id, "")
+		_, err = b.s.RunStepName(b.ctx, store.RunStepNameParams{TenantID: b.tenant.ID, RunID: id, StepRunID: ""})
 		wantErr(t, err, store.ErrNotFound, "RunStep("+id+")")
-		_, err = b.s.RunStepName(b.ctx, b.tenant.ID, run.Run.ID, id)
+		_, err = b.s.RunStepName(b.ctx, store.RunStepNameParams{TenantID: b.tenant.ID, RunID: run.Run.ID, StepRunID: id})
 		wantErr(t, err, store.ErrNotFound, "RunStep(run, "+id+")")
 		runs, err := b.s.RunList(b.ctx, b.tenant.ID, store.RunFilter{EventID: id, Limit: 10})
 		if err != nil || len(runs) != 0 {
