@@ -39,11 +39,16 @@ func (a *API) listFilters(w http.ResponseWriter, r *http.Request, p engine.Princ
 		return err
 	}
 	name := r.PathValue("name")
-	if _, err := a.eng.Store().WorkflowGet(r.Context(), p.TenantID, name, 0); err != nil {
+	if _, err := a.eng.Store().WorkflowGet(r.Context(), store.WorkflowGetParams{TenantID: p.TenantID, Name: name}); err != nil {
 		return err
 	}
-	fs, err := a.eng.Store().FilterList(r.Context(), p.TenantID, name,
-		store.FilterListParams{Scope: q.Get("scope"), Before: before, Limit: limit + 1})
+	fs, err := a.eng.Store().FilterList(r.Context(), store.FilterListParams{
+		TenantID: p.TenantID,
+		Workflow: name,
+		Scope:    q.Get("scope"),
+		Before:   before,
+		Limit:    limit + 1,
+	})
 	if err != nil {
 		return err
 	}
@@ -52,7 +57,7 @@ func (a *API) listFilters(w http.ResponseWriter, r *http.Request, p engine.Princ
 }
 
 func (a *API) getFilter(w http.ResponseWriter, r *http.Request, p engine.Principal) error {
-	f, err := a.eng.Store().FilterGet(r.Context(), p.TenantID, r.PathValue("name"), r.PathValue("id"))
+	f, err := a.eng.Store().FilterGet(r.Context(), store.FilterRef{TenantID: p.TenantID, Workflow: r.PathValue("name"), ID: r.PathValue("id")})
 	if err != nil {
 		return err
 	}

@@ -209,7 +209,7 @@ func (s *fuzzStore) storedSince(marker string) bool {
 	if len(evs) > 0 {
 		return true
 	}
-	sch, err := st.ScheduledList(ctx, s.tenant, store.ScheduledPending, store.EventFilter{Limit: 1})
+	sch, err := st.ScheduledList(ctx, store.ScheduledListParams{TenantID: s.tenant, Status: store.ScheduledPending, Filter: store.EventFilter{Limit: 1}})
 	if err != nil {
 		panic(fmt.Sprintf("%s: listing delayed events: %v", s.name, err))
 	}

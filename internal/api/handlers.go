@@ -188,7 +188,7 @@ func (a *API) getWorkflow(w http.ResponseWriter, r *http.Request, p engine.Princ
 			return &engine.FieldError{Field: "version", Message: "must be a positive integer"}
 		}
 	}
-	wf, err := a.eng.Store().WorkflowGet(r.Context(), p.TenantID, r.PathValue("name"), version)
+	wf, err := a.eng.Store().WorkflowGet(r.Context(), store.WorkflowGetParams{TenantID: p.TenantID, Name: r.PathValue("name"), Version: version})
 	if err != nil {
 		return err
 	}

@@ -68,7 +68,7 @@ var eventStatuses = map[string]bool{store.EventDelivered: true, store.ScheduledP
 
 // listScheduled answers an event listing of delayed events of one status.
 func (a *API) listScheduled(w http.ResponseWriter, r *http.Request, p engine.Principal, status string, f store.EventFilter, limit int) error {
-	evs, err := a.eng.Store().ScheduledList(r.Context(), p.TenantID, status, f)
+	evs, err := a.eng.Store().ScheduledList(r.Context(), store.ScheduledListParams{TenantID: p.TenantID, Status: status, Filter: f})
 	if err != nil {
 		return err
 	}

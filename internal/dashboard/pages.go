@@ -273,8 +273,11 @@ type scheduledData struct {
 }
 
 func (d *Dashboard) scheduled(w http.ResponseWriter, r *http.Request, s *store.Session) error {
-	rows, err := d.st.ScheduledList(r.Context(), s.TenantID, store.ScheduledPending,
-		store.EventFilter{Before: cursorParam(r, "before"), Limit: pageSize + 1})
+	rows, err := d.st.ScheduledList(r.Context(), store.ScheduledListParams{
+		TenantID: s.TenantID,
+		Status:   store.ScheduledPending,
+		Filter:   store.EventFilter{Before: cursorParam(r, "before"), Limit: pageSize + 1},
+	})
 	if err != nil {
 		return err
 	}
@@ -533,14 +536,14 @@ type workflowData struct {
 func (d *Dashboard) workflowData(r *http.Request, s *store.Session) (workflowData, error) {
 	ctx := r.Context()
 	name := r.PathValue("name")
-	cur, err := d.st.WorkflowGet(ctx, s.TenantID, name, 0)
+	cur, err := d.st.WorkflowGet(ctx, store.WorkflowGetParams{TenantID: s.TenantID, Name: name})
 	if err != nil {
 		return workflowData{}, err
 	}
 	key, win := windowParam(r)
 	data := workflowData{Workflow: cur, Current: cur.Version, Window: key, Windows: windows, Input: "{\n  \n}"}
 	if v, err := strconv.Atoi(r.URL.Query().Get("version")); err == nil && v >= 1 && v != cur.Version {
-		wf, err := d.st.WorkflowGet(ctx, s.TenantID, name, v)
+		wf, err := d.st.WorkflowGet(ctx, store.WorkflowGetParams{TenantID: s.TenantID, Name: name, Version: v})
 		if err != nil {
 			return data, err
 		}

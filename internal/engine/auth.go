@@ -289,7 +289,7 @@ func (e *Engine) RevokeToken(ctx context.Context, p Principal, tenant, id string
 			return err
 		}
 	}
-	if err := e.store.TokenRevoke(ctx, tenantID, id, e.now()); err != nil {
+	if err := e.store.TokenRevoke(ctx, store.TokenRevokeParams{TenantID: tenantID, ID: id, At: e.now()}); err != nil {
 		return err
 	}
 	e.tokens.mu.Lock()

@@ -60,14 +60,14 @@ func scheduledDuplicate(s store.ScheduledEvent) PushResult {
 // idempotentOriginal finds what holds a live idempotency key of the tenant at time at:
 // a stored event, or a delayed event not delivered yet. ok is false when the key is free.
 func (ig *ingest) idempotentOriginal(ctx context.Context, tenantID, key string, at time.Time) (PushResult, bool, error) {
-	orig, err := ig.store.EventGetIdempotent(ctx, tenantID, key, at)
+	orig, err := ig.store.EventGetIdempotent(ctx, store.IdempotencyParams{TenantID: tenantID, Key: key, At: at})
 	if err == nil {
 		return duplicateResult(orig), true, nil
 	}
 	if !errors.Is(err, store.ErrNotFound) {
 		return PushResult{}, false, fmt.Errorf("looking up idempotency key: %w", err)
 	}
-	s, err := ig.store.ScheduledGetIdempotent(ctx, tenantID, key, at)
+	s, err := ig.store.ScheduledGetIdempotent(ctx, store.IdempotencyParams{TenantID: tenantID, Key: key, At: at})
 	if errors.Is(err, store.ErrNotFound) {
 		return PushResult{}, false, nil
 	}

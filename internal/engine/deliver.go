@@ -135,7 +135,7 @@ func (dv *deliverer) scheduledKind() storedKind {
 	return storedKind{
 		name: "delayed event",
 		fail: func(ctx context.Context, id, reason string) error {
-			return dv.store.ScheduledFail(ctx, id, reason, dv.now())
+			return dv.store.ScheduledFail(ctx, store.ScheduledFailParams{ID: id, Reason: reason, At: dv.now()})
 		},
 		release: dv.store.ScheduledRelease,
 	}

@@ -91,7 +91,7 @@ func (dp *dispatch) RegisterWorker(ctx context.Context, tenantID, name string, w
 	seen := map[string]bool{}
 	var wfs []string
 	for i, wf := range workflows {
-		if _, err := dp.store.WorkflowGet(ctx, tenantID, wf, 0); errors.Is(err, store.ErrNotFound) {
+		if _, err := dp.store.WorkflowGet(ctx, store.WorkflowGetParams{TenantID: tenantID, Name: wf}); errors.Is(err, store.ErrNotFound) {
 			return store.Worker{}, fieldErr(fmt.Sprintf("workflows[%d]", i), "no workflow named %q (register it first)", wf)
 		} else if err != nil {
 			return store.Worker{}, err

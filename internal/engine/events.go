@@ -31,12 +31,12 @@ func (e *Engine) GetEvent(ctx context.Context, tenantID, id string) (ev store.Ev
 // store.ErrConflict when the event was already delivered, cancelled or failed, and with
 // store.ErrNotFound when the tenant has no such event.
 func (e *Engine) CancelScheduled(ctx context.Context, tenantID, id string) (store.ScheduledEvent, error) {
-	return e.store.ScheduledCancel(ctx, tenantID, id, e.now())
+	return e.store.ScheduledCancel(ctx, store.ScheduledCancelParams{TenantID: tenantID, ID: id, At: e.now()})
 }
 
 // CancelRun cancels a run that has not ended.
 func (e *Engine) CancelRun(ctx context.Context, tenantID, id string) (store.Run, error) {
-	r, err := e.store.RunCancel(ctx, tenantID, id, e.now())
+	r, err := e.store.RunCancel(ctx, store.RunCancelParams{TenantID: tenantID, ID: id, At: e.now()})
 	if err == nil {
 		e.cfg.Observer.RunsFinished(store.RunCancelled, 1)
 	}

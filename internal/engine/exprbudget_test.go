@@ -160,7 +160,7 @@ func TestWorkflowTriggersAndScopeFiltersAreCapped(t *testing.T) {
 		def := store.WorkflowDef{Name: "capped", Triggers: many, Steps: []store.StepDef{{Name: "s"}}}
 		_, _, err := te.eng.PutWorkflow(ctx, te.tenant, def)
 		wantField(t, err, "triggers")
-		if _, err := te.st.WorkflowGet(ctx, te.tenant, "capped", 0); err == nil {
+		if _, err := te.st.WorkflowGet(ctx, store.WorkflowGetParams{TenantID: te.tenant, Name: "capped"}); err == nil {
 			t.Fatal("a refused workflow was saved")
 		}
 		def.Triggers = many[:engine.MaxTriggers]
@@ -178,7 +178,7 @@ func TestWorkflowTriggersAndScopeFiltersAreCapped(t *testing.T) {
 		if _, err := te.eng.CreateFilter(ctx, te.tenant, "capped", engine.FilterSpec{Scope: "other"}); err != nil {
 			t.Fatalf("another scope: %v", err)
 		}
-		fs, err := te.st.FilterList(ctx, te.tenant, "capped", store.FilterListParams{Scope: "acme", Limit: 500})
+		fs, err := te.st.FilterList(ctx, store.FilterListParams{TenantID: te.tenant, Workflow: "capped", Scope: "acme", Limit: 500})
 		if err != nil || len(fs) != engine.MaxFiltersPerScope {
 			t.Fatalf("%d filters of the scope stored (%v), want %d", len(fs), err, engine.MaxFiltersPerScope)
 		}

@@ -55,7 +55,7 @@ func (e *Engine) CreateFilter(ctx context.Context, tenantID, workflow string, sp
 	}
 	// An event is evaluated against every filter of its scope: a scope's count is capped.
 	// (Concurrent creations may pass the check together: the cap is approximate.)
-	have, err := e.store.FilterList(ctx, tenantID, workflow, store.FilterListParams{Scope: spec.Scope, Limit: MaxFiltersPerScope})
+	have, err := e.store.FilterList(ctx, store.FilterListParams{TenantID: tenantID, Workflow: workflow, Scope: spec.Scope, Limit: MaxFiltersPerScope})
 	if err != nil {
 		return store.Filter{}, err
 	}
@@ -78,7 +78,7 @@ func (e *Engine) CreateFilter(ctx context.Context, tenantID, workflow string, sp
 // DeleteFilter deletes a filter of the tenant's workflow; this engine's trigger index
 // drops it before DeleteFilter returns, other replicas on the change mark.
 func (e *Engine) DeleteFilter(ctx context.Context, tenantID, workflow, id string) error {
-	if err := e.store.FilterDelete(ctx, tenantID, workflow, id); err != nil {
+	if err := e.store.FilterDelete(ctx, store.FilterRef{TenantID: tenantID, Workflow: workflow, ID: id}); err != nil {
 		return err
 	}
 	if !e.changeFilter(store.Filter{ID: id, TenantID: tenantID, Workflow: workflow}, true) {

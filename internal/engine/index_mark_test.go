@@ -137,10 +137,10 @@ func TestRefreshReadsOnlyWhatChanged(t *testing.T) {
 	}
 
 	put("w03", "k3-new")
-	if _, err := st.WorkflowSetActive(ctx, "t", "w05", false, now()); err != nil {
+	if _, err := st.WorkflowSetActive(ctx, store.WorkflowSetActiveParams{TenantID: "t", Name: "w05", Active: false, At: now()}); err != nil {
 		t.Fatal(err)
 	}
-	if err := st.FilterDelete(ctx, "t", "w07", f.ID); err != nil {
+	if err := st.FilterDelete(ctx, store.FilterRef{TenantID: "t", Workflow: "w07", ID: f.ID}); err != nil {
 		t.Fatal(err)
 	}
 	put("w50", "k50")
@@ -279,7 +279,7 @@ func TestFilterDeletedElsewhereStaysDeleted(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := st.FilterDelete(ctx, "t", "w", f.ID); err != nil {
+	if err := st.FilterDelete(ctx, store.FilterRef{TenantID: "t", Workflow: "w", ID: f.ID}); err != nil {
 		t.Fatal(err)
 	}
 	if err := e.RefreshIndex(ctx, false); err != nil {

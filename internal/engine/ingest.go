@@ -276,7 +276,7 @@ func (ig *ingest) StartRun(ctx context.Context, tenantID, workflow string, input
 	if err != nil {
 		return RunRef{}, err
 	}
-	wf, err := ig.store.WorkflowGet(ctx, tenantID, workflow, 0)
+	wf, err := ig.store.WorkflowGet(ctx, store.WorkflowGetParams{TenantID: tenantID, Name: workflow})
 	if err != nil {
 		return RunRef{}, err
 	}

@@ -243,7 +243,7 @@ func TestRetentionPrunesInBatches(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, it := range items[:6] {
-		if _, err := st.RunCancel(ctx, tenant, it.Runs[0].Run.ID, old.Add(time.Second)); err != nil {
+		if _, err := st.RunCancel(ctx, store.RunCancelParams{TenantID: tenant, ID: it.Runs[0].Run.ID, At: old.Add(time.Second)}); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -115,7 +115,7 @@ func (o Origin) apply(ctx context.Context, st store.Store, tenantID, prefix stri
 		if o.parentRunID == "" {
 			return fieldErr(prefix+"parent_run_id", "is required with parent_step_run_id")
 		}
-		step, err := st.RunStepName(ctx, tenantID, o.parentRunID, o.parentStepRunID)
+		step, err := st.RunStepName(ctx, store.RunStepNameParams{TenantID: tenantID, RunID: o.parentRunID, StepRunID: o.parentStepRunID})
 		if errors.Is(err, store.ErrNotFound) {
 			return fieldErr(prefix+"parent_run_id", "no such run or step-run")
 		}

@@ -381,7 +381,7 @@ func (e *Engine) ListWebhookDeliveries(ctx context.Context, tenantID, name strin
 	if err != nil {
 		return nil, err
 	}
-	return e.store.WebhookDeliveryList(ctx, tenantID, w.ID, f)
+	return e.store.WebhookDeliveryList(ctx, store.DeliveryListParams{TenantID: tenantID, WebhookID: w.ID, Filter: f})
 }
 
 // webhookIngest is the ingest path as the webhook receiver sees it (webhook.Ingest).

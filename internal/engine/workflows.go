@@ -27,7 +27,7 @@ func (e *Engine) PutWorkflow(ctx context.Context, tenantID string, def store.Wor
 
 // SetWorkflowActive enables or disables a workflow and refreshes the trigger index.
 func (e *Engine) SetWorkflowActive(ctx context.Context, tenantID, name string, active bool) (store.Workflow, error) {
-	wf, err := e.store.WorkflowSetActive(ctx, tenantID, name, active, e.now())
+	wf, err := e.store.WorkflowSetActive(ctx, store.WorkflowSetActiveParams{TenantID: tenantID, Name: name, Active: active, At: e.now()})
 	if err != nil {
 		return wf, err
 	}

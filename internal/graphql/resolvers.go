@@ -243,7 +243,7 @@ func (r queryResolver) Events(ctx context.Context, key, keyPrefix, workflow *str
 		if f.Workflow != "" {
 			return nil, &engine.FieldError{Field: "workflow", Message: "applies only to delivered events (status delivered): a delayed event has started no run"}
 		}
-		evs, err := r.eng.Store().ScheduledList(ctx, p.TenantID, st, f)
+		evs, err := r.eng.Store().ScheduledList(ctx, store.ScheduledListParams{TenantID: p.TenantID, Status: st, Filter: f})
 		if err != nil {
 			return nil, err
 		}
@@ -462,7 +462,7 @@ func (r queryResolver) Workflow(ctx context.Context, name string, version *int) 
 	if api.PathUnstorable(name) != "" {
 		return nil, store.ErrNotFound // names nothing stored; PostgreSQL's text refuses it
 	}
-	w, err := r.eng.Store().WorkflowGet(ctx, p.TenantID, name, v)
+	w, err := r.eng.Store().WorkflowGet(ctx, store.WorkflowGetParams{TenantID: p.TenantID, Name: name, Version: v})
 	if err != nil {
 		return nil, err
 	}

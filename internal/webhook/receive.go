@@ -84,8 +84,8 @@ func (e *InvalidEventError) Unwrap() error { return e.Err }
 // Store is what receiving reads and trims of the store.
 type Store interface {
 	WebhookGet(ctx context.Context, tenantID, name string) (store.Webhook, error)
-	WebhookGetEvent(ctx context.Context, tenantID, webhook, dedupeID string) (store.Event, error)
-	WebhookDeliveryPrune(ctx context.Context, tenantID, webhookID string, keep int) (int, error)
+	WebhookGetEvent(ctx context.Context, p store.WebhookGetEventParams) (store.Event, error)
+	WebhookDeliveryPrune(ctx context.Context, p store.DeliveryPruneParams) (int, error)
 }
 
 // ReceiverConfig is what a Receiver works with.
@@ -324,7 +324,7 @@ func (rc *Receiver) Receive(ctx context.Context, r Request) (Reply, error) {
 		return Reply{Event: acc.Event, Runs: acc.Runs}, nil
 	case errors.Is(err, store.ErrConflict) && dedupe != "":
 		// Another delivery with the same id committed first.
-		ev, gerr := rc.cfg.Store.WebhookGetEvent(ctx, w.TenantID, w.Name, dedupe)
+		ev, gerr := rc.cfg.Store.WebhookGetEvent(ctx, store.WebhookGetEventParams{TenantID: w.TenantID, Webhook: w.Name, DedupeID: dedupe})
 		if gerr != nil {
 			return Reply{}, errors.Join(err, gerr)
 		}
@@ -461,7 +461,7 @@ func (rc *Receiver) PruneDeliveryLogs(ctx context.Context) error {
 	rc.touchedMu.Unlock()
 	var errs []error
 	for k := range touched {
-		if _, err := rc.cfg.Store.WebhookDeliveryPrune(ctx, k.tenantID, k.webhookID, rc.cfg.DeliveryLog); err != nil {
+		if _, err := rc.cfg.Store.WebhookDeliveryPrune(ctx, store.DeliveryPruneParams{TenantID: k.tenantID, WebhookID: k.webhookID, Keep: rc.cfg.DeliveryLog}); err != nil {
 			errs = append(errs, err)
 			rc.touch(k.tenantID, k.webhookID) // try again next time
 		}
