@@ -156,7 +156,7 @@ func (s *Store) WorkflowPut(ctx context.Context, p store.PutWorkflowParams) (sto
 	if err != nil {
 		return store.Workflow{}, false, err
 	}
-	wf, err := s.WorkflowGet(ctx, store.WorkflowGetParams{TenantID: p.TenantID, Name: p.Def.Name, Version: 0})
+	wf, err := s.WorkflowGet(ctx, store.WorkflowGetParams{TenantID: p.TenantID, Name: p.Def.Name})
 	wf.Mark = store.PutMark(created, mark)
 	return wf, created, err
 }
@@ -233,7 +233,7 @@ func (s *Store) WorkflowSetActive(ctx context.Context, p store.WorkflowSetActive
 	if err != nil {
 		return store.Workflow{}, err
 	}
-	return s.WorkflowGet(ctx, store.WorkflowGetParams{TenantID: p.TenantID, Name: p.Name, Version: 0})
+	return s.WorkflowGet(ctx, store.WorkflowGetParams{TenantID: p.TenantID, Name: p.Name})
 }
 
 // WorkflowChanges implements store.Store. One read transaction gives the mark and the

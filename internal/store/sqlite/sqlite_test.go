@@ -96,7 +96,7 @@ func TestReopenKeepsData(t *testing.T) {
 		if err != nil || got.ID != tn.ID {
 			t.Fatalf("reopen %d: GetTenantByName = %+v, %v, want tenant-1", i+1, got, err)
 		}
-		wf, err := s.WorkflowGet(ctx, store.WorkflowGetParams{TenantID: tn.ID, Name: "orders", Version: 0})
+		wf, err := s.WorkflowGet(ctx, store.WorkflowGetParams{TenantID: tn.ID, Name: "orders"})
 		if err != nil || wf.ID != "wf-1" || wf.Version != 1 {
 			t.Fatalf("reopen %d: GetWorkflow = %+v, %v, want wf-1 version 1", i+1, wf, err)
 		}

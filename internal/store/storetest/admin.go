@@ -195,7 +195,7 @@ func testWorkflows(t *testing.T, open Opener) {
 		}
 		_, err = b.s.WorkflowGet(b.ctx, store.WorkflowGetParams{TenantID: b.tenant.ID, Name: "orders", Version: 2})
 		wantErr(t, err, store.ErrNotFound, "GetWorkflow(version 2)")
-		_, err = b.s.WorkflowGet(b.ctx, store.WorkflowGetParams{TenantID: b.tenant.ID, Name: "refunds", Version: 0})
+		_, err = b.s.WorkflowGet(b.ctx, store.WorkflowGetParams{TenantID: b.tenant.ID, Name: "refunds"})
 		wantErr(t, err, store.ErrNotFound, "GetWorkflow(unknown)")
 	})
 
@@ -245,7 +245,7 @@ func testWorkflows(t *testing.T, open Opener) {
 			t.Errorf("PutWorkflow(new hash) = %+v, want id %s version 2 with the new def", wf, first.ID)
 		}
 
-		cur, err := b.s.WorkflowGet(b.ctx, store.WorkflowGetParams{TenantID: b.tenant.ID, Name: "orders", Version: 0})
+		cur, err := b.s.WorkflowGet(b.ctx, store.WorkflowGetParams{TenantID: b.tenant.ID, Name: "orders"})
 		noErr(t, err, "GetWorkflow(current)")
 		if cur.Version != 2 || !reflect.DeepEqual(cur.Def, d2) {
 			t.Errorf("current version = %d %+v, want 2", cur.Version, cur.Def)
@@ -285,7 +285,7 @@ func testWorkflows(t *testing.T, open Opener) {
 		if wf.Active || wf.Version != 1 || wf.Name != "orders" {
 			t.Errorf("SetWorkflowActive(false) = %+v, want inactive version 1", wf)
 		}
-		got, err := b.s.WorkflowGet(b.ctx, store.WorkflowGetParams{TenantID: b.tenant.ID, Name: "orders", Version: 0})
+		got, err := b.s.WorkflowGet(b.ctx, store.WorkflowGetParams{TenantID: b.tenant.ID, Name: "orders"})
 		noErr(t, err, "GetWorkflow")
 		if got.Active {
 			t.Error("GetWorkflow after disabling: still active")
@@ -306,7 +306,7 @@ func testWorkflows(t *testing.T, open Opener) {
 		other := b.newTenant("globex")
 		_, err = b.s.WorkflowSetActive(b.ctx, store.WorkflowSetActiveParams{TenantID: other.ID, Name: "orders", Active: false, At: base})
 		wantErr(t, err, store.ErrNotFound, "SetWorkflowActive(other tenant)")
-		got, err = b.s.WorkflowGet(b.ctx, store.WorkflowGetParams{TenantID: b.tenant.ID, Name: "orders", Version: 0})
+		got, err = b.s.WorkflowGet(b.ctx, store.WorkflowGetParams{TenantID: b.tenant.ID, Name: "orders"})
 		noErr(t, err, "GetWorkflow")
 		if !got.Active {
 			t.Error("another tenant disabled the workflow")
@@ -498,7 +498,7 @@ func testWorkflows(t *testing.T, open Opener) {
 		other := b.newTenant("globex")
 		mine := b.putWorkflow(b.tenant.ID, d1)
 
-		_, err := b.s.WorkflowGet(b.ctx, store.WorkflowGetParams{TenantID: other.ID, Name: "orders", Version: 0})
+		_, err := b.s.WorkflowGet(b.ctx, store.WorkflowGetParams{TenantID: other.ID, Name: "orders"})
 		wantErr(t, err, store.ErrNotFound, "GetWorkflow(other tenant's, current)")
 		_, err = b.s.WorkflowGet(b.ctx, store.WorkflowGetParams{TenantID: other.ID, Name: "orders", Version: 1})
 		wantErr(t, err, store.ErrNotFound, "GetWorkflow(other tenant's, version 1)")
@@ -514,7 +514,7 @@ func testWorkflows(t *testing.T, open Opener) {
 		if !created || theirs.Version != 1 || theirs.ID == mine.ID || theirs.TenantID != other.ID {
 			t.Errorf("PutWorkflow(other tenant, same name) = created %v %+v, want a new workflow at version 1", created, theirs)
 		}
-		got, err := b.s.WorkflowGet(b.ctx, store.WorkflowGetParams{TenantID: b.tenant.ID, Name: "orders", Version: 0})
+		got, err := b.s.WorkflowGet(b.ctx, store.WorkflowGetParams{TenantID: b.tenant.ID, Name: "orders"})
 		noErr(t, err, "GetWorkflow")
 		if got.Version != 1 || !reflect.DeepEqual(got.Def, d1) {
 			t.Errorf("acme/orders changed by another tenant's put: version %d", got.Version)

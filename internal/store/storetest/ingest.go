@@ -210,7 +210,7 @@ func testIngest(t *testing.T, open Opener) {
 		r2 := b.startRun(wf, base)
 		other := b.newTenant("globex")
 
-		step, err := b.s.RunStepName(b.ctx, store.RunStepNameParams{TenantID: b.tenant.ID, RunID: r.Run.ID, StepRunID: ""})
+		step, err := b.s.RunStepName(b.ctx, store.RunStepNameParams{TenantID: b.tenant.ID, RunID: r.Run.ID})
 		noErr(t, err, "RunStep(run only)")
 		if step != "" {
 			t.Errorf("RunStep(run only) = %q, want empty", step)
@@ -222,9 +222,9 @@ func testIngest(t *testing.T, open Opener) {
 		}
 		_, err = b.s.RunStepName(b.ctx, store.RunStepNameParams{TenantID: b.tenant.ID, RunID: r.Run.ID, StepRunID: r2.Steps[1].ID})
 		wantErr(t, err, store.ErrNotFound, "RunStep(step-run of another run)")
-		_, err = b.s.RunStepName(b.ctx, store.RunStepNameParams{TenantID: b.tenant.ID, RunID: newID(), StepRunID: ""})
+		_, err = b.s.RunStepName(b.ctx, store.RunStepNameParams{TenantID: b.tenant.ID, RunID: newID()})
 		wantErr(t, err, store.ErrNotFound, "RunStep(unknown run)")
-		_, err = b.s.RunStepName(b.ctx, store.RunStepNameParams{TenantID: other.ID, RunID: r.Run.ID, StepRunID: ""})
+		_, err = b.s.RunStepName(b.ctx, store.RunStepNameParams{TenantID: other.ID, RunID: r.Run.ID})
 		wantErr(t, err, store.ErrNotFound, "RunStep(other tenant's run)")
 		_, err = b.s.RunStepName(b.ctx, store.RunStepNameParams{TenantID: other.ID, RunID: r.Run.ID, StepRunID: r.Steps[0].ID})
 		wantErr(t, err, store.ErrNotFound, "RunStep(other tenant's step-run)")

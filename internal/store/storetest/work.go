@@ -1167,7 +1167,7 @@ func testForeignIDs(t *testing.T, open Opener) {
 		wantErr(t, err, store.ErrNotFound, "GetRun("+id+")")
 		_, err = b.s.RunCancel(b.ctx, store.RunCancelParams{TenantID: b.tenant.ID, ID: id, At: at(time1)})
 		wantErr(t, err, store.ErrNotFound, "CancelRun("+id+")")
-		_, err = b.s.RunStepName(b.ctx, store.RunStepNameParams{TenantID: b.tenant.ID, RunID: id, StepRunID: ""})
+		_, err = b.s.RunStepName(b.ctx, store.RunStepNameParams{TenantID: b.tenant.ID, RunID: id})
 		wantErr(t, err, store.ErrNotFound, "RunStep("+id+")")
 		_, err = b.s.RunStepName(b.ctx, store.RunStepNameParams{TenantID: b.tenant.ID, RunID: run.Run.ID, StepRunID: id})
 		wantErr(t, err, store.ErrNotFound, "RunStep(run, "+id+")")
