@@ -365,6 +365,13 @@ func (s *Store) listenOnce(ctx context.Context, h store.ListenHandlers, onListen
 	for {
 		n, err := conn.Conn().WaitForNotification(ctx)
 		if err != nil {
+			if ctx.Err() == nil && conn.Conn().IsClosed() {
+				// The server went away (a restart, a failover, the network): the pool's
+				// idle connections are as dead as this one, and each would fail the next
+				// request that took it (503) before the pool noticed. Close them all now;
+				// connections in use close when they are released.
+				s.pool.Reset()
+			}
 			return err
 		}
 		switch n.Channel {
