@@ -51,11 +51,18 @@ func (dp *dispatch) start() {
 	dp.loops.run(dp.batch.loops(dp.cfg.CommitLoops)...)
 }
 
+// refuse makes every step result from now on fail with ErrClosed, every poll return
+// empty and every parked poll wake to return empty; what was queued still commits.
+func (dp *dispatch) refuse() {
+	dp.closed.Store(true)
+	dp.batch.close()
+	dp.waiters.wakeAll()
+}
+
 // stop refuses new results, waits for the commit loops to drain what was queued, drops
 // the pending wake-ups and wakes every parked poll, which then returns empty.
 func (dp *dispatch) stop() {
-	dp.closed.Store(true)
-	dp.batch.close()
+	dp.refuse()
 	dp.loops.halt()
 	dp.timersMu.Lock()
 	for t := range dp.timers {

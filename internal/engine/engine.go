@@ -272,14 +272,19 @@ type listener interface {
 	Listen(ctx context.Context, h store.ListenHandlers)
 }
 
-// Close stops the engine: its own loops (index and schema refresh, the store's
-// notifications), then its services in the reverse order of their start — the duties,
-// then ingest (which refuses new work and finishes its queued commits), then dispatch
-// (which wakes every parked poll). It does not close the store.
+// Close stops the engine. Ingest and dispatch refuse new work first (a push or a step
+// result gets ErrClosed, a poll returns empty); then its own loops stop (index and schema
+// refresh, the store's notifications), then its services in the reverse order of their
+// start — the duties, ingest (which finishes its queued commits), dispatch (which finishes
+// its queued results and wakes every parked poll). It does not close the store.
 func (e *Engine) Close() {
 	if e.closed.Swap(true) {
 		return
 	}
+	// New work is refused at once — pushes and step results get ErrClosed, polls return
+	// empty — while the duties finish their passes and the queues drain.
+	e.dispatch.refuse() // first: once a push is refused, so are polls
+	e.ingest.refuse()
 	e.loops.halt()
 	svcs := e.services()
 	for i := len(svcs) - 1; i >= 0; i-- {

@@ -113,10 +113,15 @@ func (ig *ingest) start() {
 	ig.loops.run(ig.batch.loops(ig.cfg.CommitLoops)...)
 }
 
-// stop refuses new work and waits for the commit loops to drain what was queued.
-func (ig *ingest) stop() {
+// refuse makes every push from now on fail with ErrClosed; what was queued still commits.
+func (ig *ingest) refuse() {
 	ig.closed.Store(true)
 	ig.batch.close()
+}
+
+// stop refuses new work and waits for the commit loops to drain what was queued.
+func (ig *ingest) stop() {
+	ig.refuse()
 	ig.loops.halt()
 }
 

@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -73,6 +74,99 @@ func TestServicesStartAndStop(t *testing.T) {
 		}
 		if ok, isClosed := e.dispatch.batch.submit(finishReq{done: make(chan finishResp, 1)}); ok || !isClosed {
 			t.Errorf("a step result submitted after Close: accepted %v, closed %v; want refused as closed", ok, isClosed)
+		}
+	})
+}
+
+// TestCloseRefusesWorkWhileDutiesFinish: from the moment Close begins, a push gets
+// ErrClosed, a poll claims nothing and a parked poll returns empty, even while a duty is
+// still finishing its pass (here a delayed event's delivery, held in beforeDelivery). A
+// step leased during shutdown would be reported to a closed engine and then wait out its
+// lease after the restart instead of being claimed at once. Both stores.
+func TestCloseRefusesWorkWhileDutiesFinish(t *testing.T) {
+	testStores(t, func(t *testing.T, st store.Store, _ string) {
+		e, tenant := deliveryEngine(t, st)
+		ctx := context.Background()
+		idle := store.WorkflowDef{Name: "idle", Triggers: store.PlainTriggers("idle:*"), Steps: []store.StepDef{{Name: "wait"}}}
+		if _, _, err := e.PutWorkflow(ctx, tenant, idle); err != nil {
+			t.Fatal(err)
+		}
+		storeDue(t, st, tenant, "order:delayed")
+		entered, release := make(chan struct{}, 1), make(chan struct{})
+		e.beforeDelivery = func(string) {
+			select {
+			case entered <- struct{}{}:
+			default:
+			}
+			<-release
+		}
+		e.Start()
+		released := false
+		defer func() {
+			if !released {
+				close(release)
+			}
+		}()
+		select {
+		case <-entered:
+		case <-time.After(testkit.Timeout()):
+			t.Fatal("the delayed event's delivery did not begin")
+		}
+		// A step ready before Close, and a poll parked on a workflow with nothing queued.
+		if _, err := e.Push(ctx, tenant, []EventInput{{Key: "order:ready", Payload: []byte(`{}`)}}, false); err != nil {
+			t.Fatal(err)
+		}
+		busy, err := e.RegisterWorker(ctx, tenant, "busy", []string{"fulfil"}, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		waiting, err := e.RegisterWorker(ctx, tenant, "waiting", []string{"idle"}, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		parked := make(chan error, 1)
+		go func() {
+			as, err := e.Poll(ctx, tenant, waiting.ID, 1, time.Minute)
+			if err == nil && len(as) > 0 {
+				err = fmt.Errorf("the parked poll claimed %d steps", len(as))
+			}
+			parked <- err
+		}()
+		testkit.Eventually(t, "the poll to park", func() bool {
+			e.waiters.mu.Lock()
+			defer e.waiters.mu.Unlock()
+			return len(e.waiters.tenants[tenant]) > 0
+		})
+
+		closed := make(chan struct{})
+		go func() { e.Close(); close(closed) }()
+		testkit.Eventually(t, "pushes to be refused once Close begins", func() bool {
+			_, err := e.Push(ctx, tenant, []EventInput{{Key: "order:late", Payload: []byte(`{}`)}}, false)
+			return errors.Is(err, ErrClosed)
+		})
+		select {
+		case <-closed:
+			t.Fatal("Close returned while the delivery was held: the test shows nothing")
+		default:
+		}
+		if as, err := e.Poll(ctx, tenant, busy.ID, 1, 0); err != nil || len(as) != 0 {
+			t.Errorf("a poll while closing = %d steps, %v; want none", len(as), err)
+		}
+		select {
+		case err := <-parked:
+			if err != nil {
+				t.Error(err)
+			}
+		case <-time.After(testkit.Timeout()):
+			t.Error("the parked poll did not return when Close began")
+		}
+
+		close(release)
+		released = true
+		select {
+		case <-closed:
+		case <-time.After(testkit.Timeout()):
+			t.Fatal("Close did not return")
 		}
 	})
 }
