@@ -347,6 +347,21 @@ func (s *Store) Listen(ctx context.Context, h store.ListenHandlers) {
 	}
 }
 
+// reachable reports whether the server takes a new connection within two seconds. It
+// connects afresh rather than through the pool: while a server shuts down, a pooled
+// connection whose backend has not been told yet may still answer, but a new one is
+// refused.
+func (s *Store) reachable(ctx context.Context) bool {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	c, err := pgx.ConnectConfig(ctx, s.pool.Config().ConnConfig.Copy())
+	if err != nil {
+		return false
+	}
+	_ = c.Close(ctx)
+	return true
+}
+
 func (s *Store) listenOnce(ctx context.Context, h store.ListenHandlers, onListening func()) error {
 	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
@@ -365,11 +380,13 @@ func (s *Store) listenOnce(ctx context.Context, h store.ListenHandlers, onListen
 	for {
 		n, err := conn.Conn().WaitForNotification(ctx)
 		if err != nil {
-			if ctx.Err() == nil && conn.Conn().IsClosed() {
+			if ctx.Err() == nil && conn.Conn().IsClosed() && !s.reachable(ctx) {
 				// The server went away (a restart, a failover, the network): the pool's
 				// idle connections are as dead as this one, and each would fail the next
 				// request that took it (503) before the pool noticed. Close them all now;
-				// connections in use close when they are released.
+				// connections in use close when they are released. (When only this
+				// connection was cut — an idle timeout, a terminated backend — the server
+				// answers and the pool is kept.)
 				s.pool.Reset()
 			}
 			return err
