@@ -76,7 +76,7 @@ type ParallelWriter interface {
 //   - resolving a caller before the tenant is known: TokenGetByHash (a bearer token),
 //     SessionGet (a dashboard cookie), SessionDelete (signing out by the cookie's hash),
 //     TenantGet and TenantGetByName (the tenant a principal or sign-in names);
-//   - the operator's view of the server: CreateTenant, TenantList, StatsQueueDepths (the
+//   - the operator's view of the server: TenantCreate, TenantList, StatsQueueDepths (the
 //     server-wide metrics);
 //   - the engine's own duties, which serve every tenant: WorkflowChangeMark and
 //     WorkflowChanges (the trigger index of all tenants), SchemaListAll and
@@ -209,7 +209,7 @@ type Store interface {
 	WebhookDeliveryPrune(ctx context.Context, p DeliveryPruneParams) (int, error)
 
 	// StatsWorkflows summarizes, per workflow, the runs of the tenant created at or after
-	// since: counts by outcome and duration percentiles (see StatsWorkflows).
+	// since: counts by outcome and duration percentiles (see the WorkflowStats type).
 	StatsWorkflows(ctx context.Context, tenantID string, since time.Time) ([]WorkflowStats, error)
 	// StatsActivity returns the tenant's activity in [p.Since, p.Until) in buckets of p.Bucket:
 	// events by source, runs by status, and run start latency percentiles.
