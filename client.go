@@ -282,23 +282,7 @@ type DryRunResult struct {
 }
 
 // TriggerExplanation says whether an event would trigger one workflow, and if not why.
-type TriggerExplanation struct {
-	// Workflow and Version name the workflow's current version.
-	Workflow string `json:"workflow"`
-	Version  int    `json:"version"`
-	// Trigger reports whether a run would start.
-	Trigger bool `json:"trigger"`
-	// MatchedTriggers lists the workflow's triggers that match the key.
-	MatchedTriggers []string `json:"matched_triggers"`
-	// Reason says why no run would start: "key_mismatch", "no_triggers", "disabled",
-	// "scope_mismatch", "expression_false", "expression_error" or
-	// "schema_violation" ("" when one would). docs/triggers.md says when each applies.
-	Reason string `json:"reason,omitempty"`
-	// Message is the expression error or the schema violation, when there is one.
-	Message string `json:"message,omitempty"`
-	// FilterID names the runtime filter that would let the event through.
-	FilterID string `json:"filter_id,omitempty"`
-}
+type TriggerExplanation = wire.Decision
 
 // PushResult is the engine's answer to a push: the stored event and the runs it
 // started.
@@ -313,35 +297,12 @@ type PushResult struct {
 }
 
 // RunRef names a run started by an event or by RunWorkflow.
-type RunRef struct {
-	// Workflow is the name of the run's workflow.
-	Workflow string `json:"workflow"`
-	// Version is the workflow version the run uses.
-	Version int `json:"version"`
-	// RunID is the id of the run.
-	RunID string `json:"run_id"`
-}
+type RunRef = wire.RunRef
 
 // TriggerDecision records what happened for one workflow whose trigger matched
 // an event: a run was started (RunID is set) or it was skipped (Skipped says why,
 // such as "disabled").
-type TriggerDecision struct {
-	// Workflow is the name of the matching workflow.
-	Workflow string `json:"workflow"`
-	// Version is the workflow version considered.
-	Version int `json:"version"`
-	// RunID is the id of the started run, empty when the trigger was skipped.
-	RunID string `json:"run_id,omitempty"`
-	// Skipped says why no run was started, empty when one was: "disabled",
-	// "scope_mismatch", "expression_false" or "expression_error".
-	Skipped string `json:"skipped,omitempty"`
-	// Error is the message of a trigger or filter expression that failed on the
-	// event.
-	Error string `json:"error,omitempty"`
-	// FilterID names the runtime filter that let the event through; its payload
-	// went into the run's input.
-	FilterID string `json:"filter_id,omitempty"`
-}
+type TriggerDecision = wire.TriggerDecision
 
 // EventInfo is a stored event.
 type EventInfo struct {
@@ -822,14 +783,7 @@ func tenantQuery(tenant string) url.Values {
 }
 
 // TenantInfo describes a tenant.
-type TenantInfo struct {
-	// ID is the tenant's id.
-	ID string `json:"id"`
-	// Name is the tenant's unique name.
-	Name string `json:"name"`
-	// CreatedAt is when the tenant was created.
-	CreatedAt time.Time `json:"created_at"`
-}
+type TenantInfo = wire.Tenant
 
 // CreateTenant creates a tenant. It needs an operator token.
 func (c *Client) CreateTenant(ctx context.Context, name string) (*TenantInfo, error) {
@@ -837,8 +791,7 @@ func (c *Client) CreateTenant(ctx context.Context, name string) (*TenantInfo, er
 	if err := c.call(ctx, http.MethodPost, "/tenants", nil, wire.TenantCreate{Name: name}, &reply, 0); err != nil {
 		return nil, fmt.Errorf("herald: creating tenant %q: %w", name, err)
 	}
-	t := TenantInfo(reply)
-	return &t, nil
+	return &reply, nil
 }
 
 // ListTenants lists all tenants. It needs an operator token.
@@ -847,5 +800,5 @@ func (c *Client) ListTenants(ctx context.Context) ([]TenantInfo, error) {
 	if err := c.call(ctx, http.MethodGet, "/tenants", nil, nil, &res, 0); err != nil {
 		return nil, fmt.Errorf("herald: listing tenants: %w", err)
 	}
-	return fromList(res.Items, func(t wire.Tenant) TenantInfo { return TenantInfo(t) }), nil
+	return res.Items, nil
 }

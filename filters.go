@@ -2,10 +2,8 @@ package herald
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
-	"time"
 
 	"github.com/heraldhq/herald/internal/wire"
 )
@@ -27,21 +25,7 @@ type FilterSpec struct {
 }
 
 // Filter is a runtime filter attached to a workflow.
-type Filter struct {
-	// ID is the filter's id.
-	ID string `json:"id"`
-	// Workflow is the name of the workflow the filter belongs to.
-	Workflow string `json:"workflow"`
-	// Scope is the event scope the filter applies to.
-	Scope string `json:"scope"`
-	// Expression is the filter's CEL condition, empty when it has none.
-	Expression string `json:"expression,omitempty"`
-	// Payload is the JSON object set over the payload of the events it lets through.
-	Payload json.RawMessage `json:"payload,omitempty"`
-	// CreatedAt is when the filter was created. When several filters of one scope
-	// pass an event, the oldest one's payload is used.
-	CreatedAt time.Time `json:"created_at"`
-}
+type Filter = wire.Filter
 
 // ListFiltersParams select and page the filters of a workflow.
 type ListFiltersParams struct {
@@ -72,8 +56,7 @@ func (c *Client) CreateFilter(ctx context.Context, workflow string, spec FilterS
 	if err != nil {
 		return nil, fmt.Errorf("herald: creating filter on workflow %q: %w", workflow, err)
 	}
-	f := Filter(reply)
-	return &f, nil
+	return &reply, nil
 }
 
 // ListFilters lists the filters of the named workflow, newest first.
@@ -86,7 +69,7 @@ func (c *Client) ListFilters(ctx context.Context, workflow string, p ListFilters
 	if err := c.call(ctx, http.MethodGet, "/workflows/"+pathEscape(workflow)+"/filters", q, nil, &res, 0); err != nil {
 		return nil, fmt.Errorf("herald: listing filters of workflow %q: %w", workflow, err)
 	}
-	return &FilterPage{Items: fromList(res.Items, func(f wire.Filter) Filter { return Filter(f) }), NextCursor: res.NextCursor}, nil
+	return &FilterPage{Items: res.Items, NextCursor: res.NextCursor}, nil
 }
 
 // GetFilter returns one filter of the named workflow.
@@ -95,8 +78,7 @@ func (c *Client) GetFilter(ctx context.Context, workflow, id string) (*Filter, e
 	if err := c.call(ctx, http.MethodGet, "/workflows/"+pathEscape(workflow)+"/filters/"+pathEscape(id), nil, nil, &reply, 0); err != nil {
 		return nil, fmt.Errorf("herald: getting filter %s of workflow %q: %w", id, workflow, err)
 	}
-	f := Filter(reply)
-	return &f, nil
+	return &reply, nil
 }
 
 // DeleteFilter removes a filter from the named workflow.

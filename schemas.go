@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
-	"time"
 
 	"github.com/heraldhq/herald/internal/wire"
 )
@@ -16,15 +15,7 @@ import (
 // every push (and webhook delivery) of that key must carry a payload that conforms to
 // it, or it is refused with a 422 APIError whose Code is "schema_violation" and whose
 // Field names the failing value by JSON pointer ("payload/amount").
-type EventSchema struct {
-	// Key is the exact event key the schema applies to.
-	Key string `json:"key"`
-	// Schema is the JSON Schema document (draft 2020-12 unless its $schema says
-	// otherwise).
-	Schema    json.RawMessage `json:"schema"`
-	CreatedAt time.Time       `json:"created_at"`
-	UpdatedAt time.Time       `json:"updated_at"`
-}
+type EventSchema = wire.EventSchema
 
 // schemaPath is the API path of a key's schema; keys may contain "/".
 func schemaPath(key string) string {
@@ -45,8 +36,7 @@ func (c *Client) PutEventSchema(ctx context.Context, key string, schema json.Raw
 	if err := c.call(ctx, http.MethodPut, schemaPath(key), nil, wire.EventSchemaPut{Schema: schema}, &reply, 0); err != nil {
 		return nil, fmt.Errorf("herald: putting the schema of %q: %w", key, err)
 	}
-	s := EventSchema(reply)
-	return &s, nil
+	return &reply, nil
 }
 
 // GetEventSchema returns the schema registered for a key; a 404 APIError if none.
@@ -55,8 +45,7 @@ func (c *Client) GetEventSchema(ctx context.Context, key string) (*EventSchema, 
 	if err := c.call(ctx, http.MethodGet, schemaPath(key), nil, nil, &reply, 0); err != nil {
 		return nil, fmt.Errorf("herald: getting the schema of %q: %w", key, err)
 	}
-	s := EventSchema(reply)
-	return &s, nil
+	return &reply, nil
 }
 
 // ListEventSchemas lists the tenant's schemas by key.
@@ -65,7 +54,7 @@ func (c *Client) ListEventSchemas(ctx context.Context) ([]EventSchema, error) {
 	if err := c.call(ctx, http.MethodGet, "/event-schemas", nil, nil, &res, 0); err != nil {
 		return nil, fmt.Errorf("herald: listing event schemas: %w", err)
 	}
-	return fromList(res.Items, func(s wire.EventSchema) EventSchema { return EventSchema(s) }), nil
+	return res.Items, nil
 }
 
 // DeleteEventSchema removes the schema of a key: its payloads are no longer checked.

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"time"
 
 	"github.com/heraldhq/herald/internal/wire"
 )
@@ -31,17 +30,7 @@ const (
 // "hmac" (Header, Secret, Algorithm sha1|sha256|sha512, Encoding hex|base64|base64url,
 // optional Prefix such as "sha256="), "basic" (Username, Password) or "api_key" (Header,
 // Key). The secret fields are sent to the engine and never shown again.
-type WebhookAuth struct {
-	Type      string `json:"type"`
-	Header    string `json:"header,omitempty"`
-	Secret    string `json:"secret,omitempty"`
-	Algorithm string `json:"algorithm,omitempty"`
-	Encoding  string `json:"encoding,omitempty"`
-	Prefix    string `json:"prefix,omitempty"`
-	Username  string `json:"username,omitempty"`
-	Password  string `json:"password,omitempty"`
-	Key       string `json:"key,omitempty"`
-}
+type WebhookAuth = wire.WebhookAuth
 
 // WebhookParams describes a webhook to create.
 type WebhookParams struct {
@@ -81,40 +70,10 @@ type WebhookUpdate struct {
 }
 
 // WebhookInfo is a webhook as the engine shows it: never with its secret.
-type WebhookInfo struct {
-	Name   string `json:"name"`
-	Source string `json:"source"`
-	// URL is where the sender must POST deliveries (no token needed).
-	URL                string          `json:"url"`
-	EventKeyExpression string          `json:"event_key_expression"`
-	ScopeExpression    string          `json:"scope_expression,omitempty"`
-	DedupeExpression   string          `json:"dedupe_expression,omitempty"`
-	StaticPayload      json.RawMessage `json:"static_payload,omitempty"`
-	// Auth is the generic source's method, without its secret.
-	Auth      *WebhookAuth `json:"auth,omitempty"`
-	CreatedAt time.Time    `json:"created_at"`
-	UpdatedAt time.Time    `json:"updated_at"`
-}
+type WebhookInfo = wire.Webhook
 
 // WebhookDelivery is the record of one request to a webhook's URL.
-type WebhookDelivery struct {
-	ID         string    `json:"id"`
-	ReceivedAt time.Time `json:"received_at"`
-	// Verification is "passed", "failed" or "not_checked" (refused before it, such as a
-	// body over the limit).
-	Verification string `json:"verification"`
-	// Outcome is "accepted", "duplicate" (a replay: the original event was answered),
-	// "challenge" (Slack's url_verification) or "refused".
-	Outcome string `json:"outcome"`
-	// StatusCode is the HTTP status the sender got.
-	StatusCode int `json:"status_code"`
-	// Error says why a delivery was refused.
-	Error string `json:"error"`
-	// EventID is the event created, or the original one for a duplicate.
-	EventID   string `json:"event_id,omitempty"`
-	DedupeID  string `json:"dedupe_id,omitempty"`
-	BodyBytes int64  `json:"body_bytes"`
-}
+type WebhookDelivery = wire.WebhookDelivery
 
 // DeliveryPage is one page of delivery records, newest first.
 type DeliveryPage struct {
@@ -135,7 +94,7 @@ type ListDeliveriesParams struct {
 func (c *Client) CreateWebhook(ctx context.Context, p WebhookParams) (*WebhookInfo, error) {
 	req := wire.WebhookSpec{Name: &p.Name, Source: &p.Source, EventKeyExpression: &p.EventKeyExpression,
 		Secret: nonEmpty(p.Secret), ScopeExpression: nonEmpty(p.ScopeExpression), DedupeExpression: nonEmpty(p.DedupeExpression),
-		Auth: toWebhookAuth(p.Auth)}
+		Auth: p.Auth}
 	payload, err := marshalInput("static_payload", p.StaticPayload)
 	var reply wire.Webhook
 	if err == nil {
@@ -145,8 +104,7 @@ func (c *Client) CreateWebhook(ctx context.Context, p WebhookParams) (*WebhookIn
 	if err != nil {
 		return nil, fmt.Errorf("herald: creating webhook %q: %w", p.Name, err)
 	}
-	w := fromWebhook(reply)
-	return &w, nil
+	return &reply, nil
 }
 
 // GetWebhook returns a webhook of the caller's tenant.
@@ -155,8 +113,7 @@ func (c *Client) GetWebhook(ctx context.Context, name string) (*WebhookInfo, err
 	if err := c.call(ctx, http.MethodGet, "/webhooks/"+pathEscape(name), nil, nil, &reply, 0); err != nil {
 		return nil, fmt.Errorf("herald: getting webhook %q: %w", name, err)
 	}
-	w := fromWebhook(reply)
-	return &w, nil
+	return &reply, nil
 }
 
 // ListWebhooks lists the caller's tenant's webhooks by name.
@@ -165,20 +122,19 @@ func (c *Client) ListWebhooks(ctx context.Context) ([]WebhookInfo, error) {
 	if err := c.call(ctx, http.MethodGet, "/webhooks", nil, nil, &res, 0); err != nil {
 		return nil, fmt.Errorf("herald: listing webhooks: %w", err)
 	}
-	return fromList(res.Items, fromWebhook), nil
+	return res.Items, nil
 }
 
 // UpdateWebhook changes a webhook and returns it.
 func (c *Client) UpdateWebhook(ctx context.Context, name string, u WebhookUpdate) (*WebhookInfo, error) {
 	req := wire.WebhookSpec{Source: u.Source, Secret: u.Secret, EventKeyExpression: u.EventKeyExpression,
 		ScopeExpression: u.ScopeExpression, DedupeExpression: u.DedupeExpression, StaticPayload: u.StaticPayload,
-		Auth: toWebhookAuth(u.Auth)}
+		Auth: u.Auth}
 	var reply wire.Webhook
 	if err := c.call(ctx, http.MethodPatch, "/webhooks/"+pathEscape(name), nil, req, &reply, 0); err != nil {
 		return nil, fmt.Errorf("herald: updating webhook %q: %w", name, err)
 	}
-	w := fromWebhook(reply)
-	return &w, nil
+	return &reply, nil
 }
 
 // DeleteWebhook deletes a webhook and its delivery log; its URL then answers 404.
@@ -196,6 +152,5 @@ func (c *Client) ListWebhookDeliveries(ctx context.Context, name string, p ListD
 	if err := c.call(ctx, http.MethodGet, "/webhooks/"+pathEscape(name)+"/deliveries", pageQuery(p.Cursor, p.Limit), nil, &res, 0); err != nil {
 		return nil, fmt.Errorf("herald: listing deliveries of webhook %q: %w", name, err)
 	}
-	items := fromList(res.Items, func(d wire.WebhookDelivery) WebhookDelivery { return WebhookDelivery(d) })
-	return &DeliveryPage{Items: items, NextCursor: res.NextCursor}, nil
+	return &DeliveryPage{Items: res.Items, NextCursor: res.NextCursor}, nil
 }

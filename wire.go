@@ -62,35 +62,18 @@ func fromPushReply(r wire.PushReply) (PushResult, error) {
 	if err != nil {
 		return PushResult{}, err
 	}
-	return PushResult{Event: ev, Runs: fromRunRefs(r.Runs), Duplicate: r.Duplicate}, nil
-}
-
-func fromRunRefs(rs []wire.RunRef) []RunRef {
-	if rs == nil {
-		return nil
-	}
-	out := make([]RunRef, len(rs))
-	for i, r := range rs {
-		out[i] = RunRef(r)
-	}
-	return out
+	return PushResult{Event: ev, Runs: r.Runs, Duplicate: r.Duplicate}, nil
 }
 
 func fromEvent(e wire.Event) (EventInfo, error) {
 	out := EventInfo{
 		ID: e.ID, Key: e.Key, Payload: e.Payload, Source: e.Source, ParentRunID: e.ParentRunID, ParentStepRunID: e.ParentStepRunID,
-		ParentStep: e.ParentStep, Webhook: e.Webhook, Scope: e.Scope, DedupeID: e.DedupeID, CreatedAt: e.CreatedAt,
+		ParentStep: e.ParentStep, Triggers: e.Triggers, Webhook: e.Webhook, Scope: e.Scope, DedupeID: e.DedupeID, CreatedAt: e.CreatedAt,
 		Status: e.Status, DeliverAt: e.DeliverAt, DeliveryError: e.DeliveryError,
 	}
 	if len(e.AdditionalMetadata) > 0 {
 		if err := json.Unmarshal(e.AdditionalMetadata, &out.AdditionalMetadata); err != nil {
 			return out, fmt.Errorf("reading additional_metadata of event %s: %w", e.ID, err)
-		}
-	}
-	if e.Triggers != nil {
-		out.Triggers = make([]TriggerDecision, len(e.Triggers))
-		for i, d := range e.Triggers {
-			out.Triggers[i] = TriggerDecision(d)
 		}
 	}
 	if e.Runs != nil {
@@ -117,14 +100,7 @@ func fromEvents(es []wire.Event) ([]EventInfo, error) {
 }
 
 func fromDryRun(r wire.DryRunReply) DryRunResult {
-	out := DryRunResult{Key: r.Key, DuplicateOf: r.DuplicateOf}
-	if r.Workflows != nil {
-		out.Workflows = make([]TriggerExplanation, len(r.Workflows))
-		for i, d := range r.Workflows {
-			out.Workflows[i] = TriggerExplanation(d)
-		}
-	}
-	return out
+	return DryRunResult{Key: r.Key, DuplicateOf: r.DuplicateOf, Workflows: r.Workflows}
 }
 
 func fromRunSummary(r wire.Run) RunSummary {
@@ -206,23 +182,4 @@ func nonEmpty(s string) *string {
 		return nil
 	}
 	return &s
-}
-
-func toWebhookAuth(a *WebhookAuth) *wire.WebhookAuth {
-	if a == nil {
-		return nil
-	}
-	w := wire.WebhookAuth(*a)
-	return &w
-}
-
-func fromWebhook(w wire.Webhook) WebhookInfo {
-	out := WebhookInfo{Name: w.Name, Source: w.Source, URL: w.URL, EventKeyExpression: w.EventKeyExpression,
-		ScopeExpression: w.ScopeExpression, DedupeExpression: w.DedupeExpression, StaticPayload: w.StaticPayload,
-		CreatedAt: w.CreatedAt, UpdatedAt: w.UpdatedAt}
-	if w.Auth != nil {
-		a := WebhookAuth(*w.Auth)
-		out.Auth = &a
-	}
-	return out
 }

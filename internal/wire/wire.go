@@ -5,6 +5,8 @@
 // its schema and to goldens of what the server writes.
 //
 // The package imports only the standard library, so the SDK that imports it still does.
+// The SDK exports several of these types under its own names (aliases), so their field
+// comments are the SDK's documentation too.
 // In a body the server writes, a field without omitempty is always present (the OpenAPI
 // document lists it as required); request bodies leave out what a client did not set.
 // The replies that were once written from maps keep their fields in name order, as a
@@ -78,11 +80,20 @@ type BulkReply struct {
 // TriggerDecision records what happened for one workflow whose trigger matched an
 // event: a run started (RunID) or not (Skipped, and Error for a failed expression).
 type TriggerDecision struct {
+	// Workflow is the name of the matching workflow.
 	Workflow string `json:"workflow"`
-	Version  int    `json:"version"`
-	RunID    string `json:"run_id,omitempty"`
-	Skipped  string `json:"skipped,omitempty"`
-	Error    string `json:"error,omitempty"`
+	// Version is the workflow version considered.
+	Version int `json:"version"`
+	// RunID is the id of the started run, empty when the trigger was skipped.
+	RunID string `json:"run_id,omitempty"`
+	// Skipped says why no run was started, empty when one was: "disabled",
+	// "scope_mismatch", "expression_false" or "expression_error".
+	Skipped string `json:"skipped,omitempty"`
+	// Error is the message of a trigger or filter expression that failed on the
+	// event.
+	Error string `json:"error,omitempty"`
+	// FilterID names the runtime filter that let the event through; its payload
+	// went into the run's input.
 	FilterID string `json:"filter_id,omitempty"`
 }
 
@@ -114,9 +125,12 @@ type Event struct {
 
 // RunRef names a run an event or a manual start began (schema RunRef).
 type RunRef struct {
+	// Workflow is the name of the run's workflow.
 	Workflow string `json:"workflow"`
-	Version  int    `json:"version"`
-	RunID    string `json:"run_id"`
+	// Version is the workflow version the run uses.
+	Version int `json:"version"`
+	// RunID is the id of the run.
+	RunID string `json:"run_id"`
 }
 
 // PushReply answers one pushed event (schema PushReply): the stored event and the runs
@@ -131,13 +145,21 @@ type PushReply struct {
 // Decision says whether a dry-run event would trigger one workflow, and if not why
 // (schema Decision).
 type Decision struct {
-	Workflow        string   `json:"workflow"`
-	Version         int      `json:"version"`
-	Trigger         bool     `json:"trigger"`
+	// Workflow and Version name the workflow's current version.
+	Workflow string `json:"workflow"`
+	Version  int    `json:"version"`
+	// Trigger reports whether a run would start.
+	Trigger bool `json:"trigger"`
+	// MatchedTriggers lists the workflow's triggers that match the key.
 	MatchedTriggers []string `json:"matched_triggers"`
-	Reason          string   `json:"reason,omitempty"`
-	Message         string   `json:"message,omitempty"`
-	FilterID        string   `json:"filter_id,omitempty"`
+	// Reason says why no run would start: "key_mismatch", "no_triggers", "disabled",
+	// "scope_mismatch", "expression_false", "expression_error" or
+	// "schema_violation" ("" when one would). docs/triggers.md says when each applies.
+	Reason string `json:"reason,omitempty"`
+	// Message is the expression error or the schema violation, when there is one.
+	Message string `json:"message,omitempty"`
+	// FilterID names the runtime filter that would let the event through.
+	FilterID string `json:"filter_id,omitempty"`
 }
 
 // DryRunReply answers a push with dry_run (schema DryRunReply).
@@ -338,8 +360,11 @@ type TokenCreated struct {
 
 // Tenant is a tenant (schema Tenant).
 type Tenant struct {
-	ID        string    `json:"id"`
-	Name      string    `json:"name"`
+	// ID is the tenant's id.
+	ID string `json:"id"`
+	// Name is the tenant's unique name.
+	Name string `json:"name"`
+	// CreatedAt is when the tenant was created.
 	CreatedAt time.Time `json:"created_at"`
 }
 
@@ -437,12 +462,19 @@ type FilterCreate struct {
 
 // Filter is a runtime filter of a workflow (schema Filter).
 type Filter struct {
-	ID         string          `json:"id"`
-	Workflow   string          `json:"workflow"`
-	Scope      string          `json:"scope"`
-	Expression string          `json:"expression,omitempty"`
-	Payload    json.RawMessage `json:"payload,omitempty"`
-	CreatedAt  time.Time       `json:"created_at"`
+	// ID is the filter's id.
+	ID string `json:"id"`
+	// Workflow is the name of the workflow the filter belongs to.
+	Workflow string `json:"workflow"`
+	// Scope is the event scope the filter applies to.
+	Scope string `json:"scope"`
+	// Expression is the filter's CEL condition, empty when it has none.
+	Expression string `json:"expression,omitempty"`
+	// Payload is the JSON object set over the payload of the events it lets through.
+	Payload json.RawMessage `json:"payload,omitempty"`
+	// CreatedAt is when the filter was created. When several filters of one scope
+	// pass an event, the oldest one's payload is used.
+	CreatedAt time.Time `json:"created_at"`
 }
 
 // EventSchemaPut is the body of PUT /event-schemas/{key} (schema EventSchemaPut).
@@ -452,7 +484,10 @@ type EventSchemaPut struct {
 
 // EventSchema is the JSON Schema of an event key's payload (schema EventSchema).
 type EventSchema struct {
-	Key       string          `json:"key"`
+	// Key is the exact event key the schema applies to.
+	Key string `json:"key"`
+	// Schema is the JSON Schema document (draft 2020-12 unless its $schema says
+	// otherwise).
 	Schema    json.RawMessage `json:"schema"`
 	CreatedAt time.Time       `json:"created_at"`
 	UpdatedAt time.Time       `json:"updated_at"`
@@ -490,30 +525,39 @@ type WebhookSpec struct {
 
 // Webhook is a webhook as the API shows it, never with its secret (schema Webhook).
 type Webhook struct {
-	Name               string          `json:"name"`
-	Source             string          `json:"source"`
+	Name   string `json:"name"`
+	Source string `json:"source"`
+	// URL is where the sender must POST deliveries (no token needed).
 	URL                string          `json:"url"`
 	EventKeyExpression string          `json:"event_key_expression"`
 	ScopeExpression    string          `json:"scope_expression,omitempty"`
 	DedupeExpression   string          `json:"dedupe_expression,omitempty"`
 	StaticPayload      json.RawMessage `json:"static_payload,omitempty"`
-	Auth               *WebhookAuth    `json:"auth,omitempty"`
-	CreatedAt          time.Time       `json:"created_at"`
-	UpdatedAt          time.Time       `json:"updated_at"`
+	// Auth is the generic source's method, without its secret.
+	Auth      *WebhookAuth `json:"auth,omitempty"`
+	CreatedAt time.Time    `json:"created_at"`
+	UpdatedAt time.Time    `json:"updated_at"`
 }
 
 // WebhookDelivery is one request a webhook received and what came of it (schema
 // WebhookDelivery).
 type WebhookDelivery struct {
-	ID           string    `json:"id"`
-	ReceivedAt   time.Time `json:"received_at"`
-	Verification string    `json:"verification"`
-	Outcome      string    `json:"outcome"`
-	StatusCode   int       `json:"status_code"`
-	Error        string    `json:"error"`
-	EventID      string    `json:"event_id,omitempty"`
-	DedupeID     string    `json:"dedupe_id,omitempty"`
-	BodyBytes    int64     `json:"body_bytes"`
+	ID         string    `json:"id"`
+	ReceivedAt time.Time `json:"received_at"`
+	// Verification is "passed", "failed" or "not_checked" (refused before it, such as a
+	// body over the limit).
+	Verification string `json:"verification"`
+	// Outcome is "accepted", "duplicate" (a replay: the original event was answered),
+	// "challenge" (Slack's url_verification) or "refused".
+	Outcome string `json:"outcome"`
+	// StatusCode is the HTTP status the sender got.
+	StatusCode int `json:"status_code"`
+	// Error says why a delivery was refused.
+	Error string `json:"error"`
+	// EventID is the event created, or the original one for a duplicate.
+	EventID   string `json:"event_id,omitempty"`
+	DedupeID  string `json:"dedupe_id,omitempty"`
+	BodyBytes int64  `json:"body_bytes"`
 }
 
 // WebhookChallenge answers a sender's URL verification (schema WebhookChallenge).
