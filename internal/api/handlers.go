@@ -47,7 +47,7 @@ func (a *API) pushEvent(w http.ResponseWriter, r *http.Request, p engine.Princip
 		if err != nil {
 			return err
 		}
-		writeJSON(w, http.StatusOK, wire.DryRunReply{DryRun: true, Key: in.Key, DuplicateOf: x.DuplicateOf, Workflows: toDecisions(x.Decisions)})
+		writeJSON(w, http.StatusOK, wire.DryRunReply{DryRun: true, Key: in.Key, DuplicateOf: x.DuplicateOf, Workflows: x.Decisions})
 		return nil
 	}
 	res, err := a.eng.Push(r.Context(), p.TenantID, []engine.EventInput{ein}, false)
@@ -216,7 +216,7 @@ func (a *API) startRun(w http.ResponseWriter, r *http.Request, p engine.Principa
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusCreated, toRunRef(ref))
+	writeJSON(w, http.StatusCreated, ref)
 	return nil
 }
 
@@ -433,6 +433,6 @@ func (a *API) replayEvent(w http.ResponseWriter, r *http.Request, p engine.Princ
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusCreated, wire.PushReply{Event: toEvent(res.Event), Runs: toRunRefs(res.Runs)})
+	writeJSON(w, http.StatusCreated, wire.PushReply{Event: toEvent(res.Event), Runs: res.Runs})
 	return nil
 }

@@ -41,7 +41,7 @@ func withSchedule(ev *engine.EventInput, prefix string, in wire.EventPush, now t
 // toPushReply is the reply to one pushed event: delivered, or delayed (status
 // scheduled, with deliver_at, and no runs).
 func toPushReply(x engine.PushResult) wire.PushReply {
-	out := wire.PushReply{Event: toEvent(x.Event), Runs: toRunRefs(x.Runs), Duplicate: x.Duplicate}
+	out := wire.PushReply{Event: toEvent(x.Event), Runs: x.Runs, Duplicate: x.Duplicate}
 	if s := x.Scheduled; s != nil {
 		out.Event = toScheduled(*s)
 	}

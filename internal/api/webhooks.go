@@ -144,5 +144,5 @@ func (a *API) receiveWebhook(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, wire.WebhookChallenge{Challenge: *rep.Challenge})
 		return
 	}
-	writeJSON(w, http.StatusOK, wire.PushReply{Event: toEvent(rep.Event), Runs: toRunRefs(rep.Runs), Duplicate: rep.Duplicate})
+	writeJSON(w, http.StatusOK, wire.PushReply{Event: toEvent(rep.Event), Runs: rep.Runs, Duplicate: rep.Duplicate})
 }

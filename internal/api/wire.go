@@ -3,7 +3,6 @@ package api
 import (
 	"time"
 
-	"github.com/heraldhq/herald/internal/engine"
 	"github.com/heraldhq/herald/internal/store"
 	"github.com/heraldhq/herald/internal/wire"
 )
@@ -27,33 +26,6 @@ func toTriggerDecisions(ds []store.TriggerDecision) []wire.TriggerDecision {
 	out := make([]wire.TriggerDecision, len(ds))
 	for i, d := range ds {
 		out[i] = wire.TriggerDecision{Workflow: d.Workflow, Version: d.Version, RunID: d.RunID, Skipped: d.Skipped, Error: d.Error, FilterID: d.FilterID}
-	}
-	return out
-}
-
-func toRunRefs(rs []engine.RunRef) []wire.RunRef {
-	if rs == nil {
-		return nil
-	}
-	out := make([]wire.RunRef, len(rs))
-	for i, r := range rs {
-		out[i] = toRunRef(r)
-	}
-	return out
-}
-
-func toRunRef(r engine.RunRef) wire.RunRef {
-	return wire.RunRef{Workflow: r.Workflow, Version: r.Version, RunID: r.RunID}
-}
-
-func toDecisions(ds []engine.Decision) []wire.Decision {
-	if ds == nil {
-		return nil
-	}
-	out := make([]wire.Decision, len(ds))
-	for i, d := range ds {
-		out[i] = wire.Decision{Workflow: d.Workflow, Version: d.Version, Trigger: d.Trigger, MatchedTriggers: d.MatchedTriggers,
-			Reason: d.Reason, Message: d.Message, FilterID: d.FilterID}
 	}
 	return out
 }

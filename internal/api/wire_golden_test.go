@@ -93,10 +93,10 @@ func TestWireGolden(t *testing.T) {
 		"token_min.json":         toToken(minToken),
 		"assignment_full.json":   toAssignment(fullAssignment),
 		"assignment_min.json":    toAssignment(minAssignment),
-		"dry_run_reply.json": wire.DryRunReply{DryRun: true, Key: "order:paid", DuplicateOf: "evt_00", Workflows: toDecisions([]engine.Decision{
+		"dry_run_reply.json": wire.DryRunReply{DryRun: true, Key: "order:paid", DuplicateOf: "evt_00", Workflows: []engine.Decision{
 			{Workflow: "fulfil", Version: 2, Trigger: true, MatchedTriggers: []string{"order:paid"}, FilterID: "flt_01"},
 			{Workflow: "audit", Version: 1, MatchedTriggers: []string{}, Reason: "expression_error", Message: "no such key: amount"},
-		})},
+		}},
 		"error_full.json": wire.Error{Error: wire.ErrorDetail{Code: "invalid_argument", Message: "key: must not be empty", Field: "key"}},
 		"error_min.json":  wire.Error{Error: wire.ErrorDetail{Code: "not_found", Message: "not found"}},
 		"filter_full.json": toFilter(store.Filter{ID: "flt_01", Workflow: "fulfil", Scope: "acme", Expression: "input.amount > 100",

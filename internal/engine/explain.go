@@ -5,26 +5,12 @@ import (
 	"fmt"
 
 	"github.com/heraldhq/herald/internal/store"
+	"github.com/heraldhq/herald/internal/wire"
 )
 
-// Decision is what an event would do to one workflow of its tenant.
-type Decision struct {
-	Workflow string `json:"workflow"`
-	Version  int    `json:"version"`
-	// Trigger reports whether a run would start.
-	Trigger bool `json:"trigger"`
-	// MatchedTriggers lists the workflow's triggers that match the key.
-	MatchedTriggers []string `json:"matched_triggers"`
-	// Reason says why no run would start ("" when one would): one of the Reason
-	// constants.
-	Reason string `json:"reason,omitempty"`
-	// Message is the expression error (expression_error, or one met before another
-	// trigger or filter fired) or the schema violation, with where it came from.
-	Message string `json:"message,omitempty"`
-	// FilterID names the filter that would let the event through, if the workflow has
-	// filters; its payload would go into the run's input.
-	FilterID string `json:"filter_id,omitempty"`
-}
+// Decision is what an event would do to one workflow of its tenant: the API's Decision,
+// whose Reason is one of the Reason constants.
+type Decision = wire.Decision
 
 // Explanation is the answer to a dry run.
 type Explanation struct {

@@ -1,11 +1,9 @@
 package store
 
-// RunRef names a run an event (or a manual start) created.
-type RunRef struct {
-	Workflow string `json:"workflow"`
-	Version  int    `json:"version"`
-	RunID    string `json:"run_id"`
-}
+import "github.com/heraldhq/herald/internal/wire"
+
+// RunRef names a run an event (or a manual start) created: the API's RunRef.
+type RunRef = wire.RunRef
 
 // Runs names the runs the event started, from its trigger decisions.
 func (e Event) Runs() []RunRef {
