@@ -25,25 +25,12 @@ func TestOverloadedIs429WithRetryAfter(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			ctx := context.Background()
-			st := testenv.OpenStore(t, name)
 			box, err := secrets.NewBox(secrets.NewKey()) // webhooks keep their secrets sealed
 			if err != nil {
 				t.Fatal(err)
 			}
 			// The queue holds 4 KiB and the commit loop is not started.
-			eng, err := engine.New(ctx, st, engine.Config{MaxQueuedBytes: 4096, Secrets: box})
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(eng.Close)
-			secret, err := eng.Bootstrap(ctx)
-			if err != nil {
-				t.Fatal(err)
-			}
-			p, err := eng.Authenticate(ctx, secret)
-			if err != nil {
-				t.Fatal(err)
-			}
+			_, eng, secret, tenantID := testenv.IdleEngine(t, name, engine.Config{MaxQueuedBytes: 4096, Secrets: box})
 			srv := httptest.NewServer(api.New(eng, api.Config{}))
 			t.Cleanup(srv.Close)
 			c := &client{t: t, url: srv.URL, token: secret}
@@ -53,7 +40,7 @@ func TestOverloadedIs429WithRetryAfter(t *testing.T) {
 			gone, cancel := context.WithCancel(ctx)
 			cancel()
 			big := `{"blob":"` + strings.Repeat("x", 3000) + `"}`
-			if _, err := eng.Push(gone, p.TenantID, []engine.EventInput{{Key: "filler", Payload: []byte(big)}}, false); !errors.Is(err, context.Canceled) {
+			if _, err := eng.Push(gone, tenantID, []engine.EventInput{{Key: "filler", Payload: []byte(big)}}, false); !errors.Is(err, context.Canceled) {
 				t.Fatalf("filler: %v", err)
 			}
 
@@ -71,7 +58,7 @@ func TestOverloadedIs429WithRetryAfter(t *testing.T) {
 			// A webhook delivery too (its sender's retries are what Retry-After is for).
 			c.must(201, "POST", "/api/v1/webhooks", map[string]any{"name": "hook", "source": "generic",
 				"auth": map[string]any{"type": "api_key", "header": "X-Api-Key", "key": "k"}, "event_key_expression": "'hook:x'"})
-			req, err := http.NewRequest("POST", srv.URL+"/api/v1/tenants/"+p.TenantID+"/webhooks/hook", strings.NewReader(big))
+			req, err := http.NewRequest("POST", srv.URL+"/api/v1/tenants/"+tenantID+"/webhooks/hook", strings.NewReader(big))
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -22,21 +22,8 @@ func TestOverloadedAndUnavailable(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			ctx := context.Background()
-			st := testenv.OpenStore(t, name)
 			// The commit loop does not run yet, and the queue holds 4 KiB.
-			eng, err := engine.New(ctx, st, engine.Config{MaxQueuedBytes: 4096})
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(eng.Close)
-			secret, err := eng.Bootstrap(ctx)
-			if err != nil {
-				t.Fatal(err)
-			}
-			p, err := eng.Authenticate(ctx, secret)
-			if err != nil {
-				t.Fatal(err)
-			}
+			st, eng, secret, tenantID := testenv.IdleEngine(t, name, engine.Config{MaxQueuedBytes: 4096})
 			srv := httptest.NewServer(graphql.New(eng, graphql.Config{}))
 			t.Cleanup(srv.Close)
 			c := &client{t: t, url: srv.URL, token: secret}
@@ -45,7 +32,7 @@ func TestOverloadedAndUnavailable(t *testing.T) {
 			gone, cancel := context.WithCancel(ctx)
 			cancel()
 			big := []byte(`{"blob":"` + strings.Repeat("x", 3000) + `"}`)
-			if _, err := eng.Push(gone, p.TenantID, []engine.EventInput{{Key: "filler", Payload: big}}, false); !errors.Is(err, context.Canceled) {
+			if _, err := eng.Push(gone, tenantID, []engine.EventInput{{Key: "filler", Payload: big}}, false); !errors.Is(err, context.Canceled) {
 				t.Fatalf("filler: %v", err)
 			}
 			send := lowStock("sku-1", map[string]any{"note": strings.Repeat("y", 3000)})
@@ -61,7 +48,7 @@ func TestOverloadedAndUnavailable(t *testing.T) {
 			if e := r.only(t); e.code() != "UNAVAILABLE" || e.Extensions["retryAfter"] != float64(2) {
 				t.Fatalf("closed engine: %d %s", r.status, r.raw)
 			}
-			evs, err := st.EventList(ctx, p.TenantID, store.EventFilter{Limit: 10})
+			evs, err := st.EventList(ctx, tenantID, store.EventFilter{Limit: 10})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -32,38 +32,12 @@ func TestRestartDoesNotWaitOnStoredSchemas(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			ctx := context.Background()
-			var o testenv.Options
-			if name == "postgres" {
-				o.DatabaseURL = pgtest.NewDatabase(t)
-			}
-			first := testenv.StartWith(t, o)
-
-			cfg := server.Defaults()
-			cfg.DataDir, cfg.DatabaseURL = first.DataDir, o.DatabaseURL
-			st, err := server.OpenStore(ctx, cfg)
-			if err != nil {
-				t.Fatal(err)
-			}
-			tn, err := st.TenantGetByName(ctx, engine.DefaultTenant)
-			if err != nil {
-				t.Fatal(err)
-			}
 			deep := `{"required":["id"],"properties":{"a":` + strings.Repeat(`{"properties":{"a":`, 2500) + `{}` + strings.Repeat(`}}`, 2500) + `}}`
-			put := func(key, doc string) {
-				at := time.Now()
-				if _, _, err := st.SchemaPut(ctx, store.EventSchema{TenantID: tn.ID, Key: key, Schema: json.RawMessage(doc), CreatedAt: at, UpdatedAt: at}); err != nil {
-					t.Fatal(err)
-				}
-			}
-			put("legacy:deep", deep)
+			schemas := map[string]string{"legacy:deep": deep}
 			for i := range 50 {
-				put(fmt.Sprintf("order:%d", i), `{"type":"object","required":["amount"],"properties":{"amount":{"type":"number","minimum":0}}}`)
+				schemas[fmt.Sprintf("order:%d", i)] = `{"type":"object","required":["amount"],"properties":{"amount":{"type":"number","minimum":0}}}`
 			}
-			st.Close()
-
-			logs := &lockedBuffer{}
-			o.DataDir, o.Token, o.Log = first.DataDir, first.Token, logs
-			second := testenv.StartWith(t, o)
+			second, logs := restartWithStoredSchemas(t, name, schemas)
 			res, err := http.Get(second.URL + "/healthz")
 			if err != nil {
 				t.Fatal(err)
@@ -89,6 +63,40 @@ func TestRestartDoesNotWaitOnStoredSchemas(t *testing.T) {
 			}
 		})
 	}
+}
+
+// restartWithStoredSchemas starts a server on a store of kind name, writes the schemas
+// (key to document) into its store directly, as an older engine could have stored them
+// (the API refuses some of them now), and starts a second server on the same data. It
+// returns the second server and the log it writes.
+func restartWithStoredSchemas(t *testing.T, name string, schemas map[string]string) (*testenv.Env, *lockedBuffer) {
+	t.Helper()
+	ctx := context.Background()
+	var o testenv.Options
+	if name == "postgres" {
+		o.DatabaseURL = pgtest.NewDatabase(t)
+	}
+	first := testenv.StartWith(t, o)
+	cfg := server.Defaults()
+	cfg.DataDir, cfg.DatabaseURL = first.DataDir, o.DatabaseURL
+	st, err := server.OpenStore(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tn, err := st.TenantGetByName(ctx, engine.DefaultTenant)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for key, doc := range schemas {
+		at := time.Now()
+		if _, _, err := st.SchemaPut(ctx, store.EventSchema{TenantID: tn.ID, Key: key, Schema: json.RawMessage(doc), CreatedAt: at, UpdatedAt: at}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st.Close()
+	logs := &lockedBuffer{}
+	o.DataDir, o.Token, o.Log = first.DataDir, first.Token, logs
+	return testenv.StartWith(t, o), logs
 }
 
 // lockedBuffer is a buffer the engine's logger may write while the test reads it.
@@ -120,35 +128,10 @@ func TestStoredSchemaTheCompilerCannotReadIsNotEnforced(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			ctx := context.Background()
-			var o testenv.Options
-			if name == "postgres" {
-				o.DatabaseURL = pgtest.NewDatabase(t)
-			}
-			first := testenv.StartWith(t, o)
-			cfg := server.Defaults()
-			cfg.DataDir, cfg.DatabaseURL = first.DataDir, o.DatabaseURL
-			st, err := server.OpenStore(ctx, cfg)
-			if err != nil {
-				t.Fatal(err)
-			}
-			tn, err := st.TenantGetByName(ctx, engine.DefaultTenant)
-			if err != nil {
-				t.Fatal(err)
-			}
-			for key, doc := range map[string]string{
+			second, logs := restartWithStoredSchemas(t, name, map[string]string{
 				"legacy:number": `{"type":"object","properties":{"n":{"multipleOf":1e999999999}}}`,
 				"order:paid":    `{"type":"object","required":["amount"]}`,
-			} {
-				at := time.Now()
-				if _, _, err := st.SchemaPut(ctx, store.EventSchema{TenantID: tn.ID, Key: key, Schema: json.RawMessage(doc), CreatedAt: at, UpdatedAt: at}); err != nil {
-					t.Fatal(err)
-				}
-			}
-			st.Close()
-
-			logs := &lockedBuffer{}
-			o.DataDir, o.Token, o.Log = first.DataDir, first.Token, logs
-			second := testenv.StartWith(t, o)
+			})
 			cl := sdkClient(t, second.URL, second.Token)
 			// The first push of the key compiles the schema if the warm-up has not yet.
 			if _, err := cl.Push(ctx, herald.Event{Key: "legacy:number", Payload: map[string]any{"n": 3}}); err != nil {
@@ -157,7 +140,7 @@ func TestStoredSchemaTheCompilerCannotReadIsNotEnforced(t *testing.T) {
 			if !strings.Contains(logs.String(), "legacy:number") || !strings.Contains(logs.String(), "not enforced") || !strings.Contains(logs.String(), "compiler failed") {
 				t.Fatalf("the unreadable schema was not logged:\n%s", logs.String())
 			}
-			_, err = cl.Push(ctx, herald.Event{Key: "order:paid", Payload: map[string]any{}})
+			_, err := cl.Push(ctx, herald.Event{Key: "order:paid", Payload: map[string]any{}})
 			var apiErr *herald.APIError
 			if !errors.As(err, &apiErr) || apiErr.StatusCode != 422 || apiErr.Field != "payload/amount" {
 				t.Fatalf("order:paid: %v; want 422 naming payload/amount", err)
