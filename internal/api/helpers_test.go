@@ -104,16 +104,7 @@ func (c *client) do(method, path string, body any) resp {
 		req.Header.Set("Authorization", "Bearer "+c.token)
 	}
 	req.Header.Set("Content-Type", "application/json")
-	res, err := validatingClient(c.t).Do(req)
-	if err != nil {
-		c.t.Fatalf("%s %s: %v", method, path, err)
-	}
-	defer res.Body.Close()
-	data, err := io.ReadAll(res.Body)
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	return resp{status: res.StatusCode, header: res.Header, body: data}
+	return c.send(req)
 }
 
 // must performs a call and fails the test unless the status is want; it returns the JSON.
@@ -231,6 +222,21 @@ func items(m map[string]any) []map[string]any {
 	return out
 }
 
+// send sends req with the client that holds it to openapi.json and reads the reply.
+func (c *client) send(req *http.Request) resp {
+	c.t.Helper()
+	res, err := validatingClient(c.t).Do(req)
+	if err != nil {
+		c.t.Fatalf("%s %s: %v", req.Method, req.URL.Path, err)
+	}
+	defer res.Body.Close()
+	data, err := io.ReadAll(res.Body)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	return resp{status: res.StatusCode, header: res.Header, body: data}
+}
+
 // doAs is do with the body sent as is under the given Content-Type ("" sends none), as a
 // client that does not say application/json would send it.
 func (c *client) doAs(method, path, contentType, body string) resp {
@@ -245,14 +251,5 @@ func (c *client) doAs(method, path, contentType, body string) resp {
 	if contentType != "" {
 		req.Header.Set("Content-Type", contentType)
 	}
-	res, err := validatingClient(c.t).Do(req)
-	if err != nil {
-		c.t.Fatalf("%s %s: %v", method, path, err)
-	}
-	defer res.Body.Close()
-	data, err := io.ReadAll(res.Body)
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	return resp{status: res.StatusCode, header: res.Header, body: data}
+	return c.send(req)
 }
