@@ -65,8 +65,21 @@ func testStores(t *testing.T, test func(t *testing.T, st store.Store, childEnv s
 // workflow that runs for every event key "order:*".
 func deliveryEngine(t *testing.T, st store.Store) (*Engine, string) {
 	t.Helper()
+	e, tenant := quietEngine(t, st, Config{SweepInterval: 20 * time.Millisecond})
+	def := store.WorkflowDef{Name: "fulfil", Triggers: store.PlainTriggers("order:*"), Steps: []store.StepDef{{Name: "ship"}}}
+	if _, _, err := e.PutWorkflow(context.Background(), tenant, def); err != nil {
+		t.Fatal(err)
+	}
+	return e, tenant
+}
+
+// quietEngine returns an engine on st with cfg, not started, logging nothing, closed when
+// the test ends, and the id of its bootstrapped tenant "default".
+func quietEngine(t *testing.T, st store.Store, cfg Config) (*Engine, string) {
+	t.Helper()
 	ctx := context.Background()
-	e, err := New(ctx, st, Config{SweepInterval: 20 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	e, err := New(ctx, st, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,10 +89,6 @@ func deliveryEngine(t *testing.T, st store.Store) (*Engine, string) {
 	}
 	tn, err := st.TenantGetByName(ctx, DefaultTenant)
 	if err != nil {
-		t.Fatal(err)
-	}
-	def := store.WorkflowDef{Name: "fulfil", Triggers: store.PlainTriggers("order:*"), Steps: []store.StepDef{{Name: "ship"}}}
-	if _, _, err := e.PutWorkflow(ctx, tn.ID, def); err != nil {
 		t.Fatal(err)
 	}
 	return e, tn.ID

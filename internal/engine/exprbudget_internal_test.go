@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"log/slog"
 	"runtime"
 	"sync/atomic"
 	"testing"
@@ -18,21 +16,7 @@ import (
 // "default" and n workflows triggered by "cel:x" when `key == "cel:x"`.
 func exprEngine(t *testing.T, st store.Store, cfg Config, n int) (*Engine, string) {
 	t.Helper()
-	ctx := context.Background()
-	cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
-	e, err := New(ctx, st, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(e.Close)
-	if _, err := e.Bootstrap(ctx); err != nil {
-		t.Fatal(err)
-	}
-	tn, err := st.TenantGetByName(ctx, DefaultTenant)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tenant := tn.ID
+	e, tenant := quietEngine(t, st, cfg)
 	for i := range n {
 		def := store.WorkflowDef{Name: fmt.Sprintf("cel-%d", i), Steps: []store.StepDef{{Name: "s"}},
 			Triggers: []store.Trigger{{Key: "cel:x", Expression: `key == "cel:x"`}}}
